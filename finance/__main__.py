@@ -1,0 +1,10 @@
+"""``python -m finance``: the command line."""
+
+from __future__ import annotations
+
+import sys
+
+from finance.cli import main
+
+if __name__ == "__main__":
+    sys.exit(main())

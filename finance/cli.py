@@ -1,0 +1,221 @@
+"""Command line: everything the app does with the store, scriptable.
+
+Exit codes: 0 done (imported or unchanged), 2 the file was rejected or the arguments are
+wrong (nothing was written), 1 an operation could not be done (e.g. undo out of order).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from finance.ingest import ImportOptions, OptionsError, load_category_map, money_text, prepare
+from finance.problems import Problem
+from finance.schema import KINDS, file_kind
+from finance.store import ENV_DB, ImportResult, Store, StoreError, default_db_path
+
+EXIT_OK, EXIT_FAILED, EXIT_REJECTED = 0, 1, 2
+
+
+def _add_db(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--db", type=Path, default=None,
+                        help=f"DuckDB file (default: ${ENV_DB} or {default_db_path()})")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m finance",
+        description="LTV:CAC marketing-finance dashboard: import exports into the store.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    imp = sub.add_parser("import", help="validate a CSV export and import it atomically")
+    imp.add_argument("kind", choices=KINDS)
+    imp.add_argument("file", type=Path)
+    _add_db(imp)
+    imp.add_argument("--map", action="append", nargs="+", default=[], metavar="HEADER=COLUMN",
+                     help='map a file header to a contract column, e.g. "Amount (USD)=amount"')
+    imp.add_argument("--category-map", type=Path, metavar="FILE",
+                     help="CSV with columns label,category mapping your labels to categories")
+    imp.add_argument("--replace", action="store_true",
+                     help="replace rows already imported for the months this file covers")
+    imp.add_argument("--date-format", metavar="FMT",
+                     help="strptime format for ambiguous dates, e.g. %%d/%%m/%%Y")
+    imp.add_argument("--decimal-comma", action="store_true", help="amounts are written 1.234,56")
+    imp.add_argument("--fiscal-year-start", type=int, metavar="MONTH",
+                     help="first month (1-12) of the fiscal year, for FY25 Q1 labels")
+    imp.add_argument("--dry-run", action="store_true", help="validate and report; write nothing")
+    imp.add_argument("--format", choices=("text", "json"), default="text")
+
+    log = sub.add_parser("imports", help="list the imports log")
+    _add_db(log)
+    log.add_argument("--format", choices=("text", "json"), default="text")
+
+    undo = sub.add_parser("undo", help="undo an import (restores what it replaced)")
+    undo.add_argument("import_id", type=int)
+    _add_db(undo)
+    undo.add_argument("--format", choices=("text", "json"), default="text")
+
+    demo = sub.add_parser("demo", help="build the demo company's database from sample_data/")
+    _add_db(demo)
+    demo.add_argument("--force", action="store_true", help="rebuild even if the file exists")
+    return parser
+
+
+def _column_map(pairs: Sequence[Sequence[str]]) -> dict[str, str]:
+    mapping: dict[str, str] = {}
+    for group in pairs:
+        for pair in group:
+            source, sep, target = pair.rpartition("=")
+            if not sep or not source.strip() or not target.strip():
+                raise OptionsError(f"--map {pair!r}: expected HEADER=COLUMN")
+            mapping[source.strip()] = target.strip()
+    return mapping
+
+
+def _print_problems(title: str, problems: list[Problem], file_name: str) -> None:
+    if not problems:
+        return
+    print(f"{title} ({len(problems)}):")
+    for p in problems:
+        print(f"  {p.describe(file_name)}")
+        if p.severity == "error" and p.expected:
+            print(f"      expected: {p.expected}")
+
+
+def _report_import(result: ImportResult, fmt: str, dry_run: bool = False) -> int:
+    payload = result.to_json()
+    if dry_run and result.status != "rejected":
+        payload["status"] = "valid"
+    if fmt == "json":
+        print(json.dumps(payload, indent=2))
+    else:
+        name = result.file_name
+        if result.status == "rejected":
+            print(f"rejected {name}: {len(result.errors)} error(s); nothing was imported")
+            _print_problems("errors", result.errors, name)
+        else:
+            verb = {"imported": f"imported as #{result.import_id}",
+                    "unchanged": f"unchanged: identical to import #{result.import_id}"}.get(
+                result.status, "valid (dry run: nothing written)")
+            if dry_run:
+                verb = "valid (dry run: nothing written)"
+            print(f"{name}: {result.kind} {verb}")
+            measure = file_kind(result.kind).measure
+            print(f"  {'period':<24}{'rows':>10}{measure:>20}")
+            for p in payload["periods"]:
+                print(f"  {p['period']:<24}{p['rows']:>10}{_fmt_total(p['total']):>20}")
+            print(f"  {'total':<24}{result.rows:>10}{_fmt_total(payload['total']):>20}")
+            if result.replaced:
+                print(f"  replaced rows of import(s): {', '.join(f'#{i}' for i in result.replaced)}")
+        _print_problems("warnings", result.warnings, name)
+    return EXIT_REJECTED if result.status == "rejected" else EXIT_OK
+
+
+def _fmt_total(value: Any) -> str:
+    if isinstance(value, str):
+        sign = "-" if value.startswith("-") else ""
+        whole, _, cents = value.lstrip("-").partition(".")
+        return f"{sign}{int(whole):,}.{cents}"
+    return f"{value:,}"
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    try:
+        options_kwargs: dict[str, Any] = {
+            "column_map": _column_map(args.map),
+            "category_map": load_category_map(args.category_map) if args.category_map else {},
+            "date_format": args.date_format,
+            "decimal_comma": args.decimal_comma,
+            "fiscal_year_start": args.fiscal_year_start,
+        }
+        if args.dry_run:
+            options = ImportOptions(**options_kwargs)
+            prepared = prepare(args.kind, args.file, options)
+            result = ImportResult("rejected" if prepared.errors else "valid", args.kind,
+                                  prepared.file_name, errors=prepared.errors,
+                                  warnings=prepared.warnings)
+            if prepared.ok:
+                result.rows = prepared.rows.height
+                result.periods = prepared.period_totals()
+                result.total = prepared.total()
+            return _report_import(result, args.format, dry_run=True)
+        with Store(args.db) as store:
+            options = ImportOptions(**options_kwargs, currency=store.currency)
+            result = store.import_file(args.kind, args.file, options, replace=args.replace)
+    except OptionsError as exc:
+        return _fail(str(exc), args.format, EXIT_REJECTED)
+    return _report_import(result, args.format)
+
+
+def _fail(message: str, fmt: str, code: int) -> int:
+    if fmt == "json":
+        print(json.dumps({"status": "error", "message": message}))
+    print(f"error: {message}", file=sys.stderr)
+    return code
+
+
+def cmd_imports(args: argparse.Namespace) -> int:
+    with Store(args.db) as store:
+        log = store.imports()
+    if args.format == "json":
+        rows = []
+        for rec in log.iter_rows(named=True):
+            money = rec["kind"] in ("spend", "revenue")
+            rows.append({
+                "import_id": rec["import_id"], "kind": rec["kind"], "file": rec["file_name"],
+                "rows": rec["row_count"], "period_start": rec["period_start"].isoformat(),
+                "period_end": rec["period_end"].isoformat(),
+                "total": money_text(rec["total"]) if money else int(rec["total"]),
+                "status": rec["status"], "imported_at": rec["imported_at"].isoformat() + "Z",
+                "imported_by": rec["imported_by"],
+                "undone_at": rec["undone_at"].isoformat() + "Z" if rec["undone_at"] else None,
+                "replaced_imports": json.loads(rec["replaced"]), "warnings": rec["warning_count"],
+                "sha256": rec["sha256"],
+            })
+        print(json.dumps(rows, indent=2))
+        return EXIT_OK
+    if log.is_empty():
+        print("no imports yet")
+        return EXIT_OK
+    print(f"{'id':>4}  {'kind':<10}{'status':<8}{'rows':>9}  {'periods':<24}{'total':>18}  "
+          f"{'imported (UTC)':<20}file")
+    for rec in log.iter_rows(named=True):
+        money = rec["kind"] in ("spend", "revenue")
+        total = _fmt_total(money_text(rec["total"]) if money else int(rec["total"]))
+        span = f"{rec['period_start']}..{rec['period_end']}"
+        print(f"{rec['import_id']:>4}  {rec['kind']:<10}{rec['status']:<8}{rec['row_count']:>9}  "
+              f"{span:<24}{total:>18}  {rec['imported_at']:%Y-%m-%d %H:%M:%S}  {rec['file_name']}")
+    return EXIT_OK
+
+
+def cmd_undo(args: argparse.Namespace) -> int:
+    try:
+        with Store(args.db) as store:
+            outcome = store.undo(args.import_id)
+    except StoreError as exc:
+        return _fail(str(exc), args.format, EXIT_FAILED)
+    if args.format == "json":
+        print(json.dumps({"status": "undone", **outcome}))
+    else:
+        print(f"undid import #{outcome['import_id']} ({outcome['kind']}): "
+              f"{outcome['rows_removed']} rows removed, {outcome['rows_restored']} rows restored")
+    return EXIT_OK
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from finance.demo import build_demo_db
+
+    path = args.db or default_db_path()
+    built = build_demo_db(path, force=args.force)
+    print(f"{'built' if built else 'kept existing'} demo database {path}")
+    return EXIT_OK
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    handlers = {"import": cmd_import, "imports": cmd_imports, "undo": cmd_undo, "demo": cmd_demo}
+    return handlers[args.command](args)

@@ -1,0 +1,186 @@
+"""Read an export file into a table of strings: encoding, delimiter and structure.
+
+Nothing is interpreted here beyond the CSV grammar: every cell stays the exact text the
+file holds, so the validator can quote it back. Row numbers are the ones a spreadsheet
+shows (header = row 1), counting records, so a quoted line break stays in its row.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import hashlib
+import io
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import polars as pl
+
+from finance.problems import Problem, problem
+
+MAX_FIELD_CHARS = 1_000_000
+DELIMITERS = (",", ";", "\t", "|")
+_BINARY_CONTROL = set(range(0, 9)) | {11, 12} | set(range(14, 32)) - {26}
+
+
+@dataclass
+class RawTable:
+    """The cells of a CSV file as strings, with what was learned reading it."""
+
+    file_name: str
+    sha256: str
+    size: int
+    encoding: str
+    delimiter: str
+    headers: list[str]
+    cells: pl.DataFrame
+    """One Utf8 column per header (named c0, c1, ...), plus ``row`` (spreadsheet row number)."""
+    problems: list[Problem] = field(default_factory=list)
+    ragged_rows: set[int] = field(default_factory=set)
+    blank_rows: int = 0
+
+
+def sha256_of(path: Path) -> str:
+    """Hex SHA-256 of a file's bytes, read in blocks."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _decode(data: bytes) -> tuple[str, str] | Problem:
+    """Decode the file's bytes: BOMs first, then UTF-8, then Windows-1252."""
+    if data.startswith(codecs.BOM_UTF8):
+        return data[len(codecs.BOM_UTF8):].decode("utf-8", errors="strict"), "utf-8-sig"
+    for bom, name in ((codecs.BOM_UTF16_LE, "utf-16-le"), (codecs.BOM_UTF16_BE, "utf-16-be")):
+        if data.startswith(bom):
+            try:
+                return data[len(bom):].decode(name), "utf-16"
+            except UnicodeDecodeError:
+                return problem("not_text", "the file starts like UTF-16 but does not decode")
+    if b"\x00" in data[:65536]:
+        # UTF-16 without a BOM still shows NUL in every other byte of ASCII text.
+        for name in ("utf-16-le", "utf-16-be"):
+            try:
+                text = data.decode(name)
+            except UnicodeDecodeError:
+                continue
+            if text[:1000].isprintable() or "\n" in text[:4096]:
+                if not any(ord(ch) in _BINARY_CONTROL for ch in text[:4096]):
+                    return text, "utf-16"
+        return problem("not_text", "the file contains NUL bytes: it looks binary, not CSV")
+    try:
+        return data.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError:
+        pass
+    try:
+        return data.decode("cp1252"), "cp1252"
+    except UnicodeDecodeError as exc:
+        return problem("not_text", f"byte 0x{data[exc.start]:02x} at offset {exc.start} is "
+                       "not UTF-8, UTF-16 or Windows-1252 text")
+
+
+def _looks_binary(text: str) -> bool:
+    sample = text[:65536]
+    controls = sum(1 for ch in sample if ord(ch) in _BINARY_CONTROL)
+    return controls > max(3, len(sample) // 1000)
+
+
+def _sniff_delimiter(text: str) -> str:
+    """The delimiter that splits the header line into the most fields, outside quotes."""
+    header_line = next(csv.reader(io.StringIO(text[:65536]), delimiter="\x1f"), [""])
+    line = header_line[0] if header_line else ""
+    best, best_count = ",", 0
+    for delim in DELIMITERS:
+        try:
+            fields = next(csv.reader([line], delimiter=delim))
+        except (csv.Error, StopIteration):
+            continue
+        if len(fields) - 1 > best_count:
+            best, best_count = delim, len(fields) - 1
+    return best
+
+
+def read_raw(path: Path, display_name: str | None = None) -> RawTable | list[Problem]:
+    """Read ``path`` into strings, or return the problems that make it unreadable."""
+    name = display_name or path.name
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        return [problem("file_not_found", f"cannot read the file: {exc.strerror}")]
+    digest = hashlib.sha256(data).hexdigest()
+    if not data.strip(b" \t\r\n\x00") or data in (codecs.BOM_UTF8, codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE):
+        return [problem("empty_file", "the file is empty")]
+    decoded = _decode(data)
+    if isinstance(decoded, Problem):
+        return [decoded]
+    text, encoding = decoded
+    if _looks_binary(text):
+        return [problem("not_text", "the file holds control characters: it looks binary, not CSV")]
+    if not text.strip():
+        return [problem("empty_file", "the file holds only blank lines")]
+    problems: list[Problem] = []
+    if encoding == "cp1252":
+        problems.append(problem("encoding", "the file is not UTF-8; it was read as Windows-1252"))
+    delimiter = _sniff_delimiter(text)
+    csv.field_size_limit(MAX_FIELD_CHARS + 1)
+    # The csv module checks the structure record by record: how many fields each has.
+    headers: list[str] | None = None
+    widths: list[int] = []
+    try:
+        for record in csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=False):
+            if headers is None:
+                headers = [h.strip() for h in record]
+                while headers and headers[-1] == "":
+                    headers.pop()  # a trailing delimiter on the header line names nothing
+                continue
+            if not any(cell.strip() for cell in record):
+                widths.append(0)
+            elif len(record) > len(headers) and not any(c.strip() for c in record[len(headers):]):
+                widths.append(len(headers))  # trailing empty fields are not a fault
+            else:
+                widths.append(len(record))
+    except csv.Error as exc:
+        row = len(widths) + 2
+        code = "value_too_long" if "field larger" in str(exc) else "malformed_csv"
+        return [problem(code, f"cannot parse the CSV: {exc}", row=row)]
+    if not headers:
+        return [problem("empty_file", "the header row is blank")]
+    if not widths or all(w == 0 for w in widths):
+        return [problem("no_data_rows", "the file has a header but no data rows", row=2)]
+    ragged: set[int] = set()
+    blank = 0
+    for index, width in enumerate(widths):
+        if width == 0:
+            blank += 1
+        elif width != len(headers):
+            ragged.add(index + 2)
+    utf8 = text.encode("utf-8") if encoding != "utf-8" else data
+    names = [f"c{i}" for i in range(len(headers))]
+    cells = pl.read_csv(
+        io.BytesIO(utf8[3:] if utf8.startswith(codecs.BOM_UTF8) else utf8),
+        has_header=False,
+        skip_rows=0,
+        separator=delimiter,
+        infer_schema=False,
+        empty_string_is_null=False,
+        truncate_ragged_lines=True,
+        schema={n: pl.String for n in names},
+        raise_if_empty=False,
+    ).slice(1)
+    cells = cells.with_row_index("row", offset=2).with_columns(pl.col("row").cast(pl.Int64))
+    if cells.height != len(widths):
+        return [problem("malformed_csv", f"the CSV reader found {cells.height} records where the "
+                        f"structure check found {len(widths)}; check quoting")]
+    for index in sorted(ragged)[:1000]:
+        width = widths[index - 2]
+        problems.append(problem(
+            "ragged_row",
+            f"this row has {width} fields, the header has {len(headers)}",
+            row=index, value=str(width)))
+    if len(ragged) > 1000:
+        problems.append(problem("ragged_row", f"{len(ragged) - 1000} more rows have the wrong "
+                                "number of fields", count=len(ragged) - 1000))
+    return RawTable(name, digest, len(data), encoding, delimiter, headers,
+                    cells.select(["row", *names]), problems, ragged, blank)

@@ -1,0 +1,45 @@
+"""The embedded demo company: a DuckDB file built from ``sample_data/`` on first run."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+from finance.schema import KINDS
+from finance.store import PROJECT_DIR, Store
+
+SAMPLE_DIR = PROJECT_DIR / "sample_data"
+DEMO_SETTING = "demo_company"
+
+
+def build_demo_db(path: Path, *, force: bool = False, sample_dir: Path = SAMPLE_DIR) -> bool:
+    """Build the demo database at ``path`` unless it exists; True when it was built.
+
+    The file is built beside its destination and renamed into place, so an interrupted
+    first run never leaves a half-built database behind.
+    """
+    path = Path(path)
+    if path.exists() and not force:
+        return False
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temp_name = tempfile.mkstemp(prefix=".demo-", suffix=".duckdb", dir=path.parent)
+    os.close(handle)
+    temp = Path(temp_name)
+    temp.unlink()
+    try:
+        with Store(temp) as store:
+            for kind in KINDS:
+                result = store.import_file(kind, sample_dir / f"{kind}.csv")
+                if result.status != "imported":
+                    problems = "; ".join(p.describe(result.file_name) for p in result.errors[:5])
+                    raise RuntimeError(f"the sample {kind} file did not import: {problems}")
+            store.set_setting(DEMO_SETTING, "Northwind Analytics (demo data)")
+            store.con.execute("CHECKPOINT")
+        # A log left by an older file at this path must not replay onto the new one.
+        Path(str(path) + ".wal").unlink(missing_ok=True)
+        os.replace(temp, path)
+    finally:
+        for leftover in (temp, Path(str(temp) + ".wal")):
+            leftover.unlink(missing_ok=True)
+    return True

@@ -1,0 +1,588 @@
+"""Turn an export file into validated, normalised rows of one kind, or a full problem report.
+
+``prepare`` never writes anything: it reads the file, maps headers and labels, parses every
+cell and collects every problem. The store writes a prepared import only when it has no
+errors, so a bad file changes nothing.
+"""
+
+from __future__ import annotations
+
+import csv
+import difflib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+from pathlib import Path
+
+import polars as pl
+
+from finance.csvfile import RawTable, read_raw
+from finance.periods import (
+    TIME_SUFFIX_PATTERN,
+    ParsedDate,
+    ParseFailure,
+    Period,
+    months_covered,
+    parse_date,
+    parse_period,
+    period_label,
+)
+from finance.problems import Problem, problem
+from finance.schema import (
+    CATEGORY_LOOKUP,
+    DEFAULT_CURRENCY,
+    SEGMENT_LOOKUP,
+    FileKind,
+    Kind,
+    file_kind,
+    normalise_header,
+    normalise_label,
+)
+from finance.values import MONEY_DTYPE, parse_count, parse_money
+
+PROBLEMS_PER_KIND = 200
+"""Rows listed one by one for each (problem, column); the rest are counted in one line."""
+_TOTAL_LABEL = r"(?i)^(grand\s*|sub\s*-?\s*)?totals?\s*:?$"
+
+
+class OptionsError(ValueError):
+    """The import options themselves are wrong (an unknown mapping target, a bad month)."""
+
+
+@dataclass(frozen=True)
+class ImportOptions:
+    """How to read an export whose layout or conventions differ from the contract."""
+
+    column_map: Mapping[str, str] = field(default_factory=dict)
+    """File header -> contract column (``--map "Amount (USD)=amount"``)."""
+    category_map: Mapping[str, str] = field(default_factory=dict)
+    """Category label -> canonical category key (``--category-map FILE``)."""
+    date_format: str | None = None
+    decimal_comma: bool = False
+    fiscal_year_start: int | None = None
+    currency: str = DEFAULT_CURRENCY
+
+    def check(self, contract: FileKind) -> None:
+        """Raise ``OptionsError`` for a mapping that names no contract column or category."""
+        for source, target in self.column_map.items():
+            if target not in contract.column_names:
+                raise OptionsError(
+                    f"--map {source}={target}: {target!r} is not a {contract.kind} column; "
+                    f"valid: {', '.join(contract.column_names)}")
+        for label, key in self.category_map.items():
+            if key not in {v for v in CATEGORY_LOOKUP.values()}:
+                raise OptionsError(f"category map: {label!r} -> {key!r} is not a category key; "
+                                   f"valid: {', '.join(sorted(set(CATEGORY_LOOKUP.values())))}")
+        if self.fiscal_year_start is not None and not 1 <= self.fiscal_year_start <= 12:
+            raise OptionsError(f"--fiscal-year-start must be a month 1-12, not {self.fiscal_year_start}")
+
+
+def load_category_map(path: Path) -> dict[str, str]:
+    """Read a ``label,category`` CSV; every bad line is named in one ``OptionsError``."""
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise OptionsError(f"cannot read category map {path}: {exc}") from None
+    rows = list(csv.reader(text.splitlines()))
+    if not rows or [normalise_header(h) for h in rows[0][:2]] != ["label", "category"]:
+        raise OptionsError(f"{path.name}: row 1 must be the header 'label,category'")
+    mapping: dict[str, str] = {}
+    problems = []
+    valid = set(CATEGORY_LOOKUP.values())
+    for number, row in enumerate(rows[1:], start=2):
+        if not any(cell.strip() for cell in row):
+            continue
+        if len(row) < 2 or not row[0].strip():
+            problems.append(f"row {number}: expected 'label,category'")
+            continue
+        key = CATEGORY_LOOKUP.get(normalise_label(row[1]))
+        if key is None or key not in valid:
+            problems.append(f"row {number}, column 'category': {row[1]!r} is not a category; "
+                            f"valid: {', '.join(sorted(valid))}")
+            continue
+        mapping[row[0].strip()] = key
+    if problems:
+        raise OptionsError(f"{path.name}: " + "; ".join(problems))
+    return mapping
+
+
+@dataclass(frozen=True)
+class PeriodTotal:
+    """Rows and the summed measure of one period of an import."""
+
+    period: str
+    start: date
+    end: date
+    rows: int
+    total: Decimal
+
+
+@dataclass
+class PreparedImport:
+    """A file read and checked: normalised rows plus every problem found."""
+
+    kind: Kind
+    file_name: str
+    sha256: str
+    rows: pl.DataFrame
+    problems: list[Problem]
+    encoding: str = ""
+    delimiter: str = ""
+
+    @property
+    def errors(self) -> list[Problem]:
+        return [p for p in self.problems if p.severity == "error"]
+
+    @property
+    def warnings(self) -> list[Problem]:
+        return [p for p in self.problems if p.severity == "warning"]
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    @property
+    def start_column(self) -> str:
+        return "period_start" if "period_start" in self.rows.columns else file_kind(self.kind).period_column
+
+    @property
+    def end_column(self) -> str:
+        return "period_end" if "period_end" in self.rows.columns else file_kind(self.kind).period_column
+
+    def months(self) -> list[str]:
+        """Every calendar month this import's rows touch (what ``--replace`` replaces)."""
+        spans = self.rows.select(
+            pl.col(self.start_column).alias("start"), pl.col(self.end_column).alias("end")).unique()
+        months: set[str] = set()
+        for start, end in spans.iter_rows():
+            months.update(months_covered(start, end))
+        return sorted(months)
+
+    def period_totals(self) -> list[PeriodTotal]:
+        """Rows and measure per period as written (quarters stay quarters; dates by month)."""
+        return period_totals(self.kind, self.rows)
+
+    def total(self) -> Decimal:
+        return sum((p.total for p in self.period_totals()), Decimal(0))
+
+
+def measure_expr(kind: Kind) -> pl.Expr:
+    """The summed measure of a kind: spend amount, leads, customers or revenue."""
+    if kind == "customers":
+        return pl.len().cast(pl.Int64)
+    return pl.col(file_kind(kind).measure).sum()
+
+
+def period_totals(kind: Kind, rows: pl.DataFrame) -> list[PeriodTotal]:
+    """Totals per period; day-grain dates roll up to their month."""
+    if rows.is_empty():
+        return []
+    contract = file_kind(kind)
+    if "period_start" in rows.columns:
+        keyed = rows.with_columns(
+            start=pl.when(pl.col("period_start") == pl.col("period_end"))
+            .then(pl.col("period_start").dt.month_start()).otherwise(pl.col("period_start")),
+            end=pl.when(pl.col("period_start") == pl.col("period_end"))
+            .then(pl.col("period_end").dt.month_end()).otherwise(pl.col("period_end")),
+        )
+    else:
+        day = pl.col(contract.period_column)
+        keyed = rows.with_columns(start=day.dt.month_start(), end=day.dt.month_end())
+    grouped = keyed.group_by("start", "end").agg(rows=pl.len(), total=measure_expr(kind)).sort("start", "end")
+    out = []
+    for start, end, count, total in grouped.iter_rows():
+        amount = Decimal(total) if total is not None else Decimal(0)
+        out.append(PeriodTotal(period_label(start, end), start, end, count, amount))
+    return out
+
+
+def money_text(value: Decimal | int | None) -> str | None:
+    """Money as a string with two decimals (half-up), as finance reports it."""
+    if value is None:
+        return None
+    return str(Decimal(value).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP))
+
+
+class _Collector:
+    """Accumulates problems, listing the first rows of each kind and counting the rest."""
+
+    def __init__(self) -> None:
+        self.problems: list[Problem] = []
+
+    def add(self, p: Problem) -> None:
+        self.problems.append(p)
+
+    def rows(self, frame: pl.DataFrame, mask: pl.Expr, code: str, column: str | None,
+             value_column: str | None, message: str | pl.Expr) -> None:
+        """One problem per row where ``mask`` holds, up to the listing limit."""
+        hit = frame.lazy().filter(mask)
+        message_expr = message if isinstance(message, pl.Expr) else pl.lit(message)
+        listed = hit.select(
+            pl.col("row"),
+            pl.col(value_column).cast(pl.String) if value_column else pl.lit(None, pl.String),
+            message_expr.alias("__message"),
+        ).head(PROBLEMS_PER_KIND + 1).collect()
+        if listed.is_empty():
+            return
+        for row, value, text in listed.head(PROBLEMS_PER_KIND).iter_rows():
+            self.add(problem(code, text, row=row, column=column, value=value))
+        if listed.height > PROBLEMS_PER_KIND:
+            total = hit.select(pl.len()).collect().item()
+            rest = total - PROBLEMS_PER_KIND
+            self.add(problem(code, f"{rest} more rows in this column have this problem",
+                             column=column, count=rest))
+
+
+@dataclass
+class _Columns:
+    """Where each contract column sits in the file."""
+
+    source: dict[str, str]  # contract column -> raw cell column (c0, c1, ...)
+    header: dict[str, str]  # contract column -> header as written in the file
+
+
+def _map_headers(raw: RawTable, contract: FileKind, options: ImportOptions,
+                 out: _Collector) -> _Columns:
+    explicit = {normalise_header(k): v for k, v in options.column_map.items()}
+    source: dict[str, str] = {}
+    header: dict[str, str] = {}
+    unknown: list[str] = []
+    for index, name in enumerate(raw.headers):
+        cell = f"c{index}"
+        folded = normalise_header(name)
+        if not folded:
+            has_data = raw.cells.select((pl.col(cell).str.strip_chars() != "").any()).item()
+            if has_data:
+                out.add(problem("blank_header", f"column {index + 1} holds data but has no header",
+                                row=1, column=f"#{index + 1}", value=name))
+            continue
+        target = options.column_map.get(name) or explicit.get(folded) or contract.header_lookup.get(folded)
+        if target is None:
+            unknown.append(name)
+            out.add(problem("unknown_column", f"{name!r} is not part of the {contract.kind} "
+                            "contract and is ignored", row=1, column=name, value=name))
+            continue
+        if target in source:
+            out.add(problem("duplicate_column",
+                            f"{name!r} and {header[target]!r} are both the {target!r} column",
+                            row=1, column=name, value=name))
+            continue
+        source[target] = cell
+        header[target] = name
+    for required in contract.required:
+        if required not in source:
+            accepted = ", ".join(repr(s) for s in (required, *contract.column(required).synonyms)[:6])
+            close = difflib.get_close_matches(required, unknown, n=1, cutoff=0.3)
+            hint = f'; to use {close[0]!r}, pass --map "{close[0]}={required}"' if close else ""
+            out.add(problem("missing_column",
+                            f"no {required!r} column; headers accepted: {accepted}{hint}",
+                            row=1, column=required))
+    return _Columns(source, header)
+
+
+def _dates(frame: pl.DataFrame, column: str, header: str, options: ImportOptions,
+           out: _Collector) -> pl.Series:
+    """Parse a date column: each distinct text once, then one join."""
+    text = frame.get_column(column).str.replace(TIME_SUFFIX_PATTERN, "")
+    distinct = text.drop_nulls().unique().to_list()
+    values: dict[str, date] = {}
+    failures: dict[str, ParseFailure] = {}
+    orders: dict[str, str] = {}
+    for item in distinct:
+        parsed = parse_date(item, options.date_format)
+        if isinstance(parsed, ParsedDate):
+            values[item] = parsed.value
+            if parsed.order:
+                orders[item] = parsed.order
+        else:
+            failures[item] = parsed
+    keyed = frame.select("row").with_columns(text=text)
+    _report_failures(keyed, "text", header, failures, out)
+    if len(set(orders.values())) > 1:
+        # Some values only read day-first and others only month-first: no single format fits.
+        counts = {o: sum(1 for v in orders.values() if v == o) for o in ("dmy", "mdy")}
+        minority = min(counts, key=lambda o: counts[o])
+        flagged = [v for v, o in orders.items() if o == minority]
+        out.rows(keyed, pl.col("text").is_in(flagged), "ambiguous_date", header, "text",
+                 "this column mixes day-first and month-first dates; pass --date-format")
+    mapping = pl.DataFrame({"text": list(values), "date": list(values.values())},
+                           schema={"text": pl.String, "date": pl.Date})
+    return keyed.join(mapping, on="text", how="left", maintain_order="left").get_column("date")
+
+
+def _report_failures(keyed: pl.DataFrame, column: str, header: str,
+                     failures: Mapping[str, ParseFailure], out: _Collector) -> None:
+    if not failures:
+        return
+    table = pl.DataFrame({
+        column: list(failures),
+        "__code": [f.code for f in failures.values()],
+        "__msg": [f.message for f in failures.values()],
+    }, schema={column: pl.String, "__code": pl.String, "__msg": pl.String})
+    bad = keyed.join(table, on=column, how="inner").sort("row")
+    for code in bad.get_column("__code").unique(maintain_order=True).to_list():
+        out.rows(bad, pl.col("__code") == code, code, header, column, pl.col("__msg"))
+
+
+def _periods(frame: pl.DataFrame, column: str, header: str, options: ImportOptions,
+             out: _Collector) -> pl.DataFrame:
+    distinct = frame.get_column(column).drop_nulls().unique().to_list()
+    spans: dict[str, Period] = {}
+    failures: dict[str, ParseFailure] = {}
+    for item in distinct:
+        parsed = parse_period(item, date_format=options.date_format,
+                              fiscal_year_start=options.fiscal_year_start)
+        if isinstance(parsed, Period):
+            spans[item] = parsed
+        else:
+            failures[item] = parsed
+    keyed = frame.select("row", pl.col(column).alias("text"))
+    _report_failures(keyed, "text", header, failures, out)
+    mapping = pl.DataFrame(
+        {"text": list(spans), "period_start": [p.start for p in spans.values()],
+         "period_end": [p.end for p in spans.values()]},
+        schema={"text": pl.String, "period_start": pl.Date, "period_end": pl.Date})
+    return keyed.join(mapping, on="text", how="left", maintain_order="left").select(
+        "period_start", "period_end")
+
+
+def _categories(frame: pl.DataFrame, column: str, header: str, options: ImportOptions,
+                out: _Collector) -> pl.Series:
+    explicit = {normalise_label(k): v for k, v in options.category_map.items()}
+    distinct = frame.get_column(column).drop_nulls().unique().to_list()
+    keys: dict[str, str] = {}
+    failures: dict[str, ParseFailure] = {}
+    choices = sorted(CATEGORY_LOOKUP)
+    for label in distinct:
+        folded = normalise_label(label)
+        key = explicit.get(folded) or CATEGORY_LOOKUP.get(folded)
+        if key:
+            keys[label] = key
+            continue
+        close = difflib.get_close_matches(folded, choices, n=1, cutoff=0.6)
+        hint = (f"did you mean {CATEGORY_LOOKUP[close[0]]!r} ({close[0]!r})? " if close else "")
+        failures[label] = ParseFailure(
+            "unknown_category",
+            f"{label!r} is not a cost category; {hint}map it with --category-map "
+            f"(label,category); categories: {', '.join(sorted(set(CATEGORY_LOOKUP.values())))}")
+    keyed = frame.select("row", pl.col(column).alias("text"))
+    _report_failures(keyed, "text", header, failures, out)
+    return keyed.get_column("text").replace_strict(keys, default=None, return_dtype=pl.String)
+
+
+def _segments(frame: pl.DataFrame, column: str, header: str, out: _Collector) -> pl.Series:
+    distinct = frame.get_column(column).drop_nulls().unique().sort().to_list()
+    canonical = {}
+    for label in distinct:
+        match = SEGMENT_LOOKUP.get(normalise_label(label))
+        canonical[label] = match or label
+        if match is None:
+            first = frame.filter(pl.col(column) == label).get_column("row").min()  # type: ignore[assignment]
+            out.add(problem("unknown_segment", f"{label!r} is not a standard segment and is kept "
+                            "as its own segment", row=int(first), column=header, value=label))  # type: ignore[arg-type]
+    return frame.get_column(column).replace_strict(canonical, default=None, return_dtype=pl.String)
+
+
+def prepare(kind: str, path: Path, options: ImportOptions | None = None,
+            display_name: str | None = None) -> PreparedImport:
+    """Read and check an export file of ``kind``; nothing is written anywhere.
+
+    Every problem is collected (file, row, column, value, what was expected). The returned
+    rows hold the contract's columns, normalised: dates as ``Date``, money as
+    ``Decimal(18, 4)``, counts as ``Int64``, categories as canonical keys.
+    """
+    contract = file_kind(kind)
+    options = options or ImportOptions()
+    options.check(contract)
+    name = display_name or Path(path).name
+    raw = read_raw(Path(path), name)
+    if isinstance(raw, list):
+        return PreparedImport(contract.kind, name, "", pl.DataFrame(), raw)
+    out = _Collector()
+    for p in raw.problems:
+        out.add(p)
+    columns = _map_headers(raw, contract, options, out)
+    cells = raw.cells
+    # Rows with the wrong number of fields are already errors; blank rows are skipped.
+    blank = pl.all_horizontal([pl.col(c).str.strip_chars() == "" for c in cells.columns if c != "row"])
+    if raw.blank_rows:
+        first_blank = cells.filter(blank).get_column("row").min()
+        out.add(problem("blank_row_skipped", f"{raw.blank_rows} blank row(s) skipped",
+                        row=int(first_blank), count=raw.blank_rows))  # type: ignore[arg-type]
+    total_line = pl.any_horizontal([pl.col(c).str.strip_chars().str.contains(_TOTAL_LABEL)
+                                    for c in cells.columns if c != "row"])
+    totals = cells.filter(total_line & ~blank)
+    for (row,) in totals.select("row").iter_rows():
+        out.add(problem("total_row_dropped", "a total line was recognised and not imported", row=row))
+    cells = cells.filter(~blank & ~total_line & ~pl.col("row").is_in(list(raw.ragged_rows)))
+    frame = cells.select(
+        "row",
+        *[pl.col(src).str.strip_chars().replace("", None).alias(col) for col, src in columns.source.items()],
+    )
+    if any(p.code in ("missing_column",) for p in out.problems):
+        return PreparedImport(contract.kind, name, raw.sha256, pl.DataFrame(), out.problems,
+                              raw.encoding, raw.delimiter)
+    if frame.is_empty():
+        out.add(problem("no_data_rows", "the file has no data rows besides blank or total lines", row=2))
+        return PreparedImport(contract.kind, name, raw.sha256, pl.DataFrame(), out.problems,
+                              raw.encoding, raw.delimiter)
+    header = columns.header
+    for required in contract.required:
+        out.rows(frame, pl.col(required).is_null(), "missing_value", header[required], None,
+                 f"{required!r} is required")
+    result: dict[str, pl.Series] = {"source_row": frame.get_column("row")}
+    for col in contract.columns:
+        if col.name not in frame.columns:
+            continue
+        where = header[col.name]
+        if col.type == "period":
+            spans = _periods(frame, col.name, where, options, out)
+            result["period_start"] = spans.get_column("period_start")
+            result["period_end"] = spans.get_column("period_end")
+        elif col.type == "date":
+            result[col.name] = _dates(frame, col.name, where, options, out)
+        elif col.type == "category":
+            result[col.name] = _categories(frame, col.name, where, options, out)
+        elif col.type == "money":
+            amounts, codes = parse_money(frame.get_column(col.name), decimal_comma=options.decimal_comma)
+            keyed = frame.select("row", col.name).with_columns(code=codes)
+            for code in codes.drop_nulls().unique(maintain_order=True).to_list():
+                out.rows(keyed, pl.col("code") == code, code, where, col.name, _money_message(code))
+            result[col.name] = amounts
+        elif col.type == "count":
+            counts, codes = parse_count(frame.get_column(col.name), decimal_comma=options.decimal_comma)
+            keyed = frame.select("row", col.name).with_columns(code=codes)
+            for code in codes.drop_nulls().unique(maintain_order=True).to_list():
+                out.rows(keyed, pl.col("code") == code, code, where, col.name,
+                         "expected a whole number of zero or more" if code == "invalid_count"
+                         else "a spreadsheet error or NaN is not a count")
+            result[col.name] = counts
+        elif col.type == "segment":
+            result[col.name] = _segments(frame, col.name, where, out)
+        elif col.type == "currency":
+            result[col.name] = _currency(frame, col.name, where, options, out)
+        else:
+            values = frame.get_column(col.name)
+            if col.name == "channel":
+                values = values.str.replace_all(r"\s+", " ")
+            result[col.name] = values
+    rows = pl.DataFrame(result)
+    rows = _kind_checks(contract, frame, rows, header, out)
+    rows = rows.select(output_columns(contract.kind, rows.columns))
+    _future_dates(rows, contract, header, out)
+    return PreparedImport(contract.kind, name, raw.sha256, rows, out.problems, raw.encoding,
+                          raw.delimiter)
+
+
+STORAGE_SCHEMAS: dict[str, dict[str, pl.DataType]] = {
+    "spend": {"source_row": pl.Int64(), "period_start": pl.Date(), "period_end": pl.Date(),
+              "category": pl.String(), "channel": pl.String(), "amount": MONEY_DTYPE,
+              "currency": pl.String(), "vendor": pl.String(), "description": pl.String()},
+    "funnel": {"source_row": pl.Int64(), "period_start": pl.Date(), "period_end": pl.Date(),
+               "channel": pl.String(), "leads": pl.Int64(), "visitors": pl.Int64(),
+               "event_attendees": pl.Int64(), "mqls": pl.Int64(), "sqls": pl.Int64(),
+               "opportunities": pl.Int64()},
+    "customers": {"source_row": pl.Int64(), "customer_id": pl.String(), "acquired_on": pl.Date(),
+                  "channel": pl.String(), "segment": pl.String()},
+    "revenue": {"source_row": pl.Int64(), "customer_id": pl.String(), "date": pl.Date(),
+                "revenue": MONEY_DTYPE, "cost": MONEY_DTYPE, "gross_margin": MONEY_DTYPE,
+                "segment": pl.String(), "channel": pl.String()},
+}
+"""The normalised columns of each kind, in storage order and type."""
+
+
+def output_columns(kind: Kind, present: list[str]) -> list[pl.Expr]:
+    """Select the storage columns, typed; a column the file lacks is null."""
+    return [(pl.col(n) if n in present else pl.lit(None)).cast(t).alias(n)
+            for n, t in STORAGE_SCHEMAS[kind].items()]
+
+
+def _money_message(code: str) -> str:
+    return {
+        "not_a_number": "a spreadsheet error or NaN is not an amount",
+        "invalid_amount": "expected an amount such as 1234.56, $1,234.56, (1,234.56) or -50",
+        "decimal_comma": "looks like a decimal comma; pass --decimal-comma to read 1.234,56",
+        "too_many_decimals": "more than 4 decimal places; money is kept exact, not rounded",
+        "amount_out_of_range": "the amount is 100 trillion or more",
+        "dash_as_zero": "a lone dash is read as zero",
+    }[code]
+
+
+def _currency(frame: pl.DataFrame, column: str, header: str, options: ImportOptions,
+              out: _Collector) -> pl.Series:
+    values = frame.get_column(column).str.to_uppercase()
+    keyed = frame.select("row", column).with_columns(code=values)
+    out.rows(keyed, pl.col("code").is_not_null() & ~pl.col("code").str.contains(r"^[A-Z]{3}$"),
+             "invalid_currency", header, column, "expected a 3-letter ISO currency code such as USD")
+    out.rows(keyed, pl.col("code").str.contains(r"^[A-Z]{3}$") & (pl.col("code") != options.currency),
+             "currency_mismatch", header, column,
+             f"amounts must be in the reporting currency {options.currency}; convert them first")
+    return values
+
+
+def _kind_checks(contract: FileKind, frame: pl.DataFrame, rows: pl.DataFrame,
+                 header: Mapping[str, str], out: _Collector) -> pl.DataFrame:
+    # Problems quote the cell as written (``text_<column>``), not the parsed value.
+    texts = frame.select(pl.all().exclude("row").name.prefix("text_"))
+    keyed = pl.concat([rows.rename({"source_row": "row"}), texts], how="horizontal")
+    if contract.kind == "spend":
+        out.rows(keyed, pl.col("amount") < 0, "credit", header["amount"], "text_amount",
+                 "a negative amount is stored as a credit")
+    if contract.kind == "revenue":
+        out.rows(keyed, pl.col("revenue") < 0, "refund", header["revenue"], "text_revenue",
+                 "negative revenue is stored as a refund")
+        if "cost" in header:
+            derived = pl.col("revenue") - pl.col("cost")
+            if "gross_margin" in header:
+                out.rows(keyed, pl.col("gross_margin").is_not_null() & pl.col("cost").is_not_null()
+                         & (pl.col("gross_margin") != derived), "margin_mismatch",
+                         header["gross_margin"], "text_gross_margin",
+                         "gross_margin differs from revenue - cost; gross_margin is kept")
+            if "gross_margin" not in rows.columns:
+                rows = rows.with_columns(gross_margin=pl.lit(None, MONEY_DTYPE))
+            rows = rows.with_columns(gross_margin=pl.coalesce(pl.col("gross_margin"), derived)
+                                     .cast(MONEY_DTYPE))
+            keyed = keyed.with_columns(rows.get_column("gross_margin"))
+        if "gross_margin" in header or "cost" in header:
+            out.rows(keyed, (pl.col("revenue") > 0) & (pl.col("gross_margin") > pl.col("revenue")),
+                     "margin_above_revenue", header.get("gross_margin") or header["cost"],
+                     None, "the gross margin is larger than the revenue")
+    if contract.kind == "customers":
+        normal_cols = [c for c in rows.columns if c != "source_row"]
+        keyed = rows.rename({"source_row": "row"})
+        first = keyed.group_by("customer_id").agg(first_row=pl.col("row").min())
+        marked = keyed.join(first, on="customer_id", how="left").with_columns(
+            exact=pl.struct(normal_cols).is_duplicated() & (pl.col("row") != pl.col("first_row")))
+        dup = pl.col("customer_id").is_not_null() & (pl.col("row") != pl.col("first_row"))
+        same = marked.filter(dup).join(
+            marked.filter(pl.col("row") == pl.col("first_row")).select(
+                "customer_id", pl.struct(normal_cols).alias("first_values")),
+            on="customer_id").with_columns(
+            identical=pl.struct(normal_cols) == pl.col("first_values"))
+        out.rows(same, ~pl.col("identical"), "duplicate_customer", header["customer_id"],
+                 "customer_id",
+                 pl.format("customer_id already appears in row {} with other values", pl.col("first_row")))
+        out.rows(same, pl.col("identical"), "duplicate_customer_row", header["customer_id"],
+                 "customer_id",
+                 pl.format("exact duplicate of row {}; stored once", pl.col("first_row")))
+        rows = rows.filter(~pl.col("source_row").is_in(
+            same.filter(pl.col("identical")).get_column("row").implode()))
+    else:
+        cells = frame.drop("row")
+        duplicated = frame.filter(cells.is_duplicated())
+        if not duplicated.is_empty():
+            firsts = duplicated.group_by(pl.all().exclude("row")).agg(
+                first=pl.col("row").min(), rows=pl.col("row"))
+            repeats = firsts.explode("rows").filter(pl.col("rows") != pl.col("first")).sort("rows")
+            out.rows(repeats.rename({"rows": "row"}), pl.lit(True), "duplicate_row", None, None,
+                     pl.format("exact duplicate of row {}; both are kept", pl.col("first")))
+    return rows
+
+
+def _future_dates(rows: pl.DataFrame, contract: FileKind, header: Mapping[str, str],
+                  out: _Collector) -> None:
+    limit = date.today() + timedelta(days=366)
+    column = "period_start" if "period_start" in rows.columns else contract.period_column
+    out.rows(rows.rename({"source_row": "row"}), pl.col(column) > limit, "future_date",
+             header[contract.period_column], column, "this date is more than a year ahead")
