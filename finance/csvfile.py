@@ -102,6 +102,20 @@ def _sniff_delimiter(text: str) -> str:
     return best
 
 
+def _read_cells(utf8: bytes, delimiter: str, names: list[str]) -> pl.DataFrame:
+    """Every cell as a string; the header line is skipped (names are positional)."""
+    return pl.read_csv(
+        io.BytesIO(utf8[3:] if utf8.startswith(codecs.BOM_UTF8) else utf8),
+        has_header=False,
+        separator=delimiter,
+        infer_schema=False,
+        empty_string_is_null=False,
+        truncate_ragged_lines=True,
+        schema={n: pl.String for n in names},
+        raise_if_empty=False,
+    ).slice(1)
+
+
 def read_raw(path: Path, display_name: str | None = None) -> RawTable | list[Problem]:
     """Read ``path`` into strings, or return the problems that make it unreadable."""
     name = display_name or path.name
@@ -129,7 +143,7 @@ def read_raw(path: Path, display_name: str | None = None) -> RawTable | list[Pro
     headers: list[str] | None = None
     widths: list[int] = []
     try:
-        for record in csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=False):
+        for record in csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True):
             if headers is None:
                 headers = [h.strip() for h in record]
                 while headers and headers[-1] == "":
@@ -143,8 +157,12 @@ def read_raw(path: Path, display_name: str | None = None) -> RawTable | list[Pro
                 widths.append(len(record))
     except csv.Error as exc:
         row = len(widths) + 2
-        code = "value_too_long" if "field larger" in str(exc) else "malformed_csv"
-        return [problem(code, f"cannot parse the CSV: {exc}", row=row)]
+        if "field larger" in str(exc):
+            return [problem("value_too_long", f"a field is longer than {MAX_FIELD_CHARS:,} characters",
+                            row=row)]
+        detail = ("a quoted field is never closed" if "end of data" in str(exc)
+                  else f"the quoting is broken ({exc})")
+        return [problem("malformed_csv", f"{detail}; it starts in this row", row=row)]
     if not headers:
         return [problem("empty_file", "the header row is blank")]
     if not widths or all(w == 0 for w in widths):
@@ -158,17 +176,10 @@ def read_raw(path: Path, display_name: str | None = None) -> RawTable | list[Pro
             ragged.add(index + 2)
     utf8 = text.encode("utf-8") if encoding != "utf-8" else data
     names = [f"c{i}" for i in range(len(headers))]
-    cells = pl.read_csv(
-        io.BytesIO(utf8[3:] if utf8.startswith(codecs.BOM_UTF8) else utf8),
-        has_header=False,
-        skip_rows=0,
-        separator=delimiter,
-        infer_schema=False,
-        empty_string_is_null=False,
-        truncate_ragged_lines=True,
-        schema={n: pl.String for n in names},
-        raise_if_empty=False,
-    ).slice(1)
+    try:
+        cells = _read_cells(utf8, delimiter, names)
+    except pl.exceptions.PolarsError as exc:
+        return [problem("malformed_csv", f"the CSV cannot be parsed: {str(exc).splitlines()[0]}")]
     cells = cells.with_row_index("row", offset=2).with_columns(pl.col("row").cast(pl.Int64))
     if cells.height != len(widths):
         return [problem("malformed_csv", f"the CSV reader found {cells.height} records where the "

@@ -361,7 +361,9 @@ def _categories(frame: pl.DataFrame, column: str, header: str, options: ImportOp
             keys[label] = key
             continue
         close = difflib.get_close_matches(folded, choices, n=1, cutoff=0.6)
-        hint = (f"did you mean {CATEGORY_LOOKUP[close[0]]!r} ({close[0]!r})? " if close else "")
+        suggestion = CATEGORY_LOOKUP[close[0]] if close else ""
+        via = f" ({close[0]!r})" if close and close[0] != suggestion else ""
+        hint = f"did you mean {suggestion!r}{via}? " if close else ""
         failures[label] = ParseFailure(
             "unknown_category",
             f"{label!r} is not a cost category; {hint}map it with --category-map "
