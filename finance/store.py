@@ -165,12 +165,22 @@ class Store:
         self.con.close()
 
     def _migrate(self) -> None:
+        """Create the schema once; an up-to-date file is not written to on open."""
+        if self._schema_version() == SCHEMA_VERSION:
+            return
         with self.transaction():
             for statement in _ddl():
                 self.con.execute(statement)
             self.con.execute(
                 "INSERT INTO settings VALUES ('schema_version', ?), ('currency', ?) "
                 "ON CONFLICT DO NOTHING", [str(SCHEMA_VERSION), DEFAULT_CURRENCY])
+
+    def _schema_version(self) -> int | None:
+        exists = self.one("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'settings'")
+        if not exists or not exists[0]:
+            return None
+        found = self.one("SELECT value FROM settings WHERE key = 'schema_version'")
+        return int(found[0]) if found else None
 
     @contextmanager
     def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
