@@ -1,0 +1,110 @@
+"""The command line as scripts use it: real processes, exit codes, the JSON shape."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+
+from finance.store import Store
+
+from .conftest import DATA, run_cli, run_cli_json, write
+
+
+def test_import_json_shape_and_exit_code(tmp_path: Path) -> None:
+    db = tmp_path / "s.duckdb"
+    path = write(tmp_path / "spend.csv", "period,category,channel,amount\n"
+                                         "2025-Q1,Paid Search,Search,\"$1,000.00501\"\n")
+    code, report = run_cli_json("import", "spend", path, "--db", db)
+    assert code == 2 and report["status"] == "rejected"
+    assert report["errors"][0] | {"message": ""} == {
+        "code": "too_many_decimals", "row": 2, "column": "amount", "value": "$1,000.00501", "message": "",
+        "expected": "at most 4 decimal places", "count": 1}
+    write(path, "period,category,channel,amount\n2025-Q1,Paid Search,Search,\"$1,000.01\"\n"
+                "2025-Q2,salaries,,250\n")
+    code, report = run_cli_json("import", "spend", path, "--db", db)
+    assert code == 0
+    assert set(report) >= {"status", "import_id", "rows", "periods", "total", "errors", "warnings"}
+    assert (report["status"], report["import_id"], report["rows"], report["total"]) == ("imported", 1, 2, "1250.01")
+    assert report["periods"] == [
+        {"period": "2025-Q1", "start": "2025-01-01", "end": "2025-03-31", "rows": 1, "total": "1000.01"},
+        {"period": "2025-Q2", "start": "2025-04-01", "end": "2025-06-30", "rows": 1, "total": "250.00"}]
+    code, report = run_cli_json("import", "spend", path, "--db", db)
+    assert (code, report["status"], report["import_id"]) == (0, "unchanged", 1)
+
+
+def test_text_summary_imports_log_and_undo(tmp_path: Path) -> None:
+    db = tmp_path / "s.duckdb"
+    path = write(tmp_path / "funnel.csv", "period,channel,leads\n2025-01,Paid Search,\"1,200\"\n2025-02,Events,30\n")
+    done = run_cli("import", "funnel", path, "--db", db)
+    assert done.returncode == 0, done.stderr
+    assert "funnel.csv: funnel imported as #1" in done.stdout
+    assert "2025-01" in done.stdout and "1,230" in done.stdout
+    listing = run_cli("imports", "--db", db)
+    assert listing.returncode == 0 and "funnel.csv" in listing.stdout and "active" in listing.stdout
+    code, log = run_cli_json("imports", "--db", db)
+    assert code == 0 and [(e["import_id"], e["kind"], e["rows"], e["total"]) for e in log] == [(1, "funnel", 2, 1230)]
+    undone = run_cli("undo", "1", "--db", db)
+    assert undone.returncode == 0 and "2 rows removed" in undone.stdout
+    again = run_cli("undo", "1", "--db", db)
+    assert again.returncode == 1 and "already undone" in again.stderr
+    with Store(db) as store:
+        assert store.totals()["funnel"] == {"rows": 0, "total": Decimal(0)}
+
+
+def test_map_options_and_category_map_file(tmp_path: Path) -> None:
+    db = tmp_path / "s.duckdb"
+    path = write(tmp_path / "ledger.csv", "Posting Period,GL Account Name,Amount (USD),Dept\n"
+                                          "2025-01,Brand Ambassadors,100.00,MKT\n2025-01,Payroll,900.00,MKT\n")
+    rejected = run_cli("import", "spend", path, "--db", db)
+    assert rejected.returncode == 2
+    assert "'GL Account Name' is not part of the spend contract" in rejected.stdout
+    code, report = run_cli_json("import", "spend", path, "--db", db,
+                                "--map", "Posting Period=period", "GL Account Name=category",
+                                "--map", "Amount (USD)=amount",
+                                "--category-map", DATA / "bad" / "category_map.csv")
+    assert code == 0, report
+    assert report["total"] == "1000.00"
+    with Store(db) as store:
+        assert sorted(store.frame("spend")["category"].to_list()) == ["influencer", "personnel"]
+
+
+def test_bad_options_exit_2_and_write_nothing(tmp_path: Path) -> None:
+    db = tmp_path / "s.duckdb"
+    path = write(tmp_path / "s.csv", "period,category,amount\n2025-Q1,personnel,1\n")
+    done = run_cli("import", "spend", path, "--db", db, "--map", "period=when")
+    assert done.returncode == 2 and "'when' is not a spend column" in done.stderr
+    done = run_cli("import", "spend", path, "--db", db, "--fiscal-year-start", "13")
+    assert done.returncode == 2 and "month 1-12" in done.stderr
+    bad_map = write(tmp_path / "map.csv", "label,category\nFoo,not_a_category\n")
+    done = run_cli("import", "spend", path, "--db", db, "--category-map", bad_map)
+    assert done.returncode == 2 and "row 2, column 'category'" in done.stderr
+    assert not db.exists() or Store(db).totals()["spend"]["rows"] == 0
+
+
+def test_dry_run_validates_without_writing(tmp_path: Path) -> None:
+    db = tmp_path / "s.duckdb"
+    path = write(tmp_path / "s.csv", "period,category,amount\n2025-Q1,personnel,1\n")
+    code, report = run_cli_json("import", "spend", path, "--db", db, "--dry-run")
+    assert (code, report["status"], report["total"]) == (0, "valid", "1.00")
+    assert not db.exists()
+
+
+def test_database_path_from_environment(tmp_path: Path) -> None:
+    db = tmp_path / "env.duckdb"
+    path = write(tmp_path / "s.csv", "period,category,amount\n2025-Q1,personnel,1\n")
+    done = run_cli("import", "spend", path, env={"FINANCE_DB": str(db)})
+    assert done.returncode == 0, done.stderr
+    with Store(db) as store:
+        assert store.totals()["spend"]["rows"] == 1
+
+
+def test_missing_file_is_a_clear_rejection(tmp_path: Path) -> None:
+    code, report = run_cli_json("import", "spend", tmp_path / "nope.csv", "--db", tmp_path / "s.duckdb")
+    assert code == 2 and report["errors"][0]["code"] == "file_not_found"
+
+
+def test_help_lists_every_command() -> None:
+    done = run_cli("--help")
+    assert done.returncode == 0
+    for command in ("import", "imports", "undo", "demo"):
+        assert command in done.stdout
