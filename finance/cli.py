@@ -40,6 +40,10 @@ def build_parser() -> argparse.ArgumentParser:
                      help='map a file header to a contract column, e.g. "Amount (USD)=amount"')
     imp.add_argument("--category-map", type=Path, metavar="FILE",
                      help="CSV with columns label,category mapping your labels to categories")
+    imp.add_argument("--category", metavar="KEY",
+                     help="category for every row with none (a file from one ad platform)")
+    imp.add_argument("--channel", metavar="NAME",
+                     help="channel for every row with none (a file from one platform)")
     imp.add_argument("--replace", action="store_true",
                      help="replace rows already imported for the months this file covers")
     imp.add_argument("--date-format", metavar="FMT",
@@ -131,6 +135,8 @@ def cmd_import(args: argparse.Namespace) -> int:
             "date_format": args.date_format,
             "decimal_comma": args.decimal_comma,
             "fiscal_year_start": args.fiscal_year_start,
+            "default_category": args.category,
+            "default_channel": args.channel,
         }
         if args.dry_run:
             options = ImportOptions(**options_kwargs)

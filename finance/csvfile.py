@@ -11,6 +11,7 @@ import codecs
 import csv
 import hashlib
 import io
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,6 +20,8 @@ import polars as pl
 from finance.problems import Problem, problem
 
 MAX_FIELD_CHARS = 1_000_000
+PREAMBLE_LIMIT = 30
+"""Report titles and date-range lines above the header are skipped up to this many records."""
 DELIMITERS = (",", ";", "\t", "|")
 _BINARY_CONTROL = set(range(0, 9)) | {11, 12} | set(range(14, 32)) - {26}
 
@@ -38,6 +41,8 @@ class RawTable:
     problems: list[Problem] = field(default_factory=list)
     ragged_rows: set[int] = field(default_factory=set)
     blank_rows: int = 0
+    header_row: int = 1
+    """The spreadsheet row of the header (below any report title lines)."""
 
 
 def sha256_of(path: Path) -> str:
@@ -88,25 +93,47 @@ def _looks_binary(text: str) -> bool:
 
 
 def _sniff_delimiter(text: str) -> str:
-    """The delimiter that splits the header line into the most fields, outside quotes."""
-    header_line = next(csv.reader(io.StringIO(text[:65536]), delimiter="\x1f"), [""])
-    line = header_line[0] if header_line else ""
-    best, best_count = ",", 0
+    """The delimiter that splits the opening lines into the most fields, consistently.
+
+    Looking at several lines, not just the first, lets a report title or date-range line
+    above the header (as ad platforms export) not decide the delimiter.
+    """
+    lines = [line for line in text[:65536].splitlines()[:30] if line.strip()]
+    best, best_score = ",", 0
     for delim in DELIMITERS:
         try:
-            fields = next(csv.reader([line], delimiter=delim))
-        except (csv.Error, StopIteration):
+            counts = [len(fields) for fields in csv.reader(lines, delimiter=delim)]
+        except csv.Error:
             continue
-        if len(fields) - 1 > best_count:
-            best, best_count = delim, len(fields) - 1
+        wide = sorted(c for c in counts if c > 1)
+        score = wide[len(wide) // 2] * len(wide) if wide else 0
+        if score > best_score:
+            best, best_score = delim, score
     return best
 
 
-def _read_cells(utf8: bytes, delimiter: str, names: list[str]) -> pl.DataFrame:
-    """Every cell as a string; the header line is skipped (names are positional)."""
+def _find_header(text: str, delimiter: str, is_header: Callable[[list[str]], bool] | None) -> int:
+    """Index of the header record: the first of the opening records the contract recognises."""
+    if is_header is None:
+        return 0
+    reader = csv.reader(io.StringIO(text[:262144], newline=""), delimiter=delimiter)
+    try:
+        for index, record in enumerate(reader):
+            if index >= PREAMBLE_LIMIT:
+                break
+            if is_header([cell.strip() for cell in record]):
+                return index
+    except csv.Error:
+        pass
+    return 0
+
+
+def _read_cells(utf8: bytes, delimiter: str, names: list[str], header_index: int) -> pl.DataFrame:
+    """The cells of every record below the header, as strings (names are positional)."""
     return pl.read_csv(
         io.BytesIO(utf8[3:] if utf8.startswith(codecs.BOM_UTF8) else utf8),
         has_header=False,
+        skip_rows=header_index,
         separator=delimiter,
         infer_schema=False,
         empty_string_is_null=False,
@@ -116,8 +143,13 @@ def _read_cells(utf8: bytes, delimiter: str, names: list[str]) -> pl.DataFrame:
     ).slice(1)
 
 
-def read_raw(path: Path, display_name: str | None = None) -> RawTable | list[Problem]:
-    """Read ``path`` into strings, or return the problems that make it unreadable."""
+def read_raw(path: Path, display_name: str | None = None,
+             is_header: Callable[[list[str]], bool] | None = None) -> RawTable | list[Problem]:
+    """Read ``path`` into strings, or return the problems that make it unreadable.
+
+    ``is_header`` recognises the header record; records above it (a report title, a
+    date range) are skipped with a warning. Without it the first record is the header.
+    """
     name = display_name or path.name
     try:
         data = path.read_bytes()
@@ -139,11 +171,18 @@ def read_raw(path: Path, display_name: str | None = None) -> RawTable | list[Pro
         problems.append(problem("encoding", "the file is not UTF-8; it was read as Windows-1252"))
     delimiter = _sniff_delimiter(text)
     csv.field_size_limit(MAX_FIELD_CHARS + 1)
+    header_index = _find_header(text, delimiter, is_header)
+    if header_index:
+        problems.append(problem("preamble_skipped", f"{header_index} line(s) above the header were "
+                                "skipped (a report title or date range)", row=1, count=header_index))
     # The csv module checks the structure record by record: how many fields each has.
     headers: list[str] | None = None
     widths: list[int] = []
     try:
-        for record in csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True):
+        for index, record in enumerate(
+                csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)):
+            if index < header_index:
+                continue
             if headers is None:
                 headers = [h.strip() for h in record]
                 while headers and headers[-1] == "":
@@ -156,7 +195,7 @@ def read_raw(path: Path, display_name: str | None = None) -> RawTable | list[Pro
             else:
                 widths.append(len(record))
     except csv.Error as exc:
-        row = len(widths) + 2
+        row = header_index + len(widths) + 2
         if "field larger" in str(exc):
             return [problem("value_too_long", f"a field is longer than {MAX_FIELD_CHARS:,} characters",
                             row=row)]
@@ -166,26 +205,26 @@ def read_raw(path: Path, display_name: str | None = None) -> RawTable | list[Pro
     if not headers:
         return [problem("empty_file", "the header row is blank")]
     if not widths or all(w == 0 for w in widths):
-        return [problem("no_data_rows", "the file has a header but no data rows", row=2)]
+        return [problem("no_data_rows", "the file has a header but no data rows", row=header_index + 2)]
     ragged: set[int] = set()
     blank = 0
     for index, width in enumerate(widths):
         if width == 0:
             blank += 1
         elif width != len(headers):
-            ragged.add(index + 2)
+            ragged.add(header_index + index + 2)
     utf8 = text.encode("utf-8") if encoding != "utf-8" else data
     names = [f"c{i}" for i in range(len(headers))]
     try:
-        cells = _read_cells(utf8, delimiter, names)
+        cells = _read_cells(utf8, delimiter, names, header_index)
     except pl.exceptions.PolarsError as exc:
         return [problem("malformed_csv", f"the CSV cannot be parsed: {str(exc).splitlines()[0]}")]
-    cells = cells.with_row_index("row", offset=2).with_columns(pl.col("row").cast(pl.Int64))
+    cells = cells.with_row_index("row", offset=header_index + 2).with_columns(pl.col("row").cast(pl.Int64))
     if cells.height != len(widths):
         return [problem("malformed_csv", f"the CSV reader found {cells.height} records where the "
                         f"structure check found {len(widths)}; check quoting")]
     for index in sorted(ragged)[:1000]:
-        width = widths[index - 2]
+        width = widths[index - header_index - 2]
         problems.append(problem(
             "ragged_row",
             f"this row has {width} fields, the header has {len(headers)}",
@@ -194,4 +233,4 @@ def read_raw(path: Path, display_name: str | None = None) -> RawTable | list[Pro
         problems.append(problem("ragged_row", f"{len(ragged) - 1000} more rows have the wrong "
                                 "number of fields", count=len(ragged) - 1000))
     return RawTable(name, digest, len(data), encoding, delimiter, headers,
-                    cells.select(["row", *names]), problems, ragged, blank)
+                    cells.select(["row", *names]), problems, ragged, blank, header_index + 1)

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import csv
 import difflib
-from collections.abc import Mapping
+import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
@@ -39,11 +40,15 @@ from finance.schema import (
     normalise_header,
     normalise_label,
 )
-from finance.values import MONEY_DTYPE, parse_count, parse_money
+from finance.values import CURRENCY_CODES, MONEY_DTYPE, parse_count, parse_money
 
 PROBLEMS_PER_KIND = 200
 """Rows listed one by one for each (problem, column); the rest are counted in one line."""
 _TOTAL_LABEL = r"(?i)^(grand\s*|sub\s*-?\s*)?totals?\s*:?$"
+_TOTAL_FIRST_CELL = r"(?i)^(grand\s*|sub\s*-?\s*)?totals?(\s*[:\-\u2013]\s*.*)?$"
+"""A row is a total line when any cell says just 'Total', or its first cell starts with it
+('Total: Account', as ad platforms write)."""
+_HEADER_CURRENCY = re.compile(r"^(.*?)[\s_]*[\(\[]?\s*([A-Za-z]{3})\s*[\)\]]?$")
 
 
 class OptionsError(ValueError):
@@ -62,6 +67,10 @@ class ImportOptions:
     decimal_comma: bool = False
     fiscal_year_start: int | None = None
     currency: str = DEFAULT_CURRENCY
+    default_category: str | None = None
+    """Category for a file with no category column (an ad platform's export) or blank cells."""
+    default_channel: str | None = None
+    """Channel for a file with no channel column (one platform's export) or blank cells."""
 
     def check(self, contract: FileKind) -> None:
         """Raise ``OptionsError`` for a mapping that names no contract column or category."""
@@ -74,6 +83,10 @@ class ImportOptions:
             if key not in {v for v in CATEGORY_LOOKUP.values()}:
                 raise OptionsError(f"category map: {label!r} -> {key!r} is not a category key; "
                                    f"valid: {', '.join(sorted(set(CATEGORY_LOOKUP.values())))}")
+        if self.default_category is not None and normalise_label(self.default_category) not in {
+                **CATEGORY_LOOKUP, **{normalise_label(k): v for k, v in self.category_map.items()}}:
+            raise OptionsError(f"--category {self.default_category!r} is not a category; valid: "
+                               f"{', '.join(sorted(set(CATEGORY_LOOKUP.values())))}")
         if self.fiscal_year_start is not None and not 1 <= self.fiscal_year_start <= 12:
             raise OptionsError(f"--fiscal-year-start must be a month 1-12, not {self.fiscal_year_start}")
 
@@ -242,42 +255,79 @@ class _Columns:
     header: dict[str, str]  # contract column -> header as written in the file
 
 
+def _header_target(name: str, contract: FileKind, options: ImportOptions,
+                   explicit: Mapping[str, str]) -> tuple[str | None, str | None]:
+    """The contract column a header names, and a currency code it carries ("Amount (USD)")."""
+    folded = normalise_header(name)
+    target = options.column_map.get(name) or explicit.get(folded) or contract.header_lookup.get(folded)
+    if target is not None:
+        return target, None
+    match = _HEADER_CURRENCY.match(name.strip())
+    if match and match[2].upper() in CURRENCY_CODES:
+        base = contract.header_lookup.get(normalise_header(match[1]))
+        if base is not None and contract.column(base).type == "money":
+            return base, match[2].upper()
+    return None, None
+
+
+def is_header_for(contract: FileKind, options: ImportOptions) -> Callable[[list[str]], bool]:
+    """Recognises the header record: two or more of its cells name contract columns."""
+    explicit = {normalise_header(k): v for k, v in options.column_map.items()}
+
+    def is_header(record: list[str]) -> bool:
+        named = {_header_target(cell, contract, options, explicit)[0] for cell in record if cell}
+        named.discard(None)
+        return len(named) >= min(2, len(contract.required))
+
+    return is_header
+
+
 def _map_headers(raw: RawTable, contract: FileKind, options: ImportOptions,
                  out: _Collector) -> _Columns:
     explicit = {normalise_header(k): v for k, v in options.column_map.items()}
     source: dict[str, str] = {}
     header: dict[str, str] = {}
     unknown: list[str] = []
+    row = raw.header_row
     for index, name in enumerate(raw.headers):
         cell = f"c{index}"
-        folded = normalise_header(name)
-        if not folded:
+        if not normalise_header(name):
             has_data = raw.cells.select((pl.col(cell).str.strip_chars() != "").any()).item()
             if has_data:
                 out.add(problem("blank_header", f"column {index + 1} holds data but has no header",
-                                row=1, column=f"#{index + 1}", value=name))
+                                row=row, column=f"#{index + 1}", value=name))
             continue
-        target = options.column_map.get(name) or explicit.get(folded) or contract.header_lookup.get(folded)
+        target, currency = _header_target(name, contract, options, explicit)
         if target is None:
             unknown.append(name)
             out.add(problem("unknown_column", f"{name!r} is not part of the {contract.kind} "
-                            "contract and is ignored", row=1, column=name, value=name))
+                            "contract and is ignored", row=row, column=name, value=name))
             continue
+        if currency is not None and currency != options.currency:
+            out.add(problem("currency_mismatch", f"the header says {currency}; amounts must be in the "
+                            f"reporting currency {options.currency}", row=row, column=name, value=name))
         if target in source:
             out.add(problem("duplicate_column",
                             f"{name!r} and {header[target]!r} are both the {target!r} column",
-                            row=1, column=name, value=name))
+                            row=row, column=name, value=name))
             continue
         source[target] = cell
         header[target] = name
+    defaults = {"category": options.default_category, "channel": options.default_channel}
     for required in contract.required:
-        if required not in source:
+        if required not in source and defaults.get(required) is None:
             accepted = ", ".join(repr(s) for s in (required, *contract.column(required).synonyms)[:6])
-            close = difflib.get_close_matches(required, unknown, n=1, cutoff=0.3)
+            folded_unknown = {normalise_header(u): u for u in unknown}
+            close = [folded_unknown[c] for c in difflib.get_close_matches(
+                normalise_header(required), list(folded_unknown), n=1, cutoff=0.4)]
+            if not close and len(unknown) == 1:
+                close = unknown
             hint = f'; to use {close[0]!r}, pass --map "{close[0]}={required}"' if close else ""
+            if required in defaults:
+                hint += f" (or --{required} to give every row one {required})"
             out.add(problem("missing_column",
                             f"no {required!r} column; headers accepted: {accepted}{hint}",
-                            row=1, column=required))
+                            row=row, column=required))
     return _Columns(source, header)
 
 
@@ -398,7 +448,7 @@ def prepare(kind: str, path: Path, options: ImportOptions | None = None,
     options = options or ImportOptions()
     options.check(contract)
     name = display_name or Path(path).name
-    raw = read_raw(Path(path), name)
+    raw = read_raw(Path(path), name, is_header_for(contract, options))
     if isinstance(raw, list):
         return PreparedImport(contract.kind, name, "", pl.DataFrame(), raw)
     out = _Collector()
@@ -412,8 +462,9 @@ def prepare(kind: str, path: Path, options: ImportOptions | None = None,
         first_blank = cells.filter(blank).get_column("row").min()
         out.add(problem("blank_row_skipped", f"{raw.blank_rows} blank row(s) skipped",
                         row=int(first_blank), count=raw.blank_rows))  # type: ignore[arg-type]
-    total_line = pl.any_horizontal([pl.col(c).str.strip_chars().str.contains(_TOTAL_LABEL)
-                                    for c in cells.columns if c != "row"])
+    total_line = pl.any_horizontal(
+        [pl.col("c0").str.strip_chars().str.contains(_TOTAL_FIRST_CELL)]
+        + [pl.col(c).str.strip_chars().str.contains(_TOTAL_LABEL) for c in cells.columns if c != "row"])
     totals = cells.filter(total_line & ~blank)
     for (row,) in totals.select("row").iter_rows():
         out.add(problem("total_row_dropped", "a total line was recognised and not imported", row=row))
@@ -426,10 +477,17 @@ def prepare(kind: str, path: Path, options: ImportOptions | None = None,
         return PreparedImport(contract.kind, name, raw.sha256, pl.DataFrame(), out.problems,
                               raw.encoding, raw.delimiter)
     if frame.is_empty():
-        out.add(problem("no_data_rows", "the file has no data rows besides blank or total lines", row=2))
+        out.add(problem("no_data_rows", "the file has no data rows besides blank or total lines",
+                        row=raw.header_row + 1))
         return PreparedImport(contract.kind, name, raw.sha256, pl.DataFrame(), out.problems,
                               raw.encoding, raw.delimiter)
     header = columns.header
+    for column, default in (("category", options.default_category), ("channel", options.default_channel)):
+        if default is not None and column in contract.column_names:
+            fill = pl.lit(default, pl.String)
+            frame = frame.with_columns(
+                (pl.coalesce(pl.col(column), fill) if column in frame.columns else fill).alias(column))
+            header.setdefault(column, f"--{column}")
     for required in contract.required:
         out.rows(frame, pl.col(required).is_null(), "missing_value", header[required], None,
                  f"{required!r} is required")
@@ -489,7 +547,7 @@ STORAGE_SCHEMAS: dict[str, dict[str, pl.DataType]] = {
                   "channel": pl.String(), "segment": pl.String()},
     "revenue": {"source_row": pl.Int64(), "customer_id": pl.String(), "date": pl.Date(),
                 "revenue": MONEY_DTYPE, "cost": MONEY_DTYPE, "gross_margin": MONEY_DTYPE,
-                "segment": pl.String(), "channel": pl.String()},
+                "segment": pl.String(), "channel": pl.String(), "currency": pl.String()},
 }
 """The normalised columns of each kind, in storage order and type."""
 

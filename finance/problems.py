@@ -57,6 +57,7 @@ CODES: dict[str, tuple[Severity, str]] = {
     "duplicate_customer_row": ("warning", "an exact duplicate customer row is stored once"),
     "total_row_dropped": ("warning", "a total line is recognised and not imported"),
     "blank_row_skipped": ("warning", "blank rows are skipped"),
+    "preamble_skipped": ("warning", "the header as the first line"),
     "encoding": ("warning", "UTF-8 text"),
     "margin_mismatch": ("warning", "gross_margin = revenue - cost"),
     "margin_above_revenue": ("warning", "gross margin at most the revenue"),

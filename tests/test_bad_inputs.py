@@ -65,6 +65,8 @@ REJECTED: list[tuple[str, str, list[str], set[tuple[str, int | None, str | None]
     ("revenue_missing_customer.csv", "revenue", [], {("missing_value", 3, "customer_id")}),
     ("unknown_category_mapped.csv", "spend", [], {("unknown_category", 2, "category")}),
     ("quarter_labels.csv", "spend", [], {("fiscal_year_needed", 5, "period")}),
+    ("header_currency_mismatch.csv", "spend", [], {("currency_mismatch", 1, "Cost (EUR)")}),
+    ("ad_platform_export.csv", "spend", [], {("missing_column", 3, "category")}),
 ]
 
 
@@ -119,7 +121,7 @@ def test_unknown_category_suggests_the_closest(seeded: Path, capsys: pytest.Capt
 def test_missing_column_suggests_a_mapping(seeded: Path, capsys: pytest.CaptureFixture[str]) -> None:
     _, report = _import(seeded, "spend", BAD / "missing_amount_column.csv", capsys=capsys)
     error = next(e for e in report["errors"] if e["code"] == "missing_column")
-    assert '--map "Amount (USD)=amount"' in error["message"]
+    assert '--map "Net Amt=amount"' in error["message"]
 
 
 def test_text_report_names_file_row_column_and_value(seeded: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -143,7 +145,7 @@ def _accept(db: Path, kind: str, name: str, *args: str,
 
 
 def test_mapped_header_and_category_map_are_applied(db_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    report, rows = _accept(db_path, "spend", "missing_amount_column.csv", "--map", "Amount (USD)=amount",
+    report, rows = _accept(db_path, "spend", "missing_amount_column.csv", "--map", "Net Amt=amount",
                            capsys=capsys)
     assert report["total"] == "1000.00"
     other = db_path.with_name("other.duckdb")
@@ -263,3 +265,15 @@ def test_blank_rows_are_skipped_and_rows_keep_spreadsheet_numbers(db_path: Path,
     report, rows = _accept(db_path, "spend", "blank_rows_inside.csv", capsys=capsys)
     assert [r["source_row"] for r in rows] == [2, 5]
     assert [(w["code"], w["row"], w["count"]) for w in report["warnings"]] == [("blank_row_skipped", 3, 2)]
+
+
+def test_ad_platform_export_with_title_lines_and_total(db_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    report, rows = _accept(db_path, "spend", "ad_platform_export.csv", "--category", "paid search",
+                           "--channel", "Paid Search", capsys=capsys)
+    # the two title lines are skipped, the header is row 3, "Total: Account" (row 6) is dropped
+    assert [r["source_row"] for r in rows] == [4, 5]
+    assert report["total"] == "2000.00"  # 1,234.56 + 765.44
+    assert {(r["category"], r["channel"]) for r in rows} == {("digital_advertising", "Paid Search")}
+    assert [(w["code"], w["row"]) for w in report["warnings"]] == [
+        ("preamble_skipped", 1), ("unknown_column", 3), ("unknown_column", 3), ("unknown_column", 3),
+        ("unknown_column", 3), ("total_row_dropped", 6)]
