@@ -341,6 +341,11 @@ def _dates(frame: pl.DataFrame, column: str, header: str, options: ImportOptions
     orders: dict[str, str] = {}
     for item in distinct:
         parsed = parse_date(item, options.date_format)
+        if isinstance(parsed, ParseFailure) and parsed.code == "invalid_date":
+            # A month ("2025-03", a monthly billing export) means its first day.
+            span = parse_period(item)
+            if isinstance(span, Period) and span.grain == "month":
+                parsed = ParsedDate(span.start)
         if isinstance(parsed, ParsedDate):
             values[item] = parsed.value
             if parsed.order:

@@ -26,7 +26,6 @@ CODES: dict[str, tuple[Severity, str]] = {
     "duplicate_column": ("error", "each column once"),
     "missing_column": ("error", "a required column"),
     "unknown_column": ("warning", "a column of the data contract (this one is ignored)"),
-    "conflicting_columns": ("error", "one of the two columns, not both"),
     # values
     "missing_value": ("error", "a value in a required column"),
     "invalid_amount": ("error", "an amount such as 1234.56, $1,234.56, (1,234.56) or -50"),
@@ -64,7 +63,6 @@ CODES: dict[str, tuple[Severity, str]] = {
     "dash_as_zero": ("warning", "a lone dash is read as zero, as spreadsheets display it"),
     "future_date": ("warning", "a date no later than one year from today"),
     "unknown_segment": ("warning", "Enterprise B2B, SMB, DTC or B2B2C (other text is kept)"),
-    "replaced_periods": ("warning", "the rows of earlier imports in these periods are replaced"),
 }
 
 
