@@ -1,32 +1,43 @@
 """Entry point of the dashboard: page config, the store, and what has been imported.
 
-The multipage dashboard arrives with its own pages; until then this page shows the
-store's totals so a newcomer can see the demo company's data is in place.
+The multipage dashboard builds on this frame; until then this page shows the store's
+totals so a newcomer can see the demo company's data is in place.
 """
 
 from __future__ import annotations
+
+import os
+from typing import Any
 
 import polars as pl
 import streamlit as st
 
 from finance.demo import DEMO_SETTING, build_demo_db
 from finance.ingest import money_text
-from finance.store import Store, default_db_path
+from finance.store import ENV_DB, Store, default_db_path
 
 st.set_page_config(page_title="LTV:CAC dashboard", layout="wide")
 
 
 @st.cache_resource(max_entries=1)
-def _ensure_db(path: str) -> str:
-    """Build the demo database on first run (once per process)."""
-    build_demo_db(default_db_path()) if path == str(default_db_path()) else None
+def prepare_db(path: str) -> str:
+    """On first run, build the demo company's database (the embedded default).
+
+    A database named by $FINANCE_DB is the user's own: it is created empty, never filled
+    with demo data.
+    """
+    if ENV_DB not in os.environ:
+        build_demo_db(default_db_path())
+    elif not os.path.exists(path):
+        Store(path).close()
     return path
 
 
 @st.cache_data(max_entries=8, ttl=60)
-def _overview(path: str, stamp: float) -> tuple[dict[str, dict[str, object]], pl.DataFrame, str | None]:
+def load_overview(path: str, modified: float) -> tuple[dict[str, dict[str, Any]], pl.DataFrame, str | None]:
+    """Totals per kind and spend by quarter and category; keyed by the file's mtime."""
     with Store(path, read_only=True) as store:
-        totals = {k: {"rows": v["rows"], "total": v["total"]} for k, v in store.totals().items()}
+        totals = store.totals()
         by_quarter = store.query(
             "SELECT strftime(period_start, '%Y') || '-Q' || quarter(period_start) AS quarter, "
             "category, sum(amount) AS amount FROM spend GROUP BY ALL ORDER BY ALL")
@@ -34,22 +45,25 @@ def _overview(path: str, stamp: float) -> tuple[dict[str, dict[str, object]], pl
     return totals, by_quarter, demo
 
 
-db_path = _ensure_db(str(default_db_path()))
+db_path = prepare_db(str(default_db_path()))
 st.title("LTV:CAC dashboard")
 try:
-    stamp = default_db_path().stat().st_mtime
-    totals, by_quarter, demo = _overview(db_path, stamp)
+    totals, by_quarter, demo = load_overview(db_path, os.path.getmtime(db_path))
 except Exception as exc:  # a missing or locked file is explained, never a traceback
     st.error(f"The database {db_path} cannot be opened: {exc}")
     st.stop()
 if demo:
     st.info(f"Demo data: {demo}. Import your own files with `python -m finance import`.")
-cols = st.columns(4)
 labels = {"spend": "Spend", "funnel": "Leads", "customers": "Customers", "revenue": "Revenue"}
-for col, (kind, label) in zip(cols, labels.items(), strict=True):
+for column, (kind, label) in zip(st.columns(4), labels.items(), strict=True):
     value = totals[kind]["total"]
-    shown = f"${float(value):,.0f}" if kind in ("spend", "revenue") else f"{int(value):,}"  # type: ignore[arg-type]
-    col.metric(label, shown, help=f"{totals[kind]['rows']:,} rows in force; exact: "
-               f"{money_text(value) if kind in ('spend', 'revenue') else value}")  # type: ignore[arg-type]
+    money = kind in ("spend", "revenue")
+    column.metric(label, f"${value:,.2f}" if money else f"{int(value):,}",
+                  help=f"{totals[kind]['rows']:,} rows in force")
 st.subheader("Spend by quarter and cost category")
-st.dataframe(by_quarter.pivot(on="category", index="quarter", values="amount"), width="stretch")
+if by_quarter.is_empty():
+    st.write("No spend imported yet: `python -m finance import spend FILE`.")
+else:
+    table = by_quarter.pivot(on="category", index="quarter", values="amount")
+    st.dataframe(table, width="stretch")
+    st.caption(f"Total spend in force: ${money_text(totals['spend']['total'])}")
