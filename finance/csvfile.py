@@ -40,7 +40,6 @@ class RawTable:
     """One Utf8 column per header (named c0, c1, ...), plus ``row`` (spreadsheet row number)."""
     problems: list[Problem] = field(default_factory=list)
     ragged_rows: set[int] = field(default_factory=set)
-    blank_rows: int = 0
     header_row: int = 1
     """The spreadsheet row of the header (below any report title lines)."""
 
@@ -176,24 +175,18 @@ def read_raw(path: Path, display_name: str | None = None,
         problems.append(problem("preamble_skipped", f"{header_index} line(s) above the header were "
                                 "skipped (a report title or date range)", row=1, count=header_index))
     # The csv module checks the structure record by record: how many fields each has.
-    headers: list[str] | None = None
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
+    headers: list[str] = []
     widths: list[int] = []
     try:
-        for index, record in enumerate(
-                csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)):
-            if index < header_index:
-                continue
-            if headers is None:
-                headers = [h.strip() for h in record]
-                while headers and headers[-1] == "":
-                    headers.pop()  # a trailing delimiter on the header line names nothing
-                continue
-            if not any(cell.strip() for cell in record):
-                widths.append(0)
-            elif len(record) > len(headers) and not any(c.strip() for c in record[len(headers):]):
-                widths.append(len(headers))  # trailing empty fields are not a fault
-            else:
-                widths.append(len(record))
+        for _ in range(header_index):
+            next(reader, None)
+        headers = [h.strip() for h in next(reader, [])]
+        while headers and headers[-1] == "":
+            headers.pop()  # a trailing delimiter on the header line names nothing
+        append = widths.append
+        for record in reader:
+            append(len(record))
     except csv.Error as exc:
         row = header_index + len(widths) + 2
         if "field larger" in str(exc):
@@ -204,14 +197,25 @@ def read_raw(path: Path, display_name: str | None = None,
         return [problem("malformed_csv", f"{detail}; it starts in this row", row=row)]
     if not headers:
         return [problem("empty_file", "the header row is blank")]
+    width = len(headers)
+    odd = [i for i, w in enumerate(widths) if w != width and w != 0]
+    if odd:
+        # Second look at the few odd records: all-empty is a blank row, and trailing empty
+        # fields (a trailing delimiter) are not a fault.
+        wanted = set(odd)
+        reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
+        for index, record in enumerate(reader):
+            data_index = index - header_index - 1
+            if data_index in wanted:
+                if not any(cell.strip() for cell in record):
+                    widths[data_index] = 0
+                elif len(record) > width and not any(c.strip() for c in record[width:]):
+                    widths[data_index] = width
     if not widths or all(w == 0 for w in widths):
         return [problem("no_data_rows", "the file has a header but no data rows", row=header_index + 2)]
     ragged: set[int] = set()
-    blank = 0
     for index, width in enumerate(widths):
-        if width == 0:
-            blank += 1
-        elif width != len(headers):
+        if width not in (0, len(headers)):
             ragged.add(header_index + index + 2)
     utf8 = text.encode("utf-8") if encoding != "utf-8" else data
     names = [f"c{i}" for i in range(len(headers))]
@@ -233,4 +237,4 @@ def read_raw(path: Path, display_name: str | None = None,
         problems.append(problem("ragged_row", f"{len(ragged) - 1000} more rows have the wrong "
                                 "number of fields", count=len(ragged) - 1000))
     return RawTable(name, digest, len(data), encoding, delimiter, headers,
-                    cells.select(["row", *names]), problems, ragged, blank, header_index + 1)
+                    cells.select(["row", *names]), problems, ragged, header_index + 1)

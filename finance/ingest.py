@@ -463,10 +463,10 @@ def prepare(kind: str, path: Path, options: ImportOptions | None = None,
     cells = raw.cells
     # Rows with the wrong number of fields are already errors; blank rows are skipped.
     blank = pl.all_horizontal([pl.col(c).str.strip_chars() == "" for c in cells.columns if c != "row"])
-    if raw.blank_rows:
-        first_blank = cells.filter(blank).get_column("row").min()
-        out.add(problem("blank_row_skipped", f"{raw.blank_rows} blank row(s) skipped",
-                        row=int(first_blank), count=raw.blank_rows))  # type: ignore[arg-type]
+    blank_rows = cells.filter(blank).get_column("row")
+    if blank_rows.len():
+        out.add(problem("blank_row_skipped", f"{blank_rows.len()} blank row(s) skipped",
+                        row=int(blank_rows[0]), count=blank_rows.len()))
     total_line = pl.any_horizontal(
         [pl.col("c0").str.strip_chars().str.contains(_TOTAL_FIRST_CELL)]
         + [pl.col(c).str.strip_chars().str.contains(_TOTAL_LABEL) for c in cells.columns if c != "row"])
