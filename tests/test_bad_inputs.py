@@ -216,12 +216,14 @@ def test_total_line_is_dropped_with_a_warning(db_path: Path, capsys: pytest.Capt
     report, rows = _accept(db_path, "spend", "trailing_total_line.csv", capsys=capsys)
     assert report["rows"] == 2 and report["total"] == "1250.00"
     assert [(w["code"], w["row"]) for w in report["warnings"]] == [("total_row_dropped", 4)]
+    assert [r["source_row"] for r in rows] == [2, 3]
 
 
 def test_exact_duplicate_rows_are_kept_with_a_warning(db_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     report, rows = _accept(db_path, "spend", "exact_duplicate_rows.csv", capsys=capsys)
     assert report["rows"] == 2 and report["total"] == "500.00"
     assert [(w["code"], w["row"]) for w in report["warnings"]] == [("duplicate_row", 3)]
+    assert [(r["source_row"], r["amount"]) for r in rows] == [(2, Decimal(250)), (3, Decimal(250))]
 
 
 def test_formula_looking_text_is_stored_literally(db_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -258,6 +260,7 @@ def test_ambiguous_dates_read_with_a_declared_format(db_path: Path, capsys: pyte
 def test_messy_headers_match_their_columns(db_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     report, rows = _accept(db_path, "spend", "headers_messy.csv", capsys=capsys)
     assert (rows[0]["category"], rows[0]["channel"], rows[0]["amount"]) == ("events", "Events", Decimal(700))
+    assert report["warnings"] == []
 
 
 def test_blank_rows_are_skipped_and_rows_keep_spreadsheet_numbers(db_path: Path,

@@ -30,8 +30,8 @@ def test_every_problem_code_is_documented_with_its_severity() -> None:
 
 def test_every_import_option_is_documented() -> None:
     parser = build_parser()
-    subparsers = next(a for a in parser._actions if a.dest == "command").choices  # noqa: SLF001
-    for action in subparsers["import"]._actions:  # noqa: SLF001
+    subparsers = next(a for a in parser._actions if a.dest == "command").choices
+    for action in subparsers["import"]._actions:
         for flag in action.option_strings:
             if flag.startswith("--") and flag != "--help":
                 assert flag in DATA_FORMATS, flag
