@@ -6,8 +6,9 @@ Northwind Analytics sells an analytics product to three kinds of customer:
   monthly, won through events, outbound sales, content and paid search after a long
   funnel (marketing spend runs about four months ahead of the deals it produces);
 * **SMB** (about 30%): self-serve subscription plans, mostly from search and content;
-* **DTC** (about 65%): a consumer app and data-kit shop with repeat purchases, mostly
-  from paid social, paid search, display and affiliate partners.
+* **DTC** (about 65%): a consumer budgeting app whose users buy report packs and
+  add-ons again and again, mostly won through paid social, paid search, display and
+  affiliate partners.
 
 ``generate`` writes the four import files of the data contract (``spend.csv``,
 ``funnel.csv``, ``customers.csv``, ``revenue.csv``). Everything is drawn from one seeded
@@ -111,36 +112,43 @@ SEGMENT_MODELS: tuple[SegmentModel, ...] = (
         monthly_growth=0.020,
         season=(0.80, 0.90, 1.25, 0.85, 0.95, 1.25, 0.80, 0.80, 1.20, 0.90, 1.00, 1.30),
         channel_mix=(0.12, 0.03, 0.01, 0.06, 0.15, 0.25, 0.08, 0.30),
-        direct_cost=(13_000.0, 15_000.0, 20_000.0, 4_000.0, 7_000.0, 16_000.0, 8_000.0,
-                     3_000.0),
-        sales_cost=14_000.0,
-        outbound_sales_cost=9_000.0,
+        direct_cost=(13_000.0, 15_000.0, 24_000.0, 6_000.0, 7_000.0, 13_000.0, 8_000.0,
+                     4_000.0),
+        sales_cost=8_000.0,
+        outbound_sales_cost=6_000.0,
         lag_months=4,
-        stage_rates=(0.30, 0.40, 0.60, 0.22),
+        stage_rates=(0.35, 0.45, 0.60, 0.25),
     ),
     SegmentModel(  # SMB
         share=0.30,
         monthly_growth=0.025,
         season=(1.05, 1.00, 1.05, 1.00, 1.00, 1.00, 0.90, 0.85, 1.05, 1.05, 1.00, 0.85),
         channel_mix=(0.25, 0.12, 0.08, 0.18, 0.12, 0.05, 0.10, 0.10),
-        direct_cost=(1_000.0, 1_150.0, 1_700.0, 220.0, 450.0, 1_800.0, 600.0, 450.0),
-        sales_cost=450.0,
-        outbound_sales_cost=700.0,
+        direct_cost=(1_100.0, 1_250.0, 2_400.0, 400.0, 450.0, 1_500.0, 600.0, 600.0),
+        sales_cost=300.0,
+        outbound_sales_cost=500.0,
         lag_months=1,
-        stage_rates=(0.50, 0.50, 0.60, 0.30),
+        stage_rates=(0.70, 0.60, 0.70, 0.35),
     ),
     SegmentModel(  # DTC
         share=0.65,
         monthly_growth=0.030,
         season=(0.90, 0.85, 0.95, 0.95, 1.00, 0.95, 0.90, 0.95, 1.00, 1.05, 1.35, 1.25),
         channel_mix=(0.22, 0.35, 0.12, 0.12, 0.06, 0.005, 0.125, 0.0),
-        direct_cost=(42.0, 58.0, 95.0, 6.0, 15.0, 120.0, 30.0, 80.0),
+        direct_cost=(50.0, 70.0, 150.0, 12.0, 15.0, 120.0, 30.0, 80.0),
         sales_cost=0.0,
         outbound_sales_cost=0.0,
         lag_months=0,
-        stage_rates=(0.60, 0.70, 0.85, 0.85),
+        stage_rates=(0.85, 0.85, 0.95, 0.95),
     ),
 )
+
+COST_LEVEL = 0.65
+"""Scales every acquisition cost above (marketing and sales) at once: the calibration knob.
+
+At 0.65 the default company's gross margin to date per customer is about 2.6x its fully
+loaded (non-sales) marketing cost per new customer, and the 2023 cohort's is about 4.5x.
+"""
 
 EVENT_CALENDAR = (0.5, 0.8, 1.3, 1.0, 1.2, 1.3, 0.5, 0.6, 1.4, 1.5, 1.3, 0.6)
 """Events spend and event leads by calendar month: conference seasons are lumpy."""
@@ -148,7 +156,7 @@ EVENT_CALENDAR = (0.5, 0.8, 1.3, 1.0, 1.2, 1.3, 0.5, 0.6, 1.4, 1.5, 1.3, 0.6)
 VISIT_TO_LEAD: tuple[float | None, ...] = (0.035, 0.02, 0.008, 0.02, 0.015, 0.05, 0.03, None)
 """Website visitor -> lead conversion per channel; Outbound has no visitors."""
 
-CHURN_MULTIPLIER = (1.0, 1.2, 1.4, 0.8, 0.85, 0.9, 0.9, 1.0)
+CHURN_MULTIPLIER = (1.0, 1.2, 1.6, 0.8, 0.85, 0.9, 0.9, 1.0)
 """Channel quality: how much faster (>1) or slower customers from a channel churn/drop out."""
 
 CHANNEL_CATEGORY_SPLIT: dict[str, dict[str, float]] = {
@@ -173,7 +181,7 @@ SHARED_SHARE: dict[str, float] = {
 }
 """Shared (channel-less) marketing costs as a share of all non-sales marketing spend."""
 
-SALES_SHARED_NOISE = 0.03
+SHARED_NOISE = 0.03
 
 Line = tuple[str, str, float]
 """A spend line template: vendor, description, weight within its bucket."""
@@ -302,22 +310,22 @@ ENT_CHURN_BETA = (1.2, 110.0)
 """Beta(a, b) of the enterprise monthly churn probability: mean about 1.1% a month."""
 SMB_CHURN_BETA = (1.1, 29.0)
 """Beta(a, b) of the SMB monthly churn probability: mean about 3.7% a month."""
-ENT_ARPA_MEDIAN = 4_200.0
+ENT_ARPA_MEDIAN = 3_600.0
 ENT_ARPA_SIGMA = 0.30
 ENT_UPLIFTS = (0.0, 0.03, 0.05, 0.08, 0.12, 0.20)
 """Price uplift at each contract anniversary (seat expansion), one drawn per customer."""
 ENT_UPLIFT_P = (0.20, 0.20, 0.25, 0.15, 0.12, 0.08)
 SMB_PLANS = (99.0, 149.0, 249.0, 399.0, 599.0, 899.0)
-SMB_PLAN_P = (0.15, 0.28, 0.30, 0.17, 0.08, 0.02)
+SMB_PLAN_P = (0.18, 0.30, 0.30, 0.14, 0.06, 0.02)
 SMB_UPGRADE_P = 0.20
 """Share of SMB customers who move up one plan at some point."""
 SUB_MARGIN = (0.75, 0.85)
 
 # DTC (BG/NBD + gamma-gamma) -----------------------------------------------------------
-DTC_RATE_GAMMA = (0.9, 0.40 / 0.9)
-"""Gamma(shape, scale) of the purchase rate per month: mean 0.40 purchases a month."""
-DTC_DROPOUT_BETA = (1.4, 6.0)
-"""Beta(a, b) of the probability of dropping out after each purchase: mean 19%."""
+DTC_RATE_GAMMA = (0.9, 0.60 / 0.9)
+"""Gamma(shape, scale) of the purchase rate per month: mean 0.60 purchases a month."""
+DTC_DROPOUT_BETA = (1.2, 7.0)
+"""Beta(a, b) of the probability of dropping out after each purchase: mean 15%."""
 DTC_SPEND_GAMMA = (4.0, 78.0 / 4.0)
 """Gamma(shape, scale) of a customer's mean order value: mean $78."""
 DTC_ORDER_SHAPE = 8.0
@@ -343,10 +351,11 @@ class Calendar:
     def months(self) -> int:
         return 3 * self.quarters
 
-    def month_starts(self, extra: int = 0) -> np.ndarray:
-        """Day numbers (days since 1970-01-01) of the first day of each month."""
+    def month_starts(self) -> np.ndarray:
+        """Day numbers (days since 1970-01-01) of the first day of each month, and of the
+        day after the last one."""
         first = np.datetime64(f"{self.start_year:04d}-01", "M")
-        months = first + np.arange(self.months + extra + 1)
+        months = first + np.arange(self.months + 1)
         return months.astype("datetime64[D]").astype(np.int64)
 
     @property
@@ -387,7 +396,7 @@ class Plan:
     """(segment, month) the same without seasonality, for shared (people, tools) costs."""
 
 
-def _largest_remainder(total: int, weights: Sequence[float]) -> np.ndarray:
+def _largest_remainder(total: int, weights: Sequence[float] | np.ndarray) -> np.ndarray:
     """Split ``total`` into integers proportional to ``weights`` (exact sum, deterministic)."""
     w = np.asarray(weights, dtype=np.float64)
     raw = total * w / w.sum()
@@ -490,8 +499,20 @@ def _customers_frame(cust: Customers, width: int) -> pl.DataFrame:
 # --------------------------------------------------------------------------------------
 
 def _quarterly(monthly: np.ndarray) -> np.ndarray:
-    """Sum a (month, ...) array into (quarter, ...)."""
-    return monthly.reshape(-1, 3, *monthly.shape[1:]).sum(axis=1)
+    """Sum a (month, ...) array into (quarter, ...), adding the three months in order."""
+    return monthly[0::3] + monthly[1::3] + monthly[2::3]
+
+
+def _segment_sum(parts: Sequence[np.ndarray]) -> np.ndarray:
+    """Add per-segment arrays in a fixed order.
+
+    Plain element-wise adds, never BLAS (``@``, ``einsum``), whose summation order depends
+    on the CPU: the files must come out byte-identical on every machine.
+    """
+    total = np.zeros_like(parts[0])
+    for part in parts:
+        total = total + part
+    return total
 
 
 def _split_cents(total: int, weights: np.ndarray) -> np.ndarray:
@@ -503,32 +524,38 @@ def _split_cents(total: int, weights: np.ndarray) -> np.ndarray:
 def _spend_frame(rng: np.random.Generator, cal: Calendar, plan: Plan) -> pl.DataFrame:
     months = cal.months
     cal_month = cal.calendar_month(months)
-    direct_cost = np.array([s.direct_cost for s in SEGMENT_MODELS])  # (segment, channel)
+    models = SEGMENT_MODELS
+    outbound = _CH["Outbound"]
     # Channel-attributable marketing spend per month, with noise and the events calendar.
-    direct = np.einsum("smc,sc->mc", plan.driver, direct_cost)
+    direct = _segment_sum([plan.driver[s] * (np.asarray(m.direct_cost) * COST_LEVEL)[None, :]
+                           for s, m in enumerate(models)])
     direct[:, _CH["Events"]] *= np.asarray(EVENT_CALENDAR)[cal_month]
     direct *= rng.lognormal(0.0, 0.06, size=direct.shape)
     direct_q = _quarterly(direct)
     # Shared costs (people, tools, website, agencies) follow the smooth growth trend.
-    trend_direct = _quarterly(np.einsum("sm,sc->m", plan.trend,
-                                        direct_cost * np.array([s.channel_mix
-                                                                for s in SEGMENT_MODELS])))
-    shared_total = sum(SHARED_SHARE.values())
-    shared_base = trend_direct * shared_total / (1.0 - shared_total)
+    per_customer = [COST_LEVEL * math.fsum(c * x for c, x in zip(m.direct_cost, m.channel_mix,
+                                                                  strict=True))
+                    for m in models]
+    trend_direct = _quarterly(_segment_sum([plan.trend[s] * per_customer[s]
+                                            for s in range(len(models))]))
+    shared_total = math.fsum(SHARED_SHARE.values())
+    shared_base = trend_direct * (shared_total / (1.0 - shared_total))
     # Sales: the shared team follows the trend; SDRs follow outbound-sourced deals.
-    sales_shared = _quarterly(plan.trend.T @ np.array([s.sales_cost for s in SEGMENT_MODELS]))
-    outbound = plan.driver[:, :, _CH["Outbound"]].T @ np.array(
-        [s.outbound_sales_cost for s in SEGMENT_MODELS])
-    sales_outbound = _quarterly(outbound * rng.lognormal(0.0, 0.06, size=months))
+    sales_shared = _quarterly(_segment_sum([plan.trend[s] * (m.sales_cost * COST_LEVEL)
+                                            for s, m in enumerate(models)]))
+    sales_outbound = _segment_sum([plan.driver[s][:, outbound] * (m.outbound_sales_cost
+                                                                 * COST_LEVEL)
+                                   for s, m in enumerate(models)])
+    sales_outbound = _quarterly(sales_outbound * rng.lognormal(0.0, 0.06, size=months))
 
     buckets: dict[tuple[str, str], np.ndarray] = {}
     for channel, split in CHANNEL_CATEGORY_SPLIT.items():
         for cat, frac in split.items():
             buckets[(cat, channel)] = direct_q[:, _CH[channel]] * frac
     for cat, share in SHARED_SHARE.items():
-        noise = rng.lognormal(0.0, SALES_SHARED_NOISE, size=cal.quarters)
+        noise = rng.lognormal(0.0, SHARED_NOISE, size=cal.quarters)
         buckets[(cat, "")] = shared_base * (share / shared_total) * noise
-    buckets[("sales", "")] = sales_shared * rng.lognormal(0.0, SALES_SHARED_NOISE,
+    buckets[("sales", "")] = sales_shared * rng.lognormal(0.0, SHARED_NOISE,
                                                           size=cal.quarters)
     buckets[("sales", "Outbound")] = sales_outbound
 
@@ -580,23 +607,28 @@ def _money(cents: pl.Expr) -> pl.Expr:
 # Funnel
 # --------------------------------------------------------------------------------------
 
+def _ratio(part: np.ndarray, whole: np.ndarray) -> np.ndarray:
+    """``part / whole``, 0 where nothing is expected (a tiny company's empty channel)."""
+    return np.divide(part, whole, out=np.zeros_like(part), where=whole > 0)
+
+
 def _funnel_frame(rng: np.random.Generator, cal: Calendar, plan: Plan) -> pl.DataFrame:
     months = cal.months
     # Expected volume at each stage, working back from the deals the month's effort wins.
     stages = np.zeros((4, months, len(CHANNELS)))  # leads, mqls, sqls, opportunities
     for s, model in enumerate(SEGMENT_MODELS):
-        to_lead, to_sql, to_opp, win = model.stage_rates
+        lead_to_mql, mql_to_sql, sql_to_opp, win = model.stage_rates
         opps = plan.driver[s] / win
-        sqls = opps / to_opp
-        mqls = sqls / to_sql
-        stages += np.stack([mqls / to_lead, mqls, sqls, opps])
+        sqls = opps / sql_to_opp
+        mqls = sqls / mql_to_sql
+        stages += np.stack([mqls / lead_to_mql, mqls, sqls, opps])
     calendar = np.ones((months, len(CHANNELS)))
     calendar[:, _CH["Events"]] = np.asarray(EVENT_CALENDAR)[cal.calendar_month(months)]
     mean_leads = stages[0] * calendar * rng.lognormal(0.0, 0.05, size=(months, len(CHANNELS)))
     leads = rng.poisson(mean_leads)
-    mqls = rng.binomial(leads, stages[1] / stages[0])
-    sqls = rng.binomial(mqls, stages[2] / stages[1])
-    opps = rng.binomial(sqls, stages[3] / stages[2])
+    mqls = rng.binomial(leads, _ratio(stages[1], stages[0]))
+    sqls = rng.binomial(mqls, _ratio(stages[2], stages[1]))
+    opps = rng.binomial(sqls, _ratio(stages[3], stages[2]))
     cvr = np.array([v if v is not None else 1.0 for v in VISIT_TO_LEAD])
     visitors = leads + rng.poisson(leads * (1.0 / cvr - 1.0)
                                    * rng.lognormal(0.0, 0.08, size=leads.shape))
@@ -700,7 +732,7 @@ def _subscriptions(rng: np.random.Generator, cal: Calendar, cust: Customers) -> 
     smb_plan = np.where(upgrades[row] & (k >= upgrade_at[row]),
                         np.minimum(plan[row] + 1, len(SMB_PLANS) - 1), plan[row])
     smb_dollars = np.asarray(SMB_PLANS)[smb_plan]
-    revenue = (np.where(enterprise[row], ent_dollars, smb_dollars) * 100.0).astype(np.int64)
+    revenue = np.rint(np.where(enterprise[row], ent_dollars, smb_dollars) * 100.0).astype(np.int64)
     margin = np.floor(revenue * margin_rate[row]).astype(np.int64)
     return Ledger(idx[row], day, revenue, margin)
 
@@ -798,8 +830,8 @@ def generate(out_dir: Path, customers: int = DEFAULT_CUSTOMERS, seed: int = DEFA
         raise ValueError("customers must be at least 1")
     if quarters < 1:
         raise ValueError("quarters must be at least 1")
-    if not 1990 <= start_year <= 2100 - quarters // 4 - 1:
-        raise ValueError("start_year must be between 1990 and 2100")
+    if start_year < 1990 or start_year + (quarters - 1) // 4 > 2100:
+        raise ValueError("the generated years must lie between 1990 and 2100")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     cal = Calendar(start_year, quarters)
