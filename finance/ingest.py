@@ -614,25 +614,20 @@ def _kind_checks(contract: FileKind, frame: pl.DataFrame, rows: pl.DataFrame,
                      "margin_above_revenue", header.get("gross_margin") or header["cost"],
                      None, "the gross margin is larger than the revenue")
     if contract.kind == "customers":
-        normal_cols = [c for c in rows.columns if c != "source_row"]
-        keyed = rows.rename({"source_row": "row"})
-        first = keyed.group_by("customer_id").agg(first_row=pl.col("row").min())
-        marked = keyed.join(first, on="customer_id", how="left").with_columns(
-            exact=pl.struct(normal_cols).is_duplicated() & (pl.col("row") != pl.col("first_row")))
-        dup = pl.col("customer_id").is_not_null() & (pl.col("row") != pl.col("first_row"))
-        same = marked.filter(dup).join(
-            marked.filter(pl.col("row") == pl.col("first_row")).select(
-                "customer_id", pl.struct(normal_cols).alias("first_values")),
-            on="customer_id").with_columns(
-            identical=pl.struct(normal_cols) == pl.col("first_values"))
-        out.rows(same, ~pl.col("identical"), "duplicate_customer", header["customer_id"],
-                 "customer_id",
+        values = pl.struct([c for c in rows.columns if c != "source_row"])
+        keyed = rows.rename({"source_row": "row"}).with_columns(
+            first_row=pl.col("row").min().over("customer_id"), values=values)
+        firsts = keyed.filter(pl.col("row") == pl.col("first_row")).select(
+            "customer_id", first_values="values")
+        repeats = keyed.filter(pl.col("customer_id").is_not_null() & (pl.col("row") != pl.col("first_row"))
+                               ).join(firsts, on="customer_id").with_columns(
+            identical=pl.col("values").eq_missing(pl.col("first_values")))
+        out.rows(repeats, ~pl.col("identical"), "duplicate_customer", header["customer_id"], "customer_id",
                  pl.format("customer_id already appears in row {} with other values", pl.col("first_row")))
-        out.rows(same, pl.col("identical"), "duplicate_customer_row", header["customer_id"],
-                 "customer_id",
+        out.rows(repeats, pl.col("identical"), "duplicate_customer_row", header["customer_id"], "customer_id",
                  pl.format("exact duplicate of row {}; stored once", pl.col("first_row")))
         rows = rows.filter(~pl.col("source_row").is_in(
-            same.filter(pl.col("identical")).get_column("row").implode()))
+            repeats.filter(pl.col("identical")).get_column("row").implode()))
     else:
         cells = frame.drop("row")
         duplicated = frame.filter(cells.is_duplicated())

@@ -12,6 +12,7 @@ Rules the store keeps:
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from collections.abc import Iterator, Sequence
@@ -226,7 +227,7 @@ class Store:
         """Validate ``path`` and, if it is clean, import it in one transaction."""
         options = options or ImportOptions(currency=self.currency)
         if options.currency != self.currency:
-            options = ImportOptions(**{**options.__dict__, "currency": self.currency})
+            options = dataclasses.replace(options, currency=self.currency)
         prepared = prepare(kind, Path(path), options, display_name)
         return self.import_prepared(prepared, replace=replace, options=options, user=user)
 

@@ -280,3 +280,11 @@ def test_ad_platform_export_with_title_lines_and_total(db_path: Path, capsys: py
     assert [(w["code"], w["row"]) for w in report["warnings"]] == [
         ("preamble_skipped", 1), ("unknown_column", 3), ("unknown_column", 3), ("unknown_column", 3),
         ("unknown_column", 3), ("total_row_dropped", 6)]
+
+
+def test_an_exact_duplicate_customer_is_stored_once(db_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # blank channel in both copies: equal, not unknown
+    report, rows = _accept(db_path, "customers", "customers_exact_duplicate.csv", capsys=capsys)
+    assert [r["customer_id"] for r in rows] == ["C1", "C2"]
+    assert report["total"] == 2
+    assert [(w["code"], w["row"], w["value"]) for w in report["warnings"]] == [("duplicate_customer_row", 4, "C1")]
