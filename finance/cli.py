@@ -154,6 +154,8 @@ def cmd_import(args: argparse.Namespace) -> int:
             result = store.import_file(args.kind, args.file, options, replace=args.replace)
     except OptionsError as exc:
         return _fail(str(exc), args.format, EXIT_REJECTED)
+    except StoreError as exc:
+        return _fail(str(exc), args.format, EXIT_FAILED)
     return _report_import(result, args.format)
 
 
@@ -165,8 +167,11 @@ def _fail(message: str, fmt: str, code: int) -> int:
 
 
 def cmd_imports(args: argparse.Namespace) -> int:
-    with Store(args.db) as store:
-        log = store.imports()
+    try:
+        with Store(args.db) as store:
+            log = store.imports()
+    except StoreError as exc:
+        return _fail(str(exc), args.format, EXIT_FAILED)
     if args.format == "json":
         rows = []
         for rec in log.iter_rows(named=True):

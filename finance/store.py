@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -41,6 +42,9 @@ from finance.schema import DEFAULT_CURRENCY, KINDS, MONEY_SCALE, MONEY_SQL, Kind
 
 SCHEMA_VERSION = 1
 ENV_DB = "FINANCE_DB"
+ENV_BUSY_TIMEOUT = "FINANCE_BUSY_TIMEOUT"
+BUSY_TIMEOUT = float(os.environ.get(ENV_BUSY_TIMEOUT, "10"))
+"""Seconds to wait for another process to release the database file."""
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 DEFAULT_DB = PROJECT_DIR / "data" / "finance.duckdb"
 
@@ -51,6 +55,27 @@ def default_db_path() -> Path:
     """``$FINANCE_DB`` when set, else ``data/finance.duckdb`` in the project."""
     env = os.environ.get(ENV_DB)
     return Path(env) if env else DEFAULT_DB
+
+
+def _connect(path: Path, read_only: bool, busy_timeout: float) -> duckdb.DuckDBPyConnection:
+    """Open the file, waiting while another process holds it.
+
+    DuckDB lets one process write a file at a time; the app's reads are short, so a brief
+    wait usually succeeds. Past ``busy_timeout`` the caller gets a clear "busy" error.
+    """
+    deadline = time.monotonic() + busy_timeout
+    delay = 0.05
+    while True:
+        try:
+            return duckdb.connect(str(path), read_only=read_only)
+        except duckdb.IOException as exc:
+            if "lock" not in str(exc).lower():
+                raise
+            if time.monotonic() >= deadline:
+                raise StoreBusy(f"the database {path} is busy: another process holds it "
+                                f"({str(exc).split(': ', 2)[-1].split('. See')[0]}); try again") from None
+            time.sleep(delay)
+            delay = min(delay * 2, 1.0)
 
 
 def _sql_type(dtype: pl.DataType) -> str:
@@ -145,14 +170,19 @@ class StoreError(RuntimeError):
     """An operation on the store that cannot be done (unknown import, undo out of order)."""
 
 
+class StoreBusy(StoreError):
+    """Another process holds the database file for longer than the wait allows."""
+
+
 class Store:
     """One DuckDB file. Open it, use it, close it (or use it as a context manager)."""
 
-    def __init__(self, path: Path | str | None = None, *, read_only: bool = False) -> None:
+    def __init__(self, path: Path | str | None = None, *, read_only: bool = False,
+                 busy_timeout: float = BUSY_TIMEOUT) -> None:
         self.path = Path(path) if path is not None else default_db_path()
         if not read_only:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.con = duckdb.connect(str(self.path), read_only=read_only)
+        self.con = _connect(self.path, read_only, busy_timeout)
         if not read_only:
             self._migrate()
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import time
 from decimal import Decimal
 from pathlib import Path
 
 from finance.store import Store
 
-from .conftest import DATA, run_cli, run_cli_json, write
+from .conftest import DATA, ROOT, run_cli, run_cli_json, write
 
 
 def test_import_json_shape_and_exit_code(tmp_path: Path) -> None:
@@ -108,3 +111,31 @@ def test_help_lists_every_command() -> None:
     assert done.returncode == 0
     for command in ("import", "imports", "undo", "demo"):
         assert command in done.stdout
+
+
+def test_a_busy_database_waits_then_says_busy(tmp_path: Path) -> None:
+    db = tmp_path / "s.duckdb"
+    path = write(tmp_path / "s.csv", "period,category,amount\n2025-Q1,personnel,1\n")
+    holder = Store(db)  # this process holds the file for writing
+    try:
+        done = run_cli("import", "spend", path, "--db", db, env={"FINANCE_BUSY_TIMEOUT": "0.5"})
+        assert done.returncode == 1
+        assert "is busy: another process holds it" in done.stderr
+    finally:
+        holder.close()
+    with Store(db) as store:
+        assert store.totals()["spend"]["rows"] == 0
+
+
+def test_an_import_waits_for_a_brief_reader(tmp_path: Path) -> None:
+    db = tmp_path / "s.duckdb"
+    Store(db).close()
+    path = write(tmp_path / "s.csv", "period,category,amount\n2025-Q1,personnel,1\n")
+    holder = Store(db, read_only=True)
+    process = subprocess.Popen([sys.executable, "-m", "finance", "import", "spend", str(path), "--db", str(db)],
+                               cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(1.0)
+    holder.close()
+    out, err = process.communicate(timeout=60)
+    assert process.returncode == 0, err
+    assert "imported as #1" in out
