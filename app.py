@@ -7,6 +7,7 @@ totals so a newcomer can see the demo company's data is in place.
 from __future__ import annotations
 
 import os
+from decimal import Decimal
 from typing import Any
 
 import polars as pl
@@ -14,6 +15,7 @@ import streamlit as st
 
 from finance.demo import DEMO_SETTING, build_demo_db
 from finance.ingest import money_text
+from finance.schema import CATEGORIES
 from finance.store import ENV_DB, Store, default_db_path
 
 st.set_page_config(page_title="LTV:CAC dashboard", layout="wide")
@@ -53,7 +55,8 @@ except Exception as exc:  # a missing or locked file is explained, never a trace
     st.error(f"The database {db_path} cannot be opened: {exc}")
     st.stop()
 if demo:
-    st.info(f"Demo data: {demo}. Import your own files with `python -m finance import`.")
+    st.info(f"Demo data: {demo}, a made-up company. Work on your own data with "
+            "`FINANCE_DB=company.duckdb` and `python -m finance import`.")
 labels = {"spend": "Spend", "funnel": "Leads", "customers": "Customers", "revenue": "Revenue"}
 for column, (kind, label) in zip(st.columns(4), labels.items(), strict=True):
     value = totals[kind]["total"]
@@ -64,6 +67,8 @@ st.subheader("Spend by quarter and cost category")
 if by_quarter.is_empty():
     st.write("No spend imported yet: `python -m finance import spend FILE`.")
 else:
-    table = by_quarter.pivot(on="category", index="quarter", values="amount")
-    st.dataframe(table, width="stretch")
-    st.caption(f"Total spend in force: ${money_text(totals['spend']['total'])}")
+    table = by_quarter.pivot(on="category", index="quarter", values="amount", sort_columns=True)
+    labels = {key: CATEGORIES[key].label for key in table.columns if key in CATEGORIES}
+    st.dataframe(table.rename(labels), width="stretch", hide_index=True,
+                 column_config={label: st.column_config.NumberColumn(format="$%,.2f") for label in labels.values()})
+    st.caption(f"Total spend in force, exact: ${Decimal(money_text(totals['spend']['total']) or 0):,}")

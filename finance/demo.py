@@ -34,7 +34,7 @@ def build_demo_db(path: Path, *, force: bool = False, sample_dir: Path = SAMPLE_
                 if result.status != "imported":
                     problems = "; ".join(p.describe(result.file_name) for p in result.errors[:5])
                     raise RuntimeError(f"the sample {kind} file did not import: {problems}")
-            store.set_setting(DEMO_SETTING, "Northwind Analytics (demo data)")
+            store.set_setting(DEMO_SETTING, "Northwind Analytics")
             store.con.execute("CHECKPOINT")
         # A log left by an older file at this path must not replay onto the new one.
         Path(str(path) + ".wal").unlink(missing_ok=True)
