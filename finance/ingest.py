@@ -44,10 +44,11 @@ from finance.values import CURRENCY_CODES, MONEY_DTYPE, parse_count, parse_money
 
 PROBLEMS_PER_KIND = 200
 """Rows listed one by one for each (problem, column); the rest are counted in one line."""
-_TOTAL_LABEL = r"(?i)^(grand\s*|sub\s*-?\s*)?totals?\s*:?$"
-_TOTAL_FIRST_CELL = r"(?i)^(grand\s*|sub\s*-?\s*)?totals?(\s*[:\-\u2013]\s*.*)?$"
-"""A row is a total line when any cell says just 'Total', or its first cell starts with it
-('Total: Account', as ad platforms write)."""
+_TOTAL_LABEL = r"(?i)^(grand\s*|sub\s*-?\s*)?totals?(\s*[:\-\u2013]\s*.*)?$"
+"""A total line says 'Total', 'Grand total', 'Subtotal' or 'Total: Account' (as ad platforms
+write) in a key cell: the period, date, category, channel or customer. A vendor called
+'Total' is data, so other cells are never looked at."""
+_KEY_TYPES = ("period", "date", "category")
 _HEADER_CURRENCY = re.compile(r"^(.*?)[\s_]*[\(\[]?\s*([A-Za-z]{3})\s*[\)\]]?$")
 
 
@@ -467,9 +468,10 @@ def prepare(kind: str, path: Path, options: ImportOptions | None = None,
     if blank_rows.len():
         out.add(problem("blank_row_skipped", f"{blank_rows.len()} blank row(s) skipped",
                         row=int(blank_rows[0]), count=blank_rows.len()))
+    key_cells = [src for col, src in columns.source.items()
+                 if contract.column(col).type in _KEY_TYPES or col in ("channel", "customer_id")]
     total_line = pl.any_horizontal(
-        [pl.col("c0").str.strip_chars().str.contains(_TOTAL_FIRST_CELL)]
-        + [pl.col(c).str.strip_chars().str.contains(_TOTAL_LABEL) for c in cells.columns if c != "row"])
+        [pl.col(c).str.strip_chars().str.contains(_TOTAL_LABEL) for c in key_cells] or [pl.lit(False)])
     totals = cells.filter(total_line & ~blank)
     for (row,) in totals.select("row").iter_rows():
         out.add(problem("total_row_dropped", "a total line was recognised and not imported", row=row))

@@ -288,3 +288,31 @@ def test_an_exact_duplicate_customer_is_stored_once(db_path: Path, capsys: pytes
     assert [r["customer_id"] for r in rows] == ["C1", "C2"]
     assert report["total"] == 2
     assert [(w["code"], w["row"], w["value"]) for w in report["warnings"]] == [("duplicate_customer_row", 4, "C1")]
+
+
+def test_a_vendor_named_total_is_data_not_a_total_line(db_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    report, rows = _accept(db_path, "spend", "vendor_named_total.csv", capsys=capsys)
+    assert [r["vendor"] for r in rows] == ["Total", "x"]
+    assert report["total"] == "30.00"
+    assert report["warnings"] == []
+
+
+def test_classic_mac_line_endings(db_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    report, rows = _accept(db_path, "spend", "classic_mac_line_endings.csv", capsys=capsys)
+    assert report["total"] == "15.50"
+    assert [r["source_row"] for r in rows] == [2, 3]
+
+
+def test_an_inch_mark_is_text_and_later_errors_keep_their_row(seeded: Path,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    code, report = _import(seeded, "spend", BAD / "inch_mark_then_error.csv", capsys=capsys)
+    assert code == 2
+    assert [(e["code"], e["row"], e["column"], e["value"]) for e in report["errors"]] == [
+        ("invalid_amount", 3, "amount", "oops")]
+    other = seeded.with_name("other.duckdb")
+    fixed_copy = seeded.parent / "inch_ok.csv"
+    fixed_copy.write_text((BAD / "inch_mark_then_error.csv").read_text().replace("oops", "7"))
+    code, report = _import(other, "spend", fixed_copy, capsys=capsys)
+    assert code == 0
+    with Store(other) as store:
+        assert store.frame("spend")["vendor"].to_list() == ['5" screen', "x"]
