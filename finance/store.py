@@ -27,6 +27,7 @@ from typing import Any
 import duckdb
 import polars as pl
 
+from finance.dataset import Dataset
 from finance.ingest import (
     STORAGE_SCHEMAS,
     ImportOptions,
@@ -423,6 +424,11 @@ class Store:
         """Every row in force of ``kind``, as the validator normalised it."""
         file_kind(kind)
         return self.query(f"SELECT * FROM {kind} ORDER BY import_id, source_row")
+
+    def dataset(self) -> Dataset:
+        """The rows in force of every kind, for the metric core (read once, into Arrow)."""
+        return Dataset.from_frames(**{kind: self.query(f"SELECT * EXCLUDE (import_id) FROM {kind}")
+                                      for kind in KINDS})
 
     def totals(self) -> dict[str, dict[str, Any]]:
         """Rows and measure in force per kind: the store's own checksum."""

@@ -1,0 +1,125 @@
+"""The metric core's input: the four tables in force, as lazy Polars frames.
+
+The store builds a ``Dataset``; the core only reads it. Nothing here imports DuckDB,
+Streamlit or Plotly, so the same metrics run in the app, the CLI, exports and tests.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from typing import Literal
+
+import polars as pl
+
+from finance.ingest import STORAGE_SCHEMAS
+
+Grain = Literal["quarter", "month"]
+GRAINS: tuple[Grain, ...] = ("quarter", "month")
+MONEY_UNITS = 10_000
+"""Money is DECIMAL(18,4): 1 unit = 1/10,000 of the currency, so splits stay exact."""
+RATIO_DTYPE = pl.Decimal(38, 10)
+"""Money ratios (CAC, CPL) keep 10 decimals, so rounding them to cents is exact."""
+UNKNOWN = "(unknown)"
+SHARED = "(shared)"
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """Spend, funnel, customers and revenue rows in force (the store's views)."""
+
+    spend: pl.LazyFrame
+    funnel: pl.LazyFrame
+    customers: pl.LazyFrame
+    revenue: pl.LazyFrame
+
+    @classmethod
+    def from_frames(cls, **frames: pl.DataFrame | pl.LazyFrame) -> Dataset:
+        """Build from frames with the storage columns; a missing kind is an empty table."""
+        tables = {}
+        for kind, schema in STORAGE_SCHEMAS.items():
+            frame = frames.get(kind)
+            if frame is None:
+                tables[kind] = pl.LazyFrame(schema=schema)
+            else:
+                lazy = frame.lazy() if isinstance(frame, pl.DataFrame) else frame
+                tables[kind] = lazy.select([pl.col(n).cast(t) for n, t in schema.items()])
+        return cls(**tables)
+
+    def as_of(self, day: date | None) -> Dataset:
+        """The data as it stood at ``day``: every row dated after it is ignored.
+
+        A spend or funnel row counts when its period starts on or before ``day``.
+        """
+        if day is None:
+            return self
+        return Dataset(
+            spend=self.spend.filter(pl.col("period_start") <= day),
+            funnel=self.funnel.filter(pl.col("period_start") <= day),
+            customers=self.customers.filter(pl.col("acquired_on") <= day),
+            revenue=self.revenue.filter(pl.col("date") <= day),
+        )
+
+
+def grain_start(column: pl.Expr, grain: Grain) -> pl.Expr:
+    """The first day of the month or calendar quarter a date falls in."""
+    return column.dt.truncate("1q" if grain == "quarter" else "1mo")
+
+
+def grain_label(column: pl.Expr, grain: Grain) -> pl.Expr:
+    """``2025-Q1`` or ``2025-03`` for a grain start date."""
+    if grain == "quarter":
+        return pl.format("{}-Q{}", column.dt.year(), column.dt.quarter())
+    return column.dt.strftime("%Y-%m")
+
+
+def shift_months(column: pl.Expr, months: int) -> pl.Expr:
+    return column.dt.offset_by(f"{months}mo") if months else column
+
+
+def spend_by_month(spend: pl.LazyFrame) -> pl.LazyFrame:
+    """Spend rows spread evenly over the months their period covers, exactly.
+
+    A quarterly row becomes three monthly rows of a third each; the indivisible
+    ten-thousandths go to the first months, so every row's months sum to its amount.
+    Columns: month, category, channel, amount (Decimal(38, 4)).
+    """
+    units = (pl.col("amount") * MONEY_UNITS).cast(pl.Int64)
+    return (
+        spend.with_row_index("__row")
+        .with_columns(
+            month=pl.date_ranges(pl.col("period_start").dt.month_start(), pl.col("period_end").dt.month_start(),
+                                 interval="1mo"),
+            __units=units.abs(), __sign=units.sign(),
+        )
+        .with_columns(__n=pl.col("month").list.len())
+        .explode("month")
+        .with_columns(__i=pl.int_range(pl.len()).over("__row"))
+        .with_columns(
+            __share=pl.col("__units") // pl.col("__n")
+            + (pl.col("__i") < pl.col("__units") % pl.col("__n")).cast(pl.Int64),
+        )
+        .select(
+            "month", "category", "channel",
+            amount=(pl.col("__share") * pl.col("__sign")).cast(pl.Decimal(38, 4)) / MONEY_UNITS,
+        )
+    )
+
+
+def channel_key(column: pl.Expr) -> pl.Expr:
+    """Channels match across files ignoring case and spacing ("Paid search" = "Paid Search")."""
+    return column.str.to_lowercase().str.replace_all(r"\s+", " ").str.strip_chars()
+
+
+def safe_ratio(numerator: pl.Expr, denominator: pl.Expr) -> pl.Expr:
+    """numerator / denominator as an exact money ratio; null when the denominator is 0 or null."""
+    # Null the zero first: both branches of a when/then are evaluated, and a decimal
+    # division by zero raises rather than giving null.
+    nonzero = pl.when(denominator == 0).then(None).otherwise(denominator)
+    return numerator.cast(RATIO_DTYPE) / nonzero.cast(pl.Decimal(38, 4))
+
+
+def float_ratio(numerator: pl.Expr, denominator: pl.Expr) -> pl.Expr:
+    """A dimensionless ratio (LTV:CAC, ROI); null, never inf, when the denominator is 0."""
+    nonzero = pl.when(denominator == 0).then(None).otherwise(denominator)
+    return numerator.cast(pl.Float64) / nonzero.cast(pl.Float64)
