@@ -7,4 +7,8 @@ import sys
 from finance.cli import main
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except BrokenPipeError:  # output piped into head: stop quietly, as Unix tools do
+        sys.stderr.close()
+        sys.exit(0)

@@ -7,13 +7,18 @@ wrong (nothing was written), 1 an operation could not be done (e.g. undo out of 
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import sys
 from collections.abc import Sequence
+from datetime import date
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from finance.ingest import ImportOptions, OptionsError, load_category_map, money_text, prepare
+from finance.ltv import LTVSettings
+from finance.metrics import MetricParams, compute
 from finance.problems import Problem
 from finance.schema import KINDS, file_kind
 from finance.store import ENV_DB, ImportResult, Store, StoreError, default_db_path
@@ -62,6 +67,29 @@ def build_parser() -> argparse.ArgumentParser:
     undo.add_argument("import_id", type=int)
     _add_db(undo)
     undo.add_argument("--format", choices=("text", "json"), default="text")
+
+    met = sub.add_parser("metrics", help="CAC, LTV, LTV:CAC, payback and ROI per period")
+    _add_db(met)
+    met.add_argument("--grain", choices=("quarter", "month"), default="quarter")
+    met.add_argument("--window", type=int, choices=(3, 6, 12), default=None,
+                     help="trailing window in months (default: each period alone)")
+    met.add_argument("--ltv-method", choices=("formula", "cohort", "bgnbd"), default="formula")
+    met.add_argument("--by", choices=("channel", "segment"), default=None)
+    met.add_argument("--lag", type=int, default=0, choices=range(5), metavar="QUARTERS",
+                     help="acquisition lag: spend in quarter t acquires customers in t + lag (0-4)")
+    met.add_argument("--as-of", type=date.fromisoformat, default=None, metavar="YYYY-MM-DD",
+                     help="ignore data after this date (default: the last revenue date)")
+    met.add_argument("--allocation", choices=("spend", "customers"), default="spend",
+                     help="how shared costs are allocated to channels")
+    met.add_argument("--gross-margin", type=Decimal, default=None, metavar="FRACTION",
+                     help="default gross margin for revenue rows without one (default 0.70)")
+    met.add_argument("--discount-rate", type=float, default=None, metavar="RATE",
+                     help="annual discount rate for LTV (default 0.10)")
+    met.add_argument("--horizon", type=int, default=None, metavar="MONTHS", help="LTV horizon (default 36)")
+    met.add_argument("--bands", default=None, metavar="E1,E2,E3,E4",
+                     help="LTV:CAC band edges (default 1,2,3,5)")
+    met.add_argument("--draws", type=int, default=None, help="parameter draws for the LTV interval")
+    met.add_argument("--format", choices=("json", "csv", "table"), default="table")
 
     demo = sub.add_parser("demo", help="build the demo company's database from sample_data/")
     _add_db(demo)
@@ -217,6 +245,72 @@ def cmd_undo(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _metric_params(args: argparse.Namespace) -> MetricParams:
+    ltv_args: dict[str, Any] = {"method": args.ltv_method}
+    if args.gross_margin is not None:
+        ltv_args["default_gross_margin"] = args.gross_margin
+    if args.discount_rate is not None:
+        ltv_args["annual_discount_rate"] = args.discount_rate
+    if args.horizon is not None:
+        ltv_args["horizon_months"] = args.horizon
+    if args.draws is not None:
+        ltv_args["draws"] = args.draws
+    extra: dict[str, Any] = {}
+    if args.bands:
+        extra["band_edges"] = tuple(float(x) for x in args.bands.split(","))
+    return MetricParams(grain=args.grain, window_months=args.window, by=args.by, lag_quarters=args.lag,
+                        as_of=args.as_of, allocation=args.allocation, ltv=LTVSettings(**ltv_args), **extra)
+
+
+def cmd_metrics(args: argparse.Namespace) -> int:
+    try:
+        params = _metric_params(args)
+        with Store(args.db, read_only=(args.db or default_db_path()).exists()) as store:
+            data = store.dataset()
+        result = compute(data, params)
+    except (ValueError, StoreError) as exc:  # a FitError is a ValueError
+        return _fail(str(exc), "text" if args.format != "json" else "json", EXIT_REJECTED)
+    payload = result.to_json()
+    if args.format == "json":
+        print(json.dumps(payload, indent=2))
+    elif args.format == "csv":
+        writer = csv.writer(sys.stdout, lineterminator="\n")
+        header = [k for k in payload["rows"][0] if k != "spend_by_category"] if payload["rows"] else []
+        categories = list(payload["rows"][0]["spend_by_category"]) if payload["rows"] else []
+        writer.writerow(header + [f"spend_{c}" for c in categories])
+        for row in payload["rows"]:
+            writer.writerow([row[k] for k in header] + [row["spend_by_category"][c] for c in categories])
+    else:
+        _print_metrics_table(payload)
+    return EXIT_OK
+
+
+def _print_metrics_table(payload: dict[str, Any]) -> None:
+    a = payload["assumptions"]
+    model = payload["ltv_model"]
+    print(f"as of {a['as_of']}, {a['grain']} grain"
+          + (f", trailing {a['window_months']} months" if a["window_months"] else "")
+          + (f", by {a['by']}" if a["by"] else "")
+          + f"; LTV: {model['method']} over {a['ltv_horizon_months']} months at {a['annual_discount_rate']:.0%}")
+    columns = [("period", 9), ("channel" if a["by"] == "channel" else "segment" if a["by"] else "", 16),
+               ("spend", 14), ("new_customers", 8), ("cac_media", 10), ("cac", 10), ("cac_sm", 10),
+               ("cpl", 8), ("ltv", 10), ("ltv_cac", 8), ("band", 17), ("payback_months", 8), ("roi", 7)]
+    columns = [(k, w) for k, w in columns if k]
+    titles = {"new_customers": "new", "payback_months": "payback", "ltv_cac": "LTV:CAC"}
+    print("  ".join(f"{titles.get(k, k):>{w}}" if k not in ("period", "channel", "segment", "band")
+                    else f"{titles.get(k, k):<{w}}" for k, w in columns))
+    for row in payload["rows"]:
+        cells = []
+        for key, width in columns:
+            value = row.get(key)
+            text = "n/a" if value is None else (f"{value:.2f}x" if key == "ltv_cac" else
+                                                f"{value:.0%}" if key == "roi" else str(value))
+            cells.append(f"{text:<{width}}" if key in ("period", "channel", "segment", "band") else f"{text:>{width}}")
+        print("  ".join(cells))
+    params = ", ".join(f"{k}={v}" for k, v in model["params"].items())
+    print(f"LTV model {model['method']} ({model['time_unit']}): {params}")
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from finance.demo import build_demo_db
 
@@ -228,5 +322,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    handlers = {"import": cmd_import, "imports": cmd_imports, "undo": cmd_undo, "demo": cmd_demo}
+    handlers = {"import": cmd_import, "imports": cmd_imports, "undo": cmd_undo, "metrics": cmd_metrics,
+                "demo": cmd_demo}
     return handlers[args.command](args)

@@ -7,6 +7,7 @@ the valid choices, so a typo never silently becomes a new category or column.
 from __future__ import annotations
 
 import re
+from itertools import pairwise
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -340,3 +341,27 @@ def file_kind(kind: str) -> FileKind:
 
 
 DEFAULT_CURRENCY = "USD"
+
+
+# Health bands of LTV:CAC. "Anything over 2-3x is pretty healthy"; below 1x each new customer
+# destroys value; very high ratios suggest under-investment in growth. Edges are
+# configurable; each band includes its lower edge (a ratio of exactly 2.0 is "healthy").
+DEFAULT_BAND_EDGES: tuple[float, ...] = (1.0, 2.0, 3.0, 5.0)
+BAND_LABELS: tuple[str, ...] = ("unprofitable", "at risk", "healthy", "strong", "under-investing?")
+
+
+def check_band_edges(edges: tuple[float, ...]) -> tuple[float, ...]:
+    """Four increasing, positive edges for the five bands, or a ValueError saying why."""
+    if len(edges) != len(BAND_LABELS) - 1:
+        raise ValueError(f"band edges need {len(BAND_LABELS) - 1} numbers, got {len(edges)}")
+    if any(e <= 0 for e in edges) or any(b <= a for a, b in pairwise(edges)):
+        raise ValueError(f"band edges must be positive and increasing, got {edges}")
+    return tuple(float(e) for e in edges)
+
+
+def band_of(ratio: float | None, edges: tuple[float, ...] = DEFAULT_BAND_EDGES) -> str | None:
+    """The health band of an LTV:CAC ratio; None for an unknown ratio."""
+    if ratio is None or ratio != ratio:  # NaN
+        return None
+    position = sum(1 for edge in edges if ratio >= edge)
+    return BAND_LABELS[position]

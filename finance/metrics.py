@@ -1,0 +1,213 @@
+"""The metric table: CAC, CPL/CPA, LTV, LTV:CAC with its band, payback and ROI per row.
+
+``compute`` joins acquisition (``finance.cac``) and lifetime value (``finance.ltv``) at
+the grain asked for. It is the one definition the app, the CLI and the exports all call,
+so they can never disagree. The JSON shape of ``to_json`` is stable: scripts rely on it.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from finance.cac import CATEGORY_KEYS, Allocation, Dimension, acquisition, cac_columns, trailing
+from finance.dataset import Dataset, Grain, grain_label
+from finance.ltv import LTVResult, LTVSettings, Method, cohort_ltv, payback_months
+from finance.schema import DEFAULT_BAND_EDGES, band_of, check_band_edges
+
+WINDOWS = (3, 6, 12)
+
+
+@dataclass(frozen=True)
+class MetricParams:
+    """Everything that shapes a metric table; shown with every result."""
+
+    grain: Grain = "quarter"
+    window_months: int | None = None
+    by: Dimension | None = None
+    lag_quarters: int = 0
+    as_of: date | None = None
+    allocation: Allocation = "spend"
+    band_edges: tuple[float, ...] = DEFAULT_BAND_EDGES
+    ltv: LTVSettings = field(default_factory=LTVSettings)
+
+    def __post_init__(self) -> None:
+        if self.grain not in ("quarter", "month"):
+            raise ValueError(f"unknown grain {self.grain!r}; valid: quarter, month")
+        if self.window_months is not None and self.window_months not in WINDOWS:
+            raise ValueError(f"the window must be one of {WINDOWS} months")
+        if not 0 <= self.lag_quarters <= 4:
+            raise ValueError("the acquisition lag must be 0 to 4 quarters")
+        if self.by not in (None, "channel", "segment"):
+            raise ValueError(f"unknown dimension {self.by!r}; valid: channel, segment")
+        check_band_edges(self.band_edges)
+
+
+@dataclass
+class MetricsResult:
+    params: MetricParams
+    as_of: date
+    rows: pl.DataFrame
+    ltv: LTVResult
+
+    def assumptions(self) -> dict[str, Any]:
+        ltv = self.params.ltv
+        return {
+            "as_of": self.as_of.isoformat(),
+            "grain": self.params.grain,
+            "window_months": self.params.window_months,
+            "by": self.params.by,
+            "acquisition_lag_quarters": self.params.lag_quarters,
+            "shared_cost_allocation": self.params.allocation,
+            "ltv_method": ltv.method,
+            "default_gross_margin": float(ltv.default_gross_margin),
+            "annual_discount_rate": ltv.annual_discount_rate,
+            "ltv_horizon_months": ltv.horizon_months,
+            "interval": ltv.interval,
+            "interval_draws": ltv.draws,
+            "band_edges": list(self.params.band_edges),
+        }
+
+    def to_json(self) -> dict[str, Any]:
+        rows = []
+        for rec in self.rows.iter_rows(named=True):
+            rows.append({
+                "period": rec["period_label"],
+                "channel": rec.get("channel"),
+                "segment": rec.get("segment"),
+                "spend": money(rec["spend"]),
+                "spend_sm": money(rec["spend_sm"]),
+                "spend_by_category": {k: money(rec[f"spend_{k}"]) for k in CATEGORY_KEYS},
+                "new_customers": rec["new_customers"],
+                "leads": rec["leads"],
+                "cac_media": money(rec["cac_media"]),
+                "cac": money(rec["cac"]),
+                "cac_sm": money(rec["cac_sm"]),
+                "cpl": money(rec["cpl"]),
+                "cpa": money(rec["cpa"]),
+                "ltv": money(rec["ltv"]),
+                "ltv_low": money(rec["ltv_low"]),
+                "ltv_high": money(rec["ltv_high"]),
+                "ltv_cac": number(rec["ltv_cac"]),
+                "ltv_cac_low": number(rec["ltv_cac_low"]),
+                "ltv_cac_high": number(rec["ltv_cac_high"]),
+                "band": rec["band"],
+                "payback_months": rec["payback_months"],
+                "roi": number(rec["roi"]),
+            })
+        return {
+            "assumptions": self.assumptions(),
+            "ltv_model": {"method": self.ltv.method, "time_unit": self.ltv.time_unit,
+                          "params": {k: number(v, 6) for k, v in self.ltv.params.items()},
+                          "notes": self.ltv.notes},
+            "rows": rows,
+        }
+
+
+def money(value: Decimal | float | None) -> str | None:
+    """Money as a string with two decimals, rounded half-up; None stays None."""
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return None
+    exact = value if isinstance(value, Decimal) else Decimal(repr(value))
+    return str(exact.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP))
+
+
+def number(value: float | None, places: int = 4) -> float | None:
+    if value is None or not math.isfinite(value):
+        return None
+    return round(float(value), places)
+
+
+def default_as_of(data: Dataset) -> date:
+    """The last day the data speaks of: the latest revenue date, else acquisition or spend."""
+    candidates = [
+        data.revenue.select(pl.col("date").max()).collect().item(),
+        data.customers.select(pl.col("acquired_on").max()).collect().item(),
+        data.spend.select(pl.col("period_end").max()).collect().item(),
+    ]
+    if candidates[0] is not None:
+        return candidates[0]
+    known = [c for c in candidates[1:] if c is not None]
+    return max(known) if known else date.today()
+
+
+def compute(data: Dataset, params: MetricParams | None = None) -> MetricsResult:
+    """The metric table for ``params`` (see ``MetricParams``)."""
+    params = params or MetricParams()
+    as_of = params.as_of or default_as_of(data)
+    data = data.as_of(as_of)
+    table = acquisition(data, grain=params.grain, by=params.by, lag_quarters=params.lag_quarters,
+                        allocation=params.allocation)
+    ltv = cohort_ltv(data, grain=params.grain, by=params.by, as_of=as_of, settings=params.ltv)
+    keys = ["period", *([params.by] if params.by else [])]
+    cohorts = ltv.cohorts.rename({"cohort": "period"})
+    cohorts = cohorts.drop("dim") if not params.by else cohorts.rename({"dim": params.by})
+    frame = table.collect()
+    if params.window_months:
+        frame = trailing(frame.lazy(), grain=params.grain, window_months=params.window_months,
+                         by=params.by).collect()
+        cohorts = _windowed_ltv(cohorts, keys, params)
+    frame = frame.with_columns(cac_columns())
+    rows = frame.join(cohorts.drop("customers"), on=keys, how="left")
+    rows = _ratios(rows, params)
+    return MetricsResult(params, as_of, rows.with_columns(period_label=grain_label(pl.col("period"),
+                                                                                params.grain)), ltv)
+
+
+def _windowed_ltv(cohorts: pl.DataFrame, keys: list[str], params: MetricParams) -> pl.DataFrame:
+    """LTV over a trailing window: the cohorts' curves weighted by their customers."""
+    step = 3 if params.grain == "quarter" else 1
+    size = (params.window_months or step) // step
+    out = []
+    dims = keys[1:]
+    for _, group in cohorts.sort("period").group_by(dims or pl.lit(0), maintain_order=True):
+        records = group.to_dicts()
+        periods = [r["period"] for r in records]
+        for rec in records:
+            # the window's cohorts: this period and the size - 1 before it, by calendar
+            start = _months_back(rec["period"], (size - 1) * step)
+            if start < periods[0]:
+                continue  # the window reaches before the data: n/a, as for its CAC
+            members = [records[j] for j in range(len(records)) if start <= periods[j] <= rec["period"]]
+            weight = sum(m["customers"] for m in members)
+            if not weight:
+                continue
+            curve = sum(np.asarray(m["curve"]) * m["customers"] for m in members) / weight
+            values = {k: sum(m[k] * m["customers"] for m in members) / weight for k in ("ltv", "ltv_low", "ltv_high")}
+            out.append({**{k: rec[k] for k in keys}, "customers": weight, **values, "curve": list(curve)})
+    return pl.DataFrame(out, schema=cohorts.schema)
+
+
+def _months_back(day: date, months: int) -> date:
+    index = day.year * 12 + day.month - 1 - months
+    return date(index // 12, index % 12 + 1, 1)
+
+
+def _ratios(rows: pl.DataFrame, params: MetricParams) -> pl.DataFrame:
+    """LTV:CAC with band, payback and ROI; every ratio from the row's own sums."""
+    ratio, low, high, band, payback, roi = [], [], [], [], [], []
+    for rec in rows.select("cac", "ltv", "ltv_low", "ltv_high", "curve", "spend", "new_customers").iter_rows():
+        cac, ltv, ltv_low, ltv_high, curve, spend, new = rec
+        cac_f = float(cac) if cac is not None else None
+        r = ltv / cac_f if (ltv is not None and cac_f) else None
+        ratio.append(r)
+        low.append(ltv_low / cac_f if (ltv_low is not None and cac_f) else None)
+        high.append(ltv_high / cac_f if (ltv_high is not None and cac_f) else None)
+        band.append(band_of(r, params.band_edges))
+        payback.append(payback_months(curve, cac_f) if curve is not None and cac_f is not None else None)
+        spend_f = float(spend) if spend is not None else None
+        roi.append((ltv * new - spend_f) / spend_f if (ltv is not None and spend_f) else None)
+    return rows.with_columns(
+        ltv_cac=pl.Series(ratio, dtype=pl.Float64), ltv_cac_low=pl.Series(low, dtype=pl.Float64),
+        ltv_cac_high=pl.Series(high, dtype=pl.Float64), band=pl.Series(band, dtype=pl.String),
+        payback_months=pl.Series(payback, dtype=pl.Int64), roi=pl.Series(roi, dtype=pl.Float64),
+    )
+
+
+__all__ = ["Method", "MetricParams", "MetricsResult", "compute", "money"]
