@@ -177,8 +177,8 @@ def summarise(key_frame: pl.DataFrame, keys: list[str], curves: dict[tuple[Any, 
         else:
             low = high = ltv
         out.append({**row, "ltv": ltv, "ltv_low": low, "ltv_high": high, "curve": curve.tolist()})
-    schema: dict[str, Any] = {**dict(key_frame.schema), "ltv": pl.Float64, "ltv_low": pl.Float64, "ltv_high": pl.Float64,
-              "curve": pl.List(pl.Float64)}
+    schema: dict[str, Any] = {**dict(key_frame.schema), "ltv": pl.Float64, "ltv_low": pl.Float64,
+                              "ltv_high": pl.Float64, "curve": pl.List(pl.Float64)}
     return pl.DataFrame(out, schema=schema)
 
 

@@ -7,8 +7,8 @@ the valid choices, so a typo never silently becomes a new category or column.
 from __future__ import annotations
 
 import re
-from itertools import pairwise
 from dataclasses import dataclass, field
+from itertools import pairwise
 from typing import Literal
 
 MONEY_SCALE = 4
