@@ -261,7 +261,7 @@ def cohort_ltv(data: Dataset, *, grain: Grain = "quarter", by: str | None = None
 
     if settings.method == "cohort":
         return ltv_fitted.sbg_ltv(customers, months, keys, settings)
-    return ltv_fitted.bgnbd_ltv(customers, months, keys, settings, as_of)
+    return ltv_fitted.bgnbd_ltv(data, customers, months, keys, settings, as_of)
 
 
 def payback_months(curve: list[float] | np.ndarray, cac: float | None) -> int | None:
