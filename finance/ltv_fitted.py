@@ -105,7 +105,7 @@ def sbg_ltv(customers: pl.DataFrame, months: pl.DataFrame, keys: list[str], sett
             tail = np.zeros((len(alpha), H))
             for i, (a, b) in enumerate(zip(alpha, beta, strict=True)):
                 survival = sbg_survival(float(a), float(b), H)
-                for age in np.unique(alive_ages):
+                for age in np.unique(alive_ages[alive_ages < H - 1]):  # older: nothing left to project
                     ahead = t > age
                     count = float(np.sum(alive_ages == age))
                     tail[i, ahead] += count * rate * survival[t[ahead]] / survival[age]

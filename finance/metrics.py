@@ -91,6 +91,8 @@ class MetricsResult:
                 "cac_sm": money(rec["cac_sm"]),
                 "cpl": money(rec["cpl"]),
                 "cpa": money(rec["cpa"]),
+                "cost_per_visitor": money(rec["cost_per_visitor"]),
+                "cost_per_attendee": money(rec["cost_per_attendee"]),
                 "ltv": money(rec["ltv"]),
                 "ltv_low": money(rec["ltv_low"]),
                 "ltv_high": money(rec["ltv_high"]),

@@ -273,27 +273,35 @@ def _cents(value: Decimal | Fraction) -> str:
     return str(exact.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP))
 
 
-def test_sample_company_cac_matches_an_independent_computation(tmp_path: Path) -> None:
-    """Plain csv + Fraction arithmetic over the sample files, against `metrics --format json`."""
+@pytest.mark.parametrize("company", ["sample", "fresh"])
+def test_cac_matches_an_independent_computation(tmp_path: Path, company: str) -> None:
+    """Plain csv + Fraction arithmetic over the files, against `metrics --format json`:
+    on the bundled sample and on a company generated here with another seed and size."""
+    from finance.samplegen import generate
+
     from .conftest import run_cli_json
 
-    db = tmp_path / "demo.duckdb"
+    source = SAMPLE_DIR
+    if company == "fresh":
+        source = tmp_path / "fresh"
+        generate(source, customers=900, seed=7, start_year=2024, quarters=5)
+    db = tmp_path / "company.duckdb"
     with Store(db) as store:
         for kind in ("spend", "funnel", "customers", "revenue"):
-            store.import_file(kind, SAMPLE_DIR / f"{kind}.csv")
+            assert store.import_file(kind, source / f"{kind}.csv").status == "imported"
     code, out = run_cli_json("metrics", "--db", db)
     assert code == 0
     spend: dict[str, dict[str, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
-    with (SAMPLE_DIR / "spend.csv").open(newline="") as handle:
+    with (source / "spend.csv").open(newline="") as handle:
         for row in csv.DictReader(handle):
             spend[row["period"]][row["category"]] += Decimal(row["amount"])
     new: dict[str, int] = defaultdict(int)
-    with (SAMPLE_DIR / "customers.csv").open(newline="") as handle:
+    with (source / "customers.csv").open(newline="") as handle:
         for row in csv.DictReader(handle):
             y, m = int(row["acquired_on"][:4]), int(row["acquired_on"][5:7])
             new[f"{y}-Q{(m - 1) // 3 + 1}"] += 1
     leads: dict[str, int] = defaultdict(int)
-    with (SAMPLE_DIR / "funnel.csv").open(newline="") as handle:
+    with (source / "funnel.csv").open(newline="") as handle:
         for row in csv.DictReader(handle):
             y, m = int(row["period"][:4]), int(row["period"][5:7])
             leads[f"{y}-Q{(m - 1) // 3 + 1}"] += int(row["leads"])

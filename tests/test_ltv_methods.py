@@ -1,0 +1,89 @@
+"""The three LTV methods on the demo company: intervals, fitted parameters, and the months
+already lived, which every method must take from the data, not from its model."""
+
+from __future__ import annotations
+
+import csv
+from collections import defaultdict
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from finance.demo import SAMPLE_DIR, build_demo_db
+from finance.ltv import LTVSettings
+from finance.metrics import MetricParams, compute
+from finance.store import Store
+
+from .conftest import run_cli, run_cli_json
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("demo") / "demo.duckdb"
+    build_demo_db(path)
+    return path
+
+
+def _observed_ltv_2023_q1(horizon: int, discount: float) -> float:
+    """Independent: discounted margin per customer of the 2023-Q1 cohort over its first months."""
+    acquired: dict[str, date] = {}
+    with (SAMPLE_DIR / "customers.csv").open(newline="") as handle:
+        for row in csv.DictReader(handle):
+            day = date.fromisoformat(row["acquired_on"])
+            if day < date(2023, 4, 1):
+                acquired[row["customer_id"]] = day
+    by_age: dict[int, float] = defaultdict(float)
+    with (SAMPLE_DIR / "revenue.csv").open(newline="") as handle:
+        for row in csv.DictReader(handle):
+            start = acquired.get(row["customer_id"])
+            if start is None:
+                continue
+            day = date.fromisoformat(row["date"])
+            age = max(0, (day.year - start.year) * 12 + day.month - start.month)
+            if age < horizon:
+                by_age[age] += float(row["gross_margin"])
+    total = sum(v / (1 + discount) ** (age / 12) for age, v in by_age.items())
+    return total / len(acquired)
+
+
+@pytest.mark.parametrize("method", ["formula", "cohort", "bgnbd"])
+def test_a_fully_observed_cohort_is_its_data_under_every_method(demo: Path, method: str) -> None:
+    # 2023-Q1 customers have at least 33 months of history at 2025-12-31: a 24-month LTV is all observed
+    settings = LTVSettings(method=method, horizon_months=24, draws=20)
+    with Store(demo, read_only=True) as store:
+        result = compute(store.dataset(), MetricParams(ltv=settings))
+    first = result.to_json()["rows"][0]
+    assert first["period"] == "2023-Q1"
+    expected = _observed_ltv_2023_q1(24, 0.10)
+    assert float(first["ltv"]) == pytest.approx(expected, abs=0.01)
+    assert first["ltv_low"] == first["ltv"] == first["ltv_high"]  # nothing left to project: no uncertainty
+
+
+@pytest.mark.parametrize(("method", "names"), [
+    ("formula", {"monthly_churn", "gross_margin_pct", "arpa_monthly", "margin_per_customer_month"}),
+    ("cohort", {"alpha", "beta"}),
+    ("bgnbd", {"r", "alpha", "a", "b", "p", "q", "gamma"}),
+])
+def test_each_method_reports_its_fitted_parameters_and_intervals(demo: Path, method: str, names: set[str]) -> None:
+    code, out = run_cli_json("metrics", "--db", demo, "--ltv-method", method, "--draws", "30")
+    assert code == 0
+    assert out["ltv_model"]["method"] == method
+    assert set(out["ltv_model"]["params"]) == names
+    assert all(v > 0 for v in out["ltv_model"]["params"].values())
+    for row in out["rows"]:
+        assert float(row["ltv_low"]) <= float(row["ltv"]) <= float(row["ltv_high"])
+        assert row["ltv_cac_low"] <= row["ltv_cac"] <= row["ltv_cac_high"]
+    young = out["rows"][-1]  # the newest cohort is mostly projected: a real interval
+    assert float(young["ltv_high"]) > float(young["ltv_low"])
+
+
+def test_a_model_that_cannot_be_fitted_is_a_clear_error(tmp_path: Path) -> None:
+    db = tmp_path / "tiny.duckdb"
+    with Store(db) as store:
+        path = tmp_path / "r.csv"
+        path.write_text("customer_id,date,revenue\nA,2025-01-05,10.00\nB,2025-02-05,12.00\n")
+        store.import_file("revenue", path)
+    done = run_cli("metrics", "--db", db, "--ltv-method", "cohort")
+    assert done.returncode == 2
+    assert "error: sBG:" in done.stderr and "Traceback" not in done.stderr
