@@ -33,6 +33,7 @@ from finance.ltv_models import (
 )
 
 WEEKS_PER_MONTH = DAYS_PER_MONTH / 7.0
+BGNBD_MAX_DRAWS = 60
 
 
 @dataclass
@@ -150,9 +151,15 @@ def bgnbd_ltv(data: Dataset, customers: pl.DataFrame, months: pl.DataFrame, keys
             notes.append(f"{group.name}: {exc}; the fit over all customers is used")
     observed = observed_curves(customers, months, keys, H)
     cohorts = customers.group_by(keys, maintain_order=True).agg(customers=pl.len()).sort(keys)
-    draws = settings.draws
-    param_draws = {name: (parameter_draws(pair[0], draws, rng), parameter_draws(pair[1], draws, rng))
-                   for name, pair in fits.items()}
+    draws = min(settings.draws, BGNBD_MAX_DRAWS)
+    if draws < settings.draws:
+        notes.append(f"the interval uses {draws} parameter draws (each re-projects every customer)")
+    param_draws = {}
+    for name, (bg, gg) in fits.items():
+        bg_draws, gg_draws = parameter_draws(bg, draws, rng), parameter_draws(gg, draws, rng)
+        # q <= 1 makes a new customer's expected spend infinite: such draws are not models of spend
+        finite = gg_draws[:, 1] > 1.0
+        param_draws[name] = (bg_draws[finite], gg_draws[finite])
     curves: dict[tuple[Any, ...], np.ndarray] = {}
     samples: dict[tuple[Any, ...], np.ndarray] = {}
     for row in cohorts.iter_rows(named=True):
@@ -162,10 +169,11 @@ def bgnbd_ltv(data: Dataset, customers: pl.DataFrame, months: pl.DataFrame, keys
         margin_pct = _margin_pct(members)
         n = row["customers"]
         base = observed.get(key, np.zeros(H)) / n
-        curves[key] = base + _projected(members, (bg.r, bg.alpha, bg.a, bg.b), (gg.p, gg.q, gg.gamma),
+        histories = _Histories.of(members)
+        curves[key] = base + _projected(histories, (bg.r, bg.alpha, bg.a, bg.b), (gg.p, gg.q, gg.gamma),
                                         margin_pct, H) / n
         bg_draws, gg_draws = param_draws[str(row["dim"])]
-        samples[key] = np.stack([base + _projected(members, tuple(b), tuple(g), margin_pct, H) / n
+        samples[key] = np.stack([base + _projected(histories, tuple(b), tuple(g), margin_pct, H) / n
                                  for b, g in zip(bg_draws, gg_draws, strict=True)])
     result = summarise(cohorts, keys, curves, samples, settings)
     params = _single_params({k: v[0] for k, v in fits.items()}, ("r", "alpha", "a", "b"))
@@ -179,6 +187,8 @@ def _fit_pair(table: pl.DataFrame) -> tuple[BGNBDFit, GammaGammaFit]:
                    known.get_column("T").to_numpy())
     repeat = known.filter((pl.col("frequency") > 0) & (pl.col("monetary_value") > 0))
     gg = fit_gamma_gamma(repeat.get_column("frequency").to_numpy(), repeat.get_column("monetary_value").to_numpy())
+    if gg.q <= 1:
+        raise FitError(f"Gamma-Gamma: q = {gg.q:.3g} <= 1 makes a new customer's expected spend infinite")
     return bg, gg
 
 
@@ -188,7 +198,30 @@ def _margin_pct(members: pl.DataFrame) -> float:
     return margin / revenue if revenue > 0 else 0.0
 
 
-def _projected(members: pl.DataFrame, bg: tuple[float, ...], gg: tuple[float, ...], margin_pct: float,
+@dataclass(frozen=True)
+class _Histories:
+    """A cohort's customers grouped by identical purchase history and age (computed once)."""
+
+    frequency: np.ndarray
+    recency: np.ndarray
+    T: np.ndarray
+    monetary: np.ndarray
+    ages: np.ndarray
+    count: np.ndarray
+
+    @classmethod
+    def of(cls, members: pl.DataFrame) -> _Histories:
+        grouped = members.group_by("frequency", "recency", "T", "monetary_value", "age_observed").agg(
+            count=pl.len())
+        return cls(grouped.get_column("frequency").to_numpy().astype(float),
+                   grouped.get_column("recency").to_numpy().astype(float),
+                   grouped.get_column("T").to_numpy().astype(float),
+                   grouped.get_column("monetary_value").to_numpy().astype(float),
+                   grouped.get_column("age_observed").to_numpy().astype(int),
+                   grouped.get_column("count").to_numpy().astype(float))
+
+
+def _projected(h: _Histories, bg: tuple[float, ...], gg: tuple[float, ...], margin_pct: float,
                horizon: int) -> np.ndarray:
     """Expected margin by age month from each member's future purchases, summed over members.
 
@@ -197,25 +230,20 @@ def _projected(members: pl.DataFrame, bg: tuple[float, ...], gg: tuple[float, ..
     history) x their expected spend per purchase (Gamma-Gamma) x the gross margin %.
     """
     tail = np.zeros(horizon)
-    grouped = members.group_by("frequency", "recency", "T", "monetary_value", "age_observed").agg(count=pl.len())
-    ages = grouped.get_column("age_observed").to_numpy().astype(int)
-    ahead = horizon - 1 - ages
-    if np.all(ahead <= 0):
+    steps = int(max(horizon - 1 - h.ages.min(), 0)) if len(h.ages) else 0
+    if steps == 0:
         return tail
-    x = grouped.get_column("frequency").to_numpy().astype(float)
-    tx = grouped.get_column("recency").to_numpy()
-    big_t = grouped.get_column("T").to_numpy()
-    m = grouped.get_column("monetary_value").to_numpy()
-    count = grouped.get_column("count").to_numpy().astype(float)
-    steps = int(max(ahead.max(), 0))
-    spend = np.where(x > 0, gamma_gamma_expected_spend(gg, x, np.where(x > 0, m, 1.0)),
+    repeat = h.frequency > 0
+    spend = np.where(repeat, gamma_gamma_expected_spend(gg, h.frequency, np.where(repeat, h.monetary, 1.0)),
                      gamma_gamma_expected_spend(gg))
-    previous = np.zeros(len(x))
+    weight = spend * margin_pct * h.count
+    previous = np.zeros(len(h.frequency))
     for k in range(1, steps + 1):
-        cumulative = bgnbd_conditional_expected_purchases(bg, k * WEEKS_PER_MONTH, x, tx, big_t)
-        increment = (cumulative - previous) * spend * margin_pct * count
-        previous = cumulative
-        target = ages + k
+        target = h.ages + k
         valid = target < horizon
-        np.add.at(tail, target[valid], increment[valid])
+        if not valid.any():
+            break
+        cumulative = bgnbd_conditional_expected_purchases(bg, k * WEEKS_PER_MONTH, h.frequency, h.recency, h.T)
+        np.add.at(tail, target[valid], ((cumulative - previous) * weight)[valid])
+        previous = cumulative
     return tail
