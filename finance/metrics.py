@@ -84,6 +84,8 @@ class MetricsResult:
                 "spend": money(rec["spend"]),
                 "spend_sm": money(rec["spend_sm"]),
                 "spend_by_category": {k: money(rec[f"spend_{k}"]) for k in CATEGORY_KEYS},
+                # each category's contribution to CAC: its spend over the same new customers
+                "cac_by_category": {k: money(_per(rec[f"spend_{k}"], rec["new_customers"])) for k in CATEGORY_KEYS},
                 "new_customers": rec["new_customers"],
                 "leads": rec["leads"],
                 "cac_media": money(rec["cac_media"]),
@@ -118,6 +120,12 @@ def money(value: Decimal | float | None) -> str | None:
         return None
     exact = value if isinstance(value, Decimal) else Decimal(repr(value))
     return str(exact.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP))
+
+
+def _per(amount: Decimal | None, count: int | None) -> Decimal | None:
+    if amount is None or not count:
+        return None
+    return amount / Decimal(count)
 
 
 def number(value: float | None, places: int = 4) -> float | None:

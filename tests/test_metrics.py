@@ -57,6 +57,8 @@ def test_golden_quarters(golden: Path) -> None:
     assert q1["cpl"] == "40.00"          # direct spend 4000 / 100 leads
     assert q1["cpa"] == "1333.33"        # direct spend 4000 / 3
     assert q1["spend_by_category"]["martech"] == "1000.01"
+    assert q1["cac_by_category"]["martech"] == "333.34"  # 1000.01 / 3 = 333.3367
+    assert q1["cac_by_category"]["sales"] == "300.00"  # shown, though only cac_sm counts it
     # Q2: media 1500 + events 500 (a monthly row inside the quarter) + personnel 2000 = 4000
     assert (q2["spend"], q2["new_customers"], q2["leads"]) == ("4000.00", 2, 39)
     assert (q2["cac_media"], q2["cac"], q2["cpl"], q2["cpa"]) == ("750.00", "2000.00", "51.28", "1000.00")
