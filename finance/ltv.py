@@ -264,6 +264,41 @@ def cohort_ltv(data: Dataset, *, grain: Grain = "quarter", by: str | None = None
     return ltv_fitted.bgnbd_ltv(data, customers, months, keys, settings, as_of)
 
 
+def cohort_margin_matrix(data: Dataset, *, grain: Grain = "quarter", as_of: date,
+                         settings: LTVSettings | None = None) -> pl.DataFrame:
+    """Observed gross margin per acquired customer by months since acquisition, per cohort.
+
+    Only ages every customer of the cohort has fully lived are shown (a cohort acquired over
+    a quarter is complete at an age when its last month's customers have reached it), so a
+    young cohort's row stops where its data stops rather than trailing off.
+    Columns: cohort, cohort_label, age, customers, margin_per_customer,
+    cumulative_margin_per_customer.
+    """
+    settings = settings or LTVSettings()
+    data = data.as_of(as_of)
+    customers, months = customer_activity(data, settings, grain, None, as_of)
+    schema = {"cohort": pl.Date, "cohort_label": pl.String, "age": pl.Int64, "customers": pl.Int64,
+              "margin_per_customer": pl.Float64, "cumulative_margin_per_customer": pl.Float64}
+    if customers.is_empty():
+        return pl.DataFrame(schema=schema)
+    sizes = customers.group_by("cohort").agg(customers=pl.len().cast(pl.Int64),
+                                            complete_age=pl.col("age_observed").min())
+    margin = months.join(customers.select("customer_id", "cohort"), on="customer_id").group_by(
+        "cohort", "age").agg(margin=pl.col("margin").sum())
+    grid = sizes.with_columns(age=pl.int_ranges(0, pl.col("complete_age") + 1)).explode("age").with_columns(
+        pl.col("age").cast(pl.Int64))
+    label = (pl.format("{}-Q{}", pl.col("cohort").dt.year(), pl.col("cohort").dt.quarter()) if grain == "quarter"
+             else pl.col("cohort").dt.strftime("%Y-%m"))
+    return (
+        grid.join(margin.with_columns(pl.col("age").cast(pl.Int64)), on=["cohort", "age"], how="left")
+        .sort("cohort", "age")
+        .with_columns(margin_per_customer=pl.col("margin").fill_null(0.0) / pl.col("customers"))
+        .with_columns(cumulative_margin_per_customer=pl.col("margin_per_customer").cum_sum().over("cohort"),
+                      cohort_label=label)
+        .select(list(schema))
+    )
+
+
 def payback_months(curve: list[float] | np.ndarray, cac: float | None) -> int | None:
     """Months until the cumulative (undiscounted) margin per customer reaches the CAC.
 

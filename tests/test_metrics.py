@@ -320,3 +320,18 @@ def test_cac_matches_an_independent_computation(tmp_path: Path, company: str) ->
         assert row["cac_media"] == _cents(Fraction(cats["digital_advertising"]) / n)
         for key, value in cats.items():
             assert row["spend_by_category"][key] == _cents(value)
+
+
+def test_cohort_margin_matrix_shows_complete_ages_only(golden: Path) -> None:
+    from finance.ltv import cohort_margin_matrix
+
+    with Store(golden, read_only=True) as store:
+        matrix = cohort_margin_matrix(store.dataset(), as_of=AS_OF)
+    q1 = matrix.filter(pl.col("cohort_label") == "2025-Q1")
+    # C (acquired in March) has lived ages 0-3 by June: the Q1 row stops at age 3.
+    # Margin by age: 80 + 80 + 20 = 180; 80 + 80 = 160; then A's 80, 80 -> per customer / 3
+    assert q1["age"].to_list() == [0, 1, 2, 3]
+    assert q1["cumulative_margin_per_customer"].to_list() == pytest.approx([60.0, 340 / 3, 140.0, 500 / 3])
+    q2 = matrix.filter(pl.col("cohort_label") == "2025-Q2")
+    # E (May) has lived ages 0-1: D 150 + E 700 at each age, over 2 customers
+    assert q2["age"].to_list() == [0, 1] and q2["margin_per_customer"].to_list() == pytest.approx([425.0, 425.0])
