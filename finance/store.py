@@ -247,6 +247,22 @@ class Store:
         with self.transaction():
             self.con.execute("INSERT OR REPLACE INTO settings VALUES (?, ?)", [key, value])
 
+    def settings_with_prefix(self, prefix: str) -> dict[str, str]:
+        """Settings whose key starts with ``prefix``, the prefix removed (remembered mappings)."""
+        rows = self.rows("SELECT key, value FROM settings WHERE starts_with(key, ?) ORDER BY key", [prefix])
+        return {key[len(prefix):]: value for key, value in rows}
+
+    def assumptions(self) -> dict[str, str]:
+        """The shared assumptions (default margin, discount rate, ...) everyone sees."""
+        rows = self.rows("SELECT key, value FROM settings WHERE key LIKE 'assumption.%' ORDER BY key")
+        return {key.removeprefix("assumption."): value for key, value in rows}
+
+    def set_assumptions(self, values: dict[str, str]) -> None:
+        """Store assumptions in one transaction (values are validated by the caller)."""
+        with self.transaction():
+            for key, value in values.items():
+                self.con.execute("INSERT OR REPLACE INTO settings VALUES (?, ?)", [f"assumption.{key}", value])
+
     @property
     def currency(self) -> str:
         return self.setting("currency", DEFAULT_CURRENCY) or DEFAULT_CURRENCY

@@ -1,0 +1,88 @@
+"""The shared assumptions behind every figure, stored in the database so all viewers agree.
+
+Stored as text in the store's settings table (``assumption.<name>``); this module gives
+them types, defaults and validation, and turns them plus a view into ``MetricParams``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields, replace
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from finance.dataset import Grain
+from finance.ltv import LTVSettings, Method
+from finance.metrics import MetricParams
+from finance.schema import DEFAULT_BAND_EDGES, check_band_edges
+
+
+@dataclass(frozen=True)
+class Assumptions:
+    """What a CFO would ask to see next to any LTV:CAC figure."""
+
+    default_gross_margin: Decimal = Decimal("0.70")
+    annual_discount_rate: float = 0.10
+    horizon_months: int = 36
+    band_edges: tuple[float, ...] = DEFAULT_BAND_EDGES
+    lag_quarters: int = 0
+    fiscal_year_start: int = 1
+    allocation: str = "spend"
+
+    def __post_init__(self) -> None:
+        LTVSettings(default_gross_margin=self.default_gross_margin,
+                    annual_discount_rate=self.annual_discount_rate, horizon_months=self.horizon_months)
+        check_band_edges(self.band_edges)
+        if not 0 <= self.lag_quarters <= 4:
+            raise ValueError("the acquisition lag must be 0 to 4 quarters")
+        if not 1 <= self.fiscal_year_start <= 12:
+            raise ValueError("the fiscal year must start in a month 1-12")
+        if self.allocation not in ("spend", "customers"):
+            raise ValueError("shared costs are allocated by 'spend' or 'customers'")
+
+    @classmethod
+    def from_settings(cls, stored: dict[str, str]) -> Assumptions:
+        """Typed assumptions from stored text; a value that no longer parses keeps its default."""
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            text = stored.get(f.name)
+            if text is None:
+                continue
+            try:
+                values[f.name] = _parse(f.name, text)
+            except (ValueError, InvalidOperation):
+                continue
+        try:
+            return cls(**values)
+        except ValueError:
+            return cls()
+
+    def to_settings(self) -> dict[str, str]:
+        out = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            out[f.name] = ",".join(f"{v:g}" for v in value) if f.name == "band_edges" else str(value)
+        return out
+
+    def params(self, *, grain: Grain = "quarter", window: int | None = None, by: str | None = None,
+               method: Method = "formula", as_of: Any = None) -> MetricParams:
+        """Metric parameters for a view, under these assumptions."""
+        ltv = LTVSettings(method=method, default_gross_margin=self.default_gross_margin,
+                          annual_discount_rate=self.annual_discount_rate, horizon_months=self.horizon_months)
+        return MetricParams(grain=grain, window_months=window, by=by,  # type: ignore[arg-type]
+                            lag_quarters=self.lag_quarters, as_of=as_of, allocation=self.allocation,  # type: ignore[arg-type]
+                            band_edges=self.band_edges, ltv=ltv)
+
+    def with_values(self, **changes: Any) -> Assumptions:
+        return replace(self, **changes)
+
+
+def _parse(name: str, text: str) -> Any:
+    if name == "default_gross_margin":
+        return Decimal(text)
+    if name == "annual_discount_rate":
+        return float(text)
+    if name in ("horizon_months", "lag_quarters", "fiscal_year_start"):
+        return int(text)
+    if name == "band_edges":
+        return tuple(float(v) for v in text.split(","))
+    return text
