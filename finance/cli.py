@@ -78,7 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
     met.add_argument("--lag", type=int, default=0, choices=range(5), metavar="QUARTERS",
                      help="acquisition lag: spend in quarter t acquires customers in t + lag (0-4)")
     met.add_argument("--as-of", type=date.fromisoformat, default=None, metavar="YYYY-MM-DD",
-                     help="ignore data after this date (default: the last revenue date)")
+                     help="ignore data after this date (default: the latest date in the data)")
     met.add_argument("--allocation", choices=("spend", "customers"), default="spend",
                      help="how shared costs are allocated to channels")
     met.add_argument("--gross-margin", type=Decimal, default=None, metavar="FRACTION",

@@ -135,15 +135,16 @@ def number(value: float | None, places: int = 4) -> float | None:
 
 
 def default_as_of(data: Dataset) -> date:
-    """The last day the data speaks of: the latest revenue date, else acquisition or spend."""
+    """The latest date the data speaks of: the last revenue or acquisition date, or the start
+    of the latest spend or funnel period (so next quarter's spend, loaded before its revenue,
+    shows at once, while the last complete revenue month is unchanged)."""
     candidates = [
         data.revenue.select(pl.col("date").max()).collect().item(),
         data.customers.select(pl.col("acquired_on").max()).collect().item(),
-        data.spend.select(pl.col("period_end").max()).collect().item(),
+        data.spend.select(pl.col("period_start").max()).collect().item(),
+        data.funnel.select(pl.col("period_start").max()).collect().item(),
     ]
-    if candidates[0] is not None:
-        return candidates[0]
-    known = [c for c in candidates[1:] if c is not None]
+    known = [c for c in candidates if c is not None]
     return max(known) if known else date.today()
 
 
