@@ -1,42 +1,130 @@
-"""The entry page runs under Streamlit's AppTest on real stores: empty and with data."""
+"""Every page under Streamlit's AppTest, on the demo company and on an empty database; the
+figures on screen equal the core's for the same view, and the URL carries the view."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from finance.assumptions import Assumptions
+from finance.demo import build_demo_db
+from finance.metrics import compute
 from finance.store import Store
 
-from .conftest import DATA, ROOT
+from .conftest import ROOT
+
+PAGES = ["pages/overview.py", "pages/cac.py", "pages/cpl_cpa.py", "pages/ltv.py", "pages/data.py",
+         "pages/assumptions.py", "pages/methodology.py"]
+Runner = Callable[..., AppTest]
+
+
+@pytest.fixture(scope="module")
+def demo_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("app") / "demo.duckdb"
+    build_demo_db(path)
+    return path
 
 
 @pytest.fixture
-def app_on(monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
-    def run(db: Path) -> AppTest:
+def app(monkeypatch: pytest.MonkeyPatch) -> Runner:
+    def run(db: Path, page: str | None = None, query: dict[str, str] | None = None) -> AppTest:
         monkeypatch.setenv("FINANCE_DB", str(db))
-        at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+        at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+        for key, value in (query or {}).items():
+            at.query_params[key] = value
         at.run()
+        if page:
+            at.switch_page(page)
+            at.run()
         return at
     return run
 
 
-def test_empty_store_explains_itself(app_on, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    at = app_on(tmp_path / "new.duckdb")
+@pytest.mark.parametrize("page", PAGES)
+def test_every_page_runs_on_the_demo_company(app: Runner, demo_db: Path, page: str) -> None:
+    at = app(demo_db, page)
+    assert not at.exception, at.exception
+    assert at.title or at.markdown
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_every_page_explains_an_empty_database(app: Runner, tmp_path: Path, page: str) -> None:
+    at = app(tmp_path / "empty.duckdb", page)
+    assert not at.exception, at.exception
+    if page not in ("pages/data.py", "pages/assumptions.py", "pages/methodology.py"):
+        assert any("No " in info.value for info in at.info)
+
+
+def test_overview_tiles_equal_the_core(app: Runner, demo_db: Path) -> None:
+    at = app(demo_db)
+    with Store(demo_db, read_only=True) as store:
+        data, stored = store.dataset(), store.assumptions()
+    rows = compute(data, Assumptions.from_settings(stored).params()).rows
+    latest = rows.row(-1, named=True)
+    assert at.metric[0].value == f"${float(latest['cac']):,.2f}"
+    assert at.metric[1].value == f"${latest['ltv']:,.2f}"
+    assert at.metric[2].value == f"{latest['ltv_cac']:.2f}x"
+    assert at.metric[5].value == f"{latest['new_customers']:,}"
+
+
+def test_a_shared_link_opens_the_same_view(app: Runner, demo_db: Path) -> None:
+    at = app(demo_db, query={"window": "12", "method": "cohort", "sm": "1", "channels": "Paid Search|Events"})
     assert not at.exception
-    assert [m.value for m in at.metric] == ["$0.00", "0", "0", "$0.00"]
-    assert any("No spend imported yet" in m.value for m in at.markdown)
-    assert (tmp_path / "new.duckdb").exists()
+    assert at.selectbox(key="view.window").value == 12
+    assert at.selectbox(key="view.method").value == "cohort"
+    assert at.multiselect(key="view.channels").value == ["Paid Search", "Events"]
+    assert at.toggle(key="view.sales").value is True
+    with Store(demo_db, read_only=True) as store:
+        data, stored = store.dataset(), store.assumptions()
+    params = Assumptions.from_settings(stored).params(window=12, method="cohort")
+    latest = compute(data, params).rows.row(-1, named=True)
+    assert at.metric[0].value == f"${float(latest['cac_sm']):,.2f}"  # the S&M toggle came from the link
 
 
-def test_imported_totals_are_shown_to_the_cent(app_on, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    db = tmp_path / "s.duckdb"
+def test_a_hand_edited_link_never_breaks_the_page(app: Runner, demo_db: Path) -> None:
+    at = app(demo_db, query={"window": "7", "method": "magic", "from": "1999-Q1", "channels": "Nope"})
+    assert not at.exception
+    assert at.selectbox(key="view.window").value == 0  # each period
+    assert at.selectbox(key="view.method").value == "formula"
+
+
+def test_assumptions_are_saved_for_everyone(app: Runner, tmp_path: Path) -> None:
+    db = tmp_path / "a.duckdb"
+    at = app(db, "pages/assumptions.py")
+    at.number_input[0].set_value(55.0)
+    at.text_input[0].set_value("1, 2.5, 3, 6")
+    at.button[0].click().run()
+    assert not at.exception
+    with Store(db, read_only=True) as store:
+        saved = Assumptions.from_settings(store.assumptions())
+    assert saved.default_gross_margin == Decimal("0.55")
+    assert saved.band_edges == (1.0, 2.5, 3.0, 6.0)
+
+
+def test_bad_assumptions_are_refused_with_a_reason(app: Runner, tmp_path: Path) -> None:
+    db = tmp_path / "a.duckdb"
+    at = app(db, "pages/assumptions.py")
+    at.text_input[0].set_value("3, 2, 1")
+    at.button[0].click().run()
+    assert any("Not saved" in e.value for e in at.error)
+    with Store(db, read_only=True) as store:
+        assert store.assumptions() == {}
+
+
+def test_undo_from_the_import_history(app: Runner, tmp_path: Path) -> None:
+    db = tmp_path / "u.duckdb"
+    csv = tmp_path / "s.csv"
+    csv.write_text("period,category,amount\n2025-Q1,personnel,100.00\n")
     with Store(db) as store:
-        result = store.import_file("spend", DATA / "bad" / "currency_strings.csv")
-        assert result.status == "imported"
-    at = app_on(db)
+        assert store.import_file("spend", csv).status == "imported"
+    at = app(db, "pages/data.py")
+    at.checkbox(key="data.undo_confirm").check().run()
+    at.button(key="data.undo").click().run()
     assert not at.exception
-    assert at.metric[0].value == "$1,211,205.67"
-    assert "$1,211,205.67" in at.caption[0].value
-    assert not at.info  # not demo data
+    assert any("Undid import #1" in s.value for s in at.success)
+    with Store(db, read_only=True) as store:
+        assert store.totals()["spend"]["rows"] == 0

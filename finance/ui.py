@@ -1,0 +1,224 @@
+"""Streamlit glue shared by the entry script and the pages: the store, caches, the sidebar.
+
+Caches are keyed by simple values (the database file's version, the view's fields) and
+bounded. Nothing here computes a metric: it calls the core and hands frames to the charts.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import streamlit as st
+
+from finance.assumptions import Assumptions
+from finance.dataset import Dataset
+from finance.demo import DEMO_SETTING, build_demo_db
+from finance.ltv import METHODS, LTVResult, cohort_margin_matrix
+from finance.metrics import MetricsResult, compute, default_as_of
+from finance.store import ENV_DB, Store, default_db_path
+from finance.views import GRAIN_CHOICES, ViewState
+
+METHOD_LABELS = {"formula": "Formula (ARPA x margin / churn)", "cohort": "Cohort retention (sBG)",
+                 "bgnbd": "Purchase model (BG/NBD)"}
+WINDOW_LABELS = {None: "Each period", 0: "Each period", 3: "Trailing 3 months", 6: "Trailing 6 months",
+                 12: "Trailing 12 months"}
+WINDOW_OPTIONS = (0, 3, 6, 12)  # 0 = each period alone (a select box cannot show None as a choice)
+
+
+@st.cache_resource(max_entries=4)
+def prepare_db(path: str) -> str:
+    """On first run build the demo company's database (the embedded default).
+
+    A database named by $FINANCE_DB is the user's own: created empty, never filled with demo data.
+    """
+    if ENV_DB not in os.environ:
+        build_demo_db(Path(path))
+    elif not os.path.exists(path):
+        Store(path).close()
+    return path
+
+
+def db_version(path: str) -> tuple[int, int, int, int]:
+    """Changes whenever the database changes (the file or its write-ahead log)."""
+    stats = []
+    for name in (path, path + ".wal"):
+        try:
+            info = os.stat(name)
+            stats += [info.st_mtime_ns, info.st_size]
+        except FileNotFoundError:
+            stats += [0, 0]
+    return tuple(stats)  # type: ignore[return-value]
+
+
+@st.cache_resource(max_entries=2, ttl=3600)
+def load_dataset(path: str, version: tuple[int, ...]) -> tuple[Dataset, dict[str, str], str | None]:
+    """The rows in force, the stored assumptions and the demo marker (one read per version)."""
+    with Store(path, read_only=True) as store:
+        return store.dataset(), store.assumptions(), store.setting(DEMO_SETTING)
+
+
+@st.cache_data(max_entries=64, ttl=3600, show_spinner="Computing the figures...")
+def load_metrics(path: str, version: tuple[int, ...], grain: str, window: int | None, by: str | None,
+                 method: str) -> MetricsResult:
+    data, stored, _ = load_dataset(path, version)
+    assumptions = Assumptions.from_settings(stored)
+    return compute(data, assumptions.params(grain=grain, window=window, by=by, method=method))  # type: ignore[arg-type]
+
+
+@st.cache_data(max_entries=16, ttl=3600)
+def load_cohort_matrix(path: str, version: tuple[int, ...], grain: str) -> pl.DataFrame:
+    data, stored, _ = load_dataset(path, version)
+    assumptions = Assumptions.from_settings(stored)
+    settings = assumptions.params().ltv
+    return cohort_margin_matrix(data, grain=grain, as_of=default_as_of(data), settings=settings)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class Context:
+    """What every page needs: where the data is, its version, the view and the assumptions."""
+
+    path: str
+    version: tuple[int, ...]
+    view: ViewState
+    assumptions: Assumptions
+    demo: str | None
+    periods: tuple[str, ...]
+    channels: tuple[str, ...]
+    segments: tuple[str, ...]
+
+    def metrics(self, by: str | None = None, window: int | str | None = "view") -> MetricsResult:
+        chosen = self.view.window if window == "view" else window
+        return load_metrics(self.path, self.version, self.view.grain, chosen, by, self.view.method)  # type: ignore[arg-type]
+
+    def rows(self, by: str | None = None, window: int | str | None = "view") -> pl.DataFrame:
+        """The metric rows for the view: its periods and its channel or segment filter."""
+        rows = self.metrics(by, window).rows
+        selected = self.view.period_range(self.periods)
+        if selected and not rows.is_empty():
+            rows = rows.filter(pl.col("period_label").is_between(pl.lit(selected[0]), pl.lit(selected[1])))
+        if by == "channel" and self.view.channels:
+            rows = rows.filter(pl.col("channel").is_in(self.view.channels))
+        if by == "segment" and self.view.segments:
+            rows = rows.filter(pl.col("segment").is_in(self.view.segments))
+        return rows
+
+    def ltv_model(self) -> LTVResult:
+        return self.metrics().ltv
+
+    def cohort_matrix(self) -> pl.DataFrame:
+        return load_cohort_matrix(self.path, self.version, self.view.grain)
+
+
+def _choices(path: str, version: tuple[int, ...], grain: str) -> tuple[tuple[str, ...], tuple[str, ...],
+                                                                       tuple[str, ...]]:
+    base = load_metrics(path, version, grain, None, None, "formula").rows
+    periods = tuple(base.get_column("period_label").to_list()) if not base.is_empty() else ()
+    channel_rows = load_metrics(path, version, grain, None, "channel", "formula").rows
+    segment_rows = load_metrics(path, version, grain, None, "segment", "formula").rows
+    channels = tuple(sorted(set(channel_rows.get_column("channel").drop_nulls().to_list()))) \
+        if not channel_rows.is_empty() else ()
+    segments = tuple(sorted(set(segment_rows.get_column("segment").drop_nulls().to_list()))) \
+        if not segment_rows.is_empty() else ()
+    return periods, channels, segments
+
+
+def sidebar() -> Context:
+    """Render the shared sidebar and return the page context; the URL mirrors every choice."""
+    path = prepare_db(str(default_db_path()))
+    version = db_version(path)
+    _, stored, demo = load_dataset(path, version)
+    assumptions = Assumptions.from_settings(stored)
+    requested = ViewState.from_query(st.query_params.to_dict())
+    periods, channels, segments = _choices(path, version, requested.grain)
+    view = requested.clamp(periods, channels, segments)
+    state = st.session_state
+    # Widgets start from the URL when it says something new (a shared link, a pasted URL), then
+    # keep the user's choices. Switching pages clears the URL's query: that keeps the state, and
+    # the query is written back below.
+    incoming = view.to_query()
+    fresh_session = "view.loaded_from" not in state
+    if fresh_session or (incoming and state.get("view.loaded_from") != incoming):
+        state["view.loaded_from"] = view.to_query()
+        state["view.grain"] = view.grain
+        state["view.window"] = view.window or 0
+        state["view.method"] = view.method
+        if periods:
+            state["view.from"], state["view.to"] = view.period_range(periods)  # type: ignore[misc]
+        state["view.channels"] = list(view.channels)
+        state["view.segments"] = list(view.segments)
+        state["view.sales"] = view.include_sales
+    with st.sidebar:
+        st.header("View")
+        grain = st.segmented_control("Grain", GRAIN_CHOICES, key="view.grain",
+                                     format_func=lambda g: g.capitalize()) or "quarter"
+        start: str | None = None
+        end: str | None = None
+        if periods:
+            pick = st.columns(2)
+            start = pick[0].selectbox("From", periods, key="view.from")
+            end = pick[1].selectbox("To", periods, key="view.to")
+            if start and end and start > end:
+                start, end = end, start
+        window = st.selectbox("Window", WINDOW_OPTIONS, key="view.window",
+                              format_func=lambda w: WINDOW_LABELS[w]) or None
+        method = st.selectbox("LTV method", METHODS, key="view.method", format_func=lambda m: METHOD_LABELS[m])
+        chosen_channels = st.multiselect("Channels", channels, key="view.channels", placeholder="All channels")
+        chosen_segments = st.multiselect("Segments", segments, key="view.segments", placeholder="All segments")
+        include_sales = st.toggle("Include sales costs (S&M CAC)", key="view.sales")
+        if demo:
+            st.caption(f"Demo data: {demo}")
+    current = ViewState(grain=grain, period_from=start if start != (periods[0] if periods else None) else None,
+                        period_to=end if end != (periods[-1] if periods else None) else None,
+                        window=window, method=method, channels=tuple(chosen_channels),
+                        segments=tuple(chosen_segments), include_sales=include_sales)
+    query = current.to_query()
+    if st.query_params.to_dict() != query:
+        st.query_params.from_dict(query)
+    state["view.loaded_from"] = query
+    if grain != requested.grain:
+        periods, channels, segments = _choices(path, version, grain)
+    return Context(path, version, current, assumptions, demo, periods, channels, segments)
+
+
+def context() -> Context:
+    """The context the entry script computed for this run."""
+    ctx = st.session_state.get("context")
+    if ctx is None:  # a page run on its own (tests): build it here
+        ctx = sidebar()
+        st.session_state["context"] = ctx
+    return ctx  # type: ignore[no-any-return]
+
+
+def no_data(message: str = "No data for this selection yet.") -> None:
+    st.info(f"{message} Load spend, funnel, customers and revenue files on the **Data** page "
+            "or with `python -m finance import`.")
+
+
+def money(value: Any) -> str:
+    """$1,234.56, or n/a."""
+    if value is None:
+        return "n/a"
+    return f"${float(value):,.2f}"
+
+
+def money_compact(value: Any) -> str:
+    """$9.72M, $412.5K: for tiles; the exact figure goes in the tile's help."""
+    if value is None:
+        return "n/a"
+    amount = float(value)
+    for size, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "K")):
+        if abs(amount) >= size:
+            return f"${amount / size:,.2f}{suffix}"
+    return f"${amount:,.2f}"
+
+
+def ratio(value: Any) -> str:
+    return "n/a" if value is None else f"{float(value):.2f}x"
+
+
+def as_of_text(result: MetricsResult) -> str:
+    return f"as of {result.as_of:%d %b %Y}"

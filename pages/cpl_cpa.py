@@ -1,0 +1,19 @@
+"""CPL & CPA: the cost metrics channel owners manage day to day, with the volumes behind them."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from finance import charts, ui
+
+ctx = ui.context()
+rows = ctx.rows(by="channel")
+st.title("Cost per lead and per acquisition")
+st.caption("On each channel's direct spend (its own programmes, before shared costs); fully loaded "
+           "cost is on the CAC page.")
+if rows.is_empty():
+    ui.no_data()
+    st.stop()
+volume = st.segmented_control("Volume", ["leads", "visitors", "event_attendees"], default="leads",
+                              key="cpl.volume", format_func=lambda v: v.replace("_", " ").capitalize()) or "leads"
+st.plotly_chart(charts.cpl_cpa_history(rows, "channel", volume), key="cpl.history")

@@ -1,0 +1,164 @@
+"""Data: upload the quarterly exports, map what does not match, read the report, import, undo."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import polars as pl
+import streamlit as st
+
+from finance import ui
+from finance.csvfile import read_raw
+from finance.ingest import ImportOptions, OptionsError, is_header_for, prepare
+from finance.schema import CATEGORIES, FILE_KINDS, KINDS, normalise_header
+from finance.store import Store, StoreError
+
+MAX_UPLOAD_MB = int(st.get_option("server.maxUploadSize"))
+KIND_HELP = {
+    "spend": "period, category, channel, amount (+ currency, vendor, description)",
+    "funnel": "period, channel, leads (+ visitors, event_attendees, mqls, sqls, opportunities)",
+    "customers": "customer_id, acquired_on, channel, segment",
+    "revenue": "customer_id, date, revenue (+ gross_margin or cost, segment, channel)",
+}
+
+ctx = ui.context()
+st.title("Data")
+st.write("Load the quarterly exports. A file is checked completely before anything is written: every "
+         "problem is listed by row and column, and a file with errors changes nothing. "
+         "The format is described in docs/data-formats.md.")
+
+kind = st.segmented_control("File", KINDS, key="data.kind", default="spend") or "spend"
+st.caption(f"Columns: {KIND_HELP[kind]}")
+upload = st.file_uploader(f"{kind.capitalize()} CSV (up to {MAX_UPLOAD_MB} MB)", type=["csv", "txt", "tsv"],
+                          key=f"data.upload.{kind}")
+
+with Store(ctx.path, read_only=True) as store:
+    remembered = store.settings_with_prefix(f"mapping.{kind}.")
+    remembered_categories = store.settings_with_prefix("categorymap.")
+
+if upload is not None:
+    workdir = Path(tempfile.mkdtemp(prefix="upload-"))
+    path = workdir / Path(upload.name).name
+    path.write_bytes(upload.getbuffer())
+    contract = FILE_KINDS[kind]
+    raw = read_raw(path, upload.name, is_header_for(contract, ImportOptions(column_map=remembered)))
+    if isinstance(raw, list):
+        st.error("This file cannot be read: " + "; ".join(p.describe(upload.name) for p in raw))
+        st.stop()
+    st.subheader("Preview")
+    preview = raw.cells.head(20).rename({f"c{i}": (h or f"column {i + 1}") for i, h in enumerate(raw.headers)},
+                                        strict=False)
+    st.dataframe(preview, hide_index=True)
+
+    # Mapping: headers the contract does not recognise, and category labels it does not know.
+    unmatched = [h for h in raw.headers
+                 if h and normalise_header(h) not in contract.header_lookup and h not in remembered]
+    column_map = dict(remembered)
+    if unmatched:
+        st.subheader("Map columns")
+        st.caption("Headers the importer does not recognise. Map each to a column, or leave it ignored; "
+                   "the choice is remembered for the next file.")
+        for header in unmatched:
+            target = st.selectbox(f"'{header}' is", ["(ignore)", *contract.column_names],
+                                  key=f"data.map.{kind}.{header}")
+            if target != "(ignore)":
+                column_map[header] = target
+    options = ImportOptions(column_map=column_map, category_map=remembered_categories)
+    with st.status("Checking the file...", expanded=False) as status:
+        progress = st.progress(0.1, text="Reading")
+        try:
+            prepared = prepare(kind, path, options, display_name=upload.name)
+        except OptionsError as exc:
+            st.error(str(exc))
+            st.stop()
+        progress.progress(1.0, text="Checked")
+        status.update(label=f"Checked {upload.name}", state="complete")
+    unknown_labels = sorted({p.value for p in prepared.errors if p.code == "unknown_category" and p.value})
+    if unknown_labels:
+        st.subheader("Map categories")
+        st.caption("Cost category labels the importer does not know. Choose a category for each; "
+                   "the choice is remembered.")
+        new_categories = {}
+        for label in unknown_labels:
+            choice = st.selectbox(f"'{label}' is", ["(choose)", *CATEGORIES], key=f"data.cat.{label}",
+                                  format_func=lambda k: CATEGORIES[k].label if k in CATEGORIES else k)
+            if choice != "(choose)":
+                new_categories[label] = choice
+        if new_categories and st.button("Apply these categories", key="data.apply_categories"):
+            with Store(ctx.path) as store:
+                for label, key in new_categories.items():
+                    store.set_setting(f"categorymap.{label}", key)
+            st.rerun()
+
+    st.subheader("Validation report")
+    report = pl.DataFrame(
+        [{"severity": p.severity, "row": p.row, "column": p.column, "value": p.value, "problem": p.message,
+          "expected": p.expected, "code": p.code} for p in prepared.problems],
+        schema={"severity": pl.String, "row": pl.Int64, "column": pl.String, "value": pl.String,
+                "problem": pl.String, "expected": pl.String, "code": pl.String})
+    if prepared.errors:
+        st.error(f"{len(prepared.errors)} problem(s) must be fixed before this file can be imported. "
+                 "Nothing was written.")
+    elif prepared.warnings:
+        st.warning(f"{len(prepared.warnings)} warning(s); the file can be imported.")
+    else:
+        st.success("No problems found.")
+    if not report.is_empty():
+        # a plain table (searchable text) for a readable number of problems; a grid beyond that
+        if report.height <= 200:
+            st.table(report.fill_null(""))
+        else:
+            st.dataframe(report, hide_index=True, key="data.report")
+    if prepared.ok:
+        totals = prepared.period_totals()
+        st.dataframe(pl.DataFrame({"period": [t.period for t in totals], "rows": [t.rows for t in totals],
+                                   "total": [float(t.total) for t in totals]}), hide_index=True)
+        replace = st.checkbox("Replace the rows already imported for these periods", key="data.replace",
+                              help="Without this, a file covering periods already imported is refused.")
+        if st.button(f"Import {prepared.rows.height:,} rows", type="primary", key="data.import"):
+            try:
+                with Store(ctx.path) as store:
+                    result = store.import_prepared(prepared, replace=replace, options=options)
+                    if result.status == "imported":
+                        for header, target in column_map.items():
+                            store.set_setting(f"mapping.{kind}.{header}", target)
+            except StoreError as exc:
+                st.error(str(exc))
+            else:
+                if result.status == "imported":
+                    st.session_state["data.last"] = (f"Imported {upload.name} as import #{result.import_id}: "
+                                                     f"{result.rows:,} rows, total {ui.money(result.total)}.")
+                    st.rerun()
+                elif result.status == "unchanged":
+                    st.info(f"Unchanged: this exact file is already import #{result.import_id}.")
+                else:
+                    for problem in result.errors:
+                        st.error(problem.describe(upload.name))
+
+if message := st.session_state.pop("data.last", None):
+    st.success(message)
+
+st.subheader("Import history")
+with Store(ctx.path, read_only=True) as store:
+    log = store.imports()
+if log.is_empty():
+    st.write("No imports yet.")
+else:
+    st.dataframe(log.select("import_id", "kind", "file_name", "row_count", "period_start", "period_end", "total",
+                            "status", "imported_at", "imported_by"), hide_index=True, key="data.history")
+    active = log.filter(pl.col("status") == "active").get_column("import_id").to_list()
+    if active:
+        cols = st.columns([2, 1, 3])
+        chosen = cols[0].selectbox("Undo import", active, key="data.undo_id", format_func=lambda i: f"#{i}")
+        confirm = cols[2].checkbox("Yes, remove its rows (and restore what it replaced)", key="data.undo_confirm")
+        if cols[1].button("Undo", key="data.undo", disabled=not confirm):
+            try:
+                with Store(ctx.path) as store:
+                    outcome = store.undo(int(chosen))
+            except StoreError as exc:
+                st.error(str(exc))
+            else:
+                st.session_state["data.last"] = (f"Undid import #{chosen}: {outcome['rows_removed']:,} rows removed, "
+                                                 f"{outcome['rows_restored']:,} restored.")
+                st.rerun()

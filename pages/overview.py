@@ -1,0 +1,50 @@
+"""Overview: is marketing creating value, and where should the next dollar go?"""
+
+from __future__ import annotations
+
+import polars as pl
+import streamlit as st
+
+from finance import charts, ui
+
+ctx = ui.context()
+rows = ctx.rows()
+st.title("Overview")
+if rows.is_empty() or rows.get_column("spend").is_null().all():
+    ui.no_data()
+    st.stop()
+known = rows.filter(pl.col("spend").is_not_null())
+latest = known.row(-1, named=True)
+previous = known.row(-2, named=True) if known.height > 1 else None
+result = ctx.metrics()
+window = ui.WINDOW_LABELS[ctx.view.window].lower()
+st.caption(f"{latest['period_label']}, {window}; {ui.as_of_text(result)}; LTV by the "
+           f"{ui.METHOD_LABELS[ctx.view.method].lower()} method")
+
+
+def delta(key: str, fmt: str = "money") -> str | None:
+    if previous is None or latest[key] is None or previous[key] is None or float(previous[key]) == 0:
+        return None
+    change = float(latest[key]) / float(previous[key]) - 1
+    return f"{change:+.1%} vs {previous['period_label']}"
+
+
+cac_key = "cac_sm" if ctx.view.include_sales else "cac"
+tiles = st.columns(6)
+tiles[0].metric("Fully loaded CAC" if not ctx.view.include_sales else "S&M CAC", ui.money(latest[cac_key]),
+                delta(cac_key), delta_color="inverse", help="Spend in every cost category / new customers")
+tiles[1].metric("LTV", ui.money(latest["ltv"]), delta("ltv"),
+                help=f"Range {ui.money(latest['ltv_low'])} - {ui.money(latest['ltv_high'])}")
+band = latest["band"] or "n/a"
+tiles[2].metric("LTV:CAC", ui.ratio(latest["ltv_cac"]), band, delta_color="off",
+                help=f"Range {ui.ratio(latest['ltv_cac_low'])} - {ui.ratio(latest['ltv_cac_high'])}")
+tiles[3].metric("CAC payback", f"{latest['payback_months']} months" if latest["payback_months"] else "n/a",
+                help="Months of gross margin per customer to recover the CAC")
+tiles[4].metric("Marketing spend", ui.money_compact(latest["spend"]), delta("spend"),
+                help=f"Exactly {ui.money(latest['spend'])}: every category but sales")
+tiles[5].metric("New customers", f"{latest['new_customers']:,}", delta("new_customers"))
+
+st.plotly_chart(charts.ltv_cac_trend(rows, ctx.assumptions.band_edges), key="overview.trend")
+channel_rows = ctx.rows(by="channel")
+latest_channels = channel_rows.filter(pl.col("period_label") == latest["period_label"])
+st.plotly_chart(charts.channel_efficiency(latest_channels, "channel"), key="overview.channels")

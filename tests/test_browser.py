@@ -1,0 +1,170 @@
+"""The main flows in a real headless Chromium: upload, validate, import, see the Overview change;
+and a shared link that reopens the same view.
+
+Chromium is Debian's package (`/usr/bin/chromium`); the setup installs it when missing, so on
+a new machine and in CI this test runs rather than skips. Screenshots go to artifacts/.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from finance.demo import build_demo_db
+
+from .conftest import ROOT
+
+CHROMIUM = "/usr/bin/chromium"
+ARTIFACTS = ROOT / "artifacts" / "browser"
+
+
+def _ensure_chromium() -> None:
+    if Path(CHROMIUM).exists():
+        return
+    apt = shutil.which("apt-get")
+    if apt is None or os.geteuid() != 0:
+        pytest.fail("Chromium is missing and cannot be installed here (needs apt-get as root)")
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    subprocess.run([apt, "update", "-qq"], check=True, env=env, timeout=600)
+    subprocess.run([apt, "install", "-y", "-qq", "chromium"], check=True, env=env, timeout=1200)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    _ensure_chromium()
+    db = tmp_path_factory.mktemp("browser") / "company.duckdb"
+    build_demo_db(db)
+    port = _free_port()
+    env = {**os.environ, "FINANCE_DB": str(db)}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.headless", "true",
+         "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                break
+        except OSError:
+            time.sleep(0.3)
+    else:
+        process.kill()
+        pytest.fail("the dashboard did not start: " + (process.stdout.read() if process.stdout else ""))
+    yield url, db
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        launched = p.chromium.launch(executable_path=CHROMIUM, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync"])
+        yield launched
+        launched.close()
+
+
+def _shot(page, name: str) -> None:  # type: ignore[no-untyped-def]
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def _metric(page, label: str) -> str:  # type: ignore[no-untyped-def]
+    tile = page.locator('[data-testid="stMetric"]').filter(has_text=label).first
+    return str(tile.locator('[data-testid="stMetricValue"]').inner_text()).strip()
+
+
+def _selected(page, label: str) -> str:  # type: ignore[no-untyped-def]
+    """The current choice of the sidebar select box labelled ``label``."""
+    return str(page.locator('[data-testid="stSidebar"]').get_by_role("combobox", name=label).input_value())
+
+
+def test_upload_validate_import_and_see_the_overview_change(server: tuple[str, Path], browser,  # type: ignore[no-untyped-def]
+                                                            tmp_path: Path) -> None:
+    url, _ = server
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(url)
+    page.get_by_text("Fully loaded CAC").first.wait_for(timeout=90_000)
+    before = _metric(page, "Marketing spend")
+    _shot(page, "1-overview-before")
+
+    # A spend file for the next quarter with one bad row: the report names it, nothing is imported.
+    bad = tmp_path / "2026-Q1-spend.csv"
+    bad.write_text("period,category,channel,amount\n2026-Q1,paid search,Paid Search,\"$250,000.00\"\n"
+                   "2026-Q1,salaries,,oops\n")
+    page.goto(f"{url}/data")
+    page.get_by_text("Import history").wait_for(timeout=60_000)
+    page.locator('input[type="file"]').set_input_files(str(bad))
+    page.get_by_text("must be fixed before this file can be imported").wait_for(timeout=60_000)
+    # the report names the row, the column and quotes the offending value
+    report = page.locator('[data-testid="stTable"]').first
+    report.get_by_text("oops").wait_for(timeout=30_000)
+    assert "invalid_amount" in report.inner_text() and "amount" in report.inner_text()
+    _shot(page, "2-data-rejected")
+
+    good = tmp_path / "2026-Q1-spend-fixed.csv"
+    good.write_text("period,category,channel,amount\n2026-Q1,paid search,Paid Search,\"$250,000.00\"\n"
+                    "2026-Q1,salaries,,\"150,000.00\"\n")
+    page.locator('input[type="file"]').set_input_files(str(good))
+    page.get_by_text("No problems found").wait_for(timeout=60_000)
+    page.get_by_role("button", name="Import 2 rows").click()
+    page.get_by_text("Imported 2026-Q1-spend-fixed.csv").wait_for(timeout=60_000)
+    _shot(page, "3-data-imported")
+
+    page.goto(url)
+    page.get_by_text("Fully loaded CAC").first.wait_for(timeout=90_000)
+    page.wait_for_timeout(1000)
+    after = _metric(page, "Marketing spend")
+    assert after != before and after == "$400.00K"  # the new quarter's spend is the latest period
+    _shot(page, "4-overview-after")
+    page.close()
+
+
+def test_a_shared_link_reopens_the_same_view(server: tuple[str, Path], browser) -> None:  # type: ignore[no-untyped-def]
+    url, _ = server
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(f"{url}/?window=12&sm=1&method=cohort")
+    page.get_by_text("S&M CAC").first.wait_for(timeout=90_000)
+    sidebar = page.locator('[data-testid="stSidebar"]')
+    assert "Trailing 12 months" in _selected(page, "Window")
+    assert "Cohort retention (sBG)" in _selected(page, "LTV method")
+    shown = _metric(page, "S&M CAC")
+    _shot(page, "5-shared-link")
+    # changing the view rewrites the link, and switching pages keeps the view
+    sidebar.locator('[data-testid="stSelectbox"]').filter(has_text="Window").click()
+    page.get_by_role("option", name="Trailing 6 months").click()
+    page.wait_for_function("() => window.location.search.includes('window=6')", timeout=30_000)
+    page.get_by_role("link", name="CAC").first.click()
+    page.wait_for_function("() => window.location.pathname.endsWith('/cac') && "
+                           "window.location.search.includes('window=6')", timeout=30_000)
+    assert "Trailing 6 months" in _selected(page, "Window")
+    page.goto(f"{url}/?window=12&sm=1&method=cohort")
+    page.get_by_text("S&M CAC").first.wait_for(timeout=90_000)
+    # the same link in a fresh page (a colleague opening it) shows the same figure
+    other = browser.new_page(viewport={"width": 1400, "height": 1000})
+    other.goto(page.url)
+    other.get_by_text("S&M CAC").first.wait_for(timeout=90_000)
+    assert _metric(other, "S&M CAC") == shown
+    other.close()
+    page.close()
