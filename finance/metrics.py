@@ -195,6 +195,40 @@ def _windowed_ltv(cohorts: pl.DataFrame, keys: list[str], params: MetricParams) 
     return pl.DataFrame(out, schema=cohorts.schema)
 
 
+def rollup(rows: pl.DataFrame, params: MetricParams) -> pl.DataFrame:
+    """Per-period totals of a channel or segment breakdown (e.g. the channels a user selected).
+
+    Money and volumes are summed, LTV and its curve are averaged weighted by new customers,
+    and every ratio is formed again from those sums: the roll-up of all channels equals the
+    pooled figures (to the LTV models' per-group fits).
+    """
+    if rows.is_empty():
+        return rows
+    sums = [c for c in rows.columns if c.startswith("spend_") or c in (
+        "direct_spend", "new_customers", "leads", "visitors", "event_attendees", "mqls", "sqls", "opportunities")]
+    weighted = rows.with_columns([(pl.col(c) * pl.col("new_customers")).alias(f"__w_{c}")
+                                  for c in ("ltv", "ltv_low", "ltv_high")])
+    grouped = weighted.group_by("period", maintain_order=True).agg(
+        [pl.col(c).sum() if c not in ("leads", "visitors", "event_attendees", "mqls", "sqls", "opportunities")
+         else pl.col(c).sum().cast(pl.Int64) for c in sums]
+        + [pl.col(f"__w_{c}").sum().alias(f"__w_{c}") for c in ("ltv", "ltv_low", "ltv_high")]
+        + [pl.col("curve"), pl.col("new_customers").alias("__weights"), pl.col("period_label").first()]
+    ).sort("period")
+    curves, ltvs = [], {"ltv": [], "ltv_low": [], "ltv_high": []}  # type: ignore[var-annotated]
+    for rec in grouped.iter_rows(named=True):
+        total = rec["new_customers"] or 0
+        pairs = [(np.asarray(c), w) for c, w in zip(rec["curve"], rec["__weights"], strict=True)
+                 if c is not None and w]
+        curves.append(list(sum(c * w for c, w in pairs) / total) if pairs and total else None)
+        for key in ltvs:
+            ltvs[key].append(rec[f"__w_{key}"] / total if total and rec[f"__w_{key}"] is not None else None)
+    table = grouped.drop("curve", "__weights", "__w_ltv", "__w_ltv_low", "__w_ltv_high").with_columns(
+        curve=pl.Series(curves, dtype=pl.List(pl.Float64)),
+        **{k: pl.Series(v, dtype=pl.Float64) for k, v in ltvs.items()})
+    table = table.with_columns(cac_columns())
+    return _ratios(table, params)
+
+
 def _months_back(day: date, months: int) -> date:
     index = day.year * 12 + day.month - 1 - months
     return date(index // 12, index % 12 + 1, 1)

@@ -18,7 +18,7 @@ from finance.assumptions import Assumptions
 from finance.dataset import Dataset
 from finance.demo import DEMO_SETTING, build_demo_db
 from finance.ltv import METHODS, LTVResult, cohort_margin_matrix
-from finance.metrics import MetricsResult, compute, default_as_of
+from finance.metrics import MetricsResult, compute, default_as_of, rollup
 from finance.store import ENV_DB, Store, default_db_path
 from finance.views import GRAIN_CHOICES, ViewState
 
@@ -95,11 +95,15 @@ class Context:
         return load_metrics(self.path, self.version, self.view.grain, chosen, by, self.view.method)  # type: ignore[arg-type]
 
     def rows(self, by: str | None = None, window: int | str | None = "view") -> pl.DataFrame:
-        """The metric rows for the view: its periods and its channel or segment filter."""
-        rows = self.metrics(by, window).rows
-        selected = self.view.period_range(self.periods)
-        if selected and not rows.is_empty():
-            rows = rows.filter(pl.col("period_label").is_between(pl.lit(selected[0]), pl.lit(selected[1])))
+        """The metric rows for the view: its periods and its channel or segment filter.
+
+        Totals (``by=None``) under a channel or segment filter are the roll-up of the
+        selected channels (or segments): their spend over their new customers.
+        """
+        if by is None and (self.view.channels or self.view.segments):
+            dimension = "channel" if self.view.channels else "segment"
+            return rollup(self.rows(dimension, window), self.metrics(dimension, window).params)
+        rows = _in_range(self.metrics(by, window).rows, self.view, self.periods)
         if by == "channel" and self.view.channels:
             rows = rows.filter(pl.col("channel").is_in(self.view.channels))
         if by == "segment" and self.view.segments:
@@ -111,6 +115,13 @@ class Context:
 
     def cohort_matrix(self) -> pl.DataFrame:
         return load_cohort_matrix(self.path, self.version, self.view.grain)
+
+
+def _in_range(rows: pl.DataFrame, view: ViewState, periods: tuple[str, ...]) -> pl.DataFrame:
+    selected = view.period_range(periods)
+    if not selected or rows.is_empty():
+        return rows
+    return rows.filter(pl.col("period_label").is_between(pl.lit(selected[0]), pl.lit(selected[1])))
 
 
 def _choices(path: str, version: tuple[int, ...], grain: str) -> tuple[tuple[str, ...], tuple[str, ...],

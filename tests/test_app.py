@@ -72,17 +72,18 @@ def test_overview_tiles_equal_the_core(app: Runner, demo_db: Path) -> None:
 
 
 def test_a_shared_link_opens_the_same_view(app: Runner, demo_db: Path) -> None:
-    at = app(demo_db, query={"window": "12", "method": "cohort", "sm": "1", "channels": "Paid Search|Events"})
+    at = app(demo_db, query={"window": "12", "method": "cohort", "sm": "1", "segments": "SMB"})
     assert not at.exception
     assert at.selectbox(key="view.window").value == 12
     assert at.selectbox(key="view.method").value == "cohort"
-    assert at.multiselect(key="view.channels").value == ["Paid Search", "Events"]
+    assert at.multiselect(key="view.segments").value == ["SMB"]
     assert at.toggle(key="view.sales").value is True
     with Store(demo_db, read_only=True) as store:
         data, stored = store.dataset(), store.assumptions()
-    params = Assumptions.from_settings(stored).params(window=12, method="cohort")
-    latest = compute(data, params).rows.row(-1, named=True)
-    assert at.metric[0].value == f"${float(latest['cac_sm']):,.2f}"  # the S&M toggle came from the link
+    params = Assumptions.from_settings(stored).params(window=12, method="cohort", by="segment")
+    rows = compute(data, params).rows
+    latest = rows.filter((rows["segment"] == "SMB") & (rows["period"] == rows["period"].max())).row(0, named=True)
+    assert at.metric[0].value == f"${float(latest['cac_sm']):,.2f}"  # S&M CAC of SMB, as the link says
 
 
 def test_a_hand_edited_link_never_breaks_the_page(app: Runner, demo_db: Path) -> None:
@@ -128,3 +129,16 @@ def test_undo_from_the_import_history(app: Runner, tmp_path: Path) -> None:
     assert any("Undid import #1" in s.value for s in at.success)
     with Store(db, read_only=True) as store:
         assert store.totals()["spend"]["rows"] == 0
+
+
+def test_a_channel_filter_rolls_the_tiles_up_to_those_channels(app: Runner, demo_db: Path) -> None:
+    at = app(demo_db, query={"channels": "Paid Search|Events"})
+    assert not at.exception
+    with Store(demo_db, read_only=True) as store:
+        data, stored = store.dataset(), store.assumptions()
+    result = compute(data, Assumptions.from_settings(stored).params(by="channel"))
+    chosen = result.rows.filter(result.rows["channel"].is_in(["Paid Search", "Events"]))
+    latest = chosen.filter(chosen["period"] == chosen["period"].max())
+    spend, customers = sum(latest["spend"].to_list()), sum(latest["new_customers"].to_list())
+    assert at.metric[0].value == f"${float(spend / customers):,.2f}"  # their spend over their customers
+    assert at.metric[5].value == f"{customers:,}"

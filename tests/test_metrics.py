@@ -335,3 +335,20 @@ def test_cohort_margin_matrix_shows_complete_ages_only(golden: Path) -> None:
     q2 = matrix.filter(pl.col("cohort_label") == "2025-Q2")
     # E (May) has lived ages 0-1: D 150 + E 700 at each age, over 2 customers
     assert q2["age"].to_list() == [0, 1] and q2["margin_per_customer"].to_list() == pytest.approx([425.0, 425.0])
+
+
+def test_rolling_up_every_channel_gives_the_pooled_figures(golden: Path) -> None:
+    from finance.metrics import rollup
+
+    with Store(golden, read_only=True) as store:
+        data = store.dataset()
+    params = MetricParams(as_of=AS_OF, ltv=FLAT)
+    pooled = compute(data, params).rows
+    by_channel = compute(data, MetricParams(as_of=AS_OF, by="channel", ltv=FLAT))
+    rolled = rollup(by_channel.rows, by_channel.params)
+    for column in ("spend", "spend_sm", "new_customers", "leads", "cac", "cac_sm", "cpl"):
+        assert rolled[column].to_list() == pooled[column].to_list(), column
+    # the formula LTV is per cohort and channel; weighted by customers it is the pooled cohort's
+    assert rolled["ltv"].to_list() == pytest.approx(pooled["ltv"].to_list(), rel=0.25)
+    only_search = rollup(by_channel.rows.filter(pl.col("channel") == "Search"), by_channel.params)
+    assert only_search["cac"].to_list()[0] == Decimal("2625.0037500000")  # Search alone in Q1
