@@ -6,14 +6,17 @@ bounded. Nothing here computes a metric: it calls the core and hands frames to t
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import plotly.graph_objects as go
 import polars as pl
 import streamlit as st
 
+from finance import charts
 from finance.assumptions import Assumptions
 from finance.dataset import Dataset
 from finance.demo import DEMO_SETTING, build_demo_db
@@ -61,15 +64,17 @@ def load_dataset(path: str, version: tuple[int, ...]) -> tuple[Dataset, dict[str
         return store.dataset(), store.assumptions(), store.setting(DEMO_SETTING)
 
 
-@st.cache_data(max_entries=64, ttl=3600, show_spinner="Computing the figures...")
+@st.cache_resource(max_entries=64, ttl=3600, show_spinner="Computing the figures...")
 def load_metrics(path: str, version: tuple[int, ...], grain: str, window: int | None, by: str | None,
                  method: str) -> MetricsResult:
+    """The metric table for a view. A shared resource, not a copy: callers never mutate it
+    (Polars frames are immutable), and a warm rerun does not pay to unpickle it."""
     data, stored, _ = load_dataset(path, version)
     assumptions = Assumptions.from_settings(stored)
     return compute(data, assumptions.params(grain=grain, window=window, by=by, method=method))  # type: ignore[arg-type]
 
 
-@st.cache_data(max_entries=16, ttl=3600)
+@st.cache_resource(max_entries=16, ttl=3600)
 def load_cohort_matrix(path: str, version: tuple[int, ...], grain: str) -> pl.DataFrame:
     data, stored, _ = load_dataset(path, version)
     assumptions = Assumptions.from_settings(stored)
@@ -110,11 +115,32 @@ class Context:
             rows = rows.filter(pl.col("segment").is_in(self.view.segments))
         return rows
 
+    def chart(self, name: str, by: str | None = None, period: str | None = None, **options: Any) -> go.Figure:
+        """A chart of ``finance.charts`` for this view, built once per view and data version.
+
+        Building a Plotly figure costs tens of milliseconds; a warm rerun reuses it.
+        """
+        return _cached_chart(self, name, by, period, tuple(sorted(options.items())))
+
     def ltv_model(self) -> LTVResult:
         return self.metrics().ltv
 
     def cohort_matrix(self) -> pl.DataFrame:
         return load_cohort_matrix(self.path, self.version, self.view.grain)
+
+
+@functools.lru_cache(maxsize=256)
+def _cached_chart(ctx: Context, name: str, by: str | None, period: str | None,
+                  options: tuple[tuple[str, Any], ...]) -> go.Figure:
+    builder = getattr(charts, name)
+    if name == "cohort_heatmap":
+        return builder(ctx.cohort_matrix(), **dict(options))  # type: ignore[no-any-return]
+    rows = ctx.rows(by)
+    if period is not None:
+        rows = rows.filter(pl.col("period_label") == period)
+    if name == "cac_waterfall":
+        rows = rows.filter(pl.col("spend").is_not_null() & (pl.col("new_customers") > 0))
+    return builder(rows, **dict(options))  # type: ignore[no-any-return]
 
 
 def _in_range(rows: pl.DataFrame, view: ViewState, periods: tuple[str, ...]) -> pl.DataFrame:

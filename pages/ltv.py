@@ -16,8 +16,7 @@ if rows.is_empty() or rows.get_column("ltv").is_null().all():
 model = ctx.ltv_model()
 st.caption(f"Method: {ui.METHOD_LABELS[model.method]}; gross margin, {ctx.assumptions.horizon_months}-month "
            f"horizon, {ctx.assumptions.annual_discount_rate:.0%} annual discount rate.")
-matrix = ctx.cohort_matrix()
-st.plotly_chart(charts.cohort_heatmap(matrix), key="ltv.heatmap")
+st.plotly_chart(ctx.chart("cohort_heatmap"), key="ltv.heatmap")
 known = rows.filter(pl.col("ltv").is_not_null())
 latest = known.row(-1, named=True)
 st.plotly_chart(charts.ltv_curves(known.tail(4), cac=float(latest["cac"]) if latest["cac"] else None),

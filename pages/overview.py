@@ -5,7 +5,7 @@ from __future__ import annotations
 import polars as pl
 import streamlit as st
 
-from finance import charts, ui
+from finance import ui
 
 ctx = ui.context()
 rows = ctx.rows()
@@ -44,7 +44,6 @@ tiles[4].metric("Marketing spend", ui.money_compact(latest["spend"]), delta("spe
                 help=f"Exactly {ui.money(latest['spend'])}: every category but sales")
 tiles[5].metric("New customers", f"{latest['new_customers']:,}", delta("new_customers"))
 
-st.plotly_chart(charts.ltv_cac_trend(rows, ctx.assumptions.band_edges), key="overview.trend")
-channel_rows = ctx.rows(by="channel")
-latest_channels = channel_rows.filter(pl.col("period_label") == latest["period_label"])
-st.plotly_chart(charts.channel_efficiency(latest_channels, "channel"), key="overview.channels")
+st.plotly_chart(ctx.chart("ltv_cac_trend", edges=ctx.assumptions.band_edges), key="overview.trend")
+st.plotly_chart(ctx.chart("channel_efficiency", by="channel", period=latest["period_label"], dimension="channel",
+                          edges=ctx.assumptions.band_edges), key="overview.channels")
