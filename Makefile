@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cksum requirements.txt | cut -d' ' -f1)
 PORT   ?= 8501
 
-.PHONY: install run test lint typecheck pytest demo clean
+.PHONY: install run test lint typecheck pytest demo bench clean
 
 install: $(STAMP)
 
@@ -31,6 +31,9 @@ typecheck: install
 
 pytest: install
 	$(BIN)/python -m pytest
+
+bench: install
+	$(BIN)/python bench/warm_interaction.py
 
 demo: install
 	$(BIN)/python -m finance demo --force
