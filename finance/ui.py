@@ -16,7 +16,7 @@ import plotly.graph_objects as go
 import polars as pl
 import streamlit as st
 
-from finance import charts
+from finance import charts, exports
 from finance.assumptions import Assumptions
 from finance.dataset import Dataset
 from finance.demo import DEMO_SETTING, build_demo_db
@@ -228,6 +228,21 @@ def context() -> Context:
         ctx = sidebar()
         st.session_state["context"] = ctx
     return ctx  # type: ignore[no-any-return]
+
+
+def downloads(frame: pl.DataFrame, name: str, ctx: Context, money_columns: tuple[str, ...] = ()) -> None:
+    """CSV and XLSX buttons for a table shown on a page; the XLSX carries the assumptions.
+
+    Text that a spreadsheet would run as a formula is neutralised (finance.exports).
+    """
+    result = ctx.metrics()
+    assumptions = {**result.assumptions(), "view": str(ctx.view.to_query() or "defaults")}
+    left, right = st.columns([1, 1])
+    left.download_button("Download CSV", exports.to_csv_bytes(frame), file_name=f"{name}.csv",
+                         mime="text/csv", key=f"download.{name}.csv")
+    right.download_button("Download XLSX", exports.to_xlsx_bytes({name: frame}, assumptions, money_columns),
+                          file_name=f"{name}.xlsx", key=f"download.{name}.xlsx",
+                          mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
 
 
 def no_data(message: str = "No data for this selection yet.") -> None:

@@ -29,3 +29,4 @@ table = rows.select(columns).with_columns(pl.col("spend", "cac_media", "cac", "c
 st.dataframe(table, hide_index=True, key="cac.table",
              column_config={c: st.column_config.NumberColumn(format="$%,.2f")
                             for c in ("spend", "cac_media", "cac", "cac_sm")})
+ui.downloads(rows.select(columns), "cac", ctx, ("spend", "cac_media", "cac", "cac_sm"))

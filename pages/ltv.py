@@ -31,3 +31,5 @@ table = rows.select("period_label", "new_customers", "ltv", "ltv_low", "ltv_high
                                                    pl.col("ltv_cac").round(2))
 st.dataframe(table, hide_index=True, key="ltv.table",
              column_config={c: st.column_config.NumberColumn(format="$%,.2f") for c in ("ltv", "ltv_low", "ltv_high")})
+ui.downloads(rows.select("period_label", "new_customers", "ltv", "ltv_low", "ltv_high", "ltv_cac", "band",
+                         "payback_months"), "ltv", ctx, ("ltv", "ltv_low", "ltv_high"))

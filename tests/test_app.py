@@ -142,3 +142,10 @@ def test_a_channel_filter_rolls_the_tiles_up_to_those_channels(app: Runner, demo
     spend, customers = sum(latest["spend"].to_list()), sum(latest["new_customers"].to_list())
     assert at.metric[0].value == f"${float(spend / customers):,.2f}"  # their spend over their customers
     assert at.metric[5].value == f"{customers:,}"
+
+
+def test_tables_download_as_csv_and_xlsx(app: Runner, demo_db: Path) -> None:
+    at = app(demo_db, "pages/cac.py")
+    assert not at.exception
+    labels = [b.label for b in at.get("download_button")]
+    assert labels.count("Download CSV") == 1 and labels.count("Download XLSX") == 1
