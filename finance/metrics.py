@@ -22,6 +22,13 @@ from finance.ltv import LTVResult, LTVSettings, Method, cohort_ltv, payback_mont
 from finance.schema import DEFAULT_BAND_EDGES, band_of, check_band_edges
 
 WINDOWS = (3, 6, 12)
+_MONEY_FIELDS = ("spend", "spend_sm", "cac_media", "cac", "cac_sm", "cpl", "cpa", "cost_per_visitor",
+                 "cost_per_attendee", "ltv", "ltv_low", "ltv_high")
+_RATIO_FIELDS = ("ltv_cac", "ltv_cac_low", "ltv_cac_high", "roi")
+_ROW_FIELDS = ("spend", "spend_sm", "spend_by_category", "cac_by_category", "new_customers", "leads", "cac_media",
+               "cac", "cac_sm", "cpl", "cpa", "cost_per_visitor", "cost_per_attendee", "ltv", "ltv_low",
+               "ltv_high", "ltv_cac", "ltv_cac_low", "ltv_cac_high", "band", "payback_months", "roi")
+"""The JSON row, in order: the documented, stable shape scripts rely on."""
 
 
 @dataclass(frozen=True)
@@ -77,34 +84,21 @@ class MetricsResult:
     def to_json(self) -> dict[str, Any]:
         rows = []
         for rec in self.rows.iter_rows(named=True):
-            rows.append({
-                "period": rec["period_label"],
-                "channel": rec.get("channel"),
-                "segment": rec.get("segment"),
-                "spend": money(rec["spend"]),
-                "spend_sm": money(rec["spend_sm"]),
-                "spend_by_category": {k: money(rec[f"spend_{k}"]) for k in CATEGORY_KEYS},
-                # each category's contribution to CAC: its spend over the same new customers
-                "cac_by_category": {k: money(_per(rec[f"spend_{k}"], rec["new_customers"])) for k in CATEGORY_KEYS},
-                "new_customers": rec["new_customers"],
-                "leads": rec["leads"],
-                "cac_media": money(rec["cac_media"]),
-                "cac": money(rec["cac"]),
-                "cac_sm": money(rec["cac_sm"]),
-                "cpl": money(rec["cpl"]),
-                "cpa": money(rec["cpa"]),
-                "cost_per_visitor": money(rec["cost_per_visitor"]),
-                "cost_per_attendee": money(rec["cost_per_attendee"]),
-                "ltv": money(rec["ltv"]),
-                "ltv_low": money(rec["ltv_low"]),
-                "ltv_high": money(rec["ltv_high"]),
-                "ltv_cac": number(rec["ltv_cac"]),
-                "ltv_cac_low": number(rec["ltv_cac_low"]),
-                "ltv_cac_high": number(rec["ltv_cac_high"]),
-                "band": rec["band"],
-                "payback_months": rec["payback_months"],
-                "roi": number(rec["roi"]),
-            })
+            row: dict[str, Any] = {"period": rec["period_label"], "channel": rec.get("channel"),
+                                   "segment": rec.get("segment")}
+            for name in _ROW_FIELDS:
+                if name == "spend_by_category":
+                    row[name] = {k: money(rec[f"spend_{k}"]) for k in CATEGORY_KEYS}
+                elif name == "cac_by_category":
+                    # each category's contribution to CAC: its spend over the same new customers
+                    row[name] = {k: money(_per(rec[f"spend_{k}"], rec["new_customers"])) for k in CATEGORY_KEYS}
+                elif name in _MONEY_FIELDS:
+                    row[name] = money(rec[name])
+                elif name in _RATIO_FIELDS:
+                    row[name] = number(rec[name])
+                else:
+                    row[name] = rec[name]
+            rows.append(row)
         return {
             "assumptions": self.assumptions(),
             "ltv_model": {"method": self.ltv.method, "time_unit": self.ltv.time_unit,

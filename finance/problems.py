@@ -117,22 +117,3 @@ def problem(code: str, message: str | None = None, *, row: int | None = None,
     if code not in CODES:
         raise KeyError(f"unknown problem code {code!r}")
     return Problem(code, message or f"expected {CODES[code][1]}", row, column, value, count)
-
-
-class ImportRejected(Exception):
-    """A file failed validation; nothing was written. ``problems`` holds every issue found."""
-
-    def __init__(self, file_name: str, problems: list[Problem]) -> None:
-        self.file_name = file_name
-        self.problems = problems
-        errors = [p for p in problems if p.severity == "error"]
-        first = errors[0].describe(file_name) if errors else file_name
-        super().__init__(f"{len(errors)} error(s) in {file_name}; first: {first}")
-
-    @property
-    def errors(self) -> list[Problem]:
-        return [p for p in self.problems if p.severity == "error"]
-
-    @property
-    def warnings(self) -> list[Problem]:
-        return [p for p in self.problems if p.severity == "warning"]

@@ -251,10 +251,8 @@ def no_data(message: str = "No data for this selection yet.") -> None:
 
 
 def money(value: Any) -> str:
-    """$1,234.56, or n/a."""
-    if value is None:
-        return "n/a"
-    return f"${float(value):,.2f}"
+    """$1,234.56 rounded half-up from the exact amount, or n/a (one format with the charts)."""
+    return charts.money_format(value)
 
 
 def money_compact(value: Any) -> str:

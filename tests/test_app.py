@@ -12,7 +12,7 @@ from streamlit.testing.v1 import AppTest
 
 from finance.assumptions import Assumptions
 from finance.demo import build_demo_db
-from finance.metrics import compute
+from finance.metrics import compute, money
 from finance.store import Store
 
 from .conftest import ROOT
@@ -20,6 +20,11 @@ from .conftest import ROOT
 PAGES = ["pages/overview.py", "pages/cac.py", "pages/cpl_cpa.py", "pages/ltv.py", "pages/data.py",
          "pages/assumptions.py", "pages/methodology.py"]
 Runner = Callable[..., AppTest]
+
+
+def dollars(value: object) -> str:
+    """The tile's text for an amount: exact half-up cents with thousands separators."""
+    return f"${Decimal(money(value)):,}"  # type: ignore[arg-type]
 
 
 @pytest.fixture(scope="module")
@@ -65,8 +70,8 @@ def test_overview_tiles_equal_the_core(app: Runner, demo_db: Path) -> None:
         data, stored = store.dataset(), store.assumptions()
     rows = compute(data, Assumptions.from_settings(stored).params()).rows
     latest = rows.row(-1, named=True)
-    assert at.metric[0].value == f"${float(latest['cac']):,.2f}"
-    assert at.metric[1].value == f"${latest['ltv']:,.2f}"
+    assert at.metric[0].value == dollars(latest["cac"])
+    assert at.metric[1].value == dollars(latest["ltv"])
     assert at.metric[2].value == f"{latest['ltv_cac']:.2f}x"
     assert at.metric[5].value == f"{latest['new_customers']:,}"
 
@@ -83,7 +88,7 @@ def test_a_shared_link_opens_the_same_view(app: Runner, demo_db: Path) -> None:
     params = Assumptions.from_settings(stored).params(window=12, method="cohort", by="segment")
     rows = compute(data, params).rows
     latest = rows.filter((rows["segment"] == "SMB") & (rows["period"] == rows["period"].max())).row(0, named=True)
-    assert at.metric[0].value == f"${float(latest['cac_sm']):,.2f}"  # S&M CAC of SMB, as the link says
+    assert at.metric[0].value == dollars(latest["cac_sm"])  # S&M CAC of SMB, as the link says
 
 
 def test_a_hand_edited_link_never_breaks_the_page(app: Runner, demo_db: Path) -> None:
@@ -140,7 +145,7 @@ def test_a_channel_filter_rolls_the_tiles_up_to_those_channels(app: Runner, demo
     chosen = result.rows.filter(result.rows["channel"].is_in(["Paid Search", "Events"]))
     latest = chosen.filter(chosen["period"] == chosen["period"].max())
     spend, customers = sum(latest["spend"].to_list()), sum(latest["new_customers"].to_list())
-    assert at.metric[0].value == f"${float(spend / customers):,.2f}"  # their spend over their customers
+    assert at.metric[0].value == dollars(spend / customers)  # their spend over their customers
     assert at.metric[5].value == f"{customers:,}"
 
 
