@@ -254,8 +254,18 @@ def trailing(table: pl.LazyFrame, *, grain: Grain, window_months: int | None,
         summed = running - running.shift(size).fill_null(0)
         return summed.over(dims) if dims else summed
 
+    def unknown_in_window(column: str) -> pl.Expr:
+        running = pl.col(column).is_null().cast(pl.Int64).cum_sum()
+        counted = running - running.shift(size).fill_null(0)
+        return counted.over(dims) if dims else counted
+
     position = pl.int_range(pl.len()).over(dims) if dims else pl.int_range(pl.len())
-    rolled = [pl.when(position >= size - 1).then(window_sum(c)).otherwise(None).alias(c) for c in value_columns]
+    schema = table.collect_schema()
+    # Money unknown in any month of the window (no spend data: before it starts, or lagged
+    # away) makes the window's money unknown too; counts of nothing are zero.
+    rolled = [pl.when((position >= size - 1) & ((unknown_in_window(c) == 0) if isinstance(schema[c], pl.Decimal)
+                                                 else pl.lit(True)))
+              .then(window_sum(c)).otherwise(None).alias(c) for c in value_columns]
     return full.with_columns(rolled).sort("period", *dims)
 
 

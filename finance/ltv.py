@@ -128,21 +128,27 @@ def customer_activity(data: Dataset, settings: LTVSettings, grain: Grain,
              purchase_days=pl.col("date").n_unique().cast(pl.Int64))
         .collect()
     )
+    base = (
+        acquired.collect()
+        .with_columns(age_observed=months_between(pl.lit(complete), pl.col("acquired_month")))
+        .filter(pl.col("age_observed") >= 0)
+    )
+    # Only complete months are observed: revenue of the month still under way would be counted
+    # as observed and projected again, and inflate the margin per alive month.
+    months = months.join(base.select("customer_id", "age_observed"), on="customer_id").filter(
+        pl.col("age") <= pl.col("age_observed")).drop("age_observed")
     last = months.filter(pl.col("revenue") > 0).group_by("customer_id").agg(last_age=pl.col("age").max())
     totals = months.group_by("customer_id").agg(margin_total=pl.col("margin").sum(),
                                                 revenue_total=pl.col("revenue").sum())
     customers = (
-        acquired.collect()
-        .with_columns(age_observed=months_between(pl.lit(complete), pl.col("acquired_month")))
-        .filter(pl.col("age_observed") >= 0)
-        .join(last, on="customer_id", how="left")
+        base.join(last, on="customer_id", how="left")
         .join(totals, on="customer_id", how="left")
         .with_columns(pl.col("margin_total", "revenue_total").fill_null(0.0),
                       dim=pl.col("dim").fill_null(UNKNOWN))
         .select("customer_id", "cohort", "dim", "acquired_month", "acquired_on", "age_observed", "last_age",
                 "margin_total", "revenue_total")
     )
-    return customers, months.filter(pl.col("customer_id").is_in(customers.get_column("customer_id").implode()))
+    return customers, months
 
 
 def observed_curves(customers: pl.DataFrame, months: pl.DataFrame, keys: list[str],

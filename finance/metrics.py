@@ -200,23 +200,27 @@ def rollup(rows: pl.DataFrame, params: MetricParams) -> pl.DataFrame:
         return rows
     sums = [c for c in rows.columns if c.startswith("spend_") or c in (
         "direct_spend", "new_customers", "leads", "visitors", "event_attendees", "mqls", "sqls", "opportunities")]
+    # Only rows whose LTV is known carry weight: an unknown LTV is not a zero LTV.
+    known = pl.col("ltv").is_not_null()
     weighted = rows.with_columns([(pl.col(c) * pl.col("new_customers")).alias(f"__w_{c}")
-                                  for c in ("ltv", "ltv_low", "ltv_high")])
+                                  for c in ("ltv", "ltv_low", "ltv_high")]
+                                 + [pl.when(known).then(pl.col("new_customers")).otherwise(0).alias("__known")])
     grouped = weighted.group_by("period", maintain_order=True).agg(
         [pl.col(c).sum() if c not in ("leads", "visitors", "event_attendees", "mqls", "sqls", "opportunities")
          else pl.col(c).sum().cast(pl.Int64) for c in sums]
         + [pl.col(f"__w_{c}").sum().alias(f"__w_{c}") for c in ("ltv", "ltv_low", "ltv_high")]
-        + [pl.col("curve"), pl.col("new_customers").alias("__weights"), pl.col("period_label").first()]
+        + [pl.col("__known").sum(), pl.col("curve"), pl.col("__known").alias("__weights"),
+           pl.col("period_label").first()]
     ).sort("period")
     curves, ltvs = [], {"ltv": [], "ltv_low": [], "ltv_high": []}  # type: ignore[var-annotated]
     for rec in grouped.iter_rows(named=True):
-        total = rec["new_customers"] or 0
+        total = rec["__known"] or 0
         pairs = [(np.asarray(c), w) for c, w in zip(rec["curve"], rec["__weights"], strict=True)
                  if c is not None and w]
         curves.append(list(sum(c * w for c, w in pairs) / total) if pairs and total else None)
         for key in ltvs:
             ltvs[key].append(rec[f"__w_{key}"] / total if total and rec[f"__w_{key}"] is not None else None)
-    table = grouped.drop("curve", "__weights", "__w_ltv", "__w_ltv_low", "__w_ltv_high").with_columns(
+    table = grouped.drop("curve", "__weights", "__known", "__w_ltv", "__w_ltv_low", "__w_ltv_high").with_columns(
         curve=pl.Series(curves, dtype=pl.List(pl.Float64)),
         **{k: pl.Series(v, dtype=pl.Float64) for k, v in ltvs.items()})
     table = table.with_columns(cac_columns())

@@ -105,8 +105,11 @@ class Context:
         Totals (``by=None``) under a channel or segment filter are the roll-up of the
         selected channels (or segments): their spend over their new customers.
         """
-        if by is None and (self.view.channels or self.view.segments):
-            dimension = "channel" if self.view.channels else "segment"
+        # Selecting every channel (or segment) is no filter: show the pooled figures.
+        channels = self.view.channels if set(self.view.channels) != set(self.channels) else ()
+        segments = self.view.segments if set(self.view.segments) != set(self.segments) else ()
+        if by is None and (channels or segments):
+            dimension = "channel" if channels else "segment"
             return rollup(self.rows(dimension, window), self.metrics(dimension, window).params)
         rows = _in_range(self.metrics(by, window).rows, self.view, self.periods)
         if by == "channel" and self.view.channels:

@@ -352,3 +352,38 @@ def test_rolling_up_every_channel_gives_the_pooled_figures(golden: Path) -> None
     assert rolled["ltv"].to_list() == pytest.approx(pooled["ltv"].to_list(), rel=0.25)
     only_search = rollup(by_channel.rows.filter(pl.col("channel") == "Search"), by_channel.params)
     assert only_search["cac"].to_list()[0] == Decimal("2625.0037500000")  # Search alone in Q1
+
+
+@pytest.mark.parametrize("as_of", [date(2025, 5, 31), date(2025, 6, 1), date(2025, 6, 15)])
+def test_the_month_under_way_is_neither_observed_nor_counted_twice(tmp_path: Path, as_of: date) -> None:
+    # One customer paying 100 (margin 70) every month, never churning; 12 months, no discount:
+    # LTV = 12 x 70 = 840 whatever day of June the figures are taken on.
+    db = tmp_path / "s.duckdb"
+    with Store(db) as store:
+        (tmp_path / "c.csv").write_text("customer_id,acquired_on\nA,2025-01-05\n")
+        (tmp_path / "r.csv").write_text("customer_id,date,revenue,gross_margin\n" + "".join(
+            f"A,2025-{m:02d}-05,100.00,70.00\n" for m in range(1, 7)))
+        (tmp_path / "s.csv").write_text("period,category,amount\n2025-Q1,personnel,100\n")
+        for kind in ("customers", "revenue", "spend"):
+            assert store.import_file(kind, tmp_path / f"{kind[0]}.csv").status == "imported"
+        rows = compute(store.dataset(), MetricParams(as_of=as_of, ltv=FLAT)).rows
+    assert rows["ltv"].to_list()[0] == pytest.approx(840.0)
+
+
+def test_a_window_reaching_before_the_spend_data_is_unknown(golden: Path) -> None:
+    # With a one-quarter lag, Q1 has no spend data: a 6-month window ending in Q2 covers it, so n/a
+    out = _json(golden, MetricParams(as_of=AS_OF, lag_quarters=1, window_months=6, ltv=FLAT))
+    rows = {r["period"]: r for r in out["rows"]}
+    assert rows["2025-Q2"]["cac"] is None and rows["2025-Q2"]["spend"] is None
+
+
+def test_a_roll_up_never_turns_an_unknown_ltv_into_zero(golden: Path) -> None:
+    from finance.metrics import rollup
+
+    with Store(golden, read_only=True) as store:
+        data = store.dataset()
+    # as of mid-June at month grain, the June cohort has no complete month: its LTV is unknown
+    result = compute(data, MetricParams(as_of=date(2025, 5, 20), grain="month", by="channel", ltv=FLAT))
+    rolled = rollup(result.rows, result.params)
+    may = rolled.filter(pl.col("period_label") == "2025-05").row(0, named=True)
+    assert may["ltv"] is None and may["ltv_cac"] is None and may["band"] is None
