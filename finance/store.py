@@ -300,13 +300,16 @@ class Store:
         kind, rows = prepared.kind, prepared.rows
         months = _month_spans(prepared)
         start, end = _span_columns(kind)
+        options_text = json.dumps(_options_json(options), sort_keys=True)
         with self.transaction() as con:
+            # The same bytes read the same way: a file re-read with other options (a date format,
+            # a mapping) gives other rows, so it is a new import, not "unchanged".
             same = self.one(
-                f"SELECT i.import_id FROM imports i WHERE i.kind = ? AND i.sha256 = ? "
+                f"SELECT i.import_id FROM imports i WHERE i.kind = ? AND i.sha256 = ? AND i.options = ? "
                 f"AND i.status = 'active' AND NOT EXISTS (SELECT 1 FROM {kind}_rows r "
                 "WHERE r.import_id = i.import_id AND r.superseded_by IS NOT NULL) "
                 "ORDER BY i.import_id DESC LIMIT 1",
-                [kind, prepared.sha256])
+                [kind, prepared.sha256, options_text])
             if same:
                 result.status = "unchanged"
                 result.import_id = int(same[0])
@@ -351,7 +354,7 @@ class Store:
                  min(p.start for p in result.periods), max(p.end for p in result.periods),
                  result.total, json.dumps(result.to_json()["periods"]),
                  datetime.now(UTC).replace(tzinfo=None), user, json.dumps(result.replaced),
-                 len(prepared.warnings), json.dumps(_options_json(options))])
+                 len(prepared.warnings), options_text])
             con.register("new_rows", rows.to_arrow())
             names = ", ".join(STORAGE_SCHEMAS[kind])
             con.execute(f"INSERT INTO {kind}_rows SELECT ?, {names}, NULL FROM new_rows", [import_id])
@@ -426,6 +429,14 @@ class Store:
                 ids = ", ".join(f"#{i}" for (i,) in later)
                 raise StoreError(f"rows of import #{import_id} were replaced by import {ids}; "
                                  "undo that first")
+            if kind == "customers":
+                # Bringing back replaced customers must not put an id in force twice.
+                clash = self.one(
+                    "SELECT r.customer_id, c.import_id FROM customers_rows r JOIN customers c USING (customer_id) "
+                    "WHERE r.superseded_by = ? AND c.import_id <> ? ORDER BY 1 LIMIT 1", [import_id, import_id])
+                if clash:
+                    raise StoreError(f"undoing import #{import_id} would bring back customer {clash[0]!r}, which "
+                                     f"import #{clash[1]} now holds; undo import #{clash[1]} first")
             removed = self.one(f"DELETE FROM {kind}_rows WHERE import_id = ?", [import_id])
             restored = self.one(f"UPDATE {kind}_rows SET superseded_by = NULL WHERE superseded_by = ?",
                                    [import_id])

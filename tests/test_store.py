@@ -199,3 +199,30 @@ def test_read_only_store_can_read_but_not_write(db_path: Path, tmp_path: Path) -
         assert store.totals()["spend"]["rows"] == 1
         with pytest.raises(Exception, match="read-only"):
             store.import_file("spend", spend_file(tmp_path, "b.csv", "2025-Q2,personnel,,1.00,P\n"))
+
+
+def test_undo_never_puts_a_customer_in_force_twice(store: Store, tmp_path: Path) -> None:
+    header = "customer_id,acquired_on\n"
+    store.import_file("customers", write(tmp_path / "a.csv", header + "X,2025-01-10\n"))
+    b = store.import_file("customers", write(tmp_path / "b.csv", header + "Y,2025-01-11\n"), replace=True)
+    c = store.import_file("customers", write(tmp_path / "c.csv", header + "X,2025-02-03\n"))
+    assert c.status == "imported"  # X is not in force once January was replaced
+    before = store.snapshot()
+    with pytest.raises(StoreError, match=f"customer 'X', which import #{c.import_id} now holds"):
+        store.undo(b.import_id)  # type: ignore[arg-type]
+    assert store.snapshot() == before
+    store.undo(c.import_id)  # type: ignore[arg-type]
+    store.undo(b.import_id)  # type: ignore[arg-type]
+    assert store.frame("customers")["customer_id"].to_list() == ["X"]
+
+
+def test_the_same_file_read_with_other_options_is_a_new_import(store: Store, tmp_path: Path) -> None:
+    path = write(tmp_path / "us.csv", HEADER + "04/03/2025,personnel,,100.00,P\n05/03/2025,personnel,,100.00,P\n")
+    wrong = store.import_file("spend", path, ImportOptions(date_format="%d/%m/%Y"))
+    assert [str(d) for d in store.frame("spend")["period_start"]] == ["2025-03-04", "2025-03-05"]
+    again = store.import_file("spend", path, ImportOptions(date_format="%d/%m/%Y"))
+    assert (again.status, again.import_id) == ("unchanged", wrong.import_id)
+    fixed = store.import_file("spend", path, ImportOptions(date_format="%m/%d/%Y"), replace=False)
+    assert fixed.status == "imported"  # April and May: no clash with March
+    assert sorted(str(d) for d in store.frame("spend")["period_start"]) == [
+        "2025-03-04", "2025-03-05", "2025-04-03", "2025-05-03"]
