@@ -30,6 +30,20 @@ st.write("Load the quarterly exports. A file is checked completely before anythi
 
 kind = st.segmented_control("File", KINDS, key="data.kind", default="spend") or "spend"
 st.caption(f"Columns: {KIND_HELP[kind]}")
+with st.expander("How to read this file (dates, decimals, fiscal quarters, one-platform exports)"):
+    reading = st.columns(3)
+    date_format = reading[0].radio("Dates like 01/02/2025 are", ["(refuse: ambiguous)", "%d/%m/%Y", "%m/%d/%Y"],
+                                   key="data.date_format",
+                                   format_func=lambda f: {"%d/%m/%Y": "day first", "%m/%d/%Y": "month first"}.get(
+                                       f, "ambiguous: refuse"))
+    decimal_comma = reading[1].checkbox("Amounts use a decimal comma (1.234,56)", key="data.decimal_comma")
+    fiscal_start = reading[2].selectbox("Fiscal year starts in month (for FY25 Q1 labels)", [None, *range(1, 13)],
+                                        key="data.fiscal", format_func=lambda m: "not used" if m is None else str(m))
+    defaults = st.columns(2)
+    default_category = defaults[0].selectbox("Category for rows without one", [None, *CATEGORIES],
+                                             key="data.default_category",
+                                             format_func=lambda k: "none" if k is None else CATEGORIES[k].label)
+    default_channel = defaults[1].text_input("Channel for rows without one", key="data.default_channel") or None
 upload = st.file_uploader(f"{kind.capitalize()} CSV (up to {MAX_UPLOAD_MB} MB)", type=["csv", "txt", "tsv"],
                           key=f"data.upload.{kind}")
 
@@ -47,8 +61,13 @@ if upload is not None:
         st.error("This file cannot be read: " + "; ".join(p.describe(upload.name) for p in raw))
         st.stop()
     st.subheader("Preview")
-    preview = raw.cells.head(20).rename({f"c{i}": (h or f"column {i + 1}") for i, h in enumerate(raw.headers)},
-                                        strict=False)
+    names: list[str] = []
+    for i, header in enumerate(raw.headers):  # headers as written, made unique for display
+        name = header or f"column {i + 1}"
+        while name in names or name == "row":
+            name = f"{name} ({i + 1})"
+        names.append(name)
+    preview = raw.cells.head(20).rename({f"c{i}": n for i, n in enumerate(names)}, strict=False)
     st.dataframe(preview, hide_index=True)
 
     # Mapping: headers the contract does not recognise, and category labels it does not know.
@@ -64,7 +83,10 @@ if upload is not None:
                                   key=f"data.map.{kind}.{header}")
             if target != "(ignore)":
                 column_map[header] = target
-    options = ImportOptions(column_map=column_map, category_map=remembered_categories)
+    options = ImportOptions(column_map=column_map, category_map=remembered_categories,
+                            date_format=None if str(date_format).startswith("(") else date_format,
+                            decimal_comma=decimal_comma, fiscal_year_start=fiscal_start,
+                            default_category=default_category, default_channel=default_channel)
     with st.status("Checking the file...", expanded=False) as status:
         progress = st.progress(0.1, text="Reading")
         try:

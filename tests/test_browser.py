@@ -168,3 +168,20 @@ def test_a_shared_link_reopens_the_same_view(server: tuple[str, Path], browser) 
     assert _metric(other, "S&M CAC") == shown
     other.close()
     page.close()
+
+
+def test_an_ambiguous_date_file_is_read_once_told_how(server: tuple[str, Path], browser,  # type: ignore[no-untyped-def]
+                                                      tmp_path: Path) -> None:
+    url, _ = server
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(f"{url}/data")
+    page.get_by_text("Import history").wait_for(timeout=60_000)
+    dated = tmp_path / "eu-ledger.csv"
+    dated.write_text("period,category,channel,amount\n01/02/2026,events,Events,1200.00\n")
+    page.locator('input[type="file"]').set_input_files(str(dated))
+    page.locator('[data-testid="stTable"]').first.get_by_text("ambiguous_date").wait_for(timeout=60_000)
+    page.get_by_text("How to read this file").click()
+    page.get_by_text("day first", exact=True).click()
+    page.get_by_text("No problems found").wait_for(timeout=60_000)
+    _shot(page, "6-data-date-format")
+    page.close()
