@@ -44,6 +44,9 @@ tiles[4].metric("Marketing spend", ui.money_compact(latest["spend"]), delta("spe
                 help=f"Exactly {ui.money(latest['spend'])}: every category but sales")
 tiles[5].metric("New customers", f"{latest['new_customers']:,}", delta("new_customers"))
 
+if not latest["new_customers"]:
+    st.info(f"{latest['period_label']} has spend but no new customers yet, so its CAC, LTV and LTV:CAC are n/a. "
+            "They appear once the period's customers or revenue are loaded.")
 st.plotly_chart(ctx.chart("ltv_cac_trend", edges=ctx.assumptions.band_edges), key="overview.trend")
 st.plotly_chart(ctx.chart("channel_efficiency", by="channel", period=latest["period_label"], dimension="channel",
                           edges=ctx.assumptions.band_edges), key="overview.channels")

@@ -137,6 +137,7 @@ def test_upload_validate_import_and_see_the_overview_change(server: tuple[str, P
     page.wait_for_timeout(1000)
     after = _metric(page, "Marketing spend")
     assert after != before and after == "$400.00K"  # the new quarter's spend is the latest period
+    assert page.get_by_text("has spend but no new customers yet").count() == 1
     _shot(page, "4-overview-after")
     page.close()
 
