@@ -82,6 +82,8 @@ class LTVResult:
     cohorts: pl.DataFrame
     """period, [dimension], customers, ltv, ltv_low, ltv_high, curve (margin per customer by month)."""
     notes: list[str] = field(default_factory=list)
+    diagnostics: dict[str, float] = field(default_factory=dict)
+    """How well the data supports the fit: customers, churn events, log-likelihood, ..."""
 
 
 def last_complete_month(as_of: date) -> date:
@@ -248,7 +250,10 @@ def formula_ltv(customers: pl.DataFrame, months: pl.DataFrame, keys: list[str],
         "gross_margin_pct": totals["margin"] / totals["revenue"] if totals["revenue"] else math.nan,
         "arpa_monthly": totals["revenue"] / totals["exposure"] if totals["exposure"] else math.nan,
     }
-    return LTVResult("formula", "month", {k: v for k, v in params.items() if not math.isnan(v)}, result)
+    diagnostics = {"customers": float(groups["customers"].sum()), "churn_events": float(totals["churned"]),
+                   "customer_months_exposed": float(totals["exposure"])}
+    return LTVResult("formula", "month", {k: v for k, v in params.items() if not math.isnan(v)}, result,
+                     diagnostics=diagnostics)
 
 
 def cohort_ltv(data: Dataset, *, grain: Grain = "quarter", by: str | None = None, as_of: date,

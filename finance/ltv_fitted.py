@@ -117,7 +117,22 @@ def sbg_ltv(customers: pl.DataFrame, months: pl.DataFrame, keys: list[str], sett
         samples[key] = project(draws[:, 0], draws[:, 1])
     result = summarise(cohorts, keys, curves, samples, settings)
     params = _single_params(fits, ("alpha", "beta"))
-    return LTVResult("cohort", "month", params, result, notes)
+    diagnostics = _diagnostics(dict(fits))
+    return LTVResult("cohort", "month", params, result, notes, diagnostics)
+
+
+def _diagnostics(fits: dict[str, Any]) -> dict[str, float]:
+    """Log-likelihood and customers of each distinct fit (a fallback shared by groups counts once)."""
+    out: dict[str, float] = {}
+    seen: set[int] = set()
+    for name, fit in fits.items():
+        if id(fit) in seen:
+            continue
+        seen.add(id(fit))
+        prefix = "" if len(fits) == 1 else f"{name}: "
+        out[f"{prefix}log_likelihood"] = float(fit.log_likelihood)
+        out[f"{prefix}customers"] = float(fit.customers)
+    return out
 
 
 def _single_params(fits: dict[str, Any], names: tuple[str, ...]) -> dict[str, float]:
@@ -178,7 +193,9 @@ def bgnbd_ltv(data: Dataset, customers: pl.DataFrame, months: pl.DataFrame, keys
     result = summarise(cohorts, keys, curves, samples, settings)
     params = _single_params({k: v[0] for k, v in fits.items()}, ("r", "alpha", "a", "b"))
     params.update(_single_params({k: v[1] for k, v in fits.items()}, ("p", "q", "gamma")))
-    return LTVResult("bgnbd", "week", params, result, notes)
+    diagnostics = _diagnostics({f"{name} BG/NBD": pair[0] for name, pair in fits.items()}
+                               | {f"{name} Gamma-Gamma": pair[1] for name, pair in fits.items()})
+    return LTVResult("bgnbd", "week", params, result, notes, diagnostics)
 
 
 def _fit_pair(table: pl.DataFrame) -> tuple[BGNBDFit, GammaGammaFit]:

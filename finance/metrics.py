@@ -103,6 +103,7 @@ class MetricsResult:
             "assumptions": self.assumptions(),
             "ltv_model": {"method": self.ltv.method, "time_unit": self.ltv.time_unit,
                           "params": {k: number(v, 6) for k, v in self.ltv.params.items()},
+                          "diagnostics": {k: number(v, 3) for k, v in self.ltv.diagnostics.items()},
                           "notes": self.ltv.notes},
             "rows": rows,
         }

@@ -23,7 +23,11 @@ st.plotly_chart(charts.ltv_curves(known.tail(4), cac=float(latest["cac"]) if lat
                 key="ltv.curves")
 st.subheader("Fitted model")
 params = pl.DataFrame({"parameter": list(model.params), "value": [round(v, 6) for v in model.params.values()]})
-st.dataframe(params, hide_index=True, key="ltv.params")
+left, right = st.columns(2)
+left.dataframe(params, hide_index=True, key="ltv.params")
+diagnostics = pl.DataFrame({"fit diagnostic": list(model.diagnostics),
+                            "value": [round(v, 3) for v in model.diagnostics.values()]})
+right.dataframe(diagnostics, hide_index=True, key="ltv.diagnostics")
 for note in model.notes:
     st.warning(note)
 table = rows.select("period_label", "new_customers", "ltv", "ltv_low", "ltv_high", "ltv_cac", "band",

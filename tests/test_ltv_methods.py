@@ -71,6 +71,12 @@ def test_each_method_reports_its_fitted_parameters_and_intervals(demo: Path, met
     assert out["ltv_model"]["method"] == method
     assert set(out["ltv_model"]["params"]) == names
     assert all(v > 0 for v in out["ltv_model"]["params"].values())
+    diagnostics = out["ltv_model"]["diagnostics"]
+    if method == "formula":
+        assert diagnostics["customers"] == 20000 and 0 < diagnostics["churn_events"] < 20000
+    else:  # a maximum-likelihood fit reports its log-likelihood (negative) and the customers behind it
+        assert any(k.endswith("log_likelihood") and v < 0 for k, v in diagnostics.items())
+        assert any(k.endswith("customers") and v > 100 for k, v in diagnostics.items())
     for row in out["rows"]:
         assert float(row["ltv_low"]) <= float(row["ltv"]) <= float(row["ltv_high"])
         assert row["ltv_cac_low"] <= row["ltv_cac"] <= row["ltv_cac_high"]
