@@ -917,6 +917,17 @@ def ltv_curves(rows: pl.DataFrame, cac: Decimal | float | None = None) -> go.Fig
         ))
     latest_name, latest_curve = curves[-1]
     horizon = len(latest_curve)
+    last = rows.row(-1, named=True)
+    band_low, band_high = last.get("cumulative_low"), last.get("cumulative_high")
+    if band_low and band_high and len(band_low) == horizon:
+        # the model's interval around the latest cohort's curve, shaded between its bounds
+        months = list(range(1, horizon + 1))
+        fig.add_trace(go.Scatter(x=months, y=_floats(band_high), mode="lines", line={"width": 0},
+                                 showlegend=False, hoverinfo="skip", name=f"{latest_name} high"))
+        fig.add_trace(go.Scatter(x=months, y=_floats(band_low), mode="lines", line={"width": 0}, fill="tonexty",
+                                 fillcolor=_rgba(ramp[-1], 0.15), name=f"{latest_name} interval",
+                                 hovertemplate=f"<b>{latest_name}, month %{{x}}</b><br>Interval low "
+                                               f"{MONEY_HOVER}<extra></extra>"))
     cac_value = _float(cac)
     if cac_value is None:
         final = next((v for v in reversed(latest_curve) if v is not None), None)

@@ -178,15 +178,23 @@ def summarise(key_frame: pl.DataFrame, keys: list[str], curves: dict[tuple[Any, 
         curve = curves[key]
         ltv = float(curve @ discount)
         sample = draws.get(key)
+        cumulative = np.cumsum(curve)
         if sample is not None and len(sample):
             values = sample @ discount
             low, high = float(np.quantile(values, low_q)), float(np.quantile(values, high_q))
             low, high = min(low, ltv), max(high, ltv)
+            # the interval of the cumulative margin month by month (undiscounted, as payback)
+            paths = np.cumsum(sample, axis=1)
+            band_low = np.minimum(np.quantile(paths, low_q, axis=0), cumulative)
+            band_high = np.maximum(np.quantile(paths, high_q, axis=0), cumulative)
         else:
             low = high = ltv
-        out.append({**row, "ltv": ltv, "ltv_low": low, "ltv_high": high, "curve": curve.tolist()})
+            band_low = band_high = cumulative
+        out.append({**row, "ltv": ltv, "ltv_low": low, "ltv_high": high, "curve": curve.tolist(),
+                    "cumulative_low": band_low.tolist(), "cumulative_high": band_high.tolist()})
     schema: dict[str, Any] = {**dict(key_frame.schema), "ltv": pl.Float64, "ltv_low": pl.Float64,
-                              "ltv_high": pl.Float64, "curve": pl.List(pl.Float64)}
+                              "ltv_high": pl.Float64, "curve": pl.List(pl.Float64),
+                              "cumulative_low": pl.List(pl.Float64), "cumulative_high": pl.List(pl.Float64)}
     return pl.DataFrame(out, schema=schema)
 
 
@@ -264,7 +272,8 @@ def cohort_ltv(data: Dataset, *, grain: Grain = "quarter", by: str | None = None
     if customers.is_empty():
         empty = pl.DataFrame(schema={"cohort": pl.Date, "dim": pl.String, "customers": pl.UInt32,
                                      "ltv": pl.Float64, "ltv_low": pl.Float64, "ltv_high": pl.Float64,
-                                     "curve": pl.List(pl.Float64)})
+                                     "curve": pl.List(pl.Float64), "cumulative_low": pl.List(pl.Float64),
+                                     "cumulative_high": pl.List(pl.Float64)})
         return LTVResult(settings.method, "month", {}, empty, ["no customers acquired yet"])
     if settings.method == "formula":
         return formula_ltv(customers, months, keys, settings)

@@ -593,3 +593,20 @@ def test_demo_company_figures(demo: dict[str, Any]) -> None:
         assert not NON_FINITE.search(text), name
         # aggregates only: no customer identifier reaches the browser
         assert not any(f'"{c}"' in text for c in customer_ids), name
+
+
+def test_ltv_curves_shade_the_latest_cohorts_interval() -> None:
+    rows = pl.DataFrame({
+        "period_label": ["2025-Q1", "2025-Q2"],
+        "curve": [[100.0, 50.0, 25.0], [120.0, 60.0, 30.0]],
+        "cumulative_low": [[100.0, 150.0, 175.0], [110.0, 160.0, 180.0]],
+        "cumulative_high": [[100.0, 150.0, 175.0], [130.0, 200.0, 230.0]],
+    })
+    fig = charts.ltv_curves(rows, cac=150)
+    band = [t for t in fig.data if getattr(t, "fill", None) == "tonexty"]
+    assert len(band) == 1 and band[0].name == "2025-Q2 interval"
+    assert list(band[0].y) == [110.0, 160.0, 180.0]
+    upper = fig.data[list(fig.data).index(band[0]) - 1]
+    assert list(upper.y) == [130.0, 200.0, 230.0]
+    # the point curve (120, 180, 210) still decides the payback: month 2
+    assert "Payback in 2 months" in fig.layout.title.text
