@@ -442,19 +442,26 @@ def _segments(frame: pl.DataFrame, column: str, header: str, out: _Collector) ->
     return frame.get_column(column).replace_strict(canonical, default=None, return_dtype=pl.String)
 
 
+Progress = Callable[[float, str], None]
+
+
 def prepare(kind: str, path: Path, options: ImportOptions | None = None,
-            display_name: str | None = None) -> PreparedImport:
+            display_name: str | None = None, progress: Progress | None = None) -> PreparedImport:
     """Read and check an export file of ``kind``; nothing is written anywhere.
 
     Every problem is collected (file, row, column, value, what was expected). The returned
     rows hold the contract's columns, normalised: dates as ``Date``, money as
-    ``Decimal(18, 4)``, counts as ``Int64``, categories as canonical keys.
+    ``Decimal(18, 4)``, counts as ``Int64``, categories as canonical keys. ``progress`` is
+    told the fraction done and the step (reading, then each column) for large files.
     """
+    report = progress or (lambda fraction, step: None)
     contract = file_kind(kind)
     options = options or ImportOptions()
     options.check(contract)
     name = display_name or Path(path).name
+    report(0.0, "Reading the file")
     raw = read_raw(Path(path), name, is_header_for(contract, options))
+    report(0.35, "Matching the headers")
     if isinstance(raw, list):
         return PreparedImport(contract.kind, name, "", pl.DataFrame(), raw)
     out = _Collector()
@@ -499,9 +506,9 @@ def prepare(kind: str, path: Path, options: ImportOptions | None = None,
         out.rows(frame, pl.col(required).is_null(), "missing_value", header[required], None,
                  f"{required!r} is required")
     result: dict[str, pl.Series] = {"source_row": frame.get_column("row")}
-    for col in contract.columns:
-        if col.name not in frame.columns:
-            continue
+    present = [c for c in contract.columns if c.name in frame.columns]
+    for index, col in enumerate(present):
+        report(0.4 + 0.5 * index / max(len(present), 1), f"Checking the {col.name} column")
         where = header[col.name]
         if col.type == "period":
             spans = _periods(frame, col.name, where, options, out)
@@ -534,10 +541,12 @@ def prepare(kind: str, path: Path, options: ImportOptions | None = None,
             if col.name == "channel":
                 values = values.str.replace_all(r"\s+", " ")
             result[col.name] = values
+    report(0.9, "Checking duplicates and totals")
     rows = pl.DataFrame(result)
     rows = _kind_checks(contract, frame, rows, header, out)
     rows = rows.select(output_columns(contract.kind, rows.columns))
     _future_dates(rows, contract, header, out)
+    report(1.0, "Checked")
     return PreparedImport(contract.kind, name, raw.sha256, rows, out.problems, raw.encoding,
                           raw.delimiter)
 

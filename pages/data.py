@@ -88,13 +88,13 @@ if upload is not None:
                             decimal_comma=decimal_comma, fiscal_year_start=fiscal_start,
                             default_category=default_category, default_channel=default_channel)
     with st.status("Checking the file...", expanded=False) as status:
-        progress = st.progress(0.1, text="Reading")
+        bar = st.progress(0.0, text="Reading the file")
         try:
-            prepared = prepare(kind, path, options, display_name=upload.name)
+            prepared = prepare(kind, path, options, display_name=upload.name,
+                               progress=lambda fraction, step: bar.progress(fraction, text=step))
         except OptionsError as exc:
             st.error(str(exc))
             st.stop()
-        progress.progress(1.0, text="Checked")
         status.update(label=f"Checked {upload.name}", state="complete")
     unknown_labels = sorted({p.value for p in prepared.errors if p.code == "unknown_category" and p.value})
     if unknown_labels:

@@ -226,3 +226,14 @@ def test_the_same_file_read_with_other_options_is_a_new_import(store: Store, tmp
     assert fixed.status == "imported"  # April and May: no clash with March
     assert sorted(str(d) for d in store.frame("spend")["period_start"]) == [
         "2025-03-04", "2025-03-05", "2025-04-03", "2025-05-03"]
+
+
+def test_validation_reports_its_progress_in_order(tmp_path: Path) -> None:
+    from finance.ingest import prepare
+
+    steps: list[tuple[float, str]] = []
+    path = spend_file(tmp_path, "a.csv", "2025-Q1,personnel,,1000.00,Payroll\n")
+    assert prepare("spend", path, progress=lambda f, s: steps.append((f, s))).ok
+    fractions = [f for f, _ in steps]
+    assert fractions == sorted(fractions) and fractions[0] == 0.0 and fractions[-1] == 1.0
+    assert "Checking the amount column" in [s for _, s in steps]
