@@ -43,3 +43,17 @@ def build_demo_db(path: Path, *, force: bool = False, sample_dir: Path = SAMPLE_
         for leftover in (temp, Path(str(temp) + ".wal")):
             leftover.unlink(missing_ok=True)
     return True
+
+
+def remove_demo_data(store: Store) -> int:
+    """Start from an empty database: undo every import, newest first, and drop the demo mark.
+
+    The imports log keeps the undone imports, so nothing disappears without a trace;
+    ``python -m finance demo --force`` builds the demo again. Returns the imports undone.
+    """
+    active = store.rows("SELECT import_id FROM imports WHERE status = 'active' ORDER BY import_id DESC")
+    for (import_id,) in active:
+        store.undo(int(import_id))
+    with store.transaction() as con:
+        con.execute("DELETE FROM settings WHERE key = ?", [DEMO_SETTING])
+    return len(active)

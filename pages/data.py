@@ -10,6 +10,7 @@ import streamlit as st
 
 from finance import ui
 from finance.csvfile import read_raw
+from finance.demo import remove_demo_data
 from finance.ingest import ImportOptions, OptionsError, is_header_for, prepare
 from finance.schema import CATEGORIES, FILE_KINDS, KINDS, normalise_header
 from finance.store import Store, StoreError
@@ -24,6 +25,15 @@ KIND_HELP = {
 
 ctx = ui.context()
 st.title("Data")
+if ctx.demo:
+    with st.container(border=True):
+        st.write(f"This database holds the demo company ({ctx.demo}). Start from an empty database to load "
+                 "your own files; `python -m finance demo --force` brings the demo back.")
+        if st.button("Remove the demo data and start empty", key="data.clear_demo"):
+            with Store(ctx.path) as store:
+                undone = remove_demo_data(store)
+            st.session_state["data.last"] = f"Started from an empty database ({undone} demo imports undone)."
+            st.rerun()
 st.write("Load the quarterly exports. A file is checked completely before anything is written: every "
          "problem is listed by row and column, and a file with errors changes nothing. "
          "The format is described in docs/data-formats.md.")
