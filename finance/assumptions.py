@@ -6,7 +6,7 @@ them types, defaults and validation, and turns them plus a view into ``MetricPar
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, fields
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -71,9 +71,6 @@ class Assumptions:
         return MetricParams(grain=grain, window_months=window, by=by,  # type: ignore[arg-type]
                             lag_quarters=self.lag_quarters, as_of=as_of, allocation=self.allocation,  # type: ignore[arg-type]
                             band_edges=self.band_edges, ltv=ltv)
-
-    def with_values(self, **changes: Any) -> Assumptions:
-        return replace(self, **changes)
 
 
 def _parse(name: str, text: str) -> Any:

@@ -117,9 +117,3 @@ def safe_ratio(numerator: pl.Expr, denominator: pl.Expr) -> pl.Expr:
     # division by zero raises rather than giving null.
     nonzero = pl.when(denominator == 0).then(None).otherwise(denominator)
     return numerator.cast(RATIO_DTYPE) / nonzero.cast(pl.Decimal(38, 4))
-
-
-def float_ratio(numerator: pl.Expr, denominator: pl.Expr) -> pl.Expr:
-    """A dimensionless ratio (LTV:CAC, ROI); null, never inf, when the denominator is 0."""
-    nonzero = pl.when(denominator == 0).then(None).otherwise(denominator)
-    return numerator.cast(pl.Float64) / nonzero.cast(pl.Float64)
