@@ -156,18 +156,10 @@ class PreparedImport:
     def ok(self) -> bool:
         return not self.errors
 
-    @property
-    def start_column(self) -> str:
-        return "period_start" if "period_start" in self.rows.columns else file_kind(self.kind).period_column
-
-    @property
-    def end_column(self) -> str:
-        return "period_end" if "period_end" in self.rows.columns else file_kind(self.kind).period_column
-
     def months(self) -> list[str]:
         """Every calendar month this import's rows touch (what ``--replace`` replaces)."""
-        spans = self.rows.select(
-            pl.col(self.start_column).alias("start"), pl.col(self.end_column).alias("end")).unique()
+        start, end = span_columns(self.kind)
+        spans = self.rows.select(pl.col(start).alias("start"), pl.col(end).alias("end")).unique()
         months: set[str] = set()
         for start, end in spans.iter_rows():
             months.update(months_covered(start, end))
@@ -566,6 +558,14 @@ STORAGE_SCHEMAS: dict[str, dict[str, pl.DataType]] = {
                 "segment": pl.String(), "channel": pl.String(), "currency": pl.String()},
 }
 """The normalised columns of each kind, in storage order and type."""
+
+
+def span_columns(kind: Kind) -> tuple[str, str]:
+    """The columns giving the first and last day each stored row covers."""
+    if "period_start" in STORAGE_SCHEMAS[kind]:
+        return "period_start", "period_end"
+    column = file_kind(kind).period_column
+    return column, column
 
 
 def output_columns(kind: Kind, present: list[str]) -> list[pl.Expr]:

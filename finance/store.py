@@ -36,6 +36,7 @@ from finance.ingest import (
     money_text,
     period_totals,
     prepare,
+    span_columns,
 )
 from finance.periods import period_label
 from finance.problems import Problem, problem
@@ -299,7 +300,7 @@ class Store:
                options: ImportOptions | None, user: str | None) -> ImportResult:
         kind, rows = prepared.kind, prepared.rows
         months = _month_spans(prepared)
-        start, end = _span_columns(kind)
+        start, end = span_columns(kind)
         options_text = json.dumps(_options_json(options), sort_keys=True)
         with self.transaction() as con:
             # The same bytes read the same way: a file re-read with other options (a date format,
@@ -397,7 +398,7 @@ class Store:
 
     def _verify(self, kind: Kind, import_id: int, result: ImportResult) -> None:
         """Re-read what was written: the row count and measure must equal the file's."""
-        measure = "count(*)" if kind == "customers" else f"coalesce(sum({file_kind(kind).measure}), 0)"
+        measure = _measure_sql(kind)
         count, total = self.one(
             f"SELECT count(*), {measure} FROM {kind}_rows WHERE import_id = ?", [import_id])  # type: ignore[misc]
         if count != result.rows or Decimal(total) != result.total:
@@ -461,7 +462,7 @@ class Store:
         """Rows and measure in force per kind: the store's own checksum."""
         out: dict[str, dict[str, Any]] = {}
         for kind in KINDS:
-            measure = "count(*)" if kind == "customers" else f"coalesce(sum({file_kind(kind).measure}), 0)"
+            measure = _measure_sql(kind)
             count, total = self.one(f"SELECT count(*), {measure} FROM {kind}")  # type: ignore[misc]
             out[kind] = {"rows": int(count), "total": Decimal(total)}
         return out
@@ -478,11 +479,9 @@ class _Abort(Exception):
         self.result = result
 
 
-def _span_columns(kind: str) -> tuple[str, str]:
-    if "period_start" in STORAGE_SCHEMAS[kind]:
-        return "period_start", "period_end"
-    column = file_kind(kind).period_column
-    return column, column
+def _measure_sql(kind: str) -> str:
+    """SQL for the measure an import is totalled by: customers counted, the rest summed."""
+    return "count(*)" if kind == "customers" else f"coalesce(sum({file_kind(kind).measure}), 0)"
 
 
 def _month_spans(prepared: PreparedImport) -> pl.DataFrame:
