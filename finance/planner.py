@@ -42,10 +42,18 @@ CURVE_KINDS = (HILL, CONSTANT_CPA)
 
 #: Hill shape bounds: below 0.3 the curve is a near step at zero, above 3 a near step at S.
 SHAPE_BOUNDS = (0.3, 3.0)
+#: Default largest fitted shape. n <= 1 makes the curve concave: every extra dollar buys fewer
+#: customers than the last (diminishing returns throughout), so a plan never extrapolates the
+#: increasing returns of an S-curve's lower arm that the history may only seem to show
+#: (spend and customers growing together over time). Pass up to 3 to allow S-curves.
+DEFAULT_MAX_SHAPE = 1.0
 #: Relative tolerance to which :func:`allocate` spends exactly the requested total.
 TOTAL_RTOL = 1e-6
 #: Largest total the bisections will consider, as a multiple of their starting scale.
 _MAX_DOUBLINGS = 60
+#: Bounds of the scaled Hill parameters (K / max customers, ln(S / max spend), n) in the fit and its draws.
+_HILL_LOWER = np.array([1.0, math.log(1e-4), SHAPE_BOUNDS[0]])
+_HILL_UPPER = np.array([1e3, math.log(1e3), SHAPE_BOUNDS[1]])
 
 
 class PlanError(ValueError):
@@ -59,7 +67,8 @@ class ResponseCurve:
     ``kind`` is ``"hill"`` (params ``ceiling`` K, ``half_saturation`` S, ``shape`` n) or
     ``"constant_cpa"`` (param ``cpa``; ``inf`` when the history acquired nobody).
     ``r_squared`` is ``1 - SS_res / SS_tot`` of the fit on its history (``None`` for the
-    fallback), ``points`` the number of periods used, ``warning`` why a fallback was taken.
+    fallback), ``points`` the number of periods used, ``warning`` why a fallback was taken,
+    ``uncertainty`` what :meth:`sample` draws from (None: the curve is taken as exact).
     """
 
     channel: str
@@ -68,6 +77,7 @@ class ResponseCurve:
     r_squared: float | None
     points: int
     warning: str | None = None
+    uncertainty: CurveUncertainty | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in CURVE_KINDS:
@@ -138,6 +148,71 @@ class ResponseCurve:
             return 0.0
         return 1.0 / slope if slope > 0 else None
 
+    def sample(self, spend: float, draws: int, rng: np.random.Generator) -> np.ndarray:
+        """``draws`` plausible outcomes of one period's new customers at ``spend``.
+
+        Normal around the projection with :meth:`prediction_sd` (the fit's uncertainty and one
+        period's residual noise: a prediction range, not only a confidence range), clipped at 0.
+        Without ``uncertainty`` every draw is the point projection.
+        """
+        point = float(self.customers(spend))
+        u = self.uncertainty
+        if u is None or draws <= 0:
+            return np.full(max(draws, 0), point)
+        return np.asarray(np.clip(point + rng.normal(0.0, self.prediction_sd(spend), size=draws), 0.0, None),
+                          dtype=float)
+
+    def prediction_sd(self, spend: float) -> float:
+        """Standard deviation of one period's customers at ``spend``: fit and period noise together.
+
+        ``sqrt(g' C g + residual_sd^2)`` where ``g`` is the gradient of the projection with respect
+        to the fitted parameters and ``C`` their covariance (the delta method): narrow where the
+        history has spend like this, wide when extrapolating. 0 without ``uncertainty``.
+        """
+        u = self.uncertainty
+        if u is None:
+            return 0.0
+        s = max(float(spend), 0.0)
+        point = float(self.customers(s))
+        if self.kind == HILL:
+            theta = np.asarray(u.mean, dtype=float)
+
+            def scaled(t: np.ndarray) -> float:
+                if s <= 0:
+                    return 0.0
+                return float(t[0] * special.expit(t[2] * (math.log(s / u.scale[0]) - t[1])))
+
+            steps = 1e-6 * np.maximum(np.abs(theta), 1.0)
+            gradient = np.array([(scaled(theta + step) - scaled(theta - step)) / (2 * step[i])
+                                 for i, step in enumerate(np.diag(steps))]) * u.scale[1]
+            fit_var = float(gradient @ np.asarray(u.covariance) @ gradient)
+        else:
+            # customers = spend / cpa: d customers / d ln(cpa) = -customers.
+            fit_var = point**2 * u.covariance[0][0]
+        return math.sqrt(max(fit_var, 0.0) + u.residual_sd**2) if point > 0 or fit_var > 0 else 0.0
+
+
+@dataclass(frozen=True)
+class CurveUncertainty:
+    """How uncertain a fitted curve is, for drawing plausible outcomes.
+
+    Hill: ``mean`` is the fitted ``(K / y_max, ln(S / s_max), n)`` and ``covariance`` its
+    asymptotic covariance ``sigma^2 (J^T J)^-1`` from the least-squares Jacobian ``J``, with
+    ``sigma^2 = SS_res / (m - 3)`` on the scaled data (``scale = (s_max, y_max)``).
+    Constant CPA: ``covariance[0][0]`` is the variance of ``ln(cpa)`` (the per-period log CPAs'
+    variance over the number of periods; 0.25 when fewer than two periods acquired anyone).
+    ``residual_sd`` is one period's noise in customers around the curve.
+    """
+
+    mean: tuple[float, ...]
+    covariance: tuple[tuple[float, ...], ...]
+    residual_sd: float
+    scale: tuple[float, float] = (1.0, 1.0)
+
+
+#: Variance of ln(cpa) assumed when the history has fewer than two periods that acquired anyone.
+DEFAULT_LOG_CPA_VARIANCE = 0.25
+
 
 def _constant_cpa_curve(channel: str, s: np.ndarray, y: np.ndarray, warning: str) -> ResponseCurve:
     """Fallback curve with ``cpa = sum(spend) / sum(customers)`` (inf when nobody was acquired)."""
@@ -145,10 +220,19 @@ def _constant_cpa_curve(channel: str, s: np.ndarray, y: np.ndarray, warning: str
     if total_spend <= 0:
         raise PlanError(f"channel {channel!r} has no spend in its history: cannot estimate a CPA")
     cpa = total_spend / total_customers if total_customers > 0 else math.inf
-    return ResponseCurve(channel, CONSTANT_CPA, {"cpa": cpa}, None, int(s.size), warning)
+    both = (s > 0) & (y > 0)
+    if both.sum() >= 2:
+        log_cpa = np.log(s[both] / y[both])
+        variance = float(np.var(log_cpa, ddof=1)) / int(both.sum())
+        residual_sd = float(np.std(y - s / cpa, ddof=1)) if math.isfinite(cpa) else 0.0
+    else:
+        variance, residual_sd = DEFAULT_LOG_CPA_VARIANCE, 0.0
+    uncertainty = CurveUncertainty((math.log(cpa) if math.isfinite(cpa) else 0.0,), ((variance,),), residual_sd)
+    return ResponseCurve(channel, CONSTANT_CPA, {"cpa": cpa}, None, int(s.size), warning, uncertainty)
 
 
-def fit_response_curve(channel: str, spend: ArrayLike, customers: ArrayLike, *, min_points: int = 6) -> ResponseCurve:
+def fit_response_curve(channel: str, spend: ArrayLike, customers: ArrayLike, *, min_points: int = 6,
+                       max_shape: float = DEFAULT_MAX_SHAPE) -> ResponseCurve:
     """Fit a Hill curve ``K * s^n / (S^n + s^n)`` to a channel's per-period (spend, new customers).
 
     Least squares (``scipy.optimize.least_squares``, trust-region reflective) on spend and
@@ -196,8 +280,9 @@ def fit_response_curve(channel: str, spend: ArrayLike, customers: ArrayLike, *, 
         return np.asarray(predicted - ys, dtype=float)
 
     # S is fitted on the log scale: it spans orders of magnitude and the problem is better conditioned.
-    lower = np.array([1.0, math.log(1e-4), SHAPE_BOUNDS[0]])
-    upper = np.array([1e3, math.log(1e3), SHAPE_BOUNDS[1]])
+    if not SHAPE_BOUNDS[0] < max_shape <= SHAPE_BOUNDS[1]:
+        raise PlanError(f"max_shape must be in ({SHAPE_BOUNDS[0]}, {SHAPE_BOUNDS[1]}]; got {max_shape}")
+    lower, upper = _HILL_LOWER, np.array([*_HILL_UPPER[:2], max_shape])
     median_x = float(np.median(xs[positive])) if positive.any() else 0.5
     best: Any = None
     for k0 in (1.2, 2.0, 5.0):
@@ -219,7 +304,14 @@ def fit_response_curve(channel: str, spend: ArrayLike, customers: ArrayLike, *, 
         return _constant_cpa_curve(channel, s, y, "Hill fit worse than a flat line: constant CPA assumed")
     k, log_half, n = (float(v) for v in best.x)
     params = {"ceiling": k * y_max, "half_saturation": math.exp(log_half) * s_max, "shape": n}
-    return ResponseCurve(channel, HILL, params, r_squared, int(s.size), None)
+    dof = max(int(s.size) - 3, 1)
+    sigma2 = ss_res / dof
+    jac = np.asarray(best.jac, dtype=float)
+    covariance = sigma2 * np.linalg.pinv(jac.T @ jac)
+    uncertainty = CurveUncertainty(
+        (k, log_half, n), tuple(tuple(float(v) for v in row) for row in covariance),
+        math.sqrt(sigma2) * y_max, (s_max, y_max))
+    return ResponseCurve(channel, HILL, params, r_squared, int(s.size), None, uncertainty)
 
 
 @dataclass(frozen=True)
@@ -320,8 +412,8 @@ def _optimal_free_spend(
     """Maximise ``sum_c w_c * customers_c(x_c)`` subject to ``sum x = budget``, ``lo <= x <= hi``.
 
     SLSQP on spend scaled by the budget, from several feasible starts (equal split, split in
-    proportion to half-saturation spends, and all-in on each channel) because Hill curves with
-    n > 1 are S-shaped and the problem is then not concave; the best end point wins.
+    proportion to half-saturation spends, and, when any Hill curve has n > 1, all-in on each
+    channel, because S-shaped curves make the problem non-concave); the best end point wins.
     """
     count = len(curves)
     if count == 1 or budget <= 0:
@@ -342,7 +434,9 @@ def _optimal_free_spend(
     starts: list[np.ndarray] = [np.full(count, 1.0 / count)]
     halves = np.array([c.params.get("half_saturation", 1.0) for c in curves])
     starts.append(halves / halves.sum())
-    starts.extend(np.eye(count))
+    # Concave curves (constant CPA, Hill with n <= 1) make the problem concave: any start finds the optimum.
+    if not all(c.kind == CONSTANT_CPA or c.params["shape"] <= 1.0 for c in curves):
+        starts.extend(np.eye(count))
     constraint = {"type": "eq", "fun": lambda y: np.array([y.sum() - 1.0]), "jac": lambda y: np.ones((1, count))}
     best_x, best_value = None, -math.inf
     for start in starts:

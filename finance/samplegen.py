@@ -156,6 +156,13 @@ EVENT_CALENDAR = (0.5, 0.8, 1.3, 1.0, 1.2, 1.3, 0.5, 0.6, 1.4, 1.5, 1.3, 0.6)
 VISIT_TO_LEAD: tuple[float | None, ...] = (0.035, 0.02, 0.008, 0.02, 0.015, 0.05, 0.03, None)
 """Website visitor -> lead conversion per channel; Outbound has no visitors."""
 
+SATURATION: tuple[float, ...] = (1.8, 2.2, 1.6, 4.0, 3.5, 2.0, 2.8, 2.4)
+"""Diminishing returns per channel: its ceiling of new customers per month, as a multiple of
+the most it acquires in any month of the data. Each channel's spend follows the inverse of a
+saturating (Hill, shape 1) response ``customers = K * spend / (S + spend)``, so its cost per
+customer rises as it nears the ceiling: ``cpa(x) = cpa_mean * (K - mean x) / (K - x)``. Low
+multiples (Display, Paid Search) saturate soonest; Organic Search and Content least."""
+
 CHURN_MULTIPLIER = (1.0, 1.2, 1.6, 0.8, 0.85, 0.9, 0.9, 1.0)
 """Channel quality: how much faster (>1) or slower customers from a channel churn/drop out."""
 
@@ -529,6 +536,12 @@ def _spend_frame(rng: np.random.Generator, cal: Calendar, plan: Plan) -> pl.Data
     # Channel-attributable marketing spend per month, with noise and the events calendar.
     direct = _segment_sum([plan.driver[s] * (np.asarray(m.direct_cost) * COST_LEVEL)[None, :]
                            for s, m in enumerate(models)])
+    # Diminishing returns: a channel's cost per customer rises as it nears its ceiling.
+    acquired = _segment_sum([plan.driver[s] for s in range(len(models))])
+    ceiling = acquired.max(axis=0) * np.asarray(SATURATION)
+    mean = np.array([math.fsum(acquired[:, c]) / months for c in range(len(CHANNELS))])  # exact sums
+    room = ceiling - acquired
+    direct *= np.where(room > 0, (ceiling - mean) / np.where(room > 0, room, 1.0), 1.0)  # a channel never used: 1
     direct[:, _CH["Events"]] *= np.asarray(EVENT_CALENDAR)[cal_month]
     direct *= rng.lognormal(0.0, 0.06, size=direct.shape)
     direct_q = _quarterly(direct)

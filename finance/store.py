@@ -42,7 +42,8 @@ from finance.periods import period_label
 from finance.problems import Problem, problem
 from finance.schema import DEFAULT_CURRENCY, KINDS, MONEY_SCALE, MONEY_SQL, Kind, file_kind
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+"""1: imports, settings and the four data tables; 2: saved budget scenarios."""
 ENV_DB = "FINANCE_DB"
 ENV_BUSY_TIMEOUT = "FINANCE_BUSY_TIMEOUT"
 BUSY_TIMEOUT = float(os.environ.get(ENV_BUSY_TIMEOUT, "10"))
@@ -108,6 +109,22 @@ def _ddl() -> list[str]:
             options VARCHAR NOT NULL
         )""",
         "CREATE TABLE IF NOT EXISTS settings (key VARCHAR PRIMARY KEY, value VARCHAR NOT NULL)",
+        """CREATE TABLE IF NOT EXISTS scenarios (
+            name VARCHAR PRIMARY KEY,
+            period VARCHAR NOT NULL,
+            kind VARCHAR NOT NULL,
+            note VARCHAR,
+            settings VARCHAR NOT NULL,
+            created_at TIMESTAMP NOT NULL,
+            updated_at TIMESTAMP NOT NULL
+        )""",
+        f"""CREATE TABLE IF NOT EXISTS scenario_lines (
+            scenario VARCHAR NOT NULL,
+            channel VARCHAR NOT NULL,
+            category VARCHAR NOT NULL,
+            amount DECIMAL(18,{MONEY_SCALE}) NOT NULL,
+            PRIMARY KEY (scenario, channel, category)
+        )""",
     ]
     for kind in KINDS:
         cols = ",\n".join(f"{name} {_sql_type(dtype)}" for name, dtype in STORAGE_SCHEMAS[kind].items())
@@ -204,9 +221,10 @@ class Store:
         with self.transaction():
             for statement in _ddl():
                 self.con.execute(statement)
-            self.con.execute(
-                "INSERT INTO settings VALUES ('schema_version', ?), ('currency', ?) "
-                "ON CONFLICT DO NOTHING", [str(SCHEMA_VERSION), DEFAULT_CURRENCY])
+            self.con.execute("INSERT INTO settings VALUES ('currency', ?) ON CONFLICT DO NOTHING",
+                             [DEFAULT_CURRENCY])
+            # Every statement above is idempotent, so an older file is brought up to date in place.
+            self.con.execute("INSERT OR REPLACE INTO settings VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)])
 
     def _schema_version(self) -> int | None:
         exists = self.one("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'settings'")
