@@ -89,7 +89,7 @@ class PlanningBasis:
 
     as_of: date
     last_period: date
-    """The last quarter with spend: the starting plan's quarter."""
+    """The latest complete quarter with spend (else the latest with spend): the starting plan's quarter."""
     period: str
     """The quarter being planned (the one after ``last_period``), e.g. ``2026-Q1``."""
     channels: dict[str, ChannelBasis]
@@ -257,7 +257,11 @@ def planning_basis(data: Dataset, params: MetricParams, *, max_shape: float = DE
     months = spend_by_month(data.spend).filter(pl.col("month") <= as_of).collect()
     if months.is_empty():
         raise PlanError("no spend loaded yet: a plan starts from the spend history")
-    last_period = _quarter_start(months["month"].max())  # type: ignore[arg-type]
+    # The starting quarter is the latest complete one (its customers are in, as the fits need);
+    # spend already loaded for a quarter under way does not make it the start.
+    with_spend = sorted({_quarter_start(m) for m in months["month"]})
+    complete_quarters = [q for q in with_spend if _add_quarters(q, 1) <= date.fromordinal(as_of.toordinal() + 1)]
+    last_period = (complete_quarters or with_spend)[-1]
     notes: list[str] = []
 
     history = acquisition(data, grain="quarter", by="channel", lag_quarters=params.lag_quarters,

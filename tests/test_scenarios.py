@@ -250,3 +250,15 @@ def test_draws_are_reproducible_and_seeded() -> None:
     curve = _hill("A", 1_000, 100_000)
     assert np.array_equal(curve.sample(50_000, 10, np.random.default_rng(1)),
                           curve.sample(50_000, 10, np.random.default_rng(2)))  # no uncertainty: the point
+
+
+def test_spend_loaded_for_a_quarter_under_way_does_not_move_the_start(tmp_path: Path) -> None:
+    path = tmp_path / "ahead.duckdb"
+    build_demo_db(path)
+    ahead = tmp_path / "2026-Q1-spend.csv"
+    ahead.write_text("period,category,channel,amount\n2026-Q1,paid search,Paid Search,250000\n")
+    with Store(path) as store:
+        assert store.import_file("spend", ahead).status == "imported"
+        basis = sc.planning_basis(store.dataset(), Assumptions.from_settings(store.assumptions()).params())
+    assert basis.last_period == date(2025, 10, 1) and basis.period == "2026-Q1"
+    assert all(b.history.height == 12 for b in basis.channels.values())
