@@ -130,8 +130,8 @@ def _decimal(value: Any) -> Decimal | None:
         return None
     if isinstance(value, Decimal):
         return value if value.is_finite() else None
-    if isinstance(value, float):
-        return Decimal(repr(value)) if math.isfinite(value) else None
+    if isinstance(value, float):  # NumPy's float64 too, whose repr is not a number
+        return Decimal(repr(float(value))) if math.isfinite(value) else None
     try:
         exact = Decimal(str(value))
     except (InvalidOperation, ValueError):
@@ -955,4 +955,92 @@ def ltv_curves(rows: pl.DataFrame, cac: Decimal | float | None = None) -> go.Fig
     fig.update_xaxes(title_text="Months since acquisition (1 = acquisition month)", rangemode="tozero")
     fig.update_yaxes(title_text="Cumulative margin per customer", tickprefix="$", tickformat=",.0f",
                      rangemode="tozero")
+    return fig
+
+
+# ---------------------------------------------------------------------------------------------
+# Budget planner
+# ---------------------------------------------------------------------------------------------
+
+
+def response_curve(channel: str, history: pl.DataFrame, grid: pl.DataFrame,
+                   planned: Mapping[str, Any] | None = None) -> go.Figure:
+    """One channel's new customers against its spend per quarter: history, fitted curve, plan.
+
+    history: period_label, direct_spend, new_customers (the points the curve was fitted to);
+    grid: spend, customers, low, high (the curve and its prediction range over a spend grid);
+    planned: spend, customers, low, high, marginal_cac of the plan (optional).
+    """
+    title = f"{channel}: new customers per quarter against spend"
+    if grid.is_empty():
+        return empty_figure(title)
+    fig = _figure(title, "Points: past quarters. Line: fitted response curve, shaded: its prediction range.")
+    spend, low, high = _floats(grid["spend"]), _floats(grid["low"]), _floats(grid["high"])
+    fig.add_trace(go.Scatter(x=spend, y=high, mode="lines", line={"width": 0}, showlegend=False, hoverinfo="skip",
+                             name="range high"))
+    fig.add_trace(go.Scatter(x=spend, y=low, mode="lines", line={"width": 0}, fill="tonexty",
+                             fillcolor=_rgba(SERIES_COLORS[0], 0.15), name="Prediction range", hoverinfo="skip"))
+    fig.add_trace(go.Scatter(
+        x=spend, y=_floats(grid["customers"]), mode="lines", name="Response curve",
+        line={"color": SERIES_COLORS[0], "width": 2.5},
+        hovertemplate="Spend %{x:$,.0f}<br>Projected %{y:,.0f} new customers<extra></extra>"))
+    if not history.is_empty():
+        fig.add_trace(go.Scatter(
+            x=_floats(history["direct_spend"]), y=_floats(history["new_customers"]), mode="markers",
+            name="Past quarters", text=history["period_label"].to_list(),
+            marker={"color": INK, "size": 8, "opacity": 0.75},
+            hovertemplate="<b>%{text}</b><br>Spend %{x:$,.2f}<br>%{y:,} new customers<extra></extra>"))
+    if planned is not None and _float(planned.get("spend")) is not None:
+        plan_y = _float(planned.get("customers"))
+        errors = None
+        if _float(planned.get("low")) is not None and _float(planned.get("high")) is not None and plan_y is not None:
+            errors = {"type": "data", "symmetric": False, "color": BAND_COLORS["healthy"],
+                      "array": [float(planned["high"]) - plan_y], "arrayminus": [plan_y - float(planned["low"])]}
+        marginal = _float(planned.get("marginal_cac"))
+        fig.add_trace(go.Scatter(
+            x=[_float(planned["spend"])], y=[plan_y], mode="markers", name="Plan", error_y=errors,
+            marker={"color": BAND_COLORS["healthy"], "size": 14, "symbol": "diamond", "line": {"color": INK,
+                                                                                                "width": 1}},
+            hovertemplate=(f"<b>Plan</b><br>Spend %{{x:$,.2f}}<br>%{{y:,.0f}} new customers<br>"
+                           f"Marginal CAC {money_format(marginal)}<extra></extra>")))
+    fig.update_xaxes(title_text="Direct marketing spend in the quarter", tickprefix="$", tickformat=",.0f",
+                     rangemode="tozero")
+    fig.update_yaxes(title_text="New customers in the quarter", tickformat=",.0f", rangemode="tozero")
+    fig.update_layout(legend={"y": -0.24})  # below the x-axis title
+    return fig
+
+
+def scenario_comparison(table: pl.DataFrame, edges: Sequence[float] = DEFAULT_BAND_EDGES) -> go.Figure:
+    """Projected LTV:CAC of each scenario with its range, on the health bands.
+
+    table: the long comparison of ``finance.scenarios.compare`` (scenario, figure, value, low,
+    high, band); only the ``ltv_cac`` rows are drawn, one bar per scenario in table order.
+    """
+    edges = check_band_edges(tuple(edges))
+    title = "Projected LTV:CAC by scenario"
+    rows = table.filter(pl.col("figure") == "ltv_cac") if "figure" in table.columns else table.clear()
+    if rows.is_empty() or rows["value"].is_null().all():
+        return empty_figure(title)
+    names = rows["scenario"].to_list()
+    values = _floats(rows["value"])
+    lows, highs = _floats(rows["low"]), _floats(rows["high"])
+    bands = [band_of(v, edges) for v in values]
+    best = max((v, n) for v, n in zip(values, names, strict=True) if v is not None)
+    fig = _figure(f"{best[1]} projects the highest LTV:CAC, {ratio_format(best[0], edges)}",
+                  "Bars: projection. Whiskers: range from the response curves and the LTV model.")
+    top = max([v for v in [*values, *highs] if v is not None] + [edges[-1]]) * 1.15
+    _band_rectangles(fig, edges, 0.0, top)
+    fig.add_trace(go.Bar(
+        x=names, y=values, name="LTV:CAC",
+        marker={"color": [BAND_COLORS.get(b or "", NO_BAND_COLOR) for b in bands]},
+        error_y={"type": "data", "symmetric": False, "color": INK,
+                 "array": [(h - v) if h is not None and v is not None else 0 for h, v in zip(highs, values,
+                                                                                            strict=True)],
+                 "arrayminus": [(v - lo) if lo is not None and v is not None else 0 for lo, v in zip(lows, values,
+                                                                                                    strict=True)]},
+        text=[f"{ratio_format(v, edges)} {b or ''}".strip() for v, b in zip(values, bands, strict=True)],
+        textposition="inside", insidetextanchor="start",
+        hovertemplate="<b>%{x}</b><br>LTV:CAC %{y:.2f}x<extra></extra>"))
+    fig.update_yaxes(title_text="LTV:CAC", range=[0, top], ticksuffix="x")
+    fig.update_layout(showlegend=False)
     return fig

@@ -52,6 +52,8 @@ CENT = Decimal("0.01")
 #: Draws behind every projected range.
 DRAWS = 4000
 SEED = 20240601
+#: A channel planned above this multiple of its largest past quarter gets an extrapolation warning.
+EXTRAPOLATION = 1.25
 #: Acquisition quarters whose customers' LTV stands for next quarter's customers.
 LTV_QUARTERS = 4
 KINDS = ("baseline", "request", "optimised", "goal seek", "custom")
@@ -108,11 +110,16 @@ class PlanningBasis:
 
 @dataclass(frozen=True)
 class Range:
-    """A projected figure with its range (the central interval of the draws)."""
+    """A projected figure with its range (the central interval of the draws); plain floats."""
 
     point: float | None
     low: float | None
     high: float | None
+
+    def __post_init__(self) -> None:
+        for name in ("point", "low", "high"):
+            value = getattr(self, name)
+            object.__setattr__(self, name, None if value is None else float(value))
 
 
 @dataclass
@@ -395,7 +402,8 @@ def project(basis: PlanningBasis, lines: Iterable[PlanLine], *, name: str = "pla
     horizon = max((len(b.margin_curve) for b in basis.channels.values()), default=0)
     margins = np.zeros((len(names), horizon))
     rows = []
-    warnings = []
+    warnings: list[str] = []
+    beyond: list[str] = []
     for i, channel in enumerate(names):
         b = basis.channels[channel]
         s = float(direct.get(channel, Decimal(0)))
@@ -408,15 +416,17 @@ def project(basis: PlanningBasis, lines: Iterable[PlanLine], *, name: str = "pla
         if b.curve.warning and s > 0:
             warnings.append(f"{channel}: {b.curve.warning}")
         seen = b.history["direct_spend"].max()
-        if s > 0 and isinstance(seen, float) and s > 1.5 * seen:
-            warnings.append(f"{channel}: {s:,.0f} is {s / seen:.1f}x the most it has ever spent in a quarter; "
-                            "the curve is extrapolated")
+        if s > 0 and isinstance(seen, float) and s > EXTRAPOLATION * seen:
+            beyond.append(f"{channel} {s / seen:.1f}x")
         rows.append({"channel": channel, "spend": Decimal(str(direct.get(channel, Decimal(0)))),
                      "customers": customers_point[i], "customers_low": low, "customers_high": high,
                      "cpa": s / customers_point[i] if customers_point[i] > 0 else None,
                      "marginal_cac": b.curve.marginal_cac(s) if s > 0 else b.curve.marginal_cac(1e-9),
                      "ltv": b.ltv, "curve": b.curve.kind, "r_squared": b.curve.r_squared,
                      "warning": b.curve.warning})
+    if beyond:
+        warnings.append("Beyond the most each channel has spent in a quarter, so its curve is extrapolated: "
+                        + ", ".join(beyond))
     spend_f, spend_sm_f = float(spend), float(spend_sm)
     total = customers_point.sum()
     total_draws = customers_draws.sum(axis=1)

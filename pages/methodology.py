@@ -6,6 +6,9 @@ from pathlib import Path
 
 import streamlit as st
 
+from finance import ui
+
+ui.require_frame()
 DOC = Path(__file__).resolve().parent.parent / "docs" / "metrics.md"
 
 st.markdown(DOC.read_text(encoding="utf-8"))

@@ -610,3 +610,41 @@ def test_ltv_curves_shade_the_latest_cohorts_interval() -> None:
     assert list(upper.y) == [130.0, 200.0, 230.0]
     # the point curve (120, 180, 210) still decides the payback: month 2
     assert "Payback in 2 months" in fig.layout.title.text
+
+
+# ---------------------------------------------------------------------------------------------
+# Budget planner
+# ---------------------------------------------------------------------------------------------
+
+def test_response_curve_plots_history_curve_range_and_plan() -> None:
+    history = pl.DataFrame({"period_label": ["2025-Q1", "2025-Q2"], "direct_spend": [10_000.0, 20_000.0],
+                            "new_customers": [40, 70]})
+    grid = pl.DataFrame({"spend": [0.0, 15_000.0, 30_000.0], "customers": [0.0, 55.0, 90.0],
+                         "low": [0.0, 50.0, 80.0], "high": [0.0, 60.0, 100.0]})
+    fig = charts.response_curve("Paid Search", history, grid,
+                                {"spend": 25_000.0, "customers": 80.0, "low": 72.0, "high": 88.0,
+                                 "marginal_cac": 412.5})
+    assert fig.layout.title.text.startswith("Paid Search")
+    assert list(trace(fig, "Past quarters").y) == [40.0, 70.0]
+    assert list(trace(fig, "Response curve").y) == [0.0, 55.0, 90.0]
+    plan = trace(fig, "Plan")
+    assert list(plan.x) == [25_000.0] and list(plan.error_y.array) == [8.0] and list(plan.error_y.arrayminus) == [8.0]
+    assert "$412.50" in plan.hovertemplate
+    assert charts.response_curve("X", history, grid.clear()).layout.annotations[0].text == NO_DATA
+
+
+def test_scenario_comparison_colours_each_bar_by_its_band() -> None:
+    table = pl.DataFrame({"scenario": ["Baseline", "Request", "Optimised", "Baseline"],
+                          "figure": ["ltv_cac", "ltv_cac", "ltv_cac", "cac"],
+                          "value": [2.5, 1.5, 3.25, 900.0], "low": [2.0, 1.2, 2.5, 850.0],
+                          "high": [2.9, 1.8, 4.0, 950.0]})
+    fig = charts.scenario_comparison(table)
+    bar = trace(fig, "LTV:CAC")
+    assert list(bar.x) == ["Baseline", "Request", "Optimised"]  # the CAC row is not an LTV:CAC
+    assert list(bar.marker.color) == [BAND_COLORS["healthy"], BAND_COLORS["at risk"], BAND_COLORS["strong"]]
+    assert list(bar.error_y.array) == pytest.approx([0.4, 0.3, 0.75])
+    assert fig.layout.title.text == "Optimised projects the highest LTV:CAC, 3.2x"
+    assert list(bar.text) == ["2.5x healthy", "1.5x at risk", "3.2x strong"]
+    assert len(rects(fig)) == len(BAND_LABELS)
+    empty = charts.scenario_comparison(table.filter(pl.col("figure") == "cac"))
+    assert empty.layout.annotations[0].text == NO_DATA
