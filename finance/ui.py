@@ -22,6 +22,7 @@ from finance.dataset import Dataset
 from finance.demo import DEMO_SETTING, build_demo_db
 from finance.ltv import METHODS, LTVResult, cohort_margin_matrix
 from finance.metrics import MetricsResult, compute, default_as_of, rollup
+from finance.scenarios import PlanningBasis, planning_basis
 from finance.store import ENV_DB, Store, default_db_path
 from finance.views import GRAIN_CHOICES, ViewState
 
@@ -80,6 +81,13 @@ def load_cohort_matrix(path: str, version: tuple[int, ...], grain: str) -> pl.Da
     assumptions = Assumptions.from_settings(stored)
     settings = assumptions.params().ltv
     return cohort_margin_matrix(data, grain=grain, as_of=default_as_of(data), settings=settings)  # type: ignore[arg-type]
+
+
+@st.cache_resource(max_entries=8, ttl=3600, show_spinner="Fitting response curves to the history...")
+def load_basis(path: str, version: tuple[int, ...], method: str) -> PlanningBasis:
+    """The planner's basis (curves, LTVs, starting plans) for the stored assumptions and an LTV method."""
+    data, stored, _ = load_dataset(path, version)
+    return planning_basis(data, Assumptions.from_settings(stored).params(method=method))  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True)
@@ -224,8 +232,24 @@ def sidebar() -> Context:
     return Context(path, version, current, assumptions, demo, periods, channels, segments)
 
 
+def require_frame() -> None:
+    """Rerun through the entry script when a page was run on its own by Streamlit's old router.
+
+    Streamlit starts every server assuming the pre-``st.navigation`` layout whenever a
+    ``pages/`` folder exists, until the entry script has once called ``st.navigation``. So the
+    first link a cold server gets to a page (``/planner``) runs that page alone, without the
+    frame, sidebar or navigation. Clearing the flag and rerunning routes it through ``app.py``.
+    """
+    from streamlit.runtime.pages_manager import PagesManager
+
+    if PagesManager.uses_pages_directory:
+        PagesManager.uses_pages_directory = False
+        st.rerun()
+
+
 def context() -> Context:
     """The context the entry script computed for this run."""
+    require_frame()
     ctx = st.session_state.get("context")
     if ctx is None:  # a page run on its own (tests): build it here
         ctx = sidebar()
