@@ -7,9 +7,24 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cksum requirements.txt | cut -d' ' -f1)
 PORT   ?= 8501
 
-.PHONY: install run test lint typecheck pytest demo bench clean
+.PHONY: install system-packages run test lint typecheck pytest demo bench clean
 
-install: $(STAMP)
+install: system-packages $(STAMP)
+
+# Debian packages: chromium prints the board-pack PDF and runs the browser test; poppler-utils
+# (pdftotext, pdfinfo, pdftoppm) lets the tests read the PDF back. Installed only when missing and
+# we are root with apt-get; otherwise a note. Never a reason for install to fail.
+SYSTEM_TOOLS := chromium pdftotext pdfinfo pdftoppm
+system-packages:
+	@missing=""; for tool in $(SYSTEM_TOOLS); do command -v $$tool >/dev/null 2>&1 || missing="$$missing $$tool"; done; \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "installing chromium and poppler-utils (missing:$$missing)"; \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium poppler-utils >/dev/null; } \
+			|| echo "note: apt-get could not install chromium poppler-utils; the PDF export and its tests need them"; \
+	else \
+		echo "note:$$missing not found; the PDF export and its tests need them: apt-get install chromium poppler-utils"; \
+	fi
 
 $(STAMP): requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)

@@ -17,6 +17,7 @@ PAGES = [
     st.Page("pages/cac.py", title="CAC", icon=":material/payments:", url_path="cac"),
     st.Page("pages/cpl_cpa.py", title="CPL & CPA", icon=":material/trending_up:", url_path="cpl-cpa"),
     st.Page("pages/ltv.py", title="LTV", icon=":material/savings:", url_path="ltv"),
+    st.Page("pages/planner.py", title="Planner", icon=":material/calculate:", url_path="planner"),
     st.Page("pages/data.py", title="Data", icon=":material/upload_file:", url_path="data"),
     st.Page("pages/assumptions.py", title="Assumptions", icon=":material/tune:", url_path="assumptions"),
     st.Page("pages/methodology.py", title="Methodology", icon=":material/menu_book:", url_path="methodology"),

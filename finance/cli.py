@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from finance.ingest import ImportOptions, OptionsError, load_category_map, money_text, prepare
-from finance.ltv import LTVSettings
+from finance.ltv import METHODS, LTVSettings
 from finance.metrics import MetricParams, compute
 from finance.problems import Problem
 from finance.schema import KINDS, file_kind
@@ -90,6 +90,51 @@ def build_parser() -> argparse.ArgumentParser:
                      help="LTV:CAC band edges (default 1,2,3,5)")
     met.add_argument("--draws", type=int, default=None, help="parameter draws for the LTV interval")
     met.add_argument("--format", choices=("json", "csv", "table"), default="table")
+
+    rep = sub.add_parser("report", help="the CFO board pack for a quarter, as PDF or XLSX")
+    _add_db(rep)
+    rep.add_argument("--period", metavar="QUARTER", default=None,
+                     help="the quarter to report, e.g. 2025-Q4 (default: the latest with new customers)")
+    rep.add_argument("--scenario", metavar="NAME", default=None,
+                     help="the saved scenario to present as the budget request (default: the latest saved "
+                          "request, else last quarter repeated)")
+    rep.add_argument("--method", "--ltv-method", dest="method", choices=METHODS, default="formula",
+                     help="LTV method (default: formula)")
+    rep.add_argument("--out", type=Path, required=True, metavar="FILE.pdf|FILE.xlsx",
+                     help="where to write the pack; the suffix chooses the format")
+
+    plan = sub.add_parser("plan", help="project next quarter's budget: customers, CAC, LTV:CAC, payback, ROI")
+    _add_db(plan)
+    start = plan.add_mutually_exclusive_group()
+    start.add_argument("--start", choices=("last-quarter", "trailing-average"), default="last-quarter",
+                       help="start from last quarter's spend or the average of the last four (default: last-quarter)")
+    start.add_argument("--scenario", metavar="NAME", help="start from a saved scenario")
+    plan.add_argument("--set", action="append", default=[], metavar="CHANNEL:CATEGORY=AMOUNT",
+                      help='set one line, e.g. "Paid Search:digital_advertising=250000" ((shared) for no channel)')
+    plan.add_argument("--shared", type=float, default=100.0, metavar="PCT",
+                      help="scale shared (unchanneled) costs to this %% of the start (default 100)")
+    goal = plan.add_mutually_exclusive_group()
+    goal.add_argument("--optimise", action="store_true",
+                      help="reallocate the channel spend to maximise LTV created minus spend")
+    goal.add_argument("--target-ratio", type=float, metavar="X",
+                      help="the largest budget, optimally split, whose projected LTV:CAC stays at or above X")
+    goal.add_argument("--target-customers", type=float, metavar="N",
+                      help="the smallest budget, optimally split, projected to acquire N new customers")
+    plan.add_argument("--total", metavar="AMOUNT", help="with --optimise: the channel budget to split")
+    plan.add_argument("--lock", action="append", default=[], metavar="CHANNEL",
+                      help="with --optimise or a target: keep this channel's spend as planned")
+    plan.add_argument("--method", "--ltv-method", dest="method", choices=METHODS, default="formula")
+    plan.add_argument("--save", metavar="NAME", help="save the resulting plan as a named scenario")
+    plan.add_argument("--kind", choices=("request", "custom", "baseline", "optimised", "goal seek"),
+                      default="request", help="the saved scenario's kind (default: request)")
+    plan.add_argument("--note", default="", help="a note saved with the scenario")
+    plan.add_argument("--replace", action="store_true", help="replace a saved scenario of the same name")
+    plan.add_argument("--format", choices=("json", "table"), default="table")
+
+    scen = sub.add_parser("scenarios", help="list the saved budget scenarios")
+    _add_db(scen)
+    scen.add_argument("--delete", metavar="NAME", help="delete this scenario")
+    scen.add_argument("--format", choices=("json", "table"), default="table")
 
     demo = sub.add_parser("demo", help="build the demo company's database from sample_data/")
     _add_db(demo)
@@ -320,8 +365,148 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from finance import report  # the PDF toolchain (kaleido, Chromium) only for this command
+    from finance.pdf import PdfError
+
+    try:
+        report.check_output(args.out)
+        pack = report.gather(args.db or default_db_path(), period=args.period, scenario=args.scenario,
+                             method=args.method)
+    except ValueError as exc:  # a PlanError is a ValueError
+        return _fail(str(exc), "text", EXIT_REJECTED)
+    except StoreError as exc:
+        return _fail(str(exc), "text", EXIT_FAILED)
+    try:
+        written = report.write(pack, args.out)
+    except (PdfError, OSError, ValueError) as exc:
+        return _fail(f"the board pack was not written: {exc}", "text", EXIT_FAILED)
+    print(f"wrote {written.path}: {written.size:,} bytes, {written.count} {written.unit}")
+    return EXIT_OK
+
+
+def _set_lines(lines: list[Any], settings: Sequence[str]) -> list[Any]:
+    """Apply ``CHANNEL:CATEGORY=AMOUNT`` edits (a new line when the plan has none for that pair)."""
+    from finance.planner import PlanError
+    from finance.scenarios import PlanLine, to_cents
+
+    edited = {(ln.channel, ln.category): ln for ln in lines}
+    for text in settings:
+        target, sep, amount = text.rpartition("=")
+        channel, colon, category = target.rpartition(":")
+        if not (sep and colon and channel and category):
+            raise PlanError(f"--set {text!r}: expected CHANNEL:CATEGORY=AMOUNT, e.g. Paid Search:events=1200")
+        try:
+            edited[(channel, category)] = PlanLine(channel, category, to_cents(amount))
+        except PlanError as exc:
+            raise PlanError(f"--set {text!r}: {exc}; expected an amount such as 250000.00") from None
+    return list(edited.values())
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    from finance import scenarios as sc
+    from finance.assumptions import Assumptions
+    from finance.planner import PlanError
+
+    fmt = "json" if args.format == "json" else "text"
+    path = args.db or default_db_path()
+    if not Path(path).exists():
+        return _fail(f"no database at {path}", fmt, EXIT_REJECTED)
+    try:
+        with Store(path, read_only=args.save is None) as store:
+            data, stored = store.dataset(), store.assumptions()
+            basis = sc.planning_basis(data, Assumptions.from_settings(stored).params(method=args.method))
+            if args.scenario:
+                lines = list(sc.load_scenario(store, args.scenario).lines)
+            else:
+                lines = list(basis.starts[args.start.replace("-", "_")])
+            lines = sc.scale_shared(_set_lines(lines, args.set), Decimal(str(args.shared)) / 100)
+            bounds = sc.Bounds(locked=tuple(args.lock))
+            note = None
+            if args.optimise:
+                total = sc.to_cents(args.total) if args.total is not None else None
+                lines, _ = sc.optimise(basis, lines, total=total, bounds=bounds)
+            elif args.target_ratio is not None:
+                answer = sc.budget_for_ratio(basis, lines, args.target_ratio, bounds=bounds)
+                lines, note = answer.lines, answer.note
+            elif args.target_customers is not None:
+                answer = sc.budget_for_customers(basis, lines, args.target_customers, bounds=bounds)
+                lines, note = answer.lines, answer.note
+            projection = sc.project(basis, lines, name=args.save or "plan")
+            if args.save:
+                sc.save_scenario(store, sc.Scenario(args.save, basis.period, args.kind, args.note, projection.lines,
+                                                    {"source": "cli"}), overwrite=args.replace)
+    except (PlanError, ValueError) as exc:
+        return _fail(str(exc), fmt, EXIT_REJECTED)
+    except StoreError as exc:
+        return _fail(str(exc), fmt, EXIT_FAILED)
+    payload = sc.projection_json(projection)
+    payload["goal"] = note
+    if args.format == "json":
+        print(json.dumps(payload, indent=2))
+        return EXIT_OK
+    f = projection.figures
+
+    def span(key: str, fmt: Any) -> str:
+        value = f[key]
+        if value.point is None:
+            return "n/a"
+        shown = fmt(value.point)
+        return shown if value.low is None or value.high is None else (
+            f"{shown} (range {fmt(value.low)} to {fmt(value.high)})")
+
+    def dollars(v: float) -> str:
+        return f"${Decimal(repr(float(v))).quantize(Decimal('0.01'), rounding='ROUND_HALF_UP'):,}"
+
+    print(f"Plan for {projection.period}" + (f", saved as {args.save!r}" if args.save else "") + (
+        f": {note}" if note else ""))
+    print(f"  marketing spend ${projection.spend:,.2f} (shared ${projection.shared:,.2f}); sales and marketing "
+          f"${projection.spend_sm:,.2f}")
+    print(f"  new customers {span('customers', lambda v: f'{v:,.0f}')}")
+    print(f"  fully loaded CAC {span('cac', dollars)}")
+    print(f"  LTV:CAC {span('ltv_cac', lambda v: f'{v:.2f}x')} {projection.band or ''}")
+    print(f"  payback {span('payback_months', lambda v: f'{v:.0f} months')}; ROI {span('roi', lambda v: f'{v:.0%}')}")
+    print(f"  {'channel':<24}{'spend':>16}{'customers':>12}{'marginal CAC':>16}")
+    for row in projection.channels.iter_rows(named=True):
+        marginal = dollars(row["marginal_cac"]) if row["marginal_cac"] is not None else "n/a"
+        print(f"  {row['channel']:<24}{'$' + format(row['spend'], ',.2f'):>16}{row['customers']:>12,.1f}"
+              f"{marginal:>16}")
+    for warning in projection.warnings:
+        print(f"  warning: {warning}")
+    return EXIT_OK
+
+
+def cmd_scenarios(args: argparse.Namespace) -> int:
+    from finance import scenarios as sc
+    from finance.planner import PlanError
+
+    fmt = "json" if args.format == "json" else "text"
+    path = args.db or default_db_path()
+    if not Path(path).exists():
+        return _fail(f"no database at {path}", fmt, EXIT_REJECTED)
+    try:
+        with Store(path, read_only=args.delete is None) as store:
+            if args.delete:
+                sc.delete_scenario(store, args.delete)
+            listed = sc.list_scenarios(store)
+    except PlanError as exc:
+        return _fail(str(exc), fmt, EXIT_REJECTED)
+    except StoreError as exc:
+        return _fail(str(exc), fmt, EXIT_FAILED)
+    rows = [{**r, "spend": str(r["spend"]), "created_at": r["created_at"].isoformat(sep=" "),
+             "updated_at": r["updated_at"].isoformat(sep=" ")} for r in listed.iter_rows(named=True)]
+    if args.format == "json":
+        print(json.dumps({"scenarios": rows}, indent=2))
+    elif not rows:
+        print("no saved scenarios")
+    else:
+        for r in rows:
+            print(f"{r['name']:<32}{r['period']:<10}{r['kind']:<12}{r['spend']:>16}  {r['updated_at']}  {r['note']}")
+    return EXIT_OK
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     handlers = {"import": cmd_import, "imports": cmd_imports, "undo": cmd_undo, "metrics": cmd_metrics,
-                "demo": cmd_demo}
+                "demo": cmd_demo, "report": cmd_report, "plan": cmd_plan, "scenarios": cmd_scenarios}
     return handlers[args.command](args)

@@ -160,8 +160,11 @@ SATURATION: tuple[float, ...] = (1.8, 2.2, 1.6, 4.0, 3.5, 2.0, 2.8, 2.4)
 """Diminishing returns per channel: its ceiling of new customers per month, as a multiple of
 the most it acquires in any month of the data. Each channel's spend follows the inverse of a
 saturating (Hill, shape 1) response ``customers = K * spend / (S + spend)``, so its cost per
-customer rises as it nears the ceiling: ``cpa(x) = cpa_mean * (K - mean x) / (K - x)``. Low
-multiples (Display, Paid Search) saturate soonest; Organic Search and Content least."""
+customer rises as it nears the ceiling: ``cpa(x) = cpa_cal * (K - x_ref) / (K - x)``, where
+``cpa_cal`` is the calibrated cost (``COST_LEVEL``) and ``x_ref`` the channel's mean monthly
+acquisitions over the last twelve months: the latest year costs what the calibration says, and
+earlier, smaller months cost less. Low multiples (Display, Paid Search) saturate soonest;
+Organic Search and Content least."""
 
 CHURN_MULTIPLIER = (1.0, 1.2, 1.6, 0.8, 0.85, 0.9, 0.9, 1.0)
 """Channel quality: how much faster (>1) or slower customers from a channel churn/drop out."""
@@ -539,9 +542,10 @@ def _spend_frame(rng: np.random.Generator, cal: Calendar, plan: Plan) -> pl.Data
     # Diminishing returns: a channel's cost per customer rises as it nears its ceiling.
     acquired = _segment_sum([plan.driver[s] for s in range(len(models))])
     ceiling = acquired.max(axis=0) * np.asarray(SATURATION)
-    mean = np.array([math.fsum(acquired[:, c]) / months for c in range(len(CHANNELS))])  # exact sums
+    recent = acquired[-12:]
+    reference = np.array([math.fsum(recent[:, c]) / len(recent) for c in range(len(CHANNELS))])  # exact sums
     room = ceiling - acquired
-    direct *= np.where(room > 0, (ceiling - mean) / np.where(room > 0, room, 1.0), 1.0)  # a channel never used: 1
+    direct *= np.where(room > 0, (ceiling - reference) / np.where(room > 0, room, 1.0), 1.0)  # never used: 1
     direct[:, _CH["Events"]] *= np.asarray(EVENT_CALENDAR)[cal_month]
     direct *= rng.lognormal(0.0, 0.06, size=direct.shape)
     direct_q = _quarterly(direct)

@@ -773,3 +773,35 @@ def delete_scenario(store: Store, name: str) -> None:
     with store.transaction() as con:
         con.execute("DELETE FROM scenario_lines WHERE scenario = ?", [name])
         con.execute("DELETE FROM scenarios WHERE name = ?", [name])
+
+
+def projection_json(p: Projection) -> dict[str, Any]:
+    """A projection in the CLI's stable JSON shape: money as strings to the cent, ranges as objects."""
+    def money(value: float | Decimal | None) -> str | None:
+        if value is None or (isinstance(value, float) and not math.isfinite(value)):
+            return None
+        return str(Decimal(repr(float(value)) if isinstance(value, float) else value).quantize(
+            CENT, rounding=ROUND_HALF_UP))
+
+    def number(value: float | None, places: int = 4) -> float | None:
+        return None if value is None or not math.isfinite(value) else round(value, places)
+
+    money_figures = {"cac", "cac_sm", "ltv", "value_created"}
+    figures = {}
+    for key, value in p.figures.items():
+        fmt = money if key in money_figures else number
+        figures[key] = {"value": fmt(value.point), "low": fmt(value.low), "high": fmt(value.high)}
+    return {
+        "scenario": p.name,
+        "period": p.period,
+        "spend": money(p.spend), "spend_sm": money(p.spend_sm), "shared": money(p.shared),
+        "figures": figures,
+        "band": p.band,
+        "channels": [{"channel": r["channel"], "spend": money(r["spend"]), "customers": number(r["customers"], 2),
+                      "customers_low": number(r["customers_low"], 2), "customers_high": number(r["customers_high"], 2),
+                      "cpa": money(r["cpa"]), "marginal_cac": money(r["marginal_cac"]), "ltv": money(r["ltv"]),
+                      "curve": r["curve"], "r_squared": number(r["r_squared"]), "warning": r["warning"]}
+                     for r in p.channels.iter_rows(named=True)],
+        "lines": [{"channel": ln.channel, "category": ln.category, "amount": money(ln.amount)} for ln in p.lines],
+        "warnings": p.warnings,
+    }

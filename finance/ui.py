@@ -7,6 +7,7 @@ bounded. Nothing here computes a metric: it calls the core and hands frames to t
 from __future__ import annotations
 
 import functools
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -244,7 +245,10 @@ def require_frame() -> None:
 
     if PagesManager.uses_pages_directory:
         PagesManager.uses_pages_directory = False
-        st.rerun()
+        # Only a session's first run can be the cold deep link; a later run (Streamlit's test
+        # harness resets the flag on every run) must not rerun, or it would drop a widget event.
+        if "context" not in st.session_state:
+            st.rerun()
 
 
 def context() -> Context:
@@ -294,7 +298,10 @@ def money_compact(value: Any) -> str:
 
 
 def ratio(value: Any) -> str:
-    return "n/a" if value is None else f"{float(value):.2f}x"
+    """3.21x, or n/a for an unknown, NaN or infinite ratio."""
+    if value is None or not math.isfinite(float(value)):
+        return "n/a"
+    return f"{float(value):.2f}x"
 
 
 def as_of_text(result: MetricsResult) -> str:

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from finance import scenarios
 from finance.assumptions import Assumptions
 from finance.demo import build_demo_db
 from finance.metrics import compute, money
@@ -17,8 +18,8 @@ from finance.store import Store
 
 from .conftest import ROOT
 
-PAGES = ["pages/overview.py", "pages/cac.py", "pages/cpl_cpa.py", "pages/ltv.py", "pages/data.py",
-         "pages/assumptions.py", "pages/methodology.py"]
+PAGES = ["pages/overview.py", "pages/cac.py", "pages/cpl_cpa.py", "pages/ltv.py", "pages/planner.py",
+         "pages/data.py", "pages/assumptions.py", "pages/methodology.py"]
 Runner = Callable[..., AppTest]
 
 
@@ -167,3 +168,47 @@ def test_start_from_an_empty_database(app: Runner, tmp_path: Path) -> None:
         assert all(t["rows"] == 0 for t in store.totals().values())
         assert store.setting("demo_company") is None
         assert store.one("SELECT count(*) FROM imports WHERE status = 'undone'") == (4,)
+
+
+# ---------------------------------------------------------------------------------------------
+# Planner
+# ---------------------------------------------------------------------------------------------
+
+def _basis(db: Path) -> scenarios.PlanningBasis:
+    with Store(db, read_only=True) as store:
+        data, stored = store.dataset(), store.assumptions()
+    return scenarios.planning_basis(data, Assumptions.from_settings(stored).params())
+
+
+def test_planner_projects_last_quarter_as_the_core_does(app: Runner, demo_db: Path) -> None:
+    at = app(demo_db, "pages/planner.py")
+    assert not at.exception, at.exception
+    basis = _basis(demo_db)
+    plan = scenarios.project(basis, basis.starts["last_quarter"])
+    tiles = {m.label: m for m in at.metric}
+    assert tiles["New customers"].value == f"{plan.figures['customers'].point:,.0f}"
+    assert tiles["Fully loaded CAC"].value == dollars(plan.figures["cac"].point)
+    assert tiles["LTV:CAC"].value == f"{plan.figures['ltv_cac'].point:.2f}x"
+    assert tiles["LTV:CAC"].delta == plan.band
+    assert tiles["Plan total (S&M)"].help == f"Exactly {dollars(plan.spend_sm)}"
+
+
+def test_planner_optimises_seeks_and_saves_a_scenario(app: Runner, tmp_path: Path) -> None:
+    db = tmp_path / "plan.duckdb"
+    build_demo_db(db)
+    at = app(db, "pages/planner.py")
+    at.button(key="plan.optimise").click().run()
+    assert not at.exception, at.exception
+    assert at.button(key="plan.use_optimised")
+    at.button(key="plan.seek_ratio").click().run()
+    assert not at.exception, at.exception
+    assert any("Channel budget" in s.value for s in at.success)
+    at.text_input[0].input("Q1 request =SUM(A1)")
+    at.text_input[1].input("CMO draft")
+    at.button[[b.label for b in at.button].index("Save the working plan")].click().run()
+    assert not at.exception, at.exception
+    with Store(db, read_only=True) as store:
+        saved = scenarios.load_scenario(store, "Q1 request =SUM(A1)")
+    assert saved.kind == "request" and saved.note == "CMO draft"
+    assert sum(ln.amount for ln in saved.lines) == sum(ln.amount for ln in _basis(db).starts["last_quarter"])
+    assert "Q1 request =SUM(A1)" in at.multiselect(key="plan.compare").options

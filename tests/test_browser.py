@@ -7,6 +7,7 @@ a new machine and in CI this test runs rather than skips. Screenshots go to arti
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -43,18 +44,15 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
-    _ensure_chromium()
-    db = tmp_path_factory.mktemp("browser") / "company.duckdb"
-    build_demo_db(db)
+@contextlib.contextmanager
+def _serve(db: Path) -> Iterator[str]:
+    """A real Streamlit server on the dashboard over ``db``; yields its URL."""
     port = _free_port()
     env = {**os.environ, "FINANCE_DB": str(db)}
     process = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.headless", "true",
          "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
@@ -65,12 +63,23 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path
     else:
         process.kill()
         pytest.fail("the dashboard did not start: " + (process.stdout.read() if process.stdout else ""))
-    yield url, db
-    process.terminate()
     try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    _ensure_chromium()
+    db = tmp_path_factory.mktemp("browser") / "company.duckdb"
+    build_demo_db(db)
+    with _serve(db) as url:
+        yield url, db
 
 
 @pytest.fixture(scope="module")
@@ -186,3 +195,49 @@ def test_an_ambiguous_date_file_is_read_once_told_how(server: tuple[str, Path], 
     page.get_by_text("No problems found").wait_for(timeout=60_000)
     _shot(page, "6-data-date-format")
     page.close()
+
+
+def test_a_cmo_plans_next_quarter_and_downloads_the_board_pack(browser, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """On a freshly started server, a shared link straight to the planner: build the request, compare it
+    with the optimised split, save it, and download the board pack."""
+    _ensure_chromium()
+    db = tmp_path / "plan.duckdb"
+    build_demo_db(db)
+    with _serve(db) as url:
+        page = browser.new_page(viewport={"width": 1400, "height": 1100}, accept_downloads=True)
+        page.goto(f"{url}/planner")
+        page.get_by_text("Projection for 2026-Q1").wait_for(timeout=120_000)
+        # the first link to a page on a cold server still gets the dashboard's frame and navigation
+        page.locator('[data-testid="stSidebarNav"]').get_by_text("Overview").wait_for(timeout=30_000)
+        before = _metric(page, "LTV:CAC")
+        # the CMO raises shared costs by half: CAC rises, LTV:CAC falls
+        shared = page.get_by_role("spinbutton", name="Shared costs (% of start)")
+        shared.fill("150")
+        shared.press("Enter")
+        page.wait_for_function(
+            "([text]) => [...document.querySelectorAll('[data-testid=\"stMetric\"]')]"
+            ".some(m => m.innerText.includes('LTV:CAC') && !m.innerText.includes(text))", arg=[before],
+            timeout=60_000)
+        after = _metric(page, "LTV:CAC")
+        assert float(after.rstrip("x")) < float(before.rstrip("x"))
+        _shot(page, "7-planner")
+        page.get_by_role("tab", name="Scenarios").click()
+        page.get_by_label("Scenario name").fill("2026-Q1 request")
+        page.get_by_role("button", name="Save the working plan").click()
+        page.get_by_text("Saved '2026-Q1 request'").wait_for(timeout=60_000)
+        page.get_by_text("Optimised split projects").or_(page.get_by_text("Working plan projects")).or_(
+            page.get_by_text("Baseline (repeat last quarter) projects")).first.wait_for(timeout=60_000)
+        _shot(page, "8-planner-compare")
+        page.get_by_role("tab", name="Board pack").click()
+        page.get_by_role("button", name="Prepare the PDF").click()
+        button = page.get_by_role("button", name="Download board pack (PDF)")
+        button.wait_for(timeout=180_000)
+        with page.expect_download(timeout=60_000) as info:
+            button.click()
+        saved = tmp_path / "pack.pdf"
+        info.value.save_as(saved)
+        assert saved.read_bytes()[:5] == b"%PDF-" and saved.stat().st_size > 50_000
+        text = subprocess.run(["pdftotext", "-layout", str(saved), "-"], capture_output=True, text=True,
+                              check=True).stdout
+        assert "2026-Q1 request" in text
+        page.close()

@@ -109,7 +109,7 @@ def test_missing_file_is_a_clear_rejection(tmp_path: Path) -> None:
 def test_help_lists_every_command() -> None:
     done = run_cli("--help")
     assert done.returncode == 0
-    for command in ("import", "imports", "undo", "demo"):
+    for command in ("import", "imports", "undo", "metrics", "plan", "scenarios", "report", "demo"):
         assert command in done.stdout
 
 
@@ -139,3 +139,54 @@ def test_an_import_waits_for_a_brief_reader(tmp_path: Path) -> None:
     out, err = process.communicate(timeout=60)
     assert process.returncode == 0, err
     assert "imported as #1" in out
+
+
+def test_plan_prints_the_cores_projection_and_saves_scenarios(tmp_path: Path) -> None:
+    from finance import scenarios as sc
+    from finance.assumptions import Assumptions
+    from finance.demo import build_demo_db
+
+    db = tmp_path / "plan.duckdb"
+    build_demo_db(db)
+    code, payload = run_cli_json("plan", "--db", db)
+    assert code == 0
+    with Store(db, read_only=True) as store:
+        basis = sc.planning_basis(store.dataset(), Assumptions.from_settings(store.assumptions()).params())
+    expected = sc.projection_json(sc.project(basis, basis.starts["last_quarter"]))
+    assert payload["figures"] == expected["figures"] and payload["spend"] == expected["spend"]
+    assert payload["period"] == "2026-Q1" and payload["band"] == expected["band"]
+
+    # an optimised split keeps the channel total to the cent and the locked channel's spend
+    code, best = run_cli_json("plan", "--db", db, "--optimise", "--lock", "Events", "--save", "Q1 optimised",
+                              "--kind", "optimised", "--note", "=HYPERLINK(\"x\")")
+    assert code == 0 and best["spend"] == payload["spend"]
+    events = next(c for c in best["channels"] if c["channel"] == "Events")
+    assert events["spend"] == next(c for c in payload["channels"] if c["channel"] == "Events")["spend"]
+    assert Decimal(best["figures"]["value_created"]["value"]) > Decimal(payload["figures"]["value_created"]["value"])
+
+    code, listed = run_cli_json("scenarios", "--db", db)
+    assert code == 0 and [s["name"] for s in listed["scenarios"]] == ["Q1 optimised"]
+    assert listed["scenarios"][0]["note"] == "=HYPERLINK(\"x\")" and listed["scenarios"][0]["kind"] == "optimised"
+    code, again = run_cli_json("plan", "--db", db, "--scenario", "Q1 optimised")
+    assert code == 0 and again["figures"] == best["figures"]
+
+    code, goal = run_cli_json("plan", "--db", db, "--target-ratio", "3")
+    assert code == 0 and goal["figures"]["ltv_cac"]["value"] >= 3.0
+    assert goal["goal"].startswith("the largest budget") or "capped by the bounds" in goal["goal"]
+
+
+def test_plan_refuses_bad_input_and_writes_nothing(tmp_path: Path) -> None:
+    from finance.demo import build_demo_db
+
+    db = tmp_path / "plan.duckdb"
+    build_demo_db(db)
+    for args, named in ((["--set", "TikTok:events=5"], "'TikTok' has no history"),
+                        (["--set", "Paid Search:digital_advertising=12,5x"], "'12,5x' is not an amount"),
+                        (["--set", "nonsense"], "expected CHANNEL:CATEGORY=AMOUNT"),
+                        (["--scenario", "missing"], "no scenario named 'missing'"),
+                        (["--target-customers", "1e9"], "unreachable")):
+        done = run_cli("plan", "--db", db, *args, "--save", "never")
+        assert done.returncode == 2, (args, done.stderr)
+        assert named in done.stderr, (args, done.stderr)
+    done = run_cli("scenarios", "--db", db, "--format", "json")
+    assert '"scenarios": []' in done.stdout

@@ -1,0 +1,313 @@
+"""Budget planner: next quarter's request, its projected return, an optimised split, goal seek, scenarios."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import polars as pl
+import streamlit as st
+
+from finance import charts, ui
+from finance import scenarios as sc
+from finance.dataset import SHARED
+from finance.planner import PlanError
+from finance.schema import CATEGORIES
+from finance.store import Store
+
+ctx = ui.context()
+state = st.session_state
+st.title("Budget planner")
+try:
+    basis = ui.load_basis(ctx.path, ctx.version, ctx.view.method)
+except PlanError as exc:
+    ui.no_data(f"No history to plan from yet: {exc}.")
+    st.stop()
+
+quarters = max(b.history.height for b in basis.channels.values())
+st.caption(f"Plan for **{basis.period}**. Response curves fitted on up to {quarters} quarters of history to "
+           f"{sc.quarter_label(basis.last_period)}; LTV by the {ui.METHOD_LABELS[basis.ltv_method].lower()} "
+           f"method. Ranges are the central {basis.interval:.0%} of {sc.DRAWS:,} draws from the curves' fits "
+           "and the LTV model.")
+for note in basis.notes:
+    st.info(note)
+
+# --- the working plan ------------------------------------------------------------------------
+with Store(ctx.path, read_only=True) as store:
+    saved = sc.list_scenarios(store)
+saved_names = saved["name"].to_list()
+START_LABELS = {"last_quarter": f"Last quarter's spend ({sc.quarter_label(basis.last_period)})",
+                "trailing_average": "Average quarter of the last four"}
+options = [*START_LABELS, *(f"saved:{name}" for name in saved_names)]
+top = st.columns([2, 1, 1])
+start = top[0].selectbox("Start from", options, key="plan.start",
+                         format_func=lambda o: START_LABELS.get(o, f"Saved scenario: {o.removeprefix('saved:')}"))
+shared_pct = top[1].number_input("Shared costs (% of start)", 0.0, 500.0, 100.0, step=5.0, key="plan.shared",
+                                 help="Staff, martech, website and other costs with no channel scale by this.")
+if state.get("plan.loaded") != (start, ctx.version):
+    if start.startswith("saved:"):
+        with Store(ctx.path, read_only=True) as store:
+            state["plan.lines"] = list(sc.load_scenario(store, start.removeprefix("saved:")).lines)
+    else:
+        state["plan.lines"] = list(basis.starts[start])
+    state["plan.loaded"] = (start, ctx.version)
+    state["plan.editor.version"] = state.get("plan.editor.version", 0) + 1
+    state.pop("plan.optimised", None)
+    state.pop("plan.goal", None)
+
+
+def _editable(lines: list[sc.PlanLine]) -> pl.DataFrame:
+    return pl.DataFrame({
+        "channel": [ln.channel for ln in lines],
+        "category": [ln.category for ln in lines],
+        "Cost category": [CATEGORIES[ln.category].label for ln in lines],
+        "amount": [float(ln.amount) for ln in lines],
+    }, schema={"channel": pl.String, "category": pl.String, "Cost category": pl.String, "amount": pl.Float64})
+
+
+with st.expander("Plan lines: spend per channel and cost category for the quarter", expanded=False):
+    st.caption("Edit any amount. `(shared)` lines have no channel (staff, martech, website); sales lines count "
+               "in the S&M CAC only.")
+    edited = st.data_editor(
+        _editable(state["plan.lines"]), key=f"plan.editor.{state['plan.editor.version']}", hide_index=True,
+        width="stretch", num_rows="fixed", disabled=["channel", "category", "Cost category"],
+        column_config={"category": None,
+                       "amount": st.column_config.NumberColumn("Amount", min_value=0.0, format="dollar",
+                                                               step=0.01)})
+try:
+    lines = sc.lines_from_frame(pl.DataFrame(edited).with_columns(
+        pl.col("amount").round(2).cast(pl.String)))
+    lines = sc.scale_shared(lines, Decimal(str(shared_pct)) / 100)
+    plan = sc.project(basis, lines, name="Working plan")
+except PlanError as exc:
+    st.error(f"The plan cannot be projected: {exc}")
+    st.stop()
+top[2].metric("Plan total (S&M)", ui.money_compact(plan.spend_sm), help=f"Exactly {ui.money(plan.spend_sm)}")
+
+
+def _range(value: sc.Range, fmt: Any) -> str:
+    if value.low is None or value.high is None:
+        return "range n/a"
+    return f"range {fmt(value.low)} to {fmt(value.high)}"
+
+
+def _months(value: Any) -> str:
+    if value is None:
+        return "n/a"
+    return f"{value:.0f}" if value != float("inf") else "beyond horizon"
+
+
+def tiles(p: sc.Projection, key: str) -> None:
+    f = p.figures
+    cols = st.columns(6)
+    cols[0].metric("Marketing spend", ui.money_compact(p.spend), help=f"Exactly {ui.money(p.spend)}; "
+                   f"{ui.money(p.shared)} of it shared")
+    cols[1].metric("New customers", f"{f['customers'].point:,.0f}" if f["customers"].point is not None else "n/a",
+                   _range(f["customers"], lambda v: f"{v:,.0f}"), delta_color="off", delta_arrow="off")
+    cols[2].metric("Fully loaded CAC", ui.money(f["cac"].point), _range(f["cac"], ui.money), delta_color="off",
+                   delta_arrow="off", help=_range(f["cac"], ui.money))
+    cols[3].metric("LTV:CAC", ui.ratio(f["ltv_cac"].point), p.band or "n/a", delta_color="off", delta_arrow="off",
+                   help=_range(f["ltv_cac"], ui.ratio))
+    cols[4].metric("Payback (months)", _months(f["payback_months"].point),
+                   _range(f["payback_months"], _months), delta_color="off", delta_arrow="off")
+    cols[5].metric("ROI", f"{f['roi'].point:.0%}" if f["roi"].point is not None else "n/a",
+                   _range(f["roi"], lambda v: f"{v:.0%}"), delta_color="off", delta_arrow="off")
+    for warning in p.warnings:
+        st.warning(warning)
+
+
+def channel_table(p: sc.Projection) -> pl.DataFrame:
+    whole = pl.col("customers_low").round(0).cast(pl.Int64), pl.col("customers_high").round(0).cast(pl.Int64)
+    return p.channels.select(
+        pl.col("channel").alias("Channel"), pl.col("spend").cast(pl.Float64).alias("Spend"),
+        pl.col("customers").round(0).alias("New customers"), pl.format("{} to {}", *whole).alias("Range"),
+        pl.col("cpa").round(2).alias("CPA"), pl.col("marginal_cac").round(2).alias("Marginal CAC"),
+        pl.col("ltv").round(2).alias("LTV"), pl.col("curve").str.replace("_", " ").alias("Curve"),
+        pl.col("r_squared").round(3).alias("R²"), pl.col("warning").fill_null("").alias("Warning"))
+
+
+MONEY_COLUMNS: dict[str, Any] = {c: st.column_config.NumberColumn(c, format="dollar")
+                                 for c in ("Spend", "CPA", "Marginal CAC", "LTV")}
+MONEY_COLUMNS["New customers"] = st.column_config.NumberColumn("New customers", format="localized")
+
+st.subheader(f"Projection for {basis.period}")
+tiles(plan, "plan")
+st.dataframe(channel_table(plan), hide_index=True, width="stretch", column_config=MONEY_COLUMNS)
+
+baseline = sc.project(basis, basis.starts["last_quarter"], name="Baseline (repeat last quarter)")
+optimise_tab, goal_tab, scenario_tab, curve_tab, pack_tab = st.tabs(
+    ["Optimised split", "Goal seek", "Scenarios", "Response curves", "Board pack"])
+
+with optimise_tab:
+    st.write("The split of the plan's channel spend that maximises projected LTV minus spend. Each channel "
+             "stays within its bounds (by default half to one and a half times its spend in the plan: the curves "
+             "are trusted near the spend they were fitted on). At the optimum, each channel not at a bound "
+             "returns the same LTV per marginal dollar.")
+    channel_total = sum(sc.channel_spend(plan.lines).values(), Decimal(0))
+    total = st.number_input("Channel budget to split", 0.0, value=float(channel_total), step=10_000.0,
+                            format="%.2f", key="plan.total")
+    low, high = sc.default_bounds(basis, plan.lines)
+    bounds_frame = pl.DataFrame({"channel": list(basis.channels),
+                                 "minimum": [round(low[c], 2) for c in basis.channels],
+                                 "maximum": [round(high[c], 2) for c in basis.channels],
+                                 "locked": [False] * len(basis.channels)})
+    bounds_edit = pl.DataFrame(st.data_editor(
+        bounds_frame, key=f"plan.bounds.{state['plan.editor.version']}", hide_index=True, width="stretch",
+        disabled=["channel"], column_config={
+            "minimum": st.column_config.NumberColumn("Minimum", min_value=0.0, format="dollar"),
+            "maximum": st.column_config.NumberColumn("Maximum", min_value=0.0, format="dollar"),
+            "locked": st.column_config.CheckboxColumn("Locked at plan", help="Keep the plan's spend")}))
+    if st.button("Optimise the split", type="primary", key="plan.optimise"):
+        try:
+            bounds = sc.Bounds(
+                minimum=dict(zip(bounds_edit["channel"], bounds_edit["minimum"].fill_null(0.0), strict=True)),
+                maximum=dict(zip(bounds_edit["channel"], bounds_edit["maximum"].fill_null(float("inf")),
+                                 strict=True)),
+                locked=tuple(bounds_edit.filter(pl.col("locked"))["channel"]))
+            optimised, _ = sc.optimise(basis, plan.lines, total=Decimal(str(round(total, 2))), bounds=bounds)
+            state["plan.optimised"] = optimised
+        except PlanError as exc:
+            st.error(f"No split found: {exc}")
+    if "plan.optimised" in state:
+        try:
+            best = sc.project(basis, state["plan.optimised"], name="Optimised split")
+        except PlanError as exc:
+            st.error(f"The optimised split no longer fits this plan: {exc}")
+            state.pop("plan.optimised")
+        else:
+            tiles(best, "optimised")
+            st.dataframe(channel_table(best), hide_index=True, width="stretch", column_config=MONEY_COLUMNS)
+            if st.button("Use the optimised split as the working plan", key="plan.use_optimised"):
+                state["plan.lines"] = list(state.pop("plan.optimised"))
+                state["plan.editor.version"] += 1
+                st.rerun()
+
+with goal_tab:
+    left, right = st.columns(2)
+    target = left.number_input("Target LTV:CAC", 0.5, 20.0, 3.0, step=0.25, key="plan.target_ratio")
+    if left.button("Largest budget at this LTV:CAC", key="plan.seek_ratio"):
+        try:
+            state["plan.goal"] = sc.budget_for_ratio(basis, plan.lines, target)
+        except PlanError as exc:
+            left.error(str(exc))
+    wanted = right.number_input("Target new customers", 1.0, value=float(round(plan.figures["customers"].point or 1)),
+                                step=100.0, format="%.0f", key="plan.target_customers")
+    if right.button("Budget for this many customers", key="plan.seek_customers"):
+        try:
+            state["plan.goal"] = sc.budget_for_customers(basis, plan.lines, wanted)
+        except PlanError as exc:
+            right.error(str(exc))
+    goal = state.get("plan.goal")
+    if goal is not None:
+        sought = sc.project(basis, goal.lines, name="Goal seek")
+        st.success(f"Channel budget {ui.money(goal.channel_total)} ({goal.note}); with shared and sales lines, "
+                   f"{ui.money(sought.spend_sm)} in all.")
+        tiles(sought, "goal")
+        st.caption("Goal seek splits each budget optimally, with channels capped at twice their largest past "
+                   "quarter. The budget is found to within 0.1%.")
+        if st.button("Use this plan as the working plan", key="plan.use_goal"):
+            state["plan.lines"] = list(goal.lines)
+            state["plan.editor.version"] += 1
+            state.pop("plan.goal")
+            st.rerun()
+
+with scenario_tab:
+    with st.form("plan.save"):
+        cols = st.columns([2, 1, 1])
+        name = cols[0].text_input("Scenario name", placeholder=f"{basis.period} request")
+        kind = cols[1].selectbox("Kind", ["request", "custom", "baseline", "optimised", "goal seek"])
+        overwrite = cols[2].checkbox("Replace if it exists")
+        note = st.text_input("Note", placeholder="What this plan assumes")
+        if st.form_submit_button("Save the working plan"):
+            try:
+                with Store(ctx.path) as store:
+                    sc.save_scenario(store, sc.Scenario(name, basis.period, kind, note, plan.lines,
+                                                        {"start": start, "shared_pct": shared_pct}),
+                                     overwrite=overwrite)
+            except PlanError as exc:
+                st.error(f"Not saved: {exc}")
+            else:
+                st.success(f"Saved {name.strip()!r}.")
+                st.rerun()
+    if not saved.is_empty():
+        st.dataframe(saved, hide_index=True, width="stretch",
+                     column_config={"spend": st.column_config.NumberColumn("Spend (all lines)", format="dollar")})
+        gone = st.selectbox("Delete a scenario", [None, *saved_names], key="plan.delete")
+        if gone and st.button(f"Delete {gone!r}", key="plan.delete.confirm"):
+            with Store(ctx.path) as store:
+                sc.delete_scenario(store, gone)
+            st.rerun()
+    candidates: dict[str, sc.Projection] = {baseline.name: baseline, plan.name: plan}
+    if "plan.optimised" in state:
+        candidates["Optimised split"] = sc.project(basis, state["plan.optimised"], name="Optimised split")
+    else:
+        candidates["Optimised split"] = sc.project(basis, sc.optimise(basis, plan.lines)[0], name="Optimised split")
+    chosen = st.multiselect("Compare", [*candidates, *saved_names], default=list(candidates)[:3],
+                            key="plan.compare")
+    projections = []
+    for label in chosen:
+        if label in candidates:
+            projections.append(candidates[label])
+        else:
+            with Store(ctx.path, read_only=True) as store:
+                scenario = sc.load_scenario(store, label)
+            try:
+                projections.append(sc.project(basis, scenario.lines, name=label))
+            except PlanError as exc:
+                st.warning(f"{label}: {exc}")
+    if projections:
+        table = sc.compare(projections)
+
+        def _cell(rec: dict[str, Any]) -> str:
+            fmt = {"money": ui.money, "ratio": ui.ratio, "count": lambda v: f"{v:,.0f}",
+                   "percent": lambda v: f"{v:.0%}", "months": _months}[rec["unit"]]
+            text = fmt(rec["value"]) if rec["value"] is not None else "n/a"
+            if rec["low"] is not None and rec["high"] is not None and rec["low"] != rec["high"]:
+                text += f" ({fmt(rec['low'])} to {fmt(rec['high'])})"
+            return text + (f" {rec['band']}" if rec["band"] else "")
+
+        shown = table.with_columns(text=pl.Series([_cell(r) for r in table.iter_rows(named=True)], dtype=pl.String))
+        wide = shown.pivot(on="scenario", index="label", values="text", maintain_order=True)
+        st.dataframe(wide.rename({"label": "Figure"}), hide_index=True, width="stretch")
+        st.plotly_chart(charts.scenario_comparison(table, ctx.assumptions.band_edges), key="plan.compare.chart")
+
+with curve_tab:
+    channel = st.selectbox("Channel", list(basis.channels), key="plan.curve.channel")
+    b = basis.channels[channel]
+    planned = plan.channels.filter(pl.col("channel") == channel).row(0, named=True)
+    planned_point = {"spend": float(planned["spend"]), "customers": planned["customers"],
+                     "low": planned["customers_low"], "high": planned["customers_high"],
+                     "marginal_cac": planned["marginal_cac"]}
+    reach = max(1.5 * float(b.history["direct_spend"].max() or 0.0), 1.2 * planned_point["spend"])  # type: ignore[arg-type]
+    st.plotly_chart(charts.response_curve(channel, b.history, sc.curve_grid(basis, channel, reach), planned_point),
+                    key="plan.curve.chart")
+    params = ", ".join(f"{k} = {v:,.4g}" for k, v in b.curve.params.items())
+    st.caption(f"{b.curve.kind.replace('_', ' ')} curve ({params}); R² {b.curve.r_squared or 0:.3f} on "
+               f"{b.curve.points} quarters. " + (b.curve.warning or ""))
+
+with pack_tab:
+    st.write("The CFO board pack: KPIs, LTV:CAC trend with bands, fully loaded CAC breakdown, CPL/CPA history, "
+             "the budget request with its projection and range, assumptions and methodology.")
+    requests = [None, *saved_names]
+    picked = st.selectbox("Budget request", requests, key="plan.pack.scenario",
+                          format_func=lambda n: "Latest saved request (else last quarter repeated)" if n is None
+                          else n)
+    cols = st.columns(2)
+    from finance import report  # rendering pulls in the PDF toolchain: import it only here
+
+    for col, kind in zip(cols, ("pdf", "xlsx"), strict=True):
+        if col.button(f"Prepare the {kind.upper()}", key=f"plan.pack.{kind}"):
+            try:
+                with st.spinner("Rendering the board pack..."):
+                    pack = report.gather(ctx.path, scenario=picked, method=ctx.view.method)
+                    state[f"plan.pack.{kind}.bytes"] = report.to_pdf(pack) if kind == "pdf" else report.to_xlsx(pack)
+            except Exception as exc:  # a missing renderer or bad input: say what, keep the page
+                col.error(f"Board pack not made: {exc}")
+        if f"plan.pack.{kind}.bytes" in state:
+            col.download_button(f"Download board pack ({kind.upper()})", state[f"plan.pack.{kind}.bytes"],
+                                file_name=f"board-pack-{basis.period}.{kind}", key=f"plan.pack.{kind}.download",
+                                mime="application/pdf" if kind == "pdf" else
+                                "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+
+if SHARED not in {ln.channel for ln in plan.lines}:
+    st.caption("This plan has no shared costs: fully loaded CAC counts only channel spend.")

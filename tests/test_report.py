@@ -1,0 +1,365 @@
+"""The CFO board pack on the demo company: real DuckDB, real Chromium and kaleido, real CLI runs.
+
+The PDF is rendered once for the module (by the CLI, as a user would) and read back with
+poppler's pdfinfo, pdftotext and pdftoppm; the XLSX is reopened with openpyxl. Every figure
+checked is compared with ``finance.metrics.compute`` run independently here.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import shutil
+import subprocess
+import time
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import openpyxl
+import polars as pl
+import pytest
+from PIL import Image
+
+from finance import charts, exports, report
+from finance.assumptions import Assumptions
+from finance.dataset import SHARED
+from finance.demo import SAMPLE_DIR, build_demo_db
+from finance.metrics import compute, money
+from finance.planner import PlanError
+from finance.scenarios import PlanLine, Scenario, save_scenario
+from finance.store import Store
+
+from .conftest import run_cli
+
+REQUEST = "Q1 growth ask"
+OLDER_REQUEST = "Older ask"
+NOT_A_REQUEST = "A side idea"  # sorts first on a tie: only its kind keeps it out of the pack
+REQUEST_LINES = (
+    PlanLine("Paid Search", "digital_advertising", Decimal("420000.25")),
+    PlanLine("Paid Social", "digital_advertising", Decimal("180000.10")),
+    PlanLine("Content", "content_creation", Decimal("120000.00")),
+    PlanLine("Events", "events", Decimal("400000.00")),
+    PlanLine(SHARED, "personnel", Decimal("610000.00")),
+    PlanLine(SHARED, "martech", Decimal("690000.05")),
+    PlanLine(SHARED, "sales", Decimal("780000.00")),
+)
+# 420,000.25 + 180,000.10 + 120,000.00 + 400,000.00 + 610,000.00 + 690,000.05 + 780,000.00
+REQUEST_TOTAL = Decimal("3200000.40")
+INJECTED_CHANNEL = '=HYPERLINK("http://x")'
+INJECTED_NAME = "@SUM(A1)"
+INJECTED_NOTE = "+1 more for search"
+
+
+def _save(store: Store, name: str, kind: str, lines: tuple[PlanLine, ...], note: str = "") -> None:
+    save_scenario(store, Scenario(name, "2026-Q1", kind, note, lines, {}))
+
+
+@pytest.fixture(scope="module")
+def demo_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo company with three saved scenarios: an older request, the latest request, a custom plan."""
+    path = tmp_path_factory.mktemp("report") / "demo.duckdb"
+    build_demo_db(path)
+    with Store(path) as store:
+        _save(store, OLDER_REQUEST, "request", REQUEST_LINES[:3])
+        time.sleep(1.1)  # updated_at is kept to the second: make "the most recently updated" unambiguous
+        _save(store, REQUEST, "request", REQUEST_LINES, note="Growth push into paid search")
+        _save(store, NOT_A_REQUEST, "custom", REQUEST_LINES[:2])
+    return path
+
+
+@dataclass(frozen=True)
+class Core:
+    """The period's pooled row from ``compute``, run here independently of the pack."""
+
+    row: dict[str, Any]
+
+
+@pytest.fixture(scope="module")
+def pack(demo_db: Path) -> report.BoardPack:
+    started = time.perf_counter()
+    gathered = report.gather(demo_db)
+    print(f"\ngather: {time.perf_counter() - started:.2f} s")
+    return gathered
+
+
+@pytest.fixture(scope="module")
+def core(demo_db: Path, pack: report.BoardPack) -> Core:
+    with Store(demo_db, read_only=True) as store:
+        data, stored = store.dataset(), store.assumptions()
+    rows = compute(data, Assumptions.from_settings(stored).params()).rows
+    return Core(rows.filter(pl.col("period_label") == pack.period).row(0, named=True))
+
+
+@pytest.fixture(scope="module")
+def workbook(pack: report.BoardPack) -> openpyxl.Workbook:
+    started = time.perf_counter()
+    data = report.to_xlsx(pack)
+    print(f"\nXLSX: {time.perf_counter() - started:.3f} s, {len(data):,} bytes")
+    return openpyxl.load_workbook(io.BytesIO(data))
+
+
+def _records(workbook: openpyxl.Workbook, sheet: str) -> list[dict[str, Any]]:
+    rows = list(workbook[sheet].iter_rows())
+    header = [cell.value for cell in rows[0]]
+    return [dict(zip(header, row, strict=True)) for row in rows[1:]]
+
+
+def _cents(value: Any) -> Decimal:
+    """A money value from the core, as the cents a spreadsheet shows."""
+    return Decimal(money(value) or "nan")
+
+
+# ---------------------------------------------------------------------------------------------
+# What goes in the pack
+# ---------------------------------------------------------------------------------------------
+
+
+def test_default_period_is_the_latest_with_new_customers_and_request_the_latest_saved(
+        pack: report.BoardPack, core: Core) -> None:
+    assert pack.period == "2025-Q4" and pack.prior_period == "2025-Q3"
+    assert pack.quarters[-1] == pack.period and core.row["new_customers"] > 0
+    assert pack.company == "Northwind Analytics"
+    assert pack.request.name == REQUEST  # not the older request, not the newer custom plan
+    assert pack.request_note == "Growth push into paid search"
+    assert [p.name for p in pack.projections] == [report.BASELINE, REQUEST, report.OPTIMISED]
+    assert pack.request.spend_sm == REQUEST_TOTAL
+    # the optimised split moves the request's channel spend between channels, keeping its total
+    channel_total = pack.request.channels.get_column("spend").sum()
+    assert pack.optimised.channels.get_column("spend").sum() == channel_total
+    assert pack.optimised.spend_sm == pack.request.spend_sm
+
+
+def test_bad_period_scenario_or_method_names_the_value_and_the_choices(demo_db: Path) -> None:
+    with pytest.raises(ValueError, match=r"'2031-Q9'.*2023-Q1, .*2025-Q4"):
+        report.gather(demo_db, period="2031-Q9")
+    with pytest.raises(PlanError, match=rf"'nope'.*{OLDER_REQUEST}.*{REQUEST}"):
+        report.gather(demo_db, scenario="nope")
+    with pytest.raises(ValueError, match=r"'magic'.*formula, cohort, bgnbd"):
+        report.gather(demo_db, method="magic")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=r"unknown suffix '\.docx'.*\.pdf, \.xlsx"):
+        report.check_output(demo_db.parent / "pack.docx")
+
+
+def test_named_scenario_and_an_earlier_quarter(demo_db: Path, pack: report.BoardPack) -> None:
+    older = report.gather(demo_db, scenario=OLDER_REQUEST, period="2025-q2")
+    assert older.request.name == OLDER_REQUEST and older.period == "2025-Q2" and older.prior_period == "2025-Q1"
+    assert older.request.spend_sm == sum((ln.amount for ln in REQUEST_LINES[:3]), Decimal(0))
+    # an earlier quarter's pack stops its history there; its figures are the same quarter's in the later pack
+    assert older.quarterly.get_column("period_label").to_list()[-1] == "2025-Q2"
+    same = pack.quarterly.filter(pl.col("period_label") == "2025-Q2").row(0, named=True)
+    assert older.row["cac"] == same["cac"]
+    assert older.row["ltv_cac"] == pytest.approx(same["ltv_cac"], rel=1e-12)  # float sums may differ in the last bit
+
+
+def test_without_a_saved_request_last_quarter_is_repeated(tmp_path: Path) -> None:
+    path = tmp_path / "fresh.duckdb"
+    build_demo_db(path)
+    fresh = report.gather(path)
+    assert fresh.request.name == "Repeat of 2025-Q4"
+    assert fresh.request.lines == fresh.baseline.lines
+    assert any("No budget request is saved" in w for w in fresh.warnings)
+
+
+# ---------------------------------------------------------------------------------------------
+# XLSX
+# ---------------------------------------------------------------------------------------------
+
+
+def test_xlsx_has_one_sheet_per_table_numbers_as_numbers_and_no_formula(workbook: openpyxl.Workbook) -> None:
+    assert workbook.sheetnames == [*report.SHEETS, exports.ASSUMPTIONS_SHEET]
+    money_cells = 0
+    for sheet in workbook.worksheets:
+        for row in sheet.iter_rows():
+            for cell in row:
+                assert cell.data_type != "f", (sheet.title, cell.coordinate, cell.value)
+        header = [cell.value for cell in next(sheet.iter_rows())]
+        for column, title in enumerate(header):
+            if title in report.MONEY_COLUMNS:
+                for (cell,) in sheet.iter_rows(min_row=2, min_col=column + 1, max_col=column + 1):
+                    if cell.value is not None:
+                        assert cell.data_type == "n" and isinstance(cell.value, int | float), cell.coordinate
+                        assert cell.number_format == exports.MONEY_FORMAT, cell.coordinate
+                        money_cells += 1
+    assert money_cells > 100
+    assumptions = {row[0].value: row[1].value for row in workbook[exports.ASSUMPTIONS_SHEET].iter_rows(min_row=2)}
+    assert assumptions["LTV method"] == "formula" and assumptions["Budget request"] == REQUEST
+    assert assumptions["Data as of"] == "2025-12-31"
+    assert assumptions["Default gross margin"] == pytest.approx(0.7)
+
+
+def test_xlsx_kpis_are_the_cores_figures_to_the_cent(workbook: openpyxl.Workbook, core: Core) -> None:
+    latest, prior = _records(workbook, "KPI summary")
+    assert (latest["quarter"].value, prior["quarter"].value) == ("2025-Q4", "2025-Q3")
+    for column in ("spend", "spend_sm", "cac_media", "cac", "cac_sm", "ltv"):
+        assert Decimal(repr(latest[column].value)) == _cents(core.row[column]), column
+    assert latest["new_customers"].value == core.row["new_customers"]
+    assert latest["band"].value == core.row["band"]
+    categories = {r["category"].value: r for r in _records(workbook, "CAC by category")}
+    assert Decimal(repr(categories["marketing"]["spend"].value)) == _cents(core.row["spend"])
+    assert Decimal(repr(categories["marketing"]["cac_contribution"].value)) == _cents(core.row["cac"])
+
+
+def test_xlsx_request_lines_sum_to_the_projections_spend(workbook: openpyxl.Workbook,
+                                                          pack: report.BoardPack) -> None:
+    lines = _records(workbook, "Budget request lines")
+    assert {r["scenario"].value for r in lines} == {REQUEST}
+    total = sum((Decimal(repr(r["amount"].value)) for r in lines), Decimal(0))
+    assert total == pack.request.spend_sm == REQUEST_TOTAL
+    compared = {r["scenario"].value: r for r in _records(workbook, "Scenario comparison")}
+    assert list(compared) == [report.BASELINE, REQUEST, report.OPTIMISED]
+    assert Decimal(repr(compared[REQUEST]["spend_sm"].value)) == REQUEST_TOTAL
+
+
+@pytest.fixture(scope="module")
+def injected_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo company with its Partners channel renamed to a formula, and a request named like one."""
+    folder = tmp_path_factory.mktemp("injected")
+    samples = folder / "sample_data"
+    samples.mkdir()
+    for source in SAMPLE_DIR.glob("*.csv"):
+        with source.open(newline="", encoding="utf-8") as file:
+            rows = list(csv.reader(file))
+        if "channel" in rows[0]:
+            at = rows[0].index("channel")
+            for row in rows[1:]:
+                row[at] = INJECTED_CHANNEL if row[at] == "Partners" else row[at]
+        with (samples / source.name).open("w", newline="", encoding="utf-8") as file:
+            csv.writer(file).writerows(rows)
+    path = folder / "injected.duckdb"
+    build_demo_db(path, sample_dir=samples)
+    with Store(path) as store:
+        _save(store, INJECTED_NAME, "request", (PlanLine(INJECTED_CHANNEL, "influencer", Decimal("150000.00")),
+                                                *REQUEST_LINES), note=INJECTED_NOTE)
+    return path
+
+
+def test_text_that_looks_like_a_formula_stays_text(injected_db: Path) -> None:
+    injected = report.gather(injected_db)
+    assert injected.request.name == INJECTED_NAME
+    book = openpyxl.load_workbook(io.BytesIO(report.to_xlsx(injected)))
+    found: dict[str, set[str]] = {}
+    for sheet in book.worksheets:
+        for row in sheet.iter_rows():
+            for cell in row:
+                assert cell.data_type != "f", (sheet.title, cell.coordinate, cell.value)
+                if isinstance(cell.value, str) and cell.value.lstrip("'") in (INJECTED_CHANNEL, INJECTED_NAME,
+                                                                               INJECTED_NOTE):
+                    assert cell.data_type == "s" and cell.value.startswith("'"), cell.value  # neutralised text
+                    found.setdefault(cell.value[1:], set()).add(sheet.title)
+    assert found[INJECTED_CHANNEL] >= {"Channels", "Budget request lines", "Projection by channel"}
+    assert found[INJECTED_NAME] >= {"Budget request lines", "Scenario comparison", exports.ASSUMPTIONS_SHEET}
+    assert found[INJECTED_NOTE] == {exports.ASSUMPTIONS_SHEET}
+
+
+# ---------------------------------------------------------------------------------------------
+# PDF, through the command line
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Rendered:
+    done: subprocess.CompletedProcess[str]
+    path: Path
+    seconds: float
+    pages: int
+
+
+def _poppler(*args: str | Path) -> str:
+    return subprocess.run([str(a) for a in args], capture_output=True, text=True, check=True, timeout=120).stdout
+
+
+@pytest.fixture(scope="module")
+def rendered(demo_db: Path, tmp_path_factory: pytest.TempPathFactory) -> Rendered:
+    """The PDF pack, rendered once for the module by ``python -m finance report``."""
+    if shutil.which("pdfinfo") is None:
+        pytest.fail("poppler-utils is needed: apt-get install -y poppler-utils")
+    out = tmp_path_factory.mktemp("pdf") / "board pack.pdf"
+    started = time.perf_counter()
+    done = run_cli("report", "--db", demo_db, "--out", out)
+    seconds = time.perf_counter() - started
+    print(f"\nCLI report to PDF (process start, gather, render, write): {seconds:.1f} s")
+    info = _poppler("pdfinfo", out) if out.exists() else ""
+    pages = int(next((line.split()[1] for line in info.splitlines() if line.startswith("Pages:")), "0"))
+    return Rendered(done, out, seconds, pages)
+
+
+def test_cli_writes_the_pdf_and_reports_its_pages(rendered: Rendered) -> None:
+    assert rendered.done.returncode == 0, rendered.done.stderr
+    assert rendered.done.stdout.strip() == (f"wrote {rendered.path}: {rendered.path.stat().st_size:,} bytes, "
+                                            f"{rendered.pages} pages")
+    assert 12 <= rendered.pages <= 30
+    assert rendered.seconds < 90  # typically about 12 s, most of it gathering and Chromium
+
+
+def test_pdf_text_has_every_section_and_the_cores_figures(rendered: Rendered, core: Core) -> None:
+    text = _poppler("pdftotext", "-layout", rendered.path, "-")
+    for heading in report.SECTIONS:
+        assert text.count(heading) >= 2, heading  # in the contents and as the section's heading
+    assert "2025-Q4" in text
+    assert charts.money_format(core.row["cac"]) in text  # e.g. $1,127.08: the KPI tile, to the cent
+    assert core.row["band"] in text
+    assert f"Request: {REQUEST}" in text
+    assert "Northwind Analytics" in text and "How every figure is computed" in text
+
+
+def test_every_pdf_page_renders_and_the_trend_chart_is_drawn(rendered: Rendered, pack: report.BoardPack,
+                                                              tmp_path: Path) -> None:
+    _poppler("pdftoppm", "-r", "30", "-png", rendered.path, tmp_path / "page")
+    images = sorted(tmp_path.glob("page-*.png"))
+    assert len(images) == rendered.pages
+    title = str(pack.figures["trend"].layout.title.text)
+    texts = [_poppler("pdftotext", "-layout", "-f", str(n), "-l", str(n), rendered.path, "-")
+             for n in range(1, rendered.pages + 1)]
+    trend = next(n for n, page in enumerate(texts) if title in page)
+    assumptions = next(n for n, page in enumerate(texts) if page.lstrip().startswith("Assumptions"))
+
+    def coloured(index: int) -> float:
+        """Share of the page's pixels in colour (text, rules and tables are grey or black)."""
+        rgb = np.asarray(Image.open(images[index]).convert("RGB"), dtype=np.int16)
+        return float(((rgb.max(axis=2) - rgb.min(axis=2)) > 12).mean())
+
+    # The health bands shade the chart page (about 10% of it at 30 dpi); the assumptions page is text (under 1%).
+    assert coloured(trend) > 0.06 and coloured(assumptions) < 0.02, (coloured(trend), coloured(assumptions))
+    assert len(Image.open(images[trend]).convert("RGB").getcolors(maxcolors=1 << 16) or []) > 300
+
+
+# ---------------------------------------------------------------------------------------------
+# Errors: exit 2, the bad value named, nothing written
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("args", "out_name", "named"), [
+    (("--period", "2031-Q9"), "pack.pdf", ("'2031-Q9'", "2023-Q1", "2025-Q4")),
+    (("--scenario", "nope"), "pack.pdf", ("'nope'", OLDER_REQUEST, REQUEST)),
+    ((), "pack.docx", ("'.docx'", ".pdf, .xlsx")),
+])
+def test_cli_rejects_bad_input_with_exit_2_and_writes_nothing(demo_db: Path, tmp_path: Path, args: tuple[str, ...],
+                                                             out_name: str, named: tuple[str, ...]) -> None:
+    out = tmp_path / "out" / out_name
+    out.parent.mkdir()
+    done = run_cli("report", "--db", demo_db, *args, "--out", out)
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), done.stderr
+    assert all(part in lines[0] for part in named), lines[0]
+    assert list(out.parent.iterdir()) == []
+
+
+def test_cli_rejects_an_unknown_ltv_method_as_other_choices_are(demo_db: Path, tmp_path: Path) -> None:
+    done = run_cli("report", "--db", demo_db, "--method", "magic", "--out", tmp_path / "pack.pdf")
+    assert done.returncode == 2
+    assert "invalid choice: 'magic'" in done.stderr and "formula" in done.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_failed_render_leaves_the_previous_file_untouched(demo_db: Path, tmp_path: Path) -> None:
+    out = tmp_path / "pack.pdf"
+    out.write_bytes(b"the previous pack")
+    done = run_cli("report", "--db", demo_db, "--out", out, env={"FINANCE_CHROMIUM": str(tmp_path / "no-chromium")})
+    assert done.returncode == 1
+    assert done.stderr.startswith("error: the board pack was not written") and "FINANCE_CHROMIUM" in done.stderr
+    assert out.read_bytes() == b"the previous pack"
+    assert [p.name for p in tmp_path.iterdir()] == ["pack.pdf"]
