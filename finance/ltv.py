@@ -105,7 +105,7 @@ def customer_activity(data: Dataset, settings: LTVSettings, grain: Grain,
     """Per customer and per customer-month, what the LTV methods need.
 
     Returns ``(customers, months)``:
-    customers: customer_id, cohort (grain start), dim, acquired_month, age_observed (months
+    customers: customer_id, cohort (grain start), dim, segment, acquired_month, age_observed (months
     from acquisition to the last complete month), last_age (age of the last month with
     revenue, null if none), margin_total, revenue_total;
     months: customer_id, age, revenue, margin (Float64), purchase_days.
@@ -147,8 +147,8 @@ def customer_activity(data: Dataset, settings: LTVSettings, grain: Grain,
         .join(totals, on="customer_id", how="left")
         .with_columns(pl.col("margin_total", "revenue_total").fill_null(0.0),
                       dim=pl.col("dim").fill_null(UNKNOWN))
-        .select("customer_id", "cohort", "dim", "acquired_month", "acquired_on", "age_observed", "last_age",
-                "margin_total", "revenue_total")
+        .select("customer_id", "cohort", "dim", "segment", "acquired_month", "acquired_on", "age_observed",
+                "last_age", "margin_total", "revenue_total")
     )
     return customers, months
 
@@ -200,12 +200,14 @@ def summarise(key_frame: pl.DataFrame, keys: list[str], curves: dict[tuple[Any, 
 
 def formula_ltv(customers: pl.DataFrame, months: pl.DataFrame, keys: list[str],
                 settings: LTVSettings) -> LTVResult:
-    """LTV = ARPA x gross margin % / churn, horizon-capped and discounted, per cohort.
+    """LTV = ARPA x gross margin % / churn, horizon-capped and discounted, per cohort and segment.
 
-    Per cohort: exposure E = customer-months alive (acquisition to last revenue month, or to
-    the last complete month for customers still active); churn events k = customers whose
-    last revenue month is before the last complete month; monthly churn c = k / E; margin per
-    alive month M = cohort margin / E. Months already lived are observed; each later month
+    Per cohort and customer segment (the cohort's curve is its segments' curves weighted by
+    customers, since churn and margin differ by orders of magnitude between segments):
+    exposure E = customer-months alive (acquisition to last revenue month, or to the last
+    complete month for customers still active); churn events k = customers whose last revenue
+    month is before the last complete month; monthly churn c = k / E; margin per alive month
+    M = margin / E. Months already lived are observed; each later month
     t adds, per surviving customer, M x (1 - c)^(t - age). Churn draws: Beta(k + 1/2, E - k + 1/2).
     """
     H = settings.horizon_months
@@ -215,24 +217,31 @@ def formula_ltv(customers: pl.DataFrame, months: pl.DataFrame, keys: list[str],
         exposure=pl.when(alive_to < pl.col("age_observed")).then(alive_to + 1)
         .otherwise(pl.col("age_observed") + 1),
     )
-    groups = enriched.group_by(keys).agg(
+    # Churn and margin differ by orders of magnitude between segments (an enterprise account
+    # against a one-off shopper). One pooled rate would let the high-churn majority cut off the
+    # low-churn customers' long tail, so each segment gets its own rate and the group's curve is
+    # the customer-weighted sum of its segments' curves.
+    strata = [*keys, "segment"]
+    groups = enriched.group_by(strata).agg(
         customers=pl.len(), churned=pl.col("churned").sum(), exposure=pl.col("exposure").sum(),
         margin=pl.col("margin_total").sum(), revenue=pl.col("revenue_total").sum(),
-    ).sort(keys)
-    observed = observed_curves(enriched, months, keys, H)
+    ).sort(strata)
+    observed = observed_curves(enriched, months, strata, H)
     rng = np.random.default_rng(settings.seed)
     curves: dict[tuple[Any, ...], np.ndarray] = {}
     samples: dict[tuple[Any, ...], np.ndarray] = {}
+    sizes: dict[tuple[Any, ...], int] = {}
     for row in groups.iter_rows(named=True):
         key = tuple(row[k] for k in keys)
+        stratum = tuple(row[k] for k in strata)
         n = row["customers"]
         exposure = max(int(row["exposure"]), 0)
         k = int(row["churned"])
         rate = row["margin"] / exposure if exposure else 0.0
         churn = k / exposure if exposure else 1.0
-        members = enriched.filter(pl.all_horizontal([pl.col(c) == row[c] for c in keys]))
+        members = enriched.filter(pl.all_horizontal([pl.col(c) == row[c] for c in strata]))
         alive_ages = members.filter(~pl.col("churned")).get_column("age_observed").to_numpy()
-        base = observed.get(key, np.zeros(H)) / n
+        base = observed.get(stratum, np.zeros(H)) / n
 
         def project(c: float | np.ndarray, base: np.ndarray = base, alive_ages: np.ndarray = alive_ages,
                     rate: float = rate, n: int = n) -> np.ndarray:
@@ -246,11 +255,17 @@ def formula_ltv(customers: pl.DataFrame, months: pl.DataFrame, keys: list[str],
                 tail[:, mask] += count * rate * np.power(1.0 - c[:, None], ahead[mask][None, :])
             return base[None, :] + tail / n
 
-        curves[key] = project(churn)[0]
-        if exposure:
-            churn_draws = rng.beta(k + 0.5, exposure - k + 0.5, size=settings.draws)
-            samples[key] = project(churn_draws)
-    result = summarise(groups.select(*keys, "customers"), keys, curves, samples, settings)
+        point = project(churn)[0]
+        draws = (project(rng.beta(k + 0.5, exposure - k + 0.5, size=settings.draws)) if exposure
+                 else np.repeat(point[None, :], settings.draws, axis=0))
+        # Sums weighted by customers; divided by the group's customers below.
+        curves[key] = curves.get(key, np.zeros(H)) + n * point
+        samples[key] = samples.get(key, np.zeros((settings.draws, H))) + n * draws
+        sizes[key] = sizes.get(key, 0) + n
+    curves = {key: curve / sizes[key] for key, curve in curves.items()}
+    samples = {key: sample / sizes[key] for key, sample in samples.items()}
+    key_frame = groups.group_by(keys).agg(pl.col("customers").sum()).sort(keys)
+    result = summarise(key_frame.select(*keys, "customers"), keys, curves, samples, settings)
     totals = groups.select(pl.col("churned", "exposure", "margin", "revenue").sum()).row(0, named=True)
     params = {
         "monthly_churn": totals["churned"] / totals["exposure"] if totals["exposure"] else math.nan,

@@ -227,8 +227,10 @@ with scenario_tab:
             except PlanError as exc:
                 st.error(f"Not saved: {exc}")
             else:
-                st.success(f"Saved {name.strip()!r}.")
+                state["plan.flash"] = f"Saved {' '.join(name.split())!r}."
                 st.rerun()
+    if "plan.flash" in state:
+        st.success(state.pop("plan.flash"))
     if not saved.is_empty():
         st.dataframe(saved, hide_index=True, width="stretch",
                      column_config={"spend": st.column_config.NumberColumn("Spend (all lines)", format="dollar")})

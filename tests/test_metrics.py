@@ -67,22 +67,26 @@ def test_golden_quarters(golden: Path) -> None:
 def test_golden_formula_ltv(golden: Path) -> None:
     out = _json(golden, MetricParams(as_of=AS_OF, ltv=FLAT))
     q1, q2 = out["rows"]
-    # Q1 cohort A, B, C; last complete month June. A alive (ages 0-5), B churned after age 1,
-    # C after age 0: churn events k = 2, exposure E = 6 + 2 + 1 = 9 months, c = 2/9;
-    # margin 480 + 160 + 20 = 660, M = 660/9 per alive month. Observed ages: 180, 160, 80 x 4 = 660;
-    # A's tail for ages 6-11: M x sum_{j=1..6} (7/9)^j = 199.8464...; LTV = (660 + 199.8464) / 3
-    assert q1["ltv"] == "286.62"  # 286.6154934...
-    assert q1["ltv_cac"] == pytest.approx(286.6154934 / 2333.3366667, abs=1e-4)
+    # Churn and margin are per segment (the cohort's curve is its segments' curves weighted by customers).
+    # Q1 cohort: A and B (SMB), C (DTC); last complete month June.
+    # SMB: A alive (ages 0-5), B churned after age 1: k = 1, E = 6 + 2 = 8, c = 1/8; margin 480 + 160 = 640,
+    # M = 80 per alive month; A's tail for ages 6-11: 80 x sum_{j=1..6} (7/8)^j = 80 x 7 x (1 - (7/8)^6)
+    # = 308.6747...; SMB total 640 + 308.6747 = 948.6747.
+    # DTC: C churned after age 0: k = 1, E = 1, c = 1, margin 20, no tail. LTV = (948.6747 + 20) / 3
+    assert q1["ltv"] == "322.89"  # 322.8915...
+    assert q1["ltv_cac"] == pytest.approx(322.8915732 / 2333.3366667, abs=1e-4)
     assert q1["band"] == "unprofitable"
     assert q1["payback_months"] is None  # 2,333 of CAC is not recovered within 12 months
-    # Q2 cohort D (ages 0-2) and E (ages 0-1), both alive, no churn: c = 0, E = 5 months,
-    # margin 450 + 1400 = 1850, M = 370. Tails: D 9 x 370, E 10 x 370. LTV = (1850 + 3330 + 3700) / 2
-    assert q2["ltv"] == "4440.00"
-    assert q2["ltv_high"] == "4440.00" and Decimal(q2["ltv_low"]) < Decimal("4440")  # churn can only rise
-    assert q2["ltv_cac"] == 2.22 and q2["band"] == "healthy"
-    # per-customer margin by month: 425, 425, 260, 370, 370, 370 -> cumulative 2,220 >= 2,000 in month 6
-    assert q2["payback_months"] == 6
-    assert q2["roi"] == 1.22  # (4440 x 2 - 4000) / 4000
+    # Q2 cohort: D (SMB, ages 0-2) and E (Enterprise B2B, ages 0-1), both alive, no churn (c = 0):
+    # D margin 450 over E = 3 months, M = 150, tail 9 x 150 = 1350; E margin 1400 over 2 months, M = 700,
+    # tail 10 x 700 = 7000. LTV = (450 + 1350 + 1400 + 7000) / 2 = 5100
+    assert q2["ltv"] == "5100.00"
+    assert q2["ltv_high"] == "5100.00" and Decimal(q2["ltv_low"]) < Decimal("5100")  # churn can only rise
+    assert q2["ltv_cac"] == 2.55 and q2["band"] == "healthy"
+    # per-customer margin by month: D 150/month at every age, E 700: (150 + 700) / 2 = 425 each month
+    # (observed ages 0-1 sum to 300 + 1400); cumulative 425, 850, 1275, 1700, 2125 >= 2,000 in month 5
+    assert q2["payback_months"] == 5
+    assert q2["roi"] == 1.55  # (5100 x 2 - 4000) / 4000
 
 
 def test_golden_by_channel_allocates_shared_costs_pro_rata(golden: Path) -> None:
@@ -135,8 +139,8 @@ def test_trailing_window_is_a_ratio_of_sums(golden: Path) -> None:
     rows = {r["period"]: r for r in out["rows"]}
     assert rows["2025-Q1"]["cac"] is None  # only one quarter of history
     assert rows["2025-Q2"]["cac"] == "2200.00"  # (7000.01 + 4000) / 5 = 2200.002
-    # LTV over the window weights the cohorts by customers: (286.6155 x 3 + 4440 x 2) / 5
-    assert rows["2025-Q2"]["ltv"] == "1947.97"
+    # LTV over the window weights the cohorts by customers: (322.8916 x 3 + 5100 x 2) / 5 = 2233.7349
+    assert rows["2025-Q2"]["ltv"] == "2233.73"
 
 
 def test_as_of_ignores_later_data(golden: Path, tmp_path: Path) -> None:
