@@ -146,8 +146,8 @@ SEGMENT_MODELS: tuple[SegmentModel, ...] = (
 COST_LEVEL = 0.65
 """Scales every acquisition cost above (marketing and sales) at once: the calibration knob.
 
-At 0.65 the default company's gross margin to date per customer is about 2.6x its fully
-loaded (non-sales) marketing cost per new customer, and the 2023 cohort's is about 4.5x.
+At 0.65 the default company's gross margin to date per customer is about 2.7x its fully
+loaded (non-sales) marketing cost per new customer, and the 2023 cohort's is about 4.9x.
 """
 
 EVENT_CALENDAR = (0.5, 0.8, 1.3, 1.0, 1.2, 1.3, 0.5, 0.6, 1.4, 1.5, 1.3, 0.6)
