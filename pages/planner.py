@@ -42,18 +42,26 @@ options = [*START_LABELS, *(f"saved:{name}" for name in saved_names)]
 top = st.columns([2, 1, 1])
 start = top[0].selectbox("Start from", options, key="plan.start",
                          format_func=lambda o: START_LABELS.get(o, f"Saved scenario: {o.removeprefix('saved:')}"))
+if state.pop("plan.reset_shared", False):  # the new working lines already carry any scaling
+    state["plan.shared"] = 100.0
 shared_pct = top[1].number_input("Shared costs (% of start)", 0.0, 500.0, 100.0, step=5.0, key="plan.shared",
                                  help="Staff, martech, website and other costs with no channel scale by this.")
-if state.get("plan.loaded") != (start, ctx.version):
+# The working plan is reloaded only when the user picks another start or a new quarter is planned,
+# not whenever the database changes (saving a scenario must not throw away the edits).
+if state.get("plan.loaded") != (start, basis.period):
     if start.startswith("saved:"):
         with Store(ctx.path, read_only=True) as store:
             state["plan.lines"] = list(sc.load_scenario(store, start.removeprefix("saved:")).lines)
     else:
         state["plan.lines"] = list(basis.starts[start])
-    state["plan.loaded"] = (start, ctx.version)
+    first = "plan.loaded" not in state
+    state["plan.loaded"] = (start, basis.period)
     state["plan.editor.version"] = state.get("plan.editor.version", 0) + 1
     state.pop("plan.optimised", None)
     state.pop("plan.goal", None)
+    if not first and shared_pct != 100.0:
+        state["plan.reset_shared"] = True
+        st.rerun()
 
 
 def _editable(lines: list[sc.PlanLine]) -> pl.DataFrame:
@@ -180,6 +188,7 @@ with optimise_tab:
             if st.button("Use the optimised split as the working plan", key="plan.use_optimised"):
                 state["plan.lines"] = list(state.pop("plan.optimised"))
                 state["plan.editor.version"] += 1
+                state["plan.reset_shared"] = True
                 st.rerun()
 
 with goal_tab:
@@ -208,6 +217,7 @@ with goal_tab:
         if st.button("Use this plan as the working plan", key="plan.use_goal"):
             state["plan.lines"] = list(goal.lines)
             state["plan.editor.version"] += 1
+            state["plan.reset_shared"] = True
             state.pop("plan.goal")
             st.rerun()
 

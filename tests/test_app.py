@@ -213,3 +213,22 @@ def test_planner_optimises_seeks_and_saves_a_scenario(app: Runner, tmp_path: Pat
     assert saved.kind == "request" and saved.note == "CMO draft"
     assert sum(ln.amount for ln in saved.lines) == sum(ln.amount for ln in _basis(db).starts["last_quarter"])
     assert "Q1 request =SUM(A1)" in at.multiselect(key="plan.compare").options
+
+
+def test_planner_adopting_a_split_never_scales_shared_costs_twice(app: Runner, tmp_path: Path) -> None:
+    db = tmp_path / "shared.duckdb"
+    build_demo_db(db)
+    at = app(db, "pages/planner.py")
+    at.number_input(key="plan.shared").set_value(150.0).run()
+    scaled = {m.label: m for m in at.metric}["Plan total (S&M)"].help
+    at.button(key="plan.optimise").click().run()
+    at.button(key="plan.use_optimised").click().run()
+    assert not at.exception, at.exception
+    # the optimised split keeps the plan's total, shared costs already at 150%: the total is unchanged
+    assert at.number_input(key="plan.shared").value == 100.0
+    assert {m.label: m for m in at.metric}["Plan total (S&M)"].help == scaled
+    # saving the plan keeps it as the working plan (the database changed, the edits stay)
+    at.text_input[0].input("kept")
+    at.button[[b.label for b in at.button].index("Save the working plan")].click().run()
+    assert not at.exception, at.exception
+    assert {m.label: m for m in at.metric}["Plan total (S&M)"].help == scaled
