@@ -48,7 +48,7 @@ pytest: install
 	$(BIN)/python -m pytest
 
 bench: install
-	$(BIN)/python bench/warm_interaction.py
+	$(BIN)/python -m finance.bench
 
 demo: install
 	$(BIN)/python -m finance demo --force

@@ -1,0 +1,94 @@
+"""The benchmark harness (issue 6): an end-to-end smoke at a tiny size, and its pandas baseline
+checked against the core (a baseline that computed something else would make its ratio a lie)."""
+
+from __future__ import annotations
+
+import json
+import math
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from finance import bench
+from finance.assumptions import Assumptions
+from finance.metrics import compute, money
+from finance.samplegen import generate
+from finance.store import Store
+
+
+@pytest.fixture(scope="module")
+def small_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 300-customer sample company imported into a store."""
+    folder = tmp_path_factory.mktemp("ledger")
+    paths = generate(folder, customers=300, seed=7)
+    db = folder / "store.duckdb"
+    with Store(db) as store:
+        for kind in ("spend", "funnel", "customers", "revenue"):
+            assert store.import_file(kind, paths[kind]).status == "imported"
+    return db
+
+
+def test_pandas_baseline_cac_equals_the_core_to_the_cent(small_db: Path) -> None:
+    table = bench.pandas_pooled_metrics(bench.pandas_frames(small_db))
+    with Store(small_db, read_only=True) as store:
+        core = compute(store.dataset(), Assumptions().params(grain="quarter")).rows
+    ours = {rec["period"]: rec for rec in table.to_dict("records")}
+    assert set(ours) == set(core["period_label"])
+    compared = 0
+    for rec in core.iter_rows(named=True):
+        mine = ours[rec["period_label"]]
+        expected = money(rec["cac"])
+        got = None if str(mine["cac_cents"]) == "<NA>" else f"{Decimal(int(mine['cac_cents'])) / 100:.2f}"
+        assert got == expected, rec["period_label"]
+        assert mine["new_customers"] == rec["new_customers"]
+        if rec["ltv"] is not None:
+            assert mine["ltv"] == pytest.approx(rec["ltv"], rel=1e-9)
+            compared += 1
+    assert compared >= 4  # the comparison reached real cohorts, not only empty quarters
+
+
+def test_compare_with_core_flags_a_wrong_cac(small_db: Path) -> None:
+    table = bench.pandas_pooled_metrics(bench.pandas_frames(small_db))
+    assert bench.compare_with_core(table, small_db)["cac_mismatches"] == []
+    known = table["cac_cents"].notna()
+    table.loc[known, "cac_cents"] = table.loc[known, "cac_cents"] + 1  # one cent off
+    assert len(bench.compare_with_core(table, small_db)["cac_mismatches"]) == int(known.sum()) > 0
+
+
+def test_harness_end_to_end(tmp_path: Path) -> None:
+    out, raw = tmp_path / "BENCHMARKS.md", tmp_path / "bench.json"
+    assert bench.main(["--sizes", "2e3", "--rounds", "1", "--skip-ui", "--work", str(tmp_path / "work"),
+                       "--out", str(out), "--json", str(raw)]) == 0
+    text = out.read_text()
+    for heading in ("## Machine", "## Command", "## Results", "## What the figures say"):
+        assert heading in text
+    for row in ("bare parse", "ingest: `Store.import_file('revenue')`", "validation: `ingest.prepare`",
+                "recompute: `compute` x3", "cohort aggregation x3", "pandas pooled metrics"):
+        assert f"| {row}" in text
+    assert "--sizes 2e3 --rounds 1 --skip-ui" in text
+    saved = json.loads(raw.read_text())
+    (size,) = [bench.SizeResult(**s) for s in saved["sizes"]]
+    assert set(size.rounds) == set(bench.STEPS)
+    ratios = bench.size_ratios(size)
+    assert set(bench.TARGETS) - {"scaling", "ui_largest_vs_1e5"} <= set(ratios)
+    for name, value in ratios.items():
+        assert math.isfinite(value) and value > 0, name
+    for step in bench.STEPS:
+        assert size.median(step) > 0
+        assert size.median(step, "peak_rss") > 0
+    assert size.rounds["pandas"][0]["cac_mismatches"] == []
+    # The report can be written again from the saved measurements.
+    again = tmp_path / "again.md"
+    assert bench.main(["--render", str(raw), "--out", str(again)]) == 0
+    assert again.read_text().split("## Machine")[1] == text.split("## Machine")[1]
+
+
+def test_verdicts() -> None:
+    assert bench.verdict("ingest_vs_parse", 1.9) == "met"
+    assert bench.verdict("ingest_vs_parse", 2.1) == "**not met**"
+    assert bench.verdict("pandas_vs_compute", 2.9) == "**not met**"
+    assert bench.verdict("scaling", 10.0) == "met"
+    assert bench.verdict("scaling", 13.0) == "**not met**"
+    assert bench.verdict("scaling", float("nan")) == "n/a"
+    assert bench.parse_size("1e5") == ("1e5", 14_000)
