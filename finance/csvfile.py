@@ -142,6 +142,53 @@ def _read_cells(utf8: bytes, delimiter: str, names: list[str], header_index: int
     ).slice(1)
 
 
+def _plain_structure(utf8: bytes, delimiter: str, header_index: int) -> tuple[list[str], pl.Series] | None:
+    """Header and field count per record, vectorised, for a file with no quote characters and
+    no empty lines; None for any other file (the csv module's record-by-record path).
+
+    Without quotes a record is exactly one line split at the delimiter, so counting delimiters
+    per line gives what the csv module would. The same second look applies: an odd record whose
+    cells are all blank is a blank row (0), and one whose extra fields are all blank has the
+    header's width.
+    """
+    body = utf8[3:] if utf8.startswith(codecs.BOM_UTF8) else utf8
+    try:
+        # NUL never occurs in a text file (read_raw refuses control characters), so each line is one cell.
+        lines = pl.read_csv(io.BytesIO(body), has_header=False, separator="\x00", quote_char=None,
+                            schema={"line": pl.String}, infer_schema=False, empty_string_is_null=False,
+                            raise_if_empty=False).get_column("line")
+    except pl.exceptions.PolarsError:
+        return None
+    expected = body.count(b"\n") + (0 if body.endswith(b"\n") else 1)
+    if (lines.len() != expected or lines.len() <= header_index
+            or lines.str.contains(r'["\r]').any() or (lines.str.len_bytes() == 0).any()):
+        return None  # quotes, a lone carriage return or an empty line: the csv module decides
+    headers = [h.strip() for h in str(lines[header_index]).split(delimiter)]
+    while headers and headers[-1] == "":
+        headers.pop()
+    width = len(headers)
+    records = lines.slice(header_index + 1)
+    fields = records.str.count_matches(delimiter, literal=True) + 1
+    odd = (fields != width).arg_true()
+    if odd.len():  # the second look, on the few odd records only
+        line = pl.col("line")
+        count = line.str.count_matches(delimiter, literal=True) + 1
+        looked = records.gather(odd).to_frame().select(
+            pl.when(line.str.replace_all(delimiter, "", literal=True).str.strip_chars() == "").then(0)
+            .when((count > width)
+                  & (line.str.split(delimiter).list.slice(width).list.join("").str.strip_chars() == "")).then(width)
+            .otherwise(count).alias("w")).get_column("w")
+        fields = fields.scatter(odd, looked)
+    return headers, fields.cast(pl.Int64)
+
+
+def _first_long_field(cells: pl.DataFrame) -> int | None:
+    """Index of the first record with a field longer than MAX_FIELD_CHARS, or None."""
+    longest = cells.select(pl.max_horizontal(pl.all().str.len_chars()).alias("n")).get_column("n")
+    over = (longest > MAX_FIELD_CHARS).arg_true()
+    return int(over[0]) if over.len() else None
+
+
 def _cells_from_records(text: str, delimiter: str, names: list[str], header_index: int) -> pl.DataFrame:
     """The slow, always-agreeing path: cells from the csv module's own records."""
     width = len(names)
@@ -191,6 +238,11 @@ def read_raw(path: Path, display_name: str | None = None,
     if header_index:
         problems.append(problem("preamble_skipped", f"{header_index} line(s) above the header were "
                                 "skipped (a report title or date range)", row=1, count=header_index))
+    fast = _plain_structure(text.encode("utf-8") if encoding != "utf-8" else data, delimiter, header_index)
+    if fast is not None:
+        if not fast[0]:
+            return [problem("empty_file", "the header row is blank")]
+        return _finish(name, digest, data, text, encoding, delimiter, *fast, header_index, problems, check_long=True)
     # The csv module checks the structure record by record: how many fields each has.
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
     headers: list[str] = []
@@ -228,25 +280,38 @@ def read_raw(path: Path, display_name: str | None = None,
                     widths[data_index] = 0
                 elif len(record) > width and not any(c.strip() for c in record[width:]):
                     widths[data_index] = width
-    if not widths or all(w == 0 for w in widths):
+    return _finish(name, digest, data, text, encoding, delimiter, headers, widths, header_index, problems)
+
+
+def _finish(name: str, digest: str, data: bytes, text: str, encoding: str, delimiter: str, headers: list[str],
+            widths: list[int] | pl.Series, header_index: int, problems: list[Problem], *,
+            check_long: bool = False) -> RawTable | list[Problem]:
+    """From each record's field count (0: blank) to the table and its ragged-row problems."""
+    widths = pl.Series("w", widths, dtype=pl.Int64)
+    if widths.is_empty() or (widths == 0).all():
         return [problem("no_data_rows", "the file has a header but no data rows", row=header_index + 2)]
-    ragged: set[int] = set()
-    for index, width in enumerate(widths):
-        if width not in (0, len(headers)):
-            ragged.add(header_index + index + 2)
+    odd = ((widths != 0) & (widths != len(headers))).arg_true()
+    ragged = {header_index + int(i) + 2 for i in odd.to_list()}
     utf8 = text.encode("utf-8") if encoding != "utf-8" else data
     names = [f"c{i}" for i in range(len(headers))]
+    cells: pl.DataFrame | None
     try:
         cells = _read_cells(utf8, delimiter, names, header_index)
     except pl.exceptions.PolarsError:
         cells = None
+    if cells is not None and check_long:
+        # The csv module's field-size limit, for the path that did not run it.
+        too_long = _first_long_field(cells)
+        if too_long is not None:
+            return [problem("value_too_long", f"a field is longer than {MAX_FIELD_CHARS:,} characters",
+                            row=header_index + too_long + 2)]
     if cells is None or cells.height != len(widths):
         # Quoting the fast reader refuses but the csv module reads (an inch mark: 5" screen):
         # take the records the structure check saw, so both agree by construction.
         cells = _cells_from_records(text, delimiter, names, header_index)
     cells = cells.with_row_index("row", offset=header_index + 2).with_columns(pl.col("row").cast(pl.Int64))
     for index in sorted(ragged)[:1000]:
-        width = widths[index - header_index - 2]
+        width = int(widths[index - header_index - 2])
         problems.append(problem(
             "ragged_row",
             f"this row has {width} fields, the header has {len(headers)}",

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import polars as pl
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from finance.periods import ParsedDate, ParseFailure, Period, parse_date, parse_period, period_label
@@ -142,3 +142,40 @@ def test_money_round_trips_every_cent_amount_exactly(cents: int) -> None:
 def test_counts(text: str, count: int | None, code: str | None) -> None:
     values, codes = parse_count(pl.Series([text]))
     assert (values[0], codes[0]) == (count, code)
+
+
+# ---------------------------------------------------------------------------------------------
+# Structure: the vectorised path for plain files agrees with the csv module's record by record
+# ---------------------------------------------------------------------------------------------
+
+_CELL = st.text(alphabet=st.sampled_from(["a", "1", " ", ".", "-", "é", "$"]), max_size=4)
+_LINE = st.lists(_CELL, min_size=1, max_size=6).map(",".join)
+
+
+@given(header=st.lists(st.sampled_from(["period", "amount", "channel", "x", ""]), min_size=1, max_size=5),
+       lines=st.lists(_LINE, min_size=0, max_size=12), crlf=st.booleans(), final_newline=st.booleans())
+@settings(max_examples=300, deadline=None)
+def test_plain_files_read_the_same_on_both_paths(tmp_path_factory: pytest.TempPathFactory, header: list[str],
+                                                 lines: list[str], crlf: bool, final_newline: bool) -> None:
+    from finance import csvfile
+
+    newline = "\r\n" if crlf else "\n"
+    text = newline.join([",".join(header), *lines]) + (newline if final_newline else "")
+    path = tmp_path_factory.mktemp("plain") / "plain.csv"
+    path.write_bytes(text.encode("utf-8"))
+    if "" not in [",".join(header), *lines]:  # no empty line: the vectorised path takes the file
+        assert csvfile._plain_structure(text.encode("utf-8"), ",", 0) is not None
+    fast = csvfile.read_raw(path)
+    original = csvfile._plain_structure
+    csvfile._plain_structure = lambda *args: None  # type: ignore[assignment]
+    try:
+        slow = csvfile.read_raw(path)
+    finally:
+        csvfile._plain_structure = original
+    if isinstance(slow, list):
+        assert isinstance(fast, list) and [(p.code, p.row) for p in fast] == [(p.code, p.row) for p in slow]
+    else:
+        assert not isinstance(fast, list)
+        assert fast.headers == slow.headers and fast.ragged_rows == slow.ragged_rows
+        assert [(p.code, p.row) for p in fast.problems] == [(p.code, p.row) for p in slow.problems]
+        assert fast.cells.equals(slow.cells)
