@@ -227,6 +227,9 @@ def formula_ltv(customers: pl.DataFrame, months: pl.DataFrame, keys: list[str],
         margin=pl.col("margin_total").sum(), revenue=pl.col("revenue_total").sum(),
     ).sort(strata)
     observed = observed_curves(enriched, months, strata, H)
+    # The ages of each stratum's customers still alive, in one pass (not one filter per stratum).
+    alive = {tuple(r[:-1]): np.asarray(r[-1], dtype=np.int64) for r in enriched.filter(~pl.col("churned"))
+             .group_by(strata).agg(pl.col("age_observed")).iter_rows()}
     rng = np.random.default_rng(settings.seed)
     curves: dict[tuple[Any, ...], np.ndarray] = {}
     samples: dict[tuple[Any, ...], np.ndarray] = {}
@@ -239,8 +242,7 @@ def formula_ltv(customers: pl.DataFrame, months: pl.DataFrame, keys: list[str],
         k = int(row["churned"])
         rate = row["margin"] / exposure if exposure else 0.0
         churn = k / exposure if exposure else 1.0
-        members = enriched.filter(pl.all_horizontal([pl.col(c) == row[c] for c in strata]))
-        alive_ages = members.filter(~pl.col("churned")).get_column("age_observed").to_numpy()
+        alive_ages = alive.get(stratum, np.zeros(0, dtype=np.int64))
         base = observed.get(stratum, np.zeros(H)) / n
 
         def project(c: float | np.ndarray, base: np.ndarray = base, alive_ages: np.ndarray = alive_ages,
