@@ -403,15 +403,21 @@ def _set_lines(lines: list[Any], settings: Sequence[str]) -> list[Any]:
     return list(edited.values())
 
 
+def _existing_db(args: argparse.Namespace) -> Path | None:
+    """The database the command names (or the default), if the file exists: planning never creates one."""
+    path = Path(args.db or default_db_path())
+    return path if path.exists() else None
+
+
 def cmd_plan(args: argparse.Namespace) -> int:
     from finance import scenarios as sc
     from finance.assumptions import Assumptions
     from finance.planner import PlanError
 
     fmt = "json" if args.format == "json" else "text"
-    path = args.db or default_db_path()
-    if not Path(path).exists():
-        return _fail(f"no database at {path}", fmt, EXIT_REJECTED)
+    path = _existing_db(args)
+    if path is None:
+        return _fail(f"no database at {args.db or default_db_path()}", fmt, EXIT_REJECTED)
     try:
         with Store(path, read_only=args.save is None) as store:
             data, stored = store.dataset(), store.assumptions()
@@ -481,9 +487,9 @@ def cmd_scenarios(args: argparse.Namespace) -> int:
     from finance.planner import PlanError
 
     fmt = "json" if args.format == "json" else "text"
-    path = args.db or default_db_path()
-    if not Path(path).exists():
-        return _fail(f"no database at {path}", fmt, EXIT_REJECTED)
+    path = _existing_db(args)
+    if path is None:
+        return _fail(f"no database at {args.db or default_db_path()}", fmt, EXIT_REJECTED)
     try:
         with Store(path, read_only=args.delete is None) as store:
             if args.delete:
