@@ -3,8 +3,9 @@
 The caller (the board pack in ``finance/report.py``) describes *what* to show with the frozen
 blocks below; this module decides how it looks. The pipeline, in one Chromium session:
 
-1. every :class:`Figure` is exported by kaleido as SVG from the same ``go.Figure`` the app
-   shows (vector: its titles, ticks and legend stay text, searchable and sharp in the PDF);
+1. every :class:`Figure` is exported by kaleido as SVG from the same Plotly figure the app
+   shows, passed as plain data (``fig.to_dict()``), so this module needs no plotting library
+   (vector: its titles, ticks and legend stay text, searchable and sharp in the PDF);
 2. the document becomes one self-contained HTML page (:func:`render_html`): print CSS, the
    SVGs as ``data:`` images, every piece of text escaped, a Content-Security-Policy that
    forbids scripts and any fetch, so nothing in the data can run or reach the network;
@@ -48,7 +49,6 @@ from typing import Any, Literal
 
 import kaleido
 import markdown
-import plotly.graph_objects as go
 import polars as pl
 from markdown.treeprocessors import Treeprocessor
 
@@ -133,11 +133,22 @@ class Table:
 
 @dataclass(frozen=True)
 class Figure:
-    """A Plotly figure, drawn ``FIGURE_WIDTH`` x ``height`` CSS pixels as vector SVG."""
+    """A Plotly figure as its JSON data (``fig.to_dict()``), drawn ``FIGURE_WIDTH`` x ``height`` CSS
+    pixels as vector SVG."""
 
-    figure: go.Figure
+    spec: Mapping[str, Any]
     caption: str | None = None
     height: int = 440
+
+    def __post_init__(self) -> None:
+        if "data" not in self.spec:
+            raise ValueError("a figure is Plotly's figure data with a 'data' key, e.g. fig.to_dict()")
+
+    @property
+    def title(self) -> str | None:
+        title = self.spec.get("layout", {}).get("title")
+        text = title.get("text") if isinstance(title, Mapping) else title
+        return str(text) if text else None
 
 
 @dataclass(frozen=True)
@@ -304,7 +315,7 @@ def _block_html(block: Block, currency: str, svgs: Iterator[bytes]) -> str:
         return _table_html(block, currency)
     if isinstance(block, Figure):
         svg = base64.b64encode(next(svgs)).decode("ascii")
-        title = block.figure.layout.title.text or block.caption or "Chart"
+        title = block.title or block.caption or "Chart"
         caption = f"<figcaption>{_e(block.caption)}</figcaption>" if block.caption else ""
         return (f'<figure><img alt="{_e(str(title))}" width="{FIGURE_WIDTH}" height="{block.height}" '
                 f'src="data:image/svg+xml;base64,{svg}">{caption}</figure>')
@@ -475,7 +486,7 @@ async def _in_browser(chromium: str, doc: Document, figures: Sequence[Figure], p
     browser = kaleido.Kaleido(n=1, path=chromium, mathjax=False, timeout=None)  # timeout: the caller's, overall
     try:
         await browser.open()
-        svgs = [await browser.calc_fig(figure.figure, opts={"format": "svg", "width": FIGURE_WIDTH,
+        svgs = [await browser.calc_fig(dict(figure.spec), opts={"format": "svg", "width": FIGURE_WIDTH,
                                                             "height": figure.height})
                 for figure in figures]
         page = _html(doc, svgs)

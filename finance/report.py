@@ -518,7 +518,7 @@ def _trend(pack: BoardPack, sheets: Mapping[str, pl.DataFrame]) -> pdf.Section:
         ("ltv_cac", "LTV:CAC", "ratio"), ("ltv_cac_low", "Low", "ratio"), ("ltv_cac_high", "High", "ratio"),
         ("band", "Band", "text"), ("payback_months", "Payback", "months"), ("roi", "ROI", "percent")],
         note="Low and high: LTV:CAC at the ends of the LTV interval. Every quarter is in the XLSX pack.")
-    return pdf.Section(SECTIONS[1], [pdf.Figure(pack.figures["trend"], height=320), table])
+    return pdf.Section(SECTIONS[1], [pdf.Figure(pack.figures["trend"].to_dict(), height=320), table])
 
 
 def _cac(pack: BoardPack, sheets: Mapping[str, pl.DataFrame]) -> pdf.Section:
@@ -527,8 +527,8 @@ def _cac(pack: BoardPack, sheets: Mapping[str, pl.DataFrame]) -> pdf.Section:
         ("cac_contribution", "Per new customer", "money"), ("share_of_marketing", "Share of marketing", "percent")],
         note=(f"Each category's spend over the quarter's {pack.row['new_customers']:,} new customers; the "
               "marketing categories add up to fully loaded CAC (to rounding), sales to the S&M CAC."))
-    return pdf.Section(SECTIONS[2], [pdf.Figure(pack.figures["waterfall"], height=420),
-                                     pdf.Figure(pack.figures["categories"], height=360), table])
+    return pdf.Section(SECTIONS[2], [pdf.Figure(pack.figures["waterfall"].to_dict(), height=420),
+                                     pdf.Figure(pack.figures["categories"].to_dict(), height=360), table])
 
 
 def _cpl_cpa(pack: BoardPack, sheets: Mapping[str, pl.DataFrame]) -> pdf.Section:
@@ -536,7 +536,7 @@ def _cpl_cpa(pack: BoardPack, sheets: Mapping[str, pl.DataFrame]) -> pdf.Section
         ("quarter", "Quarter", "text"), ("direct_spend", "Direct spend", "money"), ("leads", "Leads", "int"),
         ("cpl", "CPL", "money"), ("new_customers", "New customers", "int"), ("cpa", "CPA", "money")],
         note="On direct spend: each channel's own programmes, before shared costs.")
-    return pdf.Section(SECTIONS[3], [pdf.Figure(pack.figures["cpl_cpa"], height=600), table])
+    return pdf.Section(SECTIONS[3], [pdf.Figure(pack.figures["cpl_cpa"].to_dict(), height=600), table])
 
 
 _EFFICIENCY = [("spend", "Spend", "money"), ("new_customers", "New customers", "int"),
@@ -550,7 +550,7 @@ def _channels(pack: BoardPack, sheets: Mapping[str, pl.DataFrame]) -> pdf.Sectio
                       note="Spend and CAC include each channel's share of shared costs; CPL and CPA are on its "
                            "direct spend.")
     segments = _table(f"Segments, {pack.period}", sheets["Segments"], [("segment", "Segment", "text"), *_EFFICIENCY])
-    return pdf.Section(SECTIONS[4], [pdf.Figure(pack.figures["channels"], height=480), channels, segments])
+    return pdf.Section(SECTIONS[4], [pdf.Figure(pack.figures["channels"].to_dict(), height=480), channels, segments])
 
 
 def _budget(pack: BoardPack, sheets: Mapping[str, pl.DataFrame]) -> pdf.Section:

@@ -287,8 +287,8 @@ def rendered(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rendered]:
                 pdf.Paragraph(f"Channel names print as written: {HOSTILE}\n\nSecond paragraph."),
             ]),
             pdf.Section("Trend", [
-                pdf.Figure(_trend_figure(), caption="Figure 1: LTV:CAC by channel"),
-                pdf.Figure(_bar_figure(), caption=f"Figure 2: {HOSTILE}", height=360),
+                pdf.Figure(_trend_figure().to_dict(), caption="Figure 1: LTV:CAC by channel"),
+                pdf.Figure(_bar_figure().to_dict(), caption=f"Figure 2: {HOSTILE}", height=360),
             ]),
             pdf.Section("Channels", [pdf.Table("Channel economics", _channel_table(), {
                 "Fully loaded spend": "money", "LTV:CAC": "ratio", "ROI": "percent", "New customers": "int",
@@ -425,3 +425,11 @@ def test_pdf_methodology_appendix(rendered: Rendered) -> None:
 def test_pdf_fetches_nothing_and_leaves_nothing(rendered: Rendered) -> None:
     assert rendered.fetched == []
     assert rendered.leftovers == []
+
+
+def test_a_figure_is_plotly_data_and_needs_its_traces() -> None:
+    with pytest.raises(ValueError, match="'data' key"):
+        pdf.Figure({"layout": {"title": {"text": "no traces"}}})
+    assert pdf.Figure(_bar_figure().to_dict()).title == _bar_figure().layout.title.text
+    assert pdf.Figure({"data": [], "layout": {"title": "Plain"}}).title == "Plain"
+    assert pdf.Figure({"data": []}).title is None
