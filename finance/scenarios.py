@@ -41,7 +41,7 @@ from scipy import stats
 
 from finance import planner
 from finance.cac import CATEGORY_KEYS, acquisition
-from finance.dataset import SHARED, Dataset, spend_by_month
+from finance.dataset import SHARED, Dataset, channel_key, grain_label, grain_start, shift_months, spend_by_month
 from finance.ltv import cohort_ltv
 from finance.metrics import MetricParams, default_as_of
 from finance.planner import DEFAULT_MAX_SHAPE, PlanError, ResponseCurve
@@ -276,8 +276,7 @@ def planning_basis(data: Dataset, params: MetricParams, *, max_shape: float = DE
     complete = history.filter(pl.col("direct_spend").is_not_null()
                               & (pl.col("period") <= _quarter_start(as_of)) & (pl.col("channel") != SHARED))
     # A quarter still under way has its spend but not yet all its customers: fit on complete ones.
-    complete = complete.filter(pl.col("period").map_elements(
-        lambda p: _add_quarters(p, 1) <= date.fromordinal(as_of.toordinal() + 1), return_dtype=pl.Boolean))
+    complete = complete.filter(shift_months(pl.col("period"), 3) <= date.fromordinal(as_of.toordinal() + 1))
 
     ltv = cohort_ltv(data, grain="quarter", by="channel", as_of=as_of, settings=params.ltv)
     cohorts = ltv.cohorts.filter(pl.col("ltv").is_not_null()).sort("cohort")
@@ -294,7 +293,7 @@ def planning_basis(data: Dataset, params: MetricParams, *, max_shape: float = DE
                              "not planned (no spend to project from)")
             continue
         curve = planner.fit_response_curve(str(name), spend, customers, max_shape=max_shape)
-        mine = cohorts.filter(pl.col("dim").map_elements(_key, return_dtype=pl.String) == _key(str(name)))
+        mine = cohorts.filter(channel_key(pl.col("dim")) == _key(str(name)))
         mine = mine.tail(LTV_QUARTERS)
         weight = float(mine["customers"].sum()) if not mine.is_empty() else 0.0
         if weight > 0:
@@ -310,9 +309,9 @@ def planning_basis(data: Dataset, params: MetricParams, *, max_shape: float = DE
         channels[str(name)] = ChannelBasis(
             str(name), curve, known["ltv"], known["ltv_low"], known["ltv_high"],
             margin_curve=tuple(float(v) for v in margin),
-            history=group.select("period", period_label=pl.col("period").map_elements(
-                quarter_label, return_dtype=pl.String), direct_spend=pl.col("direct_spend").cast(pl.Float64),
-                new_customers="new_customers"))
+            history=group.select("period", period_label=grain_label(pl.col("period"), "quarter"),
+                                 direct_spend=pl.col("direct_spend").cast(pl.Float64),
+                                 new_customers="new_customers"))
     if not channels:
         raise PlanError("no channel has direct spend in a complete quarter: nothing to fit a response curve to")
     pooled = pooled_value / pooled_weight if pooled_weight else None
@@ -330,6 +329,7 @@ def planning_basis(data: Dataset, params: MetricParams, *, max_shape: float = DE
 
 
 def _key(name: str | None) -> str:
+    """``finance.dataset.channel_key`` for one Python string."""
     return " ".join(str(name).lower().split())
 
 
@@ -343,7 +343,7 @@ def _start_lines(months: pl.DataFrame, names: Mapping[str, str], channels: Mappi
     """Spend per (channel, category) over the last ``quarters`` quarters with spend, per quarter, to the cent."""
     first = _add_quarters(last_period, -(quarters - 1))
     window = months.filter((pl.col("month") >= first) & (pl.col("month") < _add_quarters(last_period, 1)))
-    covered = window.select(pl.col("month").map_elements(_quarter_start, return_dtype=pl.Date)).n_unique()
+    covered = window.select(grain_start(pl.col("month"), "quarter")).n_unique()
     totals = window.group_by("channel", "category").agg(pl.col("amount").sum())
     lines = []
     for channel, category, amount in totals.iter_rows():
