@@ -23,7 +23,7 @@ from finance.dataset import Dataset
 from finance.demo import DEMO_SETTING, build_demo_db
 from finance.ltv import METHODS, LTVResult, cohort_margin_matrix
 from finance.metrics import MetricsResult, compute, default_as_of, rollup
-from finance.scenarios import PlanningBasis, planning_basis
+from finance.scenarios import PlanLine, PlanningBasis, Projection, optimise, planning_basis, project
 from finance.store import ENV_DB, Store, default_db_path
 from finance.views import GRAIN_CHOICES, ViewState
 
@@ -89,6 +89,20 @@ def load_basis(path: str, version: tuple[int, ...], method: str) -> PlanningBasi
     """The planner's basis (curves, LTVs, starting plans) for the stored assumptions and an LTV method."""
     data, stored, _ = load_dataset(path, version)
     return planning_basis(data, Assumptions.from_settings(stored).params(method=method))  # type: ignore[arg-type]
+
+
+@st.cache_resource(max_entries=64, ttl=3600)
+def load_projection(path: str, version: tuple[int, ...], method: str, lines: tuple[PlanLine, ...], name: str,
+                    optimised: bool = False) -> Projection:
+    """A plan's projection (``optimised``: of its default optimised split), computed once per plan.
+
+    Every rerun of the planner projects the working plan, the baseline and the optimised split
+    to compare; only an edit changes them.
+    """
+    basis = load_basis(path, version, method)
+    if optimised:
+        lines = tuple(optimise(basis, lines)[0])
+    return project(basis, lines, name=name)
 
 
 @dataclass(frozen=True)

@@ -64,6 +64,11 @@ if state.get("plan.loaded") != (start, basis.period):
         st.rerun()
 
 
+def projected(lines: Any, name: str, optimised: bool = False) -> sc.Projection:
+    """The plan's projection, cached per data version, LTV method and lines."""
+    return ui.load_projection(ctx.path, ctx.version, ctx.view.method, tuple(lines), name, optimised)
+
+
 def _editable(lines: list[sc.PlanLine]) -> pl.DataFrame:
     return pl.DataFrame({
         "channel": [ln.channel for ln in lines],
@@ -86,7 +91,7 @@ try:
     lines = sc.lines_from_frame(pl.DataFrame(edited).with_columns(
         pl.col("amount").round(2).cast(pl.String)))
     lines = sc.scale_shared(lines, Decimal(str(shared_pct)) / 100)
-    plan = sc.project(basis, lines, name="Working plan")
+    plan = projected(lines, "Working plan")
 except PlanError as exc:
     st.error(f"The plan cannot be projected: {exc}")
     st.stop()
@@ -142,7 +147,7 @@ st.subheader(f"Projection for {basis.period}")
 tiles(plan, "plan")
 st.dataframe(channel_table(plan), hide_index=True, width="stretch", column_config=MONEY_COLUMNS)
 
-baseline = sc.project(basis, basis.starts["last_quarter"], name="Baseline (repeat last quarter)")
+baseline = projected(basis.starts["last_quarter"], "Baseline (repeat last quarter)")
 optimise_tab, goal_tab, scenario_tab, curve_tab, pack_tab = st.tabs(
     ["Optimised split", "Goal seek", "Scenarios", "Response curves", "Board pack"])
 
@@ -178,7 +183,7 @@ with optimise_tab:
             st.error(f"No split found: {exc}")
     if "plan.optimised" in state:
         try:
-            best = sc.project(basis, state["plan.optimised"], name="Optimised split")
+            best = projected(state["plan.optimised"], "Optimised split")
         except PlanError as exc:
             st.error(f"The optimised split no longer fits this plan: {exc}")
             state.pop("plan.optimised")
@@ -208,7 +213,7 @@ with goal_tab:
             right.error(str(exc))
     goal = state.get("plan.goal")
     if goal is not None:
-        sought = sc.project(basis, goal.lines, name="Goal seek")
+        sought = projected(goal.lines, "Goal seek")
         st.success(f"Channel budget {ui.money(goal.channel_total)} ({goal.note}); with shared and sales lines, "
                    f"{ui.money(sought.spend_sm)} in all.")
         tiles(sought, "goal")
@@ -251,9 +256,9 @@ with scenario_tab:
             st.rerun()
     candidates: dict[str, sc.Projection] = {baseline.name: baseline, plan.name: plan}
     if "plan.optimised" in state:
-        candidates["Optimised split"] = sc.project(basis, state["plan.optimised"], name="Optimised split")
+        candidates["Optimised split"] = projected(state["plan.optimised"], "Optimised split")
     else:
-        candidates["Optimised split"] = sc.project(basis, sc.optimise(basis, plan.lines)[0], name="Optimised split")
+        candidates["Optimised split"] = projected(plan.lines, "Optimised split", optimised=True)
     chosen = st.multiselect("Compare", [*candidates, *saved_names], default=list(candidates)[:3],
                             key="plan.compare")
     projections = []
@@ -264,7 +269,7 @@ with scenario_tab:
             with Store(ctx.path, read_only=True) as store:
                 scenario = sc.load_scenario(store, label)
             try:
-                projections.append(sc.project(basis, scenario.lines, name=label))
+                projections.append(projected(scenario.lines, label))
             except PlanError as exc:
                 st.warning(f"{label}: {exc}")
     if projections:
