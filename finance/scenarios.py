@@ -39,7 +39,7 @@ import numpy as np
 import polars as pl
 from scipy import stats
 
-from finance import planner
+from finance import metrics, planner
 from finance.cac import CATEGORY_KEYS, acquisition
 from finance.dataset import SHARED, Dataset, channel_key, grain_label, grain_start, shift_months, spend_by_month
 from finance.ltv import cohort_ltv
@@ -776,32 +776,25 @@ def delete_scenario(store: Store, name: str) -> None:
 
 
 def projection_json(p: Projection) -> dict[str, Any]:
-    """A projection in the CLI's stable JSON shape: money as strings to the cent, ranges as objects."""
-    def money(value: float | Decimal | None) -> str | None:
-        if value is None or (isinstance(value, float) and not math.isfinite(value)):
-            return None
-        return str(Decimal(repr(float(value)) if isinstance(value, float) else value).quantize(
-            CENT, rounding=ROUND_HALF_UP))
-
-    def number(value: float | None, places: int = 4) -> float | None:
-        return None if value is None or not math.isfinite(value) else round(value, places)
-
+    """A projection in the CLI's stable JSON shape (money and numbers as ``finance.metrics.to_json``
+    writes them: money as strings to the cent, half-up), ranges as objects."""
+    cash, num = metrics.money, metrics.number
     money_figures = {"cac", "cac_sm", "ltv", "value_created"}
     figures = {}
     for key, value in p.figures.items():
-        fmt = money if key in money_figures else number
+        fmt = cash if key in money_figures else num
         figures[key] = {"value": fmt(value.point), "low": fmt(value.low), "high": fmt(value.high)}
     return {
         "scenario": p.name,
         "period": p.period,
-        "spend": money(p.spend), "spend_sm": money(p.spend_sm), "shared": money(p.shared),
+        "spend": cash(p.spend), "spend_sm": cash(p.spend_sm), "shared": cash(p.shared),
         "figures": figures,
         "band": p.band,
-        "channels": [{"channel": r["channel"], "spend": money(r["spend"]), "customers": number(r["customers"], 2),
-                      "customers_low": number(r["customers_low"], 2), "customers_high": number(r["customers_high"], 2),
-                      "cpa": money(r["cpa"]), "marginal_cac": money(r["marginal_cac"]), "ltv": money(r["ltv"]),
-                      "curve": r["curve"], "r_squared": number(r["r_squared"]), "warning": r["warning"]}
+        "channels": [{"channel": r["channel"], "spend": cash(r["spend"]), "customers": num(r["customers"], 2),
+                      "customers_low": num(r["customers_low"], 2), "customers_high": num(r["customers_high"], 2),
+                      "cpa": cash(r["cpa"]), "marginal_cac": cash(r["marginal_cac"]), "ltv": cash(r["ltv"]),
+                      "curve": r["curve"], "r_squared": num(r["r_squared"]), "warning": r["warning"]}
                      for r in p.channels.iter_rows(named=True)],
-        "lines": [{"channel": ln.channel, "category": ln.category, "amount": money(ln.amount)} for ln in p.lines],
+        "lines": [{"channel": ln.channel, "category": ln.category, "amount": cash(ln.amount)} for ln in p.lines],
         "warnings": p.warnings,
     }
