@@ -1,8 +1,14 @@
-"""Read an export file into a table of strings: encoding, delimiter and structure.
+"""Read an export file as strings, in blocks: encoding, delimiter and structure.
 
 Nothing is interpreted here beyond the CSV grammar: every cell stays the exact text the
 file holds, so the validator can quote it back. Row numbers are the ones a spreadsheet
 shows (header = row 1), counting records, so a quoted line break stays in its row.
+
+A file is read in blocks of about ``BLOCK_BYTES`` that end on a record boundary, so a
+ledger of any size is checked with memory for one block at a time. Each block takes the
+vectorised path when it holds no quote character (a record is then exactly one line, and
+counting delimiters per line gives what the csv module would); a block with quotes is
+checked record by record by the csv module, which decides in every doubtful case.
 """
 
 from __future__ import annotations
@@ -11,10 +17,13 @@ import codecs
 import csv
 import hashlib
 import io
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
+import numpy as np
 import polars as pl
 
 from finance.problems import Problem, problem
@@ -23,25 +32,37 @@ MAX_FIELD_CHARS = 1_000_000
 PREAMBLE_LIMIT = 30
 """Report titles and date-range lines above the header are skipped up to this many records."""
 DELIMITERS = (",", ";", "\t", "|")
+BLOCK_BYTES = 32 << 20
+"""About how much of the file is read, checked and parsed at a time."""
+HEAD_BYTES = 1 << 20
+"""The opening of the file that decides encoding, delimiter and header."""
+RAGGED_LISTED = 1000
 _BINARY_CONTROL = set(range(0, 9)) | {11, 12} | set(range(14, 32)) - {26}
+_LINE_END = re.compile(r"\r\n|\r|\n")
+
+
+class ReadFailure(Exception):
+    """The file cannot be read as CSV past some point (broken quoting, a huge field)."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        super().__init__(problems[0].message if problems else "unreadable")
+        self.problems = problems
+
+
+class NotUtf8(Exception):
+    """A block past the opening is not UTF-8: the whole file is read again as text."""
 
 
 @dataclass
-class RawTable:
-    """The cells of a CSV file as strings, with what was learned reading it."""
+class Batch:
+    """The cells of consecutive records, as strings."""
 
-    file_name: str
-    sha256: str
-    size: int
-    encoding: str
-    delimiter: str
-    headers: list[str]
     cells: pl.DataFrame
-    """One Utf8 column per header (named c0, c1, ...), plus ``row`` (spreadsheet row number)."""
-    problems: list[Problem] = field(default_factory=list)
-    ragged_rows: set[int] = field(default_factory=set)
-    header_row: int = 1
-    """The spreadsheet row of the header (below any report title lines)."""
+    """``row`` (spreadsheet row number) and one String column per header (c0, c1, ...)."""
+    ragged: list[tuple[int, int]]
+    """(row, fields) of each record whose field count is not the header's (blank rows excluded)."""
+    size: int = 0
+    """Bytes of the file this block took."""
 
 
 def sha256_of(path: Path) -> str:
@@ -111,213 +132,373 @@ def _sniff_delimiter(text: str) -> str:
     return best
 
 
-def _find_header(text: str, delimiter: str, is_header: Callable[[list[str]], bool] | None) -> int:
-    """Index of the header record: the first of the opening records the contract recognises."""
-    if is_header is None:
-        return 0
-    reader = csv.reader(io.StringIO(text[:262144], newline=""), delimiter=delimiter)
+def _header_records(text: str, delimiter: str, is_header: Callable[[list[str]], bool] | None
+                    ) -> tuple[int, list[str], int] | None:
+    """(index of the header record, its cells, characters up to the end of its line).
+
+    The header is the first of the opening records the contract recognises (the first record
+    without a recogniser). None when the opening holds no complete record.
+    """
+    lines = _LINE_END.split(text)
+    ends = [m.end() for m in _LINE_END.finditer(text)]
+    consumed = 0
+
+    def numbered() -> Iterator[str]:
+        nonlocal consumed
+        for index, line in enumerate(lines[:-1]):  # the last piece may be cut mid-line
+            consumed = index + 1
+            yield line + "\n"
+
+    reader = csv.reader(numbered(), delimiter=delimiter)
+    first: tuple[int, list[str], int] | None = None
     try:
         for index, record in enumerate(reader):
-            if index >= PREAMBLE_LIMIT:
+            found = (index, record, ends[consumed - 1])
+            if first is None:
+                first = found
+            if is_header is None or index >= PREAMBLE_LIMIT:
                 break
             if is_header([cell.strip() for cell in record]):
-                return index
+                return found
     except csv.Error:
         pass
-    return 0
+    return first
 
 
-def _read_cells(utf8: bytes, delimiter: str, names: list[str], header_index: int) -> pl.DataFrame:
-    """The cells of every record below the header, as strings (names are positional)."""
-    return pl.read_csv(
-        io.BytesIO(utf8[3:] if utf8.startswith(codecs.BOM_UTF8) else utf8),
-        has_header=False,
-        skip_rows=header_index,
-        separator=delimiter,
-        infer_schema=False,
-        empty_string_is_null=False,
-        truncate_ragged_lines=True,
-        schema={n: pl.String for n in names},
-        raise_if_empty=False,
-    ).slice(1)
+@dataclass
+class CsvSource:
+    """An opened export: what its opening told, and its records in blocks (``batches``)."""
+
+    file_name: str
+    path: Path
+    size: int
+    encoding: str
+    delimiter: str
+    headers: list[str]
+    header_row: int
+    """The spreadsheet row of the header (below any report title lines)."""
+    problems: list[Problem] = field(default_factory=list)
+    body: bytes | None = None
+    """The whole file as UTF-8 when it had to be decoded in one piece (not UTF-8, CR line ends)."""
+    offset: int = 0
+    """Where the records below the header start, in the file (or in ``body``)."""
+    sha256: str = ""
+    """The file's SHA-256, known once ``batches`` has run to the end (at once for ``body``)."""
+    records: int = 0
+    """Records below the header seen so far, blank ones included."""
+    vectorised: bool = True
+
+    @property
+    def names(self) -> list[str]:
+        return [f"c{i}" for i in range(len(self.headers))]
+
+    def batches(self) -> Iterator[Batch]:
+        """The records below the header, block by block.
+
+        Raises ``ReadFailure`` at broken quoting or an over-long field, and ``NotUtf8`` when a
+        block past the opening is not UTF-8 (the caller opens the file again with ``text=True``).
+        """
+        row = self.header_row + 1
+        self.records = 0
+        for block in self._blocks():
+            batch = self._parse(block, row)
+            batch.size = len(block)
+            count = batch.cells.height
+            row += count
+            self.records += count
+            yield batch
+
+    def _blocks(self) -> Iterator[bytes]:
+        """Blocks of whole records: each ends at a line end outside any quoted field."""
+        handle: BinaryIO = io.BytesIO(self.body) if self.body is not None else self.path.open("rb")
+        digest = hashlib.sha256()
+        with handle:
+            digest.update(handle.read(self.offset))
+            while chunk := handle.read(BLOCK_BYTES):
+                pieces = [chunk]
+                if not chunk.endswith(b"\n"):
+                    pieces.append(handle.readline())
+                if any(b'"' in piece for piece in pieces):
+                    # Read on, line by line, until no quoted field is open at the block's end.
+                    quotes = sum(piece.count(b'"') for piece in pieces)
+                    while quotes % 2 and (line := handle.readline()):
+                        pieces.append(line)
+                        quotes += line.count(b'"')
+                for piece in pieces:
+                    digest.update(piece)
+                yield chunk if len(pieces) == 1 else b"".join(pieces)
+        if self.body is None:
+            self.sha256 = digest.hexdigest()
+
+    def _parse(self, block: bytes, first_row: int) -> Batch:
+        if self.vectorised and b'"' not in block:
+            fast = _plain_block(block, self.delimiter, len(self.headers), self.names, first_row)
+            if fast is not None:
+                return fast
+        return _quoted_block(block, self.delimiter, len(self.headers), self.names, first_row,
+                             utf8_checked=self.body is not None)
 
 
-def _plain_structure(utf8: bytes, delimiter: str, header_index: int) -> tuple[list[str], pl.Series] | None:
-    """Header and field count per record, vectorised, for a file with no quote characters and
-    no empty lines; None for any other file (the csv module's record-by-record path).
+def _cell_frame(block: bytes, delimiter: str, names: list[str], *, truncate: bool = True) -> pl.DataFrame:
+    """The block's records as String cells, by the native reader (short records padded with "").
 
-    Without quotes a record is exactly one line split at the delimiter, so counting delimiters
-    per line gives what the csv module would. The same second look applies: an odd record whose
-    cells are all blank is a blank row (0), and one whose extra fields are all blank has the
-    header's width.
+    With ``truncate=False`` a record with more fields than ``names`` raises ``ComputeError``.
     """
-    body = utf8[3:] if utf8.startswith(codecs.BOM_UTF8) else utf8
+    return pl.read_csv(
+        block, has_header=False, new_columns=names, separator=delimiter, infer_schema=False,
+        schema_overrides={n: pl.String for n in names}, empty_string_is_null=False,
+        truncate_ragged_lines=truncate, missing_columns="insert", raise_if_empty=False,
+    ).select(names)
+
+
+def _numbered(cells: pl.DataFrame, first_row: int) -> pl.DataFrame:
+    return cells.with_row_index("row", offset=first_row).select(pl.col("row").cast(pl.Int64), pl.exclude("row"))
+
+
+def _second_look(cells: list[str], width: int) -> int:
+    """A record of the wrong width: all-blank is a blank row (0); blank extra fields are no fault."""
+    if not any(cell.strip() for cell in cells):
+        return 0
+    if len(cells) > width and not any(c.strip() for c in cells[width:]):
+        return width
+    return len(cells)
+
+
+def _plain_block(block: bytes, delimiter: str, width: int, names: list[str], first_row: int) -> Batch | None:
+    """A quote-free block: one record per line, its fields counted from the delimiters.
+
+    None sends the block to the csv module (a lone carriage return, an over-long field, or
+    anything the native reader does differently).
+    """
+    array = np.frombuffer(block, dtype=np.uint8)
+    if b"\r" in block:
+        returns = np.flatnonzero(array == 13)
+        if returns[-1] + 1 >= len(array) or not bool(np.all(array[returns + 1] == 10)):
+            return None  # a carriage return that does not end a line
+    lines = int(np.count_nonzero(array == 10)) + (0 if block.endswith(b"\n") else 1)
+    overfull = False
     try:
-        # NUL never occurs in a text file (read_raw refuses control characters), so each line is one cell.
-        lines = pl.read_csv(io.BytesIO(body), has_header=False, separator="\x00", quote_char=None,
-                            schema={"line": pl.String}, infer_schema=False, empty_string_is_null=False,
-                            raise_if_empty=False).get_column("line")
+        try:
+            cells = _cell_frame(block, delimiter, names, truncate=False)
+        except pl.exceptions.ComputeError as exc:
+            if "more fields" not in str(exc):
+                raise
+            overfull = True
+            cells = _cell_frame(block, delimiter, names)
+    except pl.exceptions.ComputeError as exc:
+        if "utf-8" in str(exc).lower():
+            try:
+                block.decode("utf-8")
+            except UnicodeDecodeError:
+                raise NotUtf8 from None
+        return None
     except pl.exceptions.PolarsError:
         return None
-    expected = body.count(b"\n") + (0 if body.endswith(b"\n") else 1)
-    if (lines.len() != expected or lines.len() <= header_index
-            or lines.str.contains(r'["\r]').any() or (lines.str.len_bytes() == 0).any()):
-        return None  # quotes, a lone carriage return or an empty line: the csv module decides
-    headers = [h.strip() for h in str(lines[header_index]).split(delimiter)]
-    while headers and headers[-1] == "":
-        headers.pop()
-    width = len(headers)
-    records = lines.slice(header_index + 1)
-    fields = records.str.count_matches(delimiter, literal=True) + 1
-    odd = (fields != width).arg_true()
-    if odd.len():  # the second look, on the few odd records only
-        line = pl.col("line")
-        count = line.str.count_matches(delimiter, literal=True) + 1
-        looked = records.gather(odd).to_frame().select(
-            pl.when(line.str.replace_all(delimiter, "", literal=True).str.strip_chars() == "").then(0)
-            .when((count > width)
-                  & (line.str.split(delimiter).list.slice(width).list.join("").str.strip_chars() == "")).then(width)
-            .otherwise(count).alias("w")).get_column("w")
-        fields = fields.scatter(odd, looked)
-    return headers, fields.cast(pl.Int64)
+    if cells.height != lines:
+        return None
+    longest = cells.select(pl.max_horizontal(pl.all().str.len_bytes().max())).item()
+    if longest is not None and longest > MAX_FIELD_CHARS:
+        return None  # the csv module names the over-long field
+    ragged: list[tuple[int, int]] = []
+    # No record has more fields than the header (the reader would have raised), and with
+    # (width - 1) delimiters per line in all, none has fewer: the block is regular.
+    if overfull or np.count_nonzero(array == ord(delimiter)) != (width - 1) * lines:
+        newlines = np.flatnonzero(array == 10)
+        ends = newlines if block.endswith(b"\n") else np.append(newlines, len(block))
+        starts = np.concatenate(([0], ends[:-1] + 1))
+        before_end = np.searchsorted(np.flatnonzero(array == ord(delimiter)), ends)
+        fields = np.diff(before_end, prepend=0) + 1
+        for index in np.flatnonzero(fields != width).tolist():
+            line = block[starts[index]:ends[index]].decode("utf-8", errors="replace").removesuffix("\r")
+            looked = _second_look(line.split(delimiter) if line else [], width)
+            if looked not in (0, width):
+                ragged.append((first_row + index, looked))
+    return Batch(_numbered(cells, first_row), ragged)
 
 
-def _first_long_field(cells: pl.DataFrame) -> int | None:
-    """Index of the first record with a field longer than MAX_FIELD_CHARS, or None."""
-    longest = cells.select(pl.max_horizontal(pl.all().str.len_chars()).alias("n")).get_column("n")
-    over = (longest > MAX_FIELD_CHARS).arg_true()
-    return int(over[0]) if over.len() else None
+def _quoted_block(block: bytes, delimiter: str, width: int, names: list[str], first_row: int, *,
+                  utf8_checked: bool) -> Batch:
+    """A block the csv module reads record by record: its word on the structure is final."""
+    try:
+        text = block.decode("utf-8")
+    except UnicodeDecodeError:
+        if utf8_checked:
+            raise
+        raise NotUtf8 from None
+    csv.field_size_limit(MAX_FIELD_CHARS + 1)
+    widths: list[int] = []
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
+    try:
+        append = widths.append
+        for record in reader:
+            append(len(record))
+    except csv.Error as exc:
+        row = first_row + len(widths)
+        if "field larger" in str(exc):
+            raise ReadFailure([problem("value_too_long", f"a field is longer than {MAX_FIELD_CHARS:,} characters",
+                                       row=row)]) from None
+        detail = ("a quoted field is never closed" if "end of data" in str(exc)
+                  else f"the quoting is broken ({exc})")
+        raise ReadFailure([problem("malformed_csv", f"{detail}; it starts in this row", row=row)]) from None
+    odd = {i for i, w in enumerate(widths) if w != width and w != 0}
+    if odd:
+        # Second look at the few odd records: all-empty is a blank row, and trailing empty
+        # fields (a trailing delimiter) are not a fault.
+        for index, record in enumerate(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)):
+            if index in odd:
+                widths[index] = _second_look(record, width)
+    cells: pl.DataFrame | None
+    try:
+        cells = _cell_frame(block, delimiter, names)
+    except pl.exceptions.PolarsError:
+        cells = None
+    if cells is None or cells.height != len(widths):
+        # Quoting the native reader refuses but the csv module reads (an inch mark: 5" screen):
+        # take the records the structure check saw, so both agree by construction.
+        cells = _cells_from_records(text, delimiter, names)
+    ragged = [(first_row + i, w) for i, w in enumerate(widths) if w not in (0, width)]
+    return Batch(_numbered(cells, first_row), ragged)
 
 
-def _cells_from_records(text: str, delimiter: str, names: list[str], header_index: int) -> pl.DataFrame:
+def _cells_from_records(text: str, delimiter: str, names: list[str]) -> pl.DataFrame:
     """The slow, always-agreeing path: cells from the csv module's own records."""
     width = len(names)
     columns: list[list[str]] = [[] for _ in names]
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
-    for index, record in enumerate(reader):
-        if index <= header_index:
-            continue
+    for record in csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True):
         padded = (record + [""] * width)[:width]
         for column, cell in zip(columns, padded, strict=True):
             column.append(cell)
     return pl.DataFrame(dict(zip(names, columns, strict=True)), schema={n: pl.String for n in names})
 
 
-def read_raw(path: Path, display_name: str | None = None,
-             is_header: Callable[[list[str]], bool] | None = None) -> RawTable | list[Problem]:
-    """Read ``path`` into strings, or return the problems that make it unreadable.
+def open_csv(path: Path, display_name: str | None = None,
+             is_header: Callable[[list[str]], bool] | None = None, *, text: bool = False,
+             vectorised: bool = True) -> CsvSource | list[Problem]:
+    """Open ``path`` for reading in blocks, or return the problems that make it unreadable.
 
     ``is_header`` recognises the header record; records above it (a report title, a
     date range) are skipped with a warning. Without it the first record is the header.
+    ``text=True`` decodes the whole file first (a file found not to be UTF-8 part way through).
     """
     name = display_name or path.name
     try:
-        data = path.read_bytes()
+        size = path.stat().st_size
+        with path.open("rb") as handle:
+            head = handle.read(HEAD_BYTES if not text else -1)
     except OSError as exc:
         return [problem("file_not_found", f"cannot read the file: {exc.strerror}")]
-    digest = hashlib.sha256(data).hexdigest()
-    if not data.strip(b" \t\r\n\x00") or data in (codecs.BOM_UTF8, codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE):
+    whole = len(head) >= size
+    if whole and (not head.strip(b" \t\r\n\x00")
+                  or head in (codecs.BOM_UTF8, codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         return [problem("empty_file", "the file is empty")]
-    decoded = _decode(data)
-    if isinstance(decoded, Problem):
-        return [decoded]
-    text, encoding = decoded
-    if "\r" in text and "\n" not in text:
-        text = text.replace("\r", "\n")  # classic Mac line endings
-        data = text.encode("utf-8")
-    if _looks_binary(text):
+    body: bytes | None = None
+    bom = len(codecs.BOM_UTF8) if head.startswith(codecs.BOM_UTF8) else 0
+    opening = head[bom:]
+    if not whole:
+        opening = opening[:opening.rfind(b"\n") + 1]  # whole lines only
+    encoding = "utf-8-sig" if bom else "utf-8"
+    try:
+        head_text = opening.decode("utf-8")
+        streamable = not text and not (b"\x00" in head[:65536] or head.startswith(
+            (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)))
+    except UnicodeDecodeError:
+        streamable = False
+    if streamable and (("\r" in head_text and "\n" not in head_text) or not head_text):
+        streamable = False  # classic Mac line endings, or no line end in the opening
+    if not streamable:
+        try:
+            data = path.read_bytes() if not whole else head
+        except OSError as exc:
+            return [problem("file_not_found", f"cannot read the file: {exc.strerror}")]
+        decoded = _decode(data)
+        if isinstance(decoded, Problem):
+            return [decoded]
+        head_text, encoding = decoded
+        if "\r" in head_text and "\n" not in head_text:
+            head_text = head_text.replace("\r", "\n")
+        body = head_text.encode("utf-8")
+        bom = 0
+    if _looks_binary(head_text):
         return [problem("not_text", "the file holds control characters: it looks binary, not CSV")]
-    if not text.strip():
+    if not head_text.strip():
         return [problem("empty_file", "the file holds only blank lines")]
     problems: list[Problem] = []
     if encoding == "cp1252":
         problems.append(problem("encoding", "the file is not UTF-8; it was read as Windows-1252"))
-    delimiter = _sniff_delimiter(text)
+    delimiter = _sniff_delimiter(head_text)
     csv.field_size_limit(MAX_FIELD_CHARS + 1)
-    header_index = _find_header(text, delimiter, is_header)
+    # The opening holds whole lines; at the end of the file the last line may lack its line end.
+    opening_text = head_text if head_text.endswith(("\n", "\r")) else head_text + "\n"
+    found = _header_records(opening_text[:262144], delimiter, is_header)
+    if found is None:
+        return [problem("empty_file", "the header row is blank")]
+    header_index, record, chars = found
     if header_index:
         problems.append(problem("preamble_skipped", f"{header_index} line(s) above the header were "
                                 "skipped (a report title or date range)", row=1, count=header_index))
-    fast = _plain_structure(text.encode("utf-8") if encoding != "utf-8" else data, delimiter, header_index)
-    if fast is not None:
-        if not fast[0]:
-            return [problem("empty_file", "the header row is blank")]
-        return _finish(name, digest, data, text, encoding, delimiter, *fast, header_index, problems, check_long=True)
-    # The csv module checks the structure record by record: how many fields each has.
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
-    headers: list[str] = []
-    widths: list[int] = []
-    try:
-        for _ in range(header_index):
-            next(reader, None)
-        headers = [h.strip() for h in next(reader, [])]
-        while headers and headers[-1] == "":
-            headers.pop()  # a trailing delimiter on the header line names nothing
-        append = widths.append
-        for record in reader:
-            append(len(record))
-    except csv.Error as exc:
-        row = header_index + len(widths) + 2
-        if "field larger" in str(exc):
-            return [problem("value_too_long", f"a field is longer than {MAX_FIELD_CHARS:,} characters",
-                            row=row)]
-        detail = ("a quoted field is never closed" if "end of data" in str(exc)
-                  else f"the quoting is broken ({exc})")
-        return [problem("malformed_csv", f"{detail}; it starts in this row", row=row)]
+    headers = [h.strip() for h in record]
+    while headers and headers[-1] == "":
+        headers.pop()  # a trailing delimiter on the header line names nothing
     if not headers:
         return [problem("empty_file", "the header row is blank")]
-    width = len(headers)
-    odd = [i for i, w in enumerate(widths) if w != width and w != 0]
-    if odd:
-        # Second look at the few odd records: all-empty is a blank row, and trailing empty
-        # fields (a trailing delimiter) are not a fault.
-        wanted = set(odd)
-        reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
-        for index, record in enumerate(reader):
-            data_index = index - header_index - 1
-            if data_index in wanted:
-                if not any(cell.strip() for cell in record):
-                    widths[data_index] = 0
-                elif len(record) > width and not any(c.strip() for c in record[width:]):
-                    widths[data_index] = width
-    return _finish(name, digest, data, text, encoding, delimiter, headers, widths, header_index, problems)
+    offset = bom + len(opening_text[:chars].encode("utf-8"))
+    source = CsvSource(name, path, size, encoding, delimiter, headers, header_index + 1, problems, body,
+                       offset, vectorised=vectorised)
+    if body is not None:
+        source.sha256 = hashlib.sha256(data).hexdigest()
+    return source
 
 
-def _finish(name: str, digest: str, data: bytes, text: str, encoding: str, delimiter: str, headers: list[str],
-            widths: list[int] | pl.Series, header_index: int, problems: list[Problem], *,
-            check_long: bool = False) -> RawTable | list[Problem]:
-    """From each record's field count (0: blank) to the table and its ragged-row problems."""
-    widths = pl.Series("w", widths, dtype=pl.Int64)
-    if widths.is_empty() or (widths == 0).all():
-        return [problem("no_data_rows", "the file has a header but no data rows", row=header_index + 2)]
-    odd = ((widths != 0) & (widths != len(headers))).arg_true()
-    ragged = {header_index + int(i) + 2 for i in odd.to_list()}
-    utf8 = text.encode("utf-8") if encoding != "utf-8" else data
-    names = [f"c{i}" for i in range(len(headers))]
-    cells: pl.DataFrame | None
+@dataclass
+class RawTable:
+    """The cells of a whole CSV file as strings, with what was learned reading it."""
+
+    file_name: str
+    sha256: str
+    size: int
+    encoding: str
+    delimiter: str
+    headers: list[str]
+    cells: pl.DataFrame
+    """One String column per header (named c0, c1, ...), plus ``row`` (spreadsheet row number)."""
+    problems: list[Problem] = field(default_factory=list)
+    ragged_rows: set[int] = field(default_factory=set)
+    header_row: int = 1
+
+
+def read_raw(path: Path, display_name: str | None = None,
+             is_header: Callable[[list[str]], bool] | None = None, *,
+             vectorised: bool = True) -> RawTable | list[Problem]:
+    """Read a whole file into one table of strings (small files, tests); ``open_csv`` streams."""
+    source = open_csv(path, display_name, is_header, vectorised=vectorised)
     try:
-        cells = _read_cells(utf8, delimiter, names, header_index)
-    except pl.exceptions.PolarsError:
-        cells = None
-    if cells is not None and check_long:
-        # The csv module's field-size limit, for the path that did not run it.
-        too_long = _first_long_field(cells)
-        if too_long is not None:
-            return [problem("value_too_long", f"a field is longer than {MAX_FIELD_CHARS:,} characters",
-                            row=header_index + too_long + 2)]
-    if cells is None or cells.height != len(widths):
-        # Quoting the fast reader refuses but the csv module reads (an inch mark: 5" screen):
-        # take the records the structure check saw, so both agree by construction.
-        cells = _cells_from_records(text, delimiter, names, header_index)
-    cells = cells.with_row_index("row", offset=header_index + 2).with_columns(pl.col("row").cast(pl.Int64))
-    for index in sorted(ragged)[:1000]:
-        width = int(widths[index - header_index - 2])
-        problems.append(problem(
-            "ragged_row",
-            f"this row has {width} fields, the header has {len(headers)}",
-            row=index, value=str(width)))
-    if len(ragged) > 1000:
-        problems.append(problem("ragged_row", f"{len(ragged) - 1000} more rows have the wrong "
-                                "number of fields", count=len(ragged) - 1000))
-    return RawTable(name, digest, len(data), encoding, delimiter, headers,
-                    cells.select(["row", *names]), problems, ragged, header_index + 1)
+        if isinstance(source, list):
+            return source
+        batches = list(source.batches())
+    except NotUtf8:
+        source = open_csv(path, display_name, is_header, text=True, vectorised=vectorised)
+        if isinstance(source, list):
+            return source
+        batches = list(source.batches())
+    except ReadFailure as failure:
+        return failure.problems
+    problems = list(source.problems)
+    if not source.records:
+        return [problem("no_data_rows", "the file has a header but no data rows", row=source.header_row + 1)]
+    ragged = [r for batch in batches for r in batch.ragged]
+    problems.extend(ragged_problems(ragged, len(source.headers)))
+    cells = pl.concat([b.cells for b in batches]) if batches else pl.DataFrame(
+        schema={"row": pl.Int64, **{n: pl.String for n in source.names}})
+    return RawTable(source.file_name, source.sha256, source.size, source.encoding, source.delimiter,
+                    source.headers, cells, problems, {r for r, _ in ragged}, source.header_row)
+
+
+def ragged_problems(ragged: list[tuple[int, int]], width: int, total: int | None = None) -> list[Problem]:
+    """One problem per ragged row, up to ``RAGGED_LISTED``, and a count of the rest."""
+    out = [problem("ragged_row", f"this row has {fields} fields, the header has {width}", row=row,
+                   value=str(fields)) for row, fields in ragged[:RAGGED_LISTED]]
+    total = len(ragged) if total is None else total
+    if total > RAGGED_LISTED:
+        out.append(problem("ragged_row", f"{total - RAGGED_LISTED} more rows have the wrong number of fields",
+                           count=total - RAGGED_LISTED))
+    return out

@@ -15,10 +15,11 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 
-from finance.csvfile import RawTable, read_raw
+from finance.csvfile import RAGGED_LISTED, Batch, NotUtf8, ReadFailure, open_csv, ragged_problems
 from finance.periods import (
     TIME_SUFFIX_PATTERN,
     ParsedDate,
@@ -211,10 +212,16 @@ def money_text(value: Decimal | int | None) -> str | None:
 
 
 class _Collector:
-    """Accumulates problems, listing the first rows of each kind and counting the rest."""
+    """Accumulates problems, listing the first rows of each (problem, column) and counting the rest.
+
+    Rows arrive block by block: the listing limit and the count of the rest span the whole file,
+    and each count follows the last listed row of its kind.
+    """
 
     def __init__(self) -> None:
         self.problems: list[Problem] = []
+        self._listed: dict[tuple[str, str | None], int] = {}
+        self._more: dict[tuple[str, str | None], int] = {}
 
     def add(self, p: Problem) -> None:
         self.problems.append(p)
@@ -222,22 +229,38 @@ class _Collector:
     def rows(self, frame: pl.DataFrame, mask: pl.Expr, code: str, column: str | None,
              value_column: str | None, message: str | pl.Expr) -> None:
         """One problem per row where ``mask`` holds, up to the listing limit."""
+        key = (code, column)
+        room = PROBLEMS_PER_KIND - self._listed.get(key, 0)
         hit = frame.lazy().filter(mask)
-        message_expr = message if isinstance(message, pl.Expr) else pl.lit(message)
-        listed = hit.select(
-            pl.col("row"),
-            pl.col(value_column).cast(pl.String) if value_column else pl.lit(None, pl.String),
-            message_expr.alias("__message"),
-        ).head(PROBLEMS_PER_KIND + 1).collect()
-        if listed.is_empty():
-            return
-        for row, value, text in listed.head(PROBLEMS_PER_KIND).iter_rows():
-            self.add(problem(code, text, row=row, column=column, value=value))
-        if listed.height > PROBLEMS_PER_KIND:
-            total = hit.select(pl.len()).collect().item()
-            rest = total - PROBLEMS_PER_KIND
-            self.add(problem(code, f"{rest} more rows in this column have this problem",
-                             column=column, count=rest))
+        if room > 0:
+            message_expr = message if isinstance(message, pl.Expr) else pl.lit(message)
+            listed = hit.select(
+                pl.col("row"),
+                pl.col(value_column).cast(pl.String) if value_column else pl.lit(None, pl.String),
+                message_expr.alias("__message"),
+            ).head(room + 1).collect()
+            for row, value, text in listed.head(room).iter_rows():
+                self.add(problem(code, text, row=row, column=column, value=value))
+            self._listed[key] = self._listed.get(key, 0) + min(room, listed.height)
+            if listed.height <= room:
+                return
+        rest = hit.select(pl.len()).collect().item() - max(room, 0)
+        if rest:
+            self._more[key] = self._more.get(key, 0) + rest
+
+    def finish(self) -> list[Problem]:
+        """Every problem, each "more rows" count right after the last listed row of its kind."""
+        last = {(p.code, p.column): index for index, p in enumerate(self.problems)}
+        after: dict[int, list[Problem]] = {}
+        for (code, column), rest in self._more.items():
+            after.setdefault(last.get((code, column), len(self.problems) - 1), []).append(problem(
+                code, f"{rest} more rows in this column have this problem", column=column, count=rest))
+        out: list[Problem] = []
+        for index, p in enumerate(self.problems):
+            out.append(p)
+            out.extend(after.get(index, []))
+        out.extend(after.get(-1, []))
+        return out
 
 
 @dataclass
@@ -246,6 +269,8 @@ class _Columns:
 
     source: dict[str, str]  # contract column -> raw cell column (c0, c1, ...)
     header: dict[str, str]  # contract column -> header as written in the file
+    blank: dict[str, Problem] = field(default_factory=dict)
+    """Cell column -> the problem to report if that unnamed column turns out to hold data."""
 
 
 def _header_target(name: str, contract: FileKind, options: ImportOptions,
@@ -275,20 +300,19 @@ def is_header_for(contract: FileKind, options: ImportOptions) -> Callable[[list[
     return is_header
 
 
-def _map_headers(raw: RawTable, contract: FileKind, options: ImportOptions,
+def _map_headers(headers: list[str], row: int, contract: FileKind, options: ImportOptions,
                  out: _Collector) -> _Columns:
     explicit = {normalise_header(k): v for k, v in options.column_map.items()}
     source: dict[str, str] = {}
     header: dict[str, str] = {}
+    blank: dict[str, Problem] = {}
     unknown: list[str] = []
-    row = raw.header_row
-    for index, name in enumerate(raw.headers):
+    for index, name in enumerate(headers):
         cell = f"c{index}"
         if not normalise_header(name):
-            has_data = raw.cells.select((pl.col(cell).str.strip_chars() != "").any()).item()
-            if has_data:
-                out.add(problem("blank_header", f"column {index + 1} holds data but has no header",
-                                row=row, column=f"#{index + 1}", value=name))
+            blank[cell] = problem("blank_header", f"column {index + 1} holds data but has no header",
+                                  row=row, column=f"#{index + 1}", value=name)
+            out.add(blank[cell])  # kept only if the column holds data (known once every row is read)
             continue
         target, currency = _header_target(name, contract, options, explicit)
         if target is None:
@@ -321,42 +345,73 @@ def _map_headers(raw: RawTable, contract: FileKind, options: ImportOptions,
             out.add(problem("missing_column",
                             f"no {required!r} column; headers accepted: {accepted}{hint}",
                             row=row, column=required))
-    return _Columns(source, header)
+    return _Columns(source, header, blank)
+
+
+@dataclass
+class _Lookup:
+    """A column's distinct texts, each parsed once for the whole file."""
+
+    values: dict[str, Any] = field(default_factory=dict)
+    failures: dict[str, ParseFailure] = field(default_factory=dict)
+    orders: dict[str, str] = field(default_factory=dict)
+    ordered_rows: list[pl.DataFrame] = field(default_factory=list)
+    """(row, text) of rows whose date read one way only (day or month first), for the mixed-order check."""
+    reported: set[str] = field(default_factory=set)
+
+    def new(self, series: pl.Series) -> list[str]:
+        """The distinct non-null texts of ``series`` not parsed yet."""
+        distinct = series.drop_nulls().unique()
+        return [t for t in distinct.to_list() if t not in self.values and t not in self.failures]
+
+    def mapped(self, keyed: pl.DataFrame, column: str, dtype: pl.DataType, name: str) -> pl.Series:
+        """Each row's parsed value (null where its text failed)."""
+        mapping = pl.DataFrame({column: list(self.values), name: list(self.values.values())},
+                               schema={column: pl.String, name: dtype})
+        return keyed.select(column).join(mapping, on=column, how="left", maintain_order="left").get_column(name)
 
 
 def _dates(frame: pl.DataFrame, column: str, header: str, options: ImportOptions,
-           out: _Collector) -> pl.Series:
-    """Parse a date column: each distinct text once, then one join."""
-    text = frame.get_column(column).str.replace(TIME_SUFFIX_PATTERN, "")
-    distinct = text.drop_nulls().unique().to_list()
-    values: dict[str, date] = {}
-    failures: dict[str, ParseFailure] = {}
-    orders: dict[str, str] = {}
-    for item in distinct:
-        parsed = parse_date(item, options.date_format)
-        if isinstance(parsed, ParseFailure) and parsed.code == "invalid_date":
-            # A month ("2025-03", a monthly billing export) means its first day.
-            span = parse_period(item)
-            if isinstance(span, Period) and span.grain == "month":
-                parsed = ParsedDate(span.start)
-        if isinstance(parsed, ParsedDate):
-            values[item] = parsed.value
-            if parsed.order:
-                orders[item] = parsed.order
-        else:
-            failures[item] = parsed
-    keyed = frame.select("row").with_columns(text=text)
-    _report_failures(keyed, "text", header, failures, out)
-    if len(set(orders.values())) > 1:
-        # Some values only read day-first and others only month-first: no single format fits.
-        counts = {o: sum(1 for v in orders.values() if v == o) for o in ("dmy", "mdy")}
-        minority = min(counts, key=lambda o: counts[o])
-        flagged = [v for v, o in orders.items() if o == minority]
-        out.rows(keyed, pl.col("text").is_in(flagged), "ambiguous_date", header, "text",
-                 "this column mixes day-first and month-first dates; pass --date-format")
-    mapping = pl.DataFrame({"text": list(values), "date": list(values.values())},
-                           schema={"text": pl.String, "date": pl.Date})
-    return keyed.join(mapping, on="text", how="left", maintain_order="left").get_column("date")
+           out: _Collector, seen: _Lookup) -> pl.Series:
+    """Parse a date column: each distinct text once for the whole file, then one join."""
+    raw = frame.get_column(column)
+    fresh = seen.new(raw)
+    if fresh:
+        stripped = pl.Series(fresh, dtype=pl.String).str.replace(TIME_SUFFIX_PATTERN, "").to_list()
+        for item, text in zip(fresh, stripped, strict=True):
+            parsed = parse_date(text, options.date_format)
+            if isinstance(parsed, ParseFailure) and parsed.code == "invalid_date":
+                # A month ("2025-03", a monthly billing export) means its first day.
+                span = parse_period(text)
+                if isinstance(span, Period) and span.grain == "month":
+                    parsed = ParsedDate(span.start)
+            if isinstance(parsed, ParsedDate):
+                seen.values[item] = parsed.value
+                if parsed.order:
+                    seen.orders[item] = parsed.order
+            else:
+                seen.failures[item] = parsed
+    # Problems quote the date as written, without a time of day.
+    keyed = frame.select("row", pl.col(column).alias("text"))
+    _report_failures(keyed, "text", header, seen.failures, out)
+    if seen.orders:
+        ordered = keyed.filter(pl.col("text").is_in(list(seen.orders)))
+        if not ordered.is_empty():
+            seen.ordered_rows.append(ordered.with_columns(pl.col("text").str.replace(TIME_SUFFIX_PATTERN, "")))
+    return seen.mapped(keyed, "text", pl.Date(), "date")
+
+
+def _mixed_orders(seen: _Lookup, header: str, out: _Collector) -> None:
+    """Some dates only read day-first and others only month-first: no single format fits."""
+    if len(set(seen.orders.values())) < 2:
+        return
+    counts = {o: sum(1 for v in seen.orders.values() if v == o) for o in ("dmy", "mdy")}
+    minority = min(counts, key=lambda o: counts[o])
+    flagged = pl.Series([v for v, o in seen.orders.items() if o == minority], dtype=pl.String).str.replace(
+        TIME_SUFFIX_PATTERN, "")
+    keyed = pl.concat(seen.ordered_rows).sort("row")
+    out.rows(keyed, pl.col("text").is_in(flagged.implode()), "ambiguous_date", header, "text",
+             "this column mixes day-first and month-first dates; pass --date-format")
 
 
 def _report_failures(keyed: pl.DataFrame, column: str, header: str,
@@ -369,69 +424,64 @@ def _report_failures(keyed: pl.DataFrame, column: str, header: str,
         "__msg": [f.message for f in failures.values()],
     }, schema={column: pl.String, "__code": pl.String, "__msg": pl.String})
     bad = keyed.join(table, on=column, how="inner").sort("row")
+    if bad.is_empty():
+        return
+    bad = bad.with_columns(pl.col(column).str.replace(TIME_SUFFIX_PATTERN, ""))
     for code in bad.get_column("__code").unique(maintain_order=True).to_list():
         out.rows(bad, pl.col("__code") == code, code, header, column, pl.col("__msg"))
 
 
 def _periods(frame: pl.DataFrame, column: str, header: str, options: ImportOptions,
-             out: _Collector) -> pl.DataFrame:
-    distinct = frame.get_column(column).drop_nulls().unique().to_list()
-    spans: dict[str, Period] = {}
-    failures: dict[str, ParseFailure] = {}
-    for item in distinct:
+             out: _Collector, seen: _Lookup) -> pl.DataFrame:
+    for item in seen.new(frame.get_column(column)):
         parsed = parse_period(item, date_format=options.date_format,
                               fiscal_year_start=options.fiscal_year_start)
         if isinstance(parsed, Period):
-            spans[item] = parsed
+            seen.values[item] = parsed
         else:
-            failures[item] = parsed
+            seen.failures[item] = parsed
     keyed = frame.select("row", pl.col(column).alias("text"))
-    _report_failures(keyed, "text", header, failures, out)
+    _report_failures(keyed, "text", header, seen.failures, out)
     mapping = pl.DataFrame(
-        {"text": list(spans), "period_start": [p.start for p in spans.values()],
-         "period_end": [p.end for p in spans.values()]},
+        {"text": list(seen.values), "period_start": [p.start for p in seen.values.values()],
+         "period_end": [p.end for p in seen.values.values()]},
         schema={"text": pl.String, "period_start": pl.Date, "period_end": pl.Date})
     return keyed.join(mapping, on="text", how="left", maintain_order="left").select(
         "period_start", "period_end")
 
 
 def _categories(frame: pl.DataFrame, column: str, header: str, options: ImportOptions,
-                out: _Collector) -> pl.Series:
+                out: _Collector, seen: _Lookup) -> pl.Series:
     explicit = {normalise_label(k): v for k, v in options.category_map.items()}
-    distinct = frame.get_column(column).drop_nulls().unique().to_list()
-    keys: dict[str, str] = {}
-    failures: dict[str, ParseFailure] = {}
     choices = sorted(CATEGORY_LOOKUP)
-    for label in distinct:
+    for label in seen.new(frame.get_column(column)):
         folded = normalise_label(label)
         key = explicit.get(folded) or CATEGORY_LOOKUP.get(folded)
         if key:
-            keys[label] = key
+            seen.values[label] = key
             continue
         close = difflib.get_close_matches(folded, choices, n=1, cutoff=0.6)
         suggestion = CATEGORY_LOOKUP[close[0]] if close else ""
         via = f" ({close[0]!r})" if close and close[0] != suggestion else ""
         hint = f"did you mean {suggestion!r}{via}? " if close else ""
-        failures[label] = ParseFailure(
+        seen.failures[label] = ParseFailure(
             "unknown_category",
             f"{label!r} is not a cost category; {hint}map it with --category-map "
             f"(label,category); categories: {', '.join(sorted(set(CATEGORY_LOOKUP.values())))}")
     keyed = frame.select("row", pl.col(column).alias("text"))
-    _report_failures(keyed, "text", header, failures, out)
-    return keyed.get_column("text").replace_strict(keys, default=None, return_dtype=pl.String)
+    _report_failures(keyed, "text", header, seen.failures, out)
+    return keyed.get_column("text").replace_strict(seen.values, default=None, return_dtype=pl.String)
 
 
-def _segments(frame: pl.DataFrame, column: str, header: str, out: _Collector) -> pl.Series:
-    distinct = frame.get_column(column).drop_nulls().unique().sort().to_list()
-    canonical = {}
-    for label in distinct:
+def _segments(frame: pl.DataFrame, column: str, header: str, out: _Collector, seen: _Lookup) -> pl.Series:
+    for label in sorted(seen.new(frame.get_column(column))):
         match = SEGMENT_LOOKUP.get(normalise_label(label))
-        canonical[label] = match or label
+        seen.values[label] = match or label
         if match is None:
-            first = frame.filter(pl.col(column) == label).get_column("row").min()  # type: ignore[assignment]
+            first = frame.filter(pl.col(column) == label).get_column("row").min()
             out.add(problem("unknown_segment", f"{label!r} is not a standard segment and is kept "
                             "as its own segment", row=int(first), column=header, value=label))  # type: ignore[arg-type]
-    return frame.get_column(column).replace_strict(canonical, default=None, return_dtype=pl.String)
+    return frame.get_column(column).replace_strict(seen.values, default=None, return_dtype=pl.String)
 
 
 Progress = Callable[[float, str], None]
@@ -445,102 +495,206 @@ def prepare(kind: str, path: Path, options: ImportOptions | None = None,
     rows hold the contract's columns, normalised: dates as ``Date``, money as
     ``Decimal(18, 4)``, counts as ``Int64``, categories as canonical keys. ``progress`` is
     told the fraction done and the step (reading, then each column) for large files.
+
+    The file is read in blocks, so memory holds one block's cells plus the normalised rows.
     """
     report = progress or (lambda fraction, step: None)
     contract = file_kind(kind)
     options = options or ImportOptions()
     options.check(contract)
     name = display_name or Path(path).name
+    try:
+        return _prepare(contract, Path(path), options, name, report, text=False)
+    except NotUtf8:  # a later block is not UTF-8: read the whole file as decoded text instead
+        return _prepare(contract, Path(path), options, name, report, text=True)
+
+
+def _prepare(contract: FileKind, path: Path, options: ImportOptions, name: str, report: Progress, *,
+             text: bool) -> PreparedImport:
     report(0.0, "Reading the file")
-    raw = read_raw(Path(path), name, is_header_for(contract, options))
-    report(0.35, "Matching the headers")
-    if isinstance(raw, list):
-        return PreparedImport(contract.kind, name, "", pl.DataFrame(), raw)
-    out = _Collector()
-    for p in raw.problems:
-        out.add(p)
-    columns = _map_headers(raw, contract, options, out)
-    cells = raw.cells
-    # Rows with the wrong number of fields are already errors; blank rows are skipped.
-    blank = pl.all_horizontal([pl.col(c).str.strip_chars() == "" for c in cells.columns if c != "row"])
-    blank_rows = cells.filter(blank).get_column("row")
-    if blank_rows.len():
-        out.add(problem("blank_row_skipped", f"{blank_rows.len()} blank row(s) skipped",
-                        row=int(blank_rows[0]), count=blank_rows.len()))
-    key_cells = [src for col, src in columns.source.items()
-                 if contract.column(col).type in _KEY_TYPES or col in ("channel", "customer_id")]
-    total_line = pl.any_horizontal(
-        [pl.col(c).str.strip_chars().str.contains(_TOTAL_LABEL) for c in key_cells] or [pl.lit(False)])
-    totals = cells.filter(total_line & ~blank)
-    for (row,) in totals.select("row").iter_rows():
-        out.add(problem("total_row_dropped", "a total line was recognised and not imported", row=row))
-    cells = cells.filter(~blank & ~total_line & ~pl.col("row").is_in(list(raw.ragged_rows)))
-    frame = cells.select(
-        "row",
-        *[pl.col(src).str.strip_chars().replace("", None).alias(col) for col, src in columns.source.items()],
-    )
-    if any(p.code in ("missing_column",) for p in out.problems):
-        return PreparedImport(contract.kind, name, raw.sha256, pl.DataFrame(), out.problems,
-                              raw.encoding, raw.delimiter)
-    if frame.is_empty():
-        out.add(problem("no_data_rows", "the file has no data rows besides blank or total lines",
-                        row=raw.header_row + 1))
-        return PreparedImport(contract.kind, name, raw.sha256, pl.DataFrame(), out.problems,
-                              raw.encoding, raw.delimiter)
-    header = columns.header
-    for column, default in (("category", options.default_category), ("channel", options.default_channel)):
-        if default is not None and column in contract.column_names:
-            fill = pl.lit(default, pl.String)
-            frame = frame.with_columns(
-                (pl.coalesce(pl.col(column), fill) if column in frame.columns else fill).alias(column))
-            header.setdefault(column, f"--{column}")
-    for required in contract.required:
-        out.rows(frame, pl.col(required).is_null(), "missing_value", header[required], None,
-                 f"{required!r} is required")
-    result: dict[str, pl.Series] = {"source_row": frame.get_column("row")}
-    present = [c for c in contract.columns if c.name in frame.columns]
-    for index, col in enumerate(present):
-        report(0.4 + 0.5 * index / max(len(present), 1), f"Checking the {col.name} column")
-        where = header[col.name]
-        if col.type == "period":
-            spans = _periods(frame, col.name, where, options, out)
-            result["period_start"] = spans.get_column("period_start")
-            result["period_end"] = spans.get_column("period_end")
-        elif col.type == "date":
-            result[col.name] = _dates(frame, col.name, where, options, out)
-        elif col.type == "category":
-            result[col.name] = _categories(frame, col.name, where, options, out)
-        elif col.type == "money":
-            amounts, codes = parse_money(frame.get_column(col.name), decimal_comma=options.decimal_comma)
-            keyed = frame.select("row", col.name).with_columns(code=codes)
-            for code in codes.drop_nulls().unique(maintain_order=True).to_list():
-                out.rows(keyed, pl.col("code") == code, code, where, col.name, _money_message(code))
-            result[col.name] = amounts
-        elif col.type == "count":
-            counts, codes = parse_count(frame.get_column(col.name), decimal_comma=options.decimal_comma)
-            keyed = frame.select("row", col.name).with_columns(code=codes)
-            for code in codes.drop_nulls().unique(maintain_order=True).to_list():
-                out.rows(keyed, pl.col("code") == code, code, where, col.name,
-                         "expected a whole number of zero or more" if code == "invalid_count"
-                         else "a spreadsheet error or NaN is not a count")
-            result[col.name] = counts
-        elif col.type == "segment":
-            result[col.name] = _segments(frame, col.name, where, out)
-        elif col.type == "currency":
-            result[col.name] = _currency(frame, col.name, where, options, out)
-        else:
-            values = frame.get_column(col.name)
-            if col.name == "channel":
-                values = values.str.replace_all(r"\s+", " ")
-            result[col.name] = values
-    report(0.9, "Checking duplicates and totals")
-    rows = pl.DataFrame(result)
-    rows = _kind_checks(contract, frame, rows, header, out)
-    rows = rows.select(output_columns(contract.kind, rows.columns))
-    _future_dates(rows, contract, header, out)
+    source = open_csv(path, name, is_header_for(contract, options), text=text)
+    if isinstance(source, list):
+        return PreparedImport(contract.kind, name, "", pl.DataFrame(), source)
+    head = _Collector()
+    columns = _map_headers(source.headers, source.header_row, contract, options, head)
+    checker = _Checker(contract, options, columns,
+                       values=not any(p.code == "missing_column" for p in head.problems))
+    parts: list[pl.DataFrame] = []
+    ragged: list[tuple[int, int]] = []
+    ragged_total = 0
+    done = 0
+    try:
+        for batch in source.batches():
+            ragged_total += len(batch.ragged)
+            ragged.extend(batch.ragged[:max(0, RAGGED_LISTED - len(ragged))])
+
+            def step(share: float, what: str, start: int = done, size: int = batch.size) -> None:
+                report(min(0.95, 0.02 + 0.93 * (start + share * size) / max(source.size, 1)), what)
+
+            part = checker.check(batch, step)
+            if part is not None and not part.is_empty():
+                parts.append(part)
+            done += batch.size
+    except ReadFailure as failure:
+        return PreparedImport(contract.kind, name, "", pl.DataFrame(), failure.problems)
+    if not source.records:
+        return PreparedImport(contract.kind, name, source.sha256, pl.DataFrame(), [problem(
+            "no_data_rows", "the file has a header but no data rows", row=source.header_row + 1)],
+            source.encoding, source.delimiter)
+    report(0.95, "Checking duplicates and totals")
+    rows = checker.finish(parts)
+    problems = [*source.problems, *ragged_problems(ragged, len(source.headers), ragged_total),
+                *[p for p in head.finish() if p.code != "blank_header" or p in checker.blank_with_data()],
+                *checker.blank_rows_problem(), *checker.out.finish()]
     report(1.0, "Checked")
-    return PreparedImport(contract.kind, name, raw.sha256, rows, out.problems, raw.encoding,
-                          raw.delimiter)
+    if not checker.values or rows.is_empty():
+        if checker.values:
+            problems.append(problem("no_data_rows", "the file has no data rows besides blank or total lines",
+                                    row=source.header_row + 1))
+        return PreparedImport(contract.kind, name, source.sha256, pl.DataFrame(), problems,
+                              source.encoding, source.delimiter)
+    return PreparedImport(contract.kind, name, source.sha256, rows, problems, source.encoding, source.delimiter)
+
+
+class _Checker:
+    """Checks and normalises a file block by block; what spans blocks is settled in ``finish``."""
+
+    def __init__(self, contract: FileKind, options: ImportOptions, columns: _Columns, *, values: bool) -> None:
+        self.contract = contract
+        self.options = options
+        self.columns = columns
+        self.values = values
+        """False when a required column is missing: only the structure is checked."""
+        self.header = dict(columns.header)
+        for column, default in (("category", options.default_category), ("channel", options.default_channel)):
+            if default is not None and column in contract.column_names:
+                self.header.setdefault(column, f"--{column}")
+        self.out = _Collector()
+        self.lookups: dict[str, _Lookup] = {}
+        self.blank_count = 0
+        self.first_blank: int | None = None
+        self.holding_data: set[str] = set()
+        key_types = (*_KEY_TYPES, )
+        self.key_cells = [src for col, src in columns.source.items()
+                          if contract.column(col).type in key_types or col in ("channel", "customer_id")]
+
+    def lookup(self, column: str) -> _Lookup:
+        return self.lookups.setdefault(column, _Lookup())
+
+    def blank_with_data(self) -> list[Problem]:
+        return [p for cell, p in self.columns.blank.items() if cell in self.holding_data]
+
+    def blank_rows_problem(self) -> list[Problem]:
+        if not self.blank_count:
+            return []
+        return [problem("blank_row_skipped", f"{self.blank_count} blank row(s) skipped",
+                        row=self.first_blank, count=self.blank_count)]
+
+    def check(self, batch: Batch, step: Callable[[float, str], None]) -> pl.DataFrame | None:
+        """The block's rows, normalised (with ``__hash``, the row's cells hashed), or None."""
+        contract, options, out, header = self.contract, self.options, self.out, self.header
+        cells = batch.cells
+        names = [c for c in cells.columns if c != "row"]
+        stripped = cells.select("row", *[pl.col(c).str.strip_chars() for c in names])
+        for cell in self.columns.blank:
+            if cell not in self.holding_data and (stripped.get_column(cell) != "").any():
+                self.holding_data.add(cell)
+        # Rows with the wrong number of fields are already errors; blank rows are skipped.
+        blank = pl.all_horizontal([pl.col(c) == "" for c in names])
+        blank_rows = stripped.filter(blank).get_column("row")
+        if blank_rows.len():
+            self.first_blank = self.first_blank or int(blank_rows[0])
+            self.blank_count += blank_rows.len()
+        total_line = pl.any_horizontal(
+            [pl.col(c).str.contains(_TOTAL_LABEL) for c in self.key_cells] or [pl.lit(False)])
+        totals = stripped.filter(total_line & ~blank)
+        for (row,) in totals.select("row").iter_rows():
+            out.add(problem("total_row_dropped", "a total line was recognised and not imported", row=row))
+        keep = ~blank & ~total_line
+        if batch.ragged:
+            keep = keep & ~pl.col("row").is_in([r for r, _ in batch.ragged])
+        frame = stripped.filter(keep).select(
+            "row", *[pl.col(src).replace("", None).alias(col) for col, src in self.columns.source.items()])
+        if not self.values or frame.is_empty():
+            return None
+        for column, default in (("category", options.default_category), ("channel", options.default_channel)):
+            if default is not None and column in contract.column_names:
+                fill = pl.lit(default, pl.String)
+                frame = frame.with_columns(
+                    (pl.coalesce(pl.col(column), fill) if column in frame.columns else fill).alias(column))
+        for required in contract.required:
+            out.rows(frame, pl.col(required).is_null(), "missing_value", header[required], None,
+                     f"{required!r} is required")
+        result: dict[str, pl.Series] = {"source_row": frame.get_column("row")}
+        present = [c for c in contract.columns if c.name in frame.columns]
+        for index, col in enumerate(present):
+            step(index / max(len(present), 1), f"Checking the {col.name} column")
+            where = header[col.name]
+            if col.type == "period":
+                spans = _periods(frame, col.name, where, options, out, self.lookup(col.name))
+                result["period_start"] = spans.get_column("period_start")
+                result["period_end"] = spans.get_column("period_end")
+            elif col.type == "date":
+                result[col.name] = _dates(frame, col.name, where, options, out, self.lookup(col.name))
+            elif col.type == "category":
+                result[col.name] = _categories(frame, col.name, where, options, out, self.lookup(col.name))
+            elif col.type == "money":
+                amounts, codes = parse_money(frame.get_column(col.name), decimal_comma=options.decimal_comma)
+                if codes.null_count() < codes.len():
+                    keyed = frame.select("row", col.name).with_columns(code=codes)
+                    for code in codes.drop_nulls().unique(maintain_order=True).to_list():
+                        out.rows(keyed, pl.col("code") == code, code, where, col.name, _money_message(code))
+                result[col.name] = amounts
+            elif col.type == "count":
+                counts, codes = parse_count(frame.get_column(col.name), decimal_comma=options.decimal_comma)
+                if codes.null_count() < codes.len():
+                    keyed = frame.select("row", col.name).with_columns(code=codes)
+                    for code in codes.drop_nulls().unique(maintain_order=True).to_list():
+                        out.rows(keyed, pl.col("code") == code, code, where, col.name,
+                                 "expected a whole number of zero or more" if code == "invalid_count"
+                                 else "a spreadsheet error or NaN is not a count")
+                result[col.name] = counts
+            elif col.type == "segment":
+                result[col.name] = _segments(frame, col.name, where, out, self.lookup(col.name))
+            elif col.type == "currency":
+                result[col.name] = _currency(frame, col.name, where, options, out)
+            else:
+                values = frame.get_column(col.name)
+                if col.name == "channel":
+                    values = values.str.replace_all(r"\s+", " ")
+                result[col.name] = values
+        step(1.0, "Checking the rows")
+        rows = pl.DataFrame(result)
+        rows = _row_checks(contract, frame, rows, header, out)
+        rows = rows.select(output_columns(contract.kind, rows.columns))
+        _future_dates(rows, contract, header, out)
+        # Exact duplicates are found across blocks from each row's cells, hashed.
+        return rows.with_columns(__hash=frame.drop("row").hash_rows())
+
+    def finish(self, parts: list[pl.DataFrame]) -> pl.DataFrame:
+        """The whole file's rows, after the checks that need every row at once."""
+        for column, seen in self.lookups.items():
+            if seen.ordered_rows:
+                _mixed_orders(seen, self.header[column], self.out)
+        if not parts:
+            return pl.DataFrame()
+        rows = pl.concat(parts, rechunk=False)
+        hashes = rows.get_column("__hash")
+        rows = rows.drop("__hash")
+        if self.contract.kind == "customers":
+            return _customer_repeats(rows, self.header, self.out)
+        repeated = hashes.is_duplicated()
+        if repeated.any():
+            # Rows with the same hash and the same normalised values are exact duplicates (the
+            # values follow from the cells; the hash tells apart cells that normalise alike).
+            candidates = rows.filter(repeated)
+            keys = [c for c in candidates.columns if c != "source_row"]
+            firsts = candidates.with_columns(__hash=hashes.filter(repeated)).group_by(
+                [*keys, "__hash"]).agg(first=pl.col("source_row").min(), rows=pl.col("source_row"))
+            repeats = firsts.explode("rows").filter(pl.col("rows") != pl.col("first")).sort("rows")
+            self.out.rows(repeats.rename({"rows": "row"}), pl.lit(True), "duplicate_row", None, None,
+                          pl.format("exact duplicate of row {}; both are kept", pl.col("first")))
+        return rows
 
 
 STORAGE_SCHEMAS: dict[str, dict[str, pl.DataType]] = {
@@ -597,58 +751,55 @@ def _currency(frame: pl.DataFrame, column: str, header: str, options: ImportOpti
     return values
 
 
-def _kind_checks(contract: FileKind, frame: pl.DataFrame, rows: pl.DataFrame,
-                 header: Mapping[str, str], out: _Collector) -> pl.DataFrame:
+def _row_checks(contract: FileKind, frame: pl.DataFrame, rows: pl.DataFrame,
+                header: Mapping[str, str], out: _Collector) -> pl.DataFrame:
+    """Checks within a row: credits, refunds, a margin that disagrees; derives gross margin."""
+    if contract.kind not in ("spend", "revenue"):
+        return rows
     # Problems quote the cell as written (``text_<column>``), not the parsed value.
     texts = frame.select(pl.all().exclude("row").name.prefix("text_"))
     keyed = pl.concat([rows.rename({"source_row": "row"}), texts], how="horizontal")
     if contract.kind == "spend":
         out.rows(keyed, pl.col("amount") < 0, "credit", header["amount"], "text_amount",
                  "a negative amount is stored as a credit")
-    if contract.kind == "revenue":
-        out.rows(keyed, pl.col("revenue") < 0, "refund", header["revenue"], "text_revenue",
-                 "negative revenue is stored as a refund")
-        if "cost" in header:
-            derived = pl.col("revenue") - pl.col("cost")
-            if "gross_margin" in header:
-                out.rows(keyed, pl.col("gross_margin").is_not_null() & pl.col("cost").is_not_null()
-                         & (pl.col("gross_margin") != derived), "margin_mismatch",
-                         header["gross_margin"], "text_gross_margin",
-                         "gross_margin differs from revenue - cost; gross_margin is kept")
-            if "gross_margin" not in rows.columns:
-                rows = rows.with_columns(gross_margin=pl.lit(None, MONEY_DTYPE))
-            rows = rows.with_columns(gross_margin=pl.coalesce(pl.col("gross_margin"), derived)
-                                     .cast(MONEY_DTYPE))
-            keyed = keyed.with_columns(rows.get_column("gross_margin"))
-        if "gross_margin" in header or "cost" in header:
-            out.rows(keyed, (pl.col("revenue") > 0) & (pl.col("gross_margin") > pl.col("revenue")),
-                     "margin_above_revenue", header.get("gross_margin") or header["cost"],
-                     None, "the gross margin is larger than the revenue")
-    if contract.kind == "customers":
-        values = pl.struct([c for c in rows.columns if c != "source_row"])
-        keyed = rows.rename({"source_row": "row"}).with_columns(
-            first_row=pl.col("row").min().over("customer_id"), values=values)
-        firsts = keyed.filter(pl.col("row") == pl.col("first_row")).select(
-            "customer_id", first_values="values")
-        repeats = keyed.filter(pl.col("customer_id").is_not_null() & (pl.col("row") != pl.col("first_row"))
-                               ).join(firsts, on="customer_id").with_columns(
-            identical=pl.col("values").eq_missing(pl.col("first_values")))
-        out.rows(repeats, ~pl.col("identical"), "duplicate_customer", header["customer_id"], "customer_id",
-                 pl.format("customer_id already appears in row {} with other values", pl.col("first_row")))
-        out.rows(repeats, pl.col("identical"), "duplicate_customer_row", header["customer_id"], "customer_id",
-                 pl.format("exact duplicate of row {}; stored once", pl.col("first_row")))
-        rows = rows.filter(~pl.col("source_row").is_in(
-            repeats.filter(pl.col("identical")).get_column("row").implode()))
-    else:
-        cells = frame.drop("row")
-        duplicated = frame.filter(cells.is_duplicated())
-        if not duplicated.is_empty():
-            firsts = duplicated.group_by(pl.all().exclude("row")).agg(
-                first=pl.col("row").min(), rows=pl.col("row"))
-            repeats = firsts.explode("rows").filter(pl.col("rows") != pl.col("first")).sort("rows")
-            out.rows(repeats.rename({"rows": "row"}), pl.lit(True), "duplicate_row", None, None,
-                     pl.format("exact duplicate of row {}; both are kept", pl.col("first")))
+        return rows
+    out.rows(keyed, pl.col("revenue") < 0, "refund", header["revenue"], "text_revenue",
+             "negative revenue is stored as a refund")
+    if "cost" in header:
+        derived = pl.col("revenue") - pl.col("cost")
+        if "gross_margin" in header:
+            out.rows(keyed, pl.col("gross_margin").is_not_null() & pl.col("cost").is_not_null()
+                     & (pl.col("gross_margin") != derived), "margin_mismatch",
+                     header["gross_margin"], "text_gross_margin",
+                     "gross_margin differs from revenue - cost; gross_margin is kept")
+        if "gross_margin" not in rows.columns:
+            rows = rows.with_columns(gross_margin=pl.lit(None, MONEY_DTYPE))
+        rows = rows.with_columns(gross_margin=pl.coalesce(pl.col("gross_margin"), derived)
+                                 .cast(MONEY_DTYPE))
+        keyed = keyed.with_columns(rows.get_column("gross_margin"))
+    if "gross_margin" in header or "cost" in header:
+        out.rows(keyed, (pl.col("revenue") > 0) & (pl.col("gross_margin") > pl.col("revenue")),
+                 "margin_above_revenue", header.get("gross_margin") or header["cost"],
+                 None, "the gross margin is larger than the revenue")
     return rows
+
+
+def _customer_repeats(rows: pl.DataFrame, header: Mapping[str, str], out: _Collector) -> pl.DataFrame:
+    """A customer_id seen again: with other values an error, as an exact copy stored once."""
+    values = pl.struct([c for c in rows.columns if c != "source_row"])
+    keyed = rows.rename({"source_row": "row"}).with_columns(
+        first_row=pl.col("row").min().over("customer_id"), values=values)
+    firsts = keyed.filter(pl.col("row") == pl.col("first_row")).select(
+        "customer_id", first_values="values")
+    repeats = keyed.filter(pl.col("customer_id").is_not_null() & (pl.col("row") != pl.col("first_row"))
+                           ).join(firsts, on="customer_id").with_columns(
+        identical=pl.col("values").eq_missing(pl.col("first_values")))
+    out.rows(repeats, ~pl.col("identical"), "duplicate_customer", header["customer_id"], "customer_id",
+             pl.format("customer_id already appears in row {} with other values", pl.col("first_row")))
+    out.rows(repeats, pl.col("identical"), "duplicate_customer_row", header["customer_id"], "customer_id",
+             pl.format("exact duplicate of row {}; stored once", pl.col("first_row")))
+    return rows.filter(~pl.col("source_row").is_in(
+        repeats.filter(pl.col("identical")).get_column("row").implode()))
 
 
 def _future_dates(rows: pl.DataFrame, contract: FileKind, header: Mapping[str, str],

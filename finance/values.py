@@ -7,6 +7,7 @@ millions of rows is checked in a few column passes and every bad cell is still n
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 
 import polars as pl
@@ -49,6 +50,28 @@ def _normalise_digits(decimal_comma: bool) -> pl.Expr:
     return normal.otherwise(None)
 
 
+PLAIN_AMOUNT = rf"^-?[0-9]{{1,{MAX_INTEGER_DIGITS}}}(\.[0-9]{{1,{MONEY_SCALE}}})?$"
+"""An amount as ledgers and billing systems export it (``-1234.5``): read natively, exactly."""
+PLAIN_COUNT = r"^[0-9]{1,15}$"
+
+
+def _plain_first(values: pl.Series, pattern: str, native: pl.DataType,
+                 full: Callable[[pl.Series], tuple[pl.Series, pl.Series]]) -> tuple[pl.Series, pl.Series]:
+    """Cells in the plain form cast natively (exact for these forms); only the others go through ``full``."""
+    plain = values.str.contains(pattern).fill_null(True)
+    odd = (~plain).arg_true()
+    if odd.len() > values.len() // 2:
+        return full(values)
+    parsed = pl.select(pl.when(plain).then(values).cast(native)).to_series().alias(values.name)
+    codes = pl.Series(values.name, [None], dtype=pl.String).extend_constant(None, values.len() - 1) \
+        if values.len() else pl.Series(values.name, [], dtype=pl.String)
+    if odd.len():
+        slow, slow_codes = full(values.gather(odd))
+        parsed = parsed.scatter(odd, slow)
+        codes = codes.scatter(odd, slow_codes)
+    return parsed, codes
+
+
 def parse_money(values: pl.Series, *, decimal_comma: bool = False) -> tuple[pl.Series, pl.Series]:
     """Parse amounts exactly: ``$12,345.67``, ``(1,200.00)``, ``-50``, ``50-``, ``1.2E+06``.
 
@@ -57,6 +80,13 @@ def parse_money(values: pl.Series, *, decimal_comma: bool = False) -> tuple[pl.S
     ``amount_out_of_range``, ``dash_as_zero`` (a warning: the amount is zero).
     No float is ever involved: text goes straight to a scaled integer decimal.
     """
+    if decimal_comma:
+        return _parse_money(values, decimal_comma=True)
+    return _plain_first(values, PLAIN_AMOUNT, MONEY_DTYPE, _parse_money)
+
+
+def _parse_money(values: pl.Series, *, decimal_comma: bool = False) -> tuple[pl.Series, pl.Series]:
+    """Every form ``parse_money`` accepts, with a problem code for each cell it refuses."""
     raw = pl.col("raw").str.replace_all("\u2212", "-", literal=True)
     frame = pl.DataFrame({"raw": values}).lazy().with_columns(
         error_word=raw.str.contains(SPREADSHEET_ERROR),
@@ -131,6 +161,11 @@ def parse_count(values: pl.Series, *, decimal_comma: bool = False) -> tuple[pl.S
     Returns ``(counts, codes)``: Int64 counts, and per row null, ``not_a_number`` or
     ``invalid_count``.
     """
+    return _plain_first(values, PLAIN_COUNT, pl.Int64(),
+                        lambda odd: _parse_count(odd, decimal_comma=decimal_comma))
+
+
+def _parse_count(values: pl.Series, *, decimal_comma: bool = False) -> tuple[pl.Series, pl.Series]:
     group = r"\." if decimal_comma else r"[,']"
     fraction = "," if decimal_comma else r"\."
     frame = pl.DataFrame({"raw": values}).lazy().with_columns(

@@ -163,15 +163,8 @@ def test_plain_files_read_the_same_on_both_paths(tmp_path_factory: pytest.TempPa
     text = newline.join([",".join(header), *lines]) + (newline if final_newline else "")
     path = tmp_path_factory.mktemp("plain") / "plain.csv"
     path.write_bytes(text.encode("utf-8"))
-    if "" not in [",".join(header), *lines]:  # no empty line: the vectorised path takes the file
-        assert csvfile._plain_structure(text.encode("utf-8"), ",", 0) is not None
     fast = csvfile.read_raw(path)
-    original = csvfile._plain_structure
-    csvfile._plain_structure = lambda *args: None  # type: ignore[assignment]
-    try:
-        slow = csvfile.read_raw(path)
-    finally:
-        csvfile._plain_structure = original
+    slow = csvfile.read_raw(path, vectorised=False)
     if isinstance(slow, list):
         assert isinstance(fast, list) and [(p.code, p.row) for p in fast] == [(p.code, p.row) for p in slow]
     else:
@@ -179,3 +172,54 @@ def test_plain_files_read_the_same_on_both_paths(tmp_path_factory: pytest.TempPa
         assert fast.headers == slow.headers and fast.ragged_rows == slow.ragged_rows
         assert [(p.code, p.row) for p in fast.problems] == [(p.code, p.row) for p in slow.problems]
         assert fast.cells.equals(slow.cells)
+
+
+_QUOTED_CELL = st.one_of(_CELL, st.lists(st.sampled_from(["a", ",", "\n", '""', " ", "é"]), max_size=5)
+                         .map(lambda parts: '"' + "".join(parts) + '"'))
+
+
+@given(header=st.lists(st.sampled_from(["period", "amount", "channel", "x", ""]), min_size=1, max_size=5),
+       lines=st.lists(st.lists(_QUOTED_CELL, min_size=1, max_size=6).map(",".join), min_size=0, max_size=12),
+       crlf=st.booleans(), block=st.integers(min_value=1, max_value=40))
+@settings(max_examples=300, deadline=None)
+def test_any_block_size_reads_the_same_records(tmp_path_factory: pytest.TempPathFactory, header: list[str],
+                                               lines: list[str], crlf: bool, block: int) -> None:
+    """Blocks end on record boundaries: tiny blocks give the cells, rows and problems of one block."""
+    from finance import csvfile
+
+    newline = "\r\n" if crlf else "\n"
+    path = tmp_path_factory.mktemp("blocks") / "quoted.csv"
+    path.write_bytes((newline.join([",".join(header), *lines]) + newline).encode("utf-8"))
+    whole = csvfile.read_raw(path)
+    original = csvfile.BLOCK_BYTES
+    csvfile.BLOCK_BYTES = block
+    try:
+        pieces = csvfile.read_raw(path)
+    finally:
+        csvfile.BLOCK_BYTES = original
+    if isinstance(whole, list):
+        assert isinstance(pieces, list) and [(p.code, p.row) for p in whole] == [(p.code, p.row) for p in pieces]
+    else:
+        assert not isinstance(pieces, list)
+        assert pieces.sha256 == whole.sha256 and pieces.ragged_rows == whole.ragged_rows
+        assert [(p.code, p.row) for p in pieces.problems] == [(p.code, p.row) for p in whole.problems]
+        assert pieces.cells.equals(whole.cells)
+
+
+_AMOUNT_TEXT = st.one_of(
+    st.from_regex(r"-?\d{1,16}(\.\d{0,6})?", fullmatch=True),
+    st.text(alphabet=st.sampled_from(["1", "0", "-", ".", ",", "$", " ", "(", ")", "e", "+"]), max_size=8),
+)
+
+
+@given(texts=st.lists(st.one_of(st.none(), _AMOUNT_TEXT), max_size=20))
+@settings(max_examples=300, deadline=None)
+def test_plain_amounts_read_natively_agree_with_the_full_parser(texts: list[str | None]) -> None:
+    from finance import values
+
+    series = pl.Series("amount", texts, dtype=pl.String)
+    for fast, full in ((values.parse_money, values._parse_money), (values.parse_count, values._parse_count)):
+        amounts, codes = fast(series)
+        expected_amounts, expected_codes = full(series)
+        assert amounts.to_list() == expected_amounts.to_list()
+        assert codes.to_list() == expected_codes.to_list()
