@@ -17,7 +17,9 @@ import codecs
 import csv
 import hashlib
 import io
+import queue
 import re
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -63,6 +65,8 @@ class Batch:
     """(row, fields) of each record whose field count is not the header's (blank rows excluded)."""
     size: int = 0
     """Bytes of the file this block took."""
+    trimmed: bool = False
+    """No cell starts or ends with white space (the block's bytes show none), so none needs stripping."""
 
 
 def sha256_of(path: Path) -> str:
@@ -195,9 +199,43 @@ class CsvSource:
     def batches(self) -> Iterator[Batch]:
         """The records below the header, block by block.
 
+        The next block is read and parsed in a second thread while the caller checks this one.
         Raises ``ReadFailure`` at broken quoting or an over-long field, and ``NotUtf8`` when a
         block past the opening is not UTF-8 (the caller opens the file again with ``text=True``).
         """
+        ready: queue.Queue[Batch | BaseException | None] = queue.Queue(maxsize=1)
+        stop = threading.Event()
+
+        def hand_over(item: Batch | BaseException | None) -> bool:
+            while not stop.is_set():
+                try:
+                    ready.put(item, timeout=0.05)
+                    return True
+                except queue.Full:
+                    continue
+            return False
+
+        def produce() -> None:
+            try:
+                for batch in self._parsed():
+                    if not hand_over(batch):
+                        return
+                hand_over(None)
+            except BaseException as exc:  # handed to the caller's thread, raised there
+                hand_over(exc)
+
+        worker = threading.Thread(target=produce, name=f"read {self.file_name}", daemon=True)
+        worker.start()
+        try:
+            while (item := ready.get()) is not None:
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+        finally:
+            stop.set()
+            worker.join()
+
+    def _parsed(self) -> Iterator[Batch]:
         row = self.header_row + 1
         self.records = 0
         for block in self._blocks():
@@ -313,7 +351,8 @@ def _plain_block(block: bytes, delimiter: str, width: int, names: list[str], fir
             looked = _second_look(line.split(delimiter) if line else [], width)
             if looked not in (0, width):
                 ragged.append((first_row + index, looked))
-    return Batch(_numbered(cells, first_row), ragged)
+    trimmed = block.isascii() and not any(space in block for space in (b" ", b"\t", b"\x0b", b"\x0c"))
+    return Batch(_numbered(cells, first_row), ragged, trimmed=trimmed)
 
 
 def _quoted_block(block: bytes, delimiter: str, width: int, names: list[str], first_row: int, *,

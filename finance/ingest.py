@@ -186,6 +186,9 @@ def period_totals(kind: Kind, rows: pl.DataFrame) -> list[PeriodTotal]:
     if rows.is_empty():
         return []
     contract = file_kind(kind)
+    # Each distinct period (or day) once, then its month: a ledger has few distinct days.
+    spans = ["period_start", "period_end"] if "period_start" in rows.columns else [contract.period_column]
+    rows = rows.group_by(spans).agg(rows=pl.len(), total=measure_expr(kind))
     if "period_start" in rows.columns:
         keyed = rows.with_columns(
             start=pl.when(pl.col("period_start") == pl.col("period_end"))
@@ -196,7 +199,8 @@ def period_totals(kind: Kind, rows: pl.DataFrame) -> list[PeriodTotal]:
     else:
         day = pl.col(contract.period_column)
         keyed = rows.with_columns(start=day.dt.month_start(), end=day.dt.month_end())
-    grouped = keyed.group_by("start", "end").agg(rows=pl.len(), total=measure_expr(kind)).sort("start", "end")
+    grouped = keyed.group_by("start", "end").agg(rows=pl.col("rows").sum(), total=pl.col("total").sum()).sort(
+        "start", "end")
     out = []
     for start, end, count, total in grouped.iter_rows():
         amount = Decimal(total) if total is not None else Decimal(0)
@@ -595,7 +599,7 @@ class _Checker:
         contract, options, out, header = self.contract, self.options, self.out, self.header
         cells = batch.cells
         names = [c for c in cells.columns if c != "row"]
-        stripped = cells.select("row", *[pl.col(c).str.strip_chars() for c in names])
+        stripped = cells if batch.trimmed else cells.select("row", *[pl.col(c).str.strip_chars() for c in names])
         for cell in self.columns.blank:
             if cell not in self.holding_data and (stripped.get_column(cell) != "").any():
                 self.holding_data.add(cell)
@@ -683,8 +687,8 @@ class _Checker:
         rows = rows.drop("__hash")
         if self.contract.kind == "customers":
             return _customer_repeats(rows, self.header, self.out)
-        repeated = hashes.is_duplicated()
-        if repeated.any():
+        repeated = hashes.is_duplicated() if hashes.n_unique() < hashes.len() else None
+        if repeated is not None:
             # Rows with the same hash and the same normalised values are exact duplicates (the
             # values follow from the cells; the hash tells apart cells that normalise alike).
             candidates = rows.filter(repeated)
