@@ -35,7 +35,7 @@ class Dataset:
 
     @classmethod
     def from_frames(cls, **frames: pl.DataFrame | pl.LazyFrame) -> Dataset:
-        """Build from frames with the storage columns; a missing kind is an empty table."""
+        """Build from frames with the storage columns; a missing kind is an empty table, a missing column null."""
         tables = {}
         for kind, schema in STORAGE_SCHEMAS.items():
             frame = frames.get(kind)
@@ -43,7 +43,9 @@ class Dataset:
                 tables[kind] = pl.LazyFrame(schema=schema)
             else:
                 lazy = frame.lazy() if isinstance(frame, pl.DataFrame) else frame
-                tables[kind] = lazy.select([pl.col(n).cast(t) for n, t in schema.items()])
+                present = lazy.collect_schema().names()
+                tables[kind] = lazy.select([(pl.col(n) if n in present else pl.lit(None)).cast(t).alias(n)
+                                            for n, t in schema.items()])
         return cls(**tables)
 
     def as_of(self, day: date | None) -> Dataset:

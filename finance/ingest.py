@@ -160,7 +160,8 @@ class PreparedImport:
     def months(self) -> list[str]:
         """Every calendar month this import's rows touch (what ``--replace`` replaces)."""
         start, end = span_columns(self.kind)
-        spans = self.rows.select(pl.col(start).alias("start"), pl.col(end).alias("end")).unique()
+        spans = pl.concat([part.select(pl.col(start).alias("start"), pl.col(end).alias("end")).unique()
+                           for part in _slices(self.rows)]).unique()
         months: set[str] = set()
         for start, end in spans.iter_rows():
             months.update(months_covered(start, end))
@@ -188,7 +189,8 @@ def period_totals(kind: Kind, rows: pl.DataFrame) -> list[PeriodTotal]:
     contract = file_kind(kind)
     # Each distinct period (or day) once, then its month: a ledger has few distinct days.
     spans = ["period_start", "period_end"] if "period_start" in rows.columns else [contract.period_column]
-    rows = rows.group_by(spans).agg(rows=pl.len(), total=measure_expr(kind))
+    rows = pl.concat([part.group_by(spans).agg(rows=pl.len(), total=measure_expr(kind))
+                      for part in _slices(rows)])
     if "period_start" in rows.columns:
         keyed = rows.with_columns(
             start=pl.when(pl.col("period_start") == pl.col("period_end"))
@@ -206,6 +208,11 @@ def period_totals(kind: Kind, rows: pl.DataFrame) -> list[PeriodTotal]:
         amount = Decimal(total) if total is not None else Decimal(0)
         out.append(PeriodTotal(period_label(start, end), start, end, count, amount))
     return out
+
+
+def _slices(rows: pl.DataFrame, size: int = 1_000_000) -> list[pl.DataFrame]:
+    """A large import's rows in slices, so a summary over them never copies them all at once."""
+    return list(rows.iter_slices(size)) if rows.height > size else [rows]
 
 
 def money_text(value: Decimal | int | None) -> str | None:
@@ -673,7 +680,8 @@ class _Checker:
         rows = rows.select(output_columns(contract.kind, rows.columns))
         _future_dates(rows, contract, header, out)
         # Exact duplicates are found across blocks from each row's cells, hashed.
-        return rows.with_columns(__hash=frame.drop("row").hash_rows())
+        # One chunk per column per block: blocks then stack without copying the whole file again.
+        return rows.with_columns(__hash=frame.drop("row").hash_rows()).rechunk()
 
     def finish(self, parts: list[pl.DataFrame]) -> pl.DataFrame:
         """The whole file's rows, after the checks that need every row at once."""
@@ -727,9 +735,12 @@ def span_columns(kind: Kind) -> tuple[str, str]:
 
 
 def output_columns(kind: Kind, present: list[str]) -> list[pl.Expr]:
-    """Select the storage columns, typed; a column the file lacks is null."""
-    return [(pl.col(n) if n in present else pl.lit(None)).cast(t).alias(n)
-            for n, t in STORAGE_SCHEMAS[kind].items()]
+    """The storage columns the file has, typed, in storage order.
+
+    A column the file lacks is left out, not filled with nulls: at tens of millions of rows
+    a column of nulls still costs memory, and the store writes it as NULL anyway.
+    """
+    return [pl.col(n).cast(t) for n, t in STORAGE_SCHEMAS[kind].items() if n in present]
 
 
 def _money_message(code: str) -> str:

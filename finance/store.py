@@ -48,6 +48,8 @@ ENV_DB = "FINANCE_DB"
 ENV_BUSY_TIMEOUT = "FINANCE_BUSY_TIMEOUT"
 BUSY_TIMEOUT = float(os.environ.get(ENV_BUSY_TIMEOUT, "10"))
 """Seconds to wait for another process to release the database file."""
+INSERT_SLICE_ROWS = 1_000_000
+"""Rows handed to DuckDB per INSERT while writing an import (all in one transaction)."""
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 DEFAULT_DB = PROJECT_DIR / "data" / "finance.duckdb"
 
@@ -374,10 +376,13 @@ class Store:
                  result.total, json.dumps(result.to_json()["periods"]),
                  datetime.now(UTC).replace(tzinfo=None), user, json.dumps(result.replaced),
                  len(prepared.warnings), options_text])
-            con.register("new_rows", rows.to_arrow())
-            names = ", ".join(STORAGE_SCHEMAS[kind])
-            con.execute(f"INSERT INTO {kind}_rows SELECT ?, {names}, NULL FROM new_rows", [import_id])
-            con.unregister("new_rows")
+            names = ", ".join(n for n in STORAGE_SCHEMAS[kind] if n in rows.columns)  # the rest are NULL
+            # A slice at a time, so Arrow copies of a large file's rows are never all in memory.
+            for part in rows.iter_slices(INSERT_SLICE_ROWS):
+                con.register("new_rows", part.to_arrow())
+                con.execute(f"INSERT INTO {kind}_rows (import_id, {names}) SELECT ?, {names} FROM new_rows",
+                            [import_id])
+                con.unregister("new_rows")
             self._verify(kind, import_id, result)
         return result
 
