@@ -64,14 +64,22 @@ def acquired_customers(data: Dataset) -> pl.LazyFrame:
     (so a customer returning after a gap is a reactivation, never a second acquisition).
     Channel and segment fall back to the customer's first revenue row, then "(unknown)".
     """
-    first_revenue = (
-        data.revenue.sort("date", "source_row")
-        .group_by("customer_id")
-        .agg(first_date=pl.col("date").min(), rev_channel=pl.col("channel").drop_nulls().first(),
-             rev_segment=pl.col("segment").drop_nulls().first())
-    )
+    labelled = data.revenue.select(pl.col("channel", "segment").is_not_null().any()).collect().row(0)
+    if any(labelled):
+        first_revenue = (
+            data.revenue.sort("date", "source_row")
+            .group_by("customer_id")
+            .agg(first_date=pl.col("date").min(), rev_channel=pl.col("channel").drop_nulls().first(),
+                 rev_segment=pl.col("segment").drop_nulls().first())
+        )
+    else:  # no revenue row names a channel or segment: no need to order the ledger to find the first
+        first_revenue = data.revenue.group_by("customer_id").agg(first_date=pl.col("date").min()).with_columns(
+            rev_channel=pl.lit(None, pl.String), rev_segment=pl.lit(None, pl.String))
     has_file = data.customers.select(pl.len()).collect().item() > 0
-    if has_file:
+    if has_file and not any(labelled):
+        base = data.customers.select("customer_id", "acquired_on", "channel", "segment").with_columns(
+            rev_channel=pl.lit(None, pl.String), rev_segment=pl.lit(None, pl.String))
+    elif has_file:
         base = data.customers.select("customer_id", "acquired_on", "channel", "segment").join(
             first_revenue, on="customer_id", how="left")
     else:

@@ -477,9 +477,18 @@ class Store:
         return self.query(f"SELECT * FROM {kind} ORDER BY import_id, source_row")
 
     def dataset(self) -> Dataset:
-        """The rows in force of every kind, for the metric core (read once, into Arrow)."""
-        return Dataset.from_frames(**{kind: self.query(f"SELECT * EXCLUDE (import_id) FROM {kind}")
-                                      for kind in KINDS})
+        """The rows in force of every kind, for the metric core (read once, into Arrow).
+
+        A column that is NULL in every row (a ledger without channel or currency) is not read:
+        the core sees it as nulls all the same, without a column of them in memory.
+        """
+        frames = {}
+        for kind in KINDS:
+            names = list(STORAGE_SCHEMAS[kind])
+            counts = self.one(f"SELECT {', '.join(f'count({n})' for n in names)} FROM {kind}") or ()
+            used = [n for n, count in zip(names, counts, strict=True) if count]
+            frames[kind] = self.query(f"SELECT {', '.join(used)} FROM {kind}") if used else None
+        return Dataset.from_frames(**{kind: frame for kind, frame in frames.items() if frame is not None})
 
     def totals(self) -> dict[str, dict[str, Any]]:
         """Rows and measure in force per kind: the store's own checksum."""
