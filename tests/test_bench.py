@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from decimal import Decimal
 from pathlib import Path
 
@@ -63,7 +64,7 @@ def test_harness_end_to_end(tmp_path: Path) -> None:
     text = out.read_text()
     for heading in ("## Machine", "## Command", "## Results", "## What the figures say"):
         assert heading in text
-    for row in ("bare parse", "ingest: `Store.import_file('revenue')`", "validation: `ingest.prepare`",
+    for row in ("bare parse", "bare write", "ingest: `Store.import_file('revenue')`", "validation: `ingest.prepare`",
                 "recompute: `compute` x3", "cohort aggregation x3", "pandas pooled metrics"):
         assert f"| {row}" in text
     assert "--sizes 2e3 --rounds 1 --skip-ui" in text
@@ -82,6 +83,19 @@ def test_harness_end_to_end(tmp_path: Path) -> None:
     again = tmp_path / "again.md"
     assert bench.main(["--render", str(raw), "--out", str(again)]) == 0
     assert again.read_text().split("## Machine")[1] == text.split("## Machine")[1]
+
+
+def test_a_run_of_some_steps_reports_only_those(tmp_path: Path) -> None:
+    """The 1e8 run measures parse, ingest and recompute only: no row or verdict for the others."""
+    out = tmp_path / "BENCHMARKS.md"
+    assert bench.main(["--sizes", "2e3", "--rounds", "1", "--skip-ui", "--steps", "parse,ingest,recompute",
+                       "--work", str(tmp_path / "work"), "--out", str(out)]) == 0
+    text = out.read_text()
+    assert "| ingest: `Store.import_file('revenue')`" in text and "| recompute: `compute` x3" in text
+    for absent in ("| validation: `ingest.prepare`", "| cohort aggregation x3", "| pandas pooled metrics"):
+        assert absent not in text
+    assert not re.search(r"\bnan\b", text)
+    assert "validation's share" not in text.split("## What the figures say")[1]
 
 
 def test_verdicts() -> None:
