@@ -330,14 +330,24 @@ def _step_ingest(spec: dict[str, Any]) -> dict[str, Any]:
             leftover.unlink(missing_ok=True)
 
 
-def _used_arrow_bytes(data: Any) -> int:
-    """Arrow size of the columns the metrics read (every column but the import bookkeeping)."""
+def _used_arrow_bytes(store: Any) -> int:
+    """Arrow size of the columns the metrics read (every column but the import bookkeeping).
+
+    A column that is NULL in every row is not read by ``Store.dataset()`` and holds no data,
+    so it is not counted either.
+    """
     used = {"spend": ["period_start", "period_end", "category", "channel", "amount"],
             "funnel": ["period_start", "period_end", "channel", "leads", "visitors", "event_attendees", "mqls",
                        "sqls", "opportunities"],
             "customers": ["customer_id", "acquired_on", "channel", "segment"],
             "revenue": ["source_row", "customer_id", "date", "revenue", "gross_margin", "channel", "segment"]}
-    return int(sum(getattr(data, kind).select(columns).collect().estimated_size() for kind, columns in used.items()))
+    total = 0
+    for kind, columns in used.items():
+        counts = store.one(f"SELECT {', '.join(f'count({c})' for c in columns)} FROM {kind}")
+        present = [c for c, n in zip(columns, counts, strict=True) if n]
+        if present:
+            total += store.query(f"SELECT {', '.join(present)} FROM {kind}").estimated_size()
+    return int(total)
 
 
 def _step_recompute(spec: dict[str, Any]) -> dict[str, Any]:
@@ -354,8 +364,10 @@ def _step_recompute(spec: dict[str, Any]) -> dict[str, Any]:
             seconds, _ = _timed(functools.partial(compute, data, assumptions.params(grain="quarter", by=by)))
             per_breakdown[by or "pooled"] = seconds
         memory = peak.bytes()
+        del data
+        arrow = _used_arrow_bytes(store)
     return {"seconds": load + sum(per_breakdown.values()), "load": load, "compute": sum(per_breakdown.values()),
-            **{f"compute_{k}": v for k, v in per_breakdown.items()}, "arrow_bytes": _used_arrow_bytes(data),
+            **{f"compute_{k}": v for k, v in per_breakdown.items()}, "arrow_bytes": arrow,
             **memory}
 
 
@@ -369,9 +381,8 @@ def cohort_aggregation(data: Any, by: str | None) -> Any:
 
     params = Assumptions().params(grain="quarter", by=by)
     as_of = default_as_of(data)
-    customers, months = customer_activity(data.as_of(as_of), params.ltv, "quarter", by, as_of)
-    return months.join(customers.select("customer_id", "cohort", "dim"), on="customer_id").group_by(
-        "cohort", "dim", "age").agg(pl.col("margin").sum())
+    _, margins = customer_activity(data.as_of(as_of), params.ltv, "quarter", by, as_of)
+    return margins.group_by("cohort", "dim", "age").agg(pl.col("margin").sum())
 
 
 def _step_cohort(spec: dict[str, Any]) -> dict[str, Any]:

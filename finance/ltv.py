@@ -100,15 +100,25 @@ def months_between(later: pl.Expr, earlier: pl.Expr) -> pl.Expr:
     return (later.dt.year() - earlier.dt.year()) * 12 + later.dt.month() - earlier.dt.month()
 
 
+ACTIVITY_PARTITION_ROWS = 20_000_000
+"""Above this many revenue rows, the customer-month sums are made for one partition of the
+customers at a time, so they are never all in memory at once (a ledger's row count of them)."""
+
+
 def customer_activity(data: Dataset, settings: LTVSettings, grain: Grain,
                       by: str | None, as_of: date) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Per customer and per customer-month, what the LTV methods need.
+    """Per customer, and per cohort, breakdown, segment and age, what the LTV methods need.
 
-    Returns ``(customers, months)``:
+    Returns ``(customers, margins)``:
     customers: customer_id, cohort (grain start), dim, segment, acquired_month, age_observed (months
     from acquisition to the last complete month), last_age (age of the last month with
     revenue, null if none), margin_total, revenue_total;
-    months: customer_id, age, revenue, margin (Float64), purchase_days.
+    margins: cohort, dim, segment, age, margin (Float64): the margin of complete months, summed
+    over the customers of each cohort, breakdown value and segment, by months since acquisition.
+
+    Both come from the sums per customer and month of age. A ledger of more than
+    ``ACTIVITY_PARTITION_ROWS`` rows has those made for one partition of the customers (by a hash
+    of the id) at a time, each reduced to the two summaries before the next.
     """
     acquired = acquired_customers(data).with_columns(
         cohort=grain_start(pl.col("acquired_on"), grain),
@@ -122,43 +132,52 @@ def customer_activity(data: Dataset, settings: LTVSettings, grain: Grain,
                            (pl.col("revenue") * margin_rate).cast(pl.Decimal(38, 4))),
     )
     complete = last_complete_month(as_of)
-    months = (
-        rows.join(acquired.select("customer_id", "acquired_month"), on="customer_id", how="inner")
-        .with_columns(age=months_between(pl.col("date"), pl.col("acquired_month")).clip(lower_bound=0))
-        .group_by("customer_id", "age")
-        .agg(revenue=pl.col("revenue").sum().cast(pl.Float64), margin=pl.col("margin").sum().cast(pl.Float64),
-             purchase_days=pl.col("date").n_unique().cast(pl.Int64))
-        .collect()
-    )
     base = (
         acquired.collect()
-        .with_columns(age_observed=months_between(pl.lit(complete), pl.col("acquired_month")))
+        .with_columns(age_observed=months_between(pl.lit(complete), pl.col("acquired_month")),
+                      dim=pl.col("dim").fill_null(UNKNOWN))
         .filter(pl.col("age_observed") >= 0)
     )
-    # Only complete months are observed: revenue of the month still under way would be counted
-    # as observed and projected again, and inflate the margin per alive month.
-    months = months.join(base.select("customer_id", "age_observed"), on="customer_id").filter(
-        pl.col("age") <= pl.col("age_observed")).drop("age_observed")
-    last = months.filter(pl.col("revenue") > 0).group_by("customer_id").agg(last_age=pl.col("age").max())
-    totals = months.group_by("customer_id").agg(margin_total=pl.col("margin").sum(),
-                                                revenue_total=pl.col("revenue").sum())
+    parts = max(1, math.ceil(data.revenue.select(pl.len()).collect().item() / ACTIVITY_PARTITION_ROWS))
+    summaries, margins = [], []
+    for part in range(parts):
+        members, part_rows = base, rows
+        if parts > 1:
+            members = base.filter(pl.col("customer_id").hash(_PARTITION_SEED) % parts == part)
+            part_rows = rows.filter(pl.col("customer_id").hash(_PARTITION_SEED) % parts == part)
+        # Only complete months are observed: revenue of the month still under way would be counted
+        # as observed and projected again, and inflate the margin per alive month.
+        months = (
+            part_rows.join(members.lazy().select("customer_id", "acquired_month", "age_observed"),
+                           on="customer_id", how="inner")
+            .with_columns(age=months_between(pl.col("date"), pl.col("acquired_month")).clip(lower_bound=0))
+            .filter(pl.col("age") <= pl.col("age_observed"))
+            .group_by("customer_id", "age")
+            .agg(revenue=pl.col("revenue").sum().cast(pl.Float64), margin=pl.col("margin").sum().cast(pl.Float64))
+            .collect()
+        )
+        summaries.append(months.group_by("customer_id").agg(
+            last_age=pl.col("age").filter(pl.col("revenue") > 0).max(),
+            margin_total=pl.col("margin").sum(), revenue_total=pl.col("revenue").sum()))
+        margins.append(months.join(members.select("customer_id", "cohort", "dim", "segment"), on="customer_id")
+                       .group_by("cohort", "dim", "segment", "age").agg(pl.col("margin").sum()))
+        del months
     customers = (
-        base.join(last, on="customer_id", how="left")
-        .join(totals, on="customer_id", how="left")
-        .with_columns(pl.col("margin_total", "revenue_total").fill_null(0.0),
-                      dim=pl.col("dim").fill_null(UNKNOWN))
+        base.join(pl.concat(summaries), on="customer_id", how="left")
+        .with_columns(pl.col("margin_total", "revenue_total").fill_null(0.0))
         .select("customer_id", "cohort", "dim", "segment", "acquired_month", "acquired_on", "age_observed",
                 "last_age", "margin_total", "revenue_total")
     )
-    return customers, months
+    margin = pl.concat(margins).group_by("cohort", "dim", "segment", "age").agg(pl.col("margin").sum())
+    return customers, margin.with_columns(pl.col("age").cast(pl.Int64)).sort("cohort", "dim", "segment", "age")
 
 
-def observed_curves(customers: pl.DataFrame, months: pl.DataFrame, keys: list[str],
-                    horizon: int) -> dict[tuple[Any, ...], np.ndarray]:
-    """Observed margin per customer-month by age, summed per cohort key (not yet divided)."""
-    frame = months.filter(pl.col("age") < horizon).join(
-        customers.select("customer_id", *keys), on="customer_id").group_by(*keys, "age").agg(
-        pl.col("margin").sum())
+_PARTITION_SEED = 20230101
+
+
+def observed_curves(margins: pl.DataFrame, keys: list[str], horizon: int) -> dict[tuple[Any, ...], np.ndarray]:
+    """Observed margin by age, summed per cohort key (not yet divided by customers)."""
+    frame = margins.filter(pl.col("age") < horizon).group_by(*keys, "age").agg(pl.col("margin").sum())
     curves: dict[tuple[Any, ...], np.ndarray] = {}
     for row in frame.iter_rows(named=True):
         key = tuple(row[k] for k in keys)
@@ -198,7 +217,7 @@ def summarise(key_frame: pl.DataFrame, keys: list[str], curves: dict[tuple[Any, 
     return pl.DataFrame(out, schema=schema)
 
 
-def formula_ltv(customers: pl.DataFrame, months: pl.DataFrame, keys: list[str],
+def formula_ltv(customers: pl.DataFrame, margins: pl.DataFrame, keys: list[str],
                 settings: LTVSettings) -> LTVResult:
     """LTV = ARPA x gross margin % / churn, horizon-capped and discounted, per cohort and segment.
 
@@ -226,7 +245,7 @@ def formula_ltv(customers: pl.DataFrame, months: pl.DataFrame, keys: list[str],
         customers=pl.len(), churned=pl.col("churned").sum(), exposure=pl.col("exposure").sum(),
         margin=pl.col("margin_total").sum(), revenue=pl.col("revenue_total").sum(),
     ).sort(strata)
-    observed = observed_curves(enriched, months, strata, H)
+    observed = observed_curves(margins, strata, H)
     # The ages of each stratum's customers still alive, in one pass (not one filter per stratum).
     alive = {tuple(r[:-1]): np.asarray(r[-1], dtype=np.int64) for r in enriched.filter(~pl.col("churned"))
              .group_by(strata).agg(pl.col("age_observed")).iter_rows()}
@@ -284,7 +303,7 @@ def formula_ltv(customers: pl.DataFrame, months: pl.DataFrame, keys: list[str],
 def cohort_ltv(data: Dataset, *, grain: Grain = "quarter", by: str | None = None, as_of: date,
                settings: LTVSettings) -> LTVResult:
     """LTV per acquisition cohort by the configured method (see the module docstring)."""
-    customers, months = customer_activity(data, settings, grain, by, as_of)
+    customers, margins = customer_activity(data, settings, grain, by, as_of)
     keys = ["cohort", "dim"]
     if customers.is_empty():
         empty = pl.DataFrame(schema={"cohort": pl.Date, "dim": pl.String, "customers": pl.UInt32,
@@ -293,12 +312,12 @@ def cohort_ltv(data: Dataset, *, grain: Grain = "quarter", by: str | None = None
                                      "cumulative_high": pl.List(pl.Float64)})
         return LTVResult(settings.method, "month", {}, empty, ["no customers acquired yet"])
     if settings.method == "formula":
-        return formula_ltv(customers, months, keys, settings)
+        return formula_ltv(customers, margins, keys, settings)
     from finance import ltv_fitted  # the model-based methods need SciPy; import on demand
 
     if settings.method == "cohort":
-        return ltv_fitted.sbg_ltv(customers, months, keys, settings)
-    return ltv_fitted.bgnbd_ltv(data, customers, months, keys, settings, as_of)
+        return ltv_fitted.sbg_ltv(customers, margins, keys, settings)
+    return ltv_fitted.bgnbd_ltv(data, customers, margins, keys, settings, as_of)
 
 
 def cohort_margin_matrix(data: Dataset, *, grain: Grain = "quarter", as_of: date,
@@ -313,15 +332,14 @@ def cohort_margin_matrix(data: Dataset, *, grain: Grain = "quarter", as_of: date
     """
     settings = settings or LTVSettings()
     data = data.as_of(as_of)
-    customers, months = customer_activity(data, settings, grain, None, as_of)
+    customers, margins = customer_activity(data, settings, grain, None, as_of)
     schema = {"cohort": pl.Date, "cohort_label": pl.String, "age": pl.Int64, "customers": pl.Int64,
               "margin_per_customer": pl.Float64, "cumulative_margin_per_customer": pl.Float64}
     if customers.is_empty():
         return pl.DataFrame(schema=schema)
     sizes = customers.group_by("cohort").agg(customers=pl.len().cast(pl.Int64),
                                             complete_age=pl.col("age_observed").min())
-    margin = months.join(customers.select("customer_id", "cohort"), on="customer_id").group_by(
-        "cohort", "age").agg(margin=pl.col("margin").sum())
+    margin = margins.group_by("cohort", "age").agg(margin=pl.col("margin").sum())
     grid = sizes.with_columns(age=pl.int_ranges(0, pl.col("complete_age") + 1)).explode("age").with_columns(
         pl.col("age").cast(pl.Int64))
     label = (pl.format("{}-Q{}", pl.col("cohort").dt.year(), pl.col("cohort").dt.quarter()) if grain == "quarter"

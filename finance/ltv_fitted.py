@@ -69,7 +69,7 @@ def _margin_rate(members: pl.DataFrame) -> float:
     return margin / exposure if exposure > 0 else 0.0
 
 
-def sbg_ltv(customers: pl.DataFrame, months: pl.DataFrame, keys: list[str], settings: LTVSettings) -> LTVResult:
+def sbg_ltv(customers: pl.DataFrame, margins: pl.DataFrame, keys: list[str], settings: LTVSettings) -> LTVResult:
     """LTV with retention projected by the shifted-beta-geometric model (Fader & Hardie 2007)."""
     H = settings.horizon_months
     rng = np.random.default_rng(settings.seed)
@@ -84,7 +84,7 @@ def sbg_ltv(customers: pl.DataFrame, months: pl.DataFrame, keys: list[str], sett
                 overall = fit_sbg_cohorts(_alive_series(customers))
             fits[group.name] = overall
             notes.append(f"{group.name}: {exc}; the fit over all customers is used")
-    observed = observed_curves(customers, months, keys, H)
+    observed = observed_curves(margins, keys, H)
     cohorts = customers.group_by(keys, maintain_order=True).agg(customers=pl.len()).sort(keys)
     curves: dict[tuple[Any, ...], np.ndarray] = {}
     samples: dict[tuple[Any, ...], np.ndarray] = {}
@@ -143,7 +143,7 @@ def _single_params(fits: dict[str, Any], names: tuple[str, ...]) -> dict[str, fl
     return {f"{group}: {n}": float(getattr(fit, n)) for group, fit in fits.items() for n in names}
 
 
-def bgnbd_ltv(data: Dataset, customers: pl.DataFrame, months: pl.DataFrame, keys: list[str],
+def bgnbd_ltv(data: Dataset, customers: pl.DataFrame, margins: pl.DataFrame, keys: list[str],
               settings: LTVSettings, as_of: date) -> LTVResult:
     """LTV with purchases from BG/NBD and spend per purchase from Gamma-Gamma."""
     H = settings.horizon_months
@@ -164,7 +164,7 @@ def bgnbd_ltv(data: Dataset, customers: pl.DataFrame, months: pl.DataFrame, keys
                 overall = _fit_pair(table)
             fits[group.name] = overall
             notes.append(f"{group.name}: {exc}; the fit over all customers is used")
-    observed = observed_curves(customers, months, keys, H)
+    observed = observed_curves(margins, keys, H)
     cohorts = customers.group_by(keys, maintain_order=True).agg(customers=pl.len()).sort(keys)
     draws = min(settings.draws, BGNBD_MAX_DRAWS)
     if draws < settings.draws:
