@@ -100,7 +100,7 @@ def months_between(later: pl.Expr, earlier: pl.Expr) -> pl.Expr:
     return (later.dt.year() - earlier.dt.year()) * 12 + later.dt.month() - earlier.dt.month()
 
 
-ACTIVITY_PARTITION_ROWS = 20_000_000
+ACTIVITY_PARTITION_ROWS = 12_000_000
 """Above this many revenue rows, the customer-month sums are made for one partition of the
 customers at a time, so they are never all in memory at once (a ledger's row count of them)."""
 
