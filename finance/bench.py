@@ -333,8 +333,7 @@ def _step_ingest(spec: dict[str, Any]) -> dict[str, Any]:
 def _used_arrow_bytes(store: Any) -> int:
     """Arrow size of the columns the metrics read (every column but the import bookkeeping).
 
-    A column that is NULL in every row is not read by ``Store.dataset()`` and holds no data,
-    so it is not counted either.
+    A column ``Store.dataset()`` does not read (NULL in every row, or not needed) is not counted.
     """
     used = {"spend": ["period_start", "period_end", "category", "channel", "amount"],
             "funnel": ["period_start", "period_end", "channel", "leads", "visitors", "event_attendees", "mqls",
@@ -342,9 +341,9 @@ def _used_arrow_bytes(store: Any) -> int:
             "customers": ["customer_id", "acquired_on", "channel", "segment"],
             "revenue": ["source_row", "customer_id", "date", "revenue", "gross_margin", "channel", "segment"]}
     total = 0
+    read = store.dataset_columns()
     for kind, columns in used.items():
-        counts = store.one(f"SELECT {', '.join(f'count({c})' for c in columns)} FROM {kind}")
-        present = [c for c, n in zip(columns, counts, strict=True) if n]
+        present = [c for c in columns if c in read[kind]]
         if present:
             total += store.query(f"SELECT {', '.join(present)} FROM {kind}").estimated_size()
     return int(total)

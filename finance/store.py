@@ -479,21 +479,29 @@ class Store:
     def dataset(self) -> Dataset:
         """The rows in force of every kind, for the metric core (read once, into Arrow).
 
-        A column that is NULL in every row (a ledger without channel or currency) is not read:
-        the core sees it as nulls all the same, without a column of them in memory. Nor is the
-        revenue rows' file order when no revenue row names a channel or segment.
+        Only the columns ``dataset_columns`` names are read; the core sees the others as nulls.
         """
-        frames = {}
+        frames = {kind: self.query(f"SELECT {', '.join(columns)} FROM {kind}")
+                  for kind, columns in self.dataset_columns().items() if columns}
+        return Dataset.from_frames(**frames)
+
+    def dataset_columns(self) -> dict[str, list[str]]:
+        """The storage columns ``dataset`` reads, per kind.
+
+        A column that is NULL in every row (a ledger without channel or currency) is left out:
+        the core sees it as nulls all the same, without a column of them in memory. So is the
+        revenue rows' file order when no revenue row names a channel or segment: it only decides
+        which row's channel or segment is a customer's first.
+        """
+        out: dict[str, list[str]] = {}
         for kind in KINDS:
             names = list(STORAGE_SCHEMAS[kind])
             counts = self.one(f"SELECT {', '.join(f'count({n})' for n in names)} FROM {kind}") or ()
             used = [n for n, count in zip(names, counts, strict=True) if count]
             if kind == "revenue" and not {"channel", "segment"} & set(used):
-                # The row order within a file only decides which row's channel or segment is a
-                # customer's first; without either, the core never reads it.
                 used = [n for n in used if n != "source_row"]
-            frames[kind] = self.query(f"SELECT {', '.join(used)} FROM {kind}") if used else None
-        return Dataset.from_frames(**{kind: frame for kind, frame in frames.items() if frame is not None})
+            out[kind] = used
+        return out
 
     def totals(self) -> dict[str, dict[str, Any]]:
         """Rows and measure in force per kind: the store's own checksum."""
