@@ -203,26 +203,22 @@ class CsvSource:
         Raises ``ReadFailure`` at broken quoting or an over-long field, and ``NotUtf8`` when a
         block past the opening is not UTF-8 (the caller opens the file again with ``text=True``).
         """
-        ready: queue.Queue[Batch | BaseException | None] = queue.Queue(maxsize=1)
+        ready: queue.Queue[Batch | BaseException | None] = queue.Queue()
+        slots = threading.Semaphore(2)  # the batch being checked and the one read ahead: no more in memory
         stop = threading.Event()
-
-        def hand_over(item: Batch | BaseException | None) -> bool:
-            while not stop.is_set():
-                try:
-                    ready.put(item, timeout=0.05)
-                    return True
-                except queue.Full:
-                    continue
-            return False
 
         def produce() -> None:
             try:
-                for batch in self._parsed():
-                    if not hand_over(batch):
+                parsed = self._parsed()
+                while not stop.is_set():
+                    if not slots.acquire(timeout=0.05):
+                        continue
+                    batch = next(parsed, None)
+                    ready.put(batch)
+                    if batch is None:
                         return
-                hand_over(None)
             except BaseException as exc:  # handed to the caller's thread, raised there
-                hand_over(exc)
+                ready.put(exc)
 
         worker = threading.Thread(target=produce, name=f"read {self.file_name}", daemon=True)
         worker.start()
@@ -231,6 +227,7 @@ class CsvSource:
                 if isinstance(item, BaseException):
                     raise item
                 yield item
+                slots.release()  # the caller is done with it
         finally:
             stop.set()
             worker.join()

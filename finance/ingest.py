@@ -585,9 +585,8 @@ class _Checker:
         self.blank_count = 0
         self.first_blank: int | None = None
         self.holding_data: set[str] = set()
-        key_types = (*_KEY_TYPES, )
         self.key_cells = [src for col, src in columns.source.items()
-                          if contract.column(col).type in key_types or col in ("channel", "customer_id")]
+                          if contract.column(col).type in _KEY_TYPES or col in ("channel", "customer_id")]
 
     def lookup(self, column: str) -> _Lookup:
         return self.lookups.setdefault(column, _Lookup())

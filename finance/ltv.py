@@ -128,11 +128,6 @@ def customer_activity(data: Dataset, settings: LTVSettings, grain: Grain,
         dim=pl.col(by) if by else pl.lit(None, pl.String),
     )
     margin_rate = pl.lit(settings.default_gross_margin).cast(pl.Decimal(38, 4))
-    rows = data.revenue.select(
-        "customer_id", "date", "revenue",
-        margin=pl.coalesce(pl.col("gross_margin").cast(pl.Decimal(38, 4)),
-                           (pl.col("revenue") * margin_rate).cast(pl.Decimal(38, 4))),
-    )
     complete = last_complete_month(as_of)
     base = (
         acquired.collect()
@@ -141,12 +136,22 @@ def customer_activity(data: Dataset, settings: LTVSettings, grain: Grain,
         .filter(pl.col("age_observed") >= 0)
     )
     parts = max(1, math.ceil(data.revenue.select(pl.len()).collect().item() / ACTIVITY_PARTITION_ROWS))
+    revenue = data.revenue
+    if parts > 1:
+        # Each row's partition, hashed once (two bytes a row), rather than once per partition.
+        partition = (pl.col("customer_id").hash(_PARTITION_SEED) % parts).cast(pl.UInt16)
+        revenue = revenue.with_columns(__part=pl.lit(revenue.select(partition).collect().to_series()))
     summaries, margins = [], []
     for part in range(parts):
-        members, part_rows = base, rows
+        members, part_revenue = base, revenue
         if parts > 1:
-            members = base.filter(pl.col("customer_id").hash(_PARTITION_SEED) % parts == part)
-            part_rows = rows.filter(pl.col("customer_id").hash(_PARTITION_SEED) % parts == part)
+            members = base.filter(partition == part)
+            part_revenue = revenue.filter(pl.col("__part") == part)
+        part_rows = part_revenue.select(
+            "customer_id", "date", "revenue",
+            margin=pl.coalesce(pl.col("gross_margin").cast(pl.Decimal(38, 4)),
+                               (pl.col("revenue") * margin_rate).cast(pl.Decimal(38, 4))),
+        )
         # Only complete months are observed: revenue of the month still under way would be counted
         # as observed and projected again, and inflate the margin per alive month.
         months = (
