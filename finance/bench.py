@@ -16,8 +16,8 @@ of the rounds. The steps:
 - ``prepare``: ``finance.ingest.prepare`` of revenue.csv (validation, nothing written);
 - ``ingest``: ``Store.import_file("revenue", ...)`` into a fresh database that already holds
   spend, funnel and customers (their import is not timed);
-- ``recompute``: ``Store.dataset()`` then ``metrics.compute`` for by=None, channel and segment at
-  quarter grain under the default assumptions;
+- ``recompute``: ``Store.dataset()``, the store closed (as the app and the CLI do), then
+  ``metrics.compute`` for by=None, channel and segment at quarter grain under the default assumptions;
 - ``cohort``: ``ltv.customer_activity`` plus the margin sum per cohort and age, for the same
   three breakdowns (the aggregation no implementation of cohort LTV can skip);
 - ``pandas``: the pooled quarterly metrics (spend by category, new customers, fully loaded CAC,
@@ -355,15 +355,17 @@ def _step_recompute(spec: dict[str, Any]) -> dict[str, Any]:
     from finance.store import Store
 
     assumptions = Assumptions()
+    # As the app and the CLI do: read the rows in force, close the store, then compute.
+    peak = _Peak()
     with Store(Path(spec["db"]), read_only=True) as store:
-        peak = _Peak()
         load, data = _timed(store.dataset)
-        per_breakdown = {}
-        for by in BREAKDOWNS:
-            seconds, _ = _timed(functools.partial(compute, data, assumptions.params(grain="quarter", by=by)))
-            per_breakdown[by or "pooled"] = seconds
-        memory = peak.bytes()
-        del data
+    per_breakdown = {}
+    for by in BREAKDOWNS:
+        seconds, _ = _timed(functools.partial(compute, data, assumptions.params(grain="quarter", by=by)))
+        per_breakdown[by or "pooled"] = seconds
+    memory = peak.bytes()
+    del data
+    with Store(Path(spec["db"]), read_only=True) as store:
         arrow = _used_arrow_bytes(store)
     return {"seconds": load + sum(per_breakdown.values()), "load": load, "compute": sum(per_breakdown.values()),
             **{f"compute_{k}": v for k, v in per_breakdown.items()}, "arrow_bytes": arrow,
@@ -389,12 +391,12 @@ def _step_cohort(spec: dict[str, Any]) -> dict[str, Any]:
 
     with Store(Path(spec["db"]), read_only=True) as store:
         data = store.dataset()
-        peak = _Peak()
-        per_breakdown = {}
-        for by in BREAKDOWNS:
-            seconds, _ = _timed(functools.partial(cohort_aggregation, data, by))
-            per_breakdown[by or "pooled"] = seconds
-        memory = peak.bytes()
+    peak = _Peak()
+    per_breakdown = {}
+    for by in BREAKDOWNS:
+        seconds, _ = _timed(functools.partial(cohort_aggregation, data, by))
+        per_breakdown[by or "pooled"] = seconds
+    memory = peak.bytes()
     return {"seconds": sum(per_breakdown.values()), **{f"cohort_{k}": v for k, v in per_breakdown.items()},
             **memory}
 
