@@ -76,7 +76,10 @@ TARGETS: dict[str, tuple[str, Any]] = {
     "recompute_peak_vs_arrow": ("<=", 4.0),
     "scaling": ("between", (8.0, 12.0)),
     "ui_largest_vs_1e5": ("<=", 1.25),
+    "large_peak_gib": ("<=", 12.0),
 }
+LARGE_ROWS = 50_000_000
+"""From this many revenue rows a size is held to the 1e8 target: every step's absolute peak under 12 GiB."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -673,6 +676,12 @@ def size_table(size: SizeResult) -> list[str]:
             target = target_text("recompute_peak_vs_arrow")
             met = verdict("recompute_peak_vs_arrow", ratios["recompute_peak_vs_arrow"])
         lines.append(f"| {step} | {_mib(inc)} | {_mib(absolute)} | {ratio} | {target} | {met} |")
+    if size.rows >= LARGE_ROWS:
+        worst = max((med(step, "peak_rss") for step in ("ingest", "recompute") if step in size.rounds),
+                    default=math.nan)
+        lines += ["", f"The 1e8 bound (every step's absolute peak under {TARGETS['large_peak_gib'][1]:g} GiB, "
+                  f"ingest and recompute): the larger absolute peak is {worst / 2**30:.2f} GiB: "
+                  f"{verdict('large_peak_gib', worst / 2**30)}."]
     pandas = size.rounds["pandas"][-1] if size.rounds.get("pandas") else None
     if pandas is not None:
         lines += ["", "Check: the pandas baseline's CAC per quarter equals `compute`'s to the cent in "

@@ -72,7 +72,7 @@ def test_harness_end_to_end(tmp_path: Path) -> None:
     (size,) = [bench.SizeResult(**s) for s in saved["sizes"]]
     assert set(size.rounds) == set(bench.STEPS)
     ratios = bench.size_ratios(size)
-    assert set(bench.TARGETS) - {"scaling", "ui_largest_vs_1e5"} <= set(ratios)
+    assert set(bench.TARGETS) - {"scaling", "ui_largest_vs_1e5", "large_peak_gib"} <= set(ratios)
     for name, value in ratios.items():
         assert math.isfinite(value) and value > 0, name
     for step in bench.STEPS:
@@ -106,3 +106,17 @@ def test_verdicts() -> None:
     assert bench.verdict("scaling", 13.0) == "**not met**"
     assert bench.verdict("scaling", float("nan")) == "n/a"
     assert bench.parse_size("1e5") == ("1e5", 14_000)
+
+
+def test_a_large_size_is_held_to_the_12_gib_bound() -> None:
+    def size(peak_gib: float) -> bench.SizeResult:
+        rounds = {step: [{"seconds": 1.0, "peak_rss": peak_gib * 2**30, "peak_increment": 1.0, "arrow_bytes": 1.0,
+                          "compute": 1.0, "load": 0.1, "compute_pooled": 0.4, "write_seconds": 1.0,
+                          "float_seconds": 1.0}] for step in ("parse", "ingest", "recompute")}
+        return bench.SizeResult("1e8", 14_085_000, rows=100_717_586, csv_bytes=3 * 2**30, rounds=rounds)
+
+    assert "the larger absolute peak is 10.50 GiB: met." in "\n".join(bench.size_table(size(10.5)))
+    assert "12.50 GiB: **not met**." in "\n".join(bench.size_table(size(12.5)))
+    small = size(20.0)
+    small.rows = 1_000_000
+    assert "1e8 bound" not in "\n".join(bench.size_table(small))
