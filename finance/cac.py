@@ -64,8 +64,9 @@ def acquired_customers(data: Dataset) -> pl.LazyFrame:
     (so a customer returning after a gap is a reactivation, never a second acquisition).
     Channel and segment fall back to the customer's first revenue row, then "(unknown)".
     """
-    labelled = data.revenue.select(pl.col("channel", "segment").is_not_null().any()).collect().row(0)
-    if any(labelled):
+    labelled = any(data.revenue.select(pl.col("channel", "segment").is_not_null().any()).collect().row(0))
+    no_fallback = {"rev_channel": pl.lit(None, pl.String), "rev_segment": pl.lit(None, pl.String)}
+    if labelled:
         first_revenue = (
             data.revenue.sort("date", "source_row")
             .group_by("customer_id")
@@ -74,17 +75,15 @@ def acquired_customers(data: Dataset) -> pl.LazyFrame:
         )
     else:  # no revenue row names a channel or segment: no need to order the ledger to find the first
         first_revenue = data.revenue.group_by("customer_id").agg(first_date=pl.col("date").min()).with_columns(
-            rev_channel=pl.lit(None, pl.String), rev_segment=pl.lit(None, pl.String))
-    has_file = data.customers.select(pl.len()).collect().item() > 0
-    if has_file and not any(labelled):
-        base = data.customers.select("customer_id", "acquired_on", "channel", "segment").with_columns(
-            rev_channel=pl.lit(None, pl.String), rev_segment=pl.lit(None, pl.String))
-    elif has_file:
-        base = data.customers.select("customer_id", "acquired_on", "channel", "segment").join(
-            first_revenue, on="customer_id", how="left")
-    else:
+            **no_fallback)
+    if data.customers.select(pl.len()).collect().item() == 0:
         base = first_revenue.with_columns(
             acquired_on=pl.col("first_date"), channel=pl.lit(None, pl.String), segment=pl.lit(None, pl.String))
+    elif labelled:
+        base = data.customers.select("customer_id", "acquired_on", "channel", "segment").join(
+            first_revenue, on="customer_id", how="left")
+    else:  # the customers file alone: the revenue rows have nothing to fall back on
+        base = data.customers.select("customer_id", "acquired_on", "channel", "segment").with_columns(**no_fallback)
     return base.select(
         "customer_id", "acquired_on",
         channel=pl.coalesce("channel", "rev_channel", pl.lit(UNKNOWN)),

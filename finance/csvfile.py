@@ -20,7 +20,7 @@ import io
 import queue
 import re
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
@@ -67,15 +67,6 @@ class Batch:
     """Bytes of the file this block took."""
     trimmed: bool = False
     """No cell starts or ends with white space (the block's bytes show none), so none needs stripping."""
-
-
-def sha256_of(path: Path) -> str:
-    """Hex SHA-256 of a file's bytes, read in blocks."""
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _decode(data: bytes) -> tuple[str, str] | Problem:
@@ -196,7 +187,7 @@ class CsvSource:
     def names(self) -> list[str]:
         return [f"c{i}" for i in range(len(self.headers))]
 
-    def batches(self) -> Iterator[Batch]:
+    def batches(self) -> Generator[Batch, None, None]:
         """The records below the header, block by block.
 
         The next block is read and parsed in a second thread while the caller checks this one.
@@ -527,6 +518,32 @@ def read_raw(path: Path, display_name: str | None = None,
         schema={"row": pl.Int64, **{n: pl.String for n in source.names}})
     return RawTable(source.file_name, source.sha256, source.size, source.encoding, source.delimiter,
                     source.headers, cells, problems, {r for r, _ in ragged}, source.header_row)
+
+
+def preview(path: Path, display_name: str | None = None,
+            is_header: Callable[[list[str]], bool] | None = None,
+            rows: int = 20) -> tuple[CsvSource, pl.DataFrame] | list[Problem]:
+    """The headers and first ``rows`` records, reading only the file's opening block.
+
+    For showing a file before it is checked: the whole file is read once, by ``prepare``.
+    """
+    for text in (False, True):
+        source = open_csv(path, display_name, is_header, text=text)
+        if isinstance(source, list):
+            return source
+        batches = source.batches()
+        try:
+            first = next(batches, None)
+        except NotUtf8:
+            continue  # not UTF-8 after all: read it as decoded text
+        except ReadFailure as failure:
+            return failure.problems
+        finally:
+            batches.close()
+        cells = first.cells.head(rows) if first is not None else pl.DataFrame(
+            schema={"row": pl.Int64, **{n: pl.String for n in source.names}})
+        return source, cells
+    raise AssertionError("a file read as text is never refused as not UTF-8")
 
 
 def ragged_problems(ragged: list[tuple[int, int]], width: int, total: int | None = None) -> list[Problem]:

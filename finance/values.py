@@ -63,8 +63,7 @@ def _plain_first(values: pl.Series, pattern: str, native: pl.DataType,
     if odd.len() > values.len() // 2:
         return full(values)
     parsed = pl.select(pl.when(plain).then(values).cast(native)).to_series().alias(values.name)
-    codes = pl.Series(values.name, [None], dtype=pl.String).extend_constant(None, values.len() - 1) \
-        if values.len() else pl.Series(values.name, [], dtype=pl.String)
+    codes = pl.repeat(None, values.len(), dtype=pl.String, eager=True).alias(values.name)
     if odd.len():
         slow, slow_codes = full(values.gather(odd))
         parsed = parsed.scatter(odd, slow)

@@ -9,7 +9,7 @@ import polars as pl
 import streamlit as st
 
 from finance import ui
-from finance.csvfile import read_raw
+from finance.csvfile import preview
 from finance.demo import remove_demo_data
 from finance.ingest import ImportOptions, OptionsError, is_header_for, prepare
 from finance.schema import CATEGORIES, FILE_KINDS, KINDS, normalise_header
@@ -66,10 +66,11 @@ if upload is not None:
     path = workdir / Path(upload.name).name
     path.write_bytes(upload.getbuffer())
     contract = FILE_KINDS[kind]
-    raw = read_raw(path, upload.name, is_header_for(contract, ImportOptions(column_map=remembered)))
-    if isinstance(raw, list):
-        st.error("This file cannot be read: " + "; ".join(p.describe(upload.name) for p in raw))
+    opened = preview(path, upload.name, is_header_for(contract, ImportOptions(column_map=remembered)))
+    if isinstance(opened, list):
+        st.error("This file cannot be read: " + "; ".join(p.describe(upload.name) for p in opened))
         st.stop()
+    raw, first_rows = opened
     st.subheader("Preview")
     names: list[str] = []
     for i, header in enumerate(raw.headers):  # headers as written, made unique for display
@@ -77,8 +78,7 @@ if upload is not None:
         while name in names or name == "row":
             name = f"{name} ({i + 1})"
         names.append(name)
-    preview = raw.cells.head(20).rename({f"c{i}": n for i, n in enumerate(names)}, strict=False)
-    st.dataframe(preview, hide_index=True)
+    st.dataframe(first_rows.rename({f"c{i}": n for i, n in enumerate(names)}, strict=False), hide_index=True)
 
     # Mapping: headers the contract does not recognise, and category labels it does not know.
     unmatched = [h for h in raw.headers

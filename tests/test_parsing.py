@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from datetime import date
 from decimal import Decimal
+from pathlib import Path
 
 import polars as pl
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from finance.csvfile import RawTable
 from finance.periods import ParsedDate, ParseFailure, Period, parse_date, parse_period, period_label
+from finance.problems import Problem
 from finance.values import parse_count, parse_money
 
 D = date
@@ -163,15 +166,19 @@ def test_plain_files_read_the_same_on_both_paths(tmp_path_factory: pytest.TempPa
     text = newline.join([",".join(header), *lines]) + (newline if final_newline else "")
     path = tmp_path_factory.mktemp("plain") / "plain.csv"
     path.write_bytes(text.encode("utf-8"))
-    fast = csvfile.read_raw(path)
-    slow = csvfile.read_raw(path, vectorised=False)
-    if isinstance(slow, list):
-        assert isinstance(fast, list) and [(p.code, p.row) for p in fast] == [(p.code, p.row) for p in slow]
+    _assert_same_reading(csvfile.read_raw(path), csvfile.read_raw(path, vectorised=False))
+
+
+def _assert_same_reading(got: RawTable | list[Problem], expected: RawTable | list[Problem]) -> None:
+    """Two readings of one file: the same problems (code and row), or the same headers, rows and cells."""
+    if isinstance(expected, list):
+        assert isinstance(got, list) and [(p.code, p.row) for p in got] == [(p.code, p.row) for p in expected]
     else:
-        assert not isinstance(fast, list)
-        assert fast.headers == slow.headers and fast.ragged_rows == slow.ragged_rows
-        assert [(p.code, p.row) for p in fast.problems] == [(p.code, p.row) for p in slow.problems]
-        assert fast.cells.equals(slow.cells)
+        assert not isinstance(got, list)
+        assert got.headers == expected.headers and got.ragged_rows == expected.ragged_rows
+        assert got.sha256 == expected.sha256
+        assert [(p.code, p.row) for p in got.problems] == [(p.code, p.row) for p in expected.problems]
+        assert got.cells.equals(expected.cells)
 
 
 _QUOTED_CELL = st.one_of(_CELL, st.lists(st.sampled_from(["a", ",", "\n", '""', " ", "é"]), max_size=5)
@@ -197,13 +204,25 @@ def test_any_block_size_reads_the_same_records(tmp_path_factory: pytest.TempPath
         pieces = csvfile.read_raw(path)
     finally:
         csvfile.BLOCK_BYTES = original
-    if isinstance(whole, list):
-        assert isinstance(pieces, list) and [(p.code, p.row) for p in whole] == [(p.code, p.row) for p in pieces]
-    else:
-        assert not isinstance(pieces, list)
-        assert pieces.sha256 == whole.sha256 and pieces.ragged_rows == whole.ragged_rows
-        assert [(p.code, p.row) for p in pieces.problems] == [(p.code, p.row) for p in whole.problems]
-        assert pieces.cells.equals(whole.cells)
+    _assert_same_reading(pieces, whole)
+
+
+def test_a_preview_reads_the_opening_block_only(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from finance import csvfile
+
+    path = tmp_path / "spend.csv"
+    path.write_text("period,category,amount\n" + "".join(f"2025-Q1,events,{i}.00\n" for i in range(100)))
+    whole = csvfile.read_raw(path)
+    assert not isinstance(whole, list)
+    monkeypatch.setattr(csvfile, "BLOCK_BYTES", 64)  # a few rows a block
+    opened = csvfile.preview(path, rows=2)
+    assert not isinstance(opened, list)
+    source, cells = opened
+    assert source.headers == whole.headers and cells.equals(whole.cells.head(2))
+    assert source.records < 20  # it stopped after the opening blocks, not at the end of the file
+    broken = tmp_path / "broken.csv"
+    broken.write_text('period,category,amount\n2025-Q1,"events,1.00\n')
+    assert [(p.code, p.row) for p in csvfile.preview(broken)] == [("malformed_csv", 2)]  # type: ignore[union-attr]
 
 
 _AMOUNT_TEXT = st.one_of(
