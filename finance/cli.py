@@ -16,12 +16,13 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from finance import backup
 from finance.ingest import ImportOptions, OptionsError, load_category_map, money_text, prepare
 from finance.ltv import METHODS, LTVSettings
 from finance.metrics import MetricParams, compute
 from finance.problems import Problem
-from finance.schema import KINDS, file_kind
-from finance.store import ENV_DB, ImportResult, Store, StoreError, default_db_path
+from finance.schema import DEFAULT_CURRENCY, KINDS, file_kind
+from finance.store import ENV_DB, ENV_USER, ImportResult, Store, StoreError, cli_user, default_db_path, restore
 
 EXIT_OK, EXIT_FAILED, EXIT_REJECTED = 0, 1, 2
 
@@ -138,7 +139,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="build the demo company's database from sample_data/")
     _add_db(demo)
-    demo.add_argument("--force", action="store_true", help="rebuild even if the file exists")
+    demo.add_argument("--force", action="store_true", help="rebuild even if the file exists (a backup is kept)")
+
+    listing = sub.add_parser("backups", help="list the database's backups, newest first (numbered for restore)")
+    _add_db(listing)
+    listing.add_argument("--format", choices=("text", "json"), default="text")
+    take = sub.add_parser("backup", help="back the database up now (kept with the automatic ones)")
+    _add_db(take)
+    back = sub.add_parser("restore", help="put a backup back in place of the database (what it replaces is kept)")
+    back.add_argument("backup", help="a number from `backups` (1 = the newest) or a backup file's path")
+    _add_db(back)
+    parser.epilog = (f"Changes are recorded as made by ${ENV_USER}, else your login name. Before every import and "
+                     f"undo the database is backed up (${backup.ENV_BACKUPS} kept, default {backup.DEFAULT_KEEP}).")
     return parser
 
 
@@ -222,9 +234,20 @@ def cmd_import(args: argparse.Namespace) -> int:
                 result.periods = prepared.period_totals()
                 result.total = prepared.total()
             return _report_import(result, args.format, dry_run=True)
-        with Store(args.db) as store:
-            options = ImportOptions(**options_kwargs, currency=store.currency)
-            result = store.import_file(args.kind, args.file, options, replace=args.replace)
+        # The file is read and checked before the store is opened for writing, so a long check
+        # never holds the writer's lock (other imports, the app's editors) while it runs.
+        path = args.db or default_db_path()
+        currency = DEFAULT_CURRENCY
+        if path.exists():
+            with Store(path, read_only=True) as reader:
+                currency = reader.currency
+        options = ImportOptions(**options_kwargs, currency=currency)
+        prepared = prepare(args.kind, args.file, options)
+        with Store(path, user=cli_user()) as store:
+            if store.currency != currency:
+                raise StoreError(f"the database's currency changed to {store.currency} while the file was read; "
+                                 "import it again")
+            result = store.import_prepared(prepared, replace=args.replace, options=options)
     except OptionsError as exc:
         return _fail(str(exc), args.format, EXIT_REJECTED)
     except StoreError as exc:
@@ -241,7 +264,8 @@ def _fail(message: str, fmt: str, code: int) -> int:
 
 def cmd_imports(args: argparse.Namespace) -> int:
     try:
-        with Store(args.db) as store:
+        path = args.db or default_db_path()
+        with Store(path, read_only=path.exists()) as store:
             log = store.imports()
     except StoreError as exc:
         return _fail(str(exc), args.format, EXIT_FAILED)
@@ -257,6 +281,7 @@ def cmd_imports(args: argparse.Namespace) -> int:
                 "status": rec["status"], "imported_at": rec["imported_at"].isoformat() + "Z",
                 "imported_by": rec["imported_by"],
                 "undone_at": rec["undone_at"].isoformat() + "Z" if rec["undone_at"] else None,
+                "undone_by": rec["undone_by"],
                 "replaced_imports": json.loads(rec["replaced"]), "warnings": rec["warning_count"],
                 "sha256": rec["sha256"],
             })
@@ -266,19 +291,20 @@ def cmd_imports(args: argparse.Namespace) -> int:
         print("no imports yet")
         return EXIT_OK
     print(f"{'id':>4}  {'kind':<10}{'status':<8}{'rows':>9}  {'periods':<24}{'total':>18}  "
-          f"{'imported (UTC)':<20}file")
+          f"{'imported (UTC)':<21}{'by':<24}file")
     for rec in log.iter_rows(named=True):
         money = rec["kind"] in ("spend", "revenue")
         total = _fmt_total(money_text(rec["total"]) if money else int(rec["total"]))
         span = f"{rec['period_start']}..{rec['period_end']}"
         print(f"{rec['import_id']:>4}  {rec['kind']:<10}{rec['status']:<8}{rec['row_count']:>9}  "
-              f"{span:<24}{total:>18}  {rec['imported_at']:%Y-%m-%d %H:%M:%S}  {rec['file_name']}")
+              f"{span:<24}{total:>18}  {rec['imported_at']:%Y-%m-%d %H:%M:%S}  {rec['imported_by'] or '':<24}"
+              f"{rec['file_name']}")
     return EXIT_OK
 
 
 def cmd_undo(args: argparse.Namespace) -> int:
     try:
-        with Store(args.db) as store:
+        with Store(args.db, user=cli_user()) as store:
             outcome = store.undo(args.import_id)
     except StoreError as exc:
         return _fail(str(exc), args.format, EXIT_FAILED)
@@ -419,7 +445,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
     if path is None:
         return _fail(f"no database at {args.db or default_db_path()}", fmt, EXIT_REJECTED)
     try:
-        with Store(path, read_only=args.save is None) as store:
+        with Store(path, read_only=args.save is None, user=cli_user()) as store:
             data, stored = store.dataset(), store.assumptions()
             basis = sc.planning_basis(data, Assumptions.from_settings(stored).params(method=args.method))
             if args.scenario:
@@ -491,7 +517,7 @@ def cmd_scenarios(args: argparse.Namespace) -> int:
     if path is None:
         return _fail(f"no database at {args.db or default_db_path()}", fmt, EXIT_REJECTED)
     try:
-        with Store(path, read_only=args.delete is None) as store:
+        with Store(path, read_only=args.delete is None, user=cli_user()) as store:
             if args.delete:
                 sc.delete_scenario(store, args.delete)
             listed = sc.list_scenarios(store)
@@ -511,8 +537,62 @@ def cmd_scenarios(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_backups(args: argparse.Namespace) -> int:
+    path = args.db or default_db_path()
+    found = backup.list_backups(path)
+    if args.format == "json":
+        print(json.dumps([{"number": n, "path": str(b.path), "taken_at": b.taken_at.isoformat(), "before": b.reason,
+                           "bytes": b.size} for n, b in enumerate(found, start=1)], indent=2))
+        return EXIT_OK
+    if not found:
+        print(f"no backups of {path} in {backup.backup_dir(path)}")
+        return EXIT_OK
+    print(f"backups of {path} (restore one with: python -m finance restore N --db {path})")
+    print(f"{'N':>3}  {'taken (UTC)':<21}{'before':<12}{'size':>12}  file")
+    for number, b in enumerate(found, start=1):
+        print(f"{number:>3}  {b.taken_at:%Y-%m-%d %H:%M:%S}  {b.reason:<12}{b.size:>12,}  {b.path}")
+    return EXIT_OK
+
+
+def cmd_backup(args: argparse.Namespace) -> int:
+    path = args.db or default_db_path()
+    if not path.exists():
+        return _fail(f"no database at {path}", "text", EXIT_REJECTED)
+    try:
+        with Store(path, user=cli_user()) as store:
+            taken = store.backup("manual")
+    except StoreError as exc:
+        return _fail(str(exc), "text", EXIT_FAILED)
+    print(f"backed up {path} to {taken}" if taken else f"backups are off (${backup.ENV_BACKUPS}=0)")
+    return EXIT_OK
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    path = args.db or default_db_path()
+    if args.backup.isdigit():
+        found = backup.list_backups(path)
+        number = int(args.backup)
+        if not 1 <= number <= len(found):
+            return _fail(f"there is no backup number {number} of {path} ({len(found)} found; "
+                         "see python -m finance backups)", "text", EXIT_REJECTED)
+        source = found[number - 1].path
+    else:
+        source = Path(args.backup)
+        if not source.is_file():
+            return _fail(f"no backup file {source}", "text", EXIT_REJECTED)
+    try:
+        kept = restore(path, source, user=cli_user())
+    except StoreError as exc:
+        return _fail(str(exc), "text", EXIT_FAILED)
+    print(f"restored {path} from {source}")
+    if kept:
+        print(f"the database it replaced is kept as {kept}")
+    return EXIT_OK
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     handlers = {"import": cmd_import, "imports": cmd_imports, "undo": cmd_undo, "metrics": cmd_metrics,
-                "demo": cmd_demo, "report": cmd_report, "plan": cmd_plan, "scenarios": cmd_scenarios}
+                "demo": cmd_demo, "report": cmd_report, "plan": cmd_plan, "scenarios": cmd_scenarios,
+                "backups": cmd_backups, "backup": cmd_backup, "restore": cmd_restore}
     return handlers[args.command](args)

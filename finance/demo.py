@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import os
 import tempfile
+from datetime import UTC, datetime
 from pathlib import Path
 
+from finance import backup
 from finance.schema import KINDS
-from finance.store import PROJECT_DIR, Store
+from finance.store import PROJECT_DIR, Store, StoreUnreadable
 
 SAMPLE_DIR = PROJECT_DIR / "sample_data"
 DEMO_SETTING = "demo_company"
@@ -27,8 +29,10 @@ def build_demo_db(path: Path, *, force: bool = False, sample_dir: Path = SAMPLE_
     os.close(handle)
     temp = Path(temp_name)
     temp.unlink()
+    if path.exists():  # --force: keep a copy of the database being replaced
+        _keep_copy(path)
     try:
-        with Store(temp) as store:
+        with Store(temp, keep_backups=0, user="demo builder") as store:
             for kind in KINDS:
                 result = store.import_file(kind, sample_dir / f"{kind}.csv")
                 if result.status != "imported":
@@ -40,9 +44,19 @@ def build_demo_db(path: Path, *, force: bool = False, sample_dir: Path = SAMPLE_
         Path(str(path) + ".wal").unlink(missing_ok=True)
         os.replace(temp, path)
     finally:
-        for leftover in (temp, Path(str(temp) + ".wal")):
+        for leftover in (temp, Path(str(temp) + ".wal"), Path(str(temp) + ".lock")):
             leftover.unlink(missing_ok=True)
     return True
+
+
+def _keep_copy(path: Path) -> None:
+    try:
+        with Store(path) as old:
+            old.backup("demo")
+    except StoreUnreadable:
+        folder = backup.backup_dir(path)
+        folder.mkdir(parents=True, exist_ok=True)
+        backup.copy_durably(path, folder / f"{path.stem}.{datetime.now(UTC):%Y%m%dT%H%M%S%fZ}.unreadable.duckdb")
 
 
 def remove_demo_data(store: Store) -> int:
@@ -52,8 +66,11 @@ def remove_demo_data(store: Store) -> int:
     ``python -m finance demo --force`` builds the demo again. Returns the imports undone.
     """
     active = store.rows("SELECT import_id FROM imports WHERE status = 'active' ORDER BY import_id DESC")
+    if active:
+        store.backup("undo")  # one backup for the lot
     for (import_id,) in active:
-        store.undo(int(import_id))
+        store.undo(int(import_id), backup_first=False)
     with store.transaction() as con:
         con.execute("DELETE FROM settings WHERE key = ?", [DEMO_SETTING])
+        store.log_change("demo_removed", {"imports_undone": len(active)})
     return len(active)

@@ -7,12 +7,21 @@ Rules the store keeps:
   rows in those months are superseded (kept, but out of every view) in the same
   transaction, so undoing the replacement brings them back exactly;
 - every value reaches SQL as a bound parameter or a registered Arrow relation, never as
-  formatted SQL text.
+  formatted SQL text;
+- one writer at a time: a writable store holds an exclusive lock on ``<database>.lock`` for as
+  long as it is open (threads and processes alike), on top of DuckDB's own file lock. Writers
+  keep it for one change and close; another waits up to ``$FINANCE_BUSY_TIMEOUT`` seconds, then
+  gets a clear "busy" error. Readers never see a half-applied change: each change is one
+  transaction, and a reader cannot open the file while a writer has it;
+- before an import or an undo the file is backed up (``finance.backup``), and every change
+  records who made it (``imports.imported_by``, ``imports.undone_by`` and the ``changes`` log).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import fcntl
+import getpass
 import json
 import os
 import time
@@ -27,6 +36,7 @@ from typing import Any
 import duckdb
 import polars as pl
 
+from finance import backup
 from finance.dataset import Dataset
 from finance.ingest import (
     STORAGE_SCHEMAS,
@@ -42,9 +52,11 @@ from finance.periods import period_label
 from finance.problems import Problem, problem
 from finance.schema import DEFAULT_CURRENCY, KINDS, MONEY_SCALE, MONEY_SQL, Kind, file_kind
 
-SCHEMA_VERSION = 2
-"""1: imports, settings and the four data tables; 2: saved budget scenarios."""
+SCHEMA_VERSION = 3
+"""1: imports, settings and the four data tables; 2: saved budget scenarios; 3: who undid an import
+and the ``changes`` log."""
 ENV_DB = "FINANCE_DB"
+ENV_USER = "FINANCE_USER"
 ENV_BUSY_TIMEOUT = "FINANCE_BUSY_TIMEOUT"
 BUSY_TIMEOUT = float(os.environ.get(ENV_BUSY_TIMEOUT, "10"))
 """Seconds to wait for another process to release the database file."""
@@ -62,25 +74,76 @@ def default_db_path() -> Path:
     return Path(env) if env else DEFAULT_DB
 
 
-def _connect(path: Path, read_only: bool, busy_timeout: float) -> duckdb.DuckDBPyConnection:
-    """Open the file, waiting while another process holds it.
+def cli_user() -> str:
+    """Who a command-line change is recorded as: ``$FINANCE_USER``, else the login name."""
+    name = os.environ.get(ENV_USER)
+    if name:
+        return name
+    try:
+        return f"{getpass.getuser()} (command line)"
+    except (KeyError, OSError):
+        return "command line"
 
-    DuckDB lets one process write a file at a time; the app's reads are short, so a brief
-    wait usually succeeds. Past ``busy_timeout`` the caller gets a clear "busy" error.
+
+def _connect(path: Path, read_only: bool, busy_timeout: float) -> duckdb.DuckDBPyConnection:
+    """Open the file, waiting while another connection holds it.
+
+    DuckDB lets one process write a file at a time, and within a process a file is open either
+    read-only or writable. The app's reads are short, so a brief wait usually succeeds. Past
+    ``busy_timeout`` the caller gets a clear "busy" error; a file DuckDB cannot read at all
+    gives ``StoreUnreadable``, which points at the backups.
     """
     deadline = time.monotonic() + busy_timeout
-    delay = 0.05
+    delay = 0.02
     while True:
         try:
             return duckdb.connect(str(path), read_only=read_only)
-        except duckdb.IOException as exc:
-            if "lock" not in str(exc).lower():
-                raise
+        except (duckdb.IOException, duckdb.ConnectionException) as exc:
+            text = str(exc)
+            held = "lock" in text.lower() or "different configuration" in text
+            if not held:
+                raise _unreadable(path, exc) from None
             if time.monotonic() >= deadline:
-                raise StoreBusy(f"the database {path} is busy: another process holds it "
-                                f"({str(exc).split(': ', 2)[-1].split('. See')[0]}); try again") from None
-            time.sleep(delay)
-            delay = min(delay * 2, 1.0)
+                raise StoreBusy(f"the database {path} is busy: another process or session is writing to it "
+                                f"({text.split(': ', 2)[-1].split('. See')[0]}); try again in a moment") from None
+        except duckdb.Error as exc:
+            raise _unreadable(path, exc) from None
+        time.sleep(delay)
+        delay = min(delay * 2, 0.5)
+
+
+def _unreadable(path: Path, exc: Exception) -> StoreUnreadable:
+    reason = " ".join(str(exc).split())[:300]
+    return StoreUnreadable(f"the database {path} cannot be opened ({reason}). {backup.describe(path)}")
+
+
+class _WriterLock:
+    """An exclusive ``flock`` on ``<database>.lock``: one writer at a time, across threads and processes.
+
+    Each holder opens the file anew, so two threads of one process exclude each other as two
+    processes do. The lock goes with the process: a killed writer never leaves it held.
+    """
+
+    def __init__(self, path: Path, busy_timeout: float) -> None:
+        self.file = open(Path(str(path) + ".lock"), "a+b")  # held until release()
+        deadline = time.monotonic() + busy_timeout
+        delay = 0.02
+        while True:
+            try:
+                fcntl.flock(self.file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    self.file.close()
+                    raise StoreBusy(f"the database {path} is busy: another import, undo or change is being "
+                                    "written; try again in a moment") from None
+                time.sleep(delay)
+                delay = min(delay * 2, 0.5)
+
+    def release(self) -> None:
+        if not self.file.closed:
+            fcntl.flock(self.file.fileno(), fcntl.LOCK_UN)
+            self.file.close()
 
 
 def _sql_type(dtype: pl.DataType) -> str:
@@ -119,6 +182,15 @@ def _ddl() -> list[str]:
             settings VARCHAR NOT NULL,
             created_at TIMESTAMP NOT NULL,
             updated_at TIMESTAMP NOT NULL
+        )""",
+        "ALTER TABLE imports ADD COLUMN IF NOT EXISTS undone_by VARCHAR",
+        "CREATE SEQUENCE IF NOT EXISTS change_ids START 1",
+        """CREATE TABLE IF NOT EXISTS changes (
+            change_id BIGINT PRIMARY KEY,
+            changed_at TIMESTAMP NOT NULL,
+            changed_by VARCHAR,
+            action VARCHAR NOT NULL,
+            detail VARCHAR NOT NULL
         )""",
         f"""CREATE TABLE IF NOT EXISTS scenario_lines (
             scenario VARCHAR NOT NULL,
@@ -191,6 +263,10 @@ class StoreError(RuntimeError):
     """An operation on the store that cannot be done (unknown import, undo out of order)."""
 
 
+class StoreUnreadable(StoreError):
+    """The file exists but DuckDB cannot open it (damaged, or not a database): see the backups."""
+
+
 class StoreBusy(StoreError):
     """Another process holds the database file for longer than the wait allows."""
 
@@ -199,13 +275,27 @@ class Store:
     """One DuckDB file. Open it, use it, close it (or use it as a context manager)."""
 
     def __init__(self, path: Path | str | None = None, *, read_only: bool = False,
-                 busy_timeout: float = BUSY_TIMEOUT) -> None:
+                 busy_timeout: float = BUSY_TIMEOUT, user: str | None = None,
+                 keep_backups: int | None = None) -> None:
+        """``user`` is recorded with every change made through this store; ``keep_backups``
+        overrides ``$FINANCE_BACKUPS`` (0: no backups, as for a scratch file)."""
         self.path = Path(path) if path is not None else default_db_path()
+        self.user = user
+        self.keep_backups = keep_backups
+        self._lock: _WriterLock | None = None
         if not read_only:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.con = _connect(self.path, read_only, busy_timeout)
-        if not read_only:
-            self._migrate()
+            self._lock = _WriterLock(self.path, busy_timeout)
+        try:
+            self.con = _connect(self.path, read_only, busy_timeout)
+            if not read_only:
+                self._migrate()
+        except BaseException:
+            if hasattr(self, "con"):
+                self.con.close()
+            if self._lock:
+                self._lock.release()
+            raise
 
     def __enter__(self) -> Store:
         return self
@@ -214,7 +304,33 @@ class Store:
         self.close()
 
     def close(self) -> None:
-        self.con.close()
+        try:
+            self.con.close()
+        finally:
+            if self._lock:
+                self._lock.release()
+
+    def backup(self, reason: str) -> Path | None:
+        """Back the file up as it stands (every committed change), before ``reason`` changes it."""
+        if self._lock is None:
+            raise StoreError("a read-only store cannot take a backup")
+        keep = backup.keep_count() if self.keep_backups is None else self.keep_backups
+        if keep <= 0:
+            return None
+        self.con.execute("CHECKPOINT")
+        return backup.take(self.path, reason, keep)
+
+    def log_change(self, action: str, detail: dict[str, Any]) -> None:
+        """Record a change and who made it, inside the caller's transaction."""
+        self.con.execute(
+            "INSERT INTO changes VALUES (nextval('change_ids'), ?, ?, ?, ?)",
+            [datetime.now(UTC).replace(tzinfo=None), self.user, action, json.dumps(detail, sort_keys=True,
+                                                                                      default=str)])
+
+    def changes(self, limit: int = 200) -> pl.DataFrame:
+        """The newest changes: when, who, what."""
+        return self.query("SELECT change_id, changed_at, changed_by, action, detail FROM changes "
+                          "ORDER BY change_id DESC LIMIT ?", [limit])
 
     def _migrate(self) -> None:
         """Create the schema once; an up-to-date file is not written to on open."""
@@ -266,7 +382,10 @@ class Store:
 
     def set_setting(self, key: str, value: str) -> None:
         with self.transaction():
+            before = self.setting(key)
             self.con.execute("INSERT OR REPLACE INTO settings VALUES (?, ?)", [key, value])
+            if before != value:
+                self.log_change("setting", {"key": key, "from": before, "to": value})
 
     def settings_with_prefix(self, prefix: str) -> dict[str, str]:
         """Settings whose key starts with ``prefix``, the prefix removed (remembered mappings)."""
@@ -281,8 +400,12 @@ class Store:
     def set_assumptions(self, values: dict[str, str]) -> None:
         """Store assumptions in one transaction (values are validated by the caller)."""
         with self.transaction():
+            before = self.assumptions()
             for key, value in values.items():
                 self.con.execute("INSERT OR REPLACE INTO settings VALUES (?, ?)", [f"assumption.{key}", value])
+            changed = {k: {"from": before.get(k), "to": v} for k, v in values.items() if before.get(k) != v}
+            if changed:
+                self.log_change("assumptions", changed)
 
     @property
     def currency(self) -> str:
@@ -299,6 +422,20 @@ class Store:
         prepared = prepare(kind, Path(path), options, display_name)
         return self.import_prepared(prepared, replace=replace, options=options, user=user)
 
+    def _same_import(self, kind: str, sha256: str, options_text: str) -> int | None:
+        """The active import of these exact bytes read these exact ways, if it is still wholly in force.
+
+        The same bytes read another way (a date format, a mapping) give other rows, so they are a
+        new import, not "unchanged".
+        """
+        same = self.one(
+            f"SELECT i.import_id FROM imports i WHERE i.kind = ? AND i.sha256 = ? AND i.options = ? "
+            f"AND i.status = 'active' AND NOT EXISTS (SELECT 1 FROM {kind}_rows r "
+            "WHERE r.import_id = i.import_id AND r.superseded_by IS NOT NULL) "
+            "ORDER BY i.import_id DESC LIMIT 1",
+            [kind, sha256, options_text])
+        return int(same[0]) if same else None
+
     def import_prepared(self, prepared: PreparedImport, *, replace: bool = False,
                         options: ImportOptions | None = None, user: str | None = None) -> ImportResult:
         """Write a prepared import, or report why it cannot be written (nothing changes)."""
@@ -311,8 +448,15 @@ class Store:
         result.rows = rows.height
         result.periods = prepared.period_totals()
         result.total = sum((p.total for p in result.periods), Decimal(0))
+        options_text = json.dumps(_options_json(options), sort_keys=True)
+        same = self._same_import(kind, prepared.sha256, options_text)
+        if same is not None:  # nothing to write, nothing to back up
+            result.status = "unchanged"
+            result.import_id = same
+            return result
+        self.backup("import")
         try:
-            return self._write(prepared, result, replace, options, user)
+            return self._write(prepared, result, replace, options, user or self.user)
         except _Abort as abort:
             return abort.result
 
@@ -323,17 +467,10 @@ class Store:
         start, end = span_columns(kind)
         options_text = json.dumps(_options_json(options), sort_keys=True)
         with self.transaction() as con:
-            # The same bytes read the same way: a file re-read with other options (a date format,
-            # a mapping) gives other rows, so it is a new import, not "unchanged".
-            same = self.one(
-                f"SELECT i.import_id FROM imports i WHERE i.kind = ? AND i.sha256 = ? AND i.options = ? "
-                f"AND i.status = 'active' AND NOT EXISTS (SELECT 1 FROM {kind}_rows r "
-                "WHERE r.import_id = i.import_id AND r.superseded_by IS NOT NULL) "
-                "ORDER BY i.import_id DESC LIMIT 1",
-                [kind, prepared.sha256, options_text])
-            if same:
+            same = self._same_import(kind, prepared.sha256, options_text)  # checked again under the lock
+            if same is not None:
                 result.status = "unchanged"
-                result.import_id = int(same[0])
+                result.import_id = same
                 return result
             con.register("new_months", months)
             overlap = (f"EXISTS (SELECT 1 FROM new_months m WHERE r.{start} <= m.month_end "
@@ -370,7 +507,9 @@ class Store:
             result.import_id = import_id
             result.status = "imported"
             con.execute(
-                "INSERT INTO imports VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'active', NULL, ?, ?, ?)",
+                "INSERT INTO imports (import_id, kind, file_name, sha256, row_count, period_start, period_end, "
+                "total, period_totals, imported_at, imported_by, status, undone_at, replaced, warning_count, "
+                "options) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'active', NULL, ?, ?, ?)",
                 [import_id, kind, prepared.file_name, prepared.sha256, rows.height,
                  min(p.start for p in result.periods), max(p.end for p in result.periods),
                  result.total, json.dumps(result.to_json()["periods"]),
@@ -384,6 +523,8 @@ class Store:
                             [import_id])
                 con.unregister("new_rows")
             self._verify(kind, import_id, result)
+            self.log_change("import", {"import_id": import_id, "kind": kind, "file": prepared.file_name,
+                                       "rows": rows.height, "replaced": result.replaced})
         return result
 
     def _partial_overlaps(self, kind: str, months: pl.DataFrame, overlap: str, start: str,
@@ -433,11 +574,15 @@ class Store:
         """The imports log, newest first."""
         return self.query(
             "SELECT import_id, kind, file_name, row_count, period_start, period_end, total, "
-            "status, imported_at, imported_by, undone_at, replaced, warning_count, sha256 "
+            "status, imported_at, imported_by, undone_at, undone_by, replaced, warning_count, sha256 "
             "FROM imports ORDER BY import_id DESC")
 
-    def undo(self, import_id: int) -> dict[str, Any]:
+    def undo(self, import_id: int, *, backup_first: bool = True) -> dict[str, Any]:
         """Remove an import's rows and bring back what it replaced, in one transaction."""
+        if backup_first:
+            found = self.one("SELECT status FROM imports WHERE import_id = ?", [import_id])
+            if found and found[0] == "active":
+                self.backup("undo")
         with self.transaction() as con:
             row = self.one("SELECT kind, status FROM imports WHERE import_id = ?",
                               [import_id])
@@ -464,8 +609,12 @@ class Store:
             removed = self.one(f"DELETE FROM {kind}_rows WHERE import_id = ?", [import_id])
             restored = self.one(f"UPDATE {kind}_rows SET superseded_by = NULL WHERE superseded_by = ?",
                                    [import_id])
-            con.execute("UPDATE imports SET status = 'undone', undone_at = ? WHERE import_id = ?",
-                        [datetime.now(UTC).replace(tzinfo=None), import_id])
+            con.execute("UPDATE imports SET status = 'undone', undone_at = ?, undone_by = ? WHERE import_id = ?",
+                        [datetime.now(UTC).replace(tzinfo=None), self.user, import_id])
+            outcome = {"import_id": import_id, "kind": kind,
+                       "rows_removed": int(removed[0]) if removed else 0,
+                       "rows_restored": int(restored[0]) if restored else 0}
+            self.log_change("undo", outcome)
         return {"import_id": import_id, "kind": kind,
                 "rows_removed": int(removed[0]) if removed else 0,
                 "rows_restored": int(restored[0]) if restored else 0}
@@ -514,8 +663,57 @@ class Store:
 
     def snapshot(self) -> dict[str, list[tuple[Any, ...]]]:
         """Every table's full content, sorted: for proving that something changed nothing."""
-        tables = ["imports", "settings", *[f"{k}_rows" for k in KINDS]]
+        tables = ["imports", "settings", "changes", "scenarios", "scenario_lines", *[f"{k}_rows" for k in KINDS]]
         return {t: self.rows(f"SELECT * FROM {t} ORDER BY ALL") for t in tables}
+
+
+def restore(db: Path | str, source: Path | str, *, user: str | None = None,
+            busy_timeout: float = BUSY_TIMEOUT) -> Path | None:
+    """Put the backup ``source`` in place of the database ``db``.
+
+    The backup is checked first (it must open and hold a store). Under the writer's lock, the
+    database as it stands is backed up (reason ``restore``), or, when it cannot be opened,
+    copied aside as ``unreadable`` with its write-ahead log: nothing is deleted. Then the backup
+    is copied in through a temporary name and renamed into place. Returns the copy of what was
+    replaced. Readers that opened the file before keep their view until they close it.
+    """
+    db, source = Path(db), Path(source)
+    try:
+        check = duckdb.connect(str(source), read_only=True)
+        try:
+            check.execute("SELECT count(*) FROM imports").fetchall()
+        finally:
+            check.close()
+    except duckdb.Error as exc:
+        raise StoreError(f"{source} is not a usable backup: {' '.join(str(exc).split())[:300]}") from None
+    lock = _WriterLock(db, busy_timeout)
+    wal = Path(str(db) + ".wal")
+    try:
+        kept: Path | None = None
+        if db.exists():
+            try:
+                con = _connect(db, False, busy_timeout)
+                try:
+                    con.execute("CHECKPOINT")
+                finally:
+                    con.close()
+                kept = backup.take(db, "restore", max(backup.keep_count(), 1))
+            except StoreUnreadable:
+                folder = backup.backup_dir(db)
+                folder.mkdir(parents=True, exist_ok=True)
+                kept = folder / f"{db.stem}.{datetime.now(UTC):%Y%m%dT%H%M%S%fZ}.unreadable.duckdb"
+                backup.copy_durably(db, kept)
+                if wal.exists():
+                    backup.copy_durably(wal, Path(str(kept) + ".wal"))
+        incoming = db.with_name(db.name + ".restoring")
+        backup.copy_durably(source, incoming)
+        wal.unlink(missing_ok=True)
+        os.replace(incoming, db)
+    finally:
+        lock.release()
+    with Store(db, user=user, keep_backups=0, busy_timeout=busy_timeout) as store, store.transaction():
+        store.log_change("restore", {"from": source.name, "replaced_copy": kept.name if kept else None})
+    return kept
 
 
 class _Abort(Exception):
@@ -549,4 +747,5 @@ def _options_json(options: ImportOptions | None) -> dict[str, Any]:
             "fiscal_year_start": options.fiscal_year_start, "currency": options.currency}
 
 
-__all__ = ["ImportResult", "Store", "StoreError", "default_db_path", "period_totals"]
+__all__ = ["ImportResult", "Store", "StoreBusy", "StoreError", "StoreUnreadable", "cli_user", "default_db_path",
+           "period_totals", "restore"]

@@ -120,7 +120,7 @@ def test_a_busy_database_waits_then_says_busy(tmp_path: Path) -> None:
     try:
         done = run_cli("import", "spend", path, "--db", db, env={"FINANCE_BUSY_TIMEOUT": "0.5"})
         assert done.returncode == 1
-        assert "is busy: another process holds it" in done.stderr
+        assert "is busy: another process or session is writing to it" in done.stderr
     finally:
         holder.close()
     with Store(db) as store:

@@ -1,0 +1,126 @@
+"""Rotating copies of the database file, taken before every change that rewrites rows.
+
+A backup is a whole, consistent DuckDB file: the store checkpoints (so the file holds every
+committed change and the write-ahead log is empty) while it holds the writer's lock, then the
+file is copied to a temporary name, flushed to disk and renamed into place. A process killed
+mid-copy leaves a ``.partial`` file that is never listed and is removed by the next backup.
+
+Where and how many:
+- ``$FINANCE_BACKUP_DIR``, else a ``backups`` folder beside the database;
+- the newest ``$FINANCE_BACKUPS`` are kept (default 10; 0 turns backups off).
+
+A backup is named ``<database stem>.<UTC time>.<reason>.duckdb``, so names sort by age.
+``python -m finance backups`` lists them and ``python -m finance restore N`` puts one back.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+ENV_BACKUPS = "FINANCE_BACKUPS"
+ENV_BACKUP_DIR = "FINANCE_BACKUP_DIR"
+DEFAULT_KEEP = 10
+PARTIAL = ".partial"
+
+
+@dataclass(frozen=True)
+class Backup:
+    path: Path
+    taken_at: datetime
+    reason: str
+    size: int
+
+
+def keep_count() -> int:
+    """How many backups to keep: ``$FINANCE_BACKUPS``, else 10."""
+    value = os.environ.get(ENV_BACKUPS, "").strip()
+    if not value:
+        return DEFAULT_KEEP
+    try:
+        count = int(value)
+    except ValueError:
+        raise ValueError(f"{ENV_BACKUPS}={value!r}: expected a whole number of backups to keep (0 for none)") from None
+    if count < 0:
+        raise ValueError(f"{ENV_BACKUPS}={value!r}: expected 0 or more")
+    return count
+
+
+def backup_dir(db: Path) -> Path:
+    env = os.environ.get(ENV_BACKUP_DIR)
+    return Path(env) if env else db.parent / "backups"
+
+
+def list_backups(db: Path) -> list[Backup]:
+    """The database's backups, newest first."""
+    folder = backup_dir(db)
+    if not folder.is_dir():
+        return []
+    found = []
+    for path in folder.glob(f"{db.stem}.*.duckdb"):
+        parts = path.name[len(db.stem) + 1:].split(".")
+        if len(parts) != 3:
+            continue
+        try:
+            taken = datetime.strptime(parts[0], "%Y%m%dT%H%M%S%fZ").replace(tzinfo=UTC)
+        except ValueError:
+            continue
+        found.append(Backup(path, taken, parts[1], path.stat().st_size))
+    return sorted(found, key=lambda b: b.path.name, reverse=True)
+
+
+def copy_durably(source: Path, target: Path) -> None:
+    """Copy to ``target`` through a temporary name: ``target`` is either absent or complete."""
+    partial = target.with_name(target.name + PARTIAL)
+    with open(source, "rb") as src, open(partial, "wb") as dst:
+        shutil.copyfileobj(src, dst, length=16 * 1024 * 1024)
+        dst.flush()
+        os.fsync(dst.fileno())
+    os.replace(partial, target)
+    _sync_dir(target.parent)
+
+
+def take(db: Path, reason: str, keep: int | None = None) -> Path | None:
+    """Copy the (checkpointed) database file as a new backup and drop the oldest beyond ``keep``.
+
+    The caller holds the writer's lock and has checkpointed. Returns the backup, or None when
+    backups are off.
+    """
+    keep = keep_count() if keep is None else keep
+    if keep <= 0 or not db.exists():
+        return None
+    folder = backup_dir(db)
+    folder.mkdir(parents=True, exist_ok=True)
+    for stale in folder.glob(f"{db.stem}.*{PARTIAL}"):
+        stale.unlink(missing_ok=True)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    target = folder / f"{db.stem}.{stamp}.{reason}.duckdb"
+    copy_durably(db, target)
+    for old in list_backups(db)[keep:]:
+        old.path.unlink(missing_ok=True)
+    return target
+
+
+def _sync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def describe(db: Path) -> str:
+    """A sentence pointing at the newest backups and the restore command (for error messages)."""
+    backups = list_backups(db)
+    if not backups:
+        return f"No backups were found in {backup_dir(db)}."
+    newest = backups[0]
+    return (f"{len(backups)} backup(s) are in {backup_dir(db)}, the newest taken {newest.taken_at:%Y-%m-%d %H:%M:%S} "
+            f"UTC (before: {newest.reason}). List them with `python -m finance backups --db {db}` and put one "
+            f"back with `python -m finance restore 1 --db {db}` (1 = the newest).")
+
+
+__all__ = ["Backup", "backup_dir", "copy_durably", "describe", "keep_count", "list_backups", "take"]
