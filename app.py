@@ -23,6 +23,7 @@ PAGES = [
     st.Page("pages/methodology.py", title="Methodology", icon=":material/menu_book:", url_path="methodology"),
 ]
 
+ui.gate()  # sign-in and role, or the unauthenticated note; stops here for anyone not let in
 page = st.navigation(PAGES)
 st.session_state["context"] = ui.sidebar()
 if st.session_state["context"].demo:

@@ -744,6 +744,8 @@ def save_scenario(store: Store, scenario: Scenario, *, overwrite: bool = False) 
         if scenario.lines:
             con.executemany("INSERT INTO scenario_lines VALUES (?, ?, ?, ?)",
                             [[name, ln.channel, ln.category, to_cents(ln.amount)] for ln in scenario.lines])
+        store.log_change("scenario_saved", {"name": name, "period": scenario.period, "kind": scenario.kind,
+                                            "replaced": bool(found), "lines": len(scenario.lines)})
     return load_scenario(store, name)
 
 
@@ -773,6 +775,7 @@ def delete_scenario(store: Store, name: str) -> None:
     with store.transaction() as con:
         con.execute("DELETE FROM scenario_lines WHERE scenario = ?", [name])
         con.execute("DELETE FROM scenarios WHERE name = ?", [name])
+        store.log_change("scenario_deleted", {"name": name})
 
 
 def projection_json(p: Projection) -> dict[str, Any]:

@@ -7,8 +7,12 @@ bounded. Nothing here computes a metric: it calls the core and hands frames to t
 from __future__ import annotations
 
 import functools
+import ipaddress
 import math
 import os
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,13 +22,14 @@ import polars as pl
 import streamlit as st
 
 from finance import charts, exports
+from finance.access import LOCAL, AccessConfigError, AccessPolicy, Actor, decide
 from finance.assumptions import Assumptions
 from finance.dataset import Dataset
 from finance.demo import DEMO_SETTING, build_demo_db
 from finance.ltv import METHODS, LTVResult, cohort_margin_matrix
 from finance.metrics import MetricsResult, compute, default_as_of, rollup
 from finance.scenarios import PlanLine, PlanningBasis, Projection, optimise, planning_basis, project
-from finance.store import ENV_DB, Store, default_db_path
+from finance.store import ENV_DB, Store, StoreBusy, StoreError, default_db_path
 from finance.views import GRAIN_CHOICES, ViewState
 
 METHOD_LABELS = {"formula": "Formula (ARPA x margin / churn)", "cohort": "Cohort retention (sBG)",
@@ -32,6 +37,116 @@ METHOD_LABELS = {"formula": "Formula (ARPA x margin / churn)", "cohort": "Cohort
 WINDOW_LABELS = {None: "Each period", 0: "Each period", 3: "Trailing 3 months", 6: "Trailing 6 months",
                  12: "Trailing 12 months"}
 WINDOW_OPTIONS = (0, 3, 6, 12)  # 0 = each period alone (a select box cannot show None as a choice)
+
+
+LOOPBACK_NAMES = {"localhost", "127.0.0.1", "::1"}
+
+
+def auth_configured() -> bool:
+    """Whether ``.streamlit/secrets.toml`` has an ``[auth]`` section (OpenID Connect sign-in)."""
+    try:
+        return "auth" in st.secrets
+    except FileNotFoundError:
+        return False
+
+
+def _is_loopback(address: str | None) -> bool:
+    if address is None:
+        return False
+    if address in LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(address).is_loopback
+    except ValueError:
+        return False
+
+
+def current_actor() -> Actor | None:
+    """The session's user from the server's own state (``st.user``), never from anything the browser
+    sends: the local user when sign-in is not configured, None when not let in."""
+    if not auth_configured():
+        return LOCAL
+    try:
+        policy = AccessPolicy.from_config(st.secrets.get("access"))
+    except AccessConfigError:
+        return None
+    return decide(st.user.to_dict(), policy, time.time()).actor
+
+
+def gate() -> Actor:
+    """Let the session in, or show why not and stop the run. Called before any page runs.
+
+    - No sign-in configured: the app serves this computer only. It refuses to show anything
+      when the server listens beyond localhost or the browser connects from another address,
+      and says on every page that it is unauthenticated.
+    - Sign-in configured: a signed-out session sees only the sign-in button; an expired token
+      signs the session out; a user with no role, or a wrong ``[access]`` section, is refused.
+    """
+    if not auth_configured():
+        bound = st.get_option("server.address")
+        client = st.context.ip_address  # None for a loopback peer; a string otherwise (not a str under AppTest)
+        if not _is_loopback(bound) or (isinstance(client, str) and not _is_loopback(client)):
+            st.error("Sign-in is not configured, so this dashboard only serves the computer it runs on. "
+                     f"It is listening on {bound or 'every network address'}: start it with "
+                     "`--server.address localhost`, or configure sign-in (see .streamlit/secrets.example.toml).")
+            st.stop()
+        st.sidebar.warning("Unauthenticated: sign-in is not configured. This dashboard serves this computer "
+                           "only, and anyone using it can change the data.", icon=":material/lock_open:")
+        return LOCAL
+    try:
+        policy = AccessPolicy.from_config(st.secrets.get("access"))
+    except AccessConfigError as exc:
+        st.error(f"Access is misconfigured, so nobody is let in: {exc}. Fix .streamlit/secrets.toml "
+                 "(see .streamlit/secrets.example.toml).")
+        st.stop()
+    decision = decide(st.user.to_dict(), policy, time.time())
+    if decision.outcome == "expired":
+        st.logout()
+        st.stop()
+    if decision.actor is None:
+        st.title("LTV:CAC dashboard")
+        st.write(decision.message)
+        if decision.outcome == "signed_out":
+            providers = [key for key, value in st.secrets["auth"].items() if isinstance(value, Mapping)]
+            for provider in providers or [None]:
+                label = f"Sign in with {provider}" if provider else "Sign in"
+                if st.button(label, type="primary", key=f"auth.login.{provider or 'default'}"):
+                    if provider:
+                        st.login(provider)
+                    else:
+                        st.login()
+        elif st.button("Sign out", key="auth.logout"):
+            st.logout()
+        st.stop()
+    actor = decision.actor
+    with st.sidebar:
+        st.caption(f"Signed in as **{actor.name}** ({actor.email or 'no e-mail'}), {actor.role}.")
+        if st.button("Sign out", key="auth.logout"):
+            st.logout()
+    return actor
+
+
+def require_editor(action: str) -> Actor:
+    """The signed-in editor, checked again on the server right before a change; anyone else gets
+    an error and the run stops, whatever the browser sent (a hidden button, a crafted message)."""
+    actor = current_actor()
+    if actor is None or not actor.can_edit:
+        who = f"{actor.name} is a viewer" if actor else "you are not signed in"
+        st.error(f"Not allowed: {action} needs the editor role, and {who}. Nothing was changed.")
+        st.stop()
+    return actor
+
+
+@contextmanager
+def writable_store(path: str, action: str) -> Iterator[Store]:
+    """The only way a page opens the store for writing: an editor's, recorded as theirs."""
+    actor = require_editor(action)
+    with Store(path, user=actor.audit_name) as store:
+        yield store
+
+
+def show_store_error(exc: StoreError) -> None:
+    st.error(f"Nothing was changed: {exc}")
 
 
 @st.cache_resource(max_entries=4)
@@ -59,11 +174,33 @@ def db_version(path: str) -> tuple[int, int, int, int]:
     return tuple(stats)  # type: ignore[return-value]
 
 
+READ_WAIT = 3.0
+"""Seconds a page waits for a writer to finish before it shows the figures as they were."""
+_last_read: dict[str, tuple[int, ...]] = {}  # one entry per database path
+
+
 @st.cache_resource(max_entries=2, ttl=3600)
 def load_dataset(path: str, version: tuple[int, ...]) -> tuple[Dataset, dict[str, str], str | None]:
     """The rows in force, the stored assumptions and the demo marker (one read per version)."""
-    with Store(path, read_only=True) as store:
+    with Store(path, read_only=True, busy_timeout=READ_WAIT) as store:
         return store.dataset(), store.assumptions(), store.setting(DEMO_SETTING)
+
+
+def readable_version(path: str) -> tuple[int, ...]:
+    """The database version to show: the current one, or while a long import holds the file, the
+    last one this server read (each change is one transaction, so that is a whole state)."""
+    version = db_version(path)
+    try:
+        load_dataset(path, version)
+    except StoreBusy:
+        previous = _last_read.get(path)
+        if previous is None:
+            raise
+        st.info("An import is being written to the database; these are the figures from before it. "
+                "Refresh in a moment to see it.", icon=":material/hourglass_top:")
+        return previous
+    _last_read[path] = version
+    return version
 
 
 @st.cache_resource(max_entries=64, ttl=3600, show_spinner="Computing the figures...")
@@ -192,7 +329,11 @@ def _choices(path: str, version: tuple[int, ...], grain: str) -> tuple[tuple[str
 def sidebar() -> Context:
     """Render the shared sidebar and return the page context; the URL mirrors every choice."""
     path = prepare_db(str(default_db_path()))
-    version = db_version(path)
+    try:
+        version = readable_version(path)
+    except StoreError as exc:  # busy with nothing read yet, or a file that cannot be opened
+        st.error(str(exc).capitalize())
+        st.stop()
     _, stored, demo = load_dataset(path, version)
     assumptions = Assumptions.from_settings(stored)
     requested = ViewState.from_query(st.query_params.to_dict())
@@ -270,6 +411,7 @@ def context() -> Context:
     require_frame()
     ctx = st.session_state.get("context")
     if ctx is None:  # a page run on its own (tests): build it here
+        gate()
         ctx = sidebar()
         st.session_state["context"] = ctx
     return ctx  # type: ignore[no-any-return]

@@ -8,29 +8,36 @@ import streamlit as st
 
 from finance import ui
 from finance.assumptions import Assumptions
-from finance.store import Store
+from finance.store import Store, StoreError
 
 ctx = ui.context()
 current = ctx.assumptions
+actor = ui.current_actor()
 st.title("Assumptions")
 st.write("These shape every figure and are shown with every export. They are stored in the database: "
          "a change here changes what everyone sees.")
-with st.form("assumptions.form"):
-    margin = st.number_input("Default gross margin (%)", 0.0, 100.0, float(current.default_gross_margin) * 100,
-                             step=1.0, help="Applied to revenue rows that carry neither a margin nor a cost.")
-    discount = st.number_input("Annual discount rate (%)", 0.0, 99.0, current.annual_discount_rate * 100, step=0.5)
-    horizon = st.number_input("LTV horizon (months)", 1, 600, current.horizon_months, step=6)
-    edges = st.text_input("LTV:CAC band edges", ", ".join(f"{e:g}" for e in current.band_edges),
-                          help="Four increasing numbers: unprofitable < e1 <= at risk < e2 <= healthy < e3 "
-                               "<= strong < e4 <= under-investing?")
-    lag = st.number_input("Acquisition lag (quarters)", 0, 4, current.lag_quarters,
-                          help="Spend in quarter t acquires the customers of quarter t + lag.")
-    fiscal = st.number_input("Fiscal year starts in month", 1, 12, current.fiscal_year_start)
-    allocation = st.radio("Shared costs are allocated to channels by", ["spend", "customers"],
-                          index=["spend", "customers"].index(current.allocation), horizontal=True,
-                          format_func=lambda a: "their direct spend" if a == "spend" else "their new customers")
-    saved = st.form_submit_button("Save assumptions", type="primary")
-if saved:
+
+
+def edit_form() -> None:
+    """The form, for editors; saving checks the role again on the server."""
+    with st.form("assumptions.form"):
+        margin = st.number_input("Default gross margin (%)", 0.0, 100.0, float(current.default_gross_margin) * 100,
+                                 step=1.0, help="Applied to revenue rows that carry neither a margin nor a cost.")
+        discount = st.number_input("Annual discount rate (%)", 0.0, 99.0, current.annual_discount_rate * 100,
+                                   step=0.5)
+        horizon = st.number_input("LTV horizon (months)", 1, 600, current.horizon_months, step=6)
+        edges = st.text_input("LTV:CAC band edges", ", ".join(f"{e:g}" for e in current.band_edges),
+                              help="Four increasing numbers: unprofitable < e1 <= at risk < e2 <= healthy < e3 "
+                                   "<= strong < e4 <= under-investing?")
+        lag = st.number_input("Acquisition lag (quarters)", 0, 4, current.lag_quarters,
+                              help="Spend in quarter t acquires the customers of quarter t + lag.")
+        fiscal = st.number_input("Fiscal year starts in month", 1, 12, current.fiscal_year_start)
+        allocation = st.radio("Shared costs are allocated to channels by", ["spend", "customers"],
+                              index=["spend", "customers"].index(current.allocation), horizontal=True,
+                              format_func=lambda a: "their direct spend" if a == "spend" else "their new customers")
+        saved = st.form_submit_button("Save assumptions", type="primary")
+    if not saved:
+        return
     try:
         updated = Assumptions(
             default_gross_margin=Decimal(str(round(margin, 4))) / 100,
@@ -41,10 +48,32 @@ if saved:
         )
     except ValueError as exc:
         st.error(f"Not saved: {exc}")
-    else:
-        with Store(ctx.path) as store:
+        return
+    try:
+        with ui.writable_store(ctx.path, "changing the assumptions") as store:
             store.set_assumptions(updated.to_settings())
-        st.success("Saved. Every page now uses these assumptions.")
-        st.rerun()
+    except StoreError as exc:
+        ui.show_store_error(exc)
+        return
+    st.session_state["assumptions.flash"] = "Saved. Every page now uses these assumptions."
+    st.rerun()
+
+
+if actor is not None and actor.can_edit:
+    edit_form()
+else:
+    st.info("You can read the assumptions; changing them needs the editor role.", icon=":material/visibility:")
+if flash := st.session_state.pop("assumptions.flash", None):
+    st.success(flash)
 st.subheader("In force")
 st.table({"assumption": list(current.to_settings()), "value": list(current.to_settings().values())})
+
+st.subheader("Changes")
+with Store(ctx.path, read_only=True) as reader:
+    history = reader.changes(limit=50)
+history = history.filter(history["action"].is_in(["assumptions", "setting"]))
+if history.is_empty():
+    st.caption("No assumption or mapping has been changed here yet.")
+else:
+    st.dataframe(history.select("changed_at", "changed_by", "action", "detail"), hide_index=True,
+                 key="assumptions.history")

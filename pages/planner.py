@@ -13,7 +13,7 @@ from finance import scenarios as sc
 from finance.dataset import SHARED
 from finance.planner import PlanError
 from finance.schema import CATEGORIES
-from finance.store import Store
+from finance.store import Store, StoreError
 
 ctx = ui.context()
 state = st.session_state
@@ -227,33 +227,41 @@ with goal_tab:
             st.rerun()
 
 with scenario_tab:
-    with st.form("plan.save"):
-        cols = st.columns([2, 1, 1])
-        name = cols[0].text_input("Scenario name", placeholder=f"{basis.period} request")
-        kind = cols[1].selectbox("Kind", ["request", "custom", "baseline", "optimised", "goal seek"])
-        overwrite = cols[2].checkbox("Replace if it exists")
-        note = st.text_input("Note", placeholder="What this plan assumes")
-        if st.form_submit_button("Save the working plan"):
-            try:
-                with Store(ctx.path) as store:
-                    sc.save_scenario(store, sc.Scenario(name, basis.period, kind, note, plan.lines,
-                                                        {"start": start, "shared_pct": shared_pct}),
-                                     overwrite=overwrite)
-            except PlanError as exc:
-                st.error(f"Not saved: {exc}")
-            else:
-                state["plan.flash"] = f"Saved {' '.join(name.split())!r}."
-                st.rerun()
+    editor = (actor := ui.current_actor()) is not None and actor.can_edit
+    if not editor:
+        st.caption("Saving and deleting scenarios need the editor role; you can compare the saved ones.")
+    else:
+        with st.form("plan.save"):
+            cols = st.columns([2, 1, 1])
+            name = cols[0].text_input("Scenario name", placeholder=f"{basis.period} request")
+            kind = cols[1].selectbox("Kind", ["request", "custom", "baseline", "optimised", "goal seek"])
+            overwrite = cols[2].checkbox("Replace if it exists")
+            note = st.text_input("Note", placeholder="What this plan assumes")
+            if st.form_submit_button("Save the working plan"):
+                try:
+                    with ui.writable_store(ctx.path, "saving a scenario") as store:
+                        sc.save_scenario(store, sc.Scenario(name, basis.period, kind, note, plan.lines,
+                                                            {"start": start, "shared_pct": shared_pct}),
+                                         overwrite=overwrite)
+                except (PlanError, StoreError) as exc:
+                    st.error(f"Not saved: {exc}")
+                else:
+                    state["plan.flash"] = f"Saved {' '.join(name.split())!r}."
+                    st.rerun()
     if "plan.flash" in state:
         st.success(state.pop("plan.flash"))
     if not saved.is_empty():
         st.dataframe(saved, hide_index=True, width="stretch",
                      column_config={"spend": st.column_config.NumberColumn("Spend (all lines)", format="dollar")})
-        gone = st.selectbox("Delete a scenario", [None, *saved_names], key="plan.delete")
-        if gone and st.button(f"Delete {gone!r}", key="plan.delete.confirm"):
-            with Store(ctx.path) as store:
-                sc.delete_scenario(store, gone)
-            st.rerun()
+        gone = st.selectbox("Delete a scenario", [None, *saved_names], key="plan.delete") if editor else None
+        if editor and gone and st.button(f"Delete {gone!r}", key="plan.delete.confirm"):
+            try:
+                with ui.writable_store(ctx.path, "deleting a scenario") as store:
+                    sc.delete_scenario(store, gone)
+            except (PlanError, StoreError) as exc:
+                st.error(f"Not deleted: {exc}")
+            else:
+                st.rerun()
     candidates: dict[str, sc.Projection] = {baseline.name: baseline, plan.name: plan}
     if "plan.optimised" in state:
         candidates["Optimised split"] = projected(state["plan.optimised"], "Optimised split")

@@ -1,36 +1,44 @@
 """kill -9 in the middle of a large import: the store holds the state before it or after it.
 
 A revenue file of 1.5 million rows is imported by the real CLI in a subprocess, which is
-killed with SIGKILL at seeded random moments. After each kill the database must open and
-hold exactly the state before the import or exactly the state after it: never a partial
-row count, never a log entry without its rows or rows without their log entry.
+killed with SIGKILL at seeded random moments, 24 times. After each kill the database must
+open and hold exactly the state before the import or exactly the state after it: never a
+partial row count, never a log entry without its rows or rows without their log entry, never
+a ``changes`` entry without its import. Every backup listed must open and hold the state it
+was taken of, a copy cut short by the kill is never listed, and the writer's lock goes with
+the killed process.
 
-The kill moments are drawn from durations measured first on a scratch copy of the store
-(validation alone with ``--dry-run``, then a whole import), in three phases:
+The test watches what the process does to its files (``Watch``), which tells the phase it is
+in, in order:
 
-- ``validation``: a fraction of the validation time after the process starts;
-- ``write``: after the database file is first modified (the rows are being written), a
-  fraction of the measured write time later;
-- ``commit``: as soon as the write-ahead log appears (the commit is being made durable,
-  then checkpointed on close), within a few milliseconds.
+- ``validation``: nothing written yet (the file is read and checked, the store opened);
+- ``backup``: the rotating backup is being copied (a new ``.partial`` file in the backups folder);
+- ``prewrite``: the backup is in place, the database file not yet touched (not planned);
+- ``write``: the backup is in place and the database file is being modified (rows written);
+- ``commit``: the write-ahead log holds data (the commit is made durable, then checkpointed);
+- ``done``: the log has been checkpointed and removed; the process is closing (not planned).
 
-Anchoring the last two on what the process does to its files keeps each kill in its phase
-even when this machine runs slower or faster than during the measurement.
+A kill is planned in a phase (``PLAN``); it waits for the process to enter that phase, then
+for a seeded random fraction of that phase's duration, measured on the last complete import
+(a first one before the kills, then the re-run after each kill), and sends SIGKILL. The phase
+the kill landed in is read from the files after the process died, so it is exact; a kill that
+lands in a later phase (the machine ran faster than measured) is checked all the same and the
+planned kill is tried again with a shorter delay.
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
 import random
-import shutil
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -38,12 +46,18 @@ from typing import Any
 import polars as pl
 import pytest
 
+from finance import backup
+from finance.schema import KINDS
 from finance.store import Store
 
 ROOT = Path(__file__).resolve().parent.parent
 ROWS = 1_500_000
 SEED = 20_241_123
-PLAN = ("validation",) * 3 + ("write",) * 3 + ("commit",) * 2
+PLAN = ("validation",) * 5 + ("backup",) * 6 + ("write",) * 7 + ("commit",) * 6
+ATTEMPTS = 4  # tries per planned kill to land in its phase; each try is a checked kill too
+KEEP = 6  # backups kept ($FINANCE_BACKUPS), fewer than the backups taken: rotation is exercised
+PHASES = ("validation", "backup", "prewrite", "write", "commit", "done")
+FRACTIONS = {"validation": (0.1, 0.9), "backup": (0.0, 0.8), "write": (0.0, 0.85), "commit": (0.0, 0.85)}
 POLL = 0.0005
 
 
@@ -79,24 +93,42 @@ def cli(*args: str | Path) -> list[str]:
     return [sys.executable, "-m", "finance", *map(str, args)]
 
 
-def timed_run(*args: str | Path) -> tuple[float, subprocess.CompletedProcess[str]]:
-    start = time.monotonic()
-    done = subprocess.run(cli(*args), cwd=ROOT, capture_output=True, text=True, timeout=300)
-    return time.monotonic() - start, done
-
-
 @dataclass(frozen=True)
 class State:
     totals: dict[str, dict[str, Any]]
     log: list[dict[str, Any]]  # every column of the imports log, oldest first
-    revenue_rows: int
+    changes: list[dict[str, Any]]  # every column of the changes log, oldest first
+    tables: dict[str, list[tuple[Any, ...]]]  # settings and the saved scenarios, whole
+    rows: dict[str, tuple[int, int]]  # per kind: row count and an order-free hash of every row
 
 
-def state(db: Path) -> State:
-    with Store(db) as store:
-        count = store.one("SELECT count(*) FROM revenue_rows")
+def state(path: Path) -> State:
+    """Everything a store (or a backup of one) holds, read through a read-only connection."""
+    with Store(path, read_only=True) as store:
         log = store.query("SELECT * FROM imports ORDER BY import_id").to_dicts()
-        return State(store.totals(), log, int(count[0]) if count else -1)
+        changes = store.query("SELECT * FROM changes ORDER BY change_id").to_dicts()
+        tables = {t: store.rows(f"SELECT * FROM {t} ORDER BY ALL") for t in ("settings", "scenarios", "scenario_lines")}
+        rows = {}
+        for kind in KINDS:
+            found = store.one(f"SELECT count(*), coalesce(sum(hash(t)), 0)::HUGEINT FROM {kind}_rows t")
+            assert found is not None
+            rows[kind] = (int(found[0]), int(found[1]))
+        return State(store.totals(), log, changes, tables, rows)
+
+
+def detail(change: dict[str, Any]) -> dict[str, Any]:
+    return json.loads(change["detail"])
+
+
+def assert_consistent(found: State) -> None:
+    """The changes log agrees with the imports log: one ``import`` per import, one ``undo`` per undone one."""
+    actions = Counter(change["action"] for change in found.changes)
+    assert set(actions) <= {"import", "undo"}, actions
+    imported = [detail(c)["import_id"] for c in found.changes if c["action"] == "import"]
+    undone = [detail(c)["import_id"] for c in found.changes if c["action"] == "undo"]
+    assert imported == [row["import_id"] for row in found.log]
+    assert sorted(undone) == [row["import_id"] for row in found.log if row["status"] == "undone"]
+    assert all(row["status"] in ("active", "undone") for row in found.log)
 
 
 def is_after(before: State, now: State, big: BigFile) -> bool:
@@ -106,12 +138,33 @@ def is_after(before: State, now: State, big: BigFile) -> bool:
     assert {k: entry[k] for k in ("kind", "file_name", "sha256", "row_count", "total", "status")} == {
         "kind": "revenue", "file_name": big.path.name, "sha256": big.sha256, "row_count": big.rows,
         "total": big.total, "status": "active"}
+    assert entry["import_id"] > max(row["import_id"] for row in before.log)
     expected = {**before.totals, "revenue": {"rows": before.totals["revenue"]["rows"] + big.rows,
                                              "total": before.totals["revenue"]["total"] + big.total}}
     assert now.totals == expected
-    assert now.revenue_rows == before.revenue_rows + big.rows
-    assert entry["import_id"] > max(row["import_id"] for row in before.log)
+    assert now.rows["revenue"][0] == before.rows["revenue"][0] + big.rows
+    assert {k: v for k, v in now.rows.items() if k != "revenue"} == {
+        k: v for k, v in before.rows.items() if k != "revenue"}
+    assert now.changes[:-1] == before.changes
+    assert now.changes[-1]["action"] == "import"
+    assert detail(now.changes[-1]) == {"import_id": entry["import_id"], "kind": "revenue", "file": big.path.name,
+                                       "rows": big.rows, "replaced": []}
+    assert now.tables == before.tables
+    assert_consistent(now)
     return True
+
+
+def assert_undone(before: State, after: State, now: State) -> None:
+    """``now`` is ``before`` with the import that made ``after`` logged and undone."""
+    import_id = after.log[-1]["import_id"]
+    assert (now.totals, now.rows, now.tables) == (before.totals, before.rows, before.tables)
+    assert now.log[:-1] == before.log
+    assert now.log[-1] == {**after.log[-1], "status": "undone", "undone_at": now.log[-1]["undone_at"],
+                           "undone_by": now.log[-1]["undone_by"]}
+    assert now.log[-1]["undone_at"] is not None and now.log[-1]["undone_by"]
+    assert now.changes[:-1] == after.changes
+    assert (now.changes[-1]["action"], detail(now.changes[-1])["import_id"]) == ("undo", import_id)
+    assert_consistent(now)
 
 
 def file_mark(path: Path) -> tuple[int, int] | None:
@@ -122,113 +175,278 @@ def file_mark(path: Path) -> tuple[int, int] | None:
     return found.st_size, found.st_mtime_ns
 
 
-def modified(path: Path, mark: tuple[int, int] | None) -> Callable[[], bool]:
-    return lambda: file_mark(path) != mark
+def listing(folder: Path) -> set[str]:
+    try:
+        return set(os.listdir(folder))
+    except FileNotFoundError:
+        return set()
 
 
-def has_data(path: Path) -> Callable[[], bool]:
-    return lambda: (file_mark(path) or (0, 0))[0] > 0
+class Watch:
+    """What an import process has done to the database, its write-ahead log and the backups folder."""
+
+    def __init__(self, db: Path) -> None:
+        self.db, self.wal, self.folder = db, db.with_name(db.name + ".wal"), backup.backup_dir(db)
+        assert file_mark(self.wal) is None, "the database must be checkpointed before an import starts"
+        self.db_mark = file_mark(db)
+        self.names = listing(self.folder)
+        self.wal_seen = False
+        self.db_marks = {self.db_mark}
+        self.start = time.monotonic()
+        self.first: dict[str, float] = {}  # phase -> seconds after start it was first seen
+
+    def new_files(self) -> set[str]:
+        return listing(self.folder) - self.names
+
+    def sample(self) -> str:
+        wal = file_mark(self.wal)
+        db = file_mark(self.db)
+        self.db_marks.add(db)
+        if wal is not None and wal[0] > 0:
+            self.wal_seen = True
+            phase = "commit"
+        elif self.wal_seen:
+            phase = "done"
+        else:
+            new = self.new_files()
+            if any(name.endswith(".import.duckdb") for name in new):
+                phase = "write" if db != self.db_mark else "prewrite"
+            elif any(name.endswith(backup.PARTIAL) for name in new):
+                phase = "backup"
+            else:
+                phase = "validation"
+        self.first.setdefault(phase, time.monotonic() - self.start)
+        return phase
+
+    def durations(self, end: float) -> dict[str, float]:
+        """Each planned phase's length in a complete run (those seen long enough to measure)."""
+        first = self.first
+        backed_up = min(first.get("prewrite", end), first.get("write", end))
+        found = {"validation": first.get("backup", backed_up),
+                 "backup": backed_up - first.get("backup", backed_up),
+                 "write": first.get("commit", end) - first.get("write", end),
+                 "commit": first.get("done", end) - first.get("commit", end)}
+        return {phase: seconds for phase, seconds in found.items() if seconds > 0.001}
 
 
-def wait_until(proc: subprocess.Popen[bytes], condition: Callable[[], bool], limit: float) -> bool:
-    """Poll until ``condition`` holds (True) or the process ends or ``limit`` passes (False)."""
-    deadline = time.monotonic() + limit
-    while proc.poll() is None and time.monotonic() < deadline:
-        if condition():
-            return True
+def watched_run(*args: str | Path, db: Path) -> tuple[Watch, subprocess.CompletedProcess[str], float]:
+    """Run the CLI to its end, sampling its files all along."""
+    watch = Watch(db)
+    proc = subprocess.Popen(cli(*args), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    while proc.poll() is None:
+        watch.sample()
         time.sleep(POLL)
-    return False
+    end = time.monotonic() - watch.start
+    out, err = proc.communicate(timeout=60)
+    return watch, subprocess.CompletedProcess(proc.args, proc.returncode, out, err), end
+
+
+def kill_in(proc: subprocess.Popen[bytes], watch: Watch, phase: str, delay: float) -> tuple[str, float]:
+    """Wait for ``phase`` (validation: the start), then ``delay`` seconds more, sampling; SIGKILL.
+
+    Returns the phase the process died in, read from its files once it is dead (or ``exited``
+    when it had already finished), and when the signal was sent.
+    """
+    rank = PHASES.index
+    give_up = time.monotonic() + 300
+    while proc.poll() is None and rank(watch.sample()) < rank(phase) and time.monotonic() < give_up:
+        time.sleep(POLL)
+    deadline = (watch.start if phase == "validation" else time.monotonic()) + delay
+    while proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(POLL)
+        watch.sample()
+    at = time.monotonic() - watch.start
+    if proc.poll() is None:
+        os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=60)
+    assert proc.returncode in (0, -signal.SIGKILL), proc.returncode
+    return ("exited" if proc.returncode == 0 else watch.sample()), at
+
+
+@dataclass
+class Backups:
+    """Every backup seen so far, with the state it must hold and its file mark when checked."""
+
+    db: Path
+    expected: dict[str, tuple[State, tuple[int, int] | None]] = field(default_factory=dict)
+
+    def check(self, new_state: State | None, reason: str = "import") -> list[str]:
+        """Every listed backup opens with DuckDB and holds the state it was taken of.
+
+        A backup not seen before must be one (of ``reason``) and hold ``new_state``; one seen
+        before must be the same file. No ``.partial`` file is ever listed, and at most ``KEEP``
+        are. Returns the names of the new ones.
+        """
+        listed = backup.list_backups(self.db)
+        assert len(listed) <= KEEP, [b.path.name for b in listed]
+        new = []
+        for found in listed:
+            name = found.path.name
+            assert not name.endswith(backup.PARTIAL) and name.endswith(".duckdb"), name
+            if name in self.expected:
+                taken_of, mark = self.expected[name]
+                assert file_mark(found.path) == mark, f"{name} changed after it was taken"
+                with Store(found.path, read_only=True) as opened:  # it still opens
+                    assert opened.one("SELECT count(*) FROM imports") == (len(taken_of.log),)
+            else:
+                assert new_state is not None, f"unexpected backup {name}"
+                assert found.reason == reason, name
+                assert state(found.path) == new_state, f"{name} does not hold the state it was taken of"
+                self.expected[name] = (new_state, file_mark(found.path))
+                new.append(name)
+        assert len(new) <= 1, new
+        return new
+
+
+def partials(folder: Path) -> set[str]:
+    return {name for name in listing(folder) if name.endswith(backup.PARTIAL)}
+
+
+def assert_lock_free(db: Path) -> None:
+    """The killed writer's lock went with it: the lock file locks at once, a writable store opens at once."""
+    with open(Path(str(db) + ".lock"), "a+b") as lock:
+        fcntl.flock(lock.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)  # BlockingIOError if still held
+        fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
+    start = time.monotonic()
+    with Store(db, busy_timeout=0, keep_backups=0):  # no waiting at all: StoreBusy if anything holds it
+        pass
+    assert time.monotonic() - start < 5
 
 
 @dataclass(frozen=True)
 class Kill:
-    phase: str
+    planned: str
+    landed: str  # the phase read from the files once the process was dead, or "exited"
+    attempt: int
     at: float  # seconds after the process started
-    signalled: bool  # the process was still running and died of SIGKILL
-    touched: bool  # the database or its WAL had been modified when the signal was sent
+    delay: float  # the drawn delay after the phase was entered (validation: after the start)
+    db_writes: int  # distinct states of the database file seen while the process ran
     outcome: str  # "before" | "after"
 
 
-def test_kill_9_mid_import_leaves_the_state_before_or_after(big_revenue: BigFile, tmp_path: Path) -> None:
+def test_kill_9_mid_import_leaves_the_state_before_or_after(
+        big_revenue: BigFile, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("FINANCE_BACKUP_DIR", raising=False)
+    monkeypatch.setenv("FINANCE_BACKUPS", str(KEEP))  # the CLI processes inherit it
     db = tmp_path / "store.duckdb"
     wal = db.with_name(db.name + ".wal")
+    folder = backup.backup_dir(db)
     small = tmp_path / "small_revenue.csv"
     small.write_text("customer_id,date,revenue,gross_margin\n"
                      "A1,2023-03-01,100.10,40.00\nA2,2023-04-15,\"$2,000.05\",(10.00)\nA1,2023-05-31,0.01,0\n")
-    with Store(db) as store:
+    with Store(db, keep_backups=0) as store:
         assert store.import_file("revenue", small).status == "imported"
     small_total = Decimal("2100.16")
-    assert state(db).totals["revenue"] == {"rows": 3, "total": small_total}
+    before = state(db)
+    assert before.totals["revenue"] == {"rows": 3, "total": small_total}
+    assert_consistent(before)
+    backups = Backups(db)
+    import_args = ("import", "revenue", big_revenue.path, "--db", db, "--format", "json")
+    completed = 0  # imports of the big file that reached the database (each undone again)
 
-    # How long validation alone and a whole import take here, on a scratch copy of the store.
-    scratch = tmp_path / "scratch.duckdb"
-    shutil.copy(db, scratch)
-    t_validate, dry = timed_run("import", "revenue", big_revenue.path, "--db", scratch, "--dry-run")
-    assert dry.returncode == 0, dry.stdout + dry.stderr
-    t_full, full = timed_run("import", "revenue", big_revenue.path, "--db", scratch)
-    assert full.returncode == 0, full.stdout + full.stderr
-    t_write = max(t_full - t_validate, 0.05)
+    def complete_and_undo(before: State, now: State) -> tuple[State, dict[str, float]]:
+        """Run the import to its end, check it, undo it; the new state and the phases measured.
+
+        ``now`` is ``before`` (the import runs again) or the state after it (found unchanged).
+        """
+        nonlocal completed
+        expect = "imported" if now == before else "unchanged"
+        watch, done, end = watched_run(*import_args, db=db)
+        assert done.returncode == 0, done.stdout + done.stderr
+        report = json.loads(done.stdout)
+        assert report["status"] == expect, report
+        assert (report["rows"], report["total"]) == (big_revenue.rows, str(big_revenue.total))
+        assert not partials(folder), "a new backup removes the copy a killed one left"
+        after = state(db)
+        if expect == "imported":
+            assert is_after(before, after, big_revenue)
+            assert report["import_id"] == after.log[-1]["import_id"]
+            assert len(backups.check(before)) == 1
+            completed += 1
+        else:  # nothing written, nothing backed up
+            assert after == now and not backups.check(None)
+        undo = subprocess.run(cli("undo", str(after.log[-1]["import_id"]), "--db", db), cwd=ROOT,
+                              capture_output=True, text=True, timeout=300)
+        assert undo.returncode == 0, undo.stdout + undo.stderr
+        assert len(backups.check(after, reason="undo")) == 1
+        now = state(db)
+        assert_undone(before, after, now)
+        return now, watch.durations(end) if expect == "imported" else {}
+
+    # A first complete import measures each phase here; the re-run after each kill measures anew.
+    before, durations = complete_and_undo(before, before)
+    for phase in FRACTIONS:
+        durations.setdefault(phase, {"backup": 0.02, "commit": 0.05}.get(phase, 0.5))
+    measured = dict(durations)
 
     rng = random.Random(SEED)
     plan = list(PLAN)
     rng.shuffle(plan)
     kills: list[Kill] = []
-    for phase in plan:
-        before = state(db)
-        marks = (file_mark(db), file_mark(wal))
-        start = time.monotonic()
-        proc = subprocess.Popen(cli("import", "revenue", big_revenue.path, "--db", db), cwd=ROOT,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        if phase == "validation":
-            time.sleep(rng.uniform(0.15, 0.7) * t_validate)
-        elif phase == "write":
-            delay = rng.uniform(0.0, 0.8) * t_write
-            if wait_until(proc, modified(db, marks[0]), 10 * t_full):
-                time.sleep(delay)
+    for planned in plan:
+        for attempt in range(ATTEMPTS):
+            low, high = FRACTIONS[planned]
+            delay = rng.uniform(low, high) * 0.5 ** attempt * durations[planned]
+            watch = Watch(db)
+            proc = subprocess.Popen(cli(*import_args), cwd=ROOT, stdout=subprocess.DEVNULL,
+                                    stderr=subprocess.DEVNULL)
+            landed, at = kill_in(proc, watch, planned, delay)
+            new_files = watch.new_files()
+
+            now = state(db)  # the database opens (read-only) after every kill
+            outcome = "before" if now == before else "after" if is_after(before, now, big_revenue) else "?"
+            assert_consistent(now)
+            kills.append(Kill(planned, landed, attempt, at, delay, len(watch.db_marks) - 1, outcome))
+            # What the phase it died in allows.
+            if landed in ("validation", "backup", "prewrite", "write"):
+                assert outcome == "before", kills[-1]  # nothing was committed
+            if landed in ("done", "exited"):
+                assert outcome == "after", kills[-1]  # the commit was checkpointed
+            if landed == "validation":
+                assert not new_files and file_mark(db) == watch.db_mark, new_files
+            if landed == "backup":  # cut short mid-copy: only the .partial file is left, and not listed
+                assert file_mark(db) == watch.db_mark
+                assert new_files and all(name.endswith(backup.PARTIAL) for name in new_files), new_files
+            if landed == "write":
+                assert file_mark(db) != watch.db_mark and kills[-1].db_writes >= 1  # rows were being written
+            if landed == "commit":
+                assert (file_mark(wal) or (0, 0))[0] > 0
+            # Every listed backup opens and holds the state it was taken of; the one this import
+            # took (if it got that far) holds exactly the state before it.
+            took = backups.check(before)
+            assert bool(took) == (landed not in ("validation", "backup")), (landed, took)
+
+            assert_lock_free(db)  # recovers a commit's log if the kill left one: still the same state
+            assert state(db) == now
+
+            # Running the same import again finishes it, or finds it already there; then undo it.
+            before, found = complete_and_undo(before, now)
+            durations.update(found)
+            if landed == planned:
+                break
         else:
-            delay = rng.uniform(0.0, 0.01)
-            if wait_until(proc, has_data(wal), 10 * t_full):
-                time.sleep(delay)
-        at = time.monotonic() - start
-        touched = (file_mark(db), file_mark(wal)) != marks
-        if proc.poll() is None:
-            os.kill(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=60)
-        assert proc.returncode in (0, -signal.SIGKILL), proc.returncode
-        now = state(db)  # the database opens after every kill
-        outcome = "before" if now == before else "after" if is_after(before, now, big_revenue) else "?"
-        kills.append(Kill(phase, at, proc.returncode == -signal.SIGKILL, touched, outcome))
-        if proc.returncode == 0:
-            assert outcome == "after"  # the kill came too late: the import finished
-        if not touched:
-            assert outcome == "before"  # nothing was written when the process died
-        if outcome == "after":
-            # Take the import out again (through the CLI) so the next round imports it anew.
-            undo = subprocess.run(cli("undo", str(now.log[-1]["import_id"]), "--db", db), cwd=ROOT,
-                                  capture_output=True, text=True, timeout=300)
-            assert undo.returncode == 0, undo.stdout + undo.stderr
-            assert state(db).totals == before.totals
+            pytest.fail(f"no kill of {ATTEMPTS} landed in the {planned} phase: {kills[-ATTEMPTS:]}")
 
-    print(f"\nvalidation {t_validate:.2f}s, full import {t_full:.2f}s")
+    print("\nmeasured on the first import: " + ", ".join(f"{p} {s:.3f}s" for p, s in measured.items()))
     for kill in kills:
-        how = "SIGKILL" if kill.signalled else "had exited"
-        print(f"  {kill.phase:<10} at {kill.at:5.2f}s {how:<10} db touched={kill.touched!s:<5} -> {kill.outcome}")
-    print(f"before commit: {sum(k.outcome == 'before' for k in kills)}, "
-          f"after commit: {sum(k.outcome == 'after' for k in kills)}")
-    assert len(kills) == len(PLAN)
-    # The test must have killed real imports, and some of them while rows were being written.
-    assert any(k.signalled and k.outcome == "before" and k.touched for k in kills), kills
+        print(f"  planned {kill.planned:<10} try {kill.attempt} delay {kill.delay:6.3f}s killed at {kill.at:5.2f}s "
+              f"in {kill.landed:<10} db writes seen {kill.db_writes:>3} -> {kill.outcome}")
+    tally = Counter((kill.landed, kill.outcome) for kill in kills)
+    print(f"  {'landed in':<11}{'kills':>6}{'before':>8}{'after':>7}")
+    for phase in (*PHASES, "exited"):
+        count = sum(n for (p, _), n in tally.items() if p == phase)
+        if count:
+            print(f"  {phase:<11}{count:>6}{tally[phase, 'before']:>8}{tally[phase, 'after']:>7}")
+    outcomes = Counter(kill.outcome for kill in kills)
+    print(f"  {'all':<11}{len(kills):>6}{outcomes['before']:>8}{outcomes['after']:>7}"
+          f"   (retries: {len(kills) - len(plan)}, imports completed and undone: {completed})")
 
-    # The store still works: the big file imports to completion with the right total.
-    done = subprocess.run(cli("import", "revenue", big_revenue.path, "--db", db, "--format", "json"),
-                          cwd=ROOT, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr
-    report = json.loads(done.stdout)
-    assert (report["status"], report["rows"], report["total"]) == (
-        "imported", big_revenue.rows, str(big_revenue.total))
+    signalled = [kill for kill in kills if kill.landed != "exited"]
+    assert len(signalled) >= 20
+    assert Counter(k.landed for k in kills if k.landed == k.planned) == Counter(PLAN)
+    assert outcomes["before"] >= 1 and outcomes["after"] >= 1, outcomes  # a commit kill can end either way
+
     final = state(db)
-    assert final.totals["revenue"] == {"rows": 3 + big_revenue.rows, "total": small_total + big_revenue.total}
-    assert final.revenue_rows == 3 + big_revenue.rows
-    active = [row for row in final.log if row["status"] == "active"]
-    assert [(row["file_name"], row["row_count"]) for row in active] == [
-        ("small_revenue.csv", 3), (big_revenue.path.name, big_revenue.rows)]
+    assert final.totals["revenue"] == {"rows": 3, "total": small_total}
+    assert [(row["file_name"], row["status"]) for row in final.log] == [("small_revenue.csv", "active")] + [
+        (big_revenue.path.name, "undone")] * (completed + outcomes["after"])

@@ -22,7 +22,7 @@ from finance.demo import build_demo_db
 from finance.planner import PlanError, ResponseCurve
 from finance.scenarios import Bounds, PlanLine
 from finance.schema import DEFAULT_BAND_EDGES
-from finance.store import Store
+from finance.store import SCHEMA_VERSION, Store
 
 
 def _hill(channel: str, ceiling: float, half: float, shape: float = 1.0) -> ResponseCurve:
@@ -242,8 +242,27 @@ def test_an_older_database_gains_the_scenario_tables(tmp_path: Path) -> None:
         store.con.execute("DROP TABLE scenarios")
         store.con.execute("UPDATE settings SET value = '1' WHERE key = 'schema_version'")
     with Store(path) as store:
-        assert store.setting("schema_version") == "2"
+        assert store.setting("schema_version") == str(SCHEMA_VERSION)
         assert sc.list_scenarios(store).is_empty()
+
+
+def test_a_version_2_database_gains_the_changes_log_and_undone_by(tmp_path: Path) -> None:
+    path = tmp_path / "v2.duckdb"
+    csv = tmp_path / "s.csv"
+    csv.write_text("period,category,channel,amount\n2025-Q1,paid_media,Search,100.25\n")
+    with Store(path, user="old") as store:
+        assert store.import_file("spend", csv).status == "imported"
+        store.con.execute("DROP TABLE changes")
+        store.con.execute("DROP SEQUENCE change_ids")
+        store.con.execute("ALTER TABLE imports DROP COLUMN undone_by")
+        store.con.execute("UPDATE settings SET value = '2' WHERE key = 'schema_version'")
+    with Store(path, user="new") as store:
+        assert store.setting("schema_version") == str(SCHEMA_VERSION)
+        assert store.totals()["spend"]["total"] == Decimal("100.25")
+        store.undo(1)
+        log = store.imports()
+        assert log["imported_by"].to_list() == ["old"] and log["undone_by"].to_list() == ["new"]
+        assert store.changes()["action"].to_list() == ["undo"]
 
 
 def test_draws_are_reproducible_and_seeded() -> None:
