@@ -82,6 +82,10 @@ def gate() -> Actor:
     - Sign-in configured: a signed-out session sees only the sign-in button; an expired token
       signs the session out; a user with no role, or a wrong ``[access]`` section, is refused.
     """
+    if st.get_option("server.trustedUserHeaders"):
+        st.error("server.trustedUserHeaders is set: identities taken from request headers can be forged, so "
+                 "this dashboard refuses to run. Remove it and use sign-in (.streamlit/secrets.example.toml).")
+        st.stop()
     if not auth_configured():
         bound = st.get_option("server.address")
         client = st.context.ip_address  # None for a loopback peer; a string otherwise (not a str under AppTest)
