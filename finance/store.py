@@ -100,7 +100,9 @@ def _connect(path: Path, read_only: bool, busy_timeout: float) -> duckdb.DuckDBP
             return duckdb.connect(str(path), read_only=read_only)
         except (duckdb.IOException, duckdb.ConnectionException) as exc:
             text = str(exc)
-            held = "lock" in text.lower() or "different configuration" in text
+            message = text.replace(str(path), "")  # a folder named "clockwork" is no lock
+            held = ("Could not set lock" in message or "Conflicting lock" in message
+                    or "different configuration" in message)
             if not held:
                 raise _unreadable(path, exc) from None
             if time.monotonic() >= deadline:
@@ -110,6 +112,13 @@ def _connect(path: Path, read_only: bool, busy_timeout: float) -> duckdb.DuckDBP
             raise _unreadable(path, exc) from None
         time.sleep(delay)
         delay = min(delay * 2, 0.5)
+
+
+def _keep_count() -> int:
+    try:
+        return backup.keep_count()
+    except ValueError as exc:
+        raise StoreError(f"{exc}; nothing was changed") from None
 
 
 def _unreadable(path: Path, exc: Exception) -> StoreUnreadable:
@@ -314,18 +323,18 @@ class Store:
         """Back the file up as it stands (every committed change), before ``reason`` changes it."""
         if self._lock is None:
             raise StoreError("a read-only store cannot take a backup")
-        keep = backup.keep_count() if self.keep_backups is None else self.keep_backups
+        keep = _keep_count() if self.keep_backups is None else self.keep_backups
         if keep <= 0:
             return None
         self.con.execute("CHECKPOINT")
         return backup.take(self.path, reason, keep)
 
-    def log_change(self, action: str, detail: dict[str, Any]) -> None:
-        """Record a change and who made it, inside the caller's transaction."""
+    def log_change(self, action: str, detail: dict[str, Any], user: str | None = None) -> None:
+        """Record a change and who made it (``user``, else the store's), inside the caller's transaction."""
         self.con.execute(
             "INSERT INTO changes VALUES (nextval('change_ids'), ?, ?, ?, ?)",
-            [datetime.now(UTC).replace(tzinfo=None), self.user, action, json.dumps(detail, sort_keys=True,
-                                                                                      default=str)])
+            [datetime.now(UTC).replace(tzinfo=None), user or self.user, action,
+             json.dumps(detail, sort_keys=True, default=str)])
 
     def changes(self, limit: int = 200) -> pl.DataFrame:
         """The newest changes: when, who, what."""
@@ -448,30 +457,35 @@ class Store:
         result.rows = rows.height
         result.periods = prepared.period_totals()
         result.total = sum((p.total for p in result.periods), Decimal(0))
-        options_text = json.dumps(_options_json(options), sort_keys=True)
-        same = self._same_import(kind, prepared.sha256, options_text)
-        if same is not None:  # nothing to write, nothing to back up
-            result.status = "unchanged"
-            result.import_id = same
-            return result
+        user = user or self.user
+        try:
+            # Every check first, in a transaction rolled back before the first row is written: an
+            # unchanged or refused file takes no backup (and pushes none of the real ones out).
+            self._write(prepared, result, replace, options, user, rehearse=True)
+        except _Abort as abort:
+            return abort.result
+        except _Rehearsed:
+            pass
         self.backup("import")
         try:
-            return self._write(prepared, result, replace, options, user or self.user)
+            return self._write(prepared, result, replace, options, user)
         except _Abort as abort:
             return abort.result
 
     def _write(self, prepared: PreparedImport, result: ImportResult, replace: bool,
-               options: ImportOptions | None, user: str | None) -> ImportResult:
+               options: ImportOptions | None, user: str | None, rehearse: bool = False) -> ImportResult:
+        """Check and write, in one transaction. ``rehearse``: check only (the writer's lock keeps the
+        outcome the same for the real run), raising ``_Rehearsed`` before the first row is written."""
         kind, rows = prepared.kind, prepared.rows
         months = _month_spans(prepared)
         start, end = span_columns(kind)
         options_text = json.dumps(_options_json(options), sort_keys=True)
         with self.transaction() as con:
-            same = self._same_import(kind, prepared.sha256, options_text)  # checked again under the lock
+            same = self._same_import(kind, prepared.sha256, options_text)
             if same is not None:
                 result.status = "unchanged"
                 result.import_id = same
-                return result
+                raise _Abort(result)
             con.register("new_months", months)
             overlap = (f"EXISTS (SELECT 1 FROM new_months m WHERE r.{start} <= m.month_end "
                        f"AND r.{end} >= m.month_start)")
@@ -486,13 +500,14 @@ class Store:
                     f"{_month_list(months)} already hold {kind} rows from import {ids}; pass "
                     "--replace to replace those periods, or undo the earlier import",
                     column=file_kind(kind).period_column)]
-                return result
+                raise _Abort(result)
             if clashes:
                 partial = self._partial_overlaps(kind, months, overlap, start, end)
                 if partial:
                     result.errors = partial
-                    return result
-            import_id = int(self.one("SELECT nextval('import_ids')")[0])  # type: ignore[index]
+                    raise _Abort(result)
+            # A rehearsal takes no number: sequences are not rolled back.
+            import_id = -1 if rehearse else int(self.one("SELECT nextval('import_ids')")[0])  # type: ignore[index]
             if clashes:
                 con.register("new_months", months)
                 con.execute(f"UPDATE {kind}_rows r SET superseded_by = ? WHERE r.superseded_by "
@@ -504,6 +519,8 @@ class Store:
                 if taken:
                     result.errors = taken
                     raise _Abort(result)
+            if rehearse:
+                raise _Rehearsed
             result.import_id = import_id
             result.status = "imported"
             con.execute(
@@ -524,7 +541,7 @@ class Store:
                 con.unregister("new_rows")
             self._verify(kind, import_id, result)
             self.log_change("import", {"import_id": import_id, "kind": kind, "file": prepared.file_name,
-                                       "rows": rows.height, "replaced": result.replaced})
+                                       "rows": rows.height, "replaced": result.replaced}, user=user)
         return result
 
     def _partial_overlaps(self, kind: str, months: pl.DataFrame, overlap: str, start: str,
@@ -580,44 +597,44 @@ class Store:
     def undo(self, import_id: int, *, backup_first: bool = True) -> dict[str, Any]:
         """Remove an import's rows and bring back what it replaced, in one transaction."""
         if backup_first:
-            found = self.one("SELECT status FROM imports WHERE import_id = ?", [import_id])
-            if found and found[0] == "active":
-                self.backup("undo")
+            self._undo_checks(import_id)  # a refused undo takes no backup
+            self.backup("undo")
         with self.transaction() as con:
-            row = self.one("SELECT kind, status FROM imports WHERE import_id = ?",
-                              [import_id])
-            if row is None:
-                raise StoreError(f"there is no import #{import_id}")
-            kind, status = row
-            if status != "active":
-                raise StoreError(f"import #{import_id} is already undone")
-            later = self.rows(
-                f"SELECT DISTINCT superseded_by FROM {kind}_rows WHERE import_id = ? "
-                "AND superseded_by IS NOT NULL ORDER BY 1", [import_id])
-            if later:
-                ids = ", ".join(f"#{i}" for (i,) in later)
-                raise StoreError(f"rows of import #{import_id} were replaced by import {ids}; "
-                                 "undo that first")
-            if kind == "customers":
-                # Bringing back replaced customers must not put an id in force twice.
-                clash = self.one(
-                    "SELECT r.customer_id, c.import_id FROM customers_rows r JOIN customers c USING (customer_id) "
-                    "WHERE r.superseded_by = ? AND c.import_id <> ? ORDER BY 1 LIMIT 1", [import_id, import_id])
-                if clash:
-                    raise StoreError(f"undoing import #{import_id} would bring back customer {clash[0]!r}, which "
-                                     f"import #{clash[1]} now holds; undo import #{clash[1]} first")
+            kind = self._undo_checks(import_id)
             removed = self.one(f"DELETE FROM {kind}_rows WHERE import_id = ?", [import_id])
             restored = self.one(f"UPDATE {kind}_rows SET superseded_by = NULL WHERE superseded_by = ?",
-                                   [import_id])
+                                [import_id])
             con.execute("UPDATE imports SET status = 'undone', undone_at = ?, undone_by = ? WHERE import_id = ?",
                         [datetime.now(UTC).replace(tzinfo=None), self.user, import_id])
             outcome = {"import_id": import_id, "kind": kind,
                        "rows_removed": int(removed[0]) if removed else 0,
                        "rows_restored": int(restored[0]) if restored else 0}
             self.log_change("undo", outcome)
-        return {"import_id": import_id, "kind": kind,
-                "rows_removed": int(removed[0]) if removed else 0,
-                "rows_restored": int(restored[0]) if restored else 0}
+        return outcome
+
+    def _undo_checks(self, import_id: int) -> str:
+        """The kind of an import that can be undone now; StoreError saying why not otherwise."""
+        row = self.one("SELECT kind, status FROM imports WHERE import_id = ?", [import_id])
+        if row is None:
+            raise StoreError(f"there is no import #{import_id}")
+        kind, status = row
+        if status != "active":
+            raise StoreError(f"import #{import_id} is already undone")
+        later = self.rows(
+            f"SELECT DISTINCT superseded_by FROM {kind}_rows WHERE import_id = ? "
+            "AND superseded_by IS NOT NULL ORDER BY 1", [import_id])
+        if later:
+            ids = ", ".join(f"#{i}" for (i,) in later)
+            raise StoreError(f"rows of import #{import_id} were replaced by import {ids}; undo that first")
+        if kind == "customers":
+            # Bringing back replaced customers must not put an id in force twice.
+            clash = self.one(
+                "SELECT r.customer_id, c.import_id FROM customers_rows r JOIN customers c USING (customer_id) "
+                "WHERE r.superseded_by = ? AND c.import_id <> ? ORDER BY 1 LIMIT 1", [import_id, import_id])
+            if clash:
+                raise StoreError(f"undoing import #{import_id} would bring back customer {clash[0]!r}, which "
+                                 f"import #{clash[1]} now holds; undo import #{clash[1]} first")
+        return str(kind)
 
     # reading ----------------------------------------------------------------------------
     def frame(self, kind: str) -> pl.DataFrame:
@@ -688,7 +705,11 @@ def restore(db: Path | str, source: Path | str, *, user: str | None = None,
         raise StoreError(f"{source} is not a usable backup: {' '.join(str(exc).split())[:300]}") from None
     lock = _WriterLock(db, busy_timeout)
     wal = Path(str(db) + ".wal")
+    incoming = db.with_name(db.name + ".restoring")
     try:
+        # The chosen backup is copied first: keeping the current file rotates the backups, and the
+        # oldest one may be the one being restored.
+        backup.copy_durably(source, incoming)
         kept: Path | None = None
         if db.exists():
             try:
@@ -697,7 +718,7 @@ def restore(db: Path | str, source: Path | str, *, user: str | None = None,
                     con.execute("CHECKPOINT")
                 finally:
                     con.close()
-                kept = backup.take(db, "restore", max(backup.keep_count(), 1))
+                kept = backup.take(db, "restore", max(_keep_count(), 1))
             except StoreUnreadable:
                 folder = backup.backup_dir(db)
                 folder.mkdir(parents=True, exist_ok=True)
@@ -705,15 +726,18 @@ def restore(db: Path | str, source: Path | str, *, user: str | None = None,
                 backup.copy_durably(db, kept)
                 if wal.exists():
                     backup.copy_durably(wal, Path(str(kept) + ".wal"))
-        incoming = db.with_name(db.name + ".restoring")
-        backup.copy_durably(source, incoming)
         wal.unlink(missing_ok=True)
         os.replace(incoming, db)
     finally:
+        incoming.unlink(missing_ok=True)
         lock.release()
     with Store(db, user=user, keep_backups=0, busy_timeout=busy_timeout) as store, store.transaction():
         store.log_change("restore", {"from": source.name, "replaced_copy": kept.name if kept else None})
     return kept
+
+
+class _Rehearsed(Exception):
+    """A rehearsed import passed every check (its transaction is rolled back)."""
 
 
 class _Abort(Exception):

@@ -1,8 +1,4 @@
-"""Backups, restore, the writer's lock and who changed what: real DuckDB files, real threads and processes.
-
-Tests marked ``xfail(strict=True)`` with a reason starting "BUG" pin down a defect found in the store
-code: they fail today, and ``strict`` turns them into a failure (so the marker gets removed) once fixed.
-"""
+"""Backups, restore, the writer's lock and who changed what: real DuckDB files, real threads and processes."""
 
 from __future__ import annotations
 
@@ -111,12 +107,6 @@ def test_unchanged_reimport_rejected_file_and_impossible_undo_take_no_backup(db_
         assert store.snapshot() == before
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "BUG finance/store.py:457 import_prepared takes the backup before _write checks for periods already "
-    "imported, so every refused overlapping import adds a backup (a copy of the unchanged file) and rotation "
-    "then deletes a real restore point: three refused attempts with FINANCE_BACKUPS=3 leave no backup older "
-    "than the current state. (Store.undo has the same shape: an undo refused because a later import replaced "
-    "its rows is backed up first.)"))
 def test_an_import_refused_for_overlapping_periods_takes_no_backup(db_path: Path, tmp_path: Path,
                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(backup.ENV_BACKUPS, "3")
@@ -191,7 +181,7 @@ def test_invalid_backup_count_stops_an_import_before_anything_is_written(db_path
     before = snapshot_of(db_path)
     listed = backups(db_path)
     monkeypatch.setenv(backup.ENV_BACKUPS, "lots")
-    with Store(db_path) as store, pytest.raises(ValueError, match="FINANCE_BACKUPS='lots'"):
+    with Store(db_path) as store, pytest.raises(StoreError, match="FINANCE_BACKUPS='lots'"):
         store.import_file("spend", month(tmp_path, 2))
     done = run_cli("import", "spend", month(tmp_path, 3), "--db", db_path)
     assert done.returncode != 0
@@ -199,15 +189,11 @@ def test_invalid_backup_count_stops_an_import_before_anything_is_written(db_path
     assert snapshot_of(db_path) == before and backups(db_path) == listed
 
 
-@pytest.mark.xfail(strict=True, raises=ValueError, reason=(
-    "BUG finance/cli.py:251-254 cmd_import (and cmd_undo, cmd_backup, cmd_restore) catch only OptionsError and "
-    "StoreError; the ValueError that finance/backup.py:46-48 keep_count raises for an invalid $FINANCE_BACKUPS "
-    "escapes as a Python traceback instead of the CLI's `error: ...` line and exit code"))
 def test_cli_reports_an_invalid_backup_count_without_a_traceback(db_path: Path, tmp_path: Path,
                                                                  monkeypatch: pytest.MonkeyPatch,
                                                                  capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.setenv(backup.ENV_BACKUPS, "lots")
-    code = cli.main(["import", "spend", str(month(tmp_path, 1)), "--db", str(db_path)])  # today: ValueError
+    code = cli.main(["import", "spend", str(month(tmp_path, 1)), "--db", str(db_path)])
     assert code in (1, 2)
     assert capsys.readouterr().err.startswith("error: FINANCE_BACKUPS='lots'")
 
@@ -334,12 +320,6 @@ def test_restore_refuses_what_is_not_a_backup_and_changes_nothing(db_path: Path,
     assert snapshot_of(db_path) == before and backups(db_path) == listed
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "BUG finance/store.py:700 restore backs the current file up with backup.take(..., keep_count()) before "
-    "copying the chosen backup in (line 709); when the rotation is full and the chosen backup is the oldest, "
-    "take() deletes it, so `restore N` (N = the last number listed) fails with FileNotFoundError (a traceback "
-    "in the CLI) and the backup the user picked is gone for good. With FINANCE_BACKUPS=0, max(...,1) deletes "
-    "every backup but the new one, so any numbered restore fails the same way."))
 def test_restoring_the_oldest_backup_when_the_rotation_is_full(db_path: Path, tmp_path: Path,
                                                                monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(backup.ENV_BACKUPS, "3")
@@ -349,8 +329,7 @@ def test_restoring_the_oldest_backup_when_the_rotation_is_full(db_path: Path, tm
     oldest = backups(db_path)[-1]
     expected = snapshot_of(oldest)  # the state before import 2
     assert totals_of(oldest)["spend"]["rows"] == 1
-    done = run_cli("restore", "3", "--db", db_path)
-    assert oldest.exists(), "the backup being restored was deleted by the rotation"
+    done = run_cli("restore", "3", "--db", db_path)  # copied in before the rotation may drop it
     assert done.returncode == 0, done.stderr
     assert snapshot_of(db_path)["imports"] == expected["imports"]
 
@@ -431,12 +410,6 @@ def test_cli_on_a_damaged_file_then_restore_brings_it_back(db_path: Path, tmp_pa
     assert code == 0 and [e["import_id"] for e in log] == [1]
 
 
-@pytest.mark.xfail(strict=True, raises=StoreBusy, reason=(
-    "BUG finance/store.py:103 _connect treats any DuckDB IO error whose text contains 'lock' as the file "
-    "being held; DuckDB's error quotes the path, so a damaged database under a folder such as 'clockwork' or "
-    "'Blocks' is waited on for the whole busy timeout and reported as StoreBusy ('another process ... is "
-    "writing to it') instead of StoreUnreadable with the backups; restore() (line 701) then does not catch "
-    "it, so `restore 1` cannot recover such a file either"))
 def test_a_damaged_file_under_a_folder_named_lock_something_is_unreadable(tmp_path: Path) -> None:
     db = tmp_path / "clockwork" / "store.duckdb"
     db.parent.mkdir()
@@ -522,10 +495,6 @@ def test_a_failed_change_logs_nothing(db_path: Path, tmp_path: Path) -> None:
         assert store.changes().equals(before)
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "BUG finance/store.py:459 vs 526: import_file/import_prepared(user=...) records that user in "
-    "imports.imported_by, but log_change writes self.user (the Store's user, here None) into changes.changed_by, "
-    "so the two records of the same import name different people"))
 def test_the_user_passed_to_an_import_is_the_one_in_the_changes_log(db_path: Path, tmp_path: Path) -> None:
     with Store(db_path) as store:
         store.import_file("spend", month(tmp_path, 1), user="harry")
