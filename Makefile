@@ -6,6 +6,8 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cksum requirements.txt | cut -d' ' -f1)
 PORT   ?= 8501
+# localhost unless sign-in is configured (.streamlit/secrets.toml): make run ADDRESS=0.0.0.0
+ADDRESS ?= localhost
 
 .PHONY: install system-packages run test lint typecheck pytest demo bench clean
 
@@ -34,7 +36,8 @@ $(STAMP): requirements.txt
 
 run: install
 	$(BIN)/python -m finance demo
-	$(BIN)/python -m streamlit run app.py --server.port $(PORT) --browser.gatherUsageStats false
+	$(BIN)/python -m streamlit run app.py --server.port $(PORT) --server.address $(ADDRESS) \
+		--browser.gatherUsageStats false
 
 test: install lint typecheck pytest
 
