@@ -29,4 +29,5 @@ st.session_state["context"] = ui.sidebar()
 if st.session_state["context"].demo:
     st.caption(f"Demo company: {st.session_state['context'].demo}, made-up data. "
                "Set `FINANCE_DB` to work on your own database.")
+st.session_state["frame.ran"] = True  # this run went through the gate (ui.context checks)
 page.run()

@@ -149,6 +149,19 @@ def writable_store(path: str, action: str) -> Iterator[Store]:
         yield store
 
 
+@contextmanager
+def read_store(path: str) -> Iterator[Store]:
+    """A page's own read of the store. While a long import holds the file, the page says so and
+    stops (after ``READ_WAIT`` seconds) instead of failing."""
+    try:
+        store = Store(path, read_only=True, busy_timeout=READ_WAIT)
+    except StoreBusy as exc:
+        st.warning(f"{str(exc).capitalize()}.", icon=":material/hourglass_top:")
+        st.stop()
+    with store:
+        yield store
+
+
 def show_store_error(exc: StoreError) -> None:
     st.error(f"Nothing was changed: {exc}")
 
@@ -413,9 +426,12 @@ def require_frame() -> None:
 def context() -> Context:
     """The context the entry script computed for this run."""
     require_frame()
-    ctx = st.session_state.get("context")
-    if ctx is None:  # a page run on its own (tests): build it here
+    if not st.session_state.pop("frame.ran", False):
+        # A page run on its own (a cold server's first deep link, the test harness's reruns):
+        # the entry script's gate did not run, so it runs here.
         gate()
+    ctx = st.session_state.get("context")
+    if ctx is None:
         ctx = sidebar()
         st.session_state["context"] = ctx
     return ctx  # type: ignore[no-any-return]

@@ -8,7 +8,7 @@ import streamlit as st
 
 from finance import ui
 from finance.assumptions import Assumptions
-from finance.store import Store, StoreError
+from finance.store import StoreError
 
 ctx = ui.context()
 current = ctx.assumptions
@@ -69,7 +69,7 @@ st.subheader("In force")
 st.table({"assumption": list(current.to_settings()), "value": list(current.to_settings().values())})
 
 st.subheader("Changes")
-with Store(ctx.path, read_only=True) as reader:
+with ui.read_store(ctx.path) as reader:
     history = reader.changes(limit=50)
 history = history.filter(history["action"].is_in(["assumptions", "setting"]))
 if history.is_empty():

@@ -13,7 +13,7 @@ from finance.csvfile import preview
 from finance.demo import remove_demo_data
 from finance.ingest import ImportOptions, OptionsError, is_header_for, prepare
 from finance.schema import CATEGORIES, FILE_KINDS, KINDS, normalise_header
-from finance.store import Store, StoreError
+from finance.store import StoreError
 
 MAX_UPLOAD_MB = int(st.get_option("server.maxUploadSize"))
 KIND_HELP = {
@@ -69,7 +69,7 @@ def upload_section() -> None:
     upload = st.file_uploader(f"{kind.capitalize()} CSV (up to {MAX_UPLOAD_MB} MB)", type=["csv", "txt", "tsv"],
                               key=f"data.upload.{kind}")
 
-    with Store(ctx.path, read_only=True) as store:
+    with ui.read_store(ctx.path) as store:
         remembered = store.settings_with_prefix(f"mapping.{kind}.")
         remembered_categories = store.settings_with_prefix("categorymap.")
 
@@ -192,7 +192,7 @@ if message := st.session_state.pop("data.last", None):
     st.success(message)
 
 st.subheader("Import history")
-with Store(ctx.path, read_only=True) as store:
+with ui.read_store(ctx.path) as store:
     log = store.imports()
 if log.is_empty():
     st.write("No imports yet.")

@@ -8,7 +8,7 @@ import streamlit as st
 
 from finance import ui
 
-ui.require_frame()
+ui.context()  # the sign-in gate too, when this page runs on its own
 DOC = Path(__file__).resolve().parent.parent / "docs" / "metrics.md"
 
 st.markdown(DOC.read_text(encoding="utf-8"))

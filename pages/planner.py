@@ -13,7 +13,7 @@ from finance import scenarios as sc
 from finance.dataset import SHARED
 from finance.planner import PlanError
 from finance.schema import CATEGORIES
-from finance.store import Store, StoreError
+from finance.store import StoreError
 
 ctx = ui.context()
 state = st.session_state
@@ -33,7 +33,7 @@ for note in basis.notes:
     st.info(note)
 
 # --- the working plan ------------------------------------------------------------------------
-with Store(ctx.path, read_only=True) as store:
+with ui.read_store(ctx.path) as store:
     saved = sc.list_scenarios(store)
 saved_names = saved["name"].to_list()
 START_LABELS = {"last_quarter": f"Last quarter's spend ({sc.quarter_label(basis.last_period)})",
@@ -50,7 +50,7 @@ shared_pct = top[1].number_input("Shared costs (% of start)", 0.0, 500.0, 100.0,
 # not whenever the database changes (saving a scenario must not throw away the edits).
 if state.get("plan.loaded") != (start, basis.period):
     if start.startswith("saved:"):
-        with Store(ctx.path, read_only=True) as store:
+        with ui.read_store(ctx.path) as store:
             state["plan.lines"] = list(sc.load_scenario(store, start.removeprefix("saved:")).lines)
     else:
         state["plan.lines"] = list(basis.starts[start])
@@ -274,7 +274,7 @@ with scenario_tab:
         if label in candidates:
             projections.append(candidates[label])
         else:
-            with Store(ctx.path, read_only=True) as store:
+            with ui.read_store(ctx.path) as store:
                 scenario = sc.load_scenario(store, label)
             try:
                 projections.append(projected(scenario.lines, label))

@@ -232,3 +232,27 @@ def test_planner_adopting_a_split_never_scales_shared_costs_twice(app: Runner, t
     at.button[[b.label for b in at.button].index("Save the working plan")].click().run()
     assert not at.exception, at.exception
     assert {m.label: m for m in at.metric}["Plan total (S&M)"].help == scaled
+
+
+def test_while_a_writer_holds_the_database_pages_show_the_last_state_and_no_error(
+        app: Runner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from finance import ui
+
+    db = tmp_path / "held.duckdb"
+    build_demo_db(db)
+    monkeypatch.setattr(ui, "READ_WAIT", 0.3)
+    shown = [m.value for m in app(db).metric]  # this server has read the database once
+    writer = Store(db, user="a long import")
+    try:
+        writer.set_setting("note", "committed, but the writer keeps the file")  # a new version to read
+        at = app(db)  # a new session
+        assert not at.exception, at.exception
+        assert any("figures from before it" in i.value for i in at.info)
+        assert [m.value for m in at.metric] == shown  # the whole previous state, not an error
+        at.switch_page("pages/data.py").run()
+        assert not at.exception, at.exception
+        assert any("is busy" in w.value for w in at.warning)
+    finally:
+        writer.close()
+    at = app(db)
+    assert not at.exception and not any("figures from before it" in i.value for i in at.info)
