@@ -61,15 +61,28 @@ def list_backups(db: Path) -> list[Backup]:
         return []
     found = []
     for path in folder.glob(f"{db.stem}.*.duckdb"):
-        parts = path.name[len(db.stem) + 1:].split(".")
-        if len(parts) != 3:
+        named = _parse(db, path.name)
+        if named is None:
             continue
         try:
-            taken = datetime.strptime(parts[0], "%Y%m%dT%H%M%S%fZ").replace(tzinfo=UTC)
-        except ValueError:
+            size = path.stat().st_size
+        except FileNotFoundError:  # dropped by a writer's rotation meanwhile
             continue
-        found.append(Backup(path, taken, parts[1], path.stat().st_size))
+        found.append(Backup(path, named[0], named[1], size))
     return sorted(found, key=lambda b: b.path.name, reverse=True)
+
+
+def _parse(db: Path, name: str) -> tuple[datetime, str] | None:
+    """(taken at, reason) when ``name`` is a backup of ``db``: ``<stem>.<stamp>.<reason>.duckdb``."""
+    if not name.startswith(db.stem + ".") or not name.endswith(".duckdb"):
+        return None
+    parts = name[len(db.stem) + 1:-len(".duckdb")].split(".")
+    if len(parts) != 2 or not parts[1].isidentifier():
+        return None
+    try:
+        return datetime.strptime(parts[0], "%Y%m%dT%H%M%S%fZ").replace(tzinfo=UTC), parts[1]
+    except ValueError:
+        return None
 
 
 def copy_durably(source: Path, target: Path) -> None:
@@ -94,8 +107,9 @@ def take(db: Path, reason: str, keep: int | None = None) -> Path | None:
         return None
     folder = backup_dir(db)
     folder.mkdir(parents=True, exist_ok=True)
-    for stale in folder.glob(f"{db.stem}.*{PARTIAL}"):
-        stale.unlink(missing_ok=True)
+    for stale in folder.glob(f"{db.stem}.*{PARTIAL}"):  # left by a killed backup of this database
+        if _parse(db, stale.name[:-len(PARTIAL)]) is not None:
+            stale.unlink(missing_ok=True)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
     target = folder / f"{db.stem}.{stamp}.{reason}.duckdb"
     copy_durably(db, target)
