@@ -290,6 +290,7 @@ class Store:
         overrides ``$FINANCE_BACKUPS`` (0: no backups, as for a scratch file)."""
         self.path = Path(path) if path is not None else default_db_path()
         self.user = user
+        self.busy_timeout = busy_timeout
         self.keep_backups = keep_backups
         self._lock: _WriterLock | None = None
         if not read_only:
@@ -327,7 +328,15 @@ class Store:
         if keep <= 0:
             return None
         self.con.execute("CHECKPOINT")
-        return backup.take(self.path, reason, keep)
+        # DuckDB holds the file with a POSIX lock, and POSIX drops every lock a process holds on a
+        # file when the process closes any descriptor of it, as the copy does. So the connection
+        # is closed for the copy (the writers' lock still excludes other writers; a reader may
+        # open the checkpointed file meanwhile) and opened again before anything is written.
+        self.con.close()
+        try:
+            return backup.take(self.path, reason, keep)
+        finally:
+            self.con = _connect(self.path, False, self.busy_timeout)
 
     def log_change(self, action: str, detail: dict[str, Any], user: str | None = None) -> None:
         """Record a change and who made it (``user``, else the store's), inside the caller's transaction."""
