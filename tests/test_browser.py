@@ -7,13 +7,9 @@ a new machine and in CI this test runs rather than skips. Screenshots go to arti
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
-import socket
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,6 +18,7 @@ import pytest
 from finance.demo import build_demo_db
 
 from .conftest import ROOT
+from .dashboard_server import serve
 
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = ROOT / "artifacts" / "browser"
@@ -38,47 +35,12 @@ def _ensure_chromium() -> None:
     subprocess.run([apt, "install", "-y", "-qq", "chromium"], check=True, env=env, timeout=1200)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@contextlib.contextmanager
-def _serve(db: Path) -> Iterator[str]:
-    """A real Streamlit server on the dashboard over ``db``; yields its URL."""
-    port = _free_port()
-    env = {**os.environ, "FINANCE_DB": str(db)}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.headless", "true",
-         "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
-                break
-        except OSError:
-            time.sleep(0.3)
-    else:
-        process.kill()
-        pytest.fail("the dashboard did not start: " + (process.stdout.read() if process.stdout else ""))
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
     _ensure_chromium()
     db = tmp_path_factory.mktemp("browser") / "company.duckdb"
     build_demo_db(db)
-    with _serve(db) as url:
+    with serve(db) as url:
         yield url, db
 
 
@@ -203,7 +165,7 @@ def test_a_cmo_plans_next_quarter_and_downloads_the_board_pack(browser, tmp_path
     _ensure_chromium()
     db = tmp_path / "plan.duckdb"
     build_demo_db(db)
-    with _serve(db) as url:
+    with serve(db) as url:
         page = browser.new_page(viewport={"width": 1400, "height": 1100}, accept_downloads=True)
         page.goto(f"{url}/planner")
         page.get_by_text("Projection for 2026-Q1").wait_for(timeout=120_000)

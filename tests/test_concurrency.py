@@ -34,7 +34,6 @@ import os
 import random
 import re
 import resource
-import socket
 import subprocess
 import sys
 import threading
@@ -55,7 +54,8 @@ from finance.schema import CATEGORIES
 from finance.store import Store, StoreBusy
 
 from .conftest import ROOT
-from .test_browser import CHROMIUM, _ensure_chromium, _free_port
+from .dashboard_server import serve
+from .test_browser import CHROMIUM, _ensure_chromium
 
 PROCESSES = 2
 FILES_PER_PROCESS = 10
@@ -202,38 +202,6 @@ def _write_files(folder: Path) -> list[DataFile]:
 
 
 # --- the Streamlit server -------------------------------------------------------------------------
-
-@contextmanager
-def _serve_logged(db: Path, log: Path) -> Iterator[str]:
-    """The dashboard over ``db`` (no sign-in: it listens on loopback only), its output in ``log``."""
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FINANCE_")}
-    env["FINANCE_DB"] = str(db)
-    with open(log, "w") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.headless", "true",
-             "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
-             "--server.fileWatcherType", "none"],
-            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, text=True)
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=1):
-                    break
-            except OSError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail("the dashboard did not start:\n" + log.read_text())
-                time.sleep(0.3)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=15)
-
 
 # --- viewer sessions ------------------------------------------------------------------------------
 
@@ -474,7 +442,7 @@ def test_viewers_and_two_importers_at_once_lose_and_double_count_nothing(tmp_pat
     released = 0
     timeline: dict[str, float] = {}
     try:
-        with _serve_logged(db, server_log) as url, _chromium() as browser:
+        with serve(db, log=server_log) as url, _chromium() as browser:
             viewers = _viewers(browser)
             importers = _start_importers(work, db, files)  # they load their modules meanwhile
             timeline["server up"] = time.monotonic()

@@ -18,8 +18,6 @@ import contextlib
 import os
 import re
 import secrets
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from datetime import timedelta
@@ -33,7 +31,8 @@ from finance.demo import build_demo_db
 from finance.store import Store
 
 from .conftest import ROOT
-from .test_browser import ARTIFACTS, CHROMIUM, _ensure_chromium, _free_port
+from .dashboard_server import free_port, serve
+from .test_browser import ARTIFACTS, CHROMIUM, _ensure_chromium
 
 EDITOR = ("cmo", {"email": "cmo@example.com", "email_verified": True, "name": "Casey CMO"})
 VIEWER = ("cfo", {"email": "cfo@example.com", "email_verified": True, "name": "Fran CFO"})
@@ -52,7 +51,7 @@ def _provider(token_seconds: int) -> Iterator[str]:
 
 @contextlib.contextmanager
 def _dashboard(db: Path, provider: str, folder: Path) -> Iterator[str]:
-    port = _free_port()
+    port = free_port()
     secrets_file = folder / "secrets.toml"
     secrets_file.write_text(f"""
 [auth]
@@ -66,33 +65,10 @@ server_metadata_url = "{provider}/.well-known/openid-configuration"
 editors = ["cmo@example.com"]
 viewers = ["@example.com"]
 """)
-    env = {**os.environ, "FINANCE_DB": str(db), "FINANCE_USER": "should not be used"}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.headless", "true",
-         "--server.port", str(port), "--server.address", "localhost", "--browser.gatherUsageStats", "false",
-         "--secrets.files", str(secrets_file)],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    url = f"http://localhost:{port}"
-    try:
-        import urllib.request
-
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(url + "/_stcore/health", timeout=2):
-                    break
-            except OSError:
-                if time.monotonic() > deadline or process.poll() is not None:
-                    process.kill()
-                    pytest.fail("the dashboard did not start: " + (process.stdout.read() if process.stdout else ""))
-                time.sleep(0.3)
+    # The browser must use the redirect URI's host: the sign-in cookie is tied to it.
+    with serve(db, port=port, host="localhost", args=["--secrets.files", str(secrets_file)],
+               env={"FINANCE_USER": "should not be used"}) as url:
         yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
 
 
 @pytest.fixture(scope="module")
