@@ -3,7 +3,7 @@
     .venv/bin/python bench/soak.py [--reruns 2000] [--db PATH] [--json OUT] [--seed 20240601]
                                    [--session-reruns 500] [--sample-every 50] [--max-growth 5]
                                    [--pages overview,cac,...] [--grains quarter,month]
-                                   [--methods formula,cohort,bgnbd] [--trace 25]
+                                   [--methods formula,cohort] [--trace 25]
 
 Runs ``app.py`` under Streamlit's AppTest on the demo company (built with ``finance.demo`` in a
 temporary folder; ``--db`` names another database, passed to the app as $FINANCE_DB) and does
@@ -14,6 +14,10 @@ shared-cost percentage and starting plan, the volume on the CPL & CPA page). A s
 AppTest, as one browser tab) lasts ``--session-reruns`` reruns; the next one opens from a random
 shared link (query string) on a random page, as a pasted URL does. Caches are global, so they
 see every session. Every rerun must render without an exception.
+
+The LTV methods default to formula and cohort: one BG/NBD metric table costs 15 to 55 s on the
+demo company here (against well under a second for the formula), so with ``bgnbd`` in
+``--methods`` the soak is dominated by those computations and takes hours for 2,000 reruns.
 
 A benchmark, not a test: the machine is shared and noisy. What it measures:
 
@@ -31,23 +35,31 @@ A benchmark, not a test: the machine is shared and noisy. What it measures:
   by Streamlit's registries (page-level ones included) and every ``functools.lru_cache`` of a
   ``finance`` module: entries at the end against the declared bound. A cache without a bound
   (no ``max_entries``, ``maxsize=None``) or over its bound fails the run.
-- Session state: its key count (user keys and Streamlit's internal ones) after every rerun. Within
-  each session, the largest count over the session's second half must not exceed the largest
-  over its first half.
+- Session state: its key count (user keys and Streamlit's internal ones) after every rerun. The
+  count depends on the page shown and the pages visited before, so each session is checked from
+  the rerun at which it has shown every page: over the rest, the median count on each page in the
+  second half must not exceed the largest count on that page in the first half. (A page that stops
+  early, e.g. on a view with no data, keeps the previous page's widgets for that one rerun: a
+  spike, not growth; a leak moves the median.) Sessions that never show every page, as in very
+  short soaks, are not checked; the report says how many were.
 - Module-level containers (dict, list, set, deque) of ``finance`` modules that grew over the last
   half are listed (information: a cache hand-made from a dict would show here).
 
 Exit status 0 when the growth is under the limit, every cache is bounded and within its bound,
 and session state does not grow; 1 otherwise (or when a rerun raised). ``--trace N`` starts
-tracemalloc at the midpoint and prints the N source lines that allocated the most memory still
-alive at the end (Python allocations only; Polars' and DuckDB's native buffers are not traced).
+tracemalloc at a quarter of the reruns (the caches warm), snapshots it at the midpoint and at the
+end, and prints the N source lines whose live allocations grew the most between the two, with
+the traced total at both (Python allocations only: Polars' and DuckDB's native buffers are not
+traced, so RSS growth the trace does not show is native memory or the allocator's). Tracing
+makes the reruns it covers several times slower.
 
 Notes on the harness. The app runs as ``make run`` serves it: for this computer alone
 (``--server.address localhost``, no sign-in configured), the browser on the same machine. A real
 server clears ``PagesManager.uses_pages_directory`` for good the first time the entry script calls
 ``st.navigation``; AppTest resets it before every run, so with a ``pages/`` folder each rerun after
 the first would run the page alone (no entry script, no sidebar, the widget change lost). The soak
-keeps the flag cleared, as the server does.
+keeps the flag cleared, as the server does. Page scripts are read from disk at every rerun while
+``finance`` is imported once: do not edit the tree during a soak (or soak a copy of it).
 """
 
 from __future__ import annotations
@@ -79,6 +91,7 @@ if str(ROOT) not in sys.path:
 PAGES = ("overview", "cac", "cpl_cpa", "ltv", "planner", "data", "assumptions", "methodology")
 GRAINS = ("quarter", "month")
 METHODS = ("formula", "cohort", "bgnbd")
+DEFAULT_METHODS = ("formula", "cohort")
 WINDOWS = (0, 3, 6, 12)
 VOLUMES = ("leads", "visitors", "event_attendees")
 PLAN_STARTS = ("last_quarter", "trailing_average")
@@ -227,7 +240,7 @@ def collect_caches(modules: Iterable[types.ModuleType], registries: dict[str, di
                 kind = "cache_resource" if info.cache_type == CacheType.RESOURCE else "cache_data"
                 cache = live.get(kind, {}).get(obj._function_key)
                 entries = _live_size(kind, cache)[0] if cache is not None else 0
-                declared = info.max_entries
+                declared = getattr(info, "max_entries", None)  # both kinds declare one; None: unbounded
                 found.append(CacheInfo(name, kind, entries, None if declared is None else float(declared)))
                 seen.add(obj._function_key)
             elif isinstance(obj, functools._lru_cache_wrapper):
@@ -300,9 +313,21 @@ class Options:
     max_growth: float = 5.0
     pages: tuple[str, ...] = PAGES
     grains: tuple[str, ...] = GRAINS
-    methods: tuple[str, ...] = METHODS
+    methods: tuple[str, ...] = DEFAULT_METHODS
     trace: int = 0
     timeout: float = 600.0
+
+
+@dataclass(frozen=True)
+class StateCount:
+    """Session state's key count after one rerun: user keys (``st.session_state``'s own and keyed
+    widgets) and all keys (Streamlit's internal ones included)."""
+
+    rerun: int
+    session: int
+    page: str
+    user_keys: int
+    all_keys: int
 
 
 @dataclass
@@ -312,9 +337,10 @@ class Record:
     rss: list[tuple[int, int]] = field(default_factory=list)  # after every rerun
     settled: list[tuple[int, int]] = field(default_factory=list)  # after gc.collect()
     seconds: list[float] = field(default_factory=list)
+    slow: list[tuple[float, int, str, str]] = field(default_factory=list)  # seconds, rerun, page, action
     views: set[tuple[str, tuple[tuple[str, str], ...]]] = field(default_factory=set)
     actions: collections.Counter[str] = field(default_factory=collections.Counter)
-    state_keys: list[tuple[int, int, int, int]] = field(default_factory=list)  # rerun, session, user, all
+    state_keys: list[StateCount] = field(default_factory=list)
     sessions: int = 0
 
 
@@ -339,7 +365,9 @@ class Soak:
             at.run(timeout=self.options.timeout)
         except Exception as exc:  # a timeout or a harness error is a failed rerun
             raise SoakError(f"rerun {self.reruns} ({action}) on {self.page}: {exc!r}") from exc
-        self.record.seconds.append(time.perf_counter() - start)
+        elapsed = time.perf_counter() - start
+        self.record.seconds.append(elapsed)
+        self.record.slow = sorted([*self.record.slow, (elapsed, self.reruns, self.page, action)], reverse=True)[:10]
         if at.exception:
             first = at.exception[0]
             raise SoakError(f"rerun {self.reruns} ({action}) on {self.page} raised: {first.value}\n"
@@ -352,7 +380,8 @@ class Soak:
         self.record.actions[action] += 1
         self.record.views.add((self.page, tuple(sorted(at.query_params.items()))))
         state = at._session_state._state
-        self.record.state_keys.append((self.reruns, self.record.sessions, len(at.session_state), len(state)))
+        self.record.state_keys.append(StateCount(self.reruns, self.record.sessions, self.page,
+                                                 len(at.session_state), len(state)))
         self.record.rss.append((self.reruns, rss_bytes()))
         self.reruns += 1
         self.session_reruns += 1
@@ -492,21 +521,42 @@ class Soak:
             self.record.settled.append((last, rss_bytes()))
 
 
-def session_state_growth(state_keys: list[tuple[int, int, int, int]]) -> list[str]:
-    """Sessions whose key count (internal keys) over their second half exceeds that over their first."""
-    by_session: dict[int, list[int]] = collections.defaultdict(list)
-    for _, session, _, count in state_keys:
-        by_session[session].append(count)
-    problems = []
-    for session, counts in sorted(by_session.items()):
-        if len(counts) < 4:
+def session_state_growth(counts: list[StateCount], pages: Iterable[str]) -> tuple[list[str], int]:
+    """Sessions whose session state grows: (problems, sessions checked).
+
+    The count depends on the page shown (its widgets) and on the pages visited before (the keys
+    they set), so a session is checked from the rerun at which it has shown every page: over the
+    rest, the median count on each page in the second half must not exceed the largest on that
+    page in the first half. (A run stopped early skips Streamlit's removal of stale widgets, so the
+    previous page's keys stay for that rerun: a spike that must not count as growth.)
+    A session that never shows every page is not checked.
+    """
+    wanted = set(pages)
+    by_session: dict[int, list[StateCount]] = collections.defaultdict(list)
+    for count in counts:
+        by_session[count.session].append(count)
+    problems, checked = [], 0
+    for session, entries in sorted(by_session.items()):
+        shown: set[str] = set()
+        toured = None
+        for index, entry in enumerate(entries):
+            shown.add(entry.page)
+            if shown >= wanted:
+                toured = index
+                break
+        rest = entries[toured:] if toured is not None else []
+        if len(rest) < 4:
             continue
-        half = len(counts) // 2
-        first, second = max(counts[:half]), max(counts[half:])
-        if second > first:
-            problems.append(f"session {session}: session state grew from at most {first} keys over its first "
-                            f"{half} reruns to {second} over the rest")
-    return problems
+        checked += 1
+        half = len(rest) // 2
+        for page in sorted(wanted):
+            first = [e.all_keys for e in rest[:half] if e.page == page]
+            second = [e.all_keys for e in rest[half:] if e.page == page]
+            if first and second and statistics.median(second) > max(first):
+                problems.append(f"session {session}: on {page}, session state grew from at most {max(first)} keys "
+                                f"(reruns {rest[0].rerun}-{rest[half - 1].rerun}) to a median of "
+                                f"{statistics.median(second):g} (reruns {rest[half].rerun}-{rest[-1].rerun})")
+    return problems, checked
 
 
 # ---------------------------------------------------------------------------------------------
@@ -525,14 +575,15 @@ def run_soak(options: Options, db: Path | None = None) -> dict[str, Any]:
     soak = Soak(options, record)
     midpoint = options.reruns // 2
     mid_containers: dict[str, int] = {}
-    trace_snapshot: list[Any] = []
+    snapshots: dict[str, Any] = {}
 
     def on_sample(rerun: int) -> None:
+        if options.trace and rerun >= options.reruns // 4 and not tracemalloc.is_tracing() and not snapshots:
+            tracemalloc.start(8)
         if rerun >= midpoint and not mid_containers:
             mid_containers.update(container_sizes(project_modules()))
-            mid_containers["(taken)"] = rerun
             if options.trace:
-                tracemalloc.start(8)
+                snapshots["mid"] = tracemalloc.take_snapshot()
 
     error = None
     started = time.perf_counter()
@@ -543,14 +594,14 @@ def run_soak(options: Options, db: Path | None = None) -> dict[str, Any]:
             error = str(exc)
     elapsed = time.perf_counter() - started
     if options.trace and tracemalloc.is_tracing():
-        trace_snapshot.append(tracemalloc.take_snapshot())
+        snapshots["end"] = tracemalloc.take_snapshot()
         tracemalloc.stop()
     soak.at = None
     gc.collect()
 
     caches = collect_caches(project_modules())
     problems = cache_problems(caches)
-    state_problems = session_state_growth(record.state_keys)
+    state_problems, sessions_checked = session_state_growth(record.state_keys, options.pages)
     end_containers = container_sizes(project_modules())
     grown = {name: [mid_containers[name], size] for name, size in end_containers.items()
              if name in mid_containers and size > mid_containers[name]}
@@ -565,15 +616,20 @@ def run_soak(options: Options, db: Path | None = None) -> dict[str, Any]:
         "caches": [asdict(c) | {"bounded": c.bounded} for c in caches],
         "cache_problems": problems,
         "session_state": {
-            "user_keys_end": record.state_keys[-1][2] if record.state_keys else None,
-            "all_keys_end": record.state_keys[-1][3] if record.state_keys else None,
-            "all_keys_max": max((s[3] for s in record.state_keys), default=None),
+            "user_keys_end": record.state_keys[-1].user_keys if record.state_keys else None,
+            "all_keys_end": record.state_keys[-1].all_keys if record.state_keys else None,
+            "all_keys_max": max((s.all_keys for s in record.state_keys), default=None),
+            "sessions_checked": sessions_checked,
             "problems": state_problems,
         },
         "module_containers_grown": grown,
         "rss_every_rerun_mib": [[r, round(b / MIB, 1)] for r, b in record.rss],
         "rss_settled_mib": [[r, round(b / MIB, 1)] for r, b in record.settled],
+        "session_state_every_rerun": [[c.rerun, c.session, c.page, c.user_keys, c.all_keys]
+                                      for c in record.state_keys],
     }
+    report["slowest_reruns"] = [{"rerun": r, "page": p, "action": a, "ms": round(t * 1000)}
+                                for t, r, p, a in record.slow]
     if record.seconds:
         timings = sorted(record.seconds)
         report["rerun_ms"] = {"median": round(statistics.median(timings) * 1000, 1),
@@ -590,10 +646,16 @@ def run_soak(options: Options, db: Path | None = None) -> dict[str, Any]:
             "plain_growth_percent": round(measured.plain_percent, 2),
             "mid_samples": measured.mid_samples, "end_samples": measured.end_samples,
         }
-    if trace_snapshot:
-        stats = trace_snapshot[0].statistics("lineno")[: options.trace]
-        report["trace_top"] = [{"where": f"{s.traceback[0].filename}:{s.traceback[0].lineno}",
-                                "kib": round(s.size / 1024, 1), "blocks": s.count} for s in stats]
+    if "mid" in snapshots and "end" in snapshots:
+        own = [tracemalloc.Filter(False, tracemalloc.__file__)]  # the midpoint snapshot itself
+        snapshots = {name: snap.filter_traces(own) for name, snap in snapshots.items()}
+        diffs = sorted(snapshots["end"].compare_to(snapshots["mid"], "lineno"), key=lambda d: -d.size_diff)
+        report["trace"] = {
+            "traced_mid_mib": round(sum(t.size for t in snapshots["mid"].traces) / MIB, 2),
+            "traced_end_mib": round(sum(t.size for t in snapshots["end"].traces) / MIB, 2),
+            "top": [{"where": f"{d.traceback[0].filename}:{d.traceback[0].lineno}",
+                     "kib_diff": round(d.size_diff / 1024, 1), "kib": round(d.size / 1024, 1),
+                     "blocks_diff": d.count_diff} for d in diffs[: options.trace]]}
     memory_ok = "memory" in report and report["memory"]["growth_last_half_percent"] < options.max_growth
     report["checks"] = {"no exception": error is None, "memory growth under limit": memory_ok,
                         "caches bounded": not problems, "session state steady": not state_problems}
@@ -630,10 +692,12 @@ def print_report(report: dict[str, Any]) -> None:
     if report["module_containers_grown"]:
         print("module-level containers that grew over the last half: "
               + ", ".join(f"{k} {a}->{b}" for k, (a, b) in report["module_containers_grown"].items()))
-    if report.get("trace_top"):
-        print("\nlargest Python allocations made after the midpoint and alive at the end (tracemalloc)")
-        for item in report["trace_top"]:
-            print(f"  {item['kib']:>10.1f} KiB {item['blocks']:>8} blocks  {item['where']}")
+    if trace := report.get("trace"):
+        print(f"\ntracemalloc (from a quarter of the reruns): traced Python memory {trace['traced_mid_mib']} MiB at "
+              f"the midpoint, {trace['traced_end_mib']} MiB at the end; the lines that grew most:")
+        for item in trace["top"]:
+            print(f"  {item['kib_diff']:>+10.1f} KiB (now {item['kib']:.1f}) {item['blocks_diff']:>+8} blocks  "
+                  f"{item['where']}")
     print()
     for problem in [*report["cache_problems"], *state["problems"]]:
         print(f"FAIL: {problem}")
@@ -665,9 +729,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-growth", type=float, default=Options.max_growth, help="percent")
     parser.add_argument("--pages", type=lambda t: _names(t, PAGES), default=PAGES)
     parser.add_argument("--grains", type=lambda t: _names(t, GRAINS), default=GRAINS)
-    parser.add_argument("--methods", type=lambda t: _names(t, METHODS), default=METHODS)
+    parser.add_argument("--methods", type=lambda t: _names(t, METHODS), default=DEFAULT_METHODS,
+                        help="LTV methods to choose among (default: formula,cohort; bgnbd is slow)")
     parser.add_argument("--trace", type=int, default=0, metavar="N",
-                        help="tracemalloc from the midpoint; print the N top allocating lines")
+                        help="tracemalloc from a quarter of the reruns; print the N lines that grew most "
+                             "from the midpoint to the end")
     args = parser.parse_args(argv)
     if args.reruns < 2:
         parser.error("--reruns must be at least 2")
