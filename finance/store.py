@@ -345,10 +345,12 @@ class Store:
             [datetime.now(UTC).replace(tzinfo=None), user or self.user, action,
              json.dumps(detail, sort_keys=True, default=str)])
 
-    def changes(self, limit: int = 200) -> pl.DataFrame:
-        """The newest changes: when, who, what."""
+    def changes(self, limit: int = 200, actions: Sequence[str] | None = None) -> pl.DataFrame:
+        """The newest changes (of ``actions`` only, when given): when, who, what."""
         return self.query("SELECT change_id, changed_at, changed_by, action, detail FROM changes "
-                          "ORDER BY change_id DESC LIMIT ?", [limit])
+                          "WHERE ? IS NULL OR list_contains(?, action) ORDER BY change_id DESC LIMIT ?",
+                          [None if actions is None else list(actions), None if actions is None else list(actions),
+                           limit])
 
     def _migrate(self) -> None:
         """Create the schema once; an up-to-date file is not written to on open."""

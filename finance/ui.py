@@ -353,10 +353,10 @@ def sidebar() -> Context:
     path = prepare_db(str(default_db_path()))
     try:
         version = readable_version(path)
+        _, stored, demo = load_dataset(path, version)
     except StoreError as exc:  # busy with nothing read yet, or a file that cannot be opened
         st.error(str(exc).capitalize())
         st.stop()
-    _, stored, demo = load_dataset(path, version)
     assumptions = Assumptions.from_settings(stored)
     requested = ViewState.from_query(st.query_params.to_dict())
     periods, channels, segments = _choices(path, version, requested.grain)

@@ -70,8 +70,7 @@ st.table({"assumption": list(current.to_settings()), "value": list(current.to_se
 
 st.subheader("Changes")
 with ui.read_store(ctx.path) as reader:
-    history = reader.changes(limit=50)
-history = history.filter(history["action"].is_in(["assumptions", "setting"]))
+    history = reader.changes(limit=50, actions=("assumptions", "setting"))
 if history.is_empty():
     st.caption("No assumption or mapping has been changed here yet.")
 else:

@@ -43,6 +43,8 @@ if ctx.demo and editor:
             else:
                 st.session_state["data.last"] = f"Started from an empty database ({undone} demo imports undone)."
                 st.rerun()
+
+
 def upload_section() -> None:
     """Upload, preview, map, check and import: the editor's part of the page."""
     st.write("Load the quarterly exports. A file is checked completely before anything is written: every "
