@@ -1,4 +1,4 @@
-"""Benchmark harness (issue 6): ingest, metric recompute, peak memory and warm UI latency by size.
+"""Benchmark harness: ingest, metric recompute, peak memory and warm UI latency by size.
 
     python -m finance.bench [--sizes 1e5,1e6] [--rounds 3] [--out BENCHMARKS.md] [--work DIR] [--skip-ui]
 
@@ -66,7 +66,7 @@ BREAKDOWNS: tuple[str | None, ...] = (None, "channel", "segment")
 # checking at all, so it is the floor any ingest of the same bytes stands against.
 PARSE_SCHEMA_EXACT = {"customer_id": "String", "date": "Date", "revenue": "Decimal", "gross_margin": "Decimal"}
 
-# Targets of issue 6: (label, comparison, bound).
+# The speed and memory targets: (label, comparison, bound).
 TARGETS: dict[str, tuple[str, Any]] = {
     "ingest_vs_parse": ("<=", 2.0),
     "validation_share": ("<=", 0.20),
@@ -777,7 +777,7 @@ def machine() -> list[str]:
 
 
 def report(results: Sequence[SizeResult], command: str, findings: str = "") -> str:
-    lines = ["# Benchmarks (issue 6: measure first)", "",
+    lines = ["# Benchmarks", "",
              f"Written by `python -m finance.bench` on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC. "
              "The machine is shared and noisy: the ratios between steps measured in the same run "
              "matter, not the absolute seconds.", "", "## Machine", "", *machine(), "", "## Command", "",

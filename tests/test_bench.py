@@ -1,4 +1,4 @@
-"""The benchmark harness (issue 6): an end-to-end smoke at a tiny size, and its pandas baseline
+"""The benchmark harness: an end-to-end smoke at a tiny size, and its pandas baseline
 checked against the core (a baseline that computed something else would make its ratio a lie)."""
 
 from __future__ import annotations
