@@ -22,6 +22,10 @@ from datetime import date
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
+# pandas before Plotly: Plotly reads pandas straight from sys.modules, and on a server another
+# session's thread may be importing it at that moment (Streamlit imports it lazily for a table),
+# so building a figure would meet a half-imported module. This import waits for that one.
+import pandas  # noqa: F401
 import plotly.graph_objects as go
 import plotly.io as pio
 import polars as pl

@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pandas  # noqa: F401  (see below)
 import plotly.graph_objects as go
 import polars as pl
 import streamlit as st
@@ -39,10 +38,6 @@ WINDOW_LABELS = {None: "Each period", 0: "Each period", 3: "Trailing 3 months", 
                  12: "Trailing 12 months"}
 WINDOW_OPTIONS = (0, 3, 6, 12)  # 0 = each period alone (a select box cannot show None as a choice)
 
-
-# pandas is imported above, once, before any session runs: Streamlit imports it lazily on a
-# session's first table while Plotly, in another session's thread, reads it straight from
-# sys.modules, and a half-imported pandas breaks the other session's charts.
 
 LOOPBACK_NAMES = {"localhost", "127.0.0.1", "::1"}
 
