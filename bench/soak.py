@@ -338,7 +338,8 @@ class Record:
     settled: list[tuple[int, int]] = field(default_factory=list)  # after gc.collect()
     seconds: list[float] = field(default_factory=list)
     slow: list[tuple[float, int, str, str]] = field(default_factory=list)  # seconds, rerun, page, action
-    views: set[tuple[str, tuple[tuple[str, str], ...]]] = field(default_factory=set)
+    views: set[int] = field(default_factory=set)  # hashes of (page, URL query): the harness stays small
+    pages: set[str] = field(default_factory=set)
     actions: collections.Counter[str] = field(default_factory=collections.Counter)
     state_keys: list[StateCount] = field(default_factory=list)
     sessions: int = 0
@@ -378,7 +379,8 @@ class Soak:
             raise SoakError(f"rerun {self.reruns} ({action}) on {self.page}: the sidebar is missing") from exc
         self._remember()
         self.record.actions[action] += 1
-        self.record.views.add((self.page, tuple(sorted(at.query_params.items()))))
+        self.record.views.add(hash((self.page, tuple(sorted(at.query_params.items())))))
+        self.record.pages.add(self.page)
         state = at._session_state._state
         self.record.state_keys.append(StateCount(self.reruns, self.record.sessions, self.page,
                                                  len(at.session_state), len(state)))
@@ -611,7 +613,7 @@ def run_soak(options: Options, db: Path | None = None) -> dict[str, Any]:
         "reruns_per_second": round(soak.reruns / elapsed, 3) if elapsed else None,
         "error": error,
         "distinct_views": len(record.views),
-        "distinct_pages": len({page for page, _ in record.views}),
+        "distinct_pages": len(record.pages),
         "actions": dict(record.actions.most_common()),
         "caches": [asdict(c) | {"bounded": c.bounded} for c in caches],
         "cache_problems": problems,
