@@ -25,6 +25,7 @@ ENV_BACKUPS = "FINANCE_BACKUPS"
 ENV_BACKUP_DIR = "FINANCE_BACKUP_DIR"
 DEFAULT_KEEP = 10
 PARTIAL = ".partial"
+STAMP = "%Y%m%dT%H%M%S%fZ"
 
 
 @dataclass(frozen=True)
@@ -80,7 +81,7 @@ def _parse(db: Path, name: str) -> tuple[datetime, str] | None:
     if len(parts) != 2 or not parts[1].isidentifier():
         return None
     try:
-        return datetime.strptime(parts[0], "%Y%m%dT%H%M%S%fZ").replace(tzinfo=UTC), parts[1]
+        return datetime.strptime(parts[0], STAMP).replace(tzinfo=UTC), parts[1]
     except ValueError:
         return None
 
@@ -105,17 +106,31 @@ def take(db: Path, reason: str, keep: int | None = None) -> Path | None:
     keep = keep_count() if keep is None else keep
     if keep <= 0 or not db.exists():
         return None
-    folder = backup_dir(db)
-    folder.mkdir(parents=True, exist_ok=True)
-    for stale in folder.glob(f"{db.stem}.*{PARTIAL}"):  # left by a killed backup of this database
+    target = _new_name(db, reason)
+    for stale in target.parent.glob(f"{db.stem}.*{PARTIAL}"):  # left by a killed backup of this database
         if _parse(db, stale.name[:-len(PARTIAL)]) is not None:
             stale.unlink(missing_ok=True)
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
-    target = folder / f"{db.stem}.{stamp}.{reason}.duckdb"
     copy_durably(db, target)
     for old in list_backups(db)[keep:]:
         old.path.unlink(missing_ok=True)
     return target
+
+
+def keep_unreadable(db: Path) -> Path:
+    """Copy a database DuckDB cannot open, with its write-ahead log, beside the backups (never
+    rotated out by name order alone: it is listed like any backup, reason ``unreadable``)."""
+    target = _new_name(db, "unreadable")
+    copy_durably(db, target)
+    wal = Path(str(db) + ".wal")
+    if wal.exists():
+        copy_durably(wal, Path(str(target) + ".wal"))
+    return target
+
+
+def _new_name(db: Path, reason: str) -> Path:
+    folder = backup_dir(db)
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder / f"{db.stem}.{datetime.now(UTC).strftime(STAMP)}.{reason}.duckdb"
 
 
 def _sync_dir(folder: Path) -> None:
@@ -137,4 +152,5 @@ def describe(db: Path) -> str:
             f"back with `python -m finance restore 1 --db {db}` (1 = the newest).")
 
 
-__all__ = ["Backup", "backup_dir", "copy_durably", "describe", "keep_count", "list_backups", "take"]
+__all__ = ["Backup", "backup_dir", "copy_durably", "describe", "keep_count", "keep_unreadable", "list_backups",
+           "take"]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import tempfile
-from datetime import UTC, datetime
 from pathlib import Path
 
 from finance import backup
@@ -54,9 +53,7 @@ def _keep_copy(path: Path) -> None:
         with Store(path) as old:
             old.backup("demo")
     except StoreUnreadable:
-        folder = backup.backup_dir(path)
-        folder.mkdir(parents=True, exist_ok=True)
-        backup.copy_durably(path, folder / f"{path.stem}.{datetime.now(UTC):%Y%m%dT%H%M%S%fZ}.unreadable.duckdb")
+        backup.keep_unreadable(path)
 
 
 def remove_demo_data(store: Store) -> int:

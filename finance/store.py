@@ -93,9 +93,8 @@ def _connect(path: Path, read_only: bool, busy_timeout: float) -> duckdb.DuckDBP
     ``busy_timeout`` the caller gets a clear "busy" error; a file DuckDB cannot read at all
     gives ``StoreUnreadable``, which points at the backups.
     """
-    deadline = time.monotonic() + busy_timeout
-    delay = 0.02
-    while True:
+    text = ""
+    for _ in _attempts(busy_timeout):
         try:
             return duckdb.connect(str(path), read_only=read_only)
         except (duckdb.IOException, duckdb.ConnectionException) as exc:
@@ -105,11 +104,20 @@ def _connect(path: Path, read_only: bool, busy_timeout: float) -> duckdb.DuckDBP
                     or "different configuration" in message)
             if not held:
                 raise _unreadable(path, exc) from None
-            if time.monotonic() >= deadline:
-                raise StoreBusy(f"the database {path} is busy: another process or session is writing to it "
-                                f"({text.split(': ', 2)[-1].split('. See')[0]}); try again in a moment") from None
         except duckdb.Error as exc:
             raise _unreadable(path, exc) from None
+    raise StoreBusy(f"the database {path} is busy: another process or session is writing to it "
+                    f"({text.split(': ', 2)[-1].split('. See')[0]}); try again in a moment")
+
+
+def _attempts(busy_timeout: float) -> Iterator[None]:
+    """One turn per attempt, with a growing pause before each retry, until ``busy_timeout`` seconds have passed."""
+    deadline = time.monotonic() + busy_timeout
+    delay = 0.02
+    while True:
+        yield
+        if time.monotonic() >= deadline:
+            return
         time.sleep(delay)
         delay = min(delay * 2, 0.5)
 
@@ -135,19 +143,15 @@ class _WriterLock:
 
     def __init__(self, path: Path, busy_timeout: float) -> None:
         self.file = open(Path(str(path) + ".lock"), "a+b")  # held until release()
-        deadline = time.monotonic() + busy_timeout
-        delay = 0.02
-        while True:
+        for _ in _attempts(busy_timeout):
             try:
                 fcntl.flock(self.file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
                 return
             except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    self.file.close()
-                    raise StoreBusy(f"the database {path} is busy: another import, undo or change is being "
-                                    "written; try again in a moment") from None
-                time.sleep(delay)
-                delay = min(delay * 2, 0.5)
+                pass
+        self.file.close()
+        raise StoreBusy(f"the database {path} is busy: another import, undo or change is being written; "
+                        "try again in a moment")
 
     def release(self) -> None:
         if not self.file.closed:
@@ -348,9 +352,8 @@ class Store:
     def changes(self, limit: int = 200, actions: Sequence[str] | None = None) -> pl.DataFrame:
         """The newest changes (of ``actions`` only, when given): when, who, what."""
         return self.query("SELECT change_id, changed_at, changed_by, action, detail FROM changes "
-                          "WHERE ? IS NULL OR list_contains(?, action) ORDER BY change_id DESC LIMIT ?",
-                          [None if actions is None else list(actions), None if actions is None else list(actions),
-                           limit])
+                          "WHERE $1 IS NULL OR list_contains($1, action) ORDER BY change_id DESC LIMIT $2",
+                          [None if actions is None else list(actions), limit])
 
     def _migrate(self) -> None:
         """Create the schema once; an up-to-date file is not written to on open."""
@@ -731,12 +734,7 @@ def restore(db: Path | str, source: Path | str, *, user: str | None = None,
                     con.close()
                 kept = backup.take(db, "restore", max(_keep_count(), 1))
             except StoreUnreadable:
-                folder = backup.backup_dir(db)
-                folder.mkdir(parents=True, exist_ok=True)
-                kept = folder / f"{db.stem}.{datetime.now(UTC):%Y%m%dT%H%M%S%fZ}.unreadable.duckdb"
-                backup.copy_durably(db, kept)
-                if wal.exists():
-                    backup.copy_durably(wal, Path(str(kept) + ".wal"))
+                kept = backup.keep_unreadable(db)
         wal.unlink(missing_ok=True)
         os.replace(incoming, db)
     finally:

@@ -22,7 +22,7 @@ import polars as pl
 import streamlit as st
 
 from finance import charts, exports
-from finance.access import LOCAL, AccessConfigError, AccessPolicy, Actor, decide
+from finance.access import LOCAL, AccessConfigError, AccessPolicy, Actor, Decision, decide
 from finance.assumptions import Assumptions
 from finance.dataset import Dataset
 from finance.demo import DEMO_SETTING, build_demo_db
@@ -67,10 +67,20 @@ def current_actor() -> Actor | None:
     if not auth_configured():
         return LOCAL
     try:
-        policy = AccessPolicy.from_config(st.secrets.get("access"))
+        return _decision().actor
     except AccessConfigError:
         return None
-    return decide(st.user.to_dict(), policy, time.time()).actor
+
+
+def can_edit() -> bool:
+    """Whether to draw the controls that change data (each change checks again: ``require_editor``)."""
+    actor = current_actor()
+    return actor is not None and actor.can_edit
+
+
+def _decision() -> Decision:
+    """The signed-in user's role from ``[access]`` and their token's claims (AccessConfigError if misconfigured)."""
+    return decide(st.user.to_dict(), AccessPolicy.from_config(st.secrets.get("access")), time.time())
 
 
 def gate() -> Actor:
@@ -98,12 +108,11 @@ def gate() -> Actor:
                            "only, and anyone using it can change the data.", icon=":material/lock_open:")
         return LOCAL
     try:
-        policy = AccessPolicy.from_config(st.secrets.get("access"))
+        decision = _decision()
     except AccessConfigError as exc:
         st.error(f"Access is misconfigured, so nobody is let in: {exc}. Fix .streamlit/secrets.toml "
                  "(see .streamlit/secrets.example.toml).")
         st.stop()
-    decision = decide(st.user.to_dict(), policy, time.time())
     if decision.outcome == "expired":
         st.logout()
         st.stop()

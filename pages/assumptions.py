@@ -12,7 +12,6 @@ from finance.store import StoreError
 
 ctx = ui.context()
 current = ctx.assumptions
-actor = ui.current_actor()
 st.title("Assumptions")
 st.write("These shape every figure and are shown with every export. They are stored in the database: "
          "a change here changes what everyone sees.")
@@ -59,7 +58,7 @@ def edit_form() -> None:
     st.rerun()
 
 
-if actor is not None and actor.can_edit:
+if ui.can_edit():
     edit_form()
 else:
     st.info("You can read the assumptions; changing them needs the editor role.", icon=":material/visibility:")

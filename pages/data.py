@@ -24,8 +24,7 @@ KIND_HELP = {
 }
 
 ctx = ui.context()
-actor = ui.current_actor()
-editor = actor is not None and actor.can_edit
+editor = ui.can_edit()
 st.title("Data")
 if not editor:
     st.info("You can read the import history; importing and undoing imports need the editor role.",

@@ -227,7 +227,7 @@ with goal_tab:
             st.rerun()
 
 with scenario_tab:
-    editor = (actor := ui.current_actor()) is not None and actor.can_edit
+    editor = ui.can_edit()
     if not editor:
         st.caption("Saving and deleting scenarios need the editor role; you can compare the saved ones.")
     else:
