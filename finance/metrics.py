@@ -27,7 +27,7 @@ _MONEY_FIELDS = ("spend", "spend_sm", "cac_media", "cac", "cac_sm", "cpl", "cpa"
 _RATIO_FIELDS = ("ltv_cac", "ltv_cac_low", "ltv_cac_high", "roi")
 _ROW_FIELDS = ("spend", "spend_sm", "spend_by_category", "cac_by_category", "new_customers", "leads", "cac_media",
                "cac", "cac_sm", "cpl", "cpa", "cost_per_visitor", "cost_per_attendee", "ltv", "ltv_low",
-               "ltv_high", "ltv_cac", "ltv_cac_low", "ltv_cac_high", "band", "payback_months", "roi")
+               "ltv_high", "ltv_cac", "ltv_cac_low", "ltv_cac_high", "band", "payback_months", "roi", "status")
 """The JSON row, in order: the documented, stable shape scripts rely on."""
 
 
@@ -129,13 +129,37 @@ def number(value: float | None, places: int = 4) -> float | None:
     return round(float(value), places)
 
 
+def month_end(day: date) -> date:
+    """The last day of ``day``'s month."""
+    following = date(day.year + (day.month == 12), 1 if day.month == 12 else day.month + 1, 1)
+    return date.fromordinal(following.toordinal() - 1)
+
+
+def ledger_end(data: Dataset) -> date | None:
+    """The last day the revenue ledger covers: the end of the month of its latest row (None if empty).
+
+    Billing and order exports come by whole months or quarters, so the month of the last revenue
+    row is complete: a ledger whose last invoice is dated 28 December covers December.
+    """
+    last = data.revenue.select(pl.col("date").max()).collect().item()
+    return month_end(last) if last is not None else None
+
+
 def default_as_of(data: Dataset) -> date:
-    """The latest date the data speaks of: the last revenue or acquisition date, or the start
-    of the latest spend or funnel period (so next quarter's spend, loaded before its revenue,
-    shows at once, while the last complete revenue month is unchanged)."""
+    """The LTV as-of date: the end of the last month the revenue ledger covers.
+
+    Spend and funnel rows for later periods never move it: next quarter's spend, loaded before
+    its customers and revenue, is shown as awaiting them and changes no earlier figure. Without
+    revenue, the end of the month of the latest acquisition, else the start of the latest spend
+    or funnel period.
+    """
+    end = ledger_end(data)
+    if end is not None:
+        return end
+    acquired = data.customers.select(pl.col("acquired_on").max()).collect().item()
+    if acquired is not None:
+        return month_end(acquired)
     candidates = [
-        data.revenue.select(pl.col("date").max()).collect().item(),
-        data.customers.select(pl.col("acquired_on").max()).collect().item(),
         data.spend.select(pl.col("period_start").max()).collect().item(),
         data.funnel.select(pl.col("period_start").max()).collect().item(),
     ]
@@ -143,14 +167,34 @@ def default_as_of(data: Dataset) -> date:
     return max(known) if known else date.today()
 
 
+STATUSES = ("complete", "partial", "awaiting revenue")
+"""A period's standing against the revenue ledger: every month covered, some, or none yet."""
+
+
+def period_status(grain: Grain, as_of: date) -> pl.Expr:
+    """``complete`` when the period ends on or before the LTV as-of, ``partial`` when it starts on
+    or before it, else ``awaiting revenue`` (spend or customers loaded before their revenue)."""
+    period_end = pl.col("period").dt.offset_by("1q" if grain == "quarter" else "1mo").dt.offset_by("-1d")
+    return (pl.when(period_end <= as_of).then(pl.lit(STATUSES[0]))
+            .when(pl.col("period") <= as_of).then(pl.lit(STATUSES[1]))
+            .otherwise(pl.lit(STATUSES[2])))
+
+
 def compute(data: Dataset, params: MetricParams | None = None) -> MetricsResult:
-    """The metric table for ``params`` (see ``MetricParams``)."""
+    """The metric table for ``params`` (see ``MetricParams``).
+
+    With an explicit ``as_of`` every row dated after it is ignored (the figures as they stood
+    then). By default the as-of is the end of the revenue ledger (``default_as_of``), and spend,
+    funnel and customers of later periods are kept: their rows show CAC and volumes with the
+    status "awaiting revenue", and LTV only once their revenue is loaded.
+    """
     params = params or MetricParams()
     as_of = params.as_of or default_as_of(data)
-    data = data.as_of(as_of)
+    if params.as_of is not None:
+        data = data.as_of(as_of)
     table = acquisition(data, grain=params.grain, by=params.by, lag_quarters=params.lag_quarters,
                         allocation=params.allocation)
-    ltv = cohort_ltv(data, grain=params.grain, by=params.by, as_of=as_of, settings=params.ltv)
+    ltv = cohort_ltv(data.as_of(as_of), grain=params.grain, by=params.by, as_of=as_of, settings=params.ltv)
     keys = ["period", *([params.by] if params.by else [])]
     cohorts = ltv.cohorts.rename({"cohort": "period"})
     cohorts = cohorts.drop("dim") if not params.by else cohorts.rename({"dim": params.by})
@@ -162,8 +206,8 @@ def compute(data: Dataset, params: MetricParams | None = None) -> MetricsResult:
     frame = frame.with_columns(cac_columns())
     rows = frame.join(cohorts.drop("customers"), on=keys, how="left")
     rows = _ratios(rows, params)
-    return MetricsResult(params, as_of, rows.with_columns(period_label=grain_label(pl.col("period"),
-                                                                                params.grain)), ltv)
+    return MetricsResult(params, as_of, rows.with_columns(period_label=grain_label(pl.col("period"), params.grain),
+                                                          status=period_status(params.grain, as_of)), ltv)
 
 
 def _windowed_ltv(cohorts: pl.DataFrame, keys: list[str], params: MetricParams) -> pl.DataFrame:
@@ -190,6 +234,19 @@ def _windowed_ltv(cohorts: pl.DataFrame, keys: list[str], params: MetricParams) 
     return pl.DataFrame(out, schema=cohorts.schema)
 
 
+def headline_row(rows: pl.DataFrame) -> dict[str, Any] | None:
+    """The row a view leads with: the latest complete period with spend, else the latest with spend.
+
+    A period whose spend is loaded but whose customers and revenue are not ("awaiting revenue")
+    is never the headline by default: its CAC and LTV are not known yet.
+    """
+    known = rows.filter(pl.col("spend").is_not_null())
+    if known.is_empty():
+        return None
+    complete = known.filter(pl.col("status") == STATUSES[0])
+    return (complete if not complete.is_empty() else known).row(-1, named=True)
+
+
 def rollup(rows: pl.DataFrame, params: MetricParams) -> pl.DataFrame:
     """Per-period totals of a channel or segment breakdown (e.g. the channels a user selected).
 
@@ -211,7 +268,7 @@ def rollup(rows: pl.DataFrame, params: MetricParams) -> pl.DataFrame:
          else pl.col(c).sum().cast(pl.Int64) for c in sums]
         + [pl.col(f"__w_{c}").sum().alias(f"__w_{c}") for c in ("ltv", "ltv_low", "ltv_high")]
         + [pl.col("__known").sum(), pl.col("curve"), pl.col("__known").alias("__weights"),
-           pl.col("period_label").first()]
+           pl.col("period_label").first(), pl.col("status").first()]
     ).sort("period")
     curves, ltvs = [], {"ltv": [], "ltv_low": [], "ltv_high": []}  # type: ignore[var-annotated]
     for rec in grouped.iter_rows(named=True):

@@ -225,13 +225,15 @@ def _saved_request(store: Store, name: str | None) -> sc.Scenario | None:
 
 
 def _choose_period(rows: pl.DataFrame, period: str | None) -> tuple[tuple[str, ...], str, date]:
-    """(valid quarters, the chosen one, its start date); the default is the latest valid quarter."""
+    """(valid quarters, the chosen one, its start date); the default is the latest complete one."""
     valid = rows.filter(pl.col("spend").is_not_null() & (pl.col("new_customers") > 0)).sort("period")
     quarters = tuple(valid.get_column("period_label").to_list())
     if not quarters:
         raise ValueError("no quarter has both spend and new customers yet: load spend and customers (or revenue) "
                          "before making a board pack")
-    chosen = quarters[-1] if period is None else " ".join(period.split()).upper()
+    complete = valid.filter(pl.col("status") == "complete").get_column("period_label").to_list()
+    default = complete[-1] if complete else quarters[-1]  # a quarter awaiting its revenue is no headline
+    chosen = default if period is None else " ".join(period.split()).upper()
     if chosen not in quarters:
         raise ValueError(f"unknown period {period!r}: expected a quarter with spend and new customers, one of "
                          f"{', '.join(quarters)}")

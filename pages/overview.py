@@ -6,6 +6,7 @@ import polars as pl
 import streamlit as st
 
 from finance import ui
+from finance.metrics import headline_row
 
 ctx = ui.context()
 rows = ctx.rows()
@@ -14,8 +15,11 @@ if rows.is_empty() or rows.get_column("spend").is_null().all():
     ui.no_data()
     st.stop()
 known = rows.filter(pl.col("spend").is_not_null())
-latest = known.row(-1, named=True)
-previous = known.row(-2, named=True) if known.height > 1 else None
+latest = headline_row(rows)
+assert latest is not None
+earlier = known.filter(pl.col("period") < latest["period"])
+previous = earlier.row(-1, named=True) if earlier.height else None
+awaiting = known.filter(pl.col("period") > latest["period"])
 result = ctx.metrics()
 window = ui.WINDOW_LABELS[ctx.view.window].lower()
 st.caption(f"{latest['period_label']}, {window}; {ui.as_of_text(result)}; LTV by the "
@@ -44,6 +48,11 @@ tiles[4].metric("Marketing spend", ui.money_compact(latest["spend"]), delta("spe
                 help=f"Exactly {ui.money(latest['spend'])}: every category but sales")
 tiles[5].metric("New customers", f"{latest['new_customers']:,}", delta("new_customers"))
 
+if awaiting.height:
+    labels = ", ".join(awaiting.get_column("period_label").to_list())
+    st.info(f"{labels}: spend loaded, awaiting customers and revenue. The figures above are for "
+            f"{latest['period_label']}, the last period the revenue ledger covers ({ui.as_of_text(result)}).",
+            icon=":material/hourglass_top:")
 if not latest["new_customers"]:
     st.info(f"{latest['period_label']} has spend but no new customers yet, so its CAC, LTV and LTV:CAC are n/a. "
             "They appear once the period's customers or revenue are loaded.")
