@@ -27,6 +27,8 @@ class Assumptions:
     lag_quarters: int = 0
     fiscal_year_start: int = 1
     allocation: str = "spend"
+    target_ratio: float = 3.0
+    """The LTV:CAC marketing is held to; every row gives the probability of falling below it."""
 
     def __post_init__(self) -> None:
         LTVSettings(default_gross_margin=self.default_gross_margin,
@@ -38,6 +40,8 @@ class Assumptions:
             raise ValueError("the fiscal year must start in a month 1-12")
         if self.allocation not in ("spend", "customers"):
             raise ValueError("shared costs are allocated by 'spend' or 'customers'")
+        if not 0 < self.target_ratio <= 100:
+            raise ValueError("the target LTV:CAC must be above 0 and at most 100")
 
     @classmethod
     def from_settings(cls, stored: dict[str, str]) -> Assumptions:
@@ -56,6 +60,11 @@ class Assumptions:
         except ValueError:
             return cls()
 
+    @property
+    def interval_label(self) -> str:
+        """'80%': the width of every stated range."""
+        return f"{LTVSettings().interval:.0%}"
+
     def to_settings(self) -> dict[str, str]:
         out = {}
         for f in fields(self):
@@ -64,19 +73,19 @@ class Assumptions:
         return out
 
     def params(self, *, grain: Grain = "quarter", window: int | None = None, by: str | None = None,
-               method: Method = "formula", as_of: Any = None) -> MetricParams:
+               method: Method = "auto", as_of: Any = None) -> MetricParams:
         """Metric parameters for a view, under these assumptions."""
         ltv = LTVSettings(method=method, default_gross_margin=self.default_gross_margin,
                           annual_discount_rate=self.annual_discount_rate, horizon_months=self.horizon_months)
         return MetricParams(grain=grain, window_months=window, by=by,  # type: ignore[arg-type]
                             lag_quarters=self.lag_quarters, as_of=as_of, allocation=self.allocation,  # type: ignore[arg-type]
-                            band_edges=self.band_edges, ltv=ltv)
+                            band_edges=self.band_edges, target_ratio=self.target_ratio, ltv=ltv)
 
 
 def _parse(name: str, text: str) -> Any:
     if name == "default_gross_margin":
         return Decimal(text)
-    if name == "annual_discount_rate":
+    if name in ("annual_discount_rate", "target_ratio"):
         return float(text)
     if name in ("horizon_months", "lag_quarters", "fiscal_year_start"):
         return int(text)

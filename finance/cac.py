@@ -57,13 +57,16 @@ def allocate_exactly(frame: pl.LazyFrame, group: list[str], amount: str = "amoun
     )
 
 
-def acquired_customers(data: Dataset) -> pl.LazyFrame:
+def acquired_customers(data: Dataset, extra: tuple[str, ...] = ()) -> pl.LazyFrame:
     """Every customer once, with acquisition date, channel and segment.
 
     From the customers file when it has rows; otherwise each customer's first revenue date
     (so a customer returning after a gap is a reactivation, never a second acquisition).
     Channel and segment fall back to the customer's first revenue row, then "(unknown)".
+    ``extra`` names further customers-file columns to carry (those the file has; null without one).
     """
+    present = set(data.customers.collect_schema().names())
+    extras = [c for c in extra if c in present]
     labelled = any(data.revenue.select(pl.col("channel", "segment").is_not_null().any()).collect().row(0))
     no_fallback = {"rev_channel": pl.lit(None, pl.String), "rev_segment": pl.lit(None, pl.String)}
     if labelled:
@@ -78,16 +81,17 @@ def acquired_customers(data: Dataset) -> pl.LazyFrame:
             **no_fallback)
     if data.customers.select(pl.len()).collect().item() == 0:
         base = first_revenue.with_columns(
-            acquired_on=pl.col("first_date"), channel=pl.lit(None, pl.String), segment=pl.lit(None, pl.String))
+            acquired_on=pl.col("first_date"), channel=pl.lit(None, pl.String), segment=pl.lit(None, pl.String),
+            **{c: pl.lit(None, pl.String) for c in extras})
     elif labelled:
-        base = data.customers.select("customer_id", "acquired_on", "channel", "segment").join(
+        base = data.customers.select("customer_id", "acquired_on", "channel", "segment", *extras).join(
             first_revenue, on="customer_id", how="left")
     else:  # the customers file alone: the revenue rows have nothing to fall back on
-        base = data.customers.select("customer_id", "acquired_on", "channel", "segment").with_columns(**no_fallback)
+        base = data.customers.select("customer_id", "acquired_on", "channel", "segment", *extras).with_columns(
+            **no_fallback)
     return base.select(
-        "customer_id", "acquired_on",
-        channel=pl.coalesce("channel", "rev_channel", pl.lit(UNKNOWN)),
-        segment=pl.coalesce("segment", "rev_segment", pl.lit(UNKNOWN)),
+        "customer_id", "acquired_on", pl.coalesce("channel", "rev_channel", pl.lit(UNKNOWN)).alias("channel"),
+        pl.coalesce("segment", "rev_segment", pl.lit(UNKNOWN)).alias("segment"), *extras,
     )
 
 

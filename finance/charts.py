@@ -1048,3 +1048,42 @@ def scenario_comparison(table: pl.DataFrame, edges: Sequence[float] = DEFAULT_BA
     fig.update_yaxes(title_text="LTV:CAC", range=[0, top], ticksuffix="x")
     fig.update_layout(showlegend=False)
     return fig
+
+
+def backtest_scatter(predictions: pl.DataFrame, horizon: int = 12, interval: float = 0.8) -> go.Figure:
+    """Predicted against actual gross margin per customer in back-tests, one point per cohort and cut-off.
+
+    Points on the diagonal were forecast exactly; whiskers show the stated interval. Required
+    columns: cutoff, cohort, horizon, predicted, actual, low, high (``backtest.ModelCheck.predictions``
+    of one method).
+    """
+    title = "Back-test: forecast against what customers really earned"
+    rows = predictions.filter(pl.col("horizon") == horizon) if not predictions.is_empty() else predictions
+    if rows.is_empty():
+        return empty_figure(title, "Too little history for a back-test yet.")
+    held = rows.filter((pl.col("low") <= pl.col("actual")) & (pl.col("actual") <= pl.col("high"))).height
+    error = float((rows.get_column("predicted") / rows.get_column("actual") - 1).abs().mean())  # type: ignore[arg-type]
+    fig = _figure(f"{horizon}-month forecasts were within {error:.1%} on average; the {interval:.0%} range "
+                  f"held {held} of {rows.height}",
+                  "Each point: one cohort's gross margin per customer in the months after a past quarter-end")
+    top = float(max(rows.get_column("actual").max() or 0.0, rows.get_column("high").max() or 0.0))  # type: ignore[arg-type]
+    fig.add_trace(go.Scatter(x=[0, top], y=[0, top], mode="lines", line={"color": INK, "dash": "dot", "width": 1},
+                             name="Forecast = actual", hoverinfo="skip"))
+    cutoffs = sorted(set(rows.get_column("cutoff").to_list()))
+    for index, cutoff in enumerate(cutoffs):
+        part = rows.filter(pl.col("cutoff") == cutoff)
+        predicted = part.get_column("predicted").to_list()
+        fig.add_trace(go.Scatter(
+            x=part.get_column("actual").to_list(), y=predicted, mode="markers", name=f"Cut-off {cutoff}",
+            marker={"color": _color(index), "size": 8},
+            error_y={"type": "data", "symmetric": False, "color": _rgba(_color(index), 0.45),
+                     "array": [h - p for h, p in zip(part.get_column("high").to_list(), predicted, strict=True)],
+                     "arrayminus": [p - lo for lo, p in zip(part.get_column("low").to_list(), predicted, strict=True)]},
+            customdata=part.select("cohort").to_series().to_list(),
+            hovertemplate=("<b>Cohort %{customdata}</b><br>Actual %{x:$,.2f}<br>Forecast %{y:$,.2f}"
+                           "<extra></extra>")))
+    fig.update_xaxes(title_text=f"Actual margin per customer, {horizon} months after the cut-off",
+                     tickprefix="$", tickformat=",.0f", rangemode="tozero")
+    fig.update_yaxes(title_text="Forecast at the cut-off", tickprefix="$", tickformat=",.0f", rangemode="tozero")
+    fig.update_layout(legend_title_text="Cut-off")
+    return fig

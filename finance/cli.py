@@ -74,7 +74,8 @@ def build_parser() -> argparse.ArgumentParser:
     met.add_argument("--grain", choices=("quarter", "month"), default="quarter")
     met.add_argument("--window", type=int, choices=(3, 6, 12), default=None,
                      help="trailing window in months (default: each period alone)")
-    met.add_argument("--ltv-method", choices=("formula", "cohort", "bgnbd"), default="formula")
+    met.add_argument("--ltv-method", choices=METHODS, default="auto",
+                     help="auto (default): each segment by the model that back-tests best on its history")
     met.add_argument("--by", choices=("channel", "segment"), default=None)
     met.add_argument("--lag", type=int, default=0, choices=range(5), metavar="QUARTERS",
                      help="acquisition lag: spend in quarter t acquires customers in t + lag (0-4)")
@@ -90,7 +91,17 @@ def build_parser() -> argparse.ArgumentParser:
     met.add_argument("--bands", default=None, metavar="E1,E2,E3,E4",
                      help="LTV:CAC band edges (default 1,2,3,5)")
     met.add_argument("--draws", type=int, default=None, help="parameter draws for the LTV interval")
+    met.add_argument("--target", type=float, default=None, metavar="RATIO",
+                     help="the LTV:CAC each row's p_below_target is measured against (default 3)")
     met.add_argument("--format", choices=("json", "csv", "table"), default="table")
+
+    chk = sub.add_parser("backtest", help="check every LTV model against the company's own history")
+    _add_db(chk)
+    chk.add_argument("--rerun", action="store_true", help="run the check again even if one is stored")
+    chk.add_argument("--progress", type=Path, metavar="FILE",
+                     help="write 'done total' cut-offs to FILE as the check goes (the dashboard reads it)")
+    chk.add_argument("--quiet", action="store_true", help="print nothing; just store the check")
+    chk.add_argument("--format", choices=("table", "json"), default="table")
 
     rep = sub.add_parser("report", help="the CFO board pack for a quarter, as PDF or XLSX")
     _add_db(rep)
@@ -99,8 +110,8 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--scenario", metavar="NAME", default=None,
                      help="the saved scenario to present as the budget request (default: the latest saved "
                           "request, else last quarter repeated)")
-    rep.add_argument("--method", "--ltv-method", dest="method", choices=METHODS, default="formula",
-                     help="LTV method (default: formula)")
+    rep.add_argument("--method", "--ltv-method", dest="method", choices=METHODS, default="auto",
+                     help="LTV method (default: auto, the recommended model per segment)")
     rep.add_argument("--out", type=Path, required=True, metavar="FILE.pdf|FILE.xlsx",
                      help="where to write the pack; the suffix chooses the format")
 
@@ -124,7 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
     plan.add_argument("--total", metavar="AMOUNT", help="with --optimise: the channel budget to split")
     plan.add_argument("--lock", action="append", default=[], metavar="CHANNEL",
                       help="with --optimise or a target: keep this channel's spend as planned")
-    plan.add_argument("--method", "--ltv-method", dest="method", choices=METHODS, default="formula")
+    plan.add_argument("--method", "--ltv-method", dest="method", choices=METHODS, default="auto")
     plan.add_argument("--save", metavar="NAME", help="save the resulting plan as a named scenario")
     plan.add_argument("--kind", choices=("request", "custom", "baseline", "optimised", "goal seek"),
                       default="request", help="the saved scenario's kind (default: request)")
@@ -140,6 +151,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="build the demo company's database from sample_data/")
     _add_db(demo)
     demo.add_argument("--force", action="store_true", help="rebuild even if the file exists (a backup is kept)")
+    demo.add_argument("--recheck", action="store_true",
+                      help="run the demo's model check again and ship it (after a change to the LTV models)")
 
     listing = sub.add_parser("backups", help="list the database's backups, newest first (numbered for restore)")
     _add_db(listing)
@@ -329,16 +342,32 @@ def _metric_params(args: argparse.Namespace) -> MetricParams:
     extra: dict[str, Any] = {}
     if args.bands:
         extra["band_edges"] = tuple(float(x) for x in args.bands.split(","))
+    if args.target is not None:
+        extra["target_ratio"] = args.target
     return MetricParams(grain=args.grain, window_months=args.window, by=args.by, lag_quarters=args.lag,
                         as_of=args.as_of, allocation=args.allocation, ltv=LTVSettings(**ltv_args), **extra)
+
+
+def _model_check(path: Path, imports: Any, data: Any, params: MetricParams, quiet: bool = False) -> Any:
+    """The stored back-test of this data version, else run now (tens of seconds) and stored."""
+    from finance import backtest
+    from finance.metrics import default_as_of
+
+    as_of = params.as_of or default_as_of(data)
+    if backtest.load(path, backtest.fingerprint(imports, params.ltv, as_of)) is None and not quiet:
+        print("checking the LTV models against the history (once per data version)...", file=sys.stderr, flush=True)
+    return backtest.stored_or_run(path, imports, data, params.ltv, as_of)
 
 
 def cmd_metrics(args: argparse.Namespace) -> int:
     try:
         params = _metric_params(args)
-        with Store(args.db, read_only=(args.db or default_db_path()).exists()) as store:
+        path = args.db or default_db_path()
+        with Store(args.db, read_only=path.exists()) as store:
             data = store.dataset()
-        result = compute(data, params)
+            imports = store.imports()
+        check = _model_check(path, imports, data, params, quiet=args.format == "json")
+        result = compute(data, params, check)
     except (ValueError, StoreError) as exc:  # a FitError is a ValueError
         return _fail(str(exc), "text" if args.format != "json" else "json", EXIT_REJECTED)
     payload = result.to_json()
@@ -382,12 +411,80 @@ def _print_metrics_table(payload: dict[str, Any]) -> None:
     print(f"LTV model {model['method']} ({model['time_unit']}): {params}")
 
 
+def cmd_backtest(args: argparse.Namespace) -> int:
+    from finance import backtest
+    from finance.assumptions import Assumptions
+    from finance.metrics import default_as_of
+
+    path = args.db or default_db_path()
+    try:
+        with Store(args.db, read_only=path.exists()) as store:
+            data, stored, imports = store.dataset(), store.assumptions(), store.imports()
+    except StoreError as exc:
+        return _fail(str(exc), "json" if args.format == "json" else "text", EXIT_FAILED)
+    settings = Assumptions.from_settings(stored).params().ltv  # the dashboard's: the same check for both
+    as_of = default_as_of(data)
+    key = backtest.fingerprint(imports, settings, as_of)
+    check = None if args.rerun else backtest.load(path, key)
+    if check is None:
+        def progress(done: int, total: int) -> None:
+            if args.progress:
+                temporary = args.progress.with_suffix(".partial")
+                temporary.write_text(f"{done} {total}\n")
+                temporary.replace(args.progress)
+            if args.format != "json" and not args.quiet:
+                print(f"  cut-off {done} of {total} done", file=sys.stderr, flush=True)
+
+        progress(0, len(backtest.cutoffs(data.as_of(as_of), as_of)))
+        check = backtest.run(data.as_of(as_of), settings, as_of, progress)
+        try:
+            backtest.save(path, key, check)
+        except OSError:
+            pass
+        if args.progress:
+            args.progress.unlink(missing_ok=True)
+    if args.quiet:
+        return EXIT_OK
+    if args.format == "json":
+        print(json.dumps(check.to_json(), indent=2, default=str))
+        return EXIT_OK
+    print(f"model check as of {check.as_of}: {len(check.cutoffs)} cut-offs "
+          f"({', '.join(check.cutoffs) or 'none: too little history'}), {check.seconds:.1f} s")
+    print(f"{'method':<9}{'months ahead':>13}{'cohorts':>9}{'bias':>9}{'MAPE':>8}{'80% held':>10}")
+    for method in ("auto", "formula", "cohort", "bgnbd"):
+        for horizon in ("3", "6", "12"):
+            score = check.scores.get(method, {}).get("", {}).get(horizon)
+            if score is None or not score.predictions:
+                continue
+            print(f"{method:<9}{horizon:>13}{score.predictions:>9}{_pct(score.bias, True):>9}"
+                  f"{_pct(score.mape):>8}{_pct(score.coverage):>10}")
+    for segment, model in check.recommended.items():
+        print(f"{_terminal_safe(segment)}: {model} ({_terminal_safe(check.reasons.get(segment, ''))})")
+    return EXIT_OK
+
+
+def _terminal_safe(text: str) -> str:
+    """Text from the data for a terminal: control characters (escape sequences) shown, never obeyed."""
+    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in str(text))
+
+
+def _pct(value: float | None, signed: bool = False) -> str:
+    if value is None:
+        return "n/a"
+    return f"{value:+.1%}" if signed else f"{value:.1%}"
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from finance.demo import build_demo_db
 
     path = args.db or default_db_path()
     built = build_demo_db(path, force=args.force)
     print(f"{'built' if built else 'kept existing'} demo database {path}")
+    if args.recheck:
+        from finance.demo import install_demo_check
+
+        install_demo_check(path, rerun=True)
+        print("ran the demo's model check again and shipped it in sample_data/model-check.json")
     return EXIT_OK
 
 
@@ -447,7 +544,9 @@ def cmd_plan(args: argparse.Namespace) -> int:
     try:
         with Store(path, read_only=args.save is None, user=cli_user()) as store:
             data, stored = store.dataset(), store.assumptions()
-            basis = sc.planning_basis(data, Assumptions.from_settings(stored).params(method=args.method))
+            params = Assumptions.from_settings(stored).params(method=args.method)
+            check = _model_check(path, store.imports(), data, params, quiet=fmt == "json")
+            basis = sc.planning_basis(data, params, check=check)
             if args.scenario:
                 lines = list(sc.load_scenario(store, args.scenario).lines)
             else:
@@ -593,6 +692,6 @@ def cmd_restore(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     handlers = {"import": cmd_import, "imports": cmd_imports, "undo": cmd_undo, "metrics": cmd_metrics,
-                "demo": cmd_demo, "report": cmd_report, "plan": cmd_plan, "scenarios": cmd_scenarios,
-                "backups": cmd_backups, "backup": cmd_backup, "restore": cmd_restore}
+                "demo": cmd_demo, "backtest": cmd_backtest, "report": cmd_report, "plan": cmd_plan,
+                "scenarios": cmd_scenarios, "backups": cmd_backups, "backup": cmd_backup, "restore": cmd_restore}
     return handlers[args.command](args)

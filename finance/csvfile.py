@@ -302,14 +302,12 @@ def _plain_block(block: bytes, delimiter: str, width: int, names: list[str], fir
         if returns[-1] + 1 >= len(array) or not bool(np.all(array[returns + 1] == 10)):
             return None  # a carriage return that does not end a line
     lines = int(np.count_nonzero(array == 10)) + (0 if block.endswith(b"\n") else 1)
-    overfull = False
     try:
         try:
             cells = _cell_frame(block, delimiter, names, truncate=False)
         except pl.exceptions.ComputeError as exc:
             if "more fields" not in str(exc):
                 raise
-            overfull = True
             cells = _cell_frame(block, delimiter, names)
     except pl.exceptions.ComputeError as exc:
         if "utf-8" in str(exc).lower():
@@ -325,20 +323,20 @@ def _plain_block(block: bytes, delimiter: str, width: int, names: list[str], fir
     longest = cells.select(pl.max_horizontal(pl.all().str.len_bytes().max())).item()
     if longest is not None and longest > MAX_FIELD_CHARS:
         return None  # the csv module names the over-long field
+    # Fields are counted line by line (vectorised): a total of (width - 1) delimiters per line is no
+    # proof of a regular block, since one short line and one with a blank extra field (which the
+    # reader pads or drops without a word) balance out.
+    newlines = np.flatnonzero(array == 10)
+    ends = newlines if block.endswith(b"\n") else np.append(newlines, len(block))
+    starts = np.concatenate(([0], ends[:-1] + 1))
+    before_end = np.searchsorted(np.flatnonzero(array == ord(delimiter)), ends)
+    fields = np.diff(before_end, prepend=0) + 1
     ragged: list[tuple[int, int]] = []
-    # No record has more fields than the header (the reader would have raised), and with
-    # (width - 1) delimiters per line in all, none has fewer: the block is regular.
-    if overfull or np.count_nonzero(array == ord(delimiter)) != (width - 1) * lines:
-        newlines = np.flatnonzero(array == 10)
-        ends = newlines if block.endswith(b"\n") else np.append(newlines, len(block))
-        starts = np.concatenate(([0], ends[:-1] + 1))
-        before_end = np.searchsorted(np.flatnonzero(array == ord(delimiter)), ends)
-        fields = np.diff(before_end, prepend=0) + 1
-        for index in np.flatnonzero(fields != width).tolist():
-            line = block[starts[index]:ends[index]].decode("utf-8", errors="replace").removesuffix("\r")
-            looked = _second_look(line.split(delimiter) if line else [], width)
-            if looked not in (0, width):
-                ragged.append((first_row + index, looked))
+    for index in np.flatnonzero(fields != width).tolist():
+        line = block[starts[index]:ends[index]].decode("utf-8", errors="replace").removesuffix("\r")
+        looked = _second_look(line.split(delimiter) if line else [], width)
+        if looked not in (0, width):
+            ragged.append((first_row + index, looked))
     trimmed = block.isascii() and not any(space in block for space in (b" ", b"\t", b"\x0b", b"\x0c"))
     return Batch(_numbered(cells, first_row), ragged, trimmed=trimmed)
 

@@ -12,6 +12,9 @@ from finance.store import PROJECT_DIR, Store, StoreUnreadable
 
 SAMPLE_DIR = PROJECT_DIR / "sample_data"
 DEMO_SETTING = "demo_company"
+DEMO_CHECK = SAMPLE_DIR / "model-check.json"
+"""The demo company's model check, shipped so the demo opens checked; rebuilt by ``demo --force``
+whenever it no longer matches (``tests/test_demo.py`` holds it equal to a fresh run)."""
 
 
 def build_demo_db(path: Path, *, force: bool = False, sample_dir: Path = SAMPLE_DIR) -> bool:
@@ -42,6 +45,8 @@ def build_demo_db(path: Path, *, force: bool = False, sample_dir: Path = SAMPLE_
         # A log left by an older file at this path must not replay onto the new one.
         Path(str(path) + ".wal").unlink(missing_ok=True)
         os.replace(temp, path)
+        if sample_dir == SAMPLE_DIR:
+            install_demo_check(path)
     finally:
         for leftover in (temp, Path(str(temp) + ".wal"), Path(str(temp) + ".lock")):
             leftover.unlink(missing_ok=True)
@@ -71,3 +76,39 @@ def remove_demo_data(store: Store) -> int:
         con.execute("DELETE FROM settings WHERE key = ?", [DEMO_SETTING])
         store.log_change("demo_removed", {"imports_undone": len(active)})
     return len(active)
+
+
+def demo_check_key(path: Path) -> tuple[str, object, object]:
+    """(key, dataset, settings) of the demo database's model check under the default assumptions."""
+    from finance import backtest
+    from finance.assumptions import Assumptions
+    from finance.metrics import default_as_of
+
+    with Store(path, read_only=True) as store:
+        data, imports = store.dataset(), store.imports()
+    settings = Assumptions().params().ltv
+    return backtest.fingerprint(imports, settings, default_as_of(data)), data, settings
+
+
+def install_demo_check(path: Path, *, rerun: bool = False) -> None:
+    """Put the demo's model check beside its database: the shipped one when it is for this very data
+    and method version, else run it (about half a minute) and ship the new one."""
+    import json
+
+    from finance import backtest
+    from finance.metrics import default_as_of
+
+    key, data, settings = demo_check_key(path)
+    shipped = None
+    if DEMO_CHECK.exists() and not rerun:
+        stored = json.loads(DEMO_CHECK.read_text())
+        if stored.get("key") == key:
+            shipped = backtest.ModelCheck.from_json(stored["check"])
+    if shipped is None:
+        shipped = backtest.run(data, settings, default_as_of(data))  # type: ignore[arg-type]
+        try:
+            DEMO_CHECK.write_text(json.dumps({"key": key, "check": shipped.to_json()}, indent=1, default=str)
+                                  + "\n")
+        except OSError:
+            pass  # a read-only checkout still gets the check beside its database
+    backtest.save(path, key, shipped)

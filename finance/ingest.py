@@ -32,6 +32,8 @@ from finance.periods import (
 )
 from finance.problems import Problem, problem
 from finance.schema import (
+    BILLING_INTERVAL_LOOKUP,
+    BILLING_INTERVALS,
     CATEGORY_LOOKUP,
     DEFAULT_CURRENCY,
     SEGMENT_LOOKUP,
@@ -39,6 +41,7 @@ from finance.schema import (
     Kind,
     file_kind,
     normalise_header,
+    normalise_interval,
     normalise_label,
 )
 from finance.values import CURRENCY_CODES, MONEY_DTYPE, parse_count, parse_money
@@ -495,6 +498,23 @@ def _segments(frame: pl.DataFrame, column: str, header: str, out: _Collector, se
     return frame.get_column(column).replace_strict(seen.values, default=None, return_dtype=pl.String)
 
 
+def _intervals(frame: pl.DataFrame, column: str, header: str, out: _Collector, seen: _Lookup) -> pl.Series:
+    """Billing intervals as month, quarter, half-year or year; any other text is an error."""
+    for label in seen.new(frame.get_column(column)):
+        interval = BILLING_INTERVAL_LOOKUP.get(normalise_interval(label))
+        if interval is not None:
+            seen.values[label] = interval
+        else:
+            seen.failures[label] = ParseFailure(
+                "invalid_billing_interval",
+                f"{label!r} is not a billing interval: expected {', '.join(BILLING_INTERVALS)} "
+                "(or monthly, quarterly, semi-annual, annual, or the months one payment covers: "
+                "1, 3, 6, 12); leave it blank when unknown")
+    keyed = frame.select("row", pl.col(column).alias("text"))
+    _report_failures(keyed, "text", header, seen.failures, out)
+    return keyed.get_column("text").replace_strict(seen.values, default=None, return_dtype=pl.String)
+
+
 Progress = Callable[[float, str], None]
 
 
@@ -668,6 +688,8 @@ class _Checker:
                 result[col.name] = _segments(frame, col.name, where, out, self.lookup(col.name))
             elif col.type == "currency":
                 result[col.name] = _currency(frame, col.name, where, options, out)
+            elif col.type == "interval":
+                result[col.name] = _intervals(frame, col.name, where, out, self.lookup(col.name))
             else:
                 values = frame.get_column(col.name)
                 if col.name == "channel":
@@ -717,7 +739,7 @@ STORAGE_SCHEMAS: dict[str, dict[str, pl.DataType]] = {
                "event_attendees": pl.Int64(), "mqls": pl.Int64(), "sqls": pl.Int64(),
                "opportunities": pl.Int64()},
     "customers": {"source_row": pl.Int64(), "customer_id": pl.String(), "acquired_on": pl.Date(),
-                  "channel": pl.String(), "segment": pl.String()},
+                  "channel": pl.String(), "segment": pl.String(), "billing_interval": pl.String()},
     "revenue": {"source_row": pl.Int64(), "customer_id": pl.String(), "date": pl.Date(),
                 "revenue": MONEY_DTYPE, "cost": MONEY_DTYPE, "gross_margin": MONEY_DTYPE,
                 "segment": pl.String(), "channel": pl.String(), "currency": pl.String()},

@@ -36,8 +36,8 @@ import polars as pl
 from finance.cac import acquired_customers
 from finance.dataset import UNKNOWN, Dataset, Grain, grain_start
 
-Method = Literal["formula", "cohort", "bgnbd"]
-METHODS: tuple[Method, ...] = ("formula", "cohort", "bgnbd")
+Method = Literal["auto", "formula", "cohort", "bgnbd"]
+METHODS: tuple[Method, ...] = ("auto", "formula", "cohort", "bgnbd")
 DAYS_PER_MONTH = 365.25 / 12
 
 
@@ -45,7 +45,7 @@ DAYS_PER_MONTH = 365.25 / 12
 class LTVSettings:
     """The assumptions every LTV figure states alongside itself."""
 
-    method: Method = "formula"
+    method: Method = "auto"
     default_gross_margin: Decimal = Decimal("0.70")
     """Gross margin % applied to revenue rows that carry neither a margin nor a cost."""
     annual_discount_rate: float = 0.10
@@ -84,6 +84,22 @@ class LTVResult:
     notes: list[str] = field(default_factory=list)
     diagnostics: dict[str, float] = field(default_factory=dict)
     """How well the data supports the fit: customers, churn events, log-likelihood, ..."""
+    fits: dict[tuple[str, ...], Any] = field(default_factory=dict)
+    """Each stratum's ``ltv_strata.StratumFit``."""
+    models: dict[str, str] = field(default_factory=dict)
+    """The model of each segment (formula, sbg, bgnbd)."""
+
+    def explained(self) -> list[dict[str, Any]]:
+        """Each stratum's model in business words: what a CFO needs to redo a projection."""
+        from finance.ltv_strata import MODEL_LABELS, describe
+
+        out = []
+        for stratum, fit in self.fits.items():
+            out.append({"segment": stratum[-1], "group": " / ".join(stratum), "model": fit.model,
+                        "model_label": MODEL_LABELS[fit.model], "source": fit.source, "customers": fit.customers,
+                        "parameters": [{"name": what, "value": round(value, 6), "unit": unit}
+                                       for what, value, unit in describe(fit)]})
+        return out
 
 
 def last_complete_month(as_of: date) -> date:
@@ -122,7 +138,7 @@ def customer_activity(data: Dataset, settings: LTVSettings, grain: Grain,
     ``ACTIVITY_PARTITION_ROWS`` rows has those made for one partition of the customers (by a hash
     of the id) at a time, each reduced to the two summaries before the next.
     """
-    acquired = acquired_customers(data).with_columns(
+    acquired = acquired_customers(data, extra=("billing_interval",)).with_columns(
         cohort=grain_start(pl.col("acquired_on"), grain),
         acquired_month=pl.col("acquired_on").dt.month_start(),
         dim=pl.col(by) if by else pl.lit(None, pl.String),
@@ -163,23 +179,93 @@ def customer_activity(data: Dataset, settings: LTVSettings, grain: Grain,
             .agg(revenue=pl.col("revenue").sum().cast(pl.Float64), margin=pl.col("margin").sum().cast(pl.Float64))
             .collect()
         )
+        paid = months.filter(pl.col("revenue") > 0).sort("customer_id", "age")
+        gap = pl.col("age").diff()
         summaries.append(months.group_by("customer_id").agg(
-            last_age=pl.col("age").filter(pl.col("revenue") > 0).max(),
-            margin_total=pl.col("margin").sum(), revenue_total=pl.col("revenue").sum()))
+            margin_total=pl.col("margin").sum(), revenue_total=pl.col("revenue").sum()).join(
+            paid.group_by("customer_id").agg(
+                last_age=pl.col("age").last(), payments=pl.len().cast(pl.Int64),
+                gap_median=gap.median(), gap_spread=gap.max() - gap.min(),
+                amount_spread=pl.col("revenue").max() / pl.col("revenue").min(),
+                last_revenue=pl.col("revenue").last(), last_margin=pl.col("margin").last()),
+            on="customer_id", how="left"))
         margins.append(months.join(members.select("customer_id", "cohort", "dim", "segment"), on="customer_id")
                        .group_by("cohort", "dim", "segment", "age").agg(pl.col("margin").sum()))
         del months
-    customers = (
+    customers = billing_terms(
         base.join(pl.concat(summaries), on="customer_id", how="left")
         .with_columns(pl.col("margin_total", "revenue_total").fill_null(0.0))
-        .select("customer_id", "cohort", "dim", "segment", "acquired_month", "acquired_on", "age_observed",
-                "last_age", "margin_total", "revenue_total")
-    )
+    ).select("customer_id", "cohort", "dim", "segment", "acquired_month", "acquired_on", "age_observed",
+             "last_age", "margin_total", "revenue_total", "payments", "regular", "interval", "paid_through"
+             ).sort("customer_id")  # one order for the same data: fits and sums repeat to the last bit
     margin = pl.concat(margins).group_by("cohort", "dim", "segment", "age").agg(pl.col("margin").sum())
     return customers, margin.with_columns(pl.col("age").cast(pl.Int64)).sort("cohort", "dim", "segment", "age")
 
 
 _PARTITION_SEED = 20230101
+
+INTERVAL_MONTHS = {"month": 1, "quarter": 3, "half-year": 6, "year": 12}
+REGULAR_SHARE = 0.6
+"""A segment whose repeat payers mostly pay at a steady interval and amount is a subscription business."""
+"""Billing terms a customer may pay for at once, in months (the customers file's ``billing_interval``)."""
+TERM_RATIO = 0.6
+"""A single payment of at least this share of n monthly prices reads as an n-month term (see billing_terms)."""
+
+
+def billing_terms(customers: pl.DataFrame) -> pl.DataFrame:
+    """Each customer's billing interval in months and the last month of age they have paid for.
+
+    A customer on annual billing pays once for twelve months and is alive for all of them, not
+    only in the month of the invoice. The interval is, in order:
+
+    1. the customers file's ``billing_interval`` (month, quarter, half-year, year), when given;
+    2. in a subscription segment (most customers who paid three times or more pay a steady amount
+       at a steady gap), detected from the gaps between the months a customer paid in: a gap of
+       about 3, 6 or 12 months (steady over three payments or more, or one gap between two) is a
+       quarterly, half-yearly or annual term, anything else monthly;
+    3. for a customer of a subscription segment with one payment so far, from its size: where the
+       segment has customers on n-month terms, a payment of at least ``TERM_RATIO`` x n x the
+       segment's median monthly price (of its monthly payers) is an n-month term, and a payment of
+       7.2 monthly prices or more is an annual term even before anyone has renewed one;
+    4. otherwise one month: a repeat-purchase customer is alive in the months they buy in.
+
+    Adds ``regular`` (paid at a steady gap and amount: what a subscription looks like), ``interval``
+    and ``paid_through`` = age of the last payment + interval - 1 (null for a customer who never paid).
+    """
+    declared = (pl.col("billing_interval").replace_strict(INTERVAL_MONTHS, default=None, return_dtype=pl.Int64)
+                if "billing_interval" in customers.columns else pl.lit(None, pl.Int64))
+    g = pl.col("gap_median")
+    repeat = pl.col("payments") >= 3  # two gaps at least: one gap alone shows no rhythm
+    steady = repeat & (pl.col("gap_spread").fill_null(0) <= 1)
+    frame = customers.with_columns(__declared=declared, regular=(steady & (pl.col("amount_spread") <= 1.5))
+                                   .fill_null(False))
+    # A subscription segment: most customers who have paid three times or more pay steadily.
+    subscription = (pl.col("regular").filter(repeat).mean().over("segment") >= REGULAR_SHARE).fill_null(False)
+    detected = (pl.when(~subscription | (pl.col("payments") < 2)).then(None)
+                .when(g.is_between(10, 14) & (steady | (pl.col("payments") == 2))).then(12)
+                .when(g.is_between(5, 7) & (steady | (pl.col("payments") == 2))).then(6)
+                .when(g.is_between(2.5, 4) & (steady | (pl.col("payments") == 2))).then(3)
+                .otherwise(1))
+    frame = frame.with_columns(__detected=detected.cast(pl.Int64), __subscription=subscription)
+    known = pl.coalesce("__declared", "__detected")
+    monthly_price = pl.col("last_revenue").filter(known == 1).median().over("segment")
+    term_share = {m: (known == m).cast(pl.Float64).sum().over("segment") /
+                  known.is_not_null().cast(pl.Float64).sum().over("segment") for m in (12, 6, 3)}
+    ratio = pl.col("last_revenue") / monthly_price
+    # A subscription segment whose first payment is 7 or more monthly prices is an annual
+    # prepayment even before any annual payer has renewed (a young company).
+    by_size = pl.lit(1, pl.Int64)
+    for months in (3, 6, 12):  # the largest term that fits wins
+        evidence = term_share[months] >= 0.02
+        if months == 12:
+            evidence = evidence | pl.col("__subscription")
+        by_size = pl.when(evidence & pl.col("__subscription") & (ratio >= TERM_RATIO * months)).then(months) \
+            .otherwise(by_size)
+    interval = pl.coalesce("__declared", "__detected",
+                           pl.when(pl.col("payments") == 1).then(by_size), pl.lit(1, pl.Int64))
+    return frame.with_columns(interval=interval).with_columns(
+        paid_through=pl.col("last_age") + pl.col("interval") - 1,
+        payments=pl.col("payments").fill_null(0)).drop("__declared", "__detected", "__subscription")
 
 
 def observed_curves(margins: pl.DataFrame, keys: list[str], horizon: int) -> dict[tuple[Any, ...], np.ndarray]:
@@ -193,138 +279,114 @@ def observed_curves(margins: pl.DataFrame, keys: list[str], horizon: int) -> dic
     return curves
 
 
-def summarise(key_frame: pl.DataFrame, keys: list[str], curves: dict[tuple[Any, ...], np.ndarray],
-              draws: dict[tuple[Any, ...], np.ndarray], settings: LTVSettings) -> pl.DataFrame:
-    """LTV, interval and curve per cohort from the per-customer margin curve and its draws."""
-    discount = settings.discount_factors
-    low_q, high_q = (1 - settings.interval) / 2, 1 - (1 - settings.interval) / 2
-    out = []
-    for row in key_frame.iter_rows(named=True):
-        key = tuple(row[k] for k in keys)
-        curve = curves[key]
-        ltv = float(curve @ discount)
-        sample = draws.get(key)
-        cumulative = np.cumsum(curve)
-        if sample is not None and len(sample):
-            values = sample @ discount
-            low, high = float(np.quantile(values, low_q)), float(np.quantile(values, high_q))
-            low, high = min(low, ltv), max(high, ltv)
-            # the interval of the cumulative margin month by month (undiscounted, as payback)
-            paths = np.cumsum(sample, axis=1)
-            band_low = np.minimum(np.quantile(paths, low_q, axis=0), cumulative)
-            band_high = np.maximum(np.quantile(paths, high_q, axis=0), cumulative)
+MODEL_OF_METHOD: dict[str, str] = {"formula": "formula", "cohort": "sbg", "bgnbd": "bgnbd"}
+
+
+def model_by_shape(customers: pl.DataFrame) -> tuple[dict[str, str], dict[str, str]]:
+    """The model each segment's data looks like, and why: subscriptions (steady payments) take the
+    sBG, repeat purchases (irregular ones) BG/NBD. Returns (model by segment, reason by segment)."""
+    shape = customers.filter(pl.col("payments") >= 3).group_by("segment").agg(
+        repeaters=pl.len(), regular=pl.col("regular").mean())
+    models, reasons = {}, {}
+    for segment in customers.get_column("segment").unique(maintain_order=True).to_list():
+        row = shape.filter(pl.col("segment") == segment)
+        if row.is_empty():
+            models[segment] = "sbg"
+            reasons[segment] = "no customer has paid three times yet; retention is the only signal"
+            continue
+        regular = float(row.get_column("regular")[0])
+        if regular >= REGULAR_SHARE:
+            models[segment] = "sbg"
+            reasons[segment] = (f"{regular:.0%} of customers who paid three times or more pay a steady amount "
+                                "at a steady interval (subscriptions)")
         else:
-            low = high = ltv
-            band_low = band_high = cumulative
-        out.append({**row, "ltv": ltv, "ltv_low": low, "ltv_high": high, "curve": curve.tolist(),
-                    "cumulative_low": band_low.tolist(), "cumulative_high": band_high.tolist()})
-    schema: dict[str, Any] = {**dict(key_frame.schema), "ltv": pl.Float64, "ltv_low": pl.Float64,
-                              "ltv_high": pl.Float64, "curve": pl.List(pl.Float64),
-                              "cumulative_low": pl.List(pl.Float64), "cumulative_high": pl.List(pl.Float64)}
-    return pl.DataFrame(out, schema=schema)
-
-
-def formula_ltv(customers: pl.DataFrame, margins: pl.DataFrame, keys: list[str],
-                settings: LTVSettings) -> LTVResult:
-    """LTV = ARPA x gross margin % / churn, horizon-capped and discounted, per cohort and segment.
-
-    Per cohort and customer segment (the cohort's curve is its segments' curves weighted by
-    customers, since churn and margin differ by orders of magnitude between segments):
-    exposure E = customer-months alive (acquisition to last revenue month, or to the last
-    complete month for customers still active); churn events k = customers whose last revenue
-    month is before the last complete month; monthly churn c = k / E; margin per alive month
-    M = margin / E. Months already lived are observed; each later month
-    t adds, per surviving customer, M x (1 - c)^(t - age). Churn draws: Beta(k + 1/2, E - k + 1/2).
-    """
-    H = settings.horizon_months
-    alive_to = pl.when(pl.col("last_age").is_null()).then(-1).otherwise(pl.col("last_age"))
-    enriched = customers.with_columns(
-        churned=alive_to < pl.col("age_observed"),
-        exposure=pl.when(alive_to < pl.col("age_observed")).then(alive_to + 1)
-        .otherwise(pl.col("age_observed") + 1),
-    )
-    # Churn and margin differ by orders of magnitude between segments (an enterprise account
-    # against a one-off shopper). One pooled rate would let the high-churn majority cut off the
-    # low-churn customers' long tail, so each segment gets its own rate and the group's curve is
-    # the customer-weighted sum of its segments' curves.
-    strata = [*keys, "segment"]
-    groups = enriched.group_by(strata).agg(
-        customers=pl.len(), churned=pl.col("churned").sum(), exposure=pl.col("exposure").sum(),
-        margin=pl.col("margin_total").sum(), revenue=pl.col("revenue_total").sum(),
-    ).sort(strata)
-    observed = observed_curves(margins, strata, H)
-    # The ages of each stratum's customers still alive, in one pass (not one filter per stratum).
-    alive = {tuple(r[:-1]): np.asarray(r[-1], dtype=np.int64) for r in enriched.filter(~pl.col("churned"))
-             .group_by(strata).agg(pl.col("age_observed")).iter_rows()}
-    rng = np.random.default_rng(settings.seed)
-    curves: dict[tuple[Any, ...], np.ndarray] = {}
-    samples: dict[tuple[Any, ...], np.ndarray] = {}
-    sizes: dict[tuple[Any, ...], int] = {}
-    for row in groups.iter_rows(named=True):
-        key = tuple(row[k] for k in keys)
-        stratum = tuple(row[k] for k in strata)
-        n = row["customers"]
-        exposure = max(int(row["exposure"]), 0)
-        k = int(row["churned"])
-        rate = row["margin"] / exposure if exposure else 0.0
-        churn = k / exposure if exposure else 1.0
-        alive_ages = alive.get(stratum, np.zeros(0, dtype=np.int64))
-        base = observed.get(stratum, np.zeros(H)) / n
-
-        def project(c: float | np.ndarray, base: np.ndarray = base, alive_ages: np.ndarray = alive_ages,
-                    rate: float = rate, n: int = n) -> np.ndarray:
-            c = np.atleast_1d(np.asarray(c, dtype=float))
-            t = np.arange(H)
-            tail = np.zeros((len(c), H))
-            for age in np.unique(alive_ages):
-                count = float(np.sum(alive_ages == age))
-                ahead = t - age
-                mask = ahead > 0
-                tail[:, mask] += count * rate * np.power(1.0 - c[:, None], ahead[mask][None, :])
-            return base[None, :] + tail / n
-
-        point = project(churn)[0]
-        draws = (project(rng.beta(k + 0.5, exposure - k + 0.5, size=settings.draws)) if exposure
-                 else np.repeat(point[None, :], settings.draws, axis=0))
-        # Sums weighted by customers; divided by the group's customers below.
-        curves[key] = curves.get(key, np.zeros(H)) + n * point
-        samples[key] = samples.get(key, np.zeros((settings.draws, H))) + n * draws
-        sizes[key] = sizes.get(key, 0) + n
-    curves = {key: curve / sizes[key] for key, curve in curves.items()}
-    samples = {key: sample / sizes[key] for key, sample in samples.items()}
-    key_frame = groups.group_by(keys).agg(pl.col("customers").sum()).sort(keys)
-    result = summarise(key_frame.select(*keys, "customers"), keys, curves, samples, settings)
-    totals = groups.select(pl.col("churned", "exposure", "margin", "revenue").sum()).row(0, named=True)
-    params = {
-        "monthly_churn": totals["churned"] / totals["exposure"] if totals["exposure"] else math.nan,
-        "margin_per_customer_month": totals["margin"] / totals["exposure"] if totals["exposure"] else math.nan,
-        "gross_margin_pct": totals["margin"] / totals["revenue"] if totals["revenue"] else math.nan,
-        "arpa_monthly": totals["revenue"] / totals["exposure"] if totals["exposure"] else math.nan,
-    }
-    diagnostics = {"customers": float(groups["customers"].sum()), "churn_events": float(totals["churned"]),
-                   "customer_months_exposed": float(totals["exposure"])}
-    return LTVResult("formula", "month", {k: v for k, v in params.items() if not math.isnan(v)}, result,
-                     diagnostics=diagnostics)
+            models[segment] = "bgnbd"
+            reasons[segment] = (f"only {regular:.0%} of customers who paid three times or more pay at a steady "
+                                "interval (repeat purchases)")
+    return models, reasons
 
 
 def cohort_ltv(data: Dataset, *, grain: Grain = "quarter", by: str | None = None, as_of: date,
-               settings: LTVSettings) -> LTVResult:
-    """LTV per acquisition cohort by the configured method (see the module docstring)."""
+               settings: LTVSettings, errors: dict[tuple[str, str], Any] | None = None,
+               models: dict[str, str] | None = None) -> LTVResult:
+    """LTV per acquisition cohort by the configured method, segment by segment (``finance.ltv_strata``).
+
+    ``models`` fixes the model of each segment for ``auto`` (from a back-test); without it, ``auto``
+    chooses by the shape of each segment's payments (``model_by_shape``). ``errors`` gives each
+    (model, segment)'s measured model error (``ltv_strata.ModelError``) for the ranges.
+    """
+    from finance import ltv_strata as strata  # SciPy: imported on demand
+    from finance.ltv_models import rfm_summary
+
     customers, margins = customer_activity(data, settings, grain, by, as_of)
     keys = ["cohort", "dim"]
     if customers.is_empty():
         empty = pl.DataFrame(schema={"cohort": pl.Date, "dim": pl.String, "customers": pl.UInt32,
                                      "ltv": pl.Float64, "ltv_low": pl.Float64, "ltv_high": pl.Float64,
                                      "curve": pl.List(pl.Float64), "cumulative_low": pl.List(pl.Float64),
-                                     "cumulative_high": pl.List(pl.Float64)})
+                                     "cumulative_high": pl.List(pl.Float64), **_RANGE_SCHEMA})
         return LTVResult(settings.method, "month", {}, empty, ["no customers acquired yet"])
-    if settings.method == "formula":
-        return formula_ltv(customers, margins, keys, settings)
-    from finance import ltv_fitted  # the model-based methods need SciPy; import on demand
+    reasons: dict[str, str] = {}
+    if settings.method == "auto":
+        chosen, reasons = model_by_shape(customers)
+        if models:
+            for segment, model in models.items():
+                if segment in chosen:
+                    chosen[segment] = model
+                    reasons[segment] = f"{strata.MODEL_LABELS[model]} had the lowest error in the back-test"  # type: ignore[index]
+    else:
+        chosen = {s: MODEL_OF_METHOD[settings.method] for s in customers.get_column("segment").unique().to_list()}
+    if "bgnbd" in chosen.values():
+        rfm = rfm_summary(data.revenue.filter(pl.col("revenue") > 0), customer="customer_id", date="date",
+                          value="revenue", as_of=as_of)
+        customers = strata.add_purchase_history(customers, rfm.rename({"customer": "customer_id"}, strict=False))
+    fits, notes = strata.fit_strata(customers, chosen, by is not None)  # type: ignore[arg-type]
+    result = strata.project_strata(customers, observed_curves(margins, keys, settings.horizon_months), keys,
+                                   fits, settings.discount_factors, errors or {}, by is not None)  # type: ignore[arg-type]
+    cohorts = _cohort_frame(result, settings)
+    params = {}
+    for stratum, fit in fits.items():
+        label = " / ".join(stratum)
+        params.update({f"{label}: {name}": value for name, value in fit.params.items()})
+    diagnostics = {f"{' / '.join(stratum)}: customers": float(fit.customers) for stratum, fit in fits.items()}
+    diagnostics.update({f"{' / '.join(stratum)}: log_likelihood": fit.log_likelihood
+                        for stratum, fit in fits.items() if fit.log_likelihood is not None})
+    out = LTVResult(settings.method, "month", params, cohorts, notes + [f"{k}: {v}" for k, v in reasons.items()]
+                    if settings.method == "auto" else notes, diagnostics)
+    out.fits = fits
+    out.models = {stratum[-1]: fit.model for stratum, fit in fits.items()}
+    return out
 
-    if settings.method == "cohort":
-        return ltv_fitted.sbg_ltv(customers, margins, keys, settings)
-    return ltv_fitted.bgnbd_ltv(data, customers, margins, keys, settings, as_of)
+
+_RANGE_SCHEMA: dict[str, Any] = {"ltv_observed": pl.Float64, "ltv_future": pl.Float64, "ltv_sigma": pl.Float64}
+
+
+def _cohort_frame(result: Any, settings: LTVSettings) -> pl.DataFrame:
+    """LTV, its interval and its curves per cohort key from the strata's projection."""
+    from finance.ltv_strata import lognormal_quantile
+
+    discount = settings.discount_factors
+    low_q, high_q = (1 - settings.interval) / 2, 1 - (1 - settings.interval) / 2
+    rows = []
+    for i, rec in enumerate(result.keys.iter_rows(named=True)):
+        observed, future = result.observed[i], result.future[i]
+        seen = float(observed @ discount)
+        value = float(result.future_value[i])
+        sigma = math.sqrt(math.log1p(result.variance[i] / value**2)) if value > 0 else 0.0
+        low, high = (lognormal_quantile(seen, value, sigma, q) for q in (low_q, high_q))
+        cumulative_seen, cumulative_future = np.cumsum(observed), np.cumsum(future)
+        factor_low = (low - seen) / value if value > 0 else 1.0
+        factor_high = (high - seen) / value if value > 0 else 1.0
+        rows.append({**rec, "ltv": seen + value, "ltv_low": low, "ltv_high": high,
+                     "curve": (observed + future).tolist(),
+                     "cumulative_low": (cumulative_seen + factor_low * cumulative_future).tolist(),
+                     "cumulative_high": (cumulative_seen + factor_high * cumulative_future).tolist(),
+                     "ltv_observed": seen, "ltv_future": value, "ltv_sigma": sigma})
+    schema: dict[str, Any] = {**dict(result.keys.schema), "ltv": pl.Float64, "ltv_low": pl.Float64,
+                              "ltv_high": pl.Float64, "curve": pl.List(pl.Float64),
+                              "cumulative_low": pl.List(pl.Float64), "cumulative_high": pl.List(pl.Float64),
+                              **_RANGE_SCHEMA}
+    return pl.DataFrame(rows, schema=schema)
 
 
 def cohort_margin_matrix(data: Dataset, *, grain: Grain = "quarter", as_of: date,

@@ -462,6 +462,51 @@ def fit_sbg_cohorts(cohorts: Sequence[Sequence[float]]) -> SBGFit:
                   covariance=optimum.covariance)
 
 
+def fit_sbg_intervals(lower: ArrayLike, upper: ArrayLike, counts: ArrayLike) -> SBGFit:
+    """Fit the shifted-beta-geometric model to lifetimes known to lie in an interval.
+
+    Each group of ``counts[i]`` customers has a lifetime L (the number of months paid for, L >= 1)
+    with ``lower[i] < L <= upper[i]``; ``upper`` is ``inf`` for customers still paying (censored).
+    LL = sum_i n_i ln(S(lower_i) - S(upper_i)), S(t) = B(alpha, beta + t) / B(alpha, beta), S(inf) = 0.
+    With monthly payers (L = l exactly: lower = l - 1, upper = l) this is F&H 2007 eq. B3; customers
+    on quarterly or annual terms, who can only leave at a term's end, contribute the whole term
+    (lower = the age of their last invoice, upper = lower + the term) instead of a month.
+    """
+    lo = np.asarray(lower, dtype=np.float64).reshape(-1)
+    hi = np.asarray(upper, dtype=np.float64).reshape(-1)
+    n = np.asarray(counts, dtype=np.float64).reshape(-1)
+    if not (lo.size == hi.size == n.size):
+        raise FitError("sBG: lower, upper and counts have different lengths")
+    if np.any(lo < 0) or np.any(hi <= lo) or np.any(n < 0) or not np.all(np.isfinite(lo)):
+        raise FitError("sBG: each lifetime interval needs 0 <= lower < upper and a count >= 0")
+    customers = float(n.sum())
+    if customers < MIN_CUSTOMERS:
+        raise FitError(f"sBG: {customers:g} customers are too few (need at least {MIN_CUSTOMERS})")
+    ended = np.isfinite(hi)
+    if not np.any(ended & (n > 0)):
+        raise FitError("sBG: nobody churned, so the churn probability cannot be estimated")
+    if float(n[ended & (lo == 0) & (hi == 1)].sum()) == customers:
+        raise FitError("sBG: everyone churned in the first period, so heterogeneity cannot be estimated")
+    finite_hi = np.where(ended, hi, 0.0)
+
+    def nll(log_params: FloatArray) -> float:
+        alpha, beta = np.exp(log_params)
+        log_b = special.betaln(alpha, beta)
+        s_lo = np.exp(special.betaln(alpha, beta + lo) - log_b)
+        s_hi = np.where(ended, np.exp(special.betaln(alpha, beta + finite_hi) - log_b), 0.0)
+        return -float(np.sum(n * np.log(np.maximum(s_lo - s_hi, 1e-300))))
+
+    first = float(n[~ended | (lo >= 1)].sum()) / customers
+    starts = [[0.0, 0.0], [0.0, math.log(max(first, 1e-6) / max(1 - first, 1e-6))]]
+    hint = (" (retention that does not rise with tenure shows no heterogeneity in churn; the sBG then "
+            "tends to a constant-churn geometric model)")
+    optimum = _maximise_likelihood(nll, starts, "sBG", SBGFit.param_names, flat_hint=hint)
+    alpha, beta = (float(v) for v in np.exp(optimum.log_params))
+    return SBGFit(alpha=alpha, beta=beta, log_likelihood=-optimum.nll,
+                  periods=int(np.max(np.where(ended, hi, lo))), customers=round(customers),
+                  covariance=optimum.covariance)
+
+
 # ---------------------------------------------------------------------------------------------
 # BG/NBD: non-contractual purchasing
 # ---------------------------------------------------------------------------------------------
@@ -528,22 +573,27 @@ def fit_bgnbd(frequency: ArrayLike, recency: ArrayLike, T: ArrayLike) -> BGNBDFi
     x, tx, big_t = _rfm_arrays(frequency, recency, T, "BG/NBD")
     if x.size < MIN_CUSTOMERS:
         raise FitError(f"BG/NBD: {x.size} customers are too few to fit (need at least {MIN_CUSTOMERS})")
-    repeaters = int(np.sum(x > 0))
+    customers = int(x.size)
+    # Customers with the same history have the same likelihood: each distinct (x, t_x, T) once, counted.
+    histories, counts = np.unique(np.stack([x, tx, big_t], axis=1), axis=0, return_counts=True)
+    x, tx, big_t = histories[:, 0], histories[:, 1], histories[:, 2]
+    weights = counts.astype(np.float64)
+    repeaters = int(np.sum(weights[x > 0]))
     if repeaters == 0:
         raise FitError("BG/NBD: no customer made a repeat purchase, so purchase rates and dropout cannot be estimated")
-    if repeaters == x.size and np.all(tx == big_t):
+    if repeaters == customers and np.all(tx == big_t):
         raise FitError("BG/NBD: every customer bought at the very end of observation; dropout cannot be estimated")
 
-    scale = float(np.mean(big_t))
+    scale = float(np.sum(weights * big_t) / customers)
     tx_s, big_t_s = tx / scale, big_t / scale
 
     def nll(log_params: FloatArray) -> float:
         r, alpha, a, b = np.exp(log_params)
-        return -float(np.sum(_bgnbd_log_likelihood_terms(r, alpha, a, b, x, tx_s, big_t_s)))
+        return -float(np.sum(weights * _bgnbd_log_likelihood_terms(r, alpha, a, b, x, tx_s, big_t_s)))
 
     # r/alpha is the mean purchase rate of a customer who never drops out; start it at the
     # observed repeat rate per (rescaled) time unit.
-    rate = float(np.sum(x) / np.sum(big_t_s))
+    rate = float(np.sum(weights * x) / np.sum(weights * big_t_s))
     starts = [[0.0, 0.0, 0.0, 0.0], [math.log(0.5), math.log(0.5 / rate), 0.0, math.log(3.0)]]
     hint = (
         " (a or b running off means the data show too little dropout to estimate it, the NBD limit; "
@@ -554,9 +604,9 @@ def fit_bgnbd(frequency: ArrayLike, recency: ArrayLike, T: ArrayLike) -> BGNBDFi
     )
     r, alpha_s, a, b = (float(v) for v in np.exp(optimum.log_params))
     alpha = alpha_s * scale
-    log_likelihood = float(np.sum(_bgnbd_log_likelihood_terms(r, alpha, a, b, x, tx, big_t)))
+    log_likelihood = float(np.sum(weights * _bgnbd_log_likelihood_terms(r, alpha, a, b, x, tx, big_t)))
     return BGNBDFit(
-        r=r, alpha=alpha, a=a, b=b, log_likelihood=log_likelihood, customers=int(x.size), covariance=optimum.covariance
+        r=r, alpha=alpha, a=a, b=b, log_likelihood=log_likelihood, customers=customers, covariance=optimum.covariance
     )
 
 

@@ -19,15 +19,17 @@ import polars as pl
 from finance.cac import CATEGORY_KEYS, Allocation, Dimension, acquisition, cac_columns, trailing
 from finance.dataset import Dataset, Grain, grain_label
 from finance.ltv import LTVResult, LTVSettings, Method, cohort_ltv, payback_months
+from finance.ltv_strata import lognormal_quantile, probability_below
 from finance.schema import DEFAULT_BAND_EDGES, band_of, check_band_edges
 
 WINDOWS = (3, 6, 12)
 _MONEY_FIELDS = ("spend", "spend_sm", "cac_media", "cac", "cac_sm", "cpl", "cpa", "cost_per_visitor",
                  "cost_per_attendee", "ltv", "ltv_low", "ltv_high")
-_RATIO_FIELDS = ("ltv_cac", "ltv_cac_low", "ltv_cac_high", "roi")
+_RATIO_FIELDS = ("ltv_cac", "ltv_cac_low", "ltv_cac_high", "roi", "p_below_1", "p_below_target")
 _ROW_FIELDS = ("spend", "spend_sm", "spend_by_category", "cac_by_category", "new_customers", "leads", "cac_media",
                "cac", "cac_sm", "cpl", "cpa", "cost_per_visitor", "cost_per_attendee", "ltv", "ltv_low",
-               "ltv_high", "ltv_cac", "ltv_cac_low", "ltv_cac_high", "band", "payback_months", "roi", "status")
+               "ltv_high", "ltv_cac", "ltv_cac_low", "ltv_cac_high", "p_below_1", "p_below_target", "band",
+               "payback_months", "roi", "status")
 """The JSON row, in order: the documented, stable shape scripts rely on."""
 
 
@@ -42,6 +44,8 @@ class MetricParams:
     as_of: date | None = None
     allocation: Allocation = "spend"
     band_edges: tuple[float, ...] = DEFAULT_BAND_EDGES
+    target_ratio: float = 3.0
+    """The LTV:CAC a plan is held to: each row gives the probability of falling below it."""
     ltv: LTVSettings = field(default_factory=LTVSettings)
 
     def __post_init__(self) -> None:
@@ -54,6 +58,8 @@ class MetricParams:
         if self.by not in (None, "channel", "segment"):
             raise ValueError(f"unknown dimension {self.by!r}; valid: channel, segment")
         check_band_edges(self.band_edges)
+        if not 0 < self.target_ratio <= 100:
+            raise ValueError("the target LTV:CAC must be above 0 and at most 100")
 
 
 @dataclass
@@ -62,6 +68,8 @@ class MetricsResult:
     as_of: date
     rows: pl.DataFrame
     ltv: LTVResult
+    check: Any = None
+    """The model check (``backtest.ModelCheck``) behind the models and ranges; None: not yet run."""
 
     def assumptions(self) -> dict[str, Any]:
         ltv = self.params.ltv
@@ -79,7 +87,18 @@ class MetricsResult:
             "interval": ltv.interval,
             "interval_draws": ltv.draws,
             "band_edges": list(self.params.band_edges),
+            "target_ratio": self.params.target_ratio,
         }
+
+    def check_summary(self) -> dict[str, Any] | None:
+        """How the method in use did in the back-test, company-wide, 3, 6 and 12 months ahead."""
+        if self.check is None:
+            return None
+        scores = self.check.scores.get(self.ltv.method, {}).get("", {})
+        return {"cutoffs": self.check.cutoffs, "recommended": self.check.recommended,
+                "reasons": self.check.reasons,
+                "horizons": {h: {"predictions": s.predictions, "bias": number(s.bias), "mape": number(s.mape),
+                                 "coverage": number(s.coverage)} for h, s in scores.items()}}
 
     def to_json(self) -> dict[str, Any]:
         rows = []
@@ -104,6 +123,8 @@ class MetricsResult:
             "ltv_model": {"method": self.ltv.method, "time_unit": self.ltv.time_unit,
                           "params": {k: number(v, 6) for k, v in self.ltv.params.items()},
                           "diagnostics": {k: number(v, 3) for k, v in self.ltv.diagnostics.items()},
+                          "segments": self.ltv.explained(),
+                          "model_check": self.check_summary(),
                           "notes": self.ltv.notes},
             "rows": rows,
         }
@@ -180,13 +201,17 @@ def period_status(grain: Grain, as_of: date) -> pl.Expr:
             .otherwise(pl.lit(STATUSES[2])))
 
 
-def compute(data: Dataset, params: MetricParams | None = None) -> MetricsResult:
+def compute(data: Dataset, params: MetricParams | None = None, check: Any = None) -> MetricsResult:
     """The metric table for ``params`` (see ``MetricParams``).
 
     With an explicit ``as_of`` every row dated after it is ignored (the figures as they stood
     then). By default the as-of is the end of the revenue ledger (``default_as_of``), and spend,
     funnel and customers of later periods are kept: their rows show CAC and volumes with the
     status "awaiting revenue", and LTV only once their revenue is loaded.
+
+    ``check`` (a ``backtest.ModelCheck`` of the same data) gives ``auto`` its model per segment and
+    every method its measured model error; without one, ``auto`` chooses by the shape of the data
+    and the ranges use ``ltv_strata.PRIOR``.
     """
     params = params or MetricParams()
     as_of = params.as_of or default_as_of(data)
@@ -194,7 +219,9 @@ def compute(data: Dataset, params: MetricParams | None = None) -> MetricsResult:
         data = data.as_of(as_of)
     table = acquisition(data, grain=params.grain, by=params.by, lag_quarters=params.lag_quarters,
                         allocation=params.allocation)
-    ltv = cohort_ltv(data.as_of(as_of), grain=params.grain, by=params.by, as_of=as_of, settings=params.ltv)
+    ltv = cohort_ltv(data.as_of(as_of), grain=params.grain, by=params.by, as_of=as_of, settings=params.ltv,
+                     errors=check.model_errors() if check is not None else None,
+                     models=check.recommended if check is not None else None)
     keys = ["period", *([params.by] if params.by else [])]
     cohorts = ltv.cohorts.rename({"cohort": "period"})
     cohorts = cohorts.drop("dim") if not params.by else cohorts.rename({"dim": params.by})
@@ -207,7 +234,7 @@ def compute(data: Dataset, params: MetricParams | None = None) -> MetricsResult:
     rows = frame.join(cohorts.drop("customers"), on=keys, how="left")
     rows = _ratios(rows, params)
     return MetricsResult(params, as_of, rows.with_columns(period_label=grain_label(pl.col("period"), params.grain),
-                                                          status=period_status(params.grain, as_of)), ltv)
+                                                          status=period_status(params.grain, as_of)), ltv, check)
 
 
 def _windowed_ltv(cohorts: pl.DataFrame, keys: list[str], params: MetricParams) -> pl.DataFrame:
@@ -229,9 +256,28 @@ def _windowed_ltv(cohorts: pl.DataFrame, keys: list[str], params: MetricParams) 
             if not weight:
                 continue
             curve = sum(np.asarray(m["curve"]) * m["customers"] for m in members) / weight
-            values = {k: sum(m[k] * m["customers"] for m in members) / weight for k in ("ltv", "ltv_low", "ltv_high")}
+            values = combine_ranges(members, [m["customers"] for m in members], params.ltv.interval)
             out.append({**{k: rec[k] for k in keys}, "customers": weight, **values, "curve": list(curve)})
-    return pl.DataFrame(out, schema=cohorts.schema)
+    schema = {k: v for k, v in cohorts.schema.items() if k not in ("cumulative_low", "cumulative_high")}
+    return pl.DataFrame(out, schema=schema)
+
+
+def combine_ranges(members: list[dict[str, Any]], weights: list[float], interval: float) -> dict[str, float]:
+    """The weighted mean LTV of several cohorts, and its range.
+
+    The observed and projected parts are weighted means; the projections' errors are taken as
+    moving together (they share their models), so their standard deviations add, a cautious choice.
+    """
+    total = float(sum(weights))
+    observed = sum(m["ltv_observed"] * w for m, w in zip(members, weights, strict=True)) / total
+    future = sum(m["ltv_future"] * w for m, w in zip(members, weights, strict=True)) / total
+    sd = sum(m["ltv_future"] * math.sqrt(math.expm1(m["ltv_sigma"] ** 2)) * w
+             for m, w in zip(members, weights, strict=True)) / total
+    sigma = math.sqrt(math.log1p((sd / future) ** 2)) if future > 0 else 0.0
+    low_q, high_q = (1 - interval) / 2, 1 - (1 - interval) / 2
+    return {"ltv": observed + future, "ltv_low": lognormal_quantile(observed, future, sigma, low_q),
+            "ltv_high": lognormal_quantile(observed, future, sigma, high_q), "ltv_observed": observed,
+            "ltv_future": future, "ltv_sigma": sigma}
 
 
 def headline_row(rows: pl.DataFrame) -> dict[str, Any] | None:
@@ -250,37 +296,38 @@ def headline_row(rows: pl.DataFrame) -> dict[str, Any] | None:
 def rollup(rows: pl.DataFrame, params: MetricParams) -> pl.DataFrame:
     """Per-period totals of a channel or segment breakdown (e.g. the channels a user selected).
 
-    Money and volumes are summed, LTV and its curve are averaged weighted by new customers,
-    and every ratio is formed again from those sums: the roll-up of all channels equals the
-    pooled figures (to the LTV models' per-group fits).
+    Money and volumes are summed, LTV and its curve are averaged weighted by new customers (with
+    the range of ``combine_ranges``), and every ratio is formed again from those sums: the roll-up
+    of all channels equals the pooled figures (to the LTV models' per-group fits).
     """
     if rows.is_empty():
         return rows
-    sums = [c for c in rows.columns if c.startswith("spend_") or c in (
-        "direct_spend", "new_customers", "leads", "visitors", "event_attendees", "mqls", "sqls", "opportunities")]
+    volumes = ("leads", "visitors", "event_attendees", "mqls", "sqls", "opportunities")
+    sums = [c for c in rows.columns if c.startswith("spend_") or c in ("direct_spend", "new_customers", *volumes)]
     # Only rows whose LTV is known carry weight: an unknown LTV is not a zero LTV.
-    known = pl.col("ltv").is_not_null()
-    weighted = rows.with_columns([(pl.col(c) * pl.col("new_customers")).alias(f"__w_{c}")
-                                  for c in ("ltv", "ltv_low", "ltv_high")]
-                                 + [pl.when(known).then(pl.col("new_customers")).otherwise(0).alias("__known")])
-    grouped = weighted.group_by("period", maintain_order=True).agg(
-        [pl.col(c).sum() if c not in ("leads", "visitors", "event_attendees", "mqls", "sqls", "opportunities")
-         else pl.col(c).sum().cast(pl.Int64) for c in sums]
-        + [pl.col(f"__w_{c}").sum().alias(f"__w_{c}") for c in ("ltv", "ltv_low", "ltv_high")]
-        + [pl.col("__known").sum(), pl.col("curve"), pl.col("__known").alias("__weights"),
+    parts = ("curve", "ltv_observed", "ltv_future", "ltv_sigma")
+    grouped = rows.group_by("period", maintain_order=True).agg(
+        [pl.col(c).sum() if c not in volumes else pl.col(c).sum().cast(pl.Int64) for c in sums]
+        + [pl.col(c).filter(pl.col("ltv").is_not_null()) for c in parts]
+        + [pl.col("new_customers").filter(pl.col("ltv").is_not_null()).alias("__weights"),
            pl.col("period_label").first(), pl.col("status").first()]
     ).sort("period")
-    curves, ltvs = [], {"ltv": [], "ltv_low": [], "ltv_high": []}  # type: ignore[var-annotated]
+    out: list[dict[str, Any]] = []
     for rec in grouped.iter_rows(named=True):
-        total = rec["__known"] or 0
-        pairs = [(np.asarray(c), w) for c, w in zip(rec["curve"], rec["__weights"], strict=True)
-                 if c is not None and w]
-        curves.append(list(sum(c * w for c, w in pairs) / total) if pairs and total else None)
-        for key in ltvs:
-            ltvs[key].append(rec[f"__w_{key}"] / total if total and rec[f"__w_{key}"] is not None else None)
-    table = grouped.drop("curve", "__weights", "__known", "__w_ltv", "__w_ltv_low", "__w_ltv_high").with_columns(
-        curve=pl.Series(curves, dtype=pl.List(pl.Float64)),
-        **{k: pl.Series(v, dtype=pl.Float64) for k, v in ltvs.items()})
+        members = [dict(zip(parts, values, strict=True)) for values in zip(*(rec[p] for p in parts), strict=True)]
+        pairs = [(m, w) for m, w in zip(members, rec["__weights"], strict=True) if w]
+        total = sum(w for _, w in pairs)
+        if not total:
+            out.append({"curve": None, "ltv": None, "ltv_low": None, "ltv_high": None, "ltv_observed": None,
+                        "ltv_future": None, "ltv_sigma": None})
+            continue
+        ranged = combine_ranges([m for m, _ in pairs], [w for _, w in pairs], params.ltv.interval)
+        curve = sum(np.asarray(m["curve"]) * w for m, w in pairs) / total
+        out.append({"curve": list(curve), **ranged})
+    values = pl.DataFrame(out, schema={"curve": pl.List(pl.Float64), "ltv": pl.Float64, "ltv_low": pl.Float64,
+                                       "ltv_high": pl.Float64, "ltv_observed": pl.Float64,
+                                       "ltv_future": pl.Float64, "ltv_sigma": pl.Float64})
+    table = pl.concat([grouped.drop(*parts, "__weights"), values], how="horizontal")
     table = table.with_columns(cac_columns())
     return _ratios(table, params)
 
@@ -293,9 +340,19 @@ def _months_back(day: date, months: int) -> date:
 def _ratios(rows: pl.DataFrame, params: MetricParams) -> pl.DataFrame:
     """LTV:CAC with band, payback and ROI; every ratio from the row's own sums."""
     ratio, low, high, band, payback, roi = [], [], [], [], [], []
-    for rec in rows.select("cac", "ltv", "ltv_low", "ltv_high", "curve", "spend", "new_customers").iter_rows():
-        cac, ltv, ltv_low, ltv_high, curve, spend, new = rec
+    below_1: list[float | None] = []
+    below_target: list[float | None] = []
+    columns = ("cac", "ltv", "ltv_low", "ltv_high", "curve", "spend", "new_customers", "ltv_observed", "ltv_future",
+               "ltv_sigma")
+    for rec in rows.select(*columns).iter_rows():
+        cac, ltv, ltv_low, ltv_high, curve, spend, new, observed, future, sigma = rec
         cac_f = float(cac) if cac is not None else None
+        if ltv is not None and cac_f and future is not None:
+            below_1.append(probability_below(cac_f, observed, future, sigma))
+            below_target.append(probability_below(params.target_ratio * cac_f, observed, future, sigma))
+        else:
+            below_1.append(None)
+            below_target.append(None)
         r = ltv / cac_f if (ltv is not None and cac_f) else None
         ratio.append(r)
         low.append(ltv_low / cac_f if (ltv_low is not None and cac_f) else None)
@@ -308,6 +365,7 @@ def _ratios(rows: pl.DataFrame, params: MetricParams) -> pl.DataFrame:
         ltv_cac=pl.Series(ratio, dtype=pl.Float64), ltv_cac_low=pl.Series(low, dtype=pl.Float64),
         ltv_cac_high=pl.Series(high, dtype=pl.Float64), band=pl.Series(band, dtype=pl.String),
         payback_months=pl.Series(payback, dtype=pl.Int64), roi=pl.Series(roi, dtype=pl.Float64),
+        p_below_1=pl.Series(below_1, dtype=pl.Float64), p_below_target=pl.Series(below_target, dtype=pl.Float64),
     )
 
 

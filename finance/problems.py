@@ -43,6 +43,9 @@ CODES: dict[str, tuple[Severity, str]] = {
     "unknown_category": ("error", "a cost category or one of its synonyms; or --category-map"),
     "invalid_currency": ("error", "a 3-letter ISO currency code"),
     "currency_mismatch": ("error", "the store's reporting currency"),
+    "invalid_billing_interval": ("error", "a billing interval: month, quarter, half-year or year "
+                                 "(also monthly, quarterly, semi-annual, annual, 1, 3, 6, 12, 12 months, "
+                                 "...), or blank when unknown"),
     "duplicate_customer": ("error", "each customer_id once"),
     "value_too_long": ("error", "at most 1,000,000 characters in a field"),
     # against the store

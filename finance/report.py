@@ -30,7 +30,7 @@ from typing import Any
 import plotly.graph_objects as go
 import polars as pl
 
-from finance import charts, exports, pdf
+from finance import backtest, charts, exports, pdf
 from finance import scenarios as sc
 from finance.assumptions import Assumptions
 from finance.dataset import Dataset
@@ -145,7 +145,7 @@ class Written:
 
 
 def gather(store: Store | Path | str, *, period: str | None = None, scenario: str | None = None,
-           method: Method = "formula", prepared_on: date | None = None) -> BoardPack:
+           method: Method = "auto", prepared_on: date | None = None) -> BoardPack:
     """The pack for ``period`` (default: the latest quarter with new customers) and a budget request.
 
     The request is the saved scenario named ``scenario``, else the most recently updated saved
@@ -163,19 +163,19 @@ def gather(store: Store | Path | str, *, period: str | None = None, scenario: st
                              "or import your exports first")
         with Store(path, read_only=True) as opened:
             source = _read(opened, scenario)
-    data, stored, currency, company, saved = source
+    data, stored, currency, company, saved, check = source
     assumptions = Assumptions.from_settings(stored)
-    pooled = compute(data, assumptions.params(method=method))
+    pooled = compute(data, assumptions.params(method=method), check)
     quarters, chosen, start = _choose_period(pooled.rows, period)
     up_to = pl.col("period") <= start
     quarterly = pooled.rows.filter(up_to)
-    by_channel = compute(data, assumptions.params(by="channel", method=method)).rows.filter(up_to)
-    by_segment = compute(data, assumptions.params(by="segment", method=method)).rows.filter(up_to)
+    by_channel = compute(data, assumptions.params(by="channel", method=method), check).rows.filter(up_to)
+    by_segment = compute(data, assumptions.params(by="segment", method=method), check).rows.filter(up_to)
     known = quarterly.filter(pl.col("spend").is_not_null())
     labels = known.get_column("period_label").to_list()
     prior = labels[labels.index(chosen) - 1] if labels.index(chosen) > 0 else None
     category_json = next(r for r in pooled.to_json()["rows"] if r["period"] == chosen)["cac_by_category"]
-    plan = _plan(data, assumptions, method, saved)
+    plan = _plan(data, assumptions, method, saved, check)
     edges = assumptions.band_edges
     this_quarter = quarterly.filter(pl.col("period_label") == chosen)
     figures = {
@@ -202,13 +202,15 @@ def gather(store: Store | Path | str, *, period: str | None = None, scenario: st
     )
 
 
-_Source = tuple[Dataset, dict[str, str], str, str | None, sc.Scenario | None]
+_Source = tuple[Dataset, dict[str, str], str, str | None, sc.Scenario | None, backtest.ModelCheck | None]
 
 
 def _read(store: Store, scenario: str | None) -> _Source:
-    """Everything the pack needs from the store, read in one go."""
-    return (store.dataset(), store.assumptions(), store.currency, store.setting(DEMO_SETTING),
-            _saved_request(store, scenario))
+    """Everything the pack needs from the store, read in one go; the model check of its data (stored,
+    else run now and stored), so the pack's figures are the dashboard's."""
+    data, stored = store.dataset(), store.assumptions()
+    check = backtest.stored_or_run(store.path, store.imports(), data, Assumptions.from_settings(stored).params().ltv)
+    return (data, stored, store.currency, store.setting(DEMO_SETTING), _saved_request(store, scenario), check)
 
 
 def _saved_request(store: Store, name: str | None) -> sc.Scenario | None:
@@ -252,9 +254,10 @@ class _Plan:
     warnings: list[str]
 
 
-def _plan(data: Dataset, assumptions: Assumptions, method: Method, saved: sc.Scenario | None) -> _Plan:
+def _plan(data: Dataset, assumptions: Assumptions, method: Method, saved: sc.Scenario | None,
+          check: Any = None) -> _Plan:
     """The budget request projected, against repeating last quarter and against its optimised split."""
-    basis = sc.planning_basis(data, assumptions.params(method=method))
+    basis = sc.planning_basis(data, assumptions.params(method=method), check=check)
     last = sc.quarter_label(basis.last_period)
     warnings = list(basis.notes)
     if saved is not None:

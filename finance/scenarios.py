@@ -257,8 +257,11 @@ def quarter_label(day: date) -> str:
 
 
 def planning_basis(data: Dataset, params: MetricParams, *, max_shape: float = DEFAULT_MAX_SHAPE,
-                   trailing_quarters: int = 4) -> PlanningBasis:
-    """Response curves, LTVs and starting plans from the history up to ``params.as_of``."""
+                   trailing_quarters: int = 4, check: Any = None) -> PlanningBasis:
+    """Response curves, LTVs and starting plans from the history up to ``params.as_of``.
+
+    ``check`` is the data's model check (``backtest.ModelCheck``): the LTV models and ranges it chose.
+    """
     as_of = params.as_of or default_as_of(data)
     data = data.as_of(as_of)
     months = spend_by_month(data.spend).filter(pl.col("month") <= as_of).collect()
@@ -278,7 +281,9 @@ def planning_basis(data: Dataset, params: MetricParams, *, max_shape: float = DE
     # A quarter still under way has its spend but not yet all its customers: fit on complete ones.
     complete = complete.filter(shift_months(pl.col("period"), 3) <= date.fromordinal(as_of.toordinal() + 1))
 
-    ltv = cohort_ltv(data, grain="quarter", by="channel", as_of=as_of, settings=params.ltv)
+    ltv = cohort_ltv(data, grain="quarter", by="channel", as_of=as_of, settings=params.ltv,
+                     errors=check.model_errors() if check is not None else None,
+                     models=check.recommended if check is not None else None)
     cohorts = ltv.cohorts.filter(pl.col("ltv").is_not_null()).sort("cohort")
     names = {_key(c): c for c in history["channel"].unique() if c is not None}
     channels: dict[str, ChannelBasis] = {}

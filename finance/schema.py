@@ -177,10 +177,47 @@ SEGMENT_LOOKUP: dict[str, str] = {
     normalise_label(s): canonical for canonical, syns in SEGMENTS.items() for s in (canonical, *syns)
 }
 
+# Billing intervals: how often a subscription pays, i.e. the term one payment buys. Matched
+# ignoring case, spaces, hyphens, underscores and a plural ("Semi-annual" = "semiannual",
+# "3 month" = "3 months"); a bare number is a count of months. Any other text is an error:
+# a wrong term would misstate lifetimes.
+BILLING_INTERVALS: dict[str, tuple[str, ...]] = {
+    "month": ("monthly", "mo", "m", "mth", "1", "1m", "1 month", "every month", "per month",
+              "month to month"),
+    "quarter": ("quarterly", "q", "qtr", "3", "3m", "3 months", "every 3 months", "every quarter",
+                "per quarter"),
+    "half-year": ("half-yearly", "semiannual", "semiannually", "6", "6m", "6 months", "every 6 months"),
+    "year": ("yearly", "annual", "annually", "y", "yr", "12", "12m", "12 months", "1 year", "1y",
+             "every year", "every 12 months", "per year", "per annum"),
+}
+BILLING_INTERVAL_MONTHS: dict[str, int] = {"month": 1, "quarter": 3, "half-year": 6, "year": 12}
+"""Months one payment covers, per stored interval."""
+
+
+def normalise_interval(text: str) -> str:
+    """Fold a billing-interval cell: case, spaces, hyphens, underscores and a plural are ignored; 12.0 is 12."""
+    folded = re.sub(r"[\s\-_]+", "", text.casefold())
+    folded = re.sub(r"(month|mth|mo|quarter|year|yr)s$", r"\1", folded)  # 3 months = 3 month
+    return re.sub(r"^(\d+)\.0+$", r"\1", folded)
+
+
+def _interval_lookup() -> dict[str, str]:
+    lookup: dict[str, str] = {}
+    for interval, synonyms in BILLING_INTERVALS.items():
+        for label in (interval, *synonyms):
+            if lookup.setdefault(normalise_interval(label), interval) != interval:
+                raise AssertionError(f"billing interval spelling {label!r} is claimed twice")
+    return lookup
+
+
+BILLING_INTERVAL_LOOKUP: dict[str, str] = _interval_lookup()
+"""Folded spelling -> stored interval (month, quarter, half-year or year)."""
+
 Kind = Literal["spend", "funnel", "customers", "revenue"]
 KINDS: tuple[Kind, ...] = ("spend", "funnel", "customers", "revenue")
 
-ColumnType = Literal["period", "date", "category", "text", "money", "count", "segment", "currency"]
+ColumnType = Literal["period", "date", "category", "text", "money", "count", "segment", "currency",
+                     "interval"]
 
 
 @dataclass(frozen=True)
@@ -305,6 +342,13 @@ FILE_KINDS: dict[Kind, FileKind] = {
                                                  "customer since", "first purchase date")),
             Column("channel", "text", False, _CHANNEL.synonyms),
             Column("segment", "segment", False, ("customer segment", "customer type", "tier")),
+            Column("billing_interval", "interval", False,
+                   ("billing interval", "billing period", "billing frequency", "billing cycle",
+                    "billing term", "plan interval", "subscription interval", "subscription term",
+                    "term", "contract term", "payment frequency", "payment interval",
+                    "renewal frequency", "interval"),
+                   "How often the customer pays: month, quarter, half-year or year; "
+                   "blank when unknown (detected from the revenue ledger)."),
         ),
         "acquired_on",
         "customers",

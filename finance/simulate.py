@@ -791,3 +791,19 @@ def simulate(kind: Kind, *, seed: int, customers: int = 8_000, history_months: i
                        customers=customers_frame, revenue=revenue,
                        spend=_spend(rng_spend, cal, params, demand, customers), params=params,
                        latent=latent_frame)
+
+
+def score_ltv(rows: pl.DataFrame, truth: pl.DataFrame, *, youngest: int = 12) -> pl.DataFrame:
+    """The product's LTV for the ``youngest`` cohorts against what their customers really earned.
+
+    ``rows``: a monthly metric table (period, ltv, ltv_low, ltv_high); ``truth``: ``KnownFuture.truth()``.
+    One row per cohort: period, customers, ltv, truth, error (ltv / truth - 1) and covered
+    (the truth within [ltv_low, ltv_high]); a cohort the product gave no LTV has a null error.
+    """
+    young = truth.sort("cohort").tail(youngest).rename({"cohort": "period", "ltv": "truth"})
+    joined = young.join(rows.select("period", "ltv", "ltv_low", "ltv_high"), on="period", how="left")
+    return joined.select(
+        "period", "customers", "ltv", "truth",
+        error=pl.col("ltv") / pl.col("truth") - 1,
+        covered=(pl.col("ltv_low") <= pl.col("truth")) & (pl.col("truth") <= pl.col("ltv_high")),
+    )

@@ -52,9 +52,11 @@ from finance.periods import period_label
 from finance.problems import Problem, problem
 from finance.schema import DEFAULT_CURRENCY, KINDS, MONEY_SCALE, MONEY_SQL, Kind, file_kind
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 """1: imports, settings and the four data tables; 2: saved budget scenarios; 3: who undid an import
-and the ``changes`` log."""
+and the ``changes`` log; 4: the customers' ``billing_interval``."""
+_ADDED_COLUMNS: dict[Kind, tuple[str, ...]] = {"customers": ("billing_interval",)}
+"""Storage columns added to a data table after version 1: an older file gains them (NULL) in place."""
 ENV_DB = "FINANCE_DB"
 ENV_USER = "FINANCE_USER"
 ENV_BUSY_TIMEOUT = "FINANCE_BUSY_TIMEOUT"
@@ -218,6 +220,9 @@ def _ddl() -> list[str]:
         statements.append(
             f"CREATE TABLE IF NOT EXISTS {kind}_rows (import_id BIGINT NOT NULL, {cols}, "
             "superseded_by BIGINT)")
+        for name in _ADDED_COLUMNS.get(kind, ()):
+            statements.append(f"ALTER TABLE {kind}_rows ADD COLUMN IF NOT EXISTS {name} "
+                              f"{_sql_type(STORAGE_SCHEMAS[kind][name])}")
         # The views are what every reader uses: rows in force, without bookkeeping.
         names = ", ".join(STORAGE_SCHEMAS[kind])
         statements.append(
@@ -675,7 +680,10 @@ class Store:
         """
         out: dict[str, list[str]] = {}
         for kind in KINDS:
-            names = list(STORAGE_SCHEMAS[kind])
+            # A read-only store may hold an older schema (only a writer migrates it): read the
+            # columns its view has; a newer one is nulls to the core, as on a file without it.
+            present = set(self.query(f"SELECT * FROM {kind} LIMIT 0").columns)
+            names = [n for n in STORAGE_SCHEMAS[kind] if n in present]
             counts = self.one(f"SELECT {', '.join(f'count({n})' for n in names)} FROM {kind}") or ()
             used = [n for n, count in zip(names, counts, strict=True) if count]
             if kind == "revenue" and not {"channel", "segment"} & set(used):

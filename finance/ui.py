@@ -10,6 +10,9 @@ import functools
 import ipaddress
 import math
 import os
+import subprocess
+import sys
+import threading
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -21,7 +24,7 @@ import plotly.graph_objects as go
 import polars as pl
 import streamlit as st
 
-from finance import charts, exports
+from finance import backtest, charts, exports
 from finance.access import LOCAL, AccessConfigError, AccessPolicy, Actor, Decision, decide
 from finance.assumptions import Assumptions
 from finance.dataset import Dataset
@@ -32,7 +35,8 @@ from finance.scenarios import PlanLine, PlanningBasis, Projection, optimise, pla
 from finance.store import ENV_DB, Store, StoreBusy, StoreError, default_db_path
 from finance.views import GRAIN_CHOICES, ViewState
 
-METHOD_LABELS = {"formula": "Formula (ARPA x margin / churn)", "cohort": "Cohort retention (sBG)",
+METHOD_LABELS = {"auto": "Recommended (best back-tested model per segment)",
+                 "formula": "Formula (ARPA x margin / churn)", "cohort": "Cohort retention (sBG)",
                  "bgnbd": "Purchase model (BG/NBD)"}
 WINDOW_LABELS = {None: "Each period", 0: "Each period", 3: "Trailing 3 months", 6: "Trailing 6 months",
                  12: "Trailing 12 months"}
@@ -229,16 +233,124 @@ def readable_version(path: str) -> tuple[int, ...]:
     return version
 
 
-# 2 grains x 4 windows x 3 breakdowns x 3 methods = 72 tables per database version: every view
-# fits, so browsing never recomputes a BG/NBD table (tens of seconds) that it has already shown.
-@st.cache_resource(max_entries=96, ttl=3600, show_spinner="Computing the figures...")
+@dataclass
+class CheckRun:
+    """A model check being computed for one data version, in its own process."""
+
+    key: str
+    process: subprocess.Popen[bytes]
+    progress: Path
+    done: int = 0
+    total: int = 0
+    error: str | None = None
+    finished: bool = False
+
+    def poll(self) -> CheckRun:
+        """Read the progress the process writes, and whether it has ended."""
+        try:
+            done, total = (int(v) for v in self.progress.read_text().split()[:2])
+            self.done, self.total = done, total
+        except (OSError, ValueError):
+            pass
+        code = self.process.poll()
+        if code is not None and not self.finished:
+            self.finished = True
+            if code != 0:
+                message = (self.process.stderr.read() if self.process.stderr else b"").decode(errors="replace")
+                self.error = message.strip().splitlines()[-1] if message.strip() else f"exit code {code}"
+        return self
+
+
+_check_runs: dict[str, CheckRun] = {}  # database path -> its newest check run
+_check_lock = threading.Lock()
+
+
+@st.cache_resource(max_entries=4, ttl=3600)
+def _check_key(path: str, version: tuple[int, ...]) -> str:
+    """The model check's key for this data version (imports in force, as-of, settings)."""
+    data, stored, _ = load_dataset(path, version)
+    with Store(path, read_only=True, busy_timeout=READ_WAIT) as store:
+        imports = store.imports()
+    settings = Assumptions.from_settings(stored).params().ltv
+    return backtest.fingerprint(imports, settings, default_as_of(data))
+
+
+@st.cache_resource(max_entries=4, ttl=3600)
+def _stored_check(path: str, key: str) -> backtest.ModelCheck | None:
+    return backtest.load(path, key)
+
+
+def model_check(path: str, version: tuple[int, ...]) -> tuple[backtest.ModelCheck | None, CheckRun | None]:
+    """The back-test of this data version, or the run computing it now.
+
+    A missing check is computed once per data version (after an import, or on the first visit of
+    a new database) by ``python -m finance backtest`` in a process of its own, so the dashboard's
+    sessions never wait on it, and written beside the database; every session and the command
+    line then use it. A run for an older version of the same database is stopped. Until the check
+    is there, figures use the shape-based model choice and the prior model error, and pages say
+    so with the run's progress.
+    """
+    key = _check_key(path, version)
+    found = _stored_check(path, key)
+    if found is not None:
+        return found, None
+    with _check_lock:
+        run = _check_runs.get(path)
+        if run is not None and run.key != key:
+            if run.process.poll() is None:
+                run.process.terminate()  # its data version is gone
+            run = None
+        if run is None or (run.poll().finished and run.error is None):
+            _stored_check.clear()  # type: ignore[attr-defined]
+            found = _stored_check(path, key)
+            if found is not None:
+                return found, None
+        if run is None:
+            folder = backtest.folder_for(path)
+            folder.mkdir(parents=True, exist_ok=True)
+            progress = folder / f"{key}.progress"
+            process = subprocess.Popen(
+                [sys.executable, "-m", "finance", "backtest", "--db", path, "--progress", str(progress),
+                 "--format", "json", "--quiet"],
+                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
+                cwd=str(Path(__file__).resolve().parent.parent))
+            run = _check_runs[path] = CheckRun(key, process, progress)
+    return None, run.poll()
+
+
+def check_progress(run: CheckRun) -> None:
+    """The note while a check runs; reruns the page once it has finished."""
+
+    @st.fragment(run_every=2)
+    def poll() -> None:
+        run.poll()
+        if run.error:
+            st.warning(f"The model check could not be completed ({plain(run.error)}); LTV ranges use the prior "
+                       "model error and the recommended method chooses by the shape of the data.")
+            return
+        if run.finished:
+            st.rerun(scope="app")
+        total = max(run.total, 1)
+        st.progress(run.done / total, text=f"Checking the LTV models against your history: {run.done} of "
+                    f"{run.total or '...'} cut-offs. Until then the recommended method chooses by the shape "
+                    "of the data and the ranges use a cautious prior.")
+
+    poll()
+
+
+# 2 grains x 4 windows x 3 breakdowns x 4 methods = 96 tables per database version: every view
+# fits, so browsing never recomputes a BG/NBD table (seconds) that it has already shown.
+@st.cache_resource(max_entries=128, ttl=3600, show_spinner="Computing the figures...")
 def load_metrics(path: str, version: tuple[int, ...], grain: str, window: int | None, by: str | None,
-                 method: str) -> MetricsResult:
+                 method: str, checked: bool = True) -> MetricsResult:
     """The metric table for a view. A shared resource, not a copy: callers never mutate it
-    (Polars frames are immutable), and a warm rerun does not pay to unpickle it."""
+    (Polars frames are immutable), and a warm rerun does not pay to unpickle it. ``checked``
+    (part of the cache key) is whether the model check was there when it was computed."""
     data, stored, _ = load_dataset(path, version)
     assumptions = Assumptions.from_settings(stored)
-    return compute(data, assumptions.params(grain=grain, window=window, by=by, method=method))  # type: ignore[arg-type]
+    check = _stored_check(path, _check_key(path, version)) if checked else None
+    return compute(data, assumptions.params(grain=grain, window=window, by=by, method=method),  # type: ignore[arg-type]
+                   check)
 
 
 @st.cache_resource(max_entries=16, ttl=3600)
@@ -250,21 +362,23 @@ def load_cohort_matrix(path: str, version: tuple[int, ...], grain: str) -> pl.Da
 
 
 @st.cache_resource(max_entries=8, ttl=3600, show_spinner="Fitting response curves to the history...")
-def load_basis(path: str, version: tuple[int, ...], method: str) -> PlanningBasis:
+def load_basis(path: str, version: tuple[int, ...], method: str, checked: bool = False) -> PlanningBasis:
     """The planner's basis (curves, LTVs, starting plans) for the stored assumptions and an LTV method."""
     data, stored, _ = load_dataset(path, version)
-    return planning_basis(data, Assumptions.from_settings(stored).params(method=method))  # type: ignore[arg-type]
+    check = _stored_check(path, _check_key(path, version)) if checked else None
+    return planning_basis(data, Assumptions.from_settings(stored).params(method=method),  # type: ignore[arg-type]
+                          check=check)
 
 
 @st.cache_resource(max_entries=64, ttl=3600)
 def load_projection(path: str, version: tuple[int, ...], method: str, lines: tuple[PlanLine, ...], name: str,
-                    optimised: bool = False) -> Projection:
+                    optimised: bool = False, checked: bool = False) -> Projection:
     """A plan's projection (``optimised``: of its default optimised split), computed once per plan.
 
     Every rerun of the planner projects the working plan, the baseline and the optimised split
     to compare; only an edit changes them.
     """
-    basis = load_basis(path, version, method)
+    basis = load_basis(path, version, method, checked)
     if optimised:
         lines = tuple(optimise(basis, lines)[0])
     return project(basis, lines, name=name)
@@ -283,9 +397,13 @@ class Context:
     channels: tuple[str, ...]
     segments: tuple[str, ...]
 
+    checked: bool = False
+    """Whether the model check of this data version is there (else it is running)."""
+
     def metrics(self, by: str | None = None, window: int | str | None = "view") -> MetricsResult:
         chosen = self.view.window if window == "view" else window
-        return load_metrics(self.path, self.version, self.view.grain, chosen, by, self.view.method)  # type: ignore[arg-type]
+        return load_metrics(self.path, self.version, self.view.grain, chosen, by, self.view.method,  # type: ignore[arg-type]
+                            self.checked)
 
     def rows(self, by: str | None = None, window: int | str | None = "view") -> pl.DataFrame:
         """The metric rows for the view: its periods and its channel or segment filter.
@@ -413,7 +531,11 @@ def sidebar() -> Context:
     state["view.loaded_from"] = query
     if grain != requested.grain:
         periods, channels, segments = _choices(path, version, grain)
-    return Context(path, version, current, assumptions, demo, periods, channels, segments)
+    check, run = model_check(path, version) if periods else (None, None)
+    if run is not None:
+        with st.sidebar:
+            check_progress(run)
+    return Context(path, version, current, assumptions, demo, periods, channels, segments, check is not None)
 
 
 def require_frame() -> None:
@@ -493,3 +615,64 @@ def ratio(value: Any) -> str:
 
 def as_of_text(result: MetricsResult) -> str:
     return f"as of {result.as_of:%d %b %Y}"
+
+
+MODEL_NAMES = {"formula": "the churn formula", "sbg": "sBG retention", "bgnbd": "BG/NBD"}
+
+
+def method_sentence(result: MetricsResult) -> str:
+    """Which models made the LTV, segment by segment, and how well they back-tested: in words, Markdown-safe."""
+    by_model: dict[str, list[str]] = {}
+    for segment, model in sorted(result.ltv.models.items()):
+        by_model.setdefault(model, []).append(segment)
+    parts = [f"{MODEL_NAMES.get(m, m)} for {', '.join(plain(s) for s in segs)}" for m, segs in by_model.items()]
+    label = METHOD_LABELS[result.ltv.method].split(" (")[0]
+    text = f"LTV by the {label.lower()} method ({'; '.join(parts)})" if parts else f"LTV by the {label.lower()} method"
+    check = result.check
+    if check is None:
+        return text + ". The model check against this history is still running."
+    score = check.headline(result.ltv.method, 12)
+    if score is None or score.mape is None:
+        return text + ". Too little history for a back-test yet: the models were chosen by the shape of the data."
+    horizon = next((h for h in ("12", "6", "3") if check.scores.get(result.ltv.method, {}).get("", {}).get(h)
+                    is score), "12")
+    held = f"; its {check.interval:.0%} range held {score.coverage:.0%} of the time" if score.coverage is not None \
+        else ""
+    return (text + f". In back-tests at {len(check.cutoffs)} past quarter-ends its {horizon}-month forecasts were "
+            f"within {score.mape:.1%} on average (bias {score.bias:+.1%}){held}.")
+
+
+def probability_text(row: Mapping[str, Any], target: float) -> str:
+    """'4% chance below 1x, 38% below the 3x target' for a metric row, or '' when unknown."""
+    below_1, below_target = row.get("p_below_1"), row.get("p_below_target")
+    if below_1 is None or below_target is None:
+        return ""
+    return f"{_chance(below_1)} chance below 1x, {_chance(below_target)} below the {target:g}x target"
+
+
+def _chance(p: float) -> str:
+    if p < 0.005:
+        return "<1%"
+    if p > 0.995:
+        return ">99%"
+    return f"{p:.0%}"
+
+
+_MARKDOWN_SPECIAL = set("\\`*_{}[]<>()#+-.!|~$:=")
+
+
+def plain(text: str) -> str:
+    """Text from the data made literal for Streamlit's Markdown: every punctuation mark escaped, so a
+    segment or channel name can never become a link, emphasis, LaTeX or an emoji shortcode."""
+    return "".join("\\" + ch if ch in _MARKDOWN_SPECIAL else ch for ch in str(text))
+
+
+def parameter_text(value: float, unit: str) -> str:
+    """A fitted parameter in its unit: 4.2%, $1,234.56, 23.1 months, 0.8123."""
+    if unit == "percent":
+        return f"{value:.1%}"
+    if unit == "money":
+        return money(value)
+    if unit == "months":
+        return f"{value:,.1f} months"
+    return f"{value:,.4g}"

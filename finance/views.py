@@ -26,7 +26,7 @@ class ViewState:
     period_from: str | None = None
     period_to: str | None = None
     window: int | None = None
-    method: Method = "formula"
+    method: Method = "auto"
     channels: tuple[str, ...] = field(default_factory=tuple)
     segments: tuple[str, ...] = field(default_factory=tuple)
     include_sales: bool = False
@@ -48,13 +48,13 @@ class ViewState:
         grain = one("grain") or "quarter"
         window_text = one("window")
         window = int(window_text) if window_text and window_text.isdigit() else None
-        method = one("method") or "formula"
+        method = one("method") or "auto"
         return cls(
             grain=grain if grain in GRAIN_CHOICES else "quarter",
             period_from=one("from"),
             period_to=one("to"),
             window=window if window in WINDOW_CHOICES else None,
-            method=method if method in METHODS else "formula",  # type: ignore[arg-type]
+            method=method if method in METHODS else "auto",  # type: ignore[arg-type]
             channels=many("channels"),
             segments=many("segments"),
             include_sales=one("sm") in ("1", "true", "yes"),

@@ -1,4 +1,4 @@
-"""LTV: what is a customer worth, by which method, and how sure are we?"""
+"""LTV: what is a customer worth, by which model, how sure are we, and how well has it forecast before?"""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ import polars as pl
 import streamlit as st
 
 from finance import charts, ui
+from finance.ltv import METHODS
+from finance.metrics import headline_row
 
 ctx = ui.context()
 st.title("Customer lifetime value")
@@ -13,27 +15,94 @@ rows = ctx.rows()
 if rows.is_empty() or rows.get_column("ltv").is_null().all():
     ui.no_data("No customers with revenue yet.")
     st.stop()
-model = ctx.ltv_model()
-st.caption(f"Method: {ui.METHOD_LABELS[model.method]}; gross margin, {ctx.assumptions.horizon_months}-month "
-           f"horizon, {ctx.assumptions.annual_discount_rate:.0%} annual discount rate.")
+result = ctx.metrics()
+model = result.ltv
+st.caption(f"{ui.method_sentence(result)} Gross margin, {ctx.assumptions.horizon_months}-month horizon, "
+           f"{ctx.assumptions.annual_discount_rate:.0%} annual discount rate; ranges are "
+           f"{ctx.assumptions.interval_label} intervals.")
 st.plotly_chart(ctx.chart("cohort_heatmap"), key="ltv.heatmap")
 known = rows.filter(pl.col("ltv").is_not_null())
-latest = known.row(-1, named=True)
-st.plotly_chart(charts.ltv_curves(known.tail(4), cac=float(latest["cac"]) if latest["cac"] else None),
-                key="ltv.curves")
+latest = headline_row(known) or known.row(-1, named=True)
+shown = known.filter(pl.col("period") <= latest["period"]).tail(4)
+st.plotly_chart(charts.ltv_curves(shown, cac=float(latest["cac"]) if latest["cac"] else None), key="ltv.curves")
+
+st.subheader("The methods side by side")
+st.caption(f"{latest['period_label']}: each method's LTV and range, and how it forecast in the back-test "
+           "(12 months ahead, every cohort acquired in the year before each past quarter-end).")
+check = result.check
+comparison = []
+for method in METHODS:
+    other = ctx.metrics() if method == ctx.view.method else ui.load_metrics(
+        ctx.path, ctx.version, ctx.view.grain, ctx.view.window, None, method, ctx.checked)
+    row = other.rows.filter(pl.col("period") == latest["period"])
+    if row.is_empty():
+        continue
+    rec = row.row(0, named=True)
+    score = check.headline(method, 12) if check is not None else None
+    comparison.append({
+        "method": ui.METHOD_LABELS[method], "LTV": rec["ltv"], "low": rec["ltv_low"], "high": rec["ltv_high"],
+        "LTV:CAC": rec["ltv_cac"],
+        "forecast error": score.mape if score and score.mape is not None else None,
+        "bias": score.bias if score and score.bias is not None else None,
+        "range held": score.coverage if score and score.coverage is not None else None,
+    })
+money = st.column_config.NumberColumn(format="dollar")
+percent = st.column_config.NumberColumn(format="percent")
+st.dataframe(pl.DataFrame(comparison), hide_index=True, key="ltv.methods",
+             column_config={"LTV": money, "low": money, "high": money,
+                            "LTV:CAC": st.column_config.NumberColumn(format="%.2fx"),
+                            "forecast error": percent, "bias": percent, "range held": percent})
+
+st.subheader("Model check")
+if check is None:
+    st.info("The model check against this history is running; the table fills in when it is done.")
+elif not check.cutoffs:
+    st.info("Too little history for a back-test yet (it needs a quarter-end with six months of customers "
+            "before it and three months of revenue after it). The model of each segment was chosen by the "
+            "shape of its payments.")
+else:
+    st.caption(f"Fitted on the data known at {len(check.cutoffs)} past quarter-ends ({check.cutoffs[0]} to "
+               f"{check.cutoffs[-1]}), each model forecast every young cohort's gross margin per customer for "
+               "the next 3, 6 and 12 months. Each quarter-end is scored with the model error and model choice "
+               "measured on the others, so these figures are out of sample.")
+    table = []
+    for method in METHODS:
+        for horizon in ("3", "6", "12"):
+            score = check.scores.get(method, {}).get("", {}).get(horizon)
+            if score is None or not score.predictions:
+                continue
+            table.append({"method": ui.METHOD_LABELS[method], "months ahead": int(horizon),
+                          "forecasts": score.predictions, "bias": score.bias, "forecast error": score.mape,
+                          "range held": score.coverage})
+    st.dataframe(pl.DataFrame(table), hide_index=True, key="ltv.check",
+                 column_config={"bias": percent, "forecast error": percent, "range held": percent})
+    picks = [{"segment": segment, "model": ui.MODEL_NAMES.get(choice, choice), "why": check.reasons.get(segment, "")}
+             for segment, choice in sorted(check.recommended.items())]
+    st.dataframe(pl.DataFrame(picks), hide_index=True, key="ltv.picks")
+    predictions = pl.DataFrame(check.predictions) if check.predictions else pl.DataFrame()
+    if not predictions.is_empty():
+        mine = predictions.filter(pl.col("method") == model.method)
+        st.plotly_chart(charts.backtest_scatter(mine, 12, check.interval), key="ltv.backtest")
+
 st.subheader("Fitted model")
-params = pl.DataFrame({"parameter": list(model.params), "value": [round(v, 6) for v in model.params.values()]})
-left, right = st.columns(2)
-left.dataframe(params, hide_index=True, key="ltv.params")
-diagnostics = pl.DataFrame({"fit diagnostic": list(model.diagnostics),
-                            "value": [round(v, 3) for v in model.diagnostics.values()]})
-right.dataframe(diagnostics, hide_index=True, key="ltv.diagnostics")
+st.caption("Each segment's model in business words: with these and the table of cohorts a figure can be "
+           "redone by hand (docs/metrics.md gives the formulas).")
+pooled = [f for f in model.explained() if f["source"] != "own fit"]
+if pooled:
+    st.caption("Small groups borrow strength: "
+               + "; ".join(f"{ui.plain(f['group'])}: {f['source']}" for f in pooled) + ".")
+explained = [{"group": f["group"], "model": f["model_label"], "customers": f["customers"], "parameter": p["name"],
+              "value": ui.parameter_text(p["value"], p["unit"])}
+             for f in model.explained() for p in f["parameters"]]
+st.dataframe(pl.DataFrame(explained), hide_index=True, key="ltv.params")
 for note in model.notes:
-    st.warning(note)
-table = rows.select("period_label", "new_customers", "ltv", "ltv_low", "ltv_high", "ltv_cac", "band",
-                    "payback_months").with_columns(pl.col("ltv", "ltv_low", "ltv_high").round(2),
-                                                   pl.col("ltv_cac").round(2))
+    st.caption(ui.plain(note))
+table = rows.select("period_label", "status", "new_customers", "ltv", "ltv_low", "ltv_high", "ltv_cac",
+                    "p_below_1", "p_below_target", "band", "payback_months")
 st.dataframe(table, hide_index=True, key="ltv.table",
-             column_config={c: st.column_config.NumberColumn(format="$%,.2f") for c in ("ltv", "ltv_low", "ltv_high")})
-ui.downloads(rows.select("period_label", "new_customers", "ltv", "ltv_low", "ltv_high", "ltv_cac", "band",
-                         "payback_months"), "ltv", ctx, ("ltv", "ltv_low", "ltv_high"))
+             column_config={**{c: money for c in ("ltv", "ltv_low", "ltv_high")},
+                            "ltv_cac": st.column_config.NumberColumn(format="%.2fx"),
+                            "p_below_1": st.column_config.NumberColumn("P(below 1x)", format="percent"),
+                            "p_below_target": st.column_config.NumberColumn(
+                                f"P(below {ctx.assumptions.target_ratio:g}x)", format="percent")})
+ui.downloads(table, "ltv", ctx, ("ltv", "ltv_low", "ltv_high"))

@@ -22,8 +22,7 @@ previous = earlier.row(-1, named=True) if earlier.height else None
 awaiting = known.filter(pl.col("period") > latest["period"])
 result = ctx.metrics()
 window = ui.WINDOW_LABELS[ctx.view.window].lower()
-st.caption(f"{latest['period_label']}, {window}; {ui.as_of_text(result)}; LTV by the "
-           f"{ui.METHOD_LABELS[ctx.view.method].lower()} method")
+st.caption(f"{latest['period_label']}, {window}; {ui.as_of_text(result)}; {ui.method_sentence(result)}")
 
 
 def delta(key: str, fmt: str = "money") -> str | None:
@@ -40,14 +39,19 @@ tiles[0].metric("Fully loaded CAC" if not ctx.view.include_sales else "S&M CAC",
 tiles[1].metric("LTV", ui.money(latest["ltv"]), delta("ltv"),
                 help=f"Range {ui.money(latest['ltv_low'])} - {ui.money(latest['ltv_high'])}")
 band = latest["band"] or "n/a"
+odds = ui.probability_text(latest, ctx.assumptions.target_ratio)
 tiles[2].metric("LTV:CAC", ui.ratio(latest["ltv_cac"]), band, delta_color="off",
-                help=f"Range {ui.ratio(latest['ltv_cac_low'])} - {ui.ratio(latest['ltv_cac_high'])}")
+                help=f"{ctx.assumptions.interval_label} range {ui.ratio(latest['ltv_cac_low'])} - "
+                     f"{ui.ratio(latest['ltv_cac_high'])}" + (f"; {odds}" if odds else ""))
 tiles[3].metric("CAC payback", f"{latest['payback_months']} months" if latest["payback_months"] else "n/a",
                 help="Months of gross margin per customer to recover the CAC")
 tiles[4].metric("Marketing spend", ui.money_compact(latest["spend"]), delta("spend"),
                 help=f"Exactly {ui.money(latest['spend'])}: every category but sales")
 tiles[5].metric("New customers", f"{latest['new_customers']:,}", delta("new_customers"))
 
+if odds:
+    st.caption(f"LTV:CAC {ui.ratio(latest['ltv_cac'])}, {ctx.assumptions.interval_label} range "
+               f"{ui.ratio(latest['ltv_cac_low'])} to {ui.ratio(latest['ltv_cac_high'])}: {odds}.")
 if awaiting.height:
     labels = ", ".join(awaiting.get_column("period_label").to_list())
     st.info(f"{labels}: spend loaded, awaiting customers and revenue. The figures above are for "

@@ -19,7 +19,7 @@ ctx = ui.context()
 state = st.session_state
 st.title("Budget planner")
 try:
-    basis = ui.load_basis(ctx.path, ctx.version, ctx.view.method)
+    basis = ui.load_basis(ctx.path, ctx.version, ctx.view.method, ctx.checked)
 except PlanError as exc:
     ui.no_data(f"No history to plan from yet: {exc}.")
     st.stop()
@@ -66,7 +66,7 @@ if state.get("plan.loaded") != (start, basis.period):
 
 def projected(lines: Any, name: str, optimised: bool = False) -> sc.Projection:
     """The plan's projection, cached per data version, LTV method and lines."""
-    return ui.load_projection(ctx.path, ctx.version, ctx.view.method, tuple(lines), name, optimised)
+    return ui.load_projection(ctx.path, ctx.version, ctx.view.method, tuple(lines), name, optimised, ctx.checked)
 
 
 def _editable(lines: list[sc.PlanLine]) -> pl.DataFrame:

@@ -6,13 +6,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from finance import scenarios
+from finance import backtest, scenarios, ui
 from finance.assumptions import Assumptions
-from finance.demo import build_demo_db
+from finance.demo import build_demo_db, demo_check_key
 from finance.metrics import compute, money
 from finance.store import Store
 
@@ -65,12 +66,28 @@ def test_every_page_explains_an_empty_database(app: Runner, tmp_path: Path, page
         assert any("No " in info.value for info in at.info)
 
 
+def _check(db: Path) -> backtest.ModelCheck | None:
+    """The model check the dashboard uses for this database (installed beside it with the demo)."""
+    key, _, _ = demo_check_key(db)
+    return backtest.load(db, key)
+
+
 def test_overview_tiles_equal_the_core(app: Runner, demo_db: Path) -> None:
     at = app(demo_db)
     with Store(demo_db, read_only=True) as store:
         data, stored = store.dataset(), store.assumptions()
-    rows = compute(data, Assumptions.from_settings(stored).params()).rows
+    check = _check(demo_db)
+    assert check is not None
+    result = compute(data, Assumptions.from_settings(stored).params(), check)
+    rows = result.rows
     latest = rows.row(-1, named=True)
+    # the Overview says which model valued each segment and how it did in the back-test
+    caption = next(c.value for c in at.caption if c.value.startswith("2025-Q4, "))
+    score = check.headline("auto", 12)
+    assert score is not None and score.mape is not None
+    assert f"were within {score.mape:.1%} on average" in caption
+    for segment, model in result.ltv.models.items():
+        assert f"{ui.MODEL_NAMES[model]} for" in caption and segment in caption
     assert at.metric[0].value == dollars(latest["cac"])
     assert at.metric[1].value == dollars(latest["ltv"])
     assert at.metric[2].value == f"{latest['ltv_cac']:.2f}x"
@@ -87,7 +104,7 @@ def test_a_shared_link_opens_the_same_view(app: Runner, demo_db: Path) -> None:
     with Store(demo_db, read_only=True) as store:
         data, stored = store.dataset(), store.assumptions()
     params = Assumptions.from_settings(stored).params(window=12, method="cohort", by="segment")
-    rows = compute(data, params).rows
+    rows = compute(data, params, _check(demo_db)).rows
     latest = rows.filter((rows["segment"] == "SMB") & (rows["period"] == rows["period"].max())).row(0, named=True)
     assert at.metric[0].value == dollars(latest["cac_sm"])  # S&M CAC of SMB, as the link says
 
@@ -96,7 +113,7 @@ def test_a_hand_edited_link_never_breaks_the_page(app: Runner, demo_db: Path) ->
     at = app(demo_db, query={"window": "7", "method": "magic", "from": "1999-Q1", "channels": "Nope"})
     assert not at.exception
     assert at.selectbox(key="view.window").value == 0  # each period
-    assert at.selectbox(key="view.method").value == "formula"
+    assert at.selectbox(key="view.method").value == "auto"  # the recommended method
 
 
 def test_assumptions_are_saved_for_everyone(app: Runner, tmp_path: Path) -> None:
@@ -142,7 +159,7 @@ def test_a_channel_filter_rolls_the_tiles_up_to_those_channels(app: Runner, demo
     assert not at.exception
     with Store(demo_db, read_only=True) as store:
         data, stored = store.dataset(), store.assumptions()
-    result = compute(data, Assumptions.from_settings(stored).params(by="channel"))
+    result = compute(data, Assumptions.from_settings(stored).params(by="channel"), _check(demo_db))
     chosen = result.rows.filter(result.rows["channel"].is_in(["Paid Search", "Events"]))
     latest = chosen.filter(chosen["period"] == chosen["period"].max())
     spend, customers = sum(latest["spend"].to_list()), sum(latest["new_customers"].to_list())
@@ -177,7 +194,7 @@ def test_start_from_an_empty_database(app: Runner, tmp_path: Path) -> None:
 def _basis(db: Path) -> scenarios.PlanningBasis:
     with Store(db, read_only=True) as store:
         data, stored = store.dataset(), store.assumptions()
-    return scenarios.planning_basis(data, Assumptions.from_settings(stored).params())
+    return scenarios.planning_basis(data, Assumptions.from_settings(stored).params(), check=_check(db))
 
 
 def test_planner_projects_last_quarter_as_the_core_does(app: Runner, demo_db: Path) -> None:
@@ -256,3 +273,29 @@ def test_while_a_writer_holds_the_database_pages_show_the_last_state_and_no_erro
         writer.close()
     at = app(db)
     assert not at.exception and not any("figures from before it" in i.value for i in at.info)
+
+
+def test_the_ltv_page_shows_the_model_check_and_the_methods_side_by_side(app: Runner, demo_db: Path) -> None:
+    at = app(demo_db, "pages/ltv.py")
+    assert not at.exception, at.exception
+    check = _check(demo_db)
+    assert check is not None
+    frames = [d.value for d in at.dataframe]
+
+    def frame_with(column: str) -> Any:
+        return next(f for f in frames if column in f.columns)
+
+    methods = frame_with("LTV:CAC")
+    assert methods.shape[0] == 4  # auto, formula, cohort, bgnbd: each with its LTV, range and back-test error
+    assert (methods["low"] <= methods["LTV"]).all() and (methods["LTV"] <= methods["high"]).all()
+    table = frame_with("months ahead")
+    auto12 = table[(table["method"] == ui.METHOD_LABELS["auto"]) & (table["months ahead"] == 12)].iloc[0]
+    score = check.headline("auto", 12)
+    assert score is not None
+    assert auto12["forecasts"] == score.predictions and abs(auto12["forecast error"] - score.mape) < 1e-12
+    picks = frame_with("why")
+    assert dict(zip(picks["segment"], picks["model"], strict=True)) == {
+        s: ui.MODEL_NAMES[m] for s, m in check.recommended.items()}
+    params = frame_with("parameter")
+    assert set(params["group"]) == set(check.recommended)  # every segment's fit, in business words
+    assert any("Churn in a new customer's first month" in p or "Monthly churn" in p for p in params["parameter"])

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
 from decimal import Decimal
 from pathlib import Path
+
+import pytest
 
 from finance.store import Store
 
@@ -150,8 +153,13 @@ def test_plan_prints_the_cores_projection_and_saves_scenarios(tmp_path: Path) ->
     build_demo_db(db)
     code, payload = run_cli_json("plan", "--db", db)
     assert code == 0
+    from finance import backtest
+    from finance.demo import demo_check_key
+
+    key, _, _ = demo_check_key(db)
     with Store(db, read_only=True) as store:
-        basis = sc.planning_basis(store.dataset(), Assumptions.from_settings(store.assumptions()).params())
+        basis = sc.planning_basis(store.dataset(), Assumptions.from_settings(store.assumptions()).params(),
+                                  check=backtest.load(db, key))
     expected = sc.projection_json(sc.project(basis, basis.starts["last_quarter"]))
     assert payload["figures"] == expected["figures"] and payload["spend"] == expected["spend"]
     assert payload["period"] == "2026-Q1" and payload["band"] == expected["band"]
@@ -190,3 +198,43 @@ def test_plan_refuses_bad_input_and_writes_nothing(tmp_path: Path) -> None:
         assert named in done.stderr, (args, done.stderr)
     done = run_cli("scenarios", "--db", db, "--format", "json")
     assert '"scenarios": []' in done.stdout
+
+
+def test_backtest_reports_each_method_and_the_choice_per_segment(tmp_path: Path) -> None:
+    from finance.demo import build_demo_db
+
+    db = tmp_path / "demo.duckdb"
+    build_demo_db(db)  # installs the demo's model check beside it
+    stored = next((tmp_path / "demo.model-checks").glob("*.json"))
+    code, out = run_cli_json("backtest", "--db", db)
+    assert code == 0
+    assert out == json.loads(stored.read_text())  # the stored check, not a new one
+    assert len(out["cutoffs"]) == 8 and set(out["recommended"]) == {"DTC", "SMB", "Enterprise B2B"}
+    assert out["recommended"]["DTC"] == "bgnbd"  # repeat purchases
+    for method in ("auto", "formula", "cohort", "bgnbd"):
+        assert set(out["scores"][method][""]) == {"3", "6", "12"}
+    done = run_cli("backtest", "--db", db)
+    assert done.returncode == 0 and "12" in done.stdout and "DTC: bgnbd" in done.stdout
+    # metrics reports the same check, and how the method in use did in it
+    code, metrics = run_cli_json("metrics", "--db", db)
+    assert metrics["ltv_model"]["model_check"]["recommended"] == out["recommended"]
+    assert metrics["ltv_model"]["model_check"]["horizons"]["12"]["mape"] == pytest.approx(
+        out["scores"]["auto"][""]["12"]["mape"], abs=1e-4)
+    row = metrics["rows"][-1]
+    assert 0 <= row["p_below_1"] <= row["p_below_target"] <= 1
+
+
+def test_backtest_with_too_little_history_chooses_by_shape_and_says_why(tmp_path: Path) -> None:
+    db = tmp_path / "young.duckdb"
+    revenue = tmp_path / "revenue.csv"
+    lines = ["customer_id,date,revenue,segment"]
+    for i in range(40):  # 40 subscribers paying every month from January to April 2025
+        lines += [f"S{i},2025-{m:02d}-05,100.00,SMB" for m in range(1, 5 - (i % 3 == 0))]
+    revenue.write_text("\n".join(lines) + "\n")
+    with Store(db) as store:
+        assert store.import_file("revenue", revenue).status == "imported"
+    code, out = run_cli_json("backtest", "--db", db)
+    assert code == 0
+    assert out["cutoffs"] == []
+    assert out["recommended"] == {"SMB": "sbg"}
+    assert "too little history" in out["reasons"]["SMB"] and "steady" in out["reasons"]["SMB"]

@@ -56,4 +56,41 @@ def test_demo_command_builds_the_default_file(tmp_path: Path) -> None:
     assert "built demo database" in done.stdout
     with Store(path, read_only=True) as store:
         assert store.totals()["customers"]["rows"] == _csv_sum("customers.csv", "")[0]
-    assert [p.name for p in path.parent.iterdir()] == ["finance.duckdb"]  # no temp files left
+    # no temp files left; the demo's model check beside it
+    assert sorted(p.name for p in path.parent.iterdir()) == ["finance.duckdb", "finance.model-checks"]
+    assert len(list((path.parent / "finance.model-checks").glob("*.json"))) == 1
+
+
+def _close(a: object, b: object, path: str = "") -> None:
+    """Equal structures, numbers to 1e-9 relative (a fresh run may round its last bit differently)."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        assert a.keys() == b.keys(), path
+        for key in a:
+            _close(a[key], b[key], f"{path}.{key}")
+    elif isinstance(a, list) and isinstance(b, list):
+        assert len(a) == len(b), path
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
+            _close(x, y, f"{path}[{i}]")
+    elif isinstance(a, float) or isinstance(b, float):
+        assert a == pytest.approx(b, rel=1e-9, abs=1e-12), path
+    else:
+        assert a == b, path
+
+
+@pytest.mark.slow
+def test_the_shipped_model_check_is_what_a_fresh_run_gives(demo_db: Path) -> None:
+    import json
+
+    from finance import backtest
+    from finance.demo import DEMO_CHECK, demo_check_key
+    from finance.metrics import default_as_of
+
+    shipped = json.loads(DEMO_CHECK.read_text())
+    key, data, settings = demo_check_key(demo_db)
+    assert shipped["key"] == key  # the demo database's data and the check's method version
+    assert backtest.load(demo_db, key) is not None  # installed beside the database
+    fresh = json.loads(json.dumps(backtest.run(data, settings, default_as_of(data)).to_json(),  # type: ignore[arg-type]
+                                  default=str))
+    shipped["check"].pop("seconds")
+    fresh.pop("seconds")
+    _close(fresh, shipped["check"])

@@ -67,26 +67,28 @@ def test_golden_quarters(golden: Path) -> None:
 def test_golden_formula_ltv(golden: Path) -> None:
     out = _json(golden, MetricParams(as_of=AS_OF, ltv=FLAT))
     q1, q2 = out["rows"]
-    # Churn and margin are per segment (the cohort's curve is its segments' curves weighted by customers).
-    # Q1 cohort: A and B (SMB), C (DTC); last complete month June.
-    # SMB: A alive (ages 0-5), B churned after age 1: k = 1, E = 6 + 2 = 8, c = 1/8; margin 480 + 160 = 640,
-    # M = 80 per alive month; A's tail for ages 6-11: 80 x sum_{j=1..6} (7/8)^j = 80 x 7 x (1 - (7/8)^6)
-    # = 308.6747...; SMB total 640 + 308.6747 = 948.6747.
-    # DTC: C churned after age 0: k = 1, E = 1, c = 1, margin 20, no tail. LTV = (948.6747 + 20) / 3
-    assert q1["ltv"] == "322.89"  # 322.8915...
+    # Churn is per segment, over all its cohorts, with half a churn event and one month of prior
+    # exposure (c = (k + 1/2) / (E + 1)): no churn seen yet is not a churn of 0. Last complete month: June.
+    # SMB: A alive (ages 0-5, E 6), B churned after age 1 (E 2), D alive (ages 0-2, E 3): k = 1, E = 11,
+    # c = 1.5 / 12 = 1/8. DTC: C churned after age 0: c = 1.5 / 2. Enterprise B2B: E alive, E 2: c = 0.5 / 3 = 1/6.
+    # Q1 cohort: A and B (SMB), C (DTC). SMB margin 480 + 160 = 640 over 8 paid months, M = 80; A's tail
+    # for ages 6-11: 80 x sum_{j=1..6} (7/8)^j = 80 x 7 x (1 - (7/8)^6) = 308.6747...; C has no tail.
+    # LTV = (640 + 308.6747 + 20) / 3 = 322.8916
+    assert q1["ltv"] == "322.89"
     assert q1["ltv_cac"] == pytest.approx(322.8915732 / 2333.3366667, abs=1e-4)
     assert q1["band"] == "unprofitable"
     assert q1["payback_months"] is None  # 2,333 of CAC is not recovered within 12 months
-    # Q2 cohort: D (SMB, ages 0-2) and E (Enterprise B2B, ages 0-1), both alive, no churn (c = 0):
-    # D margin 450 over E = 3 months, M = 150, tail 9 x 150 = 1350; E margin 1400 over 2 months, M = 700,
-    # tail 10 x 700 = 7000. LTV = (450 + 1350 + 1400 + 7000) / 2 = 5100
-    assert q2["ltv"] == "5100.00"
-    assert q2["ltv_high"] == "5100.00" and Decimal(q2["ltv_low"]) < Decimal("5100")  # churn can only rise
-    assert q2["ltv_cac"] == 2.55 and q2["band"] == "healthy"
-    # per-customer margin by month: D 150/month at every age, E 700: (150 + 700) / 2 = 425 each month
-    # (observed ages 0-1 sum to 300 + 1400); cumulative 425, 850, 1275, 1700, 2125 >= 2,000 in month 5
-    assert q2["payback_months"] == 5
-    assert q2["roi"] == 1.55  # (5100 x 2 - 4000) / 4000
+    # Q2 cohort: D (SMB, alive at age 2, M = 450 / 3 = 150) and E (Enterprise B2B, alive at age 1,
+    # M = 1400 / 2 = 700). D's tail, ages 3-11: 150 x 7 x (1 - (7/8)^9) = 734.3093; E's, ages 2-11:
+    # 700 x 5 x (1 - (5/6)^10) = 2934.7305. LTV = (450 + 734.3093 + 1400 + 2934.7305) / 2 = 2759.5199
+    assert q2["ltv"] == "2759.52"
+    assert Decimal(q2["ltv_low"]) < Decimal(q2["ltv"]) < Decimal(q2["ltv_high"])  # projected: a real range
+    assert q2["ltv_cac"] == pytest.approx(1.37976, abs=1e-4) and q2["band"] == "at risk"
+    # per-customer margin by month: (150 + 700) / 2 = 425 at ages 0 and 1, then (150 + 700 x 5/6) / 2 =
+    # 366.67, (150 x 7/8 + 700 x (5/6)^2) / 2 = 308.68, 259.97, 219.03: cumulative 425, 850, 1216.67,
+    # 1525.35, 1785.32, 2004.35 >= 2,000 in month 6
+    assert q2["payback_months"] == 6
+    assert q2["roi"] == pytest.approx(0.3798, abs=1e-4)  # (2759.52 x 2 - 4000) / 4000
 
 
 def test_golden_by_channel_allocates_shared_costs_pro_rata(golden: Path) -> None:
@@ -139,8 +141,8 @@ def test_trailing_window_is_a_ratio_of_sums(golden: Path) -> None:
     rows = {r["period"]: r for r in out["rows"]}
     assert rows["2025-Q1"]["cac"] is None  # only one quarter of history
     assert rows["2025-Q2"]["cac"] == "2200.00"  # (7000.01 + 4000) / 5 = 2200.002
-    # LTV over the window weights the cohorts by customers: (322.8916 x 3 + 5100 x 2) / 5 = 2233.7349
-    assert rows["2025-Q2"]["ltv"] == "2233.73"
+    # LTV over the window weights the cohorts by customers: (322.8916 x 3 + 2759.5199 x 2) / 5 = 1297.5429
+    assert rows["2025-Q2"]["ltv"] == "1297.54"
 
 
 def test_as_of_ignores_later_data(golden: Path, tmp_path: Path) -> None:
@@ -360,8 +362,10 @@ def test_rolling_up_every_channel_gives_the_pooled_figures(golden: Path) -> None
 
 @pytest.mark.parametrize("as_of", [date(2025, 5, 31), date(2025, 6, 1), date(2025, 6, 15)])
 def test_the_month_under_way_is_neither_observed_nor_counted_twice(tmp_path: Path, as_of: date) -> None:
-    # One customer paying 100 (margin 70) every month, never churning; 12 months, no discount:
-    # LTV = 12 x 70 = 840 whatever day of June the figures are taken on.
+    # One customer paying 100 (margin 70) every month; 12 months, no discount. Whatever day of June the
+    # figures are taken on, May is the last complete month: ages 0-4 observed (5 x 70 = 350), no churn seen
+    # in 5 months, so c = 0.5 / 6 = 1/12, and ages 5-11 add 70 x sum_{j=1..7} (11/12)^j
+    # = 70 x 11 x (1 - (11/12)^7) = 351.2346: LTV 701.2346. June's revenue is neither observed nor projected twice.
     db = tmp_path / "s.duckdb"
     with Store(db) as store:
         (tmp_path / "c.csv").write_text("customer_id,acquired_on\nA,2025-01-05\n")
@@ -371,7 +375,7 @@ def test_the_month_under_way_is_neither_observed_nor_counted_twice(tmp_path: Pat
         for kind in ("customers", "revenue", "spend"):
             assert store.import_file(kind, tmp_path / f"{kind[0]}.csv").status == "imported"
         rows = compute(store.dataset(), MetricParams(as_of=as_of, ltv=FLAT)).rows
-    assert rows["ltv"].to_list()[0] == pytest.approx(840.0)
+    assert rows["ltv"].to_list()[0] == pytest.approx(701.2345927, abs=1e-6)
 
 
 def test_a_window_reaching_before_the_spend_data_is_unknown(golden: Path) -> None:

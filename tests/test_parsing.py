@@ -242,3 +242,15 @@ def test_plain_amounts_read_natively_agree_with_the_full_parser(texts: list[str 
         expected_amounts, expected_codes = full(series)
         assert amounts.to_list() == expected_amounts.to_list()
         assert codes.to_list() == expected_codes.to_list()
+
+
+def test_a_short_line_and_a_blank_extra_field_do_not_hide_each_other(tmp_path: Path) -> None:
+    # Two data lines, one field short and one with a blank extra field: as many delimiters as a
+    # regular block, but the short line is still ragged on both reading paths.
+    from finance import csvfile
+
+    path = tmp_path / "balanced.csv"
+    path.write_bytes(b"period,period\n1\n,,")
+    fast, slow = csvfile.read_raw(path), csvfile.read_raw(path, vectorised=False)
+    _assert_same_reading(fast, slow)
+    assert not isinstance(fast, list) and fast.ragged_rows == {2}

@@ -23,10 +23,10 @@ import polars as pl
 import pytest
 from PIL import Image
 
-from finance import charts, exports, report
+from finance import backtest, charts, exports, report
 from finance.assumptions import Assumptions
 from finance.dataset import SHARED
-from finance.demo import SAMPLE_DIR, build_demo_db
+from finance.demo import SAMPLE_DIR, build_demo_db, demo_check_key
 from finance.metrics import compute, money
 from finance.planner import PlanError
 from finance.scenarios import PlanLine, Scenario, save_scenario
@@ -89,7 +89,8 @@ def pack(demo_db: Path) -> report.BoardPack:
 def core(demo_db: Path, pack: report.BoardPack) -> Core:
     with Store(demo_db, read_only=True) as store:
         data, stored = store.dataset(), store.assumptions()
-    rows = compute(data, Assumptions.from_settings(stored).params()).rows
+    key, _, _ = demo_check_key(demo_db)
+    rows = compute(data, Assumptions.from_settings(stored).params(), backtest.load(demo_db, key)).rows
     return Core(rows.filter(pl.col("period_label") == pack.period).row(0, named=True))
 
 
@@ -185,7 +186,7 @@ def test_xlsx_has_one_sheet_per_table_numbers_as_numbers_and_no_formula(workbook
                         money_cells += 1
     assert money_cells > 100
     assumptions = {row[0].value: row[1].value for row in workbook[exports.ASSUMPTIONS_SHEET].iter_rows(min_row=2)}
-    assert assumptions["LTV method"] == "formula" and assumptions["Budget request"] == REQUEST
+    assert assumptions["LTV method"] == "auto" and assumptions["Budget request"] == REQUEST
     assert assumptions["Data as of"] == "2025-12-31"
     assert assumptions["Default gross margin"] == pytest.approx(0.7)
 

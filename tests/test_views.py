@@ -21,7 +21,8 @@ def test_defaults_make_an_empty_query() -> None:
 
 @given(st.builds(ViewState, grain=st.sampled_from(["quarter", "month"]),
                  period_from=st.sampled_from([None, *PERIODS]), period_to=st.sampled_from([None, *PERIODS]),
-                 window=st.sampled_from([None, 3, 6, 12]), method=st.sampled_from(["formula", "cohort", "bgnbd"]),
+                 window=st.sampled_from([None, 3, 6, 12]),
+                 method=st.sampled_from(["auto", "formula", "cohort", "bgnbd"]),
                  channels=st.lists(st.sampled_from(["Paid Search", "Events", "A|B"]), unique=True).map(
                      lambda xs: tuple(x for x in xs if "|" not in x)),
                  segments=st.lists(st.sampled_from(["SMB", "DTC"]), unique=True).map(tuple),
