@@ -196,8 +196,8 @@ def customer_activity(data: Dataset, settings: LTVSettings, grain: Grain,
         base.join(pl.concat(summaries), on="customer_id", how="left")
         .with_columns(pl.col("margin_total", "revenue_total").fill_null(0.0))
     ).select("customer_id", "cohort", "dim", "segment", "acquired_month", "acquired_on", "age_observed",
-             "last_age", "margin_total", "revenue_total", "payments", "regular", "interval", "paid_through"
-             ).sort("customer_id")  # one order for the same data: fits and sums repeat to the last bit
+             "last_age", "margin_total", "revenue_total", "payments", "amount_spread", "regular", "interval",
+             "paid_through").sort("customer_id")  # one order for the same data: fits and sums repeat to the last bit
     margin = pl.concat(margins).group_by("cohort", "dim", "segment", "age").agg(pl.col("margin").sum())
     return customers, margin.with_columns(pl.col("age").cast(pl.Int64)).sort("cohort", "dim", "segment", "age")
 

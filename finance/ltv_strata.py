@@ -166,6 +166,9 @@ def fit_bgnbd_gg(stratum: tuple[str, ...], members: pl.DataFrame) -> StratumFit:
     extra["mean_spend"] = float(repeat.get_column("monetary_value").mean() if repeat.height  # type: ignore[arg-type]
                                 else buyers.mean() if buyers.len() else 0.0)
     try:
+        steady = members.filter(pl.col("payments") >= 3).get_column("amount_spread")
+        if steady.len() and float((steady <= 1.01).mean()) >= 0.8:  # type: ignore[arg-type]
+            raise FitError("Gamma-Gamma: repeat payers pay the same amount every time (subscriptions)")
         gg = fit_gamma_gamma(repeat.get_column("frequency").to_numpy(), repeat.get_column("monetary_value").to_numpy())
         if gg.q <= 1:
             raise FitError(f"Gamma-Gamma: q = {gg.q:.3g} <= 1 makes a new customer's expected spend infinite")
@@ -456,6 +459,12 @@ def fit_strata(customers: pl.DataFrame, models: dict[str, Model], by_dim: bool) 
         try:
             return FITTERS[model](stratum, members)
         except FitError as exc:
+            if members.height >= OWN_FIT_CUSTOMERS:
+                # Enough customers, and still no fit: the model does not describe this business (a
+                # purchase model on steady subscriptions, say). Borrowing another segment's fit would
+                # not either; the churn formula does.
+                notes.append(f"{' / '.join(stratum)}: {exc}; the churn formula is used")
+                return fit_formula(stratum, members)
             if model not in company:
                 try:
                     company[model] = FITTERS[model](("(all)",), customers)

@@ -79,6 +79,8 @@ class BoardPack:
     """Quarters with spend and new customers: the valid choices of ``period``."""
     as_of: date
     method: str
+    model_note: str
+    """Which model valued each segment and how well it back-tested, in a sentence."""
     band_edges: tuple[float, ...]
     quarterly: pl.DataFrame
     """Pooled metric rows (``finance.metrics.compute``), every quarter up to ``period``."""
@@ -189,7 +191,8 @@ def gather(store: Store | Path | str, *, period: str | None = None, scenario: st
     settings = pooled.assumptions()
     return BoardPack(
         company=company or DEFAULT_COMPANY, currency=currency, prepared_on=prepared_on or date.today(),
-        period=chosen, prior_period=prior, quarters=quarters, as_of=pooled.as_of, method=method, band_edges=edges,
+        period=chosen, prior_period=prior, quarters=quarters, as_of=pooled.as_of, method=method,
+        model_note=pooled.model_sentence(), band_edges=edges,
         quarterly=quarterly, by_channel=by_channel, by_segment=by_segment,
         cac_by_category={k: Decimal(v) if v is not None else None for k, v in category_json.items()},
         plan_period=plan.basis.period, interval=plan.basis.interval, request=plan.request, request_note=plan.note,
@@ -510,8 +513,9 @@ def _key_figures(pack: BoardPack, sheets: Mapping[str, pl.DataFrame]) -> pdf.Sec
         lines.append((label, cell(row, key, kind), cell(was, key, kind) if prior else "n/a",
                       change.split(" vs ")[0] if change else "n/a"))
     summary = pl.DataFrame(lines, schema=["Figure", pack.period, p or "Prior quarter", "Change"], orient="row")
-    intro = (f"{pack.period}, data as of {pack.as_of:%d %b %Y}; LTV by the {pack.method} method"
-             + (f"; changes are against {p}." if p else "; no prior quarter to compare with."))
+    intro = (f"{pack.period}, data as of {pack.as_of:%d %b %Y}"
+             + (f"; changes are against {p}." if p else "; no prior quarter to compare with.")
+             + f"\n\n{pack.model_note}")
     return pdf.Section(SECTIONS[0], [pdf.Paragraph(intro), pdf.Kpis(tiles),
                                      pdf.Table(f"{pack.period} against the prior quarter", summary)])
 

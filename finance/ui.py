@@ -30,7 +30,7 @@ from finance.assumptions import Assumptions
 from finance.dataset import Dataset
 from finance.demo import DEMO_SETTING, build_demo_db
 from finance.ltv import METHODS, LTVResult, cohort_margin_matrix
-from finance.metrics import MetricsResult, compute, default_as_of, rollup
+from finance.metrics import MODEL_WORDS, MetricsResult, compute, default_as_of, rollup
 from finance.scenarios import PlanLine, PlanningBasis, Projection, optimise, planning_basis, project
 from finance.store import ENV_DB, Store, StoreBusy, StoreError, default_db_path
 from finance.views import GRAIN_CHOICES, ViewState
@@ -275,9 +275,19 @@ def _check_key(path: str, version: tuple[int, ...]) -> str:
     return backtest.fingerprint(imports, settings, default_as_of(data))
 
 
-@st.cache_resource(max_entries=4, ttl=3600)
+_loaded_checks: dict[tuple[str, str], backtest.ModelCheck] = {}
+
+
 def _stored_check(path: str, key: str) -> backtest.ModelCheck | None:
-    return backtest.load(path, key)
+    """The stored check, read once; a missing one is looked for again on every run (a file stat)."""
+    found = _loaded_checks.get((path, key))
+    if found is None:
+        found = backtest.load(path, key)
+        if found is not None:
+            if len(_loaded_checks) >= 8:
+                _loaded_checks.pop(next(iter(_loaded_checks)))
+            _loaded_checks[(path, key)] = found
+    return found
 
 
 def model_check(path: str, version: tuple[int, ...]) -> tuple[backtest.ModelCheck | None, CheckRun | None]:
@@ -295,16 +305,13 @@ def model_check(path: str, version: tuple[int, ...]) -> tuple[backtest.ModelChec
     if found is not None:
         return found, None
     with _check_lock:
+        for other in _check_runs.values():
+            other.poll()  # reaps a finished process of any database
         run = _check_runs.get(path)
         if run is not None and run.key != key:
             if run.process.poll() is None:
                 run.process.terminate()  # its data version is gone
             run = None
-        if run is None or (run.poll().finished and run.error is None):
-            _stored_check.clear()  # type: ignore[attr-defined]
-            found = _stored_check(path, key)
-            if found is not None:
-                return found, None
         if run is None:
             folder = backtest.folder_for(path)
             folder.mkdir(parents=True, exist_ok=True)
@@ -318,18 +325,18 @@ def model_check(path: str, version: tuple[int, ...]) -> tuple[backtest.ModelChec
     return None, run.poll()
 
 
-def check_progress(run: CheckRun) -> None:
-    """The note while a check runs; reruns the page once it has finished."""
+def check_progress(path: str, run: CheckRun) -> None:
+    """The note while a check runs; reruns the page once the check is stored."""
 
     @st.fragment(run_every=2)
     def poll() -> None:
         run.poll()
+        if _stored_check(path, run.key) is not None:
+            st.rerun(scope="app")
         if run.error:
             st.warning(f"The model check could not be completed ({plain(run.error)}); LTV ranges use the prior "
                        "model error and the recommended method chooses by the shape of the data.")
             return
-        if run.finished:
-            st.rerun(scope="app")
         total = max(run.total, 1)
         st.progress(run.done / total, text=f"Checking the LTV models against your history: {run.done} of "
                     f"{run.total or '...'} cut-offs. Until then the recommended method chooses by the shape "
@@ -534,7 +541,7 @@ def sidebar() -> Context:
     check, run = model_check(path, version) if periods else (None, None)
     if run is not None:
         with st.sidebar:
-            check_progress(run)
+            check_progress(path, run)
     return Context(path, version, current, assumptions, demo, periods, channels, segments, check is not None)
 
 
@@ -617,29 +624,12 @@ def as_of_text(result: MetricsResult) -> str:
     return f"as of {result.as_of:%d %b %Y}"
 
 
-MODEL_NAMES = {"formula": "the churn formula", "sbg": "sBG retention", "bgnbd": "BG/NBD"}
+MODEL_NAMES = MODEL_WORDS
 
 
 def method_sentence(result: MetricsResult) -> str:
-    """Which models made the LTV, segment by segment, and how well they back-tested: in words, Markdown-safe."""
-    by_model: dict[str, list[str]] = {}
-    for segment, model in sorted(result.ltv.models.items()):
-        by_model.setdefault(model, []).append(segment)
-    parts = [f"{MODEL_NAMES.get(m, m)} for {', '.join(plain(s) for s in segs)}" for m, segs in by_model.items()]
-    label = METHOD_LABELS[result.ltv.method].split(" (")[0]
-    text = f"LTV by the {label.lower()} method ({'; '.join(parts)})" if parts else f"LTV by the {label.lower()} method"
-    check = result.check
-    if check is None:
-        return text + ". The model check against this history is still running."
-    score = check.headline(result.ltv.method, 12)
-    if score is None or score.mape is None:
-        return text + ". Too little history for a back-test yet: the models were chosen by the shape of the data."
-    horizon = next((h for h in ("12", "6", "3") if check.scores.get(result.ltv.method, {}).get("", {}).get(h)
-                    is score), "12")
-    held = f"; its {check.interval:.0%} range held {score.coverage:.0%} of the time" if score.coverage is not None \
-        else ""
-    return (text + f". In back-tests at {len(check.cutoffs)} past quarter-ends its {horizon}-month forecasts were "
-            f"within {score.mape:.1%} on average (bias {score.bias:+.1%}){held}.")
+    """Which models made the LTV and how well they back-tested (``MetricsResult.model_sentence``), Markdown-safe."""
+    return plain(result.model_sentence())
 
 
 def probability_text(row: Mapping[str, Any], target: float) -> str:
