@@ -8,6 +8,7 @@ so they can never disagree. The JSON shape of ``to_json`` is stable: scripts rel
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
@@ -159,6 +160,22 @@ class MetricsResult:
                           "notes": self.ltv.notes},
             "rows": rows,
         }
+
+
+def chance_text(row: Mapping[str, Any], target: float) -> str:
+    """'<1% chance below 1x, 38% below the 3x target' from a row's p_below_1 and p_below_target; '' if unknown."""
+    below_1, below_target = row.get("p_below_1"), row.get("p_below_target")
+    if below_1 is None or below_target is None:
+        return ""
+    return f"{_chance(below_1)} chance below 1x, {_chance(below_target)} below the {target:g}x target"
+
+
+def _chance(p: float) -> str:
+    if p < 0.005:
+        return "<1%"
+    if p > 0.995:
+        return ">99%"
+    return f"{p:.0%}"
 
 
 def money(value: Decimal | float | None) -> str | None:

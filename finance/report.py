@@ -36,7 +36,7 @@ from finance.assumptions import Assumptions
 from finance.dataset import Dataset
 from finance.demo import DEMO_SETTING
 from finance.ltv import METHODS, Method
-from finance.metrics import compute
+from finance.metrics import chance_text, compute
 from finance.planner import PlanError
 from finance.schema import BAND_LABELS, CATEGORIES, MARKETING_CATEGORIES
 from finance.store import PROJECT_DIR, Store
@@ -81,6 +81,8 @@ class BoardPack:
     method: str
     model_note: str
     """Which model valued each segment and how well it back-tested, in a sentence."""
+    target_ratio: float
+    """The LTV:CAC the probability of falling short is measured against."""
     band_edges: tuple[float, ...]
     quarterly: pl.DataFrame
     """Pooled metric rows (``finance.metrics.compute``), every quarter up to ``period``."""
@@ -192,7 +194,7 @@ def gather(store: Store | Path | str, *, period: str | None = None, scenario: st
     return BoardPack(
         company=company or DEFAULT_COMPANY, currency=currency, prepared_on=prepared_on or date.today(),
         period=chosen, prior_period=prior, quarters=quarters, as_of=pooled.as_of, method=method,
-        model_note=pooled.model_sentence(), band_edges=edges,
+        model_note=pooled.model_sentence(), target_ratio=assumptions.target_ratio, band_edges=edges,
         quarterly=quarterly, by_channel=by_channel, by_segment=by_segment,
         cac_by_category={k: Decimal(v) if v is not None else None for k, v in category_json.items()},
         plan_period=plan.basis.period, interval=plan.basis.interval, request=plan.request, request_note=plan.note,
@@ -489,6 +491,7 @@ def _key_figures(pack: BoardPack, sheets: Mapping[str, pl.DataFrame]) -> pdf.Sec
                         _change(row["ltv"], was.get("ltv"), p))),
         pdf.Kpi("LTV:CAC", _fmt(pack, row["ltv_cac"], "ratio"),
                 _joined(_range(pack, row["ltv_cac_low"], row["ltv_cac_high"], "ratio"),
+                        chance_text(row, pack.target_ratio) or None,
                         f"was {_fmt(pack, was.get('ltv_cac'), 'ratio')}" if p else None), row["band"]),
         pdf.Kpi("CAC payback", _fmt(pack, payback, "months"),
                 _joined(payback_change, "months of gross margin to recover CAC")),

@@ -30,7 +30,7 @@ from finance.assumptions import Assumptions
 from finance.dataset import Dataset
 from finance.demo import DEMO_SETTING, build_demo_db
 from finance.ltv import METHODS, LTVResult, cohort_margin_matrix
-from finance.metrics import MODEL_WORDS, MetricsResult, compute, default_as_of, rollup
+from finance.metrics import MODEL_WORDS, MetricsResult, chance_text, compute, default_as_of, rollup
 from finance.scenarios import PlanLine, PlanningBasis, Projection, optimise, planning_basis, project
 from finance.store import ENV_DB, Store, StoreBusy, StoreError, default_db_path
 from finance.views import GRAIN_CHOICES, ViewState
@@ -633,19 +633,8 @@ def method_sentence(result: MetricsResult) -> str:
 
 
 def probability_text(row: Mapping[str, Any], target: float) -> str:
-    """'4% chance below 1x, 38% below the 3x target' for a metric row, or '' when unknown."""
-    below_1, below_target = row.get("p_below_1"), row.get("p_below_target")
-    if below_1 is None or below_target is None:
-        return ""
-    return f"{_chance(below_1)} chance below 1x, {_chance(below_target)} below the {target:g}x target"
-
-
-def _chance(p: float) -> str:
-    if p < 0.005:
-        return "<1%"
-    if p > 0.995:
-        return ">99%"
-    return f"{p:.0%}"
+    """'<1% chance below 1x, 38% below the 3x target' for a metric row, or '' when unknown."""
+    return chance_text(row, target)
 
 
 _MARKDOWN_SPECIAL = set("\\`*_{}[]<>()#+-.!|~$:=")
