@@ -445,21 +445,17 @@ def fit_sbg_cohorts(cohorts: Sequence[Sequence[float]]) -> SBGFit:
         raise FitError("sBG: nobody churned, so the churn probability cannot be estimated")
     if all(s[1] == 0 for s in observed):
         raise FitError("sBG: every cohort churned in its first period, so heterogeneity cannot be estimated")
-    parts = [(-np.diff(s), float(s[-1])) for s in observed]
-
-    def nll(log_params: FloatArray) -> float:
-        alpha, beta = np.exp(log_params)
-        return -sum(_sbg_log_likelihood(alpha, beta, churned, survivors) for churned, survivors in parts)
-
-    first = sum(float(s[1]) for s in observed) / customers
-    starts = [[0.0, 0.0], [0.0, math.log(max(first, 1e-6) / max(1 - first, 1e-6))]]
-    hint = (" (retention that does not rise with tenure shows no heterogeneity in churn; the sBG then "
-            "tends to a constant-churn geometric model)")
-    optimum = _maximise_likelihood(nll, starts, "sBG", SBGFit.param_names, flat_hint=hint)
-    alpha, beta = (float(v) for v in np.exp(optimum.log_params))
-    return SBGFit(alpha=alpha, beta=beta, log_likelihood=-optimum.nll,
-                  periods=int(max(s.size for s in observed) - 1), customers=round(customers),
-                  covariance=optimum.covariance)
+    # The series as lifetime intervals: the n_t customers lost in period t lived t - 1 < L <= t, and
+    # the last count survived the last period (L > its length): the same likelihood, F&H 2007 eq. B3.
+    lower: list[float] = []
+    upper: list[float] = []
+    counts: list[float] = []
+    for s in observed:
+        lost = -np.diff(s)
+        lower += [*range(len(lost)), len(lost)]
+        upper += [*range(1, len(lost) + 1), math.inf]
+        counts += [*lost.tolist(), float(s[-1])]
+    return fit_sbg_intervals(lower, upper, counts)
 
 
 def fit_sbg_intervals(lower: ArrayLike, upper: ArrayLike, counts: ArrayLike) -> SBGFit:
