@@ -407,8 +407,13 @@ def _print_metrics_table(payload: dict[str, Any]) -> None:
                                                 f"{value:.0%}" if key == "roi" else str(value))
             cells.append(f"{text:<{width}}" if key in ("period", "channel", "segment", "band") else f"{text:>{width}}")
         print("  ".join(cells))
-    params = ", ".join(f"{k}={v}" for k, v in model["params"].items())
+    params = ", ".join(f"{_terminal_safe(k)}={v}" for k, v in model["params"].items())
     print(f"LTV model {model['method']} ({model['time_unit']}): {params}")
+    check = model.get("model_check")
+    if check and "12" in check["horizons"]:
+        score = check["horizons"]["12"]
+        print(f"model check: 12-month forecasts within {_pct(score['mape'])} on average "
+              f"(bias {_pct(score['bias'], True)}), {_pct(score['coverage'])} inside the range")
 
 
 def cmd_backtest(args: argparse.Namespace) -> int:

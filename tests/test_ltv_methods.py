@@ -74,9 +74,19 @@ def test_each_method_reports_its_fitted_parameters_and_intervals(demo: Path, met
     assert code == 0
     model = out["ltv_model"]
     assert model["method"] == method
-    # every segment is fitted on its own, and says so in its parameters' names
-    for segment in SEGMENTS:
-        assert {f"{segment}: {n}" for n in names} <= set(model["params"]), (segment, model["params"])
+    # every segment is fitted on its own, and says so in its parameters' names; a model that cannot
+    # describe a segment gives way to the churn formula, and the notes say why
+    own = {"formula": "formula", "cohort": "sbg", "bgnbd": "bgnbd"}[method]
+    model_names = {"formula": {"monthly_churn"}, "sbg": {"alpha", "beta"}, "bgnbd": {"r", "alpha", "a", "b"}}
+    for entry in model["segments"]:
+        segment = entry["segment"]
+        expected = names if entry["model"] == own else model_names[entry["model"]]
+        assert {f"{segment}: {n}" for n in expected} <= set(model["params"]), (segment, model["params"])
+        if entry["model"] != own:
+            assert entry["model"] == "formula"
+            assert any(note.startswith(f"{segment}:") and "the churn formula is used" in note
+                       for note in model["notes"]), model["notes"]
+    assert sum(entry["model"] == own for entry in model["segments"]) >= 2  # DTC and SMB at least
     assert all(v > 0 for v in model["params"].values())
     assert {s["segment"] for s in model["segments"]} == set(SEGMENTS)
     for segment in model["segments"]:
