@@ -38,7 +38,6 @@ from typing import Any
 
 import numpy as np
 import polars as pl
-from scipy import special
 
 from finance.dataset import Dataset
 from finance.ltv import LTVSettings, customer_activity, model_by_shape
@@ -53,6 +52,7 @@ from finance.ltv_strata import (
     contract_units,
     expected_margin,
     fit_strata,
+    lognormal_quantile,
     process_variance,
     purchase_units,
 )
@@ -180,7 +180,7 @@ def _predict(data: Dataset, settings: LTVSettings, cutoff: date, actual: dict[tu
             fit = fits[(str(segment),)]
             cohorts = members.group_by("cohort").agg(customers=pl.len()).sort("cohort").with_row_index("__key")
             framed = members.join(cohorts.select("cohort", "__key"), on="cohort")
-            units = purchase_units(framed) if fit.model == "bgnbd" else contract_units(framed, pl.col("__key"))
+            units = purchase_units(framed) if fit.model == "bgnbd" else contract_units(framed)
             n_keys = cohorts.height
             expected = expected_margin(fit, units, months)
             gradients = []
@@ -251,11 +251,11 @@ def _tau(predictions: list[_Prediction]) -> dict[str, float]:
     return {"tau_12": math.exp(level), "growth": growth}
 
 
-def _interval(predicted: float, known_var: float, tau: float, interval: float) -> tuple[float, float]:
-    variance = known_var + (tau * predicted) ** 2
+def _interval(predicted: float, variance: float, interval: float) -> tuple[float, float]:
+    """The stated range of a forecast with this variance: the one lognormal every LTV range uses."""
     sigma = math.sqrt(math.log1p(variance / predicted**2)) if predicted > 0 else 0.0
-    lo_z, hi_z = special.ndtri((1 - interval) / 2), special.ndtri(1 - (1 - interval) / 2)
-    return (predicted * math.exp(lo_z * sigma - sigma**2 / 2), predicted * math.exp(hi_z * sigma - sigma**2 / 2))
+    low_q, high_q = (1 - interval) / 2, 1 - (1 - interval) / 2
+    return lognormal_quantile(0.0, predicted, sigma, low_q), lognormal_quantile(0.0, predicted, sigma, high_q)
 
 
 def _score(rows: list[tuple[float, float, float, float]]) -> Score:
@@ -341,7 +341,7 @@ def _out_of_sample(predictions: list[_Prediction], segments: list[str], shape: d
                 if p.model != (model or choice.get(p.segment)):
                     continue
                 tau = taus[(p.model, p.segment)].tau(p.horizon)
-                low, high = _interval(p.predicted, p.known_var, tau, interval)
+                low, high = _interval(p.predicted, p.known_var + (tau * p.predicted) ** 2, interval)
                 rows.setdefault((method, p.segment, p.horizon), []).append((p.predicted, p.actual, low, high))
                 # the company's cohort: segments summed (per-customer figures weighted by customers)
                 entry = totals.setdefault((p.cohort, p.horizon), [0.0, 0.0, 0.0, 0.0, 0.0])
@@ -353,10 +353,7 @@ def _out_of_sample(predictions: list[_Prediction], segments: list[str], shape: d
                 n = totals[(cohort, k)][3]
                 if predicted <= 0:
                     continue
-                sigma = math.sqrt(math.log1p(variance / predicted**2))
-                z_lo, z_hi = special.ndtri((1 - interval) / 2), special.ndtri(1 - (1 - interval) / 2)
-                low = predicted * math.exp(z_lo * sigma - sigma**2 / 2) / n
-                high = predicted * math.exp(z_hi * sigma - sigma**2 / 2) / n
+                low, high = (end / n for end in _interval(predicted, variance, interval))
                 rows.setdefault((method, "", k), []).append((predicted / n, actual_total / n, low, high))
                 company.append({"cutoff": _month_end(held).isoformat(), "method": method,
                                 "cohort": cohort.isoformat(), "horizon": k, "customers": int(n),

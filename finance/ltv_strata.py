@@ -231,13 +231,11 @@ class Units:
     columns: dict[str, np.ndarray]
 
 
-def contract_units(members: pl.DataFrame, key_index: pl.Expr, rate_by_key: bool = True) -> Units:
+def contract_units(members: pl.DataFrame) -> Units:
     """Alive customers grouped by key, age, paid-through age, interval, and the key's margin rate."""
     alive = members.filter(pl.col("paid_through") >= pl.col("age_observed"))
     rates = members.group_by("__key").agg(
         __rate=pl.col("margin_total").sum() / (pl.col("paid_through").fill_null(-1) + 1).sum())
-    if not rate_by_key:
-        rates = rates.with_columns(__rate=pl.lit(margin_rate(members)))
     grouped = alive.join(rates, on="__key").group_by("__key", "age_observed", "paid_through", "interval", "__rate").agg(
         count=pl.len()).sort("__key", "age_observed", "paid_through", "interval")
     return Units(grouped.get_column("__key").to_numpy(), grouped.get_column("age_observed").to_numpy(),
@@ -548,7 +546,7 @@ def project_strata(customers: pl.DataFrame, observed: dict[tuple[Any, ...], np.n
     for stratum_key, members in frame.group_by(stratum_cols, maintain_order=True):
         stratum = tuple(str(v) for v in stratum_key)
         fit = fits[stratum]
-        units = purchase_units(members) if fit.model == "bgnbd" else contract_units(members, pl.col("__key"))
+        units = purchase_units(members) if fit.model == "bgnbd" else contract_units(members)
         if not len(units.count):
             continue
         ahead = np.arange(1, horizon + 1)

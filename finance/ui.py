@@ -30,7 +30,7 @@ from finance.assumptions import Assumptions
 from finance.dataset import Dataset
 from finance.demo import DEMO_SETTING, build_demo_db
 from finance.ltv import METHODS, LTVResult, cohort_margin_matrix
-from finance.metrics import MODEL_WORDS, MetricsResult, chance_text, compute, default_as_of, rollup
+from finance.metrics import MetricsResult, compute, default_as_of, rollup
 from finance.scenarios import PlanLine, PlanningBasis, Projection, optimise, planning_basis, project
 from finance.store import ENV_DB, Store, StoreBusy, StoreError, default_db_path
 from finance.views import GRAIN_CHOICES, ViewState
@@ -624,17 +624,9 @@ def as_of_text(result: MetricsResult) -> str:
     return f"as of {result.as_of:%d %b %Y}"
 
 
-MODEL_NAMES = MODEL_WORDS
-
-
 def method_sentence(result: MetricsResult) -> str:
     """Which models made the LTV and how well they back-tested (``MetricsResult.model_sentence``), Markdown-safe."""
     return plain(result.model_sentence())
-
-
-def probability_text(row: Mapping[str, Any], target: float) -> str:
-    """'<1% chance below 1x, 38% below the 3x target' for a metric row, or '' when unknown."""
-    return chance_text(row, target)
 
 
 _MARKDOWN_SPECIAL = set("\\`*_{}[]<>()#+-.!|~$:=")

@@ -7,7 +7,7 @@ import streamlit as st
 
 from finance import charts, ui
 from finance.ltv import METHODS
-from finance.metrics import headline_row
+from finance.metrics import MODEL_WORDS, headline_row
 
 ctx = ui.context()
 st.title("Customer lifetime value")
@@ -76,7 +76,7 @@ else:
                           "range held": score.coverage})
     st.dataframe(pl.DataFrame(table), hide_index=True, key="ltv.check",
                  column_config={"bias": percent, "forecast error": percent, "range held": percent})
-    picks = [{"segment": segment, "model": ui.MODEL_NAMES.get(choice, choice), "why": check.reasons.get(segment, "")}
+    picks = [{"segment": segment, "model": MODEL_WORDS.get(choice, choice), "why": check.reasons.get(segment, "")}
              for segment, choice in sorted(check.recommended.items())]
     st.dataframe(pl.DataFrame(picks), hide_index=True, key="ltv.picks")
     predictions = pl.DataFrame(check.predictions) if check.predictions else pl.DataFrame()

@@ -6,7 +6,7 @@ import polars as pl
 import streamlit as st
 
 from finance import ui
-from finance.metrics import headline_row
+from finance.metrics import chance_text, headline_row
 
 ctx = ui.context()
 rows = ctx.rows()
@@ -39,7 +39,7 @@ tiles[0].metric("Fully loaded CAC" if not ctx.view.include_sales else "S&M CAC",
 tiles[1].metric("LTV", ui.money(latest["ltv"]), delta("ltv"),
                 help=f"Range {ui.money(latest['ltv_low'])} - {ui.money(latest['ltv_high'])}")
 band = latest["band"] or "n/a"
-odds = ui.probability_text(latest, ctx.assumptions.target_ratio)
+odds = chance_text(latest, ctx.assumptions.target_ratio)
 tiles[2].metric("LTV:CAC", ui.ratio(latest["ltv_cac"]), band, delta_color="off",
                 help=f"{ctx.assumptions.interval_label} range {ui.ratio(latest['ltv_cac_low'])} - "
                      f"{ui.ratio(latest['ltv_cac_high'])}" + (f"; {odds}" if odds else ""))

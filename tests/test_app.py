@@ -15,7 +15,7 @@ from streamlit.testing.v1 import AppTest
 from finance import backtest, scenarios, ui
 from finance.assumptions import Assumptions
 from finance.demo import SAMPLE_DIR, build_demo_db, demo_check_key
-from finance.metrics import compute, money
+from finance.metrics import MODEL_WORDS, compute, money
 from finance.store import Store
 
 from .conftest import ROOT
@@ -89,7 +89,7 @@ def test_overview_tiles_equal_the_core(app: Runner, demo_db: Path) -> None:
     assert score is not None and score.mape is not None
     assert f"were within {score.mape:.1%} on average" in caption
     for segment, model in result.ltv.models.items():
-        assert f"{ui.MODEL_NAMES[model]} for" in caption and segment in caption
+        assert f"{MODEL_WORDS[model]} for" in caption and segment in caption
     assert at.metric[0].value == dollars(latest["cac"])
     assert at.metric[1].value == dollars(latest["ltv"])
     assert at.metric[2].value == f"{latest['ltv_cac']:.2f}x"
@@ -297,7 +297,7 @@ def test_the_ltv_page_shows_the_model_check_and_the_methods_side_by_side(app: Ru
     assert auto12["forecasts"] == score.predictions and abs(auto12["forecast error"] - score.mape) < 1e-12
     picks = frame_with("why")
     assert dict(zip(picks["segment"], picks["model"], strict=True)) == {
-        s: ui.MODEL_NAMES[m] for s, m in check.recommended.items()}
+        s: MODEL_WORDS[m] for s, m in check.recommended.items()}
     params = frame_with("parameter")
     assert set(params["group"]) == set(check.recommended)  # every segment's fit, in business words
     assert any("Churn in a new customer's first month" in p or "Monthly churn" in p for p in params["parameter"])
