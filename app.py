@@ -1,14 +1,15 @@
 """The dashboard's frame: page config, navigation and the shared sidebar; nothing else.
 
-Run with ``make run`` (or ``streamlit run app.py``). Every page reads the view the sidebar
-sets (and the URL mirrors), calls the metric core through one cached loader, and draws.
+Run with ``make run``: ``streamlit run finance/server.py`` serves this script behind a guard on
+Host names. Every page reads the view the sidebar sets (and the URL mirrors), calls the metric
+core through one cached loader, and draws.
 """
 
 from __future__ import annotations
 
 import streamlit as st
 
-from finance import ui
+from finance import literal, ui
 
 st.set_page_config(page_title="LTV:CAC dashboard", page_icon=":bar_chart:", layout="wide")
 
@@ -27,7 +28,7 @@ ui.gate()  # sign-in and role, or the unauthenticated note; stops here for anyon
 page = st.navigation(PAGES)
 st.session_state["context"] = ui.sidebar()
 if st.session_state["context"].demo:
-    st.caption(f"Demo company: {st.session_state['context'].demo}, made-up data. "
+    st.caption(f"Demo company: {literal.markdown(st.session_state['context'].demo)}, made-up data. "
                "Set `FINANCE_DB` to work on your own database.")
 st.session_state["frame.ran"] = True  # this run went through the gate (ui.context checks)
 page.run()

@@ -10,9 +10,9 @@ Two roles:
 A signed-in user is an editor when their e-mail address or domain is in ``editors``, or when
 the role claim (``role_claim``, e.g. ``groups``) holds one of ``editor_values``; else a viewer
 by ``viewers`` or ``viewer_values``; else refused. Nobody is let in by default: with sign-in
-configured and no one listed, everyone is refused. An e-mail address the provider marks as
-unverified (``email_verified = false``) is never matched. A token past its ``exp`` time is
-treated as signed out, whatever the session cookie says.
+configured and no one listed, everyone is refused. An e-mail address is matched only when the
+provider marks it verified (``email_verified`` exactly ``true``; missing, ``"false"`` or ``0`` are
+not). A token past its ``exp`` time is treated as signed out, whatever the session cookie says.
 """
 
 from __future__ import annotations
@@ -24,6 +24,40 @@ from typing import Any, Literal
 
 Role = Literal["editor", "viewer"]
 LOCAL_NAME = "local user (no sign-in)"
+
+
+LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "[::1]"})
+"""The only names a dashboard without sign-in answers to (the Host header, port aside)."""
+ENV_ALLOWED_HOSTS = "FINANCE_ALLOWED_HOSTS"
+
+
+def host_name(header: str) -> str:
+    """The name in a Host header, without its port, lower-cased: ``[::1]:8501`` -> ``[::1]``."""
+    host = header.strip().lower()
+    if host.startswith("["):
+        end = host.find("]")
+        return host[:end + 1] if end > 0 else host
+    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+
+
+def allowed_hosts(signed_in: bool, setting: str | None) -> frozenset[str] | None:
+    """The Host names the server answers to; None for any.
+
+    Without sign-in: the loopback names only, so a page on another name that resolves to this
+    computer (DNS rebinding) is refused. With sign-in: the names in ``$FINANCE_ALLOWED_HOSTS``
+    (comma-separated; the public name the reverse proxy forwards), else any.
+    """
+    if not signed_in:
+        return LOOPBACK_HOSTS
+    names = frozenset(host_name(name) for name in (setting or "").split(",") if name.strip())
+    return names or None
+
+
+def host_allowed(header: str | None, allowed: frozenset[str] | None) -> bool:
+    """Whether a request with this Host header is answered (a request without one is not)."""
+    if allowed is None:
+        return True
+    return header is not None and host_name(header) in allowed
 
 
 class AccessConfigError(ValueError):
@@ -120,8 +154,8 @@ def decide(claims: Mapping[str, Any], policy: AccessPolicy, now: float) -> Decis
         return Decision("expired", message="Your sign-in has expired; sign in again.")
     email = claims.get("email")
     email = email.strip().lower() if isinstance(email, str) and email.strip() else None
-    if email is not None and claims.get("email_verified") is False:
-        email = None  # the provider says this address is not proven to be theirs
+    if email is not None and claims.get("email_verified") is not True:
+        email = None  # only a provider's plain ``true`` proves the address is theirs ("false", 0, missing: not)
     name = str(claims.get("name") or email or claims.get("sub") or "signed-in user")
     granted = _claim_values(claims, policy.role_claim)
     role: Role | None = None

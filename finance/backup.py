@@ -9,6 +9,9 @@ Where and how many:
 - ``$FINANCE_BACKUP_DIR``, else a ``backups`` folder beside the database;
 - the newest ``$FINANCE_BACKUPS`` are kept (default 10; 0 turns backups off).
 
+A setting that cannot be used (a count that is not a whole number, a folder that is a file) is a
+``SettingError`` naming the variable, its value and what was expected, never a traceback.
+
 A backup is named ``<database stem>.<UTC time>.<reason>.duckdb``, so names sort by age.
 ``python -m finance backups`` lists them and ``python -m finance restore N`` puts one back.
 """
@@ -28,6 +31,11 @@ PARTIAL = ".partial"
 STAMP = "%Y%m%dT%H%M%S%fZ"
 
 
+class SettingError(ValueError):
+    """An environment setting that cannot be used: the message names the variable, its value and
+    what was expected."""
+
+
 @dataclass(frozen=True)
 class Backup:
     path: Path
@@ -44,15 +52,23 @@ def keep_count() -> int:
     try:
         count = int(value)
     except ValueError:
-        raise ValueError(f"{ENV_BACKUPS}={value!r}: expected a whole number of backups to keep (0 for none)") from None
+        raise SettingError(f"{ENV_BACKUPS}={value!r}: expected a whole number of backups to keep "
+                           "(0 for none)") from None
     if count < 0:
-        raise ValueError(f"{ENV_BACKUPS}={value!r}: expected 0 or more")
+        raise SettingError(f"{ENV_BACKUPS}={value!r}: expected 0 or more")
     return count
 
 
 def backup_dir(db: Path) -> Path:
+    """``$FINANCE_BACKUP_DIR``, else ``backups`` beside the database; a setting naming something
+    that is not a folder is a ``SettingError``."""
     env = os.environ.get(ENV_BACKUP_DIR)
-    return Path(env) if env else db.parent / "backups"
+    if not env:
+        return db.parent / "backups"
+    folder = Path(env)
+    if folder.exists() and not folder.is_dir():
+        raise SettingError(f"{ENV_BACKUP_DIR}={env!r}: expected a folder for the backups, and that is a file")
+    return folder
 
 
 def list_backups(db: Path) -> list[Backup]:
@@ -129,7 +145,14 @@ def keep_unreadable(db: Path) -> Path:
 
 def _new_name(db: Path, reason: str) -> Path:
     folder = backup_dir(db)
-    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        if not os.environ.get(ENV_BACKUP_DIR):
+            raise
+        # A parent that is a file, or a folder we may not write: the setting is what to fix.
+        raise SettingError(f"{ENV_BACKUP_DIR}={str(folder)!r}: expected a folder for the backups, which "
+                           f"cannot be made ({exc.strerror or exc})") from None
     return folder / f"{db.stem}.{datetime.now(UTC).strftime(STAMP)}.{reason}.duckdb"
 
 
@@ -143,7 +166,10 @@ def _sync_dir(folder: Path) -> None:
 
 def describe(db: Path) -> str:
     """A sentence pointing at the newest backups and the restore command (for error messages)."""
-    backups = list_backups(db)
+    try:
+        backups = list_backups(db)
+    except SettingError as exc:  # the message this goes into is about something else: say both
+        return f"The backups cannot be listed: {exc}."
     if not backups:
         return f"No backups were found in {backup_dir(db)}."
     newest = backups[0]
@@ -152,5 +178,5 @@ def describe(db: Path) -> str:
             f"back with `python -m finance restore 1 --db {db}` (1 = the newest).")
 
 
-__all__ = ["Backup", "backup_dir", "copy_durably", "describe", "keep_count", "keep_unreadable", "list_backups",
-           "take"]
+__all__ = ["Backup", "SettingError", "backup_dir", "copy_durably", "describe", "keep_count", "keep_unreadable",
+           "list_backups", "take"]

@@ -89,9 +89,9 @@ LARGE_ROWS = 50_000_000
 def pandas_frames(db: Path) -> dict[str, Any]:
     """Read the four tables in force straight from DuckDB into pandas (money as exact integer
     ten-thousandths, ``*_units``), as a pandas implementation of the dashboard would."""
-    import duckdb
+    from finance.store import connect_file
 
-    con = duckdb.connect(str(db), read_only=True)
+    con = connect_file(db, read_only=True)
     try:
         return {
             "spend": con.execute("SELECT period_start, period_end, category, channel, "
@@ -282,10 +282,10 @@ def _step_parse(spec: dict[str, Any]) -> dict[str, Any]:
 
 def _bare_write(frame: Any, db: Path) -> float:
     """Seconds to write an already parsed frame into a new DuckDB file: the floor of any import's write."""
-    import duckdb
+    from finance.store import connect_file
 
     try:
-        con = duckdb.connect(str(db))
+        con = connect_file(db)  # opened as the store opens its files, so the floor is the store's
         con.execute("CREATE TABLE t (customer_id VARCHAR, date DATE, revenue DECIMAL(18,4), "
                     "gross_margin DECIMAL(18,4))")
         start = time.perf_counter()

@@ -30,6 +30,7 @@ import plotly.graph_objects as go
 import plotly.io as pio
 import polars as pl
 
+from finance import literal
 from finance.schema import (
     BAND_LABELS,
     COST_CATEGORIES,
@@ -265,7 +266,7 @@ def _series(rows: pl.DataFrame, dimension: str | None) -> list[tuple[str, pl.Dat
         return [("", rows)]
     values = rows.get_column(dimension).unique().to_list()
     named = sorted(values, key=lambda v: (v is None, str(v)))
-    return [(str(v) if v is not None else "Unattributed",
+    return [(literal.chart(v) if v is not None else "Unattributed",
              rows.filter(pl.col(dimension).is_null() if v is None else pl.col(dimension) == v))
             for v in named]
 
@@ -397,7 +398,7 @@ def ltv_cac_trend(rows: pl.DataFrame, edges: Sequence[float] = DEFAULT_BAND_EDGE
             line={"color": color, "width": 2.5 if not dim else 2}, connectgaps=False,
             marker={"color": marker_colors, "size": 9 if not dim else 7, "line": {"color": "white", "width": 1}},
             customdata=custom,
-            hovertemplate=(f"<b>{name + ' · ' if name else ''}%{{x}}</b><br>LTV:CAC %{{y:.2f}}x "
+            hovertemplate=(f"<b>{'%{fullData.name} · ' if name else ''}%{{x}}</b><br>LTV:CAC %{{y:.2f}}x "
                            "(range %{customdata[1]})<br>Band: %{customdata[0]}<br>"
                            "LTV %{customdata[2]} · CAC %{customdata[3]}<extra></extra>"),
         ))
@@ -431,7 +432,7 @@ def _trend_title(rows: pl.DataFrame, dim: str | None, edges: tuple[float, ...],
         return (f"LTV:CAC is {ratio_format(ratio, edges)} in {label}: {band_of(ratio, edges)}",
                 f"LTV (gross margin) / fully loaded CAC per period. {shading}.")
     ranked = latest.sort("ltv_cac", descending=True)
-    names = [str(v) for v in ranked.get_column(dim).to_list()]
+    names = [literal.chart(v) for v in ranked.get_column(dim).to_list()]
     ratios = ranked.get_column("ltv_cac").to_list()
     if len(names) == 1:
         title = f"LTV:CAC is {ratio_format(ratios[0], edges)} for {names[0]} in {label}: {band_of(ratios[0], edges)}"
@@ -467,7 +468,7 @@ def channel_efficiency(rows: pl.DataFrame, dimension: str = "channel",
     points: list[dict[str, Any]] = []
     missing: list[str] = []
     for rec in rows.iter_rows(named=True):
-        name = str(rec[dimension]) if rec.get(dimension) is not None else (_label_of(rec) or "All")
+        name = literal.chart(rec[dimension]) if rec.get(dimension) is not None else (_label_of(rec) or "All")
         cac, ltv = _float(rec["cac"]), _float(rec["ltv"])
         if cac is None or ltv is None or cac <= 0:
             missing.append(name)
@@ -703,18 +704,18 @@ def cac_by_dimension(rows: pl.DataFrame, dimension: str = "channel") -> go.Figur
             x=axis, y=_floats(frame.get_column("cac")), mode="lines+markers", name=label, connectgaps=False,
             line={"color": _color(index) if dim else INK, "width": 2}, marker={"size": 6},
             customdata=[[money_format(s), _count_format(c)] for s, c in zip(spend, customers, strict=True)],
-            hovertemplate=(f"{label}: <b>{MONEY_HOVER}</b> (%{{customdata[0]}} / %{{customdata[1]}} "
+            hovertemplate=(f"%{{fullData.name}}: <b>{MONEY_HOVER}</b> (%{{customdata[0]}} / %{{customdata[1]}} "
                            "new customers)<extra></extra>"),
         ))
     latest = _latest_known(rows, "cac").sort("cac")
     period = latest.get_column("period_label")[0]
     if dim and latest.height > 1:
-        names = [str(v) for v in latest.get_column(dim).to_list()]
+        names = [literal.chart(v) for v in latest.get_column(dim).to_list()]
         values = latest.get_column("cac").to_list()
         title = (f"Fully loaded CAC in {period}: lowest {names[0]} ({money_format(values[0])}), "
                  f"highest {names[-1]} ({money_format(values[-1])})")
     else:
-        who = f" for {latest.get_column(dim)[0]}" if dim else ""
+        who = f" for {literal.chart(latest.get_column(dim)[0])}" if dim else ""
         title = f"Fully loaded CAC is {money_format(latest.get_column('cac')[0])}{who} in {period}"
     fig.update_layout(title={"text": title, "subtitle": {"text": "All marketing spend / new customers, per period"}},
                       hovermode="x unified", legend_title_text=dimension.capitalize() if dim else "")
@@ -758,14 +759,15 @@ def cpl_cpa_history(rows: pl.DataFrame, dimension: str = "channel", volume: str 
         fig.add_trace(go.Bar(
             x=axis, y=_floats(frame.get_column(volume)), name=f"{label} {volume_label.lower()}", legendgroup=label,
             showlegend=False, marker={"color": _rgba(color, 0.25)}, xaxis="x", yaxis="y",
-            hovertemplate=f"<b>{label} · %{{x}}</b><br>{volume_label}: %{{y:,}}<extra></extra>",
+            hovertemplate=f"<b>%{{meta}} · %{{x}}</b><br>{volume_label}: %{{y:,}}<extra></extra>", meta=label,
         ))
         for metric, axis_name in (("cpl", "y2"), ("cpa", "y3")):
             fig.add_trace(go.Scatter(
                 x=axis, y=_floats(frame.get_column(metric)), mode="lines+markers", xaxis="x", yaxis=axis_name,
                 name=label if metric == "cpl" else f"{label} CPA", legendgroup=label, showlegend=metric == "cpl",
                 connectgaps=False, line={"color": color, "width": 2}, marker={"size": 5},
-                hovertemplate=f"<b>{label} · %{{x}}</b><br>{metric.upper()}: {MONEY_HOVER}<extra></extra>",
+                hovertemplate=f"<b>%{{meta}} · %{{x}}</b><br>{metric.upper()}: {MONEY_HOVER}<extra></extra>",
+                meta=label,
             ))
     money_axis = {"tickprefix": "$", "tickformat": ",.0f", "rangemode": "tozero", "gridcolor": GRID,
                   "automargin": True, "zeroline": False, "tickmode": "auto"}
@@ -793,13 +795,13 @@ def _cpl_cpa_title(rows: pl.DataFrame, dim: str | None) -> str | None:
     period = latest.get_column("period_label")[0]
     if dim is None or latest.height == 1:
         rec = latest.row(0, named=True)
-        who = f" for {rec[dim]}" if dim else ""
+        who = f" for {literal.chart(rec[dim])}" if dim else ""
         return f"CPA is {money_format(rec['cpa'])} and CPL {money_format(rec['cpl'])}{who} in {period}"
     lowest: dict[str, tuple[str, Any]] = {}
     for metric in ("cpa", "cpl"):
         known = latest.filter(pl.col(metric).is_not_null()).sort(metric)
         if not known.is_empty():
-            lowest[metric] = (str(known.get_column(dim)[0]), known.get_column(metric)[0])
+            lowest[metric] = (literal.chart(known.get_column(dim)[0]), known.get_column(metric)[0])
     if not lowest:
         return None
     if "cpa" in lowest and "cpl" in lowest and lowest["cpa"][0] == lowest["cpl"][0]:
@@ -975,7 +977,7 @@ def response_curve(channel: str, history: pl.DataFrame, grid: pl.DataFrame,
     grid: spend, customers, low, high (the curve and its prediction range over a spend grid);
     planned: spend, customers, low, high, marginal_cac of the plan (optional).
     """
-    title = f"{channel}: new customers per quarter against spend"
+    title = f"{literal.chart(channel)}: new customers per quarter against spend"
     if grid.is_empty():
         return empty_figure(title)
     fig = _figure(title, "Points: past quarters. Line: fitted response curve, shaded: its prediction range.")
@@ -1025,7 +1027,7 @@ def scenario_comparison(table: pl.DataFrame, edges: Sequence[float] = DEFAULT_BA
     rows = table.filter(pl.col("figure") == "ltv_cac") if "figure" in table.columns else table.clear()
     if rows.is_empty() or rows["value"].is_null().all():
         return empty_figure(title)
-    names = rows["scenario"].to_list()
+    names = [literal.chart(name) for name in rows["scenario"].to_list()]
     values = _floats(rows["value"])
     lows, highs = _floats(rows["low"]), _floats(rows["high"])
     bands = [band_of(v, edges) for v in values]

@@ -8,20 +8,22 @@ from __future__ import annotations
 
 import argparse
 import csv
+import io
 import json
+import math
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
-from finance import backup
+from finance import backup, literal
 from finance.ingest import ImportOptions, OptionsError, load_category_map, money_text, prepare
 from finance.ltv import METHODS, LTVSettings
 from finance.metrics import MetricParams, compute
 from finance.problems import Problem
-from finance.schema import DEFAULT_CURRENCY, KINDS, file_kind
+from finance.schema import DEFAULT_CURRENCY, KINDS, check_band_edges, file_kind
 from finance.store import ENV_DB, ENV_USER, ImportResult, Store, StoreError, cli_user, default_db_path, restore
 
 EXIT_OK, EXIT_FAILED, EXIT_REJECTED = 0, 1, 2
@@ -30,6 +32,39 @@ EXIT_OK, EXIT_FAILED, EXIT_REJECTED = 0, 1, 2
 def _add_db(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--db", type=Path, default=None,
                         help=f"DuckDB file (default: ${ENV_DB} or {default_db_path()})")
+
+
+def _number(low: float, high: float, *, kind: Callable[[str], Any] = float, above: bool = False,
+            below: bool = False) -> Callable[[str], Any]:
+    """An argument type: a finite number of ``kind`` from ``low`` to ``high`` (``above``/``below``: excluded),
+    else a usage error that quotes the value and says what was expected."""
+    expected = (f"{'a whole number' if kind is int else 'a number'} {'above' if above else 'from'} {low:g} "
+                f"{'and below' if below else 'to'} {high:g}")
+
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text.strip())
+        except (ValueError, ArithmeticError):
+            raise argparse.ArgumentTypeError(f"{text!r}: expected {expected}") from None
+        try:
+            number = float(value)
+        except (ValueError, OverflowError):
+            number = math.nan
+        inside = (number > low if above else number >= low) and (number < high if below else number <= high)
+        if not (math.isfinite(number) and inside):  # NaN fails every comparison, so it lands here too
+            raise argparse.ArgumentTypeError(f"{text!r}: expected {expected}")
+        return value
+
+    return parse
+
+
+def _band_edges(text: str) -> tuple[float, ...]:
+    """``--bands``: four finite, positive, increasing LTV:CAC edges."""
+    try:
+        return check_band_edges(tuple(float(part) for part in text.split(",")))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{text!r}: {exc}; expected four increasing numbers above 0, "
+                                         "e.g. 1,2,3,5") from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -55,7 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("--date-format", metavar="FMT",
                      help="strptime format for ambiguous dates, e.g. %%d/%%m/%%Y")
     imp.add_argument("--decimal-comma", action="store_true", help="amounts are written 1.234,56")
-    imp.add_argument("--fiscal-year-start", type=int, metavar="MONTH",
+    imp.add_argument("--fiscal-year-start", type=_number(1, 12, kind=int), metavar="MONTH",
                      help="first month (1-12) of the fiscal year, for FY25 Q1 labels")
     imp.add_argument("--dry-run", action="store_true", help="validate and report; write nothing")
     imp.add_argument("--format", choices=("text", "json"), default="text")
@@ -83,15 +118,15 @@ def build_parser() -> argparse.ArgumentParser:
                      help="ignore data after this date (default: the latest date in the data)")
     met.add_argument("--allocation", choices=("spend", "customers"), default="spend",
                      help="how shared costs are allocated to channels")
-    met.add_argument("--gross-margin", type=Decimal, default=None, metavar="FRACTION",
+    met.add_argument("--gross-margin", type=_number(0, 1, kind=Decimal), default=None, metavar="FRACTION",
                      help="default gross margin for revenue rows without one (default 0.70)")
-    met.add_argument("--discount-rate", type=float, default=None, metavar="RATE",
+    met.add_argument("--discount-rate", type=_number(0, 1, below=True), default=None, metavar="RATE",
                      help="annual discount rate for LTV (default 0.10)")
-    met.add_argument("--horizon", type=int, default=None, metavar="MONTHS", help="LTV horizon (default 36)")
-    met.add_argument("--bands", default=None, metavar="E1,E2,E3,E4",
+    met.add_argument("--horizon", type=_number(1, 600, kind=int), default=None, metavar="MONTHS",
+                     help="LTV horizon (default 36)")
+    met.add_argument("--bands", type=_band_edges, default=None, metavar="E1,E2,E3,E4",
                      help="LTV:CAC band edges (default 1,2,3,5)")
-    met.add_argument("--draws", type=int, default=None, help="parameter draws for the LTV interval")
-    met.add_argument("--target", type=float, default=None, metavar="RATIO",
+    met.add_argument("--target", type=_number(0, 100, above=True), default=None, metavar="RATIO",
                      help="the LTV:CAC each row's p_below_target is measured against (default 3)")
     met.add_argument("--format", choices=("json", "csv", "table"), default="table")
 
@@ -123,14 +158,14 @@ def build_parser() -> argparse.ArgumentParser:
     start.add_argument("--scenario", metavar="NAME", help="start from a saved scenario")
     plan.add_argument("--set", action="append", default=[], metavar="CHANNEL:CATEGORY=AMOUNT",
                       help='set one line, e.g. "Paid Search:digital_advertising=250000" ((shared) for no channel)')
-    plan.add_argument("--shared", type=float, default=100.0, metavar="PCT",
+    plan.add_argument("--shared", type=_number(0, 500), default=100.0, metavar="PCT",
                       help="scale shared (unchanneled) costs to this %% of the start (default 100)")
     goal = plan.add_mutually_exclusive_group()
     goal.add_argument("--optimise", action="store_true",
                       help="reallocate the channel spend to maximise LTV created minus spend")
-    goal.add_argument("--target-ratio", type=float, metavar="X",
+    goal.add_argument("--target-ratio", type=_number(0, 100, above=True), metavar="X",
                       help="the largest budget, optimally split, whose projected LTV:CAC stays at or above X")
-    goal.add_argument("--target-customers", type=float, metavar="N",
+    goal.add_argument("--target-customers", type=_number(1, 1e9), metavar="N",
                       help="the smallest budget, optimally split, projected to acquire N new customers")
     plan.add_argument("--total", metavar="AMOUNT", help="with --optimise: the channel budget to split")
     plan.add_argument("--lock", action="append", default=[], metavar="CHANNEL",
@@ -337,11 +372,9 @@ def _metric_params(args: argparse.Namespace) -> MetricParams:
         ltv_args["annual_discount_rate"] = args.discount_rate
     if args.horizon is not None:
         ltv_args["horizon_months"] = args.horizon
-    if args.draws is not None:
-        ltv_args["draws"] = args.draws
     extra: dict[str, Any] = {}
     if args.bands:
-        extra["band_edges"] = tuple(float(x) for x in args.bands.split(","))
+        extra["band_edges"] = args.bands
     if args.target is not None:
         extra["target_ratio"] = args.target
     return MetricParams(grain=args.grain, window_months=args.window, by=args.by, lag_quarters=args.lag,
@@ -379,7 +412,8 @@ def cmd_metrics(args: argparse.Namespace) -> int:
         categories = list(payload["rows"][0]["spend_by_category"]) if payload["rows"] else []
         writer.writerow(header + [f"spend_{c}" for c in categories])
         for row in payload["rows"]:
-            writer.writerow([row[k] for k in header] + [row["spend_by_category"][c] for c in categories])
+            writer.writerow([literal.cell(v) if isinstance(v, str) else v
+                             for v in [row[k] for k in header] + [row["spend_by_category"][c] for c in categories]])
     else:
         _print_metrics_table(payload)
     return EXIT_OK
@@ -407,7 +441,7 @@ def _print_metrics_table(payload: dict[str, Any]) -> None:
                                                 f"{value:.0%}" if key == "roi" else str(value))
             cells.append(f"{text:<{width}}" if key in ("period", "channel", "segment", "band") else f"{text:>{width}}")
         print("  ".join(cells))
-    params = ", ".join(f"{_terminal_safe(k)}={v}" for k, v in model["params"].items())
+    params = ", ".join(f"{literal.terminal(k)}={v}" for k, v in model["params"].items())
     print(f"LTV model {model['method']} ({model['time_unit']}): {params}")
     check = model.get("model_check")
     if check and "12" in check["horizons"]:
@@ -464,13 +498,8 @@ def cmd_backtest(args: argparse.Namespace) -> int:
             print(f"{method:<9}{horizon:>13}{score.predictions:>9}{_pct(score.bias, True):>9}"
                   f"{_pct(score.mape):>8}{_pct(score.coverage):>10}")
     for segment, model in check.recommended.items():
-        print(f"{_terminal_safe(segment)}: {model} ({_terminal_safe(check.reasons.get(segment, ''))})")
+        print(f"{literal.terminal(segment)}: {model} ({literal.terminal(check.reasons.get(segment, ''))})")
     return EXIT_OK
-
-
-def _terminal_safe(text: str) -> str:
-    """Text from the data for a terminal: control characters (escape sequences) shown, never obeyed."""
-    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in str(text))
 
 
 def _pct(value: float | None, signed: bool = False) -> str:
@@ -694,9 +723,41 @@ def cmd_restore(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+class TerminalText(io.TextIOBase):
+    """A text stream for a person's terminal: every character from the data printed as text, never
+    obeyed (escape sequences, right-to-left overrides and other control characters are written as
+    their escapes; line breaks and tabs the command itself prints pass through)."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+
+    def write(self, text: str) -> int:
+        self.stream.write("\n".join("\t".join(literal.terminal(part) for part in line.split("\t"))
+                                    for line in text.split("\n")))
+        return len(text)
+
+    def flush(self) -> None:
+        self.stream.flush()
+
+    def isatty(self) -> bool:
+        return self.stream.isatty()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     handlers = {"import": cmd_import, "imports": cmd_imports, "undo": cmd_undo, "metrics": cmd_metrics,
                 "demo": cmd_demo, "backtest": cmd_backtest, "report": cmd_report, "plan": cmd_plan,
                 "scenarios": cmd_scenarios, "backups": cmd_backups, "backup": cmd_backup, "restore": cmd_restore}
-    return handlers[args.command](args)
+    fmt = getattr(args, "format", "text")
+    streams = sys.stdout, sys.stderr
+    # JSON escapes control characters itself, and a CSV file keeps the data as imported (its
+    # formula-looking cells are neutralised); every other output is read on a terminal.
+    if fmt not in ("json", "csv"):
+        sys.stdout = TerminalText(sys.stdout)  # type: ignore[assignment]
+    sys.stderr = TerminalText(sys.stderr)  # type: ignore[assignment]
+    try:
+        return handlers[args.command](args)
+    except (ValueError, OSError) as exc:  # a bad setting or file named in the message: no traceback
+        return _fail(str(exc), "json" if fmt == "json" else "text", EXIT_FAILED)
+    finally:
+        sys.stdout, sys.stderr = streams

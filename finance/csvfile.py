@@ -17,8 +17,10 @@ import codecs
 import csv
 import hashlib
 import io
+import os
 import queue
 import re
+import stat
 import threading
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
@@ -29,18 +31,25 @@ import numpy as np
 import polars as pl
 
 from finance.problems import Problem, problem
+from finance.schema import MAX_COLUMNS, MAX_FIELD_CHARS
 
-MAX_FIELD_CHARS = 1_000_000
 PREAMBLE_LIMIT = 30
 """Report titles and date-range lines above the header are skipped up to this many records."""
 DELIMITERS = (",", ";", "\t", "|")
 BLOCK_BYTES = 32 << 20
 """About how much of the file is read, checked and parsed at a time."""
+MAX_RECORD_BYTES = 64 << 20
+"""The longest row read: a longer one (a file of one endless line) is refused in bounded memory."""
 HEAD_BYTES = 1 << 20
-"""The opening of the file that decides encoding, delimiter and header."""
+"""The opening of the file that decides encoding, delimiter and header: the header row ends in it."""
+HEADER_SCAN_CHARS = 262144
+"""The opening lines searched for the header (title lines above it), extended to the end of a line."""
 RAGGED_LISTED = 1000
 _BINARY_CONTROL = set(range(0, 9)) | {11, 12} | set(range(14, 32)) - {26}
 _LINE_END = re.compile(r"\r\n|\r|\n")
+_CONTROL_BYTES = np.zeros(256, dtype=bool)
+_CONTROL_BYTES[[*range(0, 9), 11, 12, *range(14, 32), 127, 0xC2]] = True
+"""Bytes of a control character in UTF-8 (0xC2 leads U+0080-U+009F, and other characters too)."""
 
 
 class ReadFailure(Exception):
@@ -49,6 +58,10 @@ class ReadFailure(Exception):
     def __init__(self, problems: list[Problem]) -> None:
         super().__init__(problems[0].message if problems else "unreadable")
         self.problems = problems
+
+
+class _RecordTooLong(Exception):
+    """A record runs past ``MAX_RECORD_BYTES``: the reader stops before holding it all."""
 
 
 class NotUtf8(Exception):
@@ -67,6 +80,10 @@ class Batch:
     """Bytes of the file this block took."""
     trimmed: bool = False
     """No cell starts or ends with white space (the block's bytes show none), so none needs stripping."""
+    controls: bool = True
+    """A cell may hold a control character other than tab and line breaks (False: the bytes show none)."""
+    longest: int | None = None
+    """The longest cell's length in bytes, when known."""
 
 
 def _decode(data: bytes) -> tuple[str, str] | Problem:
@@ -79,8 +96,7 @@ def _decode(data: bytes) -> tuple[str, str] | Problem:
                 return data[len(bom):].decode(name), "utf-16"
             except UnicodeDecodeError:
                 return problem("not_text", "the file starts like UTF-16 but does not decode")
-    if b"\x00" in data[:65536]:
-        # UTF-16 without a BOM still shows NUL in every other byte of ASCII text.
+    if b"\x00" in data[:65536] and _utf16_without_bom(data[:65536]):
         for name in ("utf-16-le", "utf-16-be"):
             try:
                 text = data.decode(name)
@@ -90,6 +106,8 @@ def _decode(data: bytes) -> tuple[str, str] | Problem:
                 if not any(ord(ch) in _BINARY_CONTROL for ch in text[:4096]):
                     return text, "utf-16"
         return problem("not_text", "the file contains NUL bytes: it looks binary, not CSV")
+    # A NUL byte here and there is no sign of UTF-16: the text is read, ``_looks_binary`` decides
+    # whether it is text at all, and a NUL left in a cell is that cell's problem (named by row).
     try:
         return data.decode("utf-8"), "utf-8"
     except UnicodeDecodeError:
@@ -99,6 +117,15 @@ def _decode(data: bytes) -> tuple[str, str] | Problem:
     except UnicodeDecodeError as exc:
         return problem("not_text", f"byte 0x{data[exc.start]:02x} at offset {exc.start} is "
                        "not UTF-8, UTF-16 or Windows-1252 text")
+
+
+def _utf16_without_bom(sample: bytes) -> bool:
+    """NUL bytes mostly at every other offset: UTF-16 without a BOM (ASCII is half NULs there).
+
+    NULs spread over both offsets (a binary file), or only a few (a NUL typed into a cell), are not.
+    """
+    even, odd = sample[0::2].count(0), sample[1::2].count(0)
+    return max(even, odd) >= 8 and min(even, odd) * 8 <= max(even, odd)
 
 
 def _looks_binary(text: str) -> bool:
@@ -149,6 +176,8 @@ def _header_records(text: str, delimiter: str, is_header: Callable[[list[str]], 
     try:
         for index, record in enumerate(reader):
             found = (index, record, ends[consumed - 1])
+            if len(record) > MAX_COLUMNS:
+                return found  # too wide to be anything but the header (and refused for it)
             if first is None:
                 first = found
             if is_header is None or index >= PREAMBLE_LIMIT:
@@ -226,30 +255,49 @@ class CsvSource:
     def _parsed(self) -> Iterator[Batch]:
         row = self.header_row + 1
         self.records = 0
-        for block in self._blocks():
-            batch = self._parse(block, row)
-            batch.size = len(block)
-            count = batch.cells.height
-            row += count
-            self.records += count
-            yield batch
+        try:
+            for block in self._blocks():
+                batch = self._parse(block, row)
+                batch.size = len(block)
+                count = batch.cells.height
+                row += count
+                self.records += count
+                yield batch
+        except _RecordTooLong:
+            raise ReadFailure([problem("row_too_long", f"this row is longer than {_size(MAX_RECORD_BYTES)} "
+                                       "(or a quote opened in it is never closed)", row=row)]) from None
 
     def _blocks(self) -> Iterator[bytes]:
-        """Blocks of whole records: each ends at a line end outside any quoted field."""
-        handle: BinaryIO = io.BytesIO(self.body) if self.body is not None else self.path.open("rb")
+        """Blocks of whole records: each ends at a line end outside any quoted field.
+
+        The last record of a block is read to its end, up to ``MAX_RECORD_BYTES``: past that, the
+        whole records before it are the last block, and ``_RecordTooLong`` is raised.
+        """
+        opened = io.BytesIO(self.body) if self.body is not None else _open_regular(self.path)
+        if isinstance(opened, Problem):
+            raise ReadFailure([opened])
+        handle: BinaryIO = opened
         digest = hashlib.sha256()
         with handle:
             digest.update(handle.read(self.offset))
             while chunk := handle.read(BLOCK_BYTES):
                 pieces = [chunk]
+                rest = 0  # bytes read past the chunk, to end its last record
                 if not chunk.endswith(b"\n"):
-                    pieces.append(handle.readline())
+                    pieces.append(handle.readline(MAX_RECORD_BYTES + 1))
+                    rest = len(pieces[-1])
                 if any(b'"' in piece for piece in pieces):
                     # Read on, line by line, until no quoted field is open at the block's end.
                     quotes = sum(piece.count(b'"') for piece in pieces)
-                    while quotes % 2 and (line := handle.readline()):
+                    while quotes % 2 and rest <= MAX_RECORD_BYTES and (line := handle.readline(MAX_RECORD_BYTES + 1)):
                         pieces.append(line)
+                        rest += len(line)
                         quotes += line.count(b'"')
+                if rest > MAX_RECORD_BYTES:
+                    pieces.clear()
+                    if whole := chunk[:chunk.rfind(b"\n") + 1]:
+                        yield whole
+                    raise _RecordTooLong
                 for piece in pieces:
                     digest.update(piece)
                 yield chunk if len(pieces) == 1 else b"".join(pieces)
@@ -338,7 +386,8 @@ def _plain_block(block: bytes, delimiter: str, width: int, names: list[str], fir
         if looked not in (0, width):
             ragged.append((first_row + index, looked))
     trimmed = block.isascii() and not any(space in block for space in (b" ", b"\t", b"\x0b", b"\x0c"))
-    return Batch(_numbered(cells, first_row), ragged, trimmed=trimmed)
+    controls = bool(_CONTROL_BYTES[array].any())
+    return Batch(_numbered(cells, first_row), ragged, trimmed=trimmed, controls=controls, longest=longest or 0)
 
 
 def _quoted_block(block: bytes, delimiter: str, width: int, names: list[str], first_row: int, *,
@@ -350,7 +399,7 @@ def _quoted_block(block: bytes, delimiter: str, width: int, names: list[str], fi
         if utf8_checked:
             raise
         raise NotUtf8 from None
-    csv.field_size_limit(MAX_FIELD_CHARS + 1)
+    csv.field_size_limit(MAX_FIELD_CHARS)
     widths: list[int] = []
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
     try:
@@ -396,6 +445,31 @@ def _cells_from_records(text: str, delimiter: str, names: list[str]) -> pl.DataF
     return pl.DataFrame(dict(zip(names, columns, strict=True)), schema={n: pl.String for n in names})
 
 
+def _size(count: int) -> str:
+    """A byte count as a person reads it: ``64 MB``, or ``4,096 bytes``."""
+    return f"{count >> 20} MB" if count >= 1 << 20 and not count % (1 << 20) else f"{count:,} bytes"
+
+
+def _open_regular(path: Path) -> BinaryIO | Problem:
+    """``path`` opened for reading, or why not: a named pipe, device or folder is refused at once.
+
+    The file is opened without waiting and checked before anything is read: opening a named pipe
+    waits for a writer, and reading a device (``/dev/zero``) never ends.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    except OSError as exc:
+        return problem("file_not_found", f"cannot read the file: {exc.strerror}")
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        what = ("a folder" if stat.S_ISDIR(mode) else "a named pipe (FIFO)" if stat.S_ISFIFO(mode)
+                else "a socket" if stat.S_ISSOCK(mode) else "a device")
+        return problem("not_a_regular_file", f"this is {what}, not a regular file; only files are read")
+    os.set_blocking(fd, True)
+    return os.fdopen(fd, "rb")
+
+
 def open_csv(path: Path, display_name: str | None = None,
              is_header: Callable[[list[str]], bool] | None = None, *, text: bool = False,
              vectorised: bool = True) -> CsvSource | list[Problem]:
@@ -406,43 +480,51 @@ def open_csv(path: Path, display_name: str | None = None,
     ``text=True`` decodes the whole file first (a file found not to be UTF-8 part way through).
     """
     name = display_name or path.name
-    try:
-        size = path.stat().st_size
-        with path.open("rb") as handle:
-            head = handle.read(HEAD_BYTES if not text else -1)
-    except OSError as exc:
-        return [problem("file_not_found", f"cannot read the file: {exc.strerror}")]
-    whole = len(head) >= size
-    if whole and (not head.strip(b" \t\r\n\x00")
-                  or head in (codecs.BOM_UTF8, codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        return [problem("empty_file", "the file is empty")]
-    body: bytes | None = None
-    bom = len(codecs.BOM_UTF8) if head.startswith(codecs.BOM_UTF8) else 0
-    opening = head[bom:]
-    if not whole:
-        opening = opening[:opening.rfind(b"\n") + 1]  # whole lines only
-    encoding = "utf-8-sig" if bom else "utf-8"
-    try:
-        head_text = opening.decode("utf-8")
-        streamable = not text and not (b"\x00" in head[:65536] or head.startswith(
-            (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)))
-    except UnicodeDecodeError:
-        streamable = False
-    if streamable and (("\r" in head_text and "\n" not in head_text) or not head_text):
-        streamable = False  # classic Mac line endings, or no line end in the opening
-    if not streamable:
+    handle = _open_regular(path)
+    if isinstance(handle, Problem):
+        return [handle]
+    with handle:
         try:
-            data = path.read_bytes() if not whole else head
+            size = os.fstat(handle.fileno()).st_size
+            head = handle.read(HEAD_BYTES if not text else -1)
         except OSError as exc:
             return [problem("file_not_found", f"cannot read the file: {exc.strerror}")]
-        decoded = _decode(data)
-        if isinstance(decoded, Problem):
-            return [decoded]
-        head_text, encoding = decoded
-        if "\r" in head_text and "\n" not in head_text:
-            head_text = head_text.replace("\r", "\n")
-        body = head_text.encode("utf-8")
-        bom = 0
+        whole = len(head) >= size
+        if whole and (not head.strip(b" \t\r\n\x00")
+                      or head in (codecs.BOM_UTF8, codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+            return [problem("empty_file", "the file is empty")]
+        if len(head) >= HEAD_BYTES and not any(end in head[:HEAD_BYTES] for end in (b"\n", b"\r")):
+            # Without this, the whole file would be read as one line to find that out.
+            return [problem("no_line_break", f"no line break in the first {_size(HEAD_BYTES)} of the file: "
+                            f"it is not a CSV file, or its header row is longer than {_size(HEAD_BYTES)}")]
+        body: bytes | None = None
+        bom = len(codecs.BOM_UTF8) if head.startswith(codecs.BOM_UTF8) else 0
+        opening = head[bom:]
+        if not whole:
+            opening = opening[:opening.rfind(b"\n") + 1]  # whole lines only
+        encoding = "utf-8-sig" if bom else "utf-8"
+        utf16 = head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) or (
+            b"\x00" in head[:65536] and _utf16_without_bom(head[:65536]))
+        try:
+            head_text = opening.decode("utf-8")
+            streamable = not text and not utf16
+        except UnicodeDecodeError:
+            streamable = False
+        if streamable and (("\r" in head_text and "\n" not in head_text) or not head_text):
+            streamable = False  # classic Mac line endings, or no line end in the opening
+        if not streamable:
+            try:
+                data = head if whole else head + handle.read()
+            except OSError as exc:
+                return [problem("file_not_found", f"cannot read the file: {exc.strerror}")]
+            decoded = _decode(data)
+            if isinstance(decoded, Problem):
+                return [decoded]
+            head_text, encoding = decoded
+            if "\r" in head_text and "\n" not in head_text:
+                head_text = head_text.replace("\r", "\n")
+            body = head_text.encode("utf-8")
+            bom = 0
     if _looks_binary(head_text):
         return [problem("not_text", "the file holds control characters: it looks binary, not CSV")]
     if not head_text.strip():
@@ -451,10 +533,11 @@ def open_csv(path: Path, display_name: str | None = None,
     if encoding == "cp1252":
         problems.append(problem("encoding", "the file is not UTF-8; it was read as Windows-1252"))
     delimiter = _sniff_delimiter(head_text)
-    csv.field_size_limit(MAX_FIELD_CHARS + 1)
+    csv.field_size_limit(MAX_FIELD_CHARS)
     # The opening holds whole lines; at the end of the file the last line may lack its line end.
     opening_text = head_text if head_text.endswith(("\n", "\r")) else head_text + "\n"
-    found = _header_records(opening_text[:262144], delimiter, is_header)
+    scan_end = opening_text.find("\n", HEADER_SCAN_CHARS)  # a wide header line is read whole
+    found = _header_records(opening_text[:scan_end + 1] if scan_end >= 0 else opening_text, delimiter, is_header)
     if found is None:
         return [problem("empty_file", "the header row is blank")]
     header_index, record, chars = found
@@ -466,6 +549,10 @@ def open_csv(path: Path, display_name: str | None = None,
         headers.pop()  # a trailing delimiter on the header line names nothing
     if not headers:
         return [problem("empty_file", "the header row is blank")]
+    if len(headers) > MAX_COLUMNS:
+        # Refused before a row is read: each column costs time and memory in every block.
+        return [problem("too_many_columns", f"the header row has {len(headers):,} columns; at most "
+                        f"{MAX_COLUMNS:,} are read", row=header_index + 1, value=f"{len(headers):,} columns")]
     offset = bom + len(opening_text[:chars].encode("utf-8"))
     source = CsvSource(name, path, size, encoding, delimiter, headers, header_index + 1, problems, body,
                        offset, vectorised=vectorised)

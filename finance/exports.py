@@ -26,8 +26,7 @@ from typing import Any
 import polars as pl
 import xlsxwriter
 
-FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
-"""First characters that make Excel, LibreOffice or Sheets read a cell as a formula."""
+from finance import literal
 
 MONEY_FORMAT = "$#,##0.00"
 DATE_FORMAT = "yyyy-mm-dd"
@@ -40,17 +39,15 @@ MAX_COLUMN_WIDTH = 60
 MAX_ROWS = 1_048_576
 MAX_COLUMNS = 16_384
 MAX_SHEET_NAME = 31  # counted in UTF-16 code units, as Excel counts them
+MAX_CELL_TEXT = 32_767  # characters in one cell, in UTF-16 code units
+CUT_NOTE = " [cut at Excel's 32,767-character cell limit]"
 _SHEET_NAME_FORBIDDEN = re.compile(r"[\[\]:*?/\\]")
 _CENT = Decimal("0.01")
 
 
-def neutralise(text: str) -> str:
-    """Text safe from spreadsheet formula injection: ``'`` prefixed if it starts with a formula trigger.
-
-    ``=``, ``+``, ``-``, ``@``, tab and carriage return are the OWASP triggers; any other text
-    is returned unchanged. Only ever call this on text: numbers are written as numbers.
-    """
-    return "'" + text if text.startswith(FORMULA_TRIGGERS) else text
+neutralise = literal.cell
+"""Text safe from spreadsheet formula injection (``finance.literal.cell``): ``'`` prefixed when it starts
+with ``=``, ``+``, ``-``, ``@``, tab or carriage return (the OWASP triggers)."""
 
 
 def to_csv_bytes(frame: pl.DataFrame) -> bytes:
@@ -180,8 +177,8 @@ def _write_table(worksheet: Any, formats: Mapping[str, Any], header: Sequence[st
     for row, values in enumerate(rows, start=1):
         for col, value in enumerate(values):
             if _write_cell(worksheet, formats, row, col, value, money[col]) < 0:
-                raise ValueError(f"sheet {worksheet.name!r}, row {row + 1}, column {header[col]!r}: text longer "
-                                 "than Excel's 32,767-character cell limit")
+                raise ValueError(f"sheet {worksheet.name!r}, row {row + 1}, column {header[col]!r}: "
+                                 "the value could not be written")
             # Money shows as "$1,234.57": room for the sign, "$" and the thousands commas.
             text = _cell_text(value)
             widths[col] = max(widths[col], len(text) + (len(text) // 3 + 2 if money[col] else 0))
@@ -209,4 +206,14 @@ def _write_cell(worksheet: Any, formats: Mapping[str, Any], row: int, col: int, 
         return int(worksheet.write_datetime(row, col, value, formats["datetime"]))
     if isinstance(value, date):
         return int(worksheet.write_datetime(row, col, value, formats["date"]))
-    return int(worksheet.write_string(row, col, _cell_text(value)))
+    return int(worksheet.write_string(row, col, _fits_a_cell(_cell_text(value))))
+
+
+def _fits_a_cell(text: str) -> str:
+    """Text cut to Excel's cell limit, saying so at the end (the CSV export keeps it whole)."""
+    if len(text.encode("utf-16-le")) // 2 <= MAX_CELL_TEXT:
+        return text
+    kept = MAX_CELL_TEXT - len(CUT_NOTE) - 2  # room for one character of two UTF-16 units at the cut
+    while len(text[:kept].encode("utf-16-le")) // 2 > MAX_CELL_TEXT - len(CUT_NOTE):
+        kept -= 1
+    return text[:kept] + CUT_NOTE

@@ -36,7 +36,9 @@ from finance.schema import (
     BILLING_INTERVALS,
     CATEGORY_LOOKUP,
     DEFAULT_CURRENCY,
+    MAX_CELL_CHARS,
     SEGMENT_LOOKUP,
+    SPREADSHEET_FORMULA_TRIGGERS,
     FileKind,
     Kind,
     file_kind,
@@ -44,15 +46,31 @@ from finance.schema import (
     normalise_interval,
     normalise_label,
 )
-from finance.values import CURRENCY_CODES, MONEY_DTYPE, parse_count, parse_money
+from finance.values import CURRENCY_CODES, MONEY_DTYPE, ascii_digits, parse_count, parse_money
 
 PROBLEMS_PER_KIND = 200
 """Rows listed one by one for each (problem, column); the rest are counted in one line."""
+HEADER_PROBLEMS_LISTED = 20
+"""Header problems (unknown, unnamed or repeated columns) listed one by one for each code."""
+PROBLEM_VALUE_CHARS = 1_000
+"""A cell quoted in a problem is cut to this many characters (its length is given)."""
 _TOTAL_LABEL = r"(?i)^(grand\s*|sub\s*-?\s*)?totals?(\s*[:\-\u2013]\s*.*)?$"
 """A total line says 'Total', 'Grand total', 'Subtotal' or 'Total: Account' (as ad platforms
 write) in a key cell: the period, date, category, channel or customer. A vendor called
 'Total' is data, so other cells are never looked at."""
 _KEY_TYPES = ("period", "date", "category")
+_CONTROL_CHARS = r"\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f"
+"""Control characters (Unicode ``Cc``) except tab, line feed and carriage return, which text may hold."""
+_CONTROL_CHARS_CLASS = f"[{_CONTROL_CHARS}]"
+_CONTROL = re.compile(_CONTROL_CHARS_CLASS)
+_CONTROL_CODES = (*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20), *range(0x7F, 0xA0))
+_ASTRAL = r"[\x{10000}-\x{10FFFF}]"
+"""Characters beyond the Basic Multilingual Plane: two UTF-16 units each, as Excel counts them."""
+_CONTROL_NAMES = {"\x00": "NUL", "\x07": "BEL", "\x08": "backspace", "\x1b": "ESC (escape)", "\x7f": "DEL",
+                  "\x9b": "CSI"}
+_TIME_OF_DAY = re.compile(r"[T ]([0-9]{1,2}):([0-9]{2})(?::([0-9]{2})(?:\.[0-9]+)?)?\s*([AaPp][Mm])?\s*"
+                          r"(?:Z|[+-]([0-9]{2}):?([0-9]{2})|UTC)?$")
+"""A time of day after a date, as ``periods`` strips it (there with ``\\d``), its parts captured."""
 _HEADER_CURRENCY = re.compile(r"^(.*?)[\s_]*[\(\[]?\s*([A-Za-z]{3})\s*[\)\]]?$")
 
 
@@ -229,16 +247,28 @@ class _Collector:
     """Accumulates problems, listing the first rows of each (problem, column) and counting the rest.
 
     Rows arrive block by block: the listing limit and the count of the rest span the whole file,
-    and each count follows the last listed row of its kind.
+    and each count follows the last listed row of its kind. A value quoted back is cut to
+    ``PROBLEM_VALUE_CHARS``, so a report holds a bounded amount of the file.
     """
 
     def __init__(self) -> None:
         self.problems: list[Problem] = []
         self._listed: dict[tuple[str, str | None], int] = {}
         self._more: dict[tuple[str, str | None], int] = {}
+        self._tallies: dict[tuple[str, str | None], tuple[int, int, str | None, int]] = {}
+        """(code, column) -> (index of its place in ``problems``, first row, its value, rows)."""
 
     def add(self, p: Problem) -> None:
         self.problems.append(p)
+
+    def listed(self, p: Problem) -> None:
+        """Add ``p`` if fewer than the listing limit of its (problem, column) are listed, else count it."""
+        key = (p.code, p.column)
+        if self._listed.get(key, 0) < PROBLEMS_PER_KIND:
+            self._listed[key] = self._listed.get(key, 0) + 1
+            self.add(p)
+        else:
+            self._more[key] = self._more.get(key, 0) + 1
 
     def rows(self, frame: pl.DataFrame, mask: pl.Expr, code: str, column: str | None,
              value_column: str | None, message: str | pl.Expr) -> None:
@@ -250,7 +280,7 @@ class _Collector:
             message_expr = message if isinstance(message, pl.Expr) else pl.lit(message)
             listed = hit.select(
                 pl.col("row"),
-                pl.col(value_column).cast(pl.String) if value_column else pl.lit(None, pl.String),
+                _shown(pl.col(value_column).cast(pl.String)) if value_column else pl.lit(None, pl.String),
                 message_expr.alias("__message"),
             ).head(room + 1).collect()
             for row, value, text in listed.head(room).iter_rows():
@@ -262,19 +292,105 @@ class _Collector:
         if rest:
             self._more[key] = self._more.get(key, 0) + rest
 
+    def tally(self, frame: pl.DataFrame, mask: pl.Expr, code: str, column: str, value_column: str) -> None:
+        """Count the rows where ``mask`` holds: one problem for the whole file, at the first of them."""
+        hit = frame.lazy().filter(mask).select("row", _shown(pl.col(value_column).cast(pl.String)))
+        first = hit.head(1).collect()
+        if first.is_empty():
+            return
+        count = hit.select(pl.len()).collect().item()
+        key = (code, column)
+        if key in self._tallies:
+            index, row, value, before = self._tallies[key]
+            self._tallies[key] = (index, row, value, before + count)
+        else:
+            row, value = first.row(0)
+            self._tallies[key] = (len(self.problems), row, value, count)
+            self.add(problem(code, row=row, column=column, value=value))  # its place; filled in by finish
+
     def finish(self) -> list[Problem]:
         """Every problem, each "more rows" count right after the last listed row of its kind."""
+        for (code, column), (index, row, value, count) in self._tallies.items():
+            self.problems[index] = problem(code, _TALLY_MESSAGES[code].format(
+                rows=f"{count:,} row{'s' if count > 1 else ''}", first=row), row=row, column=column,
+                value=value, count=count)
         last = {(p.code, p.column): index for index, p in enumerate(self.problems)}
         after: dict[int, list[Problem]] = {}
         for (code, column), rest in self._more.items():
             after.setdefault(last.get((code, column), len(self.problems) - 1), []).append(problem(
-                code, f"{rest} more rows in this column have this problem", column=column, count=rest))
+                code, f"{rest:,} more rows in this column have this problem", column=column, count=rest))
         out: list[Problem] = []
         for index, p in enumerate(self.problems):
             out.append(p)
             out.extend(after.get(index, []))
         out.extend(after.get(-1, []))
         return out
+
+
+_TALLY_MESSAGES = {
+    "non_ascii_digits": "digits of another script (such as fullwidth or Arabic-Indic) were read as 0-9 in "
+                        "{rows} of this column, the first in row {first}",
+}
+
+
+def _shown(text: pl.Expr) -> pl.Expr:
+    """A cell as quoted in a problem: whole, or its opening and its length when it is very long."""
+    return pl.when(text.str.len_chars() > PROBLEM_VALUE_CHARS).then(pl.format(
+        "{}... ({} characters)", text.str.slice(0, PROBLEM_VALUE_CHARS), text.str.len_chars())).otherwise(text)
+
+
+def _clip(text: str) -> str:
+    """``_shown`` for one text."""
+    return text if len(text) <= PROBLEM_VALUE_CHARS else f"{text[:PROBLEM_VALUE_CHARS]}... ({len(text)} characters)"
+
+
+def _control_name(char: str) -> str:
+    """How a control character is named in a problem: ``U+001B ESC (escape)``."""
+    name = _CONTROL_NAMES.get(char)
+    return f"U+{ord(char):04X}" + (f" {name}" if name else "")
+
+
+def _time_problem(text: str) -> str | None:
+    """Why the time of day after a date is no time (``2025-03-31T25:99:99Z``), or None.
+
+    The time is dropped (a row belongs to its date), but an impossible one says the cell is not
+    what it seems, so it is not taken as its date.
+    """
+    match = _TIME_OF_DAY.search(text.strip())
+    if match is None:
+        return None
+    hour, minute, second, half_day, offset_hours, offset_minutes = match.groups()
+    if half_day is not None and int(hour) > 12:
+        return f"hour {hour} is not on a 12-hour clock ({half_day.upper()})"
+    if int(hour) > 23:
+        return f"hour {hour} is past 23"
+    if int(minute) > 59:
+        return f"minute {minute} is past 59"
+    if second is not None and int(second) > 60:  # 60: a leap second
+        return f"second {second} is past 59"
+    if offset_hours is not None and (int(offset_hours) > 23 or int(offset_minutes) > 59):
+        return f"the time-zone offset {offset_hours}:{offset_minutes} is no offset"
+    return None
+
+
+def _cap_listing(problems: list[Problem], limit: int, noun: str) -> list[Problem]:
+    """The first ``limit`` problems of each code, then one line counting the rest of that code."""
+    out: list[Problem] = []
+    seen: dict[str, int] = {}
+    rest: dict[str, int] = {}
+    last: dict[str, int] = {}
+    for p in problems:
+        seen[p.code] = seen.get(p.code, 0) + 1
+        if seen[p.code] <= limit:
+            out.append(p)
+            last[p.code] = len(out) - 1
+        else:
+            rest[p.code] = rest.get(p.code, 0) + 1
+    for code in sorted(rest, key=lambda c: last[c], reverse=True):
+        listed = out[last[code]]
+        out.insert(last[code] + 1, problem(code, f"... and {rest[code]:,} more {noun} like this",
+                                           row=listed.row, count=rest[code]))
+    return out
 
 
 @dataclass
@@ -323,6 +439,10 @@ def _map_headers(headers: list[str], row: int, contract: FileKind, options: Impo
     unknown: list[str] = []
     for index, name in enumerate(headers):
         cell = f"c{index}"
+        if control := _CONTROL.search(name):
+            out.add(problem("control_character", f"the header holds the control character "
+                            f"{_control_name(control[0])}; text may hold tabs and line breaks, no other "
+                            "control characters", row=row, column=f"#{index + 1}", value=_clip(name)))
         if not normalise_header(name):
             blank[cell] = problem("blank_header", f"column {index + 1} holds data but has no header",
                                   row=row, column=f"#{index + 1}", value=name)
@@ -331,8 +451,8 @@ def _map_headers(headers: list[str], row: int, contract: FileKind, options: Impo
         target, currency = _header_target(name, contract, options, explicit)
         if target is None:
             unknown.append(name)
-            out.add(problem("unknown_column", f"{name!r} is not part of the {contract.kind} "
-                            "contract and is ignored", row=row, column=name, value=name))
+            out.add(problem("unknown_column", f"{_clip(name)!r} is not part of the {contract.kind} "
+                            "contract and is ignored", row=row, column=name, value=_clip(name)))
             continue
         if currency is not None and currency != options.currency:
             out.add(problem("currency_mismatch", f"the header says {currency}; amounts must be in the "
@@ -372,6 +492,31 @@ class _Lookup:
     ordered_rows: list[pl.DataFrame] = field(default_factory=list)
     """(row, text) of rows whose date read one way only (day or month first), for the mixed-order check."""
     reported: set[str] = field(default_factory=set)
+    other_script: set[str] = field(default_factory=set)
+    """Texts read after their digits of another script were written as 0-9 (a warning)."""
+
+    def read(self, fresh: list[str]) -> list[tuple[str, str]]:
+        """(text, its digits as 0-9) for each new text whose time of day is possible; the rest fail.
+
+        The time itself is kept here (the parsers drop it), so that it is checked first.
+        """
+        texts, changed = ascii_digits(pl.Series(fresh, dtype=pl.String))
+        out = []
+        for item, text, other_script in zip(fresh, texts.to_list(), changed.to_list(), strict=True):
+            if (why := _time_problem(text)) is not None:
+                self.failures[item] = ParseFailure("invalid_time", f"{_clip(item)!r} has no valid time of "
+                                                   f"day: {why}; the date is not taken without it")
+                continue
+            if other_script:
+                self.other_script.add(item)
+            out.append((item, text))
+        return out
+
+    def warn_other_script(self, keyed: pl.DataFrame, header: str, out: _Collector) -> None:
+        """One warning for the column: how many rows wrote a date read with digits of another script."""
+        read = [text for text in self.other_script if text in self.values]
+        if read:
+            out.tally(keyed, pl.col("text").is_in(read), "non_ascii_digits", header, "text")
 
     def new(self, series: pl.Series) -> list[str]:
         """The distinct non-null texts of ``series`` not parsed yet."""
@@ -389,10 +534,10 @@ def _dates(frame: pl.DataFrame, column: str, header: str, options: ImportOptions
            out: _Collector, seen: _Lookup) -> pl.Series:
     """Parse a date column: each distinct text once for the whole file, then one join."""
     raw = frame.get_column(column)
-    fresh = seen.new(raw)
+    fresh = seen.read(seen.new(raw))
     if fresh:
-        stripped = pl.Series(fresh, dtype=pl.String).str.replace(TIME_SUFFIX_PATTERN, "").to_list()
-        for item, text in zip(fresh, stripped, strict=True):
+        stripped = pl.Series([t for _, t in fresh], dtype=pl.String).str.replace(TIME_SUFFIX_PATTERN, "").to_list()
+        for (item, _), text in zip(fresh, stripped, strict=True):
             parsed = parse_date(text, options.date_format)
             if isinstance(parsed, ParseFailure) and parsed.code == "invalid_date":
                 # A month ("2025-03", a monthly billing export) means its first day.
@@ -408,6 +553,7 @@ def _dates(frame: pl.DataFrame, column: str, header: str, options: ImportOptions
     # Problems quote the date as written, without a time of day.
     keyed = frame.select("row", pl.col(column).alias("text"))
     _report_failures(keyed, "text", header, seen.failures, out)
+    seen.warn_other_script(keyed, header, out)
     if seen.orders:
         ordered = keyed.filter(pl.col("text").is_in(list(seen.orders)))
         if not ordered.is_empty():
@@ -440,15 +586,17 @@ def _report_failures(keyed: pl.DataFrame, column: str, header: str,
     bad = keyed.join(table, on=column, how="inner").sort("row")
     if bad.is_empty():
         return
-    bad = bad.with_columns(pl.col(column).str.replace(TIME_SUFFIX_PATTERN, ""))
+    # A date is quoted without its time of day, unless the time is the problem.
+    bad = bad.with_columns(pl.when(pl.col("__code") == "invalid_time").then(pl.col(column))
+                           .otherwise(pl.col(column).str.replace(TIME_SUFFIX_PATTERN, "")))
     for code in bad.get_column("__code").unique(maintain_order=True).to_list():
         out.rows(bad, pl.col("__code") == code, code, header, column, pl.col("__msg"))
 
 
 def _periods(frame: pl.DataFrame, column: str, header: str, options: ImportOptions,
              out: _Collector, seen: _Lookup) -> pl.DataFrame:
-    for item in seen.new(frame.get_column(column)):
-        parsed = parse_period(item, date_format=options.date_format,
+    for item, text in seen.read(seen.new(frame.get_column(column))):
+        parsed = parse_period(text, date_format=options.date_format,
                               fiscal_year_start=options.fiscal_year_start)
         if isinstance(parsed, Period):
             seen.values[item] = parsed
@@ -456,6 +604,7 @@ def _periods(frame: pl.DataFrame, column: str, header: str, options: ImportOptio
             seen.failures[item] = parsed
     keyed = frame.select("row", pl.col(column).alias("text"))
     _report_failures(keyed, "text", header, seen.failures, out)
+    seen.warn_other_script(keyed, header, out)
     mapping = pl.DataFrame(
         {"text": list(seen.values), "period_start": [p.start for p in seen.values.values()],
          "period_end": [p.end for p in seen.values.values()]},
@@ -493,8 +642,8 @@ def _segments(frame: pl.DataFrame, column: str, header: str, out: _Collector, se
         seen.values[label] = match or label
         if match is None:
             first = frame.filter(pl.col(column) == label).get_column("row").min()
-            out.add(problem("unknown_segment", f"{label!r} is not a standard segment and is kept "
-                            "as its own segment", row=int(first), column=header, value=label))  # type: ignore[arg-type]
+            out.listed(problem("unknown_segment", f"{_clip(label)!r} is not a standard segment and is kept "
+                               "as its own segment", row=int(first), column=header, value=_clip(label)))  # type: ignore[arg-type]
     return frame.get_column(column).replace_strict(seen.values, default=None, return_dtype=pl.String)
 
 
@@ -574,8 +723,9 @@ def _prepare(contract: FileKind, path: Path, options: ImportOptions, name: str, 
             source.encoding, source.delimiter)
     report(0.95, "Checking duplicates and totals")
     rows = checker.finish(parts)
+    header_problems = [p for p in head.finish() if p.code != "blank_header" or p in checker.blank_with_data()]
     problems = [*source.problems, *ragged_problems(ragged, len(source.headers), ragged_total),
-                *[p for p in head.finish() if p.code != "blank_header" or p in checker.blank_with_data()],
+                *_cap_listing(header_problems, HEADER_PROBLEMS_LISTED, "columns"),
                 *checker.blank_rows_problem(), *checker.out.finish()]
     report(1.0, "Checked")
     if not checker.values or rows.is_empty():
@@ -637,9 +787,8 @@ class _Checker:
             self.blank_count += blank_rows.len()
         total_line = pl.any_horizontal(
             [pl.col(c).str.contains(_TOTAL_LABEL) for c in self.key_cells] or [pl.lit(False)])
-        totals = stripped.filter(total_line & ~blank)
-        for (row,) in totals.select("row").iter_rows():
-            out.add(problem("total_row_dropped", "a total line was recognised and not imported", row=row))
+        out.rows(stripped, total_line & ~blank, "total_row_dropped", None, None,
+                 "a total line was recognised and not imported")
         keep = ~blank & ~total_line
         if batch.ragged:
             keep = keep & ~pl.col("row").is_in([r for r, _ in batch.ragged])
@@ -655,6 +804,8 @@ class _Checker:
         for required in contract.required:
             out.rows(frame, pl.col(required).is_null(), "missing_value", header[required], None,
                      f"{required!r} is required")
+        if batch.controls or batch.longest is None or batch.longest >= MAX_CELL_CHARS:
+            frame = self._unstorable_text(frame, controls=batch.controls)
         result: dict[str, pl.Series] = {"source_row": frame.get_column("row")}
         present = [c for c in contract.columns if c.name in frame.columns]
         for index, col in enumerate(present):
@@ -670,19 +821,11 @@ class _Checker:
                 result[col.name] = _categories(frame, col.name, where, options, out, self.lookup(col.name))
             elif col.type == "money":
                 amounts, codes = parse_money(frame.get_column(col.name), decimal_comma=options.decimal_comma)
-                if codes.null_count() < codes.len():
-                    keyed = frame.select("row", col.name).with_columns(code=codes)
-                    for code in codes.drop_nulls().unique(maintain_order=True).to_list():
-                        out.rows(keyed, pl.col("code") == code, code, where, col.name, _money_message(code))
+                _value_problems(frame, col.name, codes, where, out, _money_message)
                 result[col.name] = amounts
             elif col.type == "count":
                 counts, codes = parse_count(frame.get_column(col.name), decimal_comma=options.decimal_comma)
-                if codes.null_count() < codes.len():
-                    keyed = frame.select("row", col.name).with_columns(code=codes)
-                    for code in codes.drop_nulls().unique(maintain_order=True).to_list():
-                        out.rows(keyed, pl.col("code") == code, code, where, col.name,
-                                 "expected a whole number of zero or more" if code == "invalid_count"
-                                 else "a spreadsheet error or NaN is not a count")
+                _value_problems(frame, col.name, codes, where, out, _count_message)
                 result[col.name] = counts
             elif col.type == "segment":
                 result[col.name] = _segments(frame, col.name, where, out, self.lookup(col.name))
@@ -703,6 +846,47 @@ class _Checker:
         # Exact duplicates are found across blocks from each row's cells, hashed.
         # One chunk per column per block: blocks then stack without copying the whole file again.
         return rows.with_columns(__hash=frame.drop("row").hash_rows()).rechunk()
+
+    def _unstorable_text(self, frame: pl.DataFrame, *, controls: bool) -> pl.DataFrame:
+        """Cells no spreadsheet cell or screen can hold as text, in any column read: an error each.
+
+        Such a cell is then checked no further (its column's own check would only quote it again):
+        it is left empty, and the error rejects the file. ``controls=False``: the block holds none.
+        """
+        columns = [c for c in frame.columns if c != "row"]
+        seen = frame.select(
+            *[(pl.col(c).str.len_bytes() >= MAX_CELL_CHARS).any().alias(f"long {c}") for c in columns],
+            *[pl.col(c).str.contains(_CONTROL_CHARS_CLASS).any().alias(f"control {c}") for c in columns
+              if controls],
+        ).row(0, named=True) if columns else {}
+        refused: list[pl.Expr] = []
+        for column in columns:
+            text, where = pl.col(column), self.header[column]
+            too_long = pl.lit(False)
+            if seen[f"long {column}"]:
+                # Counted as Excel counts: UTF-16 units, and the apostrophe that keeps text starting
+                # with = + - @ from being a formula in an export.
+                formula = pl.any_horizontal([text.str.starts_with(t) for t in SPREADSHEET_FORMULA_TRIGGERS])
+                units = text.str.len_chars() + text.str.count_matches(_ASTRAL) + formula.cast(pl.Int64)
+                too_long = (units > MAX_CELL_CHARS).fill_null(False)
+                self.out.rows(frame, too_long, "text_too_long", where, column, pl.format(
+                    "this text is {} characters long{}; a spreadsheet cell holds at most {}, so it could "
+                    "not be shown or exported whole", units,
+                    pl.when(formula).then(pl.lit(" (with the apostrophe an export puts before text "
+                                                 "starting with = + - @)")).otherwise(pl.lit("")),
+                    pl.lit(f"{MAX_CELL_CHARS:,}")))
+                refused.append(too_long)
+            if seen.get(f"control {column}"):
+                control = text.str.contains(_CONTROL_CHARS_CLASS).fill_null(False) & ~too_long
+                self.out.rows(frame, control, "control_character", where, column, pl.format(
+                    "the text holds the control character {}; text may hold tabs and line breaks, no "
+                    "other control characters", text.str.extract(f"({_CONTROL_CHARS_CLASS})", 1).replace_strict(
+                        {chr(c): _control_name(chr(c)) for c in _CONTROL_CODES}, default="?", return_dtype=pl.String)))
+                refused.append(control)
+        if not refused:
+            return frame
+        bad = pl.any_horizontal(refused)
+        return frame.with_columns(pl.when(bad).then(None).otherwise(pl.col(c)).alias(c) for c in columns)
 
     def finish(self, parts: list[pl.DataFrame]) -> pl.DataFrame:
         """The whole file's rows, after the checks that need every row at once."""
@@ -762,6 +946,26 @@ def output_columns(kind: Kind, present: list[str]) -> list[pl.Expr]:
     a column of nulls still costs memory, and the store writes it as NULL anyway.
     """
     return [pl.col(n).cast(t) for n, t in STORAGE_SCHEMAS[kind].items() if n in present]
+
+
+def _value_problems(frame: pl.DataFrame, column: str, codes: pl.Series, header: str, out: _Collector,
+                    message: Callable[[str], str]) -> None:
+    """Report a parsed column's codes: a row each (up to the limit), or one count for the column."""
+    if codes.null_count() == codes.len():
+        return
+    keyed = frame.select("row", column).with_columns(code=codes)
+    for code in codes.drop_nulls().unique(maintain_order=True).to_list():
+        if code in _TALLY_MESSAGES:
+            out.tally(keyed, pl.col("code") == code, code, header, column)
+        else:
+            out.rows(keyed, pl.col("code") == code, code, header, column, message(code))
+
+
+def _count_message(code: str) -> str:
+    return {
+        "invalid_count": "expected a whole number of zero or more",
+        "not_a_number": "a spreadsheet error or NaN is not a count",
+    }[code]
 
 
 def _money_message(code: str) -> str:

@@ -52,8 +52,6 @@ class LTVSettings:
     horizon_months: int = 36
     interval: float = 0.80
     """Width of the uncertainty interval (0.80: the 10th to the 90th percentile)."""
-    draws: int = 200
-    seed: int = 20240101
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:

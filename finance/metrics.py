@@ -90,7 +90,6 @@ class MetricsResult:
             "annual_discount_rate": ltv.annual_discount_rate,
             "ltv_horizon_months": ltv.horizon_months,
             "interval": ltv.interval,
-            "interval_draws": ltv.draws,
             "band_edges": list(self.params.band_edges),
             "target_ratio": self.params.target_ratio,
         }

@@ -31,7 +31,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
-import html
 import numbers
 import os
 import re
@@ -52,6 +51,7 @@ import markdown
 import polars as pl
 from markdown.treeprocessors import Treeprocessor
 
+from finance import literal
 from finance.charts import BAND_COLORS, GRID, INK, MUTED, money_format
 
 NA = "n/a"
@@ -159,13 +159,22 @@ class Paragraph:
 
 
 @dataclass(frozen=True)
+class Bullets:
+    """A titled list of plain-text items (text from the data is printed as written, never as markup)."""
+
+    title: str
+    items: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class Markdown:
-    """Markdown (tables, fenced and indented code, lists); raw HTML in it is printed as text."""
+    """Markdown written by the project (the methodology): tables, code and lists; raw HTML in it is
+    printed as text. Never for text from the data: that goes in a Paragraph, Bullets or Table."""
 
     text: str
 
 
-Block = Kpis | Table | Figure | Paragraph | Markdown
+Block = Kpis | Table | Figure | Paragraph | Bullets | Markdown
 
 
 @dataclass(frozen=True)
@@ -275,7 +284,7 @@ def _figures(doc: Document) -> list[Figure]:
 
 
 def _e(text: str) -> str:
-    return html.escape(text, quote=True)
+    return literal.html(text)
 
 
 def _html(doc: Document, svgs: Sequence[bytes]) -> str:
@@ -321,6 +330,11 @@ def _block_html(block: Block, currency: str, svgs: Iterator[bytes]) -> str:
                 f'src="data:image/svg+xml;base64,{svg}">{caption}</figure>')
     if isinstance(block, Paragraph):
         return "".join(f"<p>{_e(part.strip())}</p>" for part in re.split(r"\n\s*\n", block.text) if part.strip())
+    if isinstance(block, Bullets):
+        items = "".join(f"<li>{_e(item)}</li>" for item in block.items)
+        return f'<div class="bullets"><h3>{_e(block.title)}</h3><ul>{items}</ul></div>'
+    if not isinstance(block, Markdown):
+        raise TypeError(f"not a board-pack block: {type(block).__name__}")
     return f'<div class="markdown">{_markdown_html(block.text)}</div>'
 
 

@@ -10,16 +10,22 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Literal
 
+from finance.schema import MAX_CELL_CHARS, MAX_COLUMNS, MAX_FIELD_CHARS
+
 Severity = Literal["error", "warning"]
 
 # code -> (severity, what was expected). One registry, so the docs and the CLI agree.
 CODES: dict[str, tuple[Severity, str]] = {
     # the file as a whole
     "file_not_found": ("error", "a readable file"),
+    "not_a_regular_file": ("error", "a regular file, not a named pipe, device or folder"),
     "empty_file": ("error", "a header row and at least one data row"),
     "no_data_rows": ("error", "at least one data row below the header"),
     "not_text": ("error", "a text CSV file (UTF-8, UTF-16 or Windows-1252), not a binary file"),
     "malformed_csv": ("error", "a well-formed CSV file"),
+    "no_line_break": ("error", "a CSV file, whose header row ends in a line break near its start"),
+    "row_too_long": ("error", "rows of at most 64 MB"),
+    "too_many_columns": ("error", f"at most {MAX_COLUMNS:,} columns"),
     # structure
     "ragged_row": ("error", "the same number of fields as the header"),
     "blank_header": ("error", "a name for every column that holds data"),
@@ -47,7 +53,10 @@ CODES: dict[str, tuple[Severity, str]] = {
                                  "(also monthly, quarterly, semi-annual, annual, 1, 3, 6, 12, 12 months, "
                                  "...), or blank when unknown"),
     "duplicate_customer": ("error", "each customer_id once"),
-    "value_too_long": ("error", "at most 1,000,000 characters in a field"),
+    "value_too_long": ("error", f"at most {MAX_FIELD_CHARS:,} characters in any field of the file"),
+    "text_too_long": ("error", f"at most {MAX_CELL_CHARS:,} characters in a cell (Excel's cell limit)"),
+    "control_character": ("error", "text without control characters (tab and line breaks are fine)"),
+    "invalid_time": ("error", "a time of day from 00:00 to 23:59:59 after the date, or none"),
     # against the store
     "periods_already_imported": ("error", "new periods, or --replace to replace them"),
     "customer_already_imported": ("error", "a customer_id not already in the store"),
@@ -64,6 +73,7 @@ CODES: dict[str, tuple[Severity, str]] = {
     "margin_mismatch": ("warning", "gross_margin = revenue - cost"),
     "margin_above_revenue": ("warning", "gross margin at most the revenue"),
     "dash_as_zero": ("warning", "a lone dash is read as zero, as spreadsheets display it"),
+    "non_ascii_digits": ("warning", "digits 0-9; digits of other scripts are read as 0-9"),
     "future_date": ("warning", "a date no later than one year from today"),
     "unknown_segment": ("warning", "Enterprise B2B, SMB, DTC or B2B2C (other text is kept)"),
 }

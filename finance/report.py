@@ -310,7 +310,6 @@ def _assumption_rows(settings: Mapping[str, Any], assumptions: Assumptions, curr
         ("Annual discount rate", settings["annual_discount_rate"], "percent"),
         ("Default gross margin", settings["default_gross_margin"], "percent"),
         ("LTV interval (central share of draws)", settings["interval"], "percent"),
-        ("LTV interval draws", settings["interval_draws"], "int"),
         ("LTV:CAC bands", bands, "text"),
         ("Acquisition lag (quarters)", settings["acquisition_lag_quarters"], "int"),
         ("Shared-cost allocation to channels", settings["shared_cost_allocation"], "text"),
@@ -602,8 +601,7 @@ def _budget(pack: BoardPack, sheets: Mapping[str, pl.DataFrame]) -> pdf.Section:
         note="Shared costs are not on any channel; they count in the fully loaded CAC above.")
     blocks: list[pdf.Block] = [pdf.Paragraph("\n\n".join(intro)), pdf.Kpis(tiles), _comparison_table(pack),
                                lines, channels]
-    warnings = "\n\n".join(f"- {w}" for w in pack.warnings) if pack.warnings else "None."
-    blocks.append(pdf.Markdown("### Warnings\n\n" + warnings))
+    blocks.append(pdf.Bullets("Warnings", tuple(pack.warnings) or ("None.",)))
     return pdf.Section(SECTIONS[5], blocks)
 
 

@@ -47,8 +47,13 @@ from finance.metrics import MetricParams, default_as_of
 from finance.planner import DEFAULT_MAX_SHAPE, PlanError, ResponseCurve
 from finance.schema import CATEGORIES, MARKETING_CATEGORIES, band_of
 from finance.store import Store
+from finance.values import MAX_INTEGER_DIGITS
 
 CENT = Decimal("0.01")
+MAX_AMOUNT = Decimal(10) ** MAX_INTEGER_DIGITS
+"""Every plan amount is below this (100 trillion), as every imported amount is."""
+MAX_CUSTOMERS = 1e9
+"""The largest customer target a goal seek takes."""
 #: Draws behind every projected range.
 DRAWS = 4000
 SEED = 20240601
@@ -159,6 +164,8 @@ def to_cents(value: Decimal | float | int | str) -> Decimal:
         raise PlanError(f"{value!r} is not an amount") from None
     if not amount.is_finite():
         raise PlanError(f"{value!r} is not a finite amount")
+    if abs(amount) >= MAX_AMOUNT:
+        raise PlanError(f"{value!r} is 100 trillion or more; expected an amount below {MAX_AMOUNT:,}")
     return amount.quantize(CENT, rounding=ROUND_HALF_UP)
 
 
@@ -630,6 +637,8 @@ def budget_for_ratio(basis: PlanningBasis, lines: Iterable[PlanLine], target: fl
     trusted; when the cap, not the target, stops the budget, the answer says so.
     Tolerance: within 0.1% of the crossing (``planner.goal_seek_budget``), rounded down to the cent.
     """
+    if not (math.isfinite(target) and 0 < target <= 100):
+        raise PlanError(f"target LTV:CAC {target!r}: expected a number above 0 and at most 100")
     checked = check_lines(lines, basis.channels)
     shared = float(sum((ln.amount for ln in checked if ln.channel == SHARED and ln.category in MARKETING_CATEGORIES),
                        Decimal(0)))
@@ -655,6 +664,8 @@ def budget_for_customers(basis: PlanningBasis, lines: Iterable[PlanLine], target
     Channels are capped as in :func:`budget_for_ratio`. Tolerance: within 0.1% of the
     smallest such budget (``planner.budget_for_customers``), rounded up to the cent.
     """
+    if not (math.isfinite(target) and 1 <= target <= MAX_CUSTOMERS):
+        raise PlanError(f"target new customers {target!r}: expected a number from 1 to {MAX_CUSTOMERS:,.0f}")
     checked = check_lines(lines, basis.channels)
     bounds = bounds or Bounds()
     minimum, maximum = _goal_bounds(basis, bounds)

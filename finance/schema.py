@@ -6,15 +6,31 @@ the valid choices, so a typo never silently becomes a new category or column.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 from itertools import pairwise
 from typing import Literal
 
+from finance.literal import FORMULA_TRIGGERS
+
 MONEY_SCALE = 4
 """Decimal places kept for money in storage: cents are exact, sub-cent vendor rates too."""
 MONEY_PRECISION = 18
 MONEY_SQL = f"DECIMAL({MONEY_PRECISION},{MONEY_SCALE})"
+
+# Bounds on what an import file may hold, so an odd or hostile file is refused quickly, in
+# bounded memory, with a clear problem, and whatever is stored can be shown and exported.
+MAX_FIELD_CHARS = 1_000_000
+"""The longest field the reader takes, in any column (ignored ones too); a longer one refuses the file."""
+MAX_CELL_CHARS = 32_767
+"""The longest text a stored cell may hold, counted as Excel counts (UTF-16 units, with the
+apostrophe an export puts before text starting with ``=``, ``+``, ``-`` or ``@``): Excel's cell
+limit, so every export can write every name."""
+MAX_COLUMNS = 1_000
+"""The most columns a file may have: far more than any export, far fewer than a hostile header."""
+SPREADSHEET_FORMULA_TRIGGERS = FORMULA_TRIGGERS
+"""First characters that make a spreadsheet read text as a formula (``finance.literal``, OWASP's list)."""
 
 
 @dataclass(frozen=True)
@@ -198,7 +214,7 @@ def normalise_interval(text: str) -> str:
     """Fold a billing-interval cell: case, spaces, hyphens, underscores and a plural are ignored; 12.0 is 12."""
     folded = re.sub(r"[\s\-_]+", "", text.casefold())
     folded = re.sub(r"(month|mth|mo|quarter|year|yr)s$", r"\1", folded)  # 3 months = 3 month
-    return re.sub(r"^(\d+)\.0+$", r"\1", folded)
+    return re.sub(r"^([0-9]+)\.0+$", r"\1", folded)
 
 
 def _interval_lookup() -> dict[str, str]:
@@ -398,8 +414,8 @@ def check_band_edges(edges: tuple[float, ...]) -> tuple[float, ...]:
     """Four increasing, positive edges for the five bands, or a ValueError saying why."""
     if len(edges) != len(BAND_LABELS) - 1:
         raise ValueError(f"band edges need {len(BAND_LABELS) - 1} numbers, got {len(edges)}")
-    if any(e <= 0 for e in edges) or any(b <= a for a, b in pairwise(edges)):
-        raise ValueError(f"band edges must be positive and increasing, got {edges}")
+    if not all(math.isfinite(e) and e > 0 for e in edges) or any(b <= a for a, b in pairwise(edges)):
+        raise ValueError(f"band edges must be finite, positive and increasing, got {edges}")
     return tuple(float(e) for e in edges)
 
 

@@ -14,16 +14,24 @@ Rules the store keeps:
   gets a clear "busy" error. Readers never see a half-applied change: each change is one
   transaction, and a reader cannot open the file while a writer has it;
 - before an import or an undo the file is backed up (``finance.backup``), and every change
-  records who made it (``imports.imported_by``, ``imports.undone_by`` and the ``changes`` log).
+  records who made it (``imports.imported_by``, ``imports.undone_by`` and the ``changes`` log);
+- a database file is data, never code: every file is opened with DuckDB's external access off and
+  its configuration locked (``connect_file``), so SQL stored in it (a view, a macro) cannot read
+  files or URLs or load extensions; and a file is used only when it holds the store's own objects
+  and nothing else (``schema_problems``): a backup that does not is refused before it is restored.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import fcntl
+import functools
 import getpass
 import json
+import math
 import os
+import re
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -60,8 +68,8 @@ _ADDED_COLUMNS: dict[Kind, tuple[str, ...]] = {"customers": ("billing_interval",
 ENV_DB = "FINANCE_DB"
 ENV_USER = "FINANCE_USER"
 ENV_BUSY_TIMEOUT = "FINANCE_BUSY_TIMEOUT"
-BUSY_TIMEOUT = float(os.environ.get(ENV_BUSY_TIMEOUT, "10"))
-"""Seconds to wait for another process to release the database file."""
+DEFAULT_BUSY_TIMEOUT = 10.0
+"""Seconds to wait for another process to release the database file, unless ``$FINANCE_BUSY_TIMEOUT`` says otherwise."""
 INSERT_SLICE_ROWS = 1_000_000
 """Rows handed to DuckDB per INSERT while writing an import (all in one transaction)."""
 PROJECT_DIR = Path(__file__).resolve().parent.parent
@@ -76,6 +84,25 @@ def default_db_path() -> Path:
     return Path(env) if env else DEFAULT_DB
 
 
+def busy_timeout_setting() -> float:
+    """Seconds to wait for a busy database: ``$FINANCE_BUSY_TIMEOUT``, else 10.
+
+    Read when a store is opened, not when this module is imported, so that a bad value is a
+    ``StoreError`` naming it (shown like any other) instead of a traceback on start-up.
+    """
+    value = os.environ.get(ENV_BUSY_TIMEOUT, "").strip()
+    if not value:
+        return DEFAULT_BUSY_TIMEOUT
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = math.nan
+    if not math.isfinite(seconds) or seconds < 0:
+        raise StoreError(f"{ENV_BUSY_TIMEOUT}={value!r}: expected a number of seconds to wait for a busy "
+                         f"database, 0 or more (default {DEFAULT_BUSY_TIMEOUT:g}); nothing was changed")
+    return seconds
+
+
 def cli_user() -> str:
     """Who a command-line change is recorded as: ``$FINANCE_USER``, else the login name."""
     name = os.environ.get(ENV_USER)
@@ -85,6 +112,25 @@ def cli_user() -> str:
         return f"{getpass.getuser()} (command line)"
     except (KeyError, OSError):
         return "command line"
+
+
+_FILE_CONFIG: dict[str, Any] = {
+    # No file, URL, ATTACH, COPY, extension or replacement scan from SQL: what a view or macro in a
+    # file says cannot reach outside it. The store needs none of these: rows come in as registered
+    # Arrow relations and go out as Arrow results, and backups are copied by Python, not by SQL.
+    "enable_external_access": False,
+    # Last, so that nothing (neither SQL in the file nor a later SET) can turn the above back on.
+    "lock_configuration": True,
+}
+
+
+def connect_file(path: Path | str, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    """Open a DuckDB file as data, never code: external access off, configuration locked.
+
+    Every connection the product opens on a database file goes through here (DuckDB refuses a
+    second connection to an open file with another configuration, so they must all agree).
+    """
+    return duckdb.connect(str(path), read_only=read_only, config=dict(_FILE_CONFIG))
 
 
 def _connect(path: Path, read_only: bool, busy_timeout: float) -> duckdb.DuckDBPyConnection:
@@ -98,7 +144,7 @@ def _connect(path: Path, read_only: bool, busy_timeout: float) -> duckdb.DuckDBP
     text = ""
     for _ in _attempts(busy_timeout):
         try:
-            return duckdb.connect(str(path), read_only=read_only)
+            return connect_file(path, read_only=read_only)
         except (duckdb.IOException, duckdb.ConnectionException) as exc:
             text = str(exc)
             message = text.replace(str(path), "")  # a folder named "clockwork" is no lock
@@ -125,9 +171,16 @@ def _attempts(busy_timeout: float) -> Iterator[None]:
 
 
 def _keep_count() -> int:
-    try:
+    with _setting_errors():
         return backup.keep_count()
-    except ValueError as exc:
+
+
+@contextmanager
+def _setting_errors() -> Iterator[None]:
+    """A backup setting that cannot be used is a ``StoreError`` like any other, met before anything is written."""
+    try:
+        yield
+    except backup.SettingError as exc:
         raise StoreError(f"{exc}; nothing was changed") from None
 
 
@@ -223,12 +276,224 @@ def _ddl() -> list[str]:
         for name in _ADDED_COLUMNS.get(kind, ()):
             statements.append(f"ALTER TABLE {kind}_rows ADD COLUMN IF NOT EXISTS {name} "
                               f"{_sql_type(STORAGE_SCHEMAS[kind][name])}")
-        # The views are what every reader uses: rows in force, without bookkeeping.
-        names = ", ".join(STORAGE_SCHEMAS[kind])
-        statements.append(
-            f"CREATE OR REPLACE VIEW {kind} AS SELECT import_id, {names} FROM {kind}_rows "
-            "WHERE superseded_by IS NULL")
+        statements.append(_view_ddl(kind, tuple(STORAGE_SCHEMAS[kind])))
     return statements
+
+
+def _view_ddl(kind: str, names: tuple[str, ...]) -> str:
+    """The view every reader uses: rows in force, without bookkeeping (``names``: the storage
+    columns, fewer in a file an older version wrote)."""
+    return (f"CREATE OR REPLACE VIEW {kind} AS SELECT import_id, {', '.join(names)} FROM {kind}_rows "
+            "WHERE superseded_by IS NULL")
+
+
+# What a database file may hold --------------------------------------------------------------
+@dataclass(frozen=True)
+class _Catalog:
+    """What a database file holds besides DuckDB's built-ins, in a form two files can be compared in."""
+
+    objects: dict[tuple[str, str], Any]
+    """(kind, name) -> what defines it beyond its name: a view's or index's SQL, a sequence's range."""
+    columns: dict[str, dict[str, tuple[str, str | None]]]
+    """Table or view -> column -> (type, default)."""
+    constraints: dict[str, set[tuple[str, str, tuple[str, ...]]]]
+    """Table -> (kind, text, columns) of each constraint."""
+
+
+def _catalog(con: duckdb.DuckDBPyConnection) -> _Catalog:
+    """Every object in the connection's database (schemas, tables, views, sequences, macros, types,
+    indexes, triggers), with the columns and constraints of its tables. Reads the catalog only."""
+    database = {"db": con.execute("SELECT current_database()").fetchall()[0][0]}
+
+    def rows(sql: str) -> list[tuple[Any, ...]]:
+        return con.execute(sql, database).fetchall()
+
+    def named(schema: str, name: str) -> str:
+        return name if schema == "main" else f"{schema}.{name}"
+
+    objects: dict[tuple[str, str], Any] = {}
+    for (schema,) in rows("SELECT schema_name FROM duckdb_schemas() WHERE database_name = $db "
+                          "AND schema_name <> 'main'"):
+        objects["schema", schema] = None
+    for schema, name in rows("SELECT schema_name, table_name FROM duckdb_tables() WHERE database_name = $db"):
+        objects["table", named(schema, name)] = None
+    for schema, name, sql in rows("SELECT schema_name, view_name, sql FROM duckdb_views() "
+                                  "WHERE database_name = $db AND NOT internal"):
+        objects["view", named(schema, name)] = sql
+    # Not its start: a file written back holds the next number there.
+    for schema, name, *spec in rows("SELECT schema_name, sequence_name, increment_by, min_value, max_value, cycle "
+                                    "FROM duckdb_sequences() WHERE database_name = $db"):
+        objects["sequence", named(schema, name)] = tuple(spec)
+    for schema, name, function_type, definition in rows(
+            "SELECT schema_name, function_name, function_type, macro_definition FROM duckdb_functions() "
+            "WHERE database_name = $db AND NOT internal"):
+        objects[function_type.replace("_", " "), named(schema, name)] = definition
+    for schema, name in rows("SELECT schema_name, type_name FROM duckdb_types() "
+                             "WHERE database_name = $db AND NOT internal"):
+        objects["type", named(schema, name)] = None
+    for schema, name, sql in rows("SELECT schema_name, index_name, sql FROM duckdb_indexes() "
+                                  "WHERE database_name = $db"):
+        objects["index", named(schema, name)] = sql
+    for schema, name, sql in rows("SELECT schema_name, trigger_name, sql FROM duckdb_triggers() "
+                                  "WHERE database_name = $db"):
+        objects["trigger", named(schema, name)] = sql
+    columns: dict[str, dict[str, tuple[str, str | None]]] = {}
+    for schema, table, column, data_type, default in rows(
+            "SELECT schema_name, table_name, column_name, data_type, column_default FROM duckdb_columns() "
+            "WHERE database_name = $db"):
+        columns.setdefault(named(schema, table), {})[column] = (data_type, default)
+    constraints: dict[str, set[tuple[str, str, tuple[str, ...]]]] = {}
+    for schema, table, kind, text, names in rows(
+            "SELECT schema_name, table_name, constraint_type, constraint_text, constraint_column_names "
+            "FROM duckdb_constraints() WHERE database_name = $db"):
+        constraints.setdefault(named(schema, table), set()).add((kind, text, tuple(names)))
+    return _Catalog(objects, columns, constraints)
+
+
+def _scratch() -> duckdb.DuckDBPyConnection:
+    """A new in-memory database holding the store's schema as ``_ddl`` makes it."""
+    con = connect_file(":memory:")
+    for statement in _ddl():
+        con.execute(statement)
+    return con
+
+
+@functools.lru_cache(maxsize=1)
+def _own_catalog() -> _Catalog:
+    """The store's own objects, read back from a new database: never a list kept by hand."""
+    con = _scratch()
+    try:
+        return _catalog(con)
+    finally:
+        con.close()
+
+
+@functools.lru_cache(maxsize=16)  # one view per file kind, over its storage columns
+def _own_view_sql(kind: str, names: tuple[str, ...]) -> str:
+    """The store's view of ``kind`` over the storage columns ``names``, as DuckDB writes it back."""
+    con = _scratch()
+    try:
+        con.execute(_view_ddl(kind, names))
+        return str(con.execute("SELECT sql FROM duckdb_views() WHERE view_name = ?", [kind]).fetchall()[0][0])
+    finally:
+        con.close()
+
+
+@functools.lru_cache(maxsize=1)
+def _added_columns() -> dict[str, frozenset[str]]:
+    """Per table, the columns a migration adds to a table that already exists: a file an older
+    version wrote may lack them."""
+    added: dict[str, set[str]] = {}
+    for statement in _ddl():
+        match = re.match(r"ALTER TABLE (\w+) ADD COLUMN IF NOT EXISTS (\w+) ", statement)
+        if match:
+            added.setdefault(match[1], set()).add(match[2])
+    return {table: frozenset(names) for table, names in added.items()}
+
+
+def _shown(name: str) -> str:
+    """A name, type or constraint from a file, for a message: as it is when it is plain (letters,
+    digits and ``_.,()=`` only, as ``DECIMAL(18,4)``), else quoted and cut."""
+    if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.,() =]{0,80}", name):
+        return name
+    return repr(name[:80] + ("..." if len(name) > 80 else ""))
+
+
+def _constraint_words(constraint: tuple[str, str, tuple[str, ...]]) -> str:
+    kind, text, names = constraint
+    return f"{text} on {', '.join(map(_shown, names))}" if kind == "NOT NULL" else _shown(text)
+
+
+def schema_problems(con: duckdb.DuckDBPyConnection, *, empty_ok: bool = True) -> list[str]:
+    """What in the connection's database is not the store's own, in words (empty: nothing).
+
+    The store's own is what ``_ddl`` makes in a new database, so this cannot drift from the schema.
+    Every object must be one of the store's, of the same kind; every table's columns must have the
+    store's types and defaults, and its constraints must be the store's; every view must be the
+    store's view over the columns its table has; there must be no other view, macro, sequence,
+    type, index, trigger or schema. A file an older version wrote (a lower ``schema_version``) may
+    lack what a migration adds: tables, and the columns ``ALTER TABLE ... ADD COLUMN`` adds. An
+    empty file is a new store when ``empty_ok``. Only the catalog and the ``settings`` table are
+    read, and ``settings`` only once it is known to be the store's table.
+    """
+    found = _catalog(con)
+    if not found.objects:
+        return [] if empty_ok else ["it is empty: it holds no store"]
+    own = _own_catalog()
+    own_kind = {name: kind for kind, name in own.objects}
+    problems: list[str] = []
+    for kind, name in sorted(found.objects):
+        expected = own_kind.get(name)
+        if expected == kind:
+            continue
+        if expected and (expected, name) not in found.objects:
+            problems.append(f"{_shown(name)} is a {kind}, expected a {expected}")
+        else:
+            problems.append(f"an extra {kind} {_shown(name)}")
+    tables = sorted(name for kind, name in found.objects if kind == "table" and own_kind.get(name) == "table")
+    for table in tables:
+        have, want = found.columns.get(table, {}), own.columns[table]
+        for column, (data_type, default) in have.items():
+            if column not in want:
+                problems.append(f"{table} has an extra column {_shown(column)}")
+            elif data_type != want[column][0]:
+                problems.append(f"{table}.{column} is {_shown(data_type)}, expected {want[column][0]}")
+            elif default != want[column][1]:
+                problems.append(f"{table}.{column} has the default {_shown(str(default))}, expected "
+                                f"{want[column][1] or 'none'}")
+        for column in want.keys() - have.keys() - _added_columns().get(table, frozenset()):
+            problems.append(f"{table} lacks the column {column}")
+    if problems:
+        return problems
+    version = _file_schema_version(con, found)
+    if isinstance(version, str):
+        return [version]
+    if version == SCHEMA_VERSION:  # a file as this version writes it: nothing may be missing
+        for kind, name in sorted(own.objects.keys() - found.objects.keys()):
+            problems.append(f"{kind} {name} is missing")
+        for table in tables:
+            for column in sorted(own.columns[table].keys() - found.columns.get(table, {}).keys()):
+                problems.append(f"{table} lacks the column {column}")
+    for table in tables:
+        present = found.columns.get(table, {}).keys()
+        made = {c for c in own.constraints.get(table, set()) if set(c[2]) <= present}
+        held = found.constraints.get(table, set())
+        problems += [f"{table} has a constraint the store does not make: {_constraint_words(c)}"
+                     for c in sorted(held - made)]
+        problems += [f"{table} lacks the store's constraint {_constraint_words(c)}" for c in sorted(made - held)]
+    for key in sorted(found.objects.keys() & own.objects.keys()):
+        kind, name = key
+        if kind == "table":
+            continue
+        if kind == "view" and name in KINDS:
+            storage = found.columns.get(f"{name}_rows") or own.columns[f"{name}_rows"]
+            expected = _own_view_sql(name, tuple(n for n in STORAGE_SCHEMAS[name] if n in storage))
+        else:
+            expected = own.objects[key]
+        if found.objects[key] != expected:
+            problems.append(f"{kind} {name} is not the store's: it is defined differently")
+    return problems
+
+
+def _file_schema_version(con: duckdb.DuckDBPyConnection, found: _Catalog) -> int | str:
+    """The file's ``schema_version`` setting, or why it has none that this version can use."""
+    if ("table", "settings") not in found.objects:
+        return "table settings is missing, so the file has no schema version: it is not a store"
+    rows = con.execute("SELECT value FROM settings WHERE key = 'schema_version'").fetchall()
+    if not rows:
+        return "it has no schema_version setting: it is not a store"
+    text = rows[0][0]
+    if not re.fullmatch(r"[0-9]{1,6}", text or "") or int(text) < 1:
+        return f"its schema_version setting is {_shown(str(text))}, expected a whole number from 1"
+    if int(text) > SCHEMA_VERSION:
+        return (f"it was written by a newer version of this program (schema version {int(text)}; this one "
+                f"reads up to {SCHEMA_VERSION})")
+    return int(text)
+
+
+def _listed(problems: list[str], limit: int = 8) -> str:
+    more = len(problems) - limit
+    return "; ".join(problems[:limit]) + (f"; and {more} more" if more > 0 else "")
 
 
 @dataclass
@@ -289,24 +554,53 @@ class StoreBusy(StoreError):
     """Another process holds the database file for longer than the wait allows."""
 
 
+_passed: dict[str, tuple[int, ...]] = {}
+"""Per database path, the file as it was when it last passed the schema check in this process: the
+check reads the whole catalog (tens of milliseconds), and a page opens the file on every run."""
+_passed_lock = threading.Lock()
+
+
+def _file_identity(path: Path) -> tuple[int, ...]:
+    """Changes whenever the file or its write-ahead log is replaced or written."""
+    found: list[int] = []
+    for name in (path, Path(str(path) + ".wal")):
+        try:
+            info = name.stat()
+            found += [info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns]
+        except OSError:
+            found += [0, 0, 0, 0]
+    return tuple(found)
+
+
 class Store:
     """One DuckDB file. Open it, use it, close it (or use it as a context manager)."""
 
     def __init__(self, path: Path | str | None = None, *, read_only: bool = False,
-                 busy_timeout: float = BUSY_TIMEOUT, user: str | None = None,
+                 busy_timeout: float | None = None, user: str | None = None,
                  keep_backups: int | None = None) -> None:
-        """``user`` is recorded with every change made through this store; ``keep_backups``
-        overrides ``$FINANCE_BACKUPS`` (0: no backups, as for a scratch file)."""
+        """``user`` is recorded with every change made through this store; ``busy_timeout``
+        overrides ``$FINANCE_BUSY_TIMEOUT`` and ``keep_backups`` ``$FINANCE_BACKUPS`` (0: no
+        backups, as for a scratch file).
+
+        A file holding anything the store does not make (``schema_problems``) is refused with
+        ``StoreUnreadable`` before anything in it is read or changed.
+        """
+        busy_timeout = busy_timeout_setting() if busy_timeout is None else busy_timeout
         self.path = Path(path) if path is not None else default_db_path()
         self.user = user
         self.busy_timeout = busy_timeout
         self.keep_backups = keep_backups
         self._lock: _WriterLock | None = None
         if not read_only:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._lock = _WriterLock(self.path, busy_timeout)
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self._lock = _WriterLock(self.path, busy_timeout)
+            except OSError as exc:  # a folder that is a file, or one we may not write ($FINANCE_DB, --db)
+                raise StoreError(f"the database {self.path} cannot be written: {exc.strerror or exc} "
+                                 f"({exc.filename or self.path}); nothing was changed") from None
         try:
             self.con = _connect(self.path, read_only, busy_timeout)
+            self._check_schema()
             if not read_only:
                 self._migrate()
         except BaseException:
@@ -329,6 +623,24 @@ class Store:
             if self._lock:
                 self._lock.release()
 
+    def _check_schema(self) -> None:
+        # Taken with the file open: no other process can write it meanwhile (DuckDB's file lock).
+        seen = _file_identity(self.path)
+        with _passed_lock:
+            if _passed.get(str(self.path)) == seen:
+                return
+        try:
+            problems = schema_problems(self.con)
+        except duckdb.Error as exc:
+            raise _unreadable(self.path, exc) from None
+        if problems:
+            raise StoreUnreadable(f"the database {self.path} holds what the store does not make, so it was "
+                                  f"not used (nor changed): {_listed(problems)}. {backup.describe(self.path)}")
+        with _passed_lock:
+            if len(_passed) >= 16:
+                _passed.pop(next(iter(_passed)), None)
+            _passed[str(self.path)] = seen
+
     def backup(self, reason: str) -> Path | None:
         """Back the file up as it stands (every committed change), before ``reason`` changes it."""
         if self._lock is None:
@@ -343,7 +655,8 @@ class Store:
         # open the checkpointed file meanwhile) and opened again before anything is written.
         self.con.close()
         try:
-            return backup.take(self.path, reason, keep)
+            with _setting_errors():
+                return backup.take(self.path, reason, keep)
         finally:
             self.con = _connect(self.path, False, self.busy_timeout)
 
@@ -707,24 +1020,23 @@ class Store:
 
 
 def restore(db: Path | str, source: Path | str, *, user: str | None = None,
-            busy_timeout: float = BUSY_TIMEOUT) -> Path | None:
+            busy_timeout: float | None = None) -> Path | None:
     """Put the backup ``source`` in place of the database ``db``.
 
-    The backup is checked first (it must open and hold a store). Under the writer's lock, the
-    database as it stands is backed up (reason ``restore``), or, when it cannot be opened,
-    copied aside as ``unreadable`` with its write-ahead log: nothing is deleted. Then the backup
-    is copied in through a temporary name and renamed into place. Returns the copy of what was
-    replaced. Readers that opened the file before keep their view until they close it.
+    The backup is checked first: it must open and hold the store's own objects and nothing else
+    (``schema_problems``), or it is refused and nothing changes. Under the writer's lock it is
+    copied in through a temporary name, and the copy, which is what goes into place, is checked
+    again. The database as it stands is backed up (reason ``restore``), or, when it cannot be
+    opened, copied aside as ``unreadable`` with its write-ahead log: nothing is deleted. Then the
+    copy is renamed into place. Returns the copy of what was replaced. Readers that opened the file
+    before keep their view until they close it.
     """
     db, source = Path(db), Path(source)
-    try:
-        check = duckdb.connect(str(source), read_only=True)
-        try:
-            check.execute("SELECT count(*) FROM imports").fetchall()
-        finally:
-            check.close()
-    except duckdb.Error as exc:
-        raise StoreError(f"{source} is not a usable backup: {' '.join(str(exc).split())[:300]}") from None
+    busy_timeout = busy_timeout_setting() if busy_timeout is None else busy_timeout
+    keep = max(_keep_count(), 1)
+    with _setting_errors():
+        backup.backup_dir(db)  # a folder setting that is a file stops the restore before it starts
+    _check_backup(source, source)  # a refused file takes no lock and copies nothing
     lock = _WriterLock(db, busy_timeout)
     wal = Path(str(db) + ".wal")
     incoming = db.with_name(db.name + ".restoring")
@@ -732,6 +1044,7 @@ def restore(db: Path | str, source: Path | str, *, user: str | None = None,
         # The chosen backup is copied first: keeping the current file rotates the backups, and the
         # oldest one may be the one being restored.
         backup.copy_durably(source, incoming)
+        _check_backup(incoming, source)  # the bytes that go into place, should the file have changed since
         kept: Path | None = None
         if db.exists():
             try:
@@ -740,9 +1053,11 @@ def restore(db: Path | str, source: Path | str, *, user: str | None = None,
                     con.execute("CHECKPOINT")
                 finally:
                     con.close()
-                kept = backup.take(db, "restore", max(_keep_count(), 1))
+                with _setting_errors():
+                    kept = backup.take(db, "restore", keep)
             except StoreUnreadable:
-                kept = backup.keep_unreadable(db)
+                with _setting_errors():
+                    kept = backup.keep_unreadable(db)
         wal.unlink(missing_ok=True)
         os.replace(incoming, db)
     finally:
@@ -751,6 +1066,22 @@ def restore(db: Path | str, source: Path | str, *, user: str | None = None,
     with Store(db, user=user, keep_backups=0, busy_timeout=busy_timeout) as store, store.transaction():
         store.log_change("restore", {"from": source.name, "replaced_copy": kept.name if kept else None})
     return kept
+
+
+def _check_backup(path: Path, source: Path) -> None:
+    """Refuse, as a ``StoreError`` naming ``source``, a file that does not open or does not hold a
+    store and nothing else. Opened read-only and as data (``connect_file``)."""
+    try:
+        con = connect_file(path, read_only=True)
+        try:
+            problems = schema_problems(con, empty_ok=False)
+        finally:
+            con.close()
+    except duckdb.Error as exc:
+        reason = " ".join(str(exc).replace(str(path), str(source)).split())[:300]
+        raise StoreError(f"{source} is not a usable backup: {reason}") from None
+    if problems:
+        raise StoreError(f"{source} is not a usable backup, so nothing was changed: {_listed(problems)}")
 
 
 class _Rehearsed(Exception):
@@ -788,5 +1119,5 @@ def _options_json(options: ImportOptions | None) -> dict[str, Any]:
             "fiscal_year_start": options.fiscal_year_start, "currency": options.currency}
 
 
-__all__ = ["ImportResult", "Store", "StoreBusy", "StoreError", "StoreUnreadable", "cli_user", "default_db_path",
-           "period_totals", "restore"]
+__all__ = ["ImportResult", "Store", "StoreBusy", "StoreError", "StoreUnreadable", "busy_timeout_setting", "cli_user",
+           "connect_file", "default_db_path", "period_totals", "restore", "schema_problems"]

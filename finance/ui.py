@@ -10,10 +10,13 @@ import functools
 import ipaddress
 import math
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 import time
+import weakref
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -24,8 +27,17 @@ import plotly.graph_objects as go
 import polars as pl
 import streamlit as st
 
-from finance import backtest, charts, exports
-from finance.access import LOCAL, AccessConfigError, AccessPolicy, Actor, Decision, decide
+from finance import backtest, charts, exports, literal
+from finance.access import (
+    LOCAL,
+    LOOPBACK_HOSTS,
+    AccessConfigError,
+    AccessPolicy,
+    Actor,
+    Decision,
+    decide,
+    host_allowed,
+)
 from finance.assumptions import Assumptions
 from finance.dataset import Dataset
 from finance.demo import DEMO_SETTING, build_demo_db
@@ -52,6 +64,20 @@ def auth_configured() -> bool:
         return "auth" in st.secrets
     except FileNotFoundError:
         return False
+
+
+def _header(name: str) -> str | None:
+    """A header of the request that opened this session (None under AppTest, which has none)."""
+    try:
+        value = st.context.headers.get(name)
+    except Exception:  # no request behind this run (a bare script)
+        return None
+    return value if isinstance(value, str) else None
+
+
+def sentence(text: str) -> str:
+    """``text`` with its first letter in upper case and the rest exactly as written (paths keep their case)."""
+    return text[:1].upper() + text[1:]
 
 
 def _is_loopback(address: str | None) -> bool:
@@ -101,6 +127,12 @@ def gate() -> Actor:
                  "this dashboard refuses to run. Remove it and use sign-in (.streamlit/secrets.example.toml).")
         st.stop()
     if not auth_configured():
+        host = _header("host")
+        if host is not None and not host_allowed(host, LOOPBACK_HOSTS):
+            # behind finance/server.py this never runs: the server refuses the request first
+            st.error("This dashboard answers only to localhost, 127.0.0.1 and [::1] while sign-in is not "
+                     "configured; open it by one of those names.")
+            st.stop()
         bound = st.get_option("server.address")
         client = st.context.ip_address  # None for a loopback peer; a string otherwise (not a str under AppTest)
         if not _is_loopback(bound) or (isinstance(client, str) and not _is_loopback(client)):
@@ -114,7 +146,7 @@ def gate() -> Actor:
     try:
         decision = _decision()
     except AccessConfigError as exc:
-        st.error(f"Access is misconfigured, so nobody is let in: {exc}. Fix .streamlit/secrets.toml "
+        st.error(f"Access is misconfigured, so nobody is let in: {literal.markdown(exc)}. Fix .streamlit/secrets.toml "
                  "(see .streamlit/secrets.example.toml).")
         st.stop()
     if decision.outcome == "expired":
@@ -122,7 +154,7 @@ def gate() -> Actor:
         st.stop()
     if decision.actor is None:
         st.title("LTV:CAC dashboard")
-        st.write(decision.message)
+        st.markdown(literal.markdown(decision.message))
         if decision.outcome == "signed_out":
             providers = [key for key, value in st.secrets["auth"].items() if isinstance(value, Mapping)]
             for provider in providers or [None]:
@@ -137,7 +169,8 @@ def gate() -> Actor:
         st.stop()
     actor = decision.actor
     with st.sidebar:
-        st.caption(f"Signed in as **{actor.name}** ({actor.email or 'no e-mail'}), {actor.role}.")
+        st.caption(f"Signed in as **{literal.markdown(actor.name)}** ({literal.markdown(actor.email or 'no e-mail')}), "
+                   f"{actor.role}.")
         if st.button("Sign out", key="auth.logout"):
             st.logout()
     return actor
@@ -148,7 +181,7 @@ def require_editor(action: str) -> Actor:
     an error and the run stops, whatever the browser sent (a hidden button, a crafted message)."""
     actor = current_actor()
     if actor is None or not actor.can_edit:
-        who = f"{actor.name} is a viewer" if actor else "you are not signed in"
+        who = f"{literal.markdown(actor.name)} is a viewer" if actor else "you are not signed in"
         st.error(f"Not allowed: {action} needs the editor role, and {who}. Nothing was changed.")
         st.stop()
     return actor
@@ -169,14 +202,14 @@ def read_store(path: str) -> Iterator[Store]:
     try:
         store = Store(path, read_only=True, busy_timeout=READ_WAIT)
     except StoreBusy as exc:
-        st.warning(f"{str(exc).capitalize()}.", icon=":material/hourglass_top:")
+        st.warning(f"{literal.markdown(sentence(str(exc)))}.", icon=":material/hourglass_top:")
         st.stop()
     with store:
         yield store
 
 
 def show_store_error(exc: StoreError) -> None:
-    st.error(f"Nothing was changed: {exc}")
+    st.error(f"Nothing was changed: {literal.markdown(exc)}")
 
 
 @st.cache_resource(max_entries=4)
@@ -334,8 +367,8 @@ def check_progress(path: str, run: CheckRun) -> None:
         if _stored_check(path, run.key) is not None:
             st.rerun(scope="app")
         if run.error:
-            st.warning(f"The model check could not be completed ({plain(run.error)}); LTV ranges use the prior "
-                       "model error and the recommended method chooses by the shape of the data.")
+            st.warning(f"The model check could not be completed ({literal.markdown(run.error)}); LTV ranges use "
+                       "the prior model error and the recommended method chooses by the shape of the data.")
             return
         total = max(run.total, 1)
         st.progress(run.done / total, text=f"Checking the LTV models against your history: {run.done} of "
@@ -481,12 +514,12 @@ def _choices(path: str, version: tuple[int, ...], grain: str) -> tuple[tuple[str
 
 def sidebar() -> Context:
     """Render the shared sidebar and return the page context; the URL mirrors every choice."""
-    path = prepare_db(str(default_db_path()))
     try:
+        path = prepare_db(str(default_db_path()))
         version = readable_version(path)
         _, stored, demo = load_dataset(path, version)
     except StoreError as exc:  # busy with nothing read yet, or a file that cannot be opened
-        st.error(str(exc).capitalize())
+        st.error(literal.markdown(sentence(str(exc))))
         st.stop()
     assumptions = Assumptions.from_settings(stored)
     requested = ViewState.from_query(st.query_params.to_dict())
@@ -527,7 +560,7 @@ def sidebar() -> Context:
         chosen_segments = st.multiselect("Segments", segments, key="view.segments", placeholder="All segments")
         include_sales = st.toggle("Include sales costs (S&M CAC)", key="view.sales")
         if demo:
-            st.caption(f"Demo data: {demo}")
+            st.caption(f"Demo data: {literal.markdown(demo)}")
     current = ViewState(grain=grain, period_from=start if start != (periods[0] if periods else None) else None,
                         period_to=end if end != (periods[-1] if periods else None) else None,
                         window=window, method=method, channels=tuple(chosen_channels),
@@ -626,16 +659,7 @@ def as_of_text(result: MetricsResult) -> str:
 
 def method_sentence(result: MetricsResult) -> str:
     """Which models made the LTV and how well they back-tested (``MetricsResult.model_sentence``), Markdown-safe."""
-    return plain(result.model_sentence())
-
-
-_MARKDOWN_SPECIAL = set("\\`*_{}[]<>()#+-.!|~$:=")
-
-
-def plain(text: str) -> str:
-    """Text from the data made literal for Streamlit's Markdown: every punctuation mark escaped, so a
-    segment or channel name can never become a link, emphasis, LaTeX or an emoji shortcode."""
-    return "".join("\\" + ch if ch in _MARKDOWN_SPECIAL else ch for ch in str(text))
+    return literal.markdown(result.model_sentence())
 
 
 def parameter_text(value: float, unit: str) -> str:
@@ -647,3 +671,32 @@ def parameter_text(value: float, unit: str) -> str:
     if unit == "months":
         return f"{value:,.1f} months"
     return f"{value:,.4g}"
+
+
+UPLOAD_SUFFIXES = (".csv", ".txt", ".tsv")
+
+
+class Uploads:
+    """This session's copies of uploaded files on disk (the importer reads a path): one per file kind,
+    replaced when another file is chosen, removed when it is cleared, and the folder removed when the
+    session ends (its state is dropped) or the server stops."""
+
+    def __init__(self) -> None:
+        self.folder = Path(tempfile.mkdtemp(prefix="upload-"))
+        self.files: dict[str, tuple[str, Path]] = {}
+        weakref.finalize(self, shutil.rmtree, self.folder, True)
+
+    def copy(self, kind: str, upload: Any) -> Path:
+        known = self.files.get(kind)
+        if known is not None and known[0] == upload.file_id:
+            return known[1]
+        self.clear(kind)
+        suffix = Path(upload.name).suffix.lower()
+        path = self.folder / f"{kind}{suffix if suffix in UPLOAD_SUFFIXES else '.csv'}"
+        path.write_bytes(upload.getbuffer())
+        self.files[kind] = (upload.file_id, path)
+        return path
+
+    def clear(self, kind: str) -> None:
+        if (known := self.files.pop(kind, None)) is not None:
+            known[1].unlink(missing_ok=True)

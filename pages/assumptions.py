@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import streamlit as st
 
-from finance import ui
+from finance import literal, ui
 from finance.assumptions import Assumptions
 from finance.store import StoreError
 
@@ -46,7 +46,7 @@ def edit_form() -> None:
             lag_quarters=int(lag), fiscal_year_start=int(fiscal), allocation=allocation,
         )
     except ValueError as exc:
-        st.error(f"Not saved: {exc}")
+        st.error(f"Not saved: {literal.markdown(exc)}")
         return
     try:
         with ui.writable_store(ctx.path, "changing the assumptions") as store:

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import tempfile
-from pathlib import Path
-
 import polars as pl
 import streamlit as st
 
-from finance import ui
+from finance import literal, ui
 from finance.csvfile import preview
 from finance.demo import remove_demo_data
 from finance.ingest import ImportOptions, OptionsError, is_header_for, prepare
@@ -31,8 +28,8 @@ if not editor:
             icon=":material/visibility:")
 if ctx.demo and editor:
     with st.container(border=True):
-        st.write(f"This database holds the demo company ({ctx.demo}). Start from an empty database to load "
-                 "your own files; `python -m finance demo --force` brings the demo back.")
+        st.write(f"This database holds the demo company ({literal.markdown(ctx.demo)}). Start from an empty "
+                 "database to load your own files; `python -m finance demo --force` brings the demo back.")
         if st.button("Remove the demo data and start empty", key="data.clear_demo"):
             try:
                 with ui.writable_store(ctx.path, "removing the demo data") as store:
@@ -74,14 +71,16 @@ def upload_section() -> None:
         remembered = store.settings_with_prefix(f"mapping.{kind}.")
         remembered_categories = store.settings_with_prefix("categorymap.")
 
-    if upload is not None:
-        workdir = Path(tempfile.mkdtemp(prefix="upload-"))
-        path = workdir / Path(upload.name).name
-        path.write_bytes(upload.getbuffer())
+    uploads: ui.Uploads = st.session_state.setdefault("data.uploads", ui.Uploads())
+    if upload is None:
+        uploads.clear(kind)
+    else:
+        path = uploads.copy(kind, upload)
         contract = FILE_KINDS[kind]
         opened = preview(path, upload.name, is_header_for(contract, ImportOptions(column_map=remembered)))
         if isinstance(opened, list):
-            st.error("This file cannot be read: " + "; ".join(p.describe(upload.name) for p in opened))
+            reasons = "; ".join(p.describe(upload.name) for p in opened)
+            st.error(f"This file cannot be read: {literal.markdown(reasons)}")
             return
         raw, first_rows = opened
         st.subheader("Preview")
@@ -102,7 +101,7 @@ def upload_section() -> None:
             st.caption("Headers the importer does not recognise. Map each to a column, or leave it ignored; "
                        "the choice is remembered for the next file.")
             for header in unmatched:
-                target = st.selectbox(f"'{header}' is", ["(ignore)", *contract.column_names],
+                target = st.selectbox(f"'{literal.markdown(header)}' is", ["(ignore)", *contract.column_names],
                                       key=f"data.map.{kind}.{header}")
                 if target != "(ignore)":
                     column_map[header] = target
@@ -116,9 +115,9 @@ def upload_section() -> None:
                 prepared = prepare(kind, path, options, display_name=upload.name,
                                    progress=lambda fraction, step: bar.progress(fraction, text=step))
             except OptionsError as exc:
-                st.error(str(exc))
+                st.error(literal.markdown(exc))
                 return
-            status.update(label=f"Checked {upload.name}", state="complete")
+            status.update(label=f"Checked {literal.markdown(upload.name)}", state="complete")
         unknown_labels = sorted({p.value for p in prepared.errors if p.code == "unknown_category" and p.value})
         if unknown_labels:
             st.subheader("Map categories")
@@ -126,7 +125,8 @@ def upload_section() -> None:
                        "the choice is remembered.")
             new_categories = {}
             for label in unknown_labels:
-                choice = st.selectbox(f"'{label}' is", ["(choose)", *CATEGORIES], key=f"data.cat.{label}",
+                choice = st.selectbox(f"'{literal.markdown(label)}' is", ["(choose)", *CATEGORIES],
+                                      key=f"data.cat.{label}",
                                       format_func=lambda k: CATEGORIES[k].label if k in CATEGORIES else k)
                 if choice != "(choose)":
                     new_categories[label] = choice
@@ -173,17 +173,18 @@ def upload_section() -> None:
                             for header, target in column_map.items():
                                 store.set_setting(f"mapping.{kind}.{header}", target)
                 except StoreError as exc:
-                    st.error(str(exc))
+                    st.error(literal.markdown(exc))
                 else:
                     if result.status == "imported":
-                        st.session_state["data.last"] = (f"Imported {upload.name} as import #{result.import_id}: "
+                        st.session_state["data.last"] = (f"Imported {literal.markdown(upload.name)} as import "
+                                                         f"#{result.import_id}: "
                                                          f"{result.rows:,} rows, total {ui.money(result.total)}.")
                         st.rerun()
                     elif result.status == "unchanged":
                         st.info(f"Unchanged: this exact file is already import #{result.import_id}.")
                     else:
                         for problem in result.errors:
-                            st.error(problem.describe(upload.name))
+                            st.error(literal.markdown(problem.describe(upload.name)))
 
 
 if editor:
@@ -211,7 +212,7 @@ else:
                 with ui.writable_store(ctx.path, "undoing an import") as store:
                     outcome = store.undo(int(chosen))
             except StoreError as exc:
-                st.error(str(exc))
+                st.error(literal.markdown(exc))
             else:
                 st.session_state["data.last"] = (f"Undid import #{chosen}: {outcome['rows_removed']:,} rows removed, "
                                                  f"{outcome['rows_restored']:,} restored.")

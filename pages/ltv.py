@@ -5,7 +5,7 @@ from __future__ import annotations
 import polars as pl
 import streamlit as st
 
-from finance import charts, ui
+from finance import charts, literal, ui
 from finance.ltv import METHODS
 from finance.metrics import MODEL_WORDS, headline_row
 
@@ -90,13 +90,13 @@ st.caption("Each segment's model in business words: with these and the table of 
 pooled = [f for f in model.explained() if f["source"] != "own fit"]
 if pooled:
     st.caption("Small groups borrow strength: "
-               + "; ".join(f"{ui.plain(f['group'])}: {f['source']}" for f in pooled) + ".")
+               + "; ".join(f"{literal.markdown(f['group'])}: {f['source']}" for f in pooled) + ".")
 explained = [{"group": f["group"], "model": f["model_label"], "customers": f["customers"], "parameter": p["name"],
               "value": ui.parameter_text(p["value"], p["unit"])}
              for f in model.explained() for p in f["parameters"]]
 st.dataframe(pl.DataFrame(explained), hide_index=True, key="ltv.params")
 for note in model.notes:
-    st.caption(ui.plain(note))
+    st.caption(literal.markdown(note))
 table = rows.select("period_label", "status", "new_customers", "ltv", "ltv_low", "ltv_high", "ltv_cac",
                     "p_below_1", "p_below_target", "band", "payback_months")
 st.dataframe(table, hide_index=True, key="ltv.table",

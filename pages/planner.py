@@ -8,7 +8,7 @@ from typing import Any
 import polars as pl
 import streamlit as st
 
-from finance import charts, ui
+from finance import charts, literal, ui
 from finance import scenarios as sc
 from finance.dataset import SHARED
 from finance.planner import PlanError
@@ -30,7 +30,7 @@ st.caption(f"Plan for **{basis.period}**. Response curves fitted on up to {quart
            f"method. Ranges are the central {basis.interval:.0%} of {sc.DRAWS:,} draws from the curves' fits "
            "and the LTV model.")
 for note in basis.notes:
-    st.info(note)
+    st.info(literal.markdown(note))
 
 # --- the working plan ------------------------------------------------------------------------
 with ui.read_store(ctx.path) as store:
@@ -93,7 +93,7 @@ try:
     lines = sc.scale_shared(lines, Decimal(str(shared_pct)) / 100)
     plan = projected(lines, "Working plan")
 except PlanError as exc:
-    st.error(f"The plan cannot be projected: {exc}")
+    st.error(f"The plan cannot be projected: {literal.markdown(exc)}")
     st.stop()
 top[2].metric("Plan total (S&M)", ui.money_compact(plan.spend_sm), help=f"Exactly {ui.money(plan.spend_sm)}")
 
@@ -126,7 +126,7 @@ def tiles(p: sc.Projection, key: str) -> None:
     cols[5].metric("ROI", f"{f['roi'].point:.0%}" if f["roi"].point is not None else "n/a",
                    _range(f["roi"], lambda v: f"{v:.0%}"), delta_color="off", delta_arrow="off")
     for warning in p.warnings:
-        st.warning(warning)
+        st.warning(literal.markdown(warning))
 
 
 def channel_table(p: sc.Projection) -> pl.DataFrame:
@@ -157,8 +157,8 @@ with optimise_tab:
              "are trusted near the spend they were fitted on). At the optimum, each channel not at a bound "
              "returns the same LTV per marginal dollar.")
     channel_total = sum(sc.channel_spend(plan.lines).values(), Decimal(0))
-    total = st.number_input("Channel budget to split", 0.0, value=float(channel_total), step=10_000.0,
-                            format="%.2f", key="plan.total")
+    total = st.number_input("Channel budget to split", 0.0, float(sc.MAX_AMOUNT) - 1.0, value=float(channel_total),
+                            step=10_000.0, format="%.2f", key="plan.total")
     low, high = sc.default_bounds(basis, plan.lines)
     bounds_frame = pl.DataFrame({"channel": list(basis.channels),
                                  "minimum": [round(low[c], 2) for c in basis.channels],
@@ -180,12 +180,12 @@ with optimise_tab:
             optimised, _ = sc.optimise(basis, plan.lines, total=Decimal(str(round(total, 2))), bounds=bounds)
             state["plan.optimised"] = optimised
         except PlanError as exc:
-            st.error(f"No split found: {exc}")
+            st.error(f"No split found: {literal.markdown(exc)}")
     if "plan.optimised" in state:
         try:
             best = projected(state["plan.optimised"], "Optimised split")
         except PlanError as exc:
-            st.error(f"The optimised split no longer fits this plan: {exc}")
+            st.error(f"The optimised split no longer fits this plan: {literal.markdown(exc)}")
             state.pop("plan.optimised")
         else:
             tiles(best, "optimised")
@@ -203,19 +203,20 @@ with goal_tab:
         try:
             state["plan.goal"] = sc.budget_for_ratio(basis, plan.lines, target)
         except PlanError as exc:
-            left.error(str(exc))
-    wanted = right.number_input("Target new customers", 1.0, value=float(round(plan.figures["customers"].point or 1)),
+            left.error(literal.markdown(exc))
+    wanted = right.number_input("Target new customers", 1.0, sc.MAX_CUSTOMERS,
+                                value=min(float(round(plan.figures["customers"].point or 1)), sc.MAX_CUSTOMERS),
                                 step=100.0, format="%.0f", key="plan.target_customers")
     if right.button("Budget for this many customers", key="plan.seek_customers"):
         try:
             state["plan.goal"] = sc.budget_for_customers(basis, plan.lines, wanted)
         except PlanError as exc:
-            right.error(str(exc))
+            right.error(literal.markdown(exc))
     goal = state.get("plan.goal")
     if goal is not None:
         sought = projected(goal.lines, "Goal seek")
-        st.success(f"Channel budget {ui.money(goal.channel_total)} ({goal.note}); with shared and sales lines, "
-                   f"{ui.money(sought.spend_sm)} in all.")
+        st.success(f"Channel budget {ui.money(goal.channel_total)} ({literal.markdown(goal.note)}); with shared "
+                   f"and sales lines, {ui.money(sought.spend_sm)} in all.")
         tiles(sought, "goal")
         st.caption("Goal seek splits each budget optimally, with channels capped at twice their largest past "
                    "quarter. The budget is found to within 0.1%.")
@@ -244,9 +245,9 @@ with scenario_tab:
                                                             {"start": start, "shared_pct": shared_pct}),
                                          overwrite=overwrite)
                 except (PlanError, StoreError) as exc:
-                    st.error(f"Not saved: {exc}")
+                    st.error(f"Not saved: {literal.markdown(exc)}")
                 else:
-                    state["plan.flash"] = f"Saved {' '.join(name.split())!r}."
+                    state["plan.flash"] = f"Saved '{literal.markdown(' '.join(name.split()))}'."
                     st.rerun()
     if "plan.flash" in state:
         st.success(state.pop("plan.flash"))
@@ -254,12 +255,12 @@ with scenario_tab:
         st.dataframe(saved, hide_index=True, width="stretch",
                      column_config={"spend": st.column_config.NumberColumn("Spend (all lines)", format="dollar")})
         gone = st.selectbox("Delete a scenario", [None, *saved_names], key="plan.delete") if editor else None
-        if editor and gone and st.button(f"Delete {gone!r}", key="plan.delete.confirm"):
+        if editor and gone and st.button(f"Delete '{literal.markdown(gone)}'", key="plan.delete.confirm"):
             try:
                 with ui.writable_store(ctx.path, "deleting a scenario") as store:
                     sc.delete_scenario(store, gone)
             except (PlanError, StoreError) as exc:
-                st.error(f"Not deleted: {exc}")
+                st.error(f"Not deleted: {literal.markdown(exc)}")
             else:
                 st.rerun()
     candidates: dict[str, sc.Projection] = {baseline.name: baseline, plan.name: plan}
@@ -279,7 +280,7 @@ with scenario_tab:
             try:
                 projections.append(projected(scenario.lines, label))
             except PlanError as exc:
-                st.warning(f"{label}: {exc}")
+                st.warning(f"{literal.markdown(label)}: {literal.markdown(exc)}")
     if projections:
         table = sc.compare(projections)
 
@@ -308,7 +309,7 @@ with curve_tab:
                     key="plan.curve.chart")
     params = ", ".join(f"{k} = {v:,.4g}" for k, v in b.curve.params.items())
     st.caption(f"{b.curve.kind.replace('_', ' ')} curve ({params}); R² {b.curve.r_squared or 0:.3f} on "
-               f"{b.curve.points} quarters. " + (b.curve.warning or ""))
+               f"{b.curve.points} quarters. " + literal.markdown(b.curve.warning or ""))
 
 with pack_tab:
     st.write("The CFO board pack: KPIs, LTV:CAC trend with bands, fully loaded CAC breakdown, CPL/CPA history, "

@@ -33,7 +33,7 @@ NOW = 1_800_000_000.0
 def claims(email: str | None, **extra: Any) -> dict[str, Any]:
     found: dict[str, Any] = {"is_logged_in": True, "sub": "u-1", "name": "Pat", "exp": time.time() + 3600}
     if email:
-        found["email"] = email
+        found["email"], found["email_verified"] = email, True
     return {**found, **extra}
 
 
@@ -41,7 +41,7 @@ def claims(email: str | None, **extra: Any) -> dict[str, Any]:
 
 def test_roles_come_from_addresses_and_domains() -> None:
     policy = AccessPolicy.from_config(ACCESS)
-    at = {"exp": NOW + 60, "is_logged_in": True}
+    at = {"exp": NOW + 60, "is_logged_in": True, "email_verified": True}
     assert decide({**at, "email": "CMO@Example.com"}, policy, NOW).actor.role == "editor"  # type: ignore[union-attr]
     assert decide({**at, "email": "cfo@example.com"}, policy, NOW).actor.role == "viewer"  # type: ignore[union-attr]
     assert decide({**at, "email": "cfo@eu.example.com"}, policy, NOW).outcome == "refused"  # not a subdomain
@@ -50,10 +50,13 @@ def test_roles_come_from_addresses_and_domains() -> None:
     assert decide({**at}, policy, NOW).outcome == "refused"  # no e-mail, no claim
 
 
-def test_an_unverified_address_never_matches() -> None:
+@pytest.mark.parametrize("verified", [False, "false", "False", 0, 1, "true", None, "missing"])
+def test_an_address_not_verified_by_exactly_true_never_matches(verified: Any) -> None:
     policy = AccessPolicy.from_config(ACCESS)
-    found = decide({"is_logged_in": True, "exp": NOW + 60, "email": "cmo@example.com", "email_verified": False},
-                   policy, NOW)
+    token = {"is_logged_in": True, "exp": NOW + 60, "email": "cmo@example.com", "email_verified": verified}
+    if verified == "missing":
+        del token["email_verified"]
+    found = decide(token, policy, NOW)
     assert found.outcome == "refused"
     verified = decide({"is_logged_in": True, "exp": NOW + 60, "email": "cmo@example.com", "email_verified": True},
                       policy, NOW)
@@ -72,7 +75,7 @@ def test_roles_come_from_a_claim() -> None:
 
 def test_an_expired_or_timeless_token_is_signed_out() -> None:
     policy = AccessPolicy.from_config(ACCESS)
-    user = {"is_logged_in": True, "email": "cmo@example.com"}
+    user = {"is_logged_in": True, "email": "cmo@example.com", "email_verified": True}
     assert decide({**user, "exp": NOW - 1}, policy, NOW).outcome == "expired"
     assert decide({**user, "exp": NOW}, policy, NOW).outcome == "expired"
     assert decide(user, policy, NOW).outcome == "expired"

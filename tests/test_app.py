@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from finance import backtest, scenarios, ui
+from finance import backtest, literal, scenarios, ui
 from finance.assumptions import Assumptions
 from finance.demo import SAMPLE_DIR, build_demo_db, demo_check_key
 from finance.metrics import MODEL_WORDS, compute, money
@@ -226,7 +226,7 @@ def test_planner_optimises_seeks_and_saves_a_scenario(app: Runner, tmp_path: Pat
     at.text_input[1].input("CMO draft")
     at.button[[b.label for b in at.button].index("Save the working plan")].click().run()
     assert not at.exception, at.exception
-    assert any(s.value == "Saved 'Q1 request =SUM(A1)'." for s in at.success)
+    assert any(s.value == f"Saved '{literal.markdown('Q1 request =SUM(A1)')}'." for s in at.success)
     with Store(db, read_only=True) as store:
         saved = scenarios.load_scenario(store, "Q1 request =SUM(A1)")
     assert saved.kind == "request" and saved.note == "CMO draft"

@@ -67,6 +67,8 @@ REJECTED: list[tuple[str, str, list[str], set[tuple[str, int | None, str | None]
     ("quarter_labels.csv", "spend", [], {("fiscal_year_needed", 5, "period")}),
     ("header_currency_mismatch.csv", "spend", [], {("currency_mismatch", 1, "Cost (EUR)")}),
     ("ad_platform_export.csv", "spend", [], {("missing_column", 3, "category")}),
+    # Over Excel's 32,767-character cell limit: no export could write it (was stored whole before).
+    ("field_100kb.csv", "spend", [], {("text_too_long", 2, "description")}),
 ]
 
 
@@ -238,11 +240,6 @@ def test_sql_looking_text_is_stored_literally(db_path: Path, capsys: pytest.Capt
     assert rows[0]["description"] == "1; DELETE FROM imports"
     with Store(db_path) as store:
         assert store.one("SELECT count(*) FROM imports") == (1,)
-
-
-def test_a_100_kb_field_is_stored_whole(db_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    _, rows = _accept(db_path, "spend", "field_100kb.csv", capsys=capsys)
-    assert rows[0]["description"] == "x" * 100_000
 
 
 def test_crlf_line_endings(db_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

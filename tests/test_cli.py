@@ -80,7 +80,7 @@ def test_bad_options_exit_2_and_write_nothing(tmp_path: Path) -> None:
     done = run_cli("import", "spend", path, "--db", db, "--map", "period=when")
     assert done.returncode == 2 and "'when' is not a spend column" in done.stderr
     done = run_cli("import", "spend", path, "--db", db, "--fiscal-year-start", "13")
-    assert done.returncode == 2 and "month 1-12" in done.stderr
+    assert done.returncode == 2 and "expected a whole number from 1 to 12" in done.stderr
     bad_map = write(tmp_path / "map.csv", "label,category\nFoo,not_a_category\n")
     done = run_cli("import", "spend", path, "--db", db, "--category-map", bad_map)
     assert done.returncode == 2 and "row 2, column 'category'" in done.stderr

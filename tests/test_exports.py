@@ -213,10 +213,22 @@ def test_xlsx_header_bold_frozen_and_columns_fitted() -> None:
     assert len("$1,234,567.89") < widths["C"] < 25
 
 
-def test_xlsx_rejects_unknown_or_non_numeric_money_columns_and_overlong_text() -> None:
+def test_xlsx_rejects_unknown_or_non_numeric_money_columns() -> None:
     with pytest.raises(ValueError, match=r"\['amont'\] are in no table"):
         to_xlsx_bytes({"Channels": _table()}, money_columns=["amont"])
     with pytest.raises(ValueError, match="'label' in table 'Channels' is String"):
         to_xlsx_bytes({"Channels": _table()}, money_columns=["label"])
-    with pytest.raises(ValueError, match="32,767"):
-        to_xlsx_bytes({"Notes": pl.DataFrame({"note": ["x" * 40_000]})})
+
+
+def test_xlsx_cuts_text_over_excels_cell_limit_and_says_so() -> None:
+    # 40,000 characters, and 20,000 characters that are two UTF-16 units each (Excel counts units)
+    long, wide = "=x" + "x" * 39_998, "\U0001F600" * 20_000
+    book = openpyxl.load_workbook(io.BytesIO(to_xlsx_bytes({"Notes": pl.DataFrame({"note": [long, wide, "short"]})})))
+    cells = [row[0].value for row in book["Notes"].iter_rows(min_row=2)]
+    for cell, source in zip(cells[:2], (long, wide), strict=True):
+        assert cell.endswith("[cut at Excel's 32,767-character cell limit]")
+        assert len(cell.encode("utf-16-le")) // 2 <= 32_767
+        kept = cell.removesuffix(" [cut at Excel's 32,767-character cell limit]")
+        assert ("'" + source if source.startswith("=") else source).startswith(kept)
+        assert len(kept.encode("utf-16-le")) // 2 > 32_000
+    assert cells[2] == "short"

@@ -51,7 +51,7 @@ def _observed_ltv_2023_q1(horizon: int, discount: float) -> float:
 @pytest.mark.parametrize("method", ["formula", "cohort", "bgnbd"])
 def test_a_fully_observed_cohort_is_its_data_under_every_method(demo: Path, method: str) -> None:
     # 2023-Q1 customers have at least 33 months of history at 2025-12-31: a 24-month LTV is all observed
-    settings = LTVSettings(method=method, horizon_months=24, draws=20)
+    settings = LTVSettings(method=method, horizon_months=24)
     with Store(demo, read_only=True) as store:
         result = compute(store.dataset(), MetricParams(ltv=settings))
     first = result.to_json()["rows"][0]

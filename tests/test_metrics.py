@@ -28,7 +28,7 @@ from .conftest import DATA
 
 GOLDEN = DATA / "golden"
 AS_OF = date(2025, 6, 30)
-FLAT = LTVSettings(method="formula", annual_discount_rate=0.0, horizon_months=12, draws=400)
+FLAT = LTVSettings(method="formula", annual_discount_rate=0.0, horizon_months=12)
 
 
 @pytest.fixture(scope="module")
