@@ -47,8 +47,10 @@ lint: install
 typecheck: install
 	$(BIN)/mypy finance
 
+# Two workers (pytest-xdist, one test file each at a time), then the load-sensitive tests alone.
 pytest: install
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2 --dist loadfile -m "not serial"
+	$(BIN)/python -m pytest -m serial
 
 bench: install
 	$(BIN)/python -m finance.bench

@@ -548,15 +548,19 @@ def _set_lines(lines: list[Any], settings: Sequence[str]) -> list[Any]:
     from finance.scenarios import PlanLine, to_cents
 
     edited = {(ln.channel, ln.category): ln for ln in lines}
+    problems = []
     for text in settings:
         target, sep, amount = text.rpartition("=")
         channel, colon, category = target.rpartition(":")
         if not (sep and colon and channel and category):
-            raise PlanError(f"--set {text!r}: expected CHANNEL:CATEGORY=AMOUNT, e.g. Paid Search:events=1200")
+            problems.append(f"--set {text!r}: expected CHANNEL:CATEGORY=AMOUNT, e.g. Paid Search:events=1200")
+            continue
         try:
             edited[(channel, category)] = PlanLine(channel, category, to_cents(amount))
         except PlanError as exc:
-            raise PlanError(f"--set {text!r}: {exc}; expected an amount such as 250000.00") from None
+            problems.append(f"--set {text!r}: {exc}; expected an amount such as 250000.00")
+    if problems:  # every bad edit at once, not one per run
+        raise PlanError("; ".join(problems))
     return list(edited.values())
 
 
@@ -575,6 +579,12 @@ def cmd_plan(args: argparse.Namespace) -> int:
     path = _existing_db(args)
     if path is None:
         return _fail(f"no database at {args.db or default_db_path()}", fmt, EXIT_REJECTED)
+    try:  # the edits and the total are checked before the history is read: a typo fails at once
+        _set_lines([], args.set)
+        if args.total is not None:
+            sc.to_cents(args.total)
+    except PlanError as exc:
+        return _fail(str(exc), fmt, EXIT_REJECTED)
     try:
         with Store(path, read_only=args.save is None, user=cli_user()) as store:
             data, stored = store.dataset(), store.assumptions()

@@ -65,7 +65,8 @@ else:
 if flash := st.session_state.pop("assumptions.flash", None):
     st.success(flash)
 st.subheader("In force")
-st.table({"assumption": list(current.to_settings()), "value": list(current.to_settings().values())})
+st.table({"assumption": [literal.markdown(k) for k in current.to_settings()],  # cells are Markdown
+          "value": [literal.markdown(v) for v in current.to_settings().values()]})
 
 st.subheader("Changes")
 with ui.read_store(ctx.path) as reader:

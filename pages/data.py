@@ -156,7 +156,9 @@ def upload_section() -> None:
         if not report.is_empty():
             # a plain table (searchable text) for a readable number of problems; a grid beyond that
             if report.height <= 200:
-                st.table(report.fill_null(""))
+                # st.table renders each cell as Markdown: the file's values are made literal first
+                st.table(report.fill_null("").with_columns(
+                    pl.col(pl.String).map_elements(literal.markdown, return_dtype=pl.String)))
             else:
                 st.dataframe(report, hide_index=True, key="data.report")
         if prepared.ok:

@@ -1,9 +1,9 @@
 """The app's sessions and the command line on one database at once.
 
-Two importer processes, started at the same moment, each import ten files of distinct past
+Two importer processes, started at the same moment, each import eight files of distinct past
 quarters through the real CLI (``finance.cli.main``), one after the other, so that one of them
 is nearly always waiting for the other to finish writing, while a real Streamlit server on the
-same file serves eight viewer sessions in one headless Chromium (each a browser context of its
+same file serves five viewer sessions in one headless Chromium (each a browser context of its
 own, cycling through the pages and reloading) and two reader threads of this process open the
 store read-only over and over. The viewers open their first pages together on the freshly
 started server, before any import.
@@ -58,9 +58,9 @@ from .dashboard_server import serve
 from .test_browser import CHROMIUM, _ensure_chromium
 
 PROCESSES = 2
-FILES_PER_PROCESS = 10
+FILES_PER_PROCESS = 8
 FILES = PROCESSES * FILES_PER_PROCESS
-VIEWERS = 8
+VIEWERS = 5
 READER_THREADS = 2
 MIN_WINDOW_LOADS = 3
 """Page loads each viewer session must start (and finish) while the importers run; the importers'
@@ -170,7 +170,7 @@ def _money(cents: int, style: int) -> str:
 
 
 def _write_files(folder: Path) -> list[DataFile]:
-    """Twenty files for 2015-Q1..2019-Q4 (the demo covers 2023-2025): file j is quarter j; even files go to
+    """Sixteen files for 2015-Q1..2018-Q4 (the demo covers 2023-2025): file j is quarter j; even files go to
     process 0 and odd ones to process 1, so the two import neighbouring quarters at once; every fifth is a
     funnel file. Spend amounts carry cents, some written "$1,234.56"; half the spend files use months."""
     rng = random.Random(20150101)
@@ -421,6 +421,7 @@ def _release_due(viewers: list[Viewer], released: int) -> bool:
 
 
 @pytest.mark.slow
+@pytest.mark.serial
 def test_viewers_and_two_importers_at_once_lose_and_double_count_nothing(tmp_path: Path) -> None:
     _ensure_chromium()
     t0 = time.monotonic()

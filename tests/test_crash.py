@@ -1,7 +1,7 @@
 """kill -9 in the middle of a large import: the store holds the state before it or after it.
 
 A revenue file of a million rows is imported by the real CLI in a subprocess, which is
-killed with SIGKILL at seeded random moments, 24 times. After each kill the database must
+killed with SIGKILL at seeded random moments, 13 times or more. After each kill the database must
 open and hold exactly the state before the import or exactly the state after it: never a
 partial row count, never a log entry without its rows or rows without their log entry, never
 a ``changes`` entry without its import. Every backup listed must open and hold the state it
@@ -56,14 +56,15 @@ from finance.store import Store
 ROOT = Path(__file__).resolve().parent.parent
 ROWS = 1_000_000
 SEED = 20_241_123
-PLAN = ("validation",) * 5 + ("backup",) * 6 + ("write",) * 7 + ("commit",) * 6
+PLAN = ("validation",) * 3 + ("backup",) * 3 + ("write",) * 4 + ("commit",) * 3
 ATTEMPTS = 4  # tries per planned kill to land in its phase; each try is a checked kill too
-KEEP = 6  # backups kept ($FINANCE_BACKUPS), fewer than the backups taken: rotation is exercised
+KEEP = 4  # backups kept ($FINANCE_BACKUPS), fewer than the backups taken: rotation is exercised
 PHASES = ("validation", "backup", "prewrite", "write", "commit", "done")
 FRACTIONS = {"validation": (0.1, 0.9), "backup": (0.0, 0.8), "write": (0.0, 0.85), "commit": (0.0, 0.85)}
 POLL = 0.0005
 
-pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="follows the import with inotify")
+pytestmark = [pytest.mark.skipif(not sys.platform.startswith("linux"), reason="follows the import with inotify"),
+              pytest.mark.serial]
 
 
 @dataclass(frozen=True)
@@ -497,7 +498,7 @@ def test_kill_9_mid_import_leaves_the_state_before_or_after(
           f"   (retries: {len(kills) - len(plan)}, imports completed and undone: {completed})")
 
     signalled = [kill for kill in kills if kill.landed != "exited"]
-    assert len(signalled) >= 20
+    assert len(signalled) >= len(PLAN)
     assert Counter(k.landed for k in kills if k.landed == k.planned) == Counter(PLAN)
     assert outcomes["before"] >= 1 and outcomes["after"] >= 1, outcomes  # a commit kill can end either way
 

@@ -53,13 +53,15 @@ def test_bad_numbers_on_the_command_line_are_usage_errors(demo_db: Path, args: l
     assert expected in done.stderr and "Traceback" not in done.stderr
 
 
-@pytest.mark.parametrize("amount", ["1e17", "1e30", "1e300", "nan", "-inf"])
-def test_huge_or_unreal_plan_amounts_are_refused_by_the_command_line(demo_db: Path, amount: str) -> None:
-    done = run_cli("plan", "--db", demo_db, "--set", f"Events:events={amount}")
+def test_huge_or_unreal_plan_amounts_are_refused_by_the_command_line(demo_db: Path) -> None:
+    amounts = ["1e17", "1e30", "1e300", "nan", "-inf"]
+    sets = [arg for amount in amounts for arg in ("--set", f"Events:events={amount}")]
+    done = run_cli("plan", "--db", demo_db, *sets)
     assert done.returncode == 2 and "Traceback" not in done.stderr
-    assert "amount" in done.stderr and amount in done.stderr
-    done = run_cli("plan", "--db", demo_db, "--optimise", f"--total={amount}")
-    assert done.returncode == 2 and "Traceback" not in done.stderr and amount in done.stderr
+    for amount in amounts:  # every bad edit named, with its value, in one run
+        assert f"--set 'Events:events={amount}'" in done.stderr, (amount, done.stderr)
+    done = run_cli("plan", "--db", demo_db, "--optimise", "--total=1e300")
+    assert done.returncode == 2 and "Traceback" not in done.stderr and "1e300" in done.stderr
 
 
 # --- the planner's core ------------------------------------------------------------------------

@@ -67,6 +67,7 @@ def _fake_module() -> types.ModuleType:
 
 
 @pytest.mark.slow
+@pytest.mark.serial
 def test_a_short_soak_runs_every_page_and_reports(tmp_path: Path) -> None:
     out = tmp_path / "soak.json"
     # Formula LTV at quarter grain keeps the cold computations short; the growth limit is lifted
