@@ -6,7 +6,7 @@ them types, defaults and validation, and turns them plus a view into ``MetricPar
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -71,6 +71,15 @@ class Assumptions:
             value = getattr(self, f.name)
             out[f.name] = ",".join(f"{v:g}" for v in value) if f.name == "band_edges" else str(value)
         return out
+
+    def overridden(self, **overrides: Any) -> tuple[Assumptions, tuple[str, ...]]:
+        """These assumptions with the explicitly given ones replaced (``None`` means not given), and
+        the names of those that changed: the one way a view or a command departs from what is stored."""
+        given = {name: value for name, value in overrides.items() if value is not None}
+        if unknown := sorted(set(given) - {f.name for f in fields(self)}):
+            raise ValueError(f"unknown assumptions {unknown}; valid: {', '.join(f.name for f in fields(self))}")
+        changed = tuple(name for name, value in given.items() if getattr(self, name) != value)
+        return replace(self, **given), changed
 
     def params(self, *, grain: Grain = "quarter", window: int | None = None, by: str | None = None,
                method: Method = "auto", as_of: Any = None) -> MetricParams:

@@ -20,7 +20,7 @@ from typing import Any, TextIO
 
 from finance import backup, literal
 from finance.ingest import ImportOptions, OptionsError, load_category_map, money_text, prepare
-from finance.ltv import METHODS, LTVSettings
+from finance.ltv import METHODS
 from finance.metrics import MetricParams, compute
 from finance.problems import Problem
 from finance.schema import DEFAULT_CURRENCY, KINDS, check_band_edges, file_kind
@@ -112,22 +112,24 @@ def build_parser() -> argparse.ArgumentParser:
     met.add_argument("--ltv-method", choices=METHODS, default="auto",
                      help="auto (default): each segment by the model that back-tests best on its history")
     met.add_argument("--by", choices=("channel", "segment"), default=None)
-    met.add_argument("--lag", type=int, default=0, choices=range(5), metavar="QUARTERS",
+    met.add_argument("--lag", type=int, default=None, choices=range(5), metavar="QUARTERS",
                      help="acquisition lag: spend in quarter t acquires customers in t + lag (0-4)")
     met.add_argument("--as-of", type=date.fromisoformat, default=None, metavar="YYYY-MM-DD",
                      help="ignore data after this date (default: the latest date in the data)")
-    met.add_argument("--allocation", choices=("spend", "customers"), default="spend",
+    met.add_argument("--allocation", choices=("spend", "customers"), default=None,
                      help="how shared costs are allocated to channels")
     met.add_argument("--gross-margin", type=_number(0, 1, kind=Decimal), default=None, metavar="FRACTION",
-                     help="default gross margin for revenue rows without one (default 0.70)")
+                     help="default gross margin for revenue rows without one")
     met.add_argument("--discount-rate", type=_number(0, 1, below=True), default=None, metavar="RATE",
-                     help="annual discount rate for LTV (default 0.10)")
+                     help="annual discount rate for LTV")
     met.add_argument("--horizon", type=_number(1, 600, kind=int), default=None, metavar="MONTHS",
-                     help="LTV horizon (default 36)")
+                     help="LTV horizon in months")
     met.add_argument("--bands", type=_band_edges, default=None, metavar="E1,E2,E3,E4",
-                     help="LTV:CAC band edges (default 1,2,3,5)")
+                     help="LTV:CAC band edges")
     met.add_argument("--target", type=_number(0, 100, above=True), default=None, metavar="RATIO",
-                     help="the LTV:CAC each row's p_below_target is measured against (default 3)")
+                     help="the LTV:CAC each row's p_below_target is measured against")
+    met.epilog = ("The assumptions are the database's own (the Assumptions page); a flag overrides one for "
+                  "this run only, and the JSON lists which were overridden.")
     met.add_argument("--format", choices=("json", "csv", "table"), default="table")
 
     chk = sub.add_parser("backtest", help="check every LTV model against the company's own history")
@@ -364,21 +366,18 @@ def cmd_undo(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _metric_params(args: argparse.Namespace) -> MetricParams:
-    ltv_args: dict[str, Any] = {"method": args.ltv_method}
-    if args.gross_margin is not None:
-        ltv_args["default_gross_margin"] = args.gross_margin
-    if args.discount_rate is not None:
-        ltv_args["annual_discount_rate"] = args.discount_rate
-    if args.horizon is not None:
-        ltv_args["horizon_months"] = args.horizon
-    extra: dict[str, Any] = {}
-    if args.bands:
-        extra["band_edges"] = args.bands
-    if args.target is not None:
-        extra["target_ratio"] = args.target
-    return MetricParams(grain=args.grain, window_months=args.window, by=args.by, lag_quarters=args.lag,
-                        as_of=args.as_of, allocation=args.allocation, ltv=LTVSettings(**ltv_args), **extra)
+def _metric_params(args: argparse.Namespace, stored: dict[str, str]) -> tuple[MetricParams, tuple[str, ...]]:
+    """The parameters the dashboard uses for the same view: the stored assumptions, with this run's
+    explicit flags applied over them; and the names of the assumptions the flags changed."""
+    from finance.assumptions import Assumptions
+
+    assumptions, changed = Assumptions.from_settings(stored).overridden(
+        default_gross_margin=args.gross_margin, annual_discount_rate=args.discount_rate,
+        horizon_months=args.horizon, band_edges=args.bands, lag_quarters=args.lag, allocation=args.allocation,
+        target_ratio=args.target)
+    params = assumptions.params(grain=args.grain, window=args.window, by=args.by, method=args.ltv_method,
+                                as_of=args.as_of)
+    return params, changed
 
 
 def _model_check(path: Path, imports: Any, data: Any, params: MetricParams, quiet: bool = False) -> Any:
@@ -394,16 +393,18 @@ def _model_check(path: Path, imports: Any, data: Any, params: MetricParams, quie
 
 def cmd_metrics(args: argparse.Namespace) -> int:
     try:
-        params = _metric_params(args)
         path = args.db or default_db_path()
         with Store(args.db, read_only=path.exists()) as store:
             data = store.dataset()
             imports = store.imports()
+            stored = store.assumptions()
+        params, changed = _metric_params(args, stored)
         check = _model_check(path, imports, data, params, quiet=args.format == "json")
         result = compute(data, params, check)
     except (ValueError, StoreError) as exc:  # a FitError is a ValueError
         return _fail(str(exc), "text" if args.format != "json" else "json", EXIT_REJECTED)
     payload = result.to_json()
+    payload["assumptions"]["overridden"] = list(changed)
     if args.format == "json":
         print(json.dumps(payload, indent=2))
     elif args.format == "csv":
@@ -426,6 +427,8 @@ def _print_metrics_table(payload: dict[str, Any]) -> None:
           + (f", trailing {a['window_months']} months" if a["window_months"] else "")
           + (f", by {a['by']}" if a["by"] else "")
           + f"; LTV: {model['method']} over {a['ltv_horizon_months']} months at {a['annual_discount_rate']:.0%}")
+    if a.get("overridden"):
+        print(f"stored assumptions overridden for this run: {', '.join(a['overridden'])}")
     columns = [("period", 9), ("channel" if a["by"] == "channel" else "segment" if a["by"] else "", 16),
                ("spend", 14), ("new_customers", 8), ("cac_media", 10), ("cac", 10), ("cac_sm", 10),
                ("cpl", 8), ("ltv", 10), ("ltv_cac", 8), ("band", 17), ("payback_months", 8), ("roi", 7)]

@@ -238,3 +238,27 @@ def test_backtest_with_too_little_history_chooses_by_shape_and_says_why(tmp_path
     assert out["cutoffs"] == []
     assert out["recommended"] == {"SMB": "sbg"}
     assert "too little history" in out["reasons"]["SMB"] and "steady" in out["reasons"]["SMB"]
+
+
+def test_metrics_uses_the_stored_assumptions_as_the_dashboard_does(tmp_path: Path) -> None:
+    """After an editor changes every assumption, the command line prints the dashboard's figures; a flag
+    overrides one assumption for that run only, and the JSON says which."""
+    from finance import ui
+    from finance.assumptions import Assumptions
+    from finance.demo import build_demo_db
+
+    db = tmp_path / "demo.duckdb"
+    build_demo_db(db)
+    changed = Assumptions(default_gross_margin=Decimal("0.55"), annual_discount_rate=0.05, horizon_months=24,
+                          band_edges=(1.5, 2.5, 3.5, 6.0), lag_quarters=1, allocation="customers", target_ratio=2.5)
+    with Store(db, user="editor") as store:
+        store.set_assumptions(changed.to_settings())
+    code, out = run_cli_json("metrics", "--db", db, "--by", "channel", "--ltv-method", "formula")
+    assert code == 0 and out["assumptions"]["overridden"] == []
+    shown = ui.load_metrics(str(db), ui.readable_version(str(db)), "quarter", None, "channel", "formula")
+    assert out["rows"] == json.loads(json.dumps(shown.to_json()["rows"]))
+    assert out["assumptions"]["acquisition_lag_quarters"] == 1 and out["assumptions"]["target_ratio"] == 2.5
+    code, once = run_cli_json("metrics", "--db", db, "--by", "channel", "--ltv-method", "formula", "--lag", "0",
+                              "--target", "2.5")
+    assert code == 0 and once["assumptions"]["overridden"] == ["lag_quarters"]  # 2.5 is what is stored
+    assert once["rows"] != out["rows"]
