@@ -36,7 +36,7 @@ $(STAMP): requirements.txt
 
 run: install
 	$(BIN)/python -m finance demo
-	$(BIN)/python -m streamlit run finance/server.py --server.port $(PORT) --server.address $(ADDRESS) \
+	$(BIN)/python -m streamlit run finance/app/server.py --server.port $(PORT) --server.address $(ADDRESS) \
 		--browser.gatherUsageStats false
 
 test: install lint typecheck pytest

@@ -1,6 +1,6 @@
 """The dashboard's frame: page config, navigation and the shared sidebar; nothing else.
 
-Run with ``make run``: ``streamlit run finance/server.py`` serves this script behind a guard on
+Run with ``make run``: ``streamlit run finance/app/server.py`` serves this script behind a guard on
 Host names. Every page reads the view the sidebar sets (and the URL mirrors), calls the metric
 core through one cached loader, and draws.
 """

@@ -20,6 +20,7 @@ from typing import Any
 import polars as pl
 
 from finance.csvfile import RAGGED_LISTED, Batch, NotUtf8, ReadFailure, open_csv, ragged_problems
+from finance.literal import FORMULA_TRIGGERS
 from finance.periods import (
     TIME_SUFFIX_PATTERN,
     ParsedDate,
@@ -38,7 +39,6 @@ from finance.schema import (
     DEFAULT_CURRENCY,
     MAX_CELL_CHARS,
     SEGMENT_LOOKUP,
-    SPREADSHEET_FORMULA_TRIGGERS,
     FileKind,
     Kind,
     file_kind,
@@ -866,7 +866,7 @@ class _Checker:
             if seen[f"long {column}"]:
                 # Counted as Excel counts: UTF-16 units, and the apostrophe that keeps text starting
                 # with = + - @ from being a formula in an export.
-                formula = pl.any_horizontal([text.str.starts_with(t) for t in SPREADSHEET_FORMULA_TRIGGERS])
+                formula = pl.any_horizontal([text.str.starts_with(t) for t in FORMULA_TRIGGERS])
                 units = text.str.len_chars() + text.str.count_matches(_ASTRAL) + formula.cast(pl.Int64)
                 too_long = (units > MAX_CELL_CHARS).fill_null(False)
                 self.out.rows(frame, too_long, "text_too_long", where, column, pl.format(

@@ -12,8 +12,6 @@ from dataclasses import dataclass, field
 from itertools import pairwise
 from typing import Literal
 
-from finance.literal import FORMULA_TRIGGERS
-
 MONEY_SCALE = 4
 """Decimal places kept for money in storage: cents are exact, sub-cent vendor rates too."""
 MONEY_PRECISION = 18
@@ -29,8 +27,6 @@ apostrophe an export puts before text starting with ``=``, ``+``, ``-`` or ``@``
 limit, so every export can write every name."""
 MAX_COLUMNS = 1_000
 """The most columns a file may have: far more than any export, far fewer than a hostile header."""
-SPREADSHEET_FORMULA_TRIGGERS = FORMULA_TRIGGERS
-"""First characters that make a spreadsheet read text as a formula (``finance.literal``, OWASP's list)."""
 
 
 @dataclass(frozen=True)

@@ -129,7 +129,7 @@ def gate() -> Actor:
     if not auth_configured():
         host = _header("host")
         if host is not None and not host_allowed(host, LOOPBACK_HOSTS):
-            # behind finance/server.py this never runs: the server refuses the request first
+            # behind finance/app/server.py this never runs: the server refuses the request first
             st.error("This dashboard answers only to localhost, 127.0.0.1 and [::1] while sign-in is not "
                      "configured; open it by one of those names.")
             st.stop()

@@ -41,9 +41,9 @@ def serve(db: Path, *, port: int | None = None, host: str = "127.0.0.1", args: S
         args = [*args, "--secrets.files", str(none)]
     out = open(log, "w") if log else subprocess.DEVNULL  # closed below
     process = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(ROOT / "finance" / "server.py"), "--server.headless", "true",
-         "--server.port", str(port), "--server.address", host, "--browser.gatherUsageStats", "false",
-         "--server.fileWatcherType", "none", *args],
+        [sys.executable, "-m", "streamlit", "run", str(ROOT / "finance" / "app" / "server.py"),
+         "--server.headless", "true", "--server.port", str(port), "--server.address", host,
+         "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none", *args],
         cwd=ROOT, env=clean, stdout=out, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 90

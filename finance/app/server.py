@@ -1,6 +1,6 @@
 """The dashboard's web server: Streamlit's own (``st.App``), behind one guard on every request.
 
-``make run`` starts it with ``streamlit run finance/server.py``; every Streamlit option
+``make run`` starts it with ``streamlit run finance/app/server.py``; every Streamlit option
 (``--server.port``, ``--server.address``, ``--secrets.files``...) works as with ``app.py``.
 
 The guard, before Streamlit sees a request or a WebSocket:
@@ -25,7 +25,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from finance.access import ENV_ALLOWED_HOSTS, allowed_hosts, host_allowed
 
-SCRIPT = Path(__file__).resolve().parent.parent / "app.py"
+SCRIPT = Path(__file__).resolve().parents[2] / "app.py"
 METRICS_PATH = "/_stcore/metrics"
 
 
