@@ -53,7 +53,7 @@ pytest: install
 	$(BIN)/python -m pytest -m serial
 
 bench: install
-	$(BIN)/python -m finance.bench
+	$(BIN)/python -m bench.harness
 
 demo: install
 	$(BIN)/python -m finance demo --force

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from finance import literal, ui
+from finance.app import ui
+from finance.domain import literal
 
 st.set_page_config(page_title="LTV:CAC dashboard", page_icon=":bar_chart:", layout="wide")
 

@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 _CHILD = """
 import json, resource, sys, time
 from pathlib import Path
-from finance.ingest import prepare
+from finance.ingest.prepare import prepare
 start = time.perf_counter()
 prepared = prepare(sys.argv[1], Path(sys.argv[2]))
 seconds = time.perf_counter() - start

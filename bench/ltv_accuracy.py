@@ -1,6 +1,6 @@
 """How close the LTV comes to what customers really earned, on companies whose future is known.
 
-For each kind of company (subscription, repeat-purchase, mixed) and seed, ``finance.simulate``
+For each kind of company (subscription, repeat-purchase, mixed) and seed, ``bench.simulate``
 draws a company, its history is imported into a fresh database through the store (as a user's
 exports would be), and the monthly metric table of each LTV method is compared with what the
 twelve youngest cohorts' customers really earned over the horizon:
@@ -28,11 +28,12 @@ import polars as pl
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from finance import backtest  # noqa: E402
-from finance.ltv import LTVSettings  # noqa: E402
-from finance.metrics import MetricParams, compute, default_as_of  # noqa: E402
-from finance.simulate import KnownFuture, score_ltv, simulate  # noqa: E402
-from finance.store import Store  # noqa: E402
+from bench.simulate import KnownFuture, score_ltv, simulate  # noqa: E402
+from finance.ltv import backtest  # noqa: E402
+from finance.ltv.base import LTVSettings  # noqa: E402
+from finance.metrics.table import MetricParams, compute  # noqa: E402
+from finance.store.database import Store  # noqa: E402
+from finance.store.dataset import default_as_of  # noqa: E402
 
 
 def imported(company: KnownFuture, folder: Path, *, billing_column: bool) -> Path:

@@ -28,10 +28,11 @@ CHILD = r"""
 import json, sys, time
 from pathlib import Path
 sys.path.insert(0, {root!r})
-from finance import backtest
+from finance.ltv import backtest
 from finance.demo import demo_check_key
-from finance.ltv import LTVSettings, customer_activity
-from finance.metrics import MetricParams, compute, default_as_of
+from finance.ltv.base import LTVSettings, customer_activity
+from finance.metrics.table import MetricParams, compute
+from finance.store.dataset import default_as_of
 db = Path({db!r})
 key, data, settings = demo_check_key(db)
 check = backtest.load(db, key)

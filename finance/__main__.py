@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from finance.cli import main
+from finance.cli.commands import main
 
 if __name__ == "__main__":
     try:

@@ -6,12 +6,11 @@ import os
 import tempfile
 from pathlib import Path
 
-from finance import backup
-from finance.schema import KINDS
-from finance.store import PROJECT_DIR, Store, StoreUnreadable
+from finance.domain.schema import KINDS
+from finance.store import backup
+from finance.store.database import DEMO_SETTING, PROJECT_DIR, Store, StoreUnreadable
 
 SAMPLE_DIR = PROJECT_DIR / "sample_data"
-DEMO_SETTING = "demo_company"
 DEMO_CHECK = SAMPLE_DIR / "model-check.json"
 """The demo company's model check, shipped so the demo opens checked; rebuilt by ``demo --force``
 whenever it no longer matches (``tests/test_demo.py`` holds it equal to a fresh run)."""
@@ -80,9 +79,9 @@ def remove_demo_data(store: Store) -> int:
 
 def demo_check_key(path: Path) -> tuple[str, object, object]:
     """(key, dataset, settings) of the demo database's model check under the default assumptions."""
-    from finance import backtest
-    from finance.assumptions import Assumptions
-    from finance.metrics import default_as_of
+    from finance.ltv import backtest
+    from finance.metrics.assumptions import Assumptions
+    from finance.store.dataset import default_as_of
 
     with Store(path, read_only=True) as store:
         data, imports = store.dataset(), store.imports()
@@ -95,8 +94,8 @@ def install_demo_check(path: Path, *, rerun: bool = False) -> None:
     and method version, else run it (about half a minute) and ship the new one."""
     import json
 
-    from finance import backtest
-    from finance.metrics import default_as_of
+    from finance.ltv import backtest
+    from finance.store.dataset import default_as_of
 
     key, data, settings = demo_check_key(path)
     shipped = None

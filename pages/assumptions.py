@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from decimal import Decimal
 
 import streamlit as st
 
-from finance import literal, ui
-from finance.assumptions import Assumptions
-from finance.store import StoreError
+from finance.app import ui
+from finance.domain import literal
+from finance.store.database import StoreError
 
 ctx = ui.context()
 current = ctx.assumptions
@@ -31,6 +32,8 @@ def edit_form() -> None:
         lag = st.number_input("Acquisition lag (quarters)", 0, 4, current.lag_quarters,
                               help="Spend in quarter t acquires the customers of quarter t + lag.")
         fiscal = st.number_input("Fiscal year starts in month", 1, 12, current.fiscal_year_start)
+        target = st.number_input("Target LTV:CAC", 0.1, 100.0, float(current.target_ratio), step=0.5,
+                                 help="The ratio marketing is held to: every row gives the chance of falling below it.")
         allocation = st.radio("Shared costs are allocated to channels by", ["spend", "customers"],
                               index=["spend", "customers"].index(current.allocation), horizontal=True,
                               format_func=lambda a: "their direct spend" if a == "spend" else "their new customers")
@@ -38,12 +41,12 @@ def edit_form() -> None:
     if not saved:
         return
     try:
-        updated = Assumptions(
-            default_gross_margin=Decimal(str(round(margin, 4))) / 100,
+        updated = replace(  # from what is in force, so nothing the form does not show is reset
+            current, default_gross_margin=Decimal(str(round(margin, 4))) / 100,
             annual_discount_rate=round(discount, 4) / 100,
             horizon_months=int(horizon),
             band_edges=tuple(float(v) for v in edges.replace(";", ",").split(",") if v.strip()),
-            lag_quarters=int(lag), fiscal_year_start=int(fiscal), allocation=allocation,
+            lag_quarters=int(lag), fiscal_year_start=int(fiscal), allocation=allocation, target_ratio=float(target),
         )
     except ValueError as exc:
         st.error(f"Not saved: {literal.markdown(exc)}")

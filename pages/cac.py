@@ -5,7 +5,7 @@ from __future__ import annotations
 import polars as pl
 import streamlit as st
 
-from finance import ui
+from finance.app import ui
 
 ctx = ui.context()
 rows = ctx.rows()

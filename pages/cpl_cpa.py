@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from finance import ui
+from finance.app import ui
 
 ctx = ui.context()
 rows = ctx.rows(by="channel")

@@ -5,12 +5,13 @@ from __future__ import annotations
 import polars as pl
 import streamlit as st
 
-from finance import literal, ui
-from finance.csvfile import preview
+from finance.app import ui
 from finance.demo import remove_demo_data
-from finance.ingest import ImportOptions, OptionsError, is_header_for, prepare
-from finance.schema import CATEGORIES, FILE_KINDS, KINDS, normalise_header
-from finance.store import StoreError
+from finance.domain import literal
+from finance.domain.schema import CATEGORIES, FILE_KINDS, KINDS, normalise_header
+from finance.ingest.csvfile import preview
+from finance.ingest.prepare import ImportOptions, OptionsError, is_header_for, prepare
+from finance.store.database import StoreError
 
 MAX_UPLOAD_MB = int(st.get_option("server.maxUploadSize"))
 KIND_HELP = {

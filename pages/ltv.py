@@ -5,9 +5,11 @@ from __future__ import annotations
 import polars as pl
 import streamlit as st
 
-from finance import charts, literal, ui
-from finance.ltv import METHODS
-from finance.metrics import MODEL_WORDS, headline_row
+from finance.app import ui
+from finance.domain import literal
+from finance.ltv.base import METHODS
+from finance.metrics.table import MODEL_WORDS, headline_row
+from finance.present import charts
 
 ctx = ui.context()
 st.title("Customer lifetime value")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from finance import ui
+from finance.app import ui
 
 ui.context()  # the sign-in gate too, when this page runs on its own
 DOC = Path(__file__).resolve().parent.parent / "docs" / "metrics.md"

@@ -5,8 +5,8 @@ from __future__ import annotations
 import polars as pl
 import streamlit as st
 
-from finance import ui
-from finance.metrics import chance_text, headline_row
+from finance.app import ui
+from finance.metrics.table import chance_text, headline_row
 
 ctx = ui.context()
 rows = ctx.rows()

@@ -8,12 +8,14 @@ from typing import Any
 import polars as pl
 import streamlit as st
 
-from finance import charts, literal, ui
-from finance import scenarios as sc
-from finance.dataset import SHARED
-from finance.planner import PlanError
-from finance.schema import CATEGORIES
-from finance.store import StoreError
+from finance.app import ui
+from finance.domain import literal
+from finance.domain.schema import CATEGORIES
+from finance.planning import plans as sc
+from finance.planning.curves import PlanError
+from finance.present import charts
+from finance.store.database import StoreError
+from finance.store.dataset import SHARED
 
 ctx = ui.context()
 state = st.session_state
@@ -319,7 +321,7 @@ with pack_tab:
                           format_func=lambda n: "Latest saved request (else last quarter repeated)" if n is None
                           else n)
     cols = st.columns(2)
-    from finance import report  # rendering pulls in the PDF toolchain: import it only here
+    from finance.present import report  # rendering pulls in the PDF toolchain: import it only here
 
     for col, kind in zip(cols, ("pdf", "xlsx"), strict=True):
         if col.button(f"Prepare the {kind.upper()}", key=f"plan.pack.{kind}"):

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from finance.store import Store
+from finance.store.database import Store
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).resolve().parent / "data"

@@ -15,10 +15,10 @@ import io
 import re
 from pathlib import Path
 
-from finance import backtest
-from finance.assumptions import Assumptions
 from finance.demo import DEMO_SETTING, KINDS, SAMPLE_DIR, build_demo_db
-from finance.store import Store
+from finance.ltv import backtest
+from finance.metrics.assumptions import Assumptions
+from finance.store.database import Store
 
 EVIL = "evil.example"
 

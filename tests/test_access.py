@@ -18,9 +18,9 @@ import pytest
 from streamlit import config
 from streamlit.testing.v1 import AppTest
 
-from finance.access import LOCAL_NAME, AccessConfigError, AccessPolicy, decide
 from finance.demo import build_demo_db
-from finance.store import Store
+from finance.domain.access import LOCAL_NAME, AccessConfigError, AccessPolicy, decide
+from finance.store.database import Store
 
 from .conftest import ROOT
 

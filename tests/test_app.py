@@ -12,11 +12,14 @@ from typing import Any
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from finance import backtest, literal, scenarios, ui
-from finance.assumptions import Assumptions
+from finance.app import ui
 from finance.demo import SAMPLE_DIR, build_demo_db, demo_check_key
-from finance.metrics import MODEL_WORDS, compute, money
-from finance.store import Store
+from finance.domain import literal
+from finance.ltv import backtest
+from finance.metrics.assumptions import Assumptions
+from finance.metrics.table import MODEL_WORDS, compute, money
+from finance.planning import plans as scenarios
+from finance.store.database import Store
 
 from .conftest import ROOT
 
@@ -255,7 +258,7 @@ def test_planner_adopting_a_split_never_scales_shared_costs_twice(app: Runner, t
 
 def test_while_a_writer_holds_the_database_pages_show_the_last_state_and_no_error(
         app: Runner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from finance import ui
+    from finance.app import ui
 
     db = tmp_path / "held.duckdb"
     build_demo_db(db)

@@ -17,8 +17,9 @@ from typing import Any
 import duckdb
 import pytest
 
-from finance import backup, cli
-from finance.store import Store, StoreBusy, StoreError, StoreUnreadable, cli_user, restore
+from finance.cli import commands as cli
+from finance.store import backup
+from finance.store.database import Store, StoreBusy, StoreError, StoreUnreadable, cli_user, restore
 
 from .conftest import ROOT, run_cli, write
 
@@ -560,7 +561,7 @@ def test_a_reader_in_the_same_process_waits_for_the_writer(db_path: Path) -> Non
 
 HOLDER = """
 import sys, time
-from finance.store import Store
+from finance.store.database import Store
 store = Store(sys.argv[1], user="doomed")
 store.set_setting("written_by", "doomed")
 print("ready", flush=True)

@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from finance.cli import main
-from finance.store import Store
+from finance.cli.commands import main
+from finance.store.database import Store
 
 from .conftest import DATA
 

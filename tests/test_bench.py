@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from finance import bench
-from finance.assumptions import Assumptions
-from finance.metrics import compute, money
-from finance.samplegen import generate
-from finance.store import Store
+from bench import harness as bench
+from bench.samplegen import generate
+from finance.metrics.assumptions import Assumptions
+from finance.metrics.table import compute, money
+from finance.store.database import Store
 
 
 @pytest.fixture(scope="module")

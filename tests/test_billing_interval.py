@@ -10,11 +10,11 @@ import duckdb
 import polars as pl
 import pytest
 
-from finance.dataset import Dataset
-from finance.ingest import STORAGE_SCHEMAS, prepare
-from finance.problems import CODES
-from finance.schema import BILLING_INTERVAL_MONTHS, FILE_KINDS
-from finance.store import SCHEMA_VERSION, Store
+from finance.domain.problems import CODES
+from finance.domain.schema import BILLING_INTERVAL_MONTHS, FILE_KINDS
+from finance.ingest.prepare import STORAGE_SCHEMAS, prepare
+from finance.store.database import SCHEMA_VERSION, Store
+from finance.store.dataset import Dataset
 
 from .conftest import DATA, run_cli, write
 

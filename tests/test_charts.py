@@ -18,9 +18,9 @@ import plotly.io as pio
 import polars as pl
 import pytest
 
-from finance import charts
-from finance.charts import BAND_COLORS, NO_DATA, TEMPLATE, TEMPLATE_NAME, money_format
-from finance.schema import BAND_LABELS, COST_CATEGORIES, DEFAULT_BAND_EDGES, MARKETING_CATEGORIES
+from finance.domain.schema import BAND_LABELS, COST_CATEGORIES, DEFAULT_BAND_EDGES, MARKETING_CATEGORIES
+from finance.present import charts
+from finance.present.charts import BAND_COLORS, NO_DATA, TEMPLATE, TEMPLATE_NAME, money_format
 
 Q1, Q2, Q3 = date(2025, 1, 1), date(2025, 4, 1), date(2025, 7, 1)
 MONEY = pl.Decimal(38, 10)
@@ -446,7 +446,7 @@ def curve_rows() -> pl.DataFrame:
 
 
 def test_ltv_curves_plot_cumulative_margin_and_the_payback_crossing() -> None:
-    from finance.ltv import payback_months
+    from finance.ltv.base import payback_months
 
     fig = charts.ltv_curves(curve_rows(), cac=Decimal("120"))
     assert trace(fig, "2025-Q1").y == (100.0, 200.0, 300.0, 400.0)
@@ -537,9 +537,9 @@ def test_nan_and_inf_become_gaps_and_n_a() -> None:
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     from finance.demo import build_demo_db
-    from finance.ltv import cohort_margin_matrix
-    from finance.metrics import MetricParams, compute, default_as_of
-    from finance.store import Store
+    from finance.ltv.base import cohort_margin_matrix
+    from finance.metrics.table import MetricParams, compute, default_as_of
+    from finance.store.database import Store
 
     path: Path = tmp_path_factory.mktemp("charts") / "demo.duckdb"
     build_demo_db(path)

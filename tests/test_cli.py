@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from finance.store import Store
+from finance.store.database import Store
 
 from .conftest import DATA, ROOT, run_cli, run_cli_json, write
 
@@ -145,16 +145,16 @@ def test_an_import_waits_for_a_brief_reader(tmp_path: Path) -> None:
 
 
 def test_plan_prints_the_cores_projection_and_saves_scenarios(tmp_path: Path) -> None:
-    from finance import scenarios as sc
-    from finance.assumptions import Assumptions
     from finance.demo import build_demo_db
+    from finance.metrics.assumptions import Assumptions
+    from finance.planning import plans as sc
 
     db = tmp_path / "plan.duckdb"
     build_demo_db(db)
     code, payload = run_cli_json("plan", "--db", db)
     assert code == 0
-    from finance import backtest
     from finance.demo import demo_check_key
+    from finance.ltv import backtest
 
     key, _, _ = demo_check_key(db)
     with Store(db, read_only=True) as store:
@@ -243,9 +243,9 @@ def test_backtest_with_too_little_history_chooses_by_shape_and_says_why(tmp_path
 def test_metrics_uses_the_stored_assumptions_as_the_dashboard_does(tmp_path: Path) -> None:
     """After an editor changes every assumption, the command line prints the dashboard's figures; a flag
     overrides one assumption for that run only, and the JSON says which."""
-    from finance import ui
-    from finance.assumptions import Assumptions
+    from finance.app import ui
     from finance.demo import build_demo_db
+    from finance.metrics.assumptions import Assumptions
 
     db = tmp_path / "demo.duckdb"
     build_demo_db(db)

@@ -1,7 +1,7 @@
 """The app's sessions and the command line on one database at once.
 
 Two importer processes, started at the same moment, each import eight files of distinct past
-quarters through the real CLI (``finance.cli.main``), one after the other, so that one of them
+quarters through the real CLI (``finance.cli.commands.main``), one after the other, so that one of them
 is nearly always waiting for the other to finish writing, while a real Streamlit server on the
 same file serves five viewer sessions in one headless Chromium (each a browser context of its
 own, cycling through the pages and reloading) and two reader threads of this process open the
@@ -50,8 +50,8 @@ import duckdb
 import pytest
 
 from finance.demo import build_demo_db
-from finance.schema import CATEGORIES
-from finance.store import Store, StoreBusy
+from finance.domain.schema import CATEGORIES
+from finance.store.database import Store, StoreBusy
 
 from .conftest import ROOT
 from .dashboard_server import serve
@@ -99,7 +99,7 @@ import contextlib, io, json, sys, time, traceback
 from pathlib import Path
 
 spec = json.loads(Path(sys.argv[1]).read_text())
-from finance import cli  # the imports are paid for before the start line
+from finance.cli import commands as cli  # the imports are paid for before the start line
 
 work = Path(spec["work"])
 deadline = time.monotonic() + spec["timeout"]
@@ -603,7 +603,7 @@ def test_viewers_and_two_importers_at_once_lose_and_double_count_nothing(tmp_pat
 
 PROBE_READ = """
 import sys
-from finance.store import Store, StoreBusy
+from finance.store.database import Store, StoreBusy
 try:
     with Store(sys.argv[1], read_only=True, busy_timeout=0.3) as store:
         store.one("SELECT count(*) FROM imports")

@@ -49,9 +49,9 @@ from typing import Any
 import polars as pl
 import pytest
 
-from finance import backup
-from finance.schema import KINDS
-from finance.store import Store
+from finance.domain.schema import KINDS
+from finance.store import backup
+from finance.store.database import Store
 
 ROOT = Path(__file__).resolve().parent.parent
 ROWS = 1_000_000

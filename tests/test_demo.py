@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from finance.demo import DEMO_SETTING, SAMPLE_DIR, build_demo_db
-from finance.store import Store
+from finance.store.database import Store
 
 from .conftest import run_cli
 
@@ -81,9 +81,9 @@ def _close(a: object, b: object, path: str = "") -> None:
 def test_the_shipped_model_check_is_what_a_fresh_run_gives(demo_db: Path) -> None:
     import json
 
-    from finance import backtest
     from finance.demo import DEMO_CHECK, demo_check_key
-    from finance.metrics import default_as_of
+    from finance.ltv import backtest
+    from finance.metrics.table import default_as_of
 
     shipped = json.loads(DEMO_CHECK.read_text())
     key, data, settings = demo_check_key(demo_db)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from finance.cli import build_parser
-from finance.problems import CODES
-from finance.schema import COST_CATEGORIES, FILE_KINDS
+from finance.cli.commands import build_parser
+from finance.domain.problems import CODES
+from finance.domain.schema import COST_CATEGORIES, FILE_KINDS
 
 from .conftest import ROOT
 

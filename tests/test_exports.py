@@ -16,7 +16,7 @@ import polars as pl
 import pytest
 from openpyxl.utils.escape import unescape
 
-from finance.exports import MAX_COLUMN_WIDTH, neutralise, to_csv_bytes, to_xlsx_bytes
+from finance.present.exports import MAX_COLUMN_WIDTH, neutralise, to_csv_bytes, to_xlsx_bytes
 
 HOSTILE = ['=HYPERLINK("http://x","click")', "+SUM(A1:A2)", "-2+3", "@cmd", "\tx", "\rx"]
 SAFE = ["Paid search", 'Brand, "premium" tier', "Café — 広告 ☕"]

@@ -14,10 +14,10 @@ from typing import Any
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from finance import scenarios as sc
-from finance import ui
+from finance.app import ui
 from finance.demo import build_demo_db
-from finance.planner import PlanError
+from finance.planning import plans as sc
+from finance.planning.curves import PlanError
 
 from .conftest import ROOT, run_cli
 
@@ -75,8 +75,8 @@ def test_plan_amounts_are_bounded_like_imported_ones(amount: Any) -> None:
 
 
 def test_goal_seek_targets_must_be_real_numbers(demo_db: Path) -> None:
-    from finance.assumptions import Assumptions
-    from finance.store import Store
+    from finance.metrics.assumptions import Assumptions
+    from finance.store.database import Store
 
     with Store(demo_db, read_only=True) as store:
         basis = sc.planning_basis(store.dataset(), Assumptions.from_settings(store.assumptions()).params(

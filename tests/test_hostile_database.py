@@ -15,9 +15,10 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from finance import backup, cli
-from finance.ingest import STORAGE_SCHEMAS
-from finance.store import Store, StoreError, StoreUnreadable, connect_file, restore
+from finance.cli import commands as cli
+from finance.ingest.prepare import STORAGE_SCHEMAS
+from finance.store import backup
+from finance.store.database import Store, StoreError, StoreUnreadable, connect_file, restore
 
 from .conftest import run_cli, write
 

@@ -18,11 +18,11 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from finance import csvfile
-from finance.ingest import HEADER_PROBLEMS_LISTED, PROBLEMS_PER_KIND, prepare
-from finance.problems import Problem
-from finance.store import ImportResult, Store
-from finance.values import parse_count, parse_money
+from finance.domain.money import parse_count, parse_money
+from finance.domain.problems import Problem
+from finance.ingest import csvfile
+from finance.ingest.prepare import HEADER_PROBLEMS_LISTED, PROBLEMS_PER_KIND, prepare
+from finance.store.database import ImportResult, Store
 
 from .conftest import write
 

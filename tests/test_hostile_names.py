@@ -24,10 +24,11 @@ import polars as pl
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from finance import charts, literal, report
-from finance import scenarios as sc
-from finance.assumptions import Assumptions
-from finance.store import Store
+from finance.domain import literal
+from finance.metrics.assumptions import Assumptions
+from finance.planning import plans as sc
+from finance.present import charts, report
+from finance.store.database import Store
 
 from .conftest import ROOT, run_cli
 from .hostile import CHANNELS, COMPANY, EVIL, SEGMENTS, build_hostile_db, raw_markup

@@ -14,11 +14,11 @@ import pytest
 from polars.testing import assert_frame_equal
 from streamlit.testing.v1 import AppTest
 
-from finance.dataset import Dataset
 from finance.demo import SAMPLE_DIR, build_demo_db
-from finance.ltv import LTVSettings
-from finance.metrics import MetricParams, compute, default_as_of, headline_row
-from finance.store import Store
+from finance.ltv.base import LTVSettings
+from finance.metrics.table import MetricParams, compute, default_as_of, headline_row
+from finance.store.database import Store
+from finance.store.dataset import Dataset
 
 from .conftest import ROOT
 

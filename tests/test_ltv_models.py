@@ -1,4 +1,4 @@
-"""finance.ltv_models: published reproductions, hand-checked formulas, robustness and simulation recovery.
+"""finance.ltv.models: published reproductions, hand-checked formulas, robustness and simulation recovery.
 
 Published numbers are written out literally with their source; the tolerance ``rel=5e-3`` is
 "agrees to the 3 significant digits printed".
@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
-from finance.ltv_models import (
+from finance.ltv.models import (
     BGNBDFit,
     FitError,
     GammaGammaFit,
@@ -547,7 +547,7 @@ def test_gamma_gamma_recovers_simulated_parameters() -> None:
 def test_pooled_sbg_recovers_the_model_from_cohorts_of_different_ages() -> None:
     # Expected survivor counts of sBG(alpha=0.9, beta=2.5) for cohorts observed 2 to 12 periods:
     # with expected counts the maximum-likelihood estimate is the true model itself.
-    from finance.ltv_models import fit_sbg_cohorts, sbg_survival
+    from finance.ltv.models import fit_sbg_cohorts, sbg_survival
 
     survival = sbg_survival(0.9, 2.5, 12)
     cohorts = [list(5000 * survival[: length + 1]) for length in range(2, 13)] + [[800.0]]
@@ -559,7 +559,7 @@ def test_pooled_sbg_recovers_the_model_from_cohorts_of_different_ages() -> None:
 
 
 def test_pooled_sbg_refuses_what_cannot_be_fitted() -> None:
-    from finance.ltv_models import FitError, fit_sbg_cohorts
+    from finance.ltv.models import FitError, fit_sbg_cohorts
 
     with pytest.raises(FitError, match="observed for two periods"):
         fit_sbg_cohorts([[100, 90], [50]])

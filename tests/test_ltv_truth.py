@@ -1,7 +1,7 @@
 """The default LTV against what customers really earned, on companies whose future is known.
 
-Each company (``finance.simulate``) is imported through the store as a user's exports would be,
-its models are checked against its own history (``finance.backtest``), and the default (auto)
+Each company (``bench.simulate``) is imported through the store as a user's exports would be,
+its models are checked against its own history (``finance.ltv.backtest``), and the default (auto)
 LTV of the twelve youngest monthly cohorts is compared with what their customers went on to earn
 over the 36-month horizon. The seeds here are not the benchmark's (``bench/ltv_accuracy.py``).
 """
@@ -13,11 +13,11 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from finance import backtest
-from finance.ltv import LTVSettings
-from finance.metrics import MetricParams, MetricsResult, compute, default_as_of
-from finance.simulate import KnownFuture, score_ltv, simulate
-from finance.store import Store
+from bench.simulate import KnownFuture, score_ltv, simulate
+from finance.ltv import backtest
+from finance.ltv.base import LTVSettings
+from finance.metrics.table import MetricParams, MetricsResult, compute, default_as_of
+from finance.store.database import Store
 
 COMPANIES = [("subscription", 311), ("repeat", 312), ("mixed", 313)]
 

@@ -19,10 +19,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from finance.demo import SAMPLE_DIR
-from finance.ltv import LTVSettings, payback_months
-from finance.metrics import MetricParams, compute
-from finance.schema import BAND_LABELS, band_of
-from finance.store import Store
+from finance.domain.schema import BAND_LABELS, band_of
+from finance.ltv.base import LTVSettings, payback_months
+from finance.metrics.table import MetricParams, compute
+from finance.store.database import Store
 
 from .conftest import DATA
 
@@ -285,7 +285,7 @@ def _cents(value: Decimal | Fraction) -> str:
 def test_cac_matches_an_independent_computation(tmp_path: Path, company: str) -> None:
     """Plain csv + Fraction arithmetic over the files, against `metrics --format json`:
     on the bundled sample and on a company generated here with another seed and size."""
-    from finance.samplegen import generate
+    from bench.samplegen import generate
 
     from .conftest import run_cli_json
 
@@ -329,7 +329,7 @@ def test_cac_matches_an_independent_computation(tmp_path: Path, company: str) ->
 
 
 def test_cohort_margin_matrix_shows_complete_ages_only(golden: Path) -> None:
-    from finance.ltv import cohort_margin_matrix
+    from finance.ltv.base import cohort_margin_matrix
 
     with Store(golden, read_only=True) as store:
         matrix = cohort_margin_matrix(store.dataset(), as_of=AS_OF)
@@ -344,7 +344,7 @@ def test_cohort_margin_matrix_shows_complete_ages_only(golden: Path) -> None:
 
 
 def test_rolling_up_every_channel_gives_the_pooled_figures(golden: Path) -> None:
-    from finance.metrics import rollup
+    from finance.metrics.table import rollup
 
     with Store(golden, read_only=True) as store:
         data = store.dataset()
@@ -386,7 +386,7 @@ def test_a_window_reaching_before_the_spend_data_is_unknown(golden: Path) -> Non
 
 
 def test_a_roll_up_never_turns_an_unknown_ltv_into_zero(golden: Path) -> None:
-    from finance.metrics import rollup
+    from finance.metrics.table import rollup
 
     with Store(golden, read_only=True) as store:
         data = store.dataset()

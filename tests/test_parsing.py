@@ -11,10 +11,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from finance.csvfile import RawTable
-from finance.periods import ParsedDate, ParseFailure, Period, parse_date, parse_period, period_label
-from finance.problems import Problem
-from finance.values import parse_count, parse_money
+from finance.domain.money import parse_count, parse_money
+from finance.domain.periods import ParsedDate, ParseFailure, Period, parse_date, parse_period, period_label
+from finance.domain.problems import Problem
+from finance.ingest.csvfile import RawTable
 
 D = date
 
@@ -160,7 +160,7 @@ _LINE = st.lists(_CELL, min_size=1, max_size=6).map(",".join)
 @settings(max_examples=300, deadline=None)
 def test_plain_files_read_the_same_on_both_paths(tmp_path_factory: pytest.TempPathFactory, header: list[str],
                                                  lines: list[str], crlf: bool, final_newline: bool) -> None:
-    from finance import csvfile
+    from finance.ingest import csvfile
 
     newline = "\r\n" if crlf else "\n"
     text = newline.join([",".join(header), *lines]) + (newline if final_newline else "")
@@ -192,7 +192,7 @@ _QUOTED_CELL = st.one_of(_CELL, st.lists(st.sampled_from(["a", ",", "\n", '""', 
 def test_any_block_size_reads_the_same_records(tmp_path_factory: pytest.TempPathFactory, header: list[str],
                                                lines: list[str], crlf: bool, block: int) -> None:
     """Blocks end on record boundaries: tiny blocks give the cells, rows and problems of one block."""
-    from finance import csvfile
+    from finance.ingest import csvfile
 
     newline = "\r\n" if crlf else "\n"
     path = tmp_path_factory.mktemp("blocks") / "quoted.csv"
@@ -208,7 +208,7 @@ def test_any_block_size_reads_the_same_records(tmp_path_factory: pytest.TempPath
 
 
 def test_a_preview_reads_the_opening_block_only(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from finance import csvfile
+    from finance.ingest import csvfile
 
     path = tmp_path / "spend.csv"
     path.write_text("period,category,amount\n" + "".join(f"2025-Q1,events,{i}.00\n" for i in range(100)))
@@ -234,7 +234,7 @@ _AMOUNT_TEXT = st.one_of(
 @given(texts=st.lists(st.one_of(st.none(), _AMOUNT_TEXT), max_size=20))
 @settings(max_examples=300, deadline=None)
 def test_plain_amounts_read_natively_agree_with_the_full_parser(texts: list[str | None]) -> None:
-    from finance import values
+    from finance.domain import money as values
 
     series = pl.Series("amount", texts, dtype=pl.String)
     for fast, full in ((values.parse_money, values._parse_money), (values.parse_count, values._parse_count)):
@@ -247,7 +247,7 @@ def test_plain_amounts_read_natively_agree_with_the_full_parser(texts: list[str 
 def test_a_short_line_and_a_blank_extra_field_do_not_hide_each_other(tmp_path: Path) -> None:
     # Two data lines, one field short and one with a blank extra field: as many delimiters as a
     # regular block, but the short line is still ragged on both reading paths.
-    from finance import csvfile
+    from finance.ingest import csvfile
 
     path = tmp_path / "balanced.csv"
     path.write_bytes(b"period,period\n1\n,,")

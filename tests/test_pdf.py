@@ -27,7 +27,7 @@ import plotly.graph_objects as go
 import polars as pl
 import pytest
 
-from finance import charts, pdf
+from finance.present import charts, pdf
 
 from .conftest import ROOT
 

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from finance.planner import (
+from finance.planning.curves import (
     PlanError,
     ResponseCurve,
     allocate,

@@ -23,8 +23,8 @@ import polars as pl
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from finance.schema import KINDS
-from finance.store import ImportResult, Store
+from finance.domain.schema import KINDS
+from finance.store.database import ImportResult, Store
 
 SETTINGS = settings(
     max_examples=30,

@@ -9,7 +9,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
 
-from finance.store import Store
+from finance.store.database import Store
 
 from .conftest import run_cli_json
 

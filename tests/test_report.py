@@ -2,7 +2,7 @@
 
 The PDF is rendered once for the module (by the CLI, as a user would) and read back with
 poppler's pdfinfo, pdftotext and pdftoppm; the XLSX is reopened with openpyxl. Every figure
-checked is compared with ``finance.metrics.compute`` run independently here.
+checked is compared with ``finance.metrics.table.compute`` run independently here.
 """
 
 from __future__ import annotations
@@ -23,14 +23,15 @@ import polars as pl
 import pytest
 from PIL import Image
 
-from finance import backtest, charts, exports, report
-from finance.assumptions import Assumptions
-from finance.dataset import SHARED
 from finance.demo import SAMPLE_DIR, build_demo_db, demo_check_key
-from finance.metrics import compute, money
-from finance.planner import PlanError
-from finance.scenarios import PlanLine, Scenario, save_scenario
-from finance.store import Store
+from finance.ltv import backtest
+from finance.metrics.assumptions import Assumptions
+from finance.metrics.table import compute, money
+from finance.planning.curves import PlanError
+from finance.planning.plans import PlanLine, Scenario, save_scenario
+from finance.present import charts, exports, report
+from finance.store.database import Store
+from finance.store.dataset import SHARED
 
 from .conftest import run_cli
 

@@ -1,6 +1,6 @@
 """The demo-company generator: reproducible, consistent with the data contract, believable.
 
-Every test writes real files (``tmp_path``) with ``finance.samplegen.generate`` or the real
+Every test writes real files (``tmp_path``) with ``bench.samplegen.generate`` or the real
 command line and reads them back with polars; nothing is mocked.
 """
 
@@ -18,10 +18,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from finance import samplegen
-from finance.samplegen import CHANNELS, FILES, HEADERS, SEGMENTS, generate
-from finance.schema import CATEGORIES as SCHEMA_CATEGORIES
-from finance.schema import MARKETING_CATEGORIES, file_kind
+from bench import samplegen
+from bench.samplegen import CHANNELS, FILES, HEADERS, SEGMENTS, generate
+from finance.domain.schema import CATEGORIES as SCHEMA_CATEGORIES
+from finance.domain.schema import MARKETING_CATEGORIES, file_kind
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "sample_data"
@@ -133,7 +133,7 @@ def test_committed_sample_is_exactly_the_default_generation(tmp_path: Path) -> N
     for kind in FILES:
         committed = SAMPLE / f"{kind}.csv"
         assert committed.read_bytes() == fresh[kind].read_bytes(), (
-            f"sample_data/{kind}.csv is not what `python -m finance.samplegen` writes")
+            f"sample_data/{kind}.csv is not what `python -m bench.samplegen` writes")
     assert samplegen.DEFAULT_OUT == SAMPLE
 
 
@@ -236,14 +236,14 @@ def test_rejects_impossible_arguments(tmp_path: Path) -> None:
 def test_command_line_writes_the_files(tmp_path: Path) -> None:
     out = tmp_path / "cli"
     done = subprocess.run(
-        [sys.executable, "-m", "finance.samplegen", "--out", str(out), "--customers", "200"],
+        [sys.executable, "-m", "bench.samplegen", "--out", str(out), "--customers", "200"],
         cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert sorted(p.name for p in out.iterdir()) == sorted(f"{k}.csv" for k in FILES)
     assert read(out, "customers").height == 200
     assert "200 customers" in done.stdout
     check_contract(out, 200, samplegen.DEFAULT_START_YEAR, samplegen.DEFAULT_QUARTERS)
-    bad = subprocess.run([sys.executable, "-m", "finance.samplegen", "--out", str(out),
+    bad = subprocess.run([sys.executable, "-m", "bench.samplegen", "--out", str(out),
                           "--customers", "0"], cwd=ROOT, capture_output=True, text=True,
                          timeout=120)
     assert bad.returncode == 2 and "customers" in bad.stderr

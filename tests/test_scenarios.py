@@ -15,14 +15,14 @@ import numpy as np
 import polars as pl
 import pytest
 
-from finance import scenarios as sc
-from finance.assumptions import Assumptions
-from finance.dataset import SHARED
 from finance.demo import build_demo_db
-from finance.planner import PlanError, ResponseCurve
-from finance.scenarios import Bounds, PlanLine
-from finance.schema import DEFAULT_BAND_EDGES
-from finance.store import SCHEMA_VERSION, Store
+from finance.domain.schema import DEFAULT_BAND_EDGES
+from finance.metrics.assumptions import Assumptions
+from finance.planning import plans as sc
+from finance.planning.curves import PlanError, ResponseCurve
+from finance.planning.plans import Bounds, PlanLine
+from finance.store.database import SCHEMA_VERSION, Store
+from finance.store.dataset import SHARED
 
 
 def _hill(channel: str, ceiling: float, half: float, shape: float = 1.0) -> ResponseCurve:

@@ -28,7 +28,7 @@ from typing import Any
 import pytest
 
 from finance.demo import build_demo_db
-from finance.store import Store
+from finance.store.database import Store
 
 from .conftest import ROOT
 from .dashboard_server import free_port, serve

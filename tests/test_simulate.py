@@ -1,9 +1,9 @@
 """The known-future simulator: reproducible, cut cleanly at as_of, and true to its models.
 
-Every test builds real companies with ``finance.simulate.simulate`` and, where files are
+Every test builds real companies with ``bench.simulate.simulate`` and, where files are
 involved, writes them to ``tmp_path`` and reads them back with Python's csv module; the
 truth is recomputed here with plain loops over those files, and the product's own
-estimators (``finance.ltv_models``) recover the parameters the companies were drawn from.
+estimators (``finance.ltv.models``) recover the parameters the companies were drawn from.
 """
 
 from __future__ import annotations
@@ -22,9 +22,9 @@ from typing import Any
 import polars as pl
 import pytest
 
-from finance import samplegen
-from finance.ltv_models import fit_bgnbd, fit_gamma_gamma, fit_sbg_cohorts, rfm_summary
-from finance.simulate import CHANNELS, KINDS, KnownFuture, simulate
+from bench import samplegen
+from bench.simulate import CHANNELS, KINDS, KnownFuture, simulate
+from finance.ltv.models import fit_bgnbd, fit_gamma_gamma, fit_sbg_cohorts, rfm_summary
 
 MONEY = re.compile(r"^-?\d+\.\d{2}$")
 CANONICAL = {"digital_advertising", "content_seo", "content_creation", "events", "media_relations", "influencer",

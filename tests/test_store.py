@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from finance.ingest import ImportOptions
-from finance.store import Store, StoreError
+from finance.ingest.prepare import ImportOptions
+from finance.store.database import Store, StoreError
 
 from .conftest import write
 
@@ -229,7 +229,7 @@ def test_the_same_file_read_with_other_options_is_a_new_import(store: Store, tmp
 
 
 def test_validation_reports_its_progress_in_order(tmp_path: Path) -> None:
-    from finance.ingest import prepare
+    from finance.ingest.prepare import prepare
 
     steps: list[tuple[float, str]] = []
     path = spend_file(tmp_path, "a.csv", "2025-Q1,personnel,,1000.00,Payroll\n")

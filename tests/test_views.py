@@ -7,9 +7,9 @@ from decimal import Decimal
 from hypothesis import given
 from hypothesis import strategies as st
 
-from finance.assumptions import Assumptions
-from finance.store import Store
-from finance.views import ViewState
+from finance.app.views import ViewState
+from finance.metrics.assumptions import Assumptions
+from finance.store.database import Store
 
 PERIODS = ["2025-Q1", "2025-Q2", "2025-Q3"]
 

@@ -1,2 +1,1 @@
-"""The app layer: what runs the dashboard's web server. Like ``finance.ui``, it may import Streamlit;
-nothing in the metric core imports it."""
+"""The dashboard: its web server, sign-in gate, cached loaders and sidebar; the only layer that imports Streamlit."""

@@ -23,7 +23,7 @@ from starlette.middleware import Middleware
 from starlette.responses import PlainTextResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from finance.access import ENV_ALLOWED_HOSTS, allowed_hosts, host_allowed
+from finance.domain.access import ENV_ALLOWED_HOSTS, allowed_hosts, host_allowed
 
 SCRIPT = Path(__file__).resolve().parents[2] / "app.py"
 METRICS_PATH = "/_stcore/metrics"

@@ -1,0 +1,1 @@
+"""Developer tools: benchmarks, the demo-company generator and companies whose future is known."""

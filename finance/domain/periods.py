@@ -1,0 +1,271 @@
+"""Parse the period and date spellings found in ledger, ad-platform, CRM and billing exports.
+
+These parsers run once per *distinct* value of a column (a ledger of millions of rows has a
+few thousand distinct dates), so they favour clarity over vectorisation. Each returns a
+value or a ``ParseFailure`` carrying the problem code and a message for the report.
+"""
+
+from __future__ import annotations
+
+import calendar
+import re
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+MIN_DATE = date(1990, 1, 1)
+MAX_DATE = date(2100, 12, 31)
+EXCEL_EPOCH = date(1899, 12, 30)
+"""Excel's serial day 1 is 1900-01-01, counted from 1899-12-30 because of its 1900 leap bug."""
+EXCEL_SERIAL_MIN = (MIN_DATE - EXCEL_EPOCH).days
+EXCEL_SERIAL_MAX = (MAX_DATE - EXCEL_EPOCH).days
+
+MONTHS = {name: i for i, name in enumerate(
+    ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"], start=1)}
+MONTHS["sept"] = 9
+
+
+@dataclass(frozen=True)
+class ParseFailure:
+    """Why a value is not a date or period: a problem code and a message."""
+
+    code: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Period:
+    """A closed range of days a row belongs to, and the grain it was written at."""
+
+    start: date
+    end: date
+    grain: str  # "day", "month" or "quarter"
+
+
+@dataclass(frozen=True)
+class ParsedDate:
+    """A parsed date; ``order`` records "dmy" or "mdy" when a slash date decided it."""
+
+    value: date
+    order: str | None = None
+
+
+_TIME_SUFFIX = re.compile(r"(?:[T ]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?\s*(?:[AaPp][Mm])?\s*"
+                          r"(?:Z|[+-]\d{2}:?\d{2}|UTC)?)$")
+TIME_SUFFIX_PATTERN = _TIME_SUFFIX.pattern
+_ISO = re.compile(r"^(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})$")
+_COMPACT = re.compile(r"^(\d{4})(\d{2})(\d{2})$")
+_SLASH = re.compile(r"^(\d{1,2})([/-])(\d{1,2})\2(\d{4})$")
+_DOTTED = re.compile(r"^(\d{1,2})\.(\d{1,2})\.(\d{4})$")
+_DAY_MONTH_NAME = re.compile(r"^(\d{1,2})[ -]([A-Za-z]{3,9})\.?[ -],?\s*(\d{4}|\d{2})$")
+_MONTH_NAME_DAY = re.compile(r"^([A-Za-z]{3,9})\.? (\d{1,2})(?:st|nd|rd|th)?,? (\d{4})$")
+_SERIAL = re.compile(r"^(\d{5})(?:\.\d+)?$")
+
+_QUARTER_YEAR_FIRST = re.compile(r"^(\d{4})\s*[-/_ ]?\s*[Qq]\s*(\d)$")
+_QUARTER_FIRST = re.compile(r"^[Qq]\s*(\d)\s*[-/_ ]?\s*(\d{4})$")
+_FISCAL = re.compile(r"^FY\s*'?(\d{2}|\d{4})\s*[-/_ ]?\s*Q\s*(\d)$", re.IGNORECASE)
+_FISCAL_Q_FIRST = re.compile(r"^Q\s*(\d)\s*[-/_ ]?\s*FY\s*'?(\d{2}|\d{4})$", re.IGNORECASE)
+_YEAR_MONTH = re.compile(r"^(\d{4})[-/.](\d{1,2})$")
+_COMPACT_MONTH = re.compile(r"^(\d{4})(\d{2})$")
+_MONTH_YEAR = re.compile(r"^(\d{1,2})[-/.](\d{4})$")
+_MONTH_NAME_YEAR = re.compile(r"^([A-Za-z]{3,9})\.?[ -]'?(\d{4}|\d{2})$")
+
+
+def strip_time(text: str) -> str:
+    """Drop a trailing time of day ("2025-03-31 14:05:00Z"): rows belong to their date."""
+    return _TIME_SUFFIX.sub("", text.strip()).strip()
+
+
+def _make_date(year: int, month: int, day: int, text: str) -> date | ParseFailure:
+    try:
+        value = date(year, month, day)
+    except ValueError:
+        return ParseFailure("invalid_date", f"{text!r} is not a calendar date")
+    if not MIN_DATE <= value <= MAX_DATE:
+        return ParseFailure("date_out_of_range", f"{value.isoformat()} is outside 1990-2100")
+    return value
+
+
+def _month_number(name: str) -> int | None:
+    key = name.casefold().rstrip(".")
+    if key in MONTHS:
+        return MONTHS[key]
+    for full in calendar.month_name[1:]:
+        if full.casefold() == key:
+            return list(calendar.month_name).index(full)
+    return None
+
+
+def _two_digit_year(text: str) -> int:
+    year = int(text)
+    return year + 2000 if year < 100 else year
+
+
+def parse_date(text: str, date_format: str | None = None) -> ParsedDate | ParseFailure:
+    """Parse one date value.
+
+    Accepted: ISO ``2025-03-31`` (also ``/`` or ``.``), ``20250331``, ``31.03.2025``
+    (day first), ``31 Mar 2025``, ``31-Mar-25``, ``Mar 31, 2025``, Excel serial days
+    (``45747``), a trailing time of day, and ``dd/mm/yyyy`` or ``mm/dd/yyyy`` when the day is
+    above 12. ``01/02/2025`` is ambiguous and refused unless ``date_format`` says how to read it.
+    """
+    value = strip_time(text)
+    if date_format:
+        try:
+            parsed = datetime.strptime(value, date_format).date()
+        except ValueError:
+            pass
+        else:
+            made = _make_date(parsed.year, parsed.month, parsed.day, text)
+            return made if isinstance(made, ParseFailure) else ParsedDate(made)
+    result: date | ParseFailure
+    order: str | None = None
+    if m := _ISO.match(value) or _COMPACT.match(value):
+        result = _make_date(int(m[1]), int(m[2]), int(m[3]), text)
+    elif m := _SLASH.match(value):
+        first, second, year = int(m[1]), int(m[3]), int(m[4])
+        if first > 12 and second <= 12:
+            order = "dmy"
+            result = _make_date(year, second, first, text)
+        elif second > 12 and first <= 12:
+            order = "mdy"
+            result = _make_date(year, first, second, text)
+        elif first == second and first <= 12:
+            result = _make_date(year, first, second, text)
+        elif first <= 12 and second <= 12:
+            return ParseFailure(
+                "ambiguous_date",
+                f"{text!r} could be {date(year, second, first):%d %b %Y} (day first) or "
+                f"{date(year, first, second):%d %b %Y} (month first); pass --date-format "
+                "%d/%m/%Y or %m/%d/%Y",
+            )
+        else:
+            return ParseFailure("invalid_date", f"{text!r} is not a calendar date")
+    elif m := _DOTTED.match(value):
+        result = _make_date(int(m[3]), int(m[2]), int(m[1]), text)
+    elif m := _DAY_MONTH_NAME.match(value):
+        month = _month_number(m[2])
+        if month is None:
+            return ParseFailure("invalid_date", f"{m[2]!r} is not a month name")
+        result = _make_date(_two_digit_year(m[3]), month, int(m[1]), text)
+    elif m := _MONTH_NAME_DAY.match(value):
+        month = _month_number(m[1])
+        if month is None:
+            return ParseFailure("invalid_date", f"{m[1]!r} is not a month name")
+        result = _make_date(int(m[3]), month, int(m[2]), text)
+    elif m := _SERIAL.match(value):
+        serial = int(m[1])
+        if not EXCEL_SERIAL_MIN <= serial <= EXCEL_SERIAL_MAX:
+            return ParseFailure("date_out_of_range",
+                                f"{text!r} as an Excel serial date is outside 1990-2100")
+        result = EXCEL_EPOCH + timedelta(days=serial)
+    else:
+        hint = f" with --date-format {date_format!r}" if date_format else ""
+        return ParseFailure("invalid_date", f"{text!r} is not a date{hint}")
+    if isinstance(result, ParseFailure):
+        return result
+    return ParsedDate(result, order)
+
+
+def _month_period(year: int, month: int, text: str) -> Period | ParseFailure:
+    if not 1 <= month <= 12:
+        return ParseFailure("invalid_period", f"{text!r}: month {month} is not 1-12")
+    start = _make_date(year, month, 1, text)
+    if isinstance(start, ParseFailure):
+        return start
+    return Period(start, date(year, month, calendar.monthrange(year, month)[1]), "month")
+
+
+def _add_months(year: int, month: int, months: int) -> tuple[int, int]:
+    index = year * 12 + (month - 1) + months
+    return index // 12, index % 12 + 1
+
+
+def _quarter_period(year: int, quarter: int, text: str, first_month: int = 1) -> Period | ParseFailure:
+    if not 1 <= quarter <= 4:
+        return ParseFailure("invalid_quarter", f"{text!r}: Q{quarter} is not a quarter (Q1-Q4)")
+    start_year, start_month = _add_months(year, first_month, 3 * (quarter - 1))
+    end_year, end_month = _add_months(start_year, start_month, 2)
+    start = _make_date(start_year, start_month, 1, text)
+    if isinstance(start, ParseFailure):
+        return start
+    end = date(end_year, end_month, calendar.monthrange(end_year, end_month)[1])
+    if end > MAX_DATE:
+        return ParseFailure("date_out_of_range", f"{text!r} is outside 1990-2100")
+    return Period(start, end, "quarter")
+
+
+def fiscal_quarter(fiscal_year: int, quarter: int, fiscal_year_start: int,
+                   text: str = "") -> Period | ParseFailure:
+    """Fiscal quarter ``quarter`` of ``fiscal_year``.
+
+    A fiscal year is named by the calendar year in which it ends (FY25 with an April start
+    runs 2024-04-01 to 2025-03-31); with a January start it is the calendar year.
+    """
+    first_year = fiscal_year if fiscal_year_start == 1 else fiscal_year - 1
+    return _quarter_period(first_year, quarter, text or f"FY{fiscal_year} Q{quarter}", fiscal_year_start)
+
+
+def parse_period(text: str, *, date_format: str | None = None,
+                 fiscal_year_start: int | None = None) -> Period | ParseFailure:
+    """Parse one period value into the days it covers.
+
+    Quarters: ``2025-Q1``, ``2025Q1``, ``Q1 2025``, and ``FY25 Q1`` / ``Q1 FY2025`` when a
+    fiscal-year start month is configured. Months: ``2025-03``, ``03/2025``, ``202503``,
+    ``Mar 2025``, ``Mar-25``. Anything else must be a single date (see ``parse_date``).
+    """
+    value = text.strip()
+    if m := _QUARTER_YEAR_FIRST.match(value):
+        return _quarter_period(int(m[1]), int(m[2]), text)
+    if m := _QUARTER_FIRST.match(value):
+        return _quarter_period(int(m[2]), int(m[1]), text)
+    fiscal = _FISCAL.match(value)
+    fiscal_q_first = _FISCAL_Q_FIRST.match(value)
+    if fiscal or fiscal_q_first:
+        year_text, quarter_text = (fiscal[1], fiscal[2]) if fiscal else (fiscal_q_first[2], fiscal_q_first[1])  # type: ignore[index]
+        if fiscal_year_start is None:
+            return ParseFailure("fiscal_year_needed",
+                                f"{text!r} is a fiscal quarter; pass --fiscal-year-start MONTH "
+                                "(1-12) so it can be placed on the calendar")
+        return fiscal_quarter(_two_digit_year(year_text), int(quarter_text), fiscal_year_start, text)
+    if m := _YEAR_MONTH.match(value) or _COMPACT_MONTH.match(value):
+        return _month_period(int(m[1]), int(m[2]), text)
+    if m := _MONTH_YEAR.match(value):
+        return _month_period(int(m[2]), int(m[1]), text)
+    if (m := _MONTH_NAME_YEAR.match(value)) and _month_number(m[1]) is not None:
+        return _month_period(_two_digit_year(m[2]), _month_number(m[1]) or 0, text)
+    parsed = parse_date(text, date_format)
+    if isinstance(parsed, ParseFailure):
+        if parsed.code == "invalid_date":
+            return ParseFailure("invalid_period", f"{text!r} is not a period or date")
+        return parsed
+    return Period(parsed.value, parsed.value, "day")
+
+
+def period_label(start: date, end: date) -> str:
+    """A short label for a period: ``2025-Q1``, ``2025-03``, ``2025-03-31`` or a range."""
+    last_day = calendar.monthrange(end.year, end.month)[1]
+    if start.day == 1 and end.day == last_day:
+        months = (end.year - start.year) * 12 + end.month - start.month + 1
+        if months == 1:
+            return f"{start:%Y-%m}"
+        if months == 3 and start.month % 3 == 1:
+            return f"{start.year}-Q{(start.month - 1) // 3 + 1}"
+    if start == end:
+        return start.isoformat()
+    return f"{start.isoformat()}..{end.isoformat()}"
+
+
+def months_covered(start: date, end: date) -> list[str]:
+    """Every calendar month (``YYYY-MM``) that a period touches."""
+    out = []
+    year, month = start.year, start.month
+    while (year, month) <= (end.year, end.month):
+        out.append(f"{year:04d}-{month:02d}")
+        year, month = _add_months(year, month, 1)
+    return out
+
+
+def month_end(day: date) -> date:
+    """The last day of ``day``'s month."""
+    following = date(day.year + (day.month == 12), 1 if day.month == 12 else day.month + 1, 1)
+    return date.fromordinal(following.toordinal() - 1)

@@ -1,0 +1,132 @@
+"""Validation problems as data: every problem is collected, none stops the scan.
+
+Each problem has a stable code (scripts match on it), the row as a spreadsheet shows it
+(header = row 1), the column as written in the file, the offending value and what was
+expected. Any error rejects the whole file; warnings are reported and the file is kept.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Literal
+
+from finance.domain.schema import MAX_CELL_CHARS, MAX_COLUMNS, MAX_FIELD_CHARS
+
+Severity = Literal["error", "warning"]
+
+# code -> (severity, what was expected). One registry, so the docs and the CLI agree.
+CODES: dict[str, tuple[Severity, str]] = {
+    # the file as a whole
+    "file_not_found": ("error", "a readable file"),
+    "not_a_regular_file": ("error", "a regular file, not a named pipe, device or folder"),
+    "empty_file": ("error", "a header row and at least one data row"),
+    "no_data_rows": ("error", "at least one data row below the header"),
+    "not_text": ("error", "a text CSV file (UTF-8, UTF-16 or Windows-1252), not a binary file"),
+    "malformed_csv": ("error", "a well-formed CSV file"),
+    "no_line_break": ("error", "a CSV file, whose header row ends in a line break near its start"),
+    "row_too_long": ("error", "rows of at most 64 MB"),
+    "too_many_columns": ("error", f"at most {MAX_COLUMNS:,} columns"),
+    # structure
+    "ragged_row": ("error", "the same number of fields as the header"),
+    "blank_header": ("error", "a name for every column that holds data"),
+    "duplicate_column": ("error", "each column once"),
+    "missing_column": ("error", "a required column"),
+    "unknown_column": ("warning", "a column of the data contract (this one is ignored)"),
+    # values
+    "missing_value": ("error", "a value in a required column"),
+    "invalid_amount": ("error", "an amount such as 1234.56, $1,234.56, (1,234.56) or -50"),
+    "not_a_number": ("error", "a number, not a spreadsheet error or NaN/inf"),
+    "too_many_decimals": ("error", "at most 4 decimal places"),
+    "amount_out_of_range": ("error", "an amount below 100 trillion"),
+    "decimal_comma": ("error", "a decimal point; pass --decimal-comma for 1.234,56"),
+    "invalid_count": ("error", "a whole number of zero or more"),
+    "invalid_period": ("error", "a period: 2025-03-31, 2025-03, 2025-Q1, Q1 2025, 2025Q1 or FY25 Q1"),
+    "invalid_quarter": ("error", "a quarter from Q1 to Q4"),
+    "invalid_date": ("error", "a date: 2025-03-31, 31 Mar 2025, an Excel serial date, or --date-format"),
+    "ambiguous_date": ("error", "an unambiguous date; pass --date-format, e.g. %d/%m/%Y"),
+    "date_out_of_range": ("error", "a date between 1990-01-01 and 2100-12-31"),
+    "fiscal_year_needed": ("error", "--fiscal-year-start for FY labels"),
+    "unknown_category": ("error", "a cost category or one of its synonyms; or --category-map"),
+    "invalid_currency": ("error", "a 3-letter ISO currency code"),
+    "currency_mismatch": ("error", "the store's reporting currency"),
+    "invalid_billing_interval": ("error", "a billing interval: month, quarter, half-year or year "
+                                 "(also monthly, quarterly, semi-annual, annual, 1, 3, 6, 12, 12 months, "
+                                 "...), or blank when unknown"),
+    "duplicate_customer": ("error", "each customer_id once"),
+    "value_too_long": ("error", f"at most {MAX_FIELD_CHARS:,} characters in any field of the file"),
+    "text_too_long": ("error", f"at most {MAX_CELL_CHARS:,} characters in a cell (Excel's cell limit)"),
+    "control_character": ("error", "text without control characters (tab and line breaks are fine)"),
+    "invalid_time": ("error", "a time of day from 00:00 to 23:59:59 after the date, or none"),
+    # against the store
+    "periods_already_imported": ("error", "new periods, or --replace to replace them"),
+    "customer_already_imported": ("error", "a customer_id not already in the store"),
+    "partial_replace": ("error", "a file covering every month of the rows it replaces"),
+    # warnings
+    "credit": ("warning", "a negative amount is stored as a credit"),
+    "refund": ("warning", "negative revenue is stored as a refund"),
+    "duplicate_row": ("warning", "exact duplicate rows are kept; check they are real"),
+    "duplicate_customer_row": ("warning", "an exact duplicate customer row is stored once"),
+    "total_row_dropped": ("warning", "a total line is recognised and not imported"),
+    "blank_row_skipped": ("warning", "blank rows are skipped"),
+    "preamble_skipped": ("warning", "the header as the first line"),
+    "encoding": ("warning", "UTF-8 text"),
+    "margin_mismatch": ("warning", "gross_margin = revenue - cost"),
+    "margin_above_revenue": ("warning", "gross margin at most the revenue"),
+    "dash_as_zero": ("warning", "a lone dash is read as zero, as spreadsheets display it"),
+    "non_ascii_digits": ("warning", "digits 0-9; digits of other scripts are read as 0-9"),
+    "future_date": ("warning", "a date no later than one year from today"),
+    "unknown_segment": ("warning", "Enterprise B2B, SMB, DTC or B2B2C (other text is kept)"),
+}
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with an import file."""
+
+    code: str
+    message: str
+    row: int | None = None
+    column: str | None = None
+    value: str | None = None
+    count: int = 1
+    """How many rows share this problem when it is reported once for many rows."""
+
+    @property
+    def severity(self) -> Severity:
+        return CODES[self.code][0]
+
+    @property
+    def expected(self) -> str:
+        return CODES[self.code][1]
+
+    def to_dict(self) -> dict[str, object]:
+        out = asdict(self)
+        out["severity"] = self.severity
+        out["expected"] = self.expected
+        return out
+
+    def describe(self, file_name: str | None = None) -> str:
+        """One line a person can act on: where, what, what was expected."""
+        where = []
+        if file_name:
+            where.append(file_name)
+        if self.row is not None:
+            where.append(f"row {self.row}")
+        if self.column is not None:
+            where.append(f"column {self.column!r}")
+        prefix = ", ".join(where)
+        value = "" if self.value is None else f" value {_clip(self.value)!r}:"
+        more = f" (and {self.count - 1} more rows like it)" if self.count > 1 else ""
+        return f"{prefix}: [{self.code}]{value} {self.message}{more}".lstrip(": ")
+
+
+def _clip(value: str, limit: int = 80) -> str:
+    return value if len(value) <= limit else value[:limit] + f"... ({len(value)} chars)"
+
+
+def problem(code: str, message: str | None = None, *, row: int | None = None,
+            column: str | None = None, value: str | None = None, count: int = 1) -> Problem:
+    """Build a problem; an unknown code is a programming error and raises."""
+    if code not in CODES:
+        raise KeyError(f"unknown problem code {code!r}")
+    return Problem(code, message or f"expected {CODES[code][1]}", row, column, value, count)

@@ -1,0 +1,1 @@
+"""Budget planning: response curves, allocation, plans and their projections."""

@@ -1,0 +1,1 @@
+"""What people read: charts, exports, the board pack and its PDF."""

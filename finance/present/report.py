@@ -1,0 +1,686 @@
+"""The CFO board pack: one quarter's marketing efficiency and the next budget request, as PDF or XLSX.
+
+:func:`gather` reads the store once and asks the core for every number: the quarterly metric
+tables (pooled, by channel, by segment) from ``finance.metrics.table.compute`` under the stored
+assumptions, and the budget request, its baseline and its optimised split from
+``finance.planning.plans``. Its charts are ``finance.present.charts``' builders given the rows the dashboard
+pages give them, so the printed figures are the ones on screen. Nothing here computes a metric:
+the tables only select, rename and format the core's values (a share of spend and a change
+against the prior quarter are the only arithmetic, and they are presentation).
+
+:func:`tables` is the one list of the pack's tables: the XLSX is those tables (via
+``finance.present.exports``), and the PDF (via ``finance.present.pdf``) prints the same frames with
+readable headers. :func:`write` picks the format by suffix and replaces the file atomically.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import os
+import re
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import plotly.graph_objects as go
+import polars as pl
+
+from finance.domain.schema import BAND_LABELS, CATEGORIES, MARKETING_CATEGORIES
+from finance.ltv import backtest
+from finance.ltv.base import METHODS, Method
+from finance.metrics.assumptions import LABELS, Assumptions
+from finance.metrics.table import chance_text, compute
+from finance.planning import plans as sc
+from finance.planning.curves import PlanError
+from finance.present import charts, exports, pdf
+from finance.store.database import DEMO_SETTING, PROJECT_DIR, Store
+from finance.store.dataset import Dataset
+
+TITLE = "Marketing efficiency board pack"
+DEFAULT_COMPANY = "Marketing efficiency"
+BASELINE = "Baseline (repeat last quarter)"
+OPTIMISED = "Optimised split"
+SUFFIXES = (".pdf", ".xlsx")
+TREND_TABLE_QUARTERS = 8
+"""Quarters in the PDF's trend table (the XLSX has every quarter up to the pack's)."""
+METHODOLOGY = PROJECT_DIR / "docs" / "metrics.md"
+CURRENCY_SYMBOLS = {"USD": "$", "EUR": "€", "GBP": "£"}
+
+SECTIONS = ("Key figures", "LTV:CAC trend", "Fully loaded CAC", "CPL and CPA", "Channel efficiency",
+            "Budget request", "Assumptions", "Methodology")
+"""The PDF's section headings, in order."""
+SHEETS = ("KPI summary", "LTV-CAC trend", "CAC by category", "CPL-CPA history", "Channels", "Segments",
+          "Budget request lines", "Projection by channel", "Scenario comparison")
+"""The XLSX's tables, in order (an Assumptions sheet follows them)."""
+MONEY_COLUMNS = frozenset({
+    "spend", "spend_sm", "direct_spend", "cac_media", "cac", "cac_low", "cac_high", "cac_sm", "cac_contribution",
+    "cpl", "cpa", "cost_per_visitor", "ltv", "ltv_low", "ltv_high", "amount", "marginal_cac", "value_created",
+    "value_created_low", "value_created_high"})
+"""Columns written as money (currency format, exact cents) wherever they appear."""
+
+
+@dataclass(frozen=True)
+class BoardPack:
+    """Everything the pack shows, as the core computed it: frames, projections, figures and text."""
+
+    company: str
+    currency: str
+    """The store's currency code (``USD``)."""
+    prepared_on: date
+    period: str
+    """The quarter reported, e.g. ``2025-Q4``."""
+    prior_period: str | None
+    quarters: tuple[str, ...]
+    """Quarters with spend and new customers: the valid choices of ``period``."""
+    as_of: date
+    method: str
+    model_note: str
+    """Which model valued each segment and how well it back-tested, in a sentence."""
+    target_ratio: float
+    """The LTV:CAC the probability of falling short is measured against."""
+    band_edges: tuple[float, ...]
+    quarterly: pl.DataFrame
+    """Pooled metric rows (``finance.metrics.table.compute``), every quarter up to ``period``."""
+    by_channel: pl.DataFrame
+    """Metric rows by channel, every quarter up to ``period``."""
+    by_segment: pl.DataFrame
+    """Metric rows by segment, every quarter up to ``period``."""
+    cac_by_category: Mapping[str, Decimal | None]
+    """Each category's contribution to ``period``'s CAC (``MetricsResult.to_json``'s ``cac_by_category``)."""
+    plan_period: str
+    """The quarter the budget request is for (the one after the last quarter with spend)."""
+    interval: float
+    """Central share of the draws that the LTV interval and the projected ranges cover (0.8)."""
+    request: sc.Projection
+    request_note: str
+    request_source: str
+    baseline: sc.Projection
+    optimised: sc.Projection
+    comparison: pl.DataFrame
+    """``finance.planning.plans.compare`` of baseline, request and optimised split."""
+    warnings: tuple[str, ...]
+    assumptions: tuple[tuple[str, Any, str], ...]
+    """(label, value, format) for every assumption behind the pack; format is a ``finance.present.pdf.FORMATS`` key."""
+    figures: Mapping[str, go.Figure]
+    """trend, waterfall, categories, cpl_cpa, channels."""
+    methodology: str
+    """docs/metrics.md (Markdown), without its command-line section."""
+
+    @property
+    def symbol(self) -> str:
+        """What money amounts are written with: ``$`` for USD, else the currency's symbol or code."""
+        return CURRENCY_SYMBOLS.get(self.currency, f"{self.currency} ")
+
+    @property
+    def row(self) -> dict[str, Any]:
+        """The pooled metric row of ``period``."""
+        return self.quarterly.filter(pl.col("period_label") == self.period).row(0, named=True)
+
+    @property
+    def prior(self) -> dict[str, Any] | None:
+        """The pooled metric row of the quarter before ``period``, if there is one."""
+        if self.prior_period is None:
+            return None
+        return self.quarterly.filter(pl.col("period_label") == self.prior_period).row(0, named=True)
+
+    @property
+    def projections(self) -> tuple[sc.Projection, sc.Projection, sc.Projection]:
+        return self.baseline, self.request, self.optimised
+
+
+@dataclass(frozen=True)
+class Written:
+    """What :func:`write` wrote: the file, its size in bytes, and its pages (PDF) or sheets (XLSX)."""
+
+    path: Path
+    size: int
+    count: int
+    unit: str
+
+
+# ---------------------------------------------------------------------------------------------
+# Gathering
+# ---------------------------------------------------------------------------------------------
+
+
+def gather(store: Store | Path | str, *, period: str | None = None, scenario: str | None = None,
+           method: Method = "auto", prepared_on: date | None = None) -> BoardPack:
+    """The pack for ``period`` (default: the latest quarter with new customers) and a budget request.
+
+    The request is the saved scenario named ``scenario``, else the most recently updated saved
+    scenario of kind "request", else last quarter's spend repeated. ``ValueError`` (a
+    ``PlanError`` for scenarios) names a bad period, scenario or method and the valid choices.
+    """
+    if method not in METHODS:
+        raise ValueError(f"unknown LTV method {method!r}; valid: {', '.join(METHODS)}")
+    if isinstance(store, Store):
+        source = _read(store, scenario)
+    else:
+        path = Path(store)
+        if not path.is_file():
+            raise ValueError(f"no database at {path}; build the demo company's with `python -m finance demo` "
+                             "or import your exports first")
+        with Store(path, read_only=True) as opened:
+            source = _read(opened, scenario)
+    data, stored, currency, company, saved, check = source
+    assumptions = Assumptions.from_settings(stored)
+    pooled = compute(data, assumptions.params(method=method), check)
+    quarters, chosen, start = _choose_period(pooled.rows, period)
+    up_to = pl.col("period") <= start
+    quarterly = pooled.rows.filter(up_to)
+    by_channel = compute(data, assumptions.params(by="channel", method=method), check).rows.filter(up_to)
+    by_segment = compute(data, assumptions.params(by="segment", method=method), check).rows.filter(up_to)
+    known = quarterly.filter(pl.col("spend").is_not_null())
+    labels = known.get_column("period_label").to_list()
+    prior = labels[labels.index(chosen) - 1] if labels.index(chosen) > 0 else None
+    category_json = next(r for r in pooled.to_json()["rows"] if r["period"] == chosen)["cac_by_category"]
+    plan = _plan(data, assumptions, method, saved, check)
+    edges = assumptions.band_edges
+    this_quarter = quarterly.filter(pl.col("period_label") == chosen)
+    figures = {
+        "trend": charts.ltv_cac_trend(quarterly, edges=edges),
+        "waterfall": charts.cac_waterfall(this_quarter),
+        "categories": charts.spend_by_category(quarterly),
+        "cpl_cpa": charts.cpl_cpa_history(by_channel, dimension="channel", volume="leads"),
+        "channels": charts.channel_efficiency(by_channel.filter(pl.col("period_label") == chosen),
+                                              dimension="channel", edges=edges),
+    }
+    settings = pooled.assumptions()
+    return BoardPack(
+        company=company or DEFAULT_COMPANY, currency=currency, prepared_on=prepared_on or date.today(),
+        period=chosen, prior_period=prior, quarters=quarters, as_of=pooled.as_of, method=method,
+        model_note=pooled.model_sentence(), target_ratio=assumptions.target_ratio, band_edges=edges,
+        quarterly=quarterly, by_channel=by_channel, by_segment=by_segment,
+        cac_by_category={k: Decimal(v) if v is not None else None for k, v in category_json.items()},
+        plan_period=plan.basis.period, interval=plan.basis.interval, request=plan.request, request_note=plan.note,
+        request_source=plan.source,
+        baseline=plan.baseline, optimised=plan.optimised,
+        comparison=sc.compare([plan.baseline, plan.request, plan.optimised]),
+        warnings=tuple(dict.fromkeys(plan.warnings)),
+        assumptions=_assumption_rows(settings, assumptions, currency, chosen, plan),
+        figures=figures, methodology=_methodology(),
+    )
+
+
+_Source = tuple[Dataset, dict[str, str], str, str | None, sc.Scenario | None, backtest.ModelCheck | None]
+
+
+def _read(store: Store, scenario: str | None) -> _Source:
+    """Everything the pack needs from the store, read in one go; the model check of its data (stored,
+    else run now and stored), so the pack's figures are the dashboard's."""
+    data, stored = store.dataset(), store.assumptions()
+    check = backtest.stored_or_run(store.path, store.imports(), data, Assumptions.from_settings(stored).params().ltv)
+    return (data, stored, store.currency, store.setting(DEMO_SETTING), _saved_request(store, scenario), check)
+
+
+def _saved_request(store: Store, name: str | None) -> sc.Scenario | None:
+    """The named scenario (PlanError listing the saved ones if unknown), else the latest saved request."""
+    has_table = store.one("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'scenarios'")
+    if not has_table or not has_table[0]:  # a database from before scenarios were saved
+        if name is not None:
+            raise PlanError(f"no scenario named {name!r}; saved scenarios: none")
+        return None
+    if name is not None:
+        return sc.load_scenario(store, name)
+    saved = sc.list_scenarios(store).filter(pl.col("kind") == "request")  # newest first
+    return sc.load_scenario(store, saved.get_column("name")[0]) if saved.height else None
+
+
+def _choose_period(rows: pl.DataFrame, period: str | None) -> tuple[tuple[str, ...], str, date]:
+    """(valid quarters, the chosen one, its start date); the default is the latest complete one."""
+    valid = rows.filter(pl.col("spend").is_not_null() & (pl.col("new_customers") > 0)).sort("period")
+    quarters = tuple(valid.get_column("period_label").to_list())
+    if not quarters:
+        raise ValueError("no quarter has both spend and new customers yet: load spend and customers (or revenue) "
+                         "before making a board pack")
+    complete = valid.filter(pl.col("status") == "complete").get_column("period_label").to_list()
+    default = complete[-1] if complete else quarters[-1]  # a quarter awaiting its revenue is no headline
+    chosen = default if period is None else " ".join(period.split()).upper()
+    if chosen not in quarters:
+        raise ValueError(f"unknown period {period!r}: expected a quarter with spend and new customers, one of "
+                         f"{', '.join(quarters)}")
+    start = valid.filter(pl.col("period_label") == chosen).get_column("period")[0]
+    return quarters, chosen, start
+
+
+@dataclass(frozen=True)
+class _Plan:
+    basis: sc.PlanningBasis
+    request: sc.Projection
+    baseline: sc.Projection
+    optimised: sc.Projection
+    note: str
+    source: str
+    warnings: list[str]
+
+
+def _plan(data: Dataset, assumptions: Assumptions, method: Method, saved: sc.Scenario | None,
+          check: Any = None) -> _Plan:
+    """The budget request projected, against repeating last quarter and against its optimised split."""
+    basis = sc.planning_basis(data, assumptions.params(method=method), check=check)
+    last = sc.quarter_label(basis.last_period)
+    warnings = list(basis.notes)
+    if saved is not None:
+        name, lines, note = saved.name, saved.lines, saved.note
+        updated = f", updated {saved.updated_at:%d %b %Y %H:%M}" if isinstance(saved.updated_at, datetime) else ""
+        source = f"saved scenario ({saved.kind}{updated})"
+        if saved.period != basis.period:
+            warnings.append(f"The scenario {saved.name!r} was saved for {saved.period}; it is projected here for "
+                            f"{basis.period}, the quarter after the last one with spend ({last}).")
+    else:
+        name, lines, note = f"Repeat of {last}", basis.starts["last_quarter"], ""
+        source = "no saved budget request: last quarter's spend repeated"
+        warnings.append(f"No budget request is saved, so the request shown is {last}'s spend repeated; save a "
+                        "scenario of kind \"request\" in the planner to put it here.")
+    if name in (BASELINE, OPTIMISED):  # the comparison needs three distinct names
+        name = f"{name} (request)"
+    try:
+        request = sc.project(basis, lines, name=name)
+        optimised_lines, _ = sc.optimise(basis, request.lines)
+    except PlanError as exc:
+        raise PlanError(f"the budget request {name!r} cannot be projected: {exc}") from None
+    baseline = sc.project(basis, basis.starts["last_quarter"], name=BASELINE)
+    optimised = sc.project(basis, optimised_lines, name=OPTIMISED)
+    warnings += [f"{p.name}: {w}" for p in (request, optimised) for w in p.warnings]
+    return _Plan(basis, request, baseline, optimised, note, source, warnings)
+
+
+def _assumption_rows(settings: Mapping[str, Any], assumptions: Assumptions, currency: str, period: str,
+                     plan: _Plan) -> tuple[tuple[str, Any, str], ...]:
+    """Every assumption behind the pack, labelled for a CFO: the metrics' (as ``compute`` has them) and the plan's."""
+    edges = settings["band_edges"]
+    bounds = [f"below {edges[0]:g}x", *(f"{low:g}x to {high:g}x" for low, high in itertools.pairwise(edges)),
+              f"{edges[-1]:g}x and over"]
+    bands = "; ".join(f"{label} {bound}" for label, bound in zip(BAND_LABELS, bounds, strict=True))
+    low, high = sc.CHANGE_LIMITS
+    window = settings["window_months"]
+    return (
+        ("Quarter reported", period, "text"),
+        ("Data as of", settings["as_of"], "text"),
+        ("Currency", currency, "text"),
+        ("Grain and window", f"{settings['grain']}, " + (f"trailing {window} months" if window else
+                                                           "each quarter alone"), "text"),
+        ("LTV method", settings["ltv_method"], "text"),
+        (LABELS["horizon_months"], settings["ltv_horizon_months"], "int"),
+        (LABELS["annual_discount_rate"], settings["annual_discount_rate"], "percent"),
+        (LABELS["default_gross_margin"], settings["default_gross_margin"], "percent"),
+        ("LTV interval (central share of draws)", settings["interval"], "percent"),
+        (LABELS["band_edges"], bands, "text"),
+        (LABELS["target_ratio"], settings["target_ratio"], "ratio"),
+        (LABELS["lag_quarters"], settings["acquisition_lag_quarters"], "int"),
+        (LABELS["allocation"], settings["shared_cost_allocation"], "text"),
+        (LABELS["fiscal_year_start"], assumptions.fiscal_year_start, "int"),
+        ("Budget request", plan.request.name, "text"),
+        ("Budget request source", plan.source, "text"),
+        ("Budget request note", plan.note or "none", "text"),
+        ("Planned quarter", plan.basis.period, "text"),
+        ("Planned from the history to", plan.basis.as_of.isoformat(), "text"),
+        ("Projection draws", sc.DRAWS, "int"),
+        ("Projection ranges (central share of draws)", plan.basis.interval, "percent"),
+        ("Acquisition quarters behind a channel's projected LTV", sc.LTV_QUARTERS, "int"),
+        ("Optimised split bounds (share of each channel's request)", f"{low:.0%} to {high:.0%}", "text"),
+    )
+
+
+def _methodology() -> str:
+    """docs/metrics.md without its command-line section (a board reads formulas, not flags)."""
+    try:
+        text = METHODOLOGY.read_text(encoding="utf-8")
+    except OSError:
+        return f"The formulas are documented in docs/metrics.md (not found at {METHODOLOGY})."
+    parts = re.split(r"(?m)^(?=## )", text)
+    return "".join(part for part in parts if not part.startswith("## Command line"))
+
+
+# ---------------------------------------------------------------------------------------------
+# Tables (the XLSX's sheets; the PDF prints the same frames)
+# ---------------------------------------------------------------------------------------------
+
+_KPI_COLUMNS = ("spend", "spend_sm", "new_customers", "cac_media", "cac", "cac_sm", "ltv", "ltv_low", "ltv_high",
+                "ltv_cac", "ltv_cac_low", "ltv_cac_high", "band", "payback_months", "roi")
+
+
+def tables(pack: BoardPack) -> dict[str, pl.DataFrame]:
+    """The pack's tables by sheet name (:data:`SHEETS`), with the core's values and snake_case columns."""
+    quarter = pl.col("period_label").alias("quarter")
+    in_period = pl.col("period_label") == pack.period
+    kpis = pack.quarterly.filter(pl.col("period_label").is_in([pack.period, pack.prior_period or pack.period]))
+    return {
+        "KPI summary": kpis.sort("period", descending=True).select(quarter, *_KPI_COLUMNS),
+        "LTV-CAC trend": pack.quarterly.filter(pl.col("spend").is_not_null()).select(
+            quarter, "spend", "new_customers", "cac", "ltv", "ltv_low", "ltv_high", "ltv_cac", "ltv_cac_low",
+            "ltv_cac_high", "band", "payback_months", "roi"),
+        "CAC by category": _category_table(pack),
+        "CPL-CPA history": pack.quarterly.filter(pl.col("spend").is_not_null()).select(
+            quarter, "direct_spend", "leads", "cpl", "new_customers", "cpa", "visitors", "cost_per_visitor"),
+        "Channels": pack.by_channel.filter(in_period).sort("channel").select(
+            quarter, "channel", "spend", "direct_spend", "new_customers", "leads", "cpl", "cpa", "cac", "ltv",
+            "ltv_cac", "band", "payback_months", "roi"),
+        "Segments": pack.by_segment.filter(in_period).sort("segment").select(
+            quarter, "segment", "spend", "new_customers", "cac", "ltv", "ltv_cac", "band", "payback_months", "roi"),
+        "Budget request lines": sc.lines_frame(pack.request.lines).select(
+            pl.lit(pack.request.name).alias("scenario"), pl.lit(pack.plan_period).alias("quarter"), pl.all()),
+        "Projection by channel": pack.request.channels.select(
+            pl.lit(pack.request.name).alias("scenario"), pl.all()),
+        "Scenario comparison": _comparison_wide(pack),
+    }
+
+
+def _category_table(pack: BoardPack) -> pl.DataFrame:
+    """Spend and CAC contribution per cost category in the period, then the marketing and S&M totals."""
+    row = pack.row
+    total = row["spend"]
+    rows: list[tuple[str, str, Any, Any, float | None]] = []
+    for key in (*MARKETING_CATEGORIES, "sales"):
+        spend = row[f"spend_{key}"]
+        if key == "sales":
+            rows.append(("marketing", "Fully loaded (marketing)", total, row["cac"], 1.0 if total else None))
+        share = float(spend / total) if spend is not None and total else None
+        rows.append((key, CATEGORIES[key].label, spend, pack.cac_by_category.get(key),
+                     None if key == "sales" else share))
+    rows.append(("sales_and_marketing", "Sales and marketing", row["spend_sm"], row["cac_sm"], None))
+    return pl.DataFrame(rows, schema={"category": pl.String, "label": pl.String, "spend": pl.Decimal(38, 4),
+                                      "cac_contribution": pl.Decimal(38, 10), "share_of_marketing": pl.Float64},
+                        orient="row").select(pl.lit(pack.period).alias("quarter"), pl.all())
+
+
+def _comparison_wide(pack: BoardPack) -> pl.DataFrame:
+    """``compare``'s long frame as one row per scenario: each figure with its _low and _high."""
+    records = []
+    for projection in pack.projections:
+        record: dict[str, Any] = {"scenario": projection.name, "quarter": projection.period,
+                                  "band": projection.band}
+        for rec in pack.comparison.filter(pl.col("scenario") == projection.name).iter_rows(named=True):
+            record[rec["figure"]] = rec["value"]
+            if rec["figure"] not in ("spend", "spend_sm"):  # a spend has no range
+                record[f"{rec['figure']}_low"], record[f"{rec['figure']}_high"] = rec["low"], rec["high"]
+        records.append(record)
+    columns = [c for key in sc.FIGURES for c in ((key,) if key in ("spend", "spend_sm")
+                                                  else (key, f"{key}_low", f"{key}_high"))]
+    schema = {"scenario": pl.String, "quarter": pl.String, "band": pl.String, **dict.fromkeys(columns, pl.Float64)}
+    return pl.DataFrame(records, schema=schema).select("scenario", "quarter", *columns, "band")
+
+
+# ---------------------------------------------------------------------------------------------
+# XLSX
+# ---------------------------------------------------------------------------------------------
+
+
+def to_xlsx(pack: BoardPack) -> bytes:
+    """The pack's tables as an Excel workbook, one sheet each, then the assumptions (``finance.present.exports``)."""
+    sheets = tables(pack)
+    money = sorted(MONEY_COLUMNS & {c for frame in sheets.values() for c in frame.columns})
+    return exports.to_xlsx_bytes(sheets, {label: value for label, value, _ in pack.assumptions}, money)
+
+
+# ---------------------------------------------------------------------------------------------
+# PDF
+# ---------------------------------------------------------------------------------------------
+
+
+def to_pdf(pack: BoardPack) -> bytes:
+    """The pack as a PDF (``finance.present.pdf``, printed by headless Chromium)."""
+    return pdf.render_pdf(document(pack))
+
+
+def document(pack: BoardPack) -> pdf.Document:
+    """The pack laid out as a ``finance.present.pdf`` document: cover, then :data:`SECTIONS`."""
+    sheets = tables(pack)
+    sections = [_key_figures(pack, sheets), _trend(pack, sheets), _cac(pack, sheets), _cpl_cpa(pack, sheets),
+                _channels(pack, sheets), _budget(pack, sheets), _assumptions(pack),
+                pdf.Section(SECTIONS[7], [pdf.Markdown(pack.methodology)])]
+    assert tuple(s.heading for s in sections) == SECTIONS
+    return pdf.Document(
+        title=TITLE, subtitle=f"{pack.period}, with the budget request for {pack.plan_period}",
+        prepared_on=pack.prepared_on, company=pack.company, sections=sections, currency=pack.symbol,
+        about=(f"Fully loaded CAC, LTV and LTV:CAC for {pack.period} (data as of {pack.as_of:%d %b %Y}; LTV by the "
+               f"{pack.method} method), the trend behind them, and the budget request for {pack.plan_period} with "
+               "its projected return. Every figure comes from the dashboard's own calculations."))
+
+
+def _fmt(pack: BoardPack, value: Any, kind: str) -> str:
+    # A NumPy float (the planner's projections) is a float whose repr is "np.float64(...)": make it plain.
+    return pdf.format_cell(float(value) if isinstance(value, float) else value, kind, pack.symbol)
+
+
+def _short_money(pack: BoardPack, value: Any) -> str:
+    return charts.money_short(value).replace("$", pack.symbol, 1)
+
+
+def _change(latest: Any, previous: Any, prior: str | None) -> str | None:
+    """``+5.1% vs 2025-Q3``; None when either is unknown or the prior is zero."""
+    if prior is None or latest is None or previous is None or float(previous) == 0:
+        return None
+    return f"{float(latest) / float(previous) - 1:+.1%} vs {prior}"
+
+
+def _joined(*parts: str | None) -> str | None:
+    text = "; ".join(p for p in parts if p)
+    return text or None
+
+
+def _range(pack: BoardPack, low: Any, high: Any, kind: str) -> str | None:
+    if low is None or high is None:
+        return None
+    return f"range {_fmt(pack, low, kind)} to {_fmt(pack, high, kind)}"
+
+
+def _table(title: str, frame: pl.DataFrame, columns: Sequence[tuple[str, str, str]],
+           note: str | None = None) -> pdf.Table:
+    """A PDF table of ``frame``'s columns (source, header, format), headers readable."""
+    selected = frame.select([pl.col(source).alias(header) for source, header, _ in columns])
+    return pdf.Table(title, selected, {header: kind for _, header, kind in columns if kind != "text"}, note)
+
+
+def _key_figures(pack: BoardPack, sheets: Mapping[str, pl.DataFrame]) -> pdf.Section:
+    row, prior, p = pack.row, pack.prior, pack.prior_period
+    was = prior or {}
+    payback = row["payback_months"]
+    payback_change = (f"{payback - was['payback_months']:+d} months vs {p}"
+                      if payback is not None and was.get("payback_months") is not None else None)
+    tiles = [
+        pdf.Kpi("Fully loaded CAC", _fmt(pack, row["cac"], "money"),
+                _joined(_change(row["cac"], was.get("cac"), p), f"media-only {_fmt(pack, row['cac_media'], 'money')}")),
+        pdf.Kpi("LTV (gross margin)", _fmt(pack, row["ltv"], "money"),
+                _joined(_range(pack, row["ltv_low"], row["ltv_high"], "money"),
+                        _change(row["ltv"], was.get("ltv"), p))),
+        pdf.Kpi("LTV:CAC", _fmt(pack, row["ltv_cac"], "ratio"),
+                _joined(_range(pack, row["ltv_cac_low"], row["ltv_cac_high"], "ratio"),
+                        chance_text(row, pack.target_ratio) or None,
+                        f"was {_fmt(pack, was.get('ltv_cac'), 'ratio')}" if p else None), row["band"]),
+        pdf.Kpi("CAC payback", _fmt(pack, payback, "months"),
+                _joined(payback_change, "months of gross margin to recover CAC")),
+        pdf.Kpi("Marketing spend", _short_money(pack, row["spend"]),
+                _joined(f"exactly {_fmt(pack, row['spend'], 'money')}", _change(row["spend"], was.get("spend"), p))),
+        pdf.Kpi("New customers", _fmt(pack, row["new_customers"], "int"),
+                _change(row["new_customers"], was.get("new_customers"), p)),
+    ]
+    figures = [("spend", "Marketing spend", "money"), ("spend_sm", "Sales and marketing spend", "money"),
+               ("new_customers", "New customers", "int"), ("cac_media", "Media-only CAC", "money"),
+               ("cac", "Fully loaded CAC", "money"), ("cac_sm", "Sales and marketing CAC", "money"),
+               ("ltv", "LTV (gross margin)", "money"), ("ltv_cac", "LTV:CAC", "ratio"),
+               ("payback_months", "CAC payback", "months"), ("roi", "ROI", "percent")]
+
+    def cell(rec: Mapping[str, Any], key: str, kind: str) -> str:
+        text = _fmt(pack, rec.get(key), kind)
+        return f"{text}, {rec['band']}" if key == "ltv_cac" and rec.get("band") else text
+
+    lines = []
+    for key, label, kind in figures:
+        change = _change(row[key], was.get(key), p) if kind in ("money", "int") else None
+        lines.append((label, cell(row, key, kind), cell(was, key, kind) if prior else "n/a",
+                      change.split(" vs ")[0] if change else "n/a"))
+    summary = pl.DataFrame(lines, schema=["Figure", pack.period, p or "Prior quarter", "Change"], orient="row")
+    intro = (f"{pack.period}, data as of {pack.as_of:%d %b %Y}"
+             + (f"; changes are against {p}." if p else "; no prior quarter to compare with.")
+             + f"\n\n{pack.model_note}")
+    return pdf.Section(SECTIONS[0], [pdf.Paragraph(intro), pdf.Kpis(tiles),
+                                     pdf.Table(f"{pack.period} against the prior quarter", summary)])
+
+
+def _trend(pack: BoardPack, sheets: Mapping[str, pl.DataFrame]) -> pdf.Section:
+    trend = sheets["LTV-CAC trend"].tail(TREND_TABLE_QUARTERS)
+    table = _table(f"LTV:CAC by quarter, last {trend.height} quarters", trend, [
+        ("quarter", "Quarter", "text"), ("ltv", "LTV", "money"), ("cac", "Fully loaded CAC", "money"),
+        ("ltv_cac", "LTV:CAC", "ratio"), ("ltv_cac_low", "Low", "ratio"), ("ltv_cac_high", "High", "ratio"),
+        ("band", "Band", "text"), ("payback_months", "Payback", "months"), ("roi", "ROI", "percent")],
+        note="Low and high: LTV:CAC at the ends of the LTV interval. Every quarter is in the XLSX pack.")
+    return pdf.Section(SECTIONS[1], [pdf.Figure(pack.figures["trend"].to_dict(), height=320), table])
+
+
+def _cac(pack: BoardPack, sheets: Mapping[str, pl.DataFrame]) -> pdf.Section:
+    table = _table(f"CAC by cost category, {pack.period}", sheets["CAC by category"], [
+        ("label", "Cost category", "text"), ("spend", "Spend", "money"),
+        ("cac_contribution", "Per new customer", "money"), ("share_of_marketing", "Share of marketing", "percent")],
+        note=(f"Each category's spend over the quarter's {pack.row['new_customers']:,} new customers; the "
+              "marketing categories add up to fully loaded CAC (to rounding), sales to the S&M CAC."))
+    return pdf.Section(SECTIONS[2], [pdf.Figure(pack.figures["waterfall"].to_dict(), height=420),
+                                     pdf.Figure(pack.figures["categories"].to_dict(), height=360), table])
+
+
+def _cpl_cpa(pack: BoardPack, sheets: Mapping[str, pl.DataFrame]) -> pdf.Section:
+    table = _table("CPL and CPA by quarter, all channels", sheets["CPL-CPA history"], [
+        ("quarter", "Quarter", "text"), ("direct_spend", "Direct spend", "money"), ("leads", "Leads", "int"),
+        ("cpl", "CPL", "money"), ("new_customers", "New customers", "int"), ("cpa", "CPA", "money")],
+        note="On direct spend: each channel's own programmes, before shared costs.")
+    return pdf.Section(SECTIONS[3], [pdf.Figure(pack.figures["cpl_cpa"].to_dict(), height=600), table])
+
+
+_EFFICIENCY = [("spend", "Spend", "money"), ("new_customers", "New customers", "int"),
+               ("cac", "Fully loaded CAC", "money"), ("ltv", "LTV", "money"), ("ltv_cac", "LTV:CAC", "ratio"),
+               ("band", "Band", "text"), ("payback_months", "Payback", "months"), ("roi", "ROI", "percent")]
+
+
+def _channels(pack: BoardPack, sheets: Mapping[str, pl.DataFrame]) -> pdf.Section:
+    channels = _table(f"Channels, {pack.period}", sheets["Channels"],
+                      [("channel", "Channel", "text"), *_EFFICIENCY, ("cpl", "CPL", "money"), ("cpa", "CPA", "money")],
+                      note="Spend and CAC include each channel's share of shared costs; CPL and CPA are on its "
+                           "direct spend.")
+    segments = _table(f"Segments, {pack.period}", sheets["Segments"], [("segment", "Segment", "text"), *_EFFICIENCY])
+    return pdf.Section(SECTIONS[4], [pdf.Figure(pack.figures["channels"].to_dict(), height=480), channels, segments])
+
+
+def _budget(pack: BoardPack, sheets: Mapping[str, pl.DataFrame]) -> pdf.Section:
+    request = pack.request
+    fig = request.figures
+
+    def ranged(key: str, kind: str) -> str | None:
+        return _range(pack, fig[key].low, fig[key].high, kind)
+
+    tiles = [
+        pdf.Kpi("Marketing spend requested", _short_money(pack, request.spend),
+                f"exactly {_fmt(pack, request.spend, 'money')}; with sales {_fmt(pack, request.spend_sm, 'money')}"),
+        pdf.Kpi("Projected new customers", _fmt(pack, fig["customers"].point, "int"), ranged("customers", "int")),
+        pdf.Kpi("Projected fully loaded CAC", _fmt(pack, fig["cac"].point, "money"), ranged("cac", "money")),
+        pdf.Kpi("Projected LTV:CAC", _fmt(pack, fig["ltv_cac"].point, "ratio"), ranged("ltv_cac", "ratio"),
+                request.band),
+        pdf.Kpi("Projected LTV", _fmt(pack, fig["ltv"].point, "money"), ranged("ltv", "money")),
+        pdf.Kpi("Projected payback", _fmt(pack, fig["payback_months"].point, "months"),
+                ranged("payback_months", "months")),
+        pdf.Kpi("Projected ROI", _fmt(pack, fig["roi"].point, "percent"), ranged("roi", "percent")),
+        pdf.Kpi("LTV created minus spend", _short_money(pack, fig["value_created"].point),
+                ranged("value_created", "money")),
+    ]
+    intro = [f"Request: {request.name}"]
+    if pack.request_note:
+        intro.append(f"Note: {pack.request_note}")
+    intro.append(f"For {pack.plan_period}; {pack.request_source}. Ranges are the central {pack.interval:.0%} of the "
+                 "projection's draws (see Methodology).")
+    lines = _table(f"Request lines, {pack.plan_period}", sheets["Budget request lines"], [
+        ("channel", "Channel", "text"), ("category_label", "Cost category", "text"), ("amount", "Amount", "money")],
+        note=(f"Marketing {_fmt(pack, request.spend, 'money')} (of which shared "
+              f"{_fmt(pack, request.shared, 'money')}); sales and marketing {_fmt(pack, request.spend_sm, 'money')}."))
+    channels = _table("Projection by channel", sheets["Projection by channel"], [
+        ("channel", "Channel", "text"), ("spend", "Direct spend", "money"), ("customers", "Customers", "int"),
+        ("customers_low", "Low", "int"), ("customers_high", "High", "int"), ("cpa", "CPA", "money"),
+        ("marginal_cac", "Marginal CAC", "money"), ("ltv", "LTV", "money"), ("curve", "Response curve", "text")],
+        note="Shared costs are not on any channel; they count in the fully loaded CAC above.")
+    blocks: list[pdf.Block] = [pdf.Paragraph("\n\n".join(intro)), pdf.Kpis(tiles), _comparison_table(pack),
+                               lines, channels]
+    blocks.append(pdf.Bullets("Warnings", tuple(pack.warnings) or ("None.",)))
+    return pdf.Section(SECTIONS[5], blocks)
+
+
+_UNIT_FORMATS = {"money": "money", "count": "int", "ratio": "ratio", "months": "months", "percent": "percent"}
+
+
+def _comparison_table(pack: BoardPack) -> pdf.Table:
+    """Figures down, scenarios across; each cell the projection with its range."""
+    names = [p.name for p in pack.projections]
+    columns: dict[str, list[str]] = {"Figure": []}
+    for name in names:
+        columns[name] = []
+    for key, (label, unit) in sc.FIGURES.items():
+        columns["Figure"].append(label)
+        kind = _UNIT_FORMATS[unit]
+        for rec in pack.comparison.filter(pl.col("figure") == key).iter_rows(named=True):
+            text = _fmt(pack, rec["value"], kind)
+            if key not in ("spend", "spend_sm") and rec["low"] is not None and rec["high"] is not None:
+                text += f" ({_fmt(pack, rec['low'], kind)} to {_fmt(pack, rec['high'], kind)})"
+            if rec["band"]:
+                text += f", {rec['band']}"
+            columns[rec["scenario"]].append(text)
+    return pdf.Table(f"{BASELINE}, the request and its {OPTIMISED.lower()}", pl.DataFrame(columns),
+                     note=(f"{OPTIMISED}: the request's channel spend re-split to maximise projected LTV minus "
+                           "spend (bounds in Assumptions)."))
+
+
+def _assumptions(pack: BoardPack) -> pdf.Section:
+    frame = pl.DataFrame([(label, _fmt(pack, value, kind) if kind != "text" else str(value))
+                          for label, value, kind in pack.assumptions], schema=["Assumption", "Value"], orient="row")
+    return pdf.Section(SECTIONS[6], [pdf.Table("Assumptions behind every figure", frame)])
+
+
+# ---------------------------------------------------------------------------------------------
+# Writing
+# ---------------------------------------------------------------------------------------------
+
+
+def check_output(out: Path | str) -> str:
+    """The format for ``out`` (``pdf`` or ``xlsx``); ValueError naming the bad suffix or missing folder."""
+    path = Path(out)
+    suffix = path.suffix.lower()
+    if suffix not in SUFFIXES:
+        raise ValueError(f"cannot write {str(path)!r}: unknown suffix {suffix or '(none)'!r}; "
+                         f"expected one of {', '.join(SUFFIXES)}")
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise ValueError(f"cannot write {str(path)!r}: no folder {str(folder)!r}")
+    return suffix[1:]
+
+
+def write(pack: BoardPack, out: Path | str) -> Written:
+    """Render the pack as ``out``'s suffix says and replace ``out`` atomically.
+
+    The bytes are rendered first and written to a temporary file beside ``out``, which then
+    replaces it: a failed render or write leaves any existing file untouched and no partial one.
+    """
+    path = Path(out)
+    kind = check_output(path)
+    data = to_pdf(pack) if kind == "pdf" else to_xlsx(pack)
+    # A replaced file keeps its permissions; a new one is readable by all, as a report is shared.
+    mode = path.stat().st_mode & 0o777 if path.exists() else 0o644
+    handle, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    try:
+        with os.fdopen(handle, "wb") as file:
+            file.write(data)
+            file.flush()
+            os.fsync(file.fileno())
+        os.chmod(temp_name, mode)
+        os.replace(temp_name, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temp_name)
+        raise
+    count = pdf_page_count(data) if kind == "pdf" else len(SHEETS) + 1
+    return Written(path, len(data), count, "pages" if kind == "pdf" else "sheets")
+
+
+def pdf_page_count(data: bytes) -> int:
+    """Pages in a PDF, counted from its page objects (Chromium writes no object streams)."""
+    return len(re.findall(rb"/Type\s*/Page(?![a-zA-Z])", data))

@@ -1,0 +1,192 @@
+"""The metric core's input: the four tables in force, as lazy Polars frames.
+
+The store builds a ``Dataset``; the core only reads it. Nothing here imports DuckDB,
+Streamlit or Plotly, so the same metrics run in the app, the CLI, exports and tests.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from typing import Literal
+
+import polars as pl
+
+from finance.domain.periods import month_end
+from finance.ingest.prepare import STORAGE_SCHEMAS
+
+Grain = Literal["quarter", "month"]
+GRAINS: tuple[Grain, ...] = ("quarter", "month")
+MONEY_UNITS = 10_000
+"""Money is DECIMAL(18,4): 1 unit = 1/10,000 of the currency, so splits stay exact."""
+RATIO_DTYPE = pl.Decimal(38, 10)
+"""Money ratios (CAC, CPL) keep 10 decimals, so rounding them to cents is exact."""
+UNKNOWN = "(unknown)"
+SHARED = "(shared)"
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """Spend, funnel, customers and revenue rows in force (the store's views)."""
+
+    spend: pl.LazyFrame
+    funnel: pl.LazyFrame
+    customers: pl.LazyFrame
+    revenue: pl.LazyFrame
+
+    @classmethod
+    def from_frames(cls, **frames: pl.DataFrame | pl.LazyFrame) -> Dataset:
+        """Build from frames with the storage columns; a missing kind is an empty table, a missing column null."""
+        tables = {}
+        for kind, schema in STORAGE_SCHEMAS.items():
+            frame = frames.get(kind)
+            if frame is None:
+                tables[kind] = pl.LazyFrame(schema=schema)
+            else:
+                lazy = frame.lazy() if isinstance(frame, pl.DataFrame) else frame
+                present = lazy.collect_schema().names()
+                tables[kind] = lazy.select([(pl.col(n) if n in present else pl.lit(None)).cast(t).alias(n)
+                                            for n, t in schema.items()])
+        return cls(**tables)
+
+    def as_of(self, day: date | None) -> Dataset:
+        """The data as it stood at ``day``: every row dated after it is ignored.
+
+        A spend or funnel row counts when its period starts on or before ``day``.
+        """
+        if day is None:
+            return self
+        return Dataset(
+            spend=self.spend.filter(pl.col("period_start") <= day),
+            funnel=self.funnel.filter(pl.col("period_start") <= day),
+            customers=self.customers.filter(pl.col("acquired_on") <= day),
+            revenue=self.revenue.filter(pl.col("date") <= day),
+        )
+
+
+def grain_start(column: pl.Expr, grain: Grain) -> pl.Expr:
+    """The first day of the month or calendar quarter a date falls in."""
+    return column.dt.truncate("1q" if grain == "quarter" else "1mo")
+
+
+def grain_label(column: pl.Expr, grain: Grain) -> pl.Expr:
+    """``2025-Q1`` or ``2025-03`` for a grain start date."""
+    if grain == "quarter":
+        return pl.format("{}-Q{}", column.dt.year(), column.dt.quarter())
+    return column.dt.strftime("%Y-%m")
+
+
+def shift_months(column: pl.Expr, months: int) -> pl.Expr:
+    return column.dt.offset_by(f"{months}mo") if months else column
+
+
+def spend_by_month(spend: pl.LazyFrame) -> pl.LazyFrame:
+    """Spend rows spread evenly over the months their period covers, exactly.
+
+    A quarterly row becomes three monthly rows of a third each; the indivisible
+    ten-thousandths go to the first months, so every row's months sum to its amount.
+    Columns: month, category, channel, amount (Decimal(38, 4)).
+    """
+    units = (pl.col("amount") * MONEY_UNITS).cast(pl.Int64)
+    return (
+        spend.with_row_index("__row")
+        .with_columns(
+            month=pl.date_ranges(pl.col("period_start").dt.month_start(), pl.col("period_end").dt.month_start(),
+                                 interval="1mo"),
+            __units=units.abs(), __sign=units.sign(),
+        )
+        .with_columns(__n=pl.col("month").list.len())
+        .explode("month")
+        .with_columns(__i=pl.int_range(pl.len()).over("__row"))
+        .with_columns(
+            __share=pl.col("__units") // pl.col("__n")
+            + (pl.col("__i") < pl.col("__units") % pl.col("__n")).cast(pl.Int64),
+        )
+        .select(
+            "month", "category", "channel",
+            amount=(pl.col("__share") * pl.col("__sign")).cast(pl.Decimal(38, 4)) / MONEY_UNITS,
+        )
+    )
+
+
+def channel_key(column: pl.Expr) -> pl.Expr:
+    """Channels match across files ignoring case and spacing ("Paid search" = "Paid Search")."""
+    return column.str.to_lowercase().str.replace_all(r"\s+", " ").str.strip_chars()
+
+
+def safe_ratio(numerator: pl.Expr, denominator: pl.Expr) -> pl.Expr:
+    """numerator / denominator as an exact money ratio; null when the denominator is 0 or null."""
+    # Null the zero first: both branches of a when/then are evaluated, and a decimal
+    # division by zero raises rather than giving null.
+    nonzero = pl.when(denominator == 0).then(None).otherwise(denominator)
+    return numerator.cast(RATIO_DTYPE) / nonzero.cast(pl.Decimal(38, 4))
+
+
+def ledger_end(data: Dataset) -> date | None:
+    """The last day the revenue ledger covers: the end of the month of its latest row (None if empty).
+
+    Billing and order exports come by whole months or quarters, so the month of the last revenue
+    row is complete: a ledger whose last invoice is dated 28 December covers December.
+    """
+    last = data.revenue.select(pl.col("date").max()).collect().item()
+    return month_end(last) if last is not None else None
+
+
+def default_as_of(data: Dataset) -> date:
+    """The LTV as-of date: the end of the last month the revenue ledger covers.
+
+    Spend and funnel rows for later periods never move it: next quarter's spend, loaded before
+    its customers and revenue, is shown as awaiting them and changes no earlier figure. Without
+    revenue, the end of the month of the latest acquisition, else the start of the latest spend
+    or funnel period.
+    """
+    end = ledger_end(data)
+    if end is not None:
+        return end
+    acquired = data.customers.select(pl.col("acquired_on").max()).collect().item()
+    if acquired is not None:
+        return month_end(acquired)
+    candidates = [
+        data.spend.select(pl.col("period_start").max()).collect().item(),
+        data.funnel.select(pl.col("period_start").max()).collect().item(),
+    ]
+    known = [c for c in candidates if c is not None]
+    return max(known) if known else date.today()
+
+
+def acquired_customers(data: Dataset, extra: tuple[str, ...] = ()) -> pl.LazyFrame:
+    """Every customer once, with acquisition date, channel and segment.
+
+    From the customers file when it has rows; otherwise each customer's first revenue date
+    (so a customer returning after a gap is a reactivation, never a second acquisition).
+    Channel and segment fall back to the customer's first revenue row, then "(unknown)".
+    ``extra`` names further customers-file columns to carry (those the file has; null without one).
+    """
+    present = set(data.customers.collect_schema().names())
+    extras = [c for c in extra if c in present]
+    labelled = any(data.revenue.select(pl.col("channel", "segment").is_not_null().any()).collect().row(0))
+    no_fallback = {"rev_channel": pl.lit(None, pl.String), "rev_segment": pl.lit(None, pl.String)}
+    if labelled:
+        first_revenue = (
+            data.revenue.sort("date", "source_row")
+            .group_by("customer_id")
+            .agg(first_date=pl.col("date").min(), rev_channel=pl.col("channel").drop_nulls().first(),
+                 rev_segment=pl.col("segment").drop_nulls().first())
+        )
+    else:  # no revenue row names a channel or segment: no need to order the ledger to find the first
+        first_revenue = data.revenue.group_by("customer_id").agg(first_date=pl.col("date").min()).with_columns(
+            **no_fallback)
+    if data.customers.select(pl.len()).collect().item() == 0:
+        base = first_revenue.with_columns(
+            acquired_on=pl.col("first_date"), channel=pl.lit(None, pl.String), segment=pl.lit(None, pl.String),
+            **{c: pl.lit(None, pl.String) for c in extras})
+    elif labelled:
+        base = data.customers.select("customer_id", "acquired_on", "channel", "segment", *extras).join(
+            first_revenue, on="customer_id", how="left")
+    else:  # the customers file alone: the revenue rows have nothing to fall back on
+        base = data.customers.select("customer_id", "acquired_on", "channel", "segment", *extras).with_columns(
+            **no_fallback)
+    return base.select(
+        "customer_id", "acquired_on", pl.coalesce("channel", "rev_channel", pl.lit(UNKNOWN)).alias("channel"),
+        pl.coalesce("segment", "rev_segment", pl.lit(UNKNOWN)).alias("segment"), *extras,
+    )
