@@ -8,7 +8,7 @@ import streamlit as st
 from finance.app import ui
 from finance.domain import literal
 from finance.ltv.base import METHODS
-from finance.metrics.table import MODEL_WORDS, headline_row
+from finance.metrics.table import MODEL_WORDS, headline_row, on_cac_basis
 from finance.present import charts
 
 ctx = ui.context()
@@ -26,7 +26,8 @@ st.plotly_chart(ctx.chart("cohort_heatmap"), key="ltv.heatmap")
 known = rows.filter(pl.col("ltv").is_not_null())
 latest = headline_row(known) or known.row(-1, named=True)
 shown = known.filter(pl.col("period") <= latest["period"]).tail(4)
-st.plotly_chart(charts.ltv_curves(shown, cac=float(latest["cac"]) if latest["cac"] else None), key="ltv.curves")
+cac_key = "cac_sm" if ctx.view.include_sales else "cac"  # the S&M toggle's CAC, as the payback column
+st.plotly_chart(charts.ltv_curves(shown, cac=float(latest[cac_key]) if latest[cac_key] else None), key="ltv.curves")
 
 st.subheader("The methods side by side")
 st.caption(f"{latest['period_label']}: each method's LTV and range, and how it forecast in the back-test "
@@ -36,7 +37,7 @@ comparison = []
 for method in METHODS:
     other = ctx.metrics() if method == ctx.view.method else ui.load_metrics(
         ctx.path, ctx.version, ctx.view.grain, ctx.view.window, None, method, ctx.checked)
-    row = other.rows.filter(pl.col("period") == latest["period"])
+    row = on_cac_basis(other.rows, other.params, ctx.cac_basis).filter(pl.col("period") == latest["period"])
     if row.is_empty():
         continue
     rec = row.row(0, named=True)

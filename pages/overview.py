@@ -6,7 +6,7 @@ import polars as pl
 import streamlit as st
 
 from finance.app import ui
-from finance.metrics.table import chance_text, headline_row
+from finance.metrics.table import CAC_BASIS_WORDS, chance_text, headline_row
 
 ctx = ui.context()
 rows = ctx.rows()
@@ -32,25 +32,33 @@ def delta(key: str, fmt: str = "money") -> str | None:
     return f"{change:+.1%} vs {previous['period_label']}"
 
 
-cac_key = "cac_sm" if ctx.view.include_sales else "cac"
+# The S&M toggle sets the CAC of every tile: CAC, LTV:CAC and payback (ctx.rows gives the ratios
+# on the same basis), and each tile says which.
+sales = ctx.view.include_sales
+cac_key = "cac_sm" if sales else "cac"
+basis_words = CAC_BASIS_WORDS[ctx.cac_basis]
 tiles = st.columns(6)
-tiles[0].metric("Fully loaded CAC" if not ctx.view.include_sales else "S&M CAC", ui.money(latest[cac_key]),
-                delta(cac_key), delta_color="inverse", help="Spend in every cost category / new customers")
+tiles[0].metric("S&M CAC" if sales else "Fully loaded CAC", ui.money(latest[cac_key]),
+                delta(cac_key), delta_color="inverse",
+                help=("Spend in every cost category, sales included" if sales else
+                      "Marketing spend, every cost category but sales") + " / new customers")
 tiles[1].metric("LTV", ui.money(latest["ltv"]), delta("ltv"),
                 help=f"Range {ui.money(latest['ltv_low'])} - {ui.money(latest['ltv_high'])}")
 band = latest["band"] or "n/a"
 odds = chance_text(latest, ctx.assumptions.target_ratio)
-tiles[2].metric("LTV:CAC", ui.ratio(latest["ltv_cac"]), band, delta_color="off",
-                help=f"{ctx.assumptions.interval_label} range {ui.ratio(latest['ltv_cac_low'])} - "
+tiles[2].metric("LTV:S&M CAC" if sales else "LTV:CAC", ui.ratio(latest["ltv_cac"]), band, delta_color="off",
+                help=f"LTV / {basis_words}. {ctx.assumptions.interval_label} range {ui.ratio(latest['ltv_cac_low'])} - "
                      f"{ui.ratio(latest['ltv_cac_high'])}" + (f"; {odds}" if odds else ""))
-tiles[3].metric("CAC payback", f"{latest['payback_months']} months" if latest["payback_months"] else "n/a",
-                help="Months of gross margin per customer to recover the CAC")
+tiles[3].metric("S&M CAC payback" if sales else "CAC payback",
+                f"{latest['payback_months']} months" if latest["payback_months"] else "n/a",
+                help=f"Months of gross margin per customer to recover the {basis_words}")
 tiles[4].metric("Marketing spend", ui.money_compact(latest["spend"]), delta("spend"),
                 help=f"Exactly {ui.money(latest['spend'])}: every category but sales")
 tiles[5].metric("New customers", f"{latest['new_customers']:,}", delta("new_customers"))
 
 if odds:
-    st.caption(f"LTV:CAC {ui.ratio(latest['ltv_cac'])}, {ctx.assumptions.interval_label} range "
+    st.caption(f"LTV:{'S&M ' if sales else ''}CAC {ui.ratio(latest['ltv_cac'])}, "
+               f"{ctx.assumptions.interval_label} range "
                f"{ui.ratio(latest['ltv_cac_low'])} to {ui.ratio(latest['ltv_cac_high'])}: {odds}.")
 if awaiting.height:
     labels = ", ".join(awaiting.get_column("period_label").to_list())
@@ -60,6 +68,7 @@ if awaiting.height:
 if not latest["new_customers"]:
     st.info(f"{latest['period_label']} has spend but no new customers yet, so its CAC, LTV and LTV:CAC are n/a. "
             "They appear once the period's customers or revenue are loaded.")
-st.plotly_chart(ctx.chart("ltv_cac_trend", edges=ctx.assumptions.band_edges), key="overview.trend")
+st.plotly_chart(ctx.chart("ltv_cac_trend", edges=ctx.assumptions.band_edges, cac_column=cac_key),
+                key="overview.trend")
 st.plotly_chart(ctx.chart("channel_efficiency", by="channel", period=latest["period_label"], dimension="channel",
-                          edges=ctx.assumptions.band_edges), key="overview.channels")
+                          edges=ctx.assumptions.band_edges, cac_column=cac_key), key="overview.channels")

@@ -262,3 +262,30 @@ def test_metrics_uses_the_stored_assumptions_as_the_dashboard_does(tmp_path: Pat
                               "--target", "2.5")
     assert code == 0 and once["assumptions"]["overridden"] == ["lag_quarters"]  # 2.5 is what is stored
     assert once["rows"] != out["rows"]
+
+
+def test_metrics_by_channel_and_segment_as_the_dashboard_shows_them(tmp_path: Path) -> None:
+    """``--by channel_segment``: a row per channel and segment, the rows a dashboard filter on both
+    selects; a channel's rows add up to its spend and customers by channel, to the cent."""
+    from finance.app import ui
+    from finance.demo import build_demo_db
+
+    db = tmp_path / "demo.duckdb"
+    build_demo_db(db)
+    code, crossed = run_cli_json("metrics", "--db", db, "--by", "channel_segment", "--ltv-method", "formula")
+    assert code == 0 and crossed["assumptions"]["by"] == "channel_segment"
+    shown = ui.load_metrics(str(db), ui.readable_version(str(db)), "quarter", None, "channel_segment", "formula")
+    assert crossed["rows"] == json.loads(json.dumps(shown.to_json()["rows"]))
+    # exact amounts (the JSON rounds each row to cents): a channel's segments add up to the channel
+    import polars as pl
+
+    by_channel = ui.load_metrics(str(db), ui.readable_version(str(db)), "quarter", None, "channel", "formula").rows
+    summed = shown.rows.group_by("period", "channel").agg(pl.col("spend", "spend_sm", "new_customers").sum())
+    assert summed.sort("period", "channel").to_dicts() == by_channel.select(
+        "period", "channel", pl.col("spend", "spend_sm").fill_null(0), "new_customers").sort(
+        "period", "channel").to_dicts()
+    assert {r["segment"] for r in crossed["rows"]} >= {"SMB", "DTC"}
+    table = run_cli("metrics", "--db", db, "--by", "channel_segment", "--ltv-method", "formula")
+    assert table.returncode == 0
+    header = next(line for line in table.stdout.splitlines() if line.startswith("period"))
+    assert header.split()[:3] == ["period", "channel", "segment"]

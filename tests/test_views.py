@@ -7,7 +7,7 @@ from decimal import Decimal
 from hypothesis import given
 from hypothesis import strategies as st
 
-from finance.app.views import ViewState
+from finance.app.views import ViewState, map_range, period_months
 from finance.metrics.assumptions import Assumptions
 from finance.store.database import Store
 
@@ -63,3 +63,16 @@ def test_a_stored_value_that_no_longer_parses_keeps_its_default() -> None:
     loaded = Assumptions.from_settings({"horizon_months": "forever", "annual_discount_rate": "0.05"})
     assert loaded.horizon_months == 36 and loaded.annual_discount_rate == 0.05
     assert Assumptions.from_settings({"band_edges": "3,2,1"}) == Assumptions()
+
+
+def test_a_period_range_maps_to_the_other_grain() -> None:
+    quarters = [f"{y}-Q{q}" for y in (2023, 2024, 2025) for q in (1, 2, 3, 4)]
+    months = [f"{y}-{m:02d}" for y in (2023, 2024, 2025) for m in range(1, 13)]
+    assert map_range(("2024-Q2", "2025-Q1"), months) == ("2024-04", "2025-03")
+    assert map_range(("2024-04", "2025-03"), quarters) == ("2024-Q2", "2025-Q1")
+    assert map_range(("2024-05", "2025-02"), quarters) == ("2024-Q2", "2025-Q1")  # the quarters containing them
+    assert map_range(("2024", "2024"), quarters) == ("2024-Q1", "2024-Q4")  # and years, were there a year grain
+    assert map_range(("2022-Q1", "2023-Q1"), months[2:]) == ("2023-03", "2023-03")  # the data starts later
+    assert map_range(("2021-Q1", "2021-Q4"), months) is None  # nothing overlaps: the whole history
+    assert map_range(("nonsense", "2024-Q1"), months) is None
+    assert period_months("2025-Q2") == (2025 * 12 + 3, 2025 * 12 + 5) and period_months("2025-13") is None

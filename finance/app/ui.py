@@ -27,7 +27,7 @@ import plotly.graph_objects as go
 import polars as pl
 import streamlit as st
 
-from finance.app.views import GRAIN_CHOICES, ViewState
+from finance.app.views import GRAIN_CHOICES, ViewState, map_range
 from finance.demo import build_demo_db
 from finance.domain import literal
 from finance.domain.access import (
@@ -43,7 +43,7 @@ from finance.domain.access import (
 from finance.ltv import backtest
 from finance.ltv.base import METHODS, LTVResult, cohort_margin_matrix
 from finance.metrics.assumptions import Assumptions
-from finance.metrics.table import MetricsResult, compute, rollup
+from finance.metrics.table import MetricsResult, compute, on_cac_basis, rollup
 from finance.planning.plans import PlanLine, PlanningBasis, Projection, optimise, planning_basis, project
 from finance.present import charts, exports
 from finance.store.database import DEMO_SETTING, ENV_DB, Store, StoreBusy, StoreError, default_db_path
@@ -380,9 +380,10 @@ def check_progress(path: str, run: CheckRun) -> None:
     poll()
 
 
-# 2 grains x 4 windows x 3 breakdowns x 4 methods = 96 tables per database version: every view
-# fits, so browsing never recomputes a BG/NBD table (seconds) that it has already shown.
-@st.cache_resource(max_entries=128, ttl=3600, show_spinner="Computing the figures...")
+# 2 grains x 4 windows x 4 breakdowns (none, channel, segment, channel x segment) x 4 methods = 128
+# tables per database version: every view fits, so browsing never recomputes a BG/NBD table
+# (seconds) that it has already shown.
+@st.cache_resource(max_entries=160, ttl=3600, show_spinner="Computing the figures...")
 def load_metrics(path: str, version: tuple[int, ...], grain: str, window: int | None, by: str | None,
                  method: str, checked: bool = True) -> MetricsResult:
     """The metric table for a view. A shared resource, not a copy: callers never mutate it
@@ -448,22 +449,42 @@ class Context:
                             self.checked)
 
     def rows(self, by: str | None = None, window: int | str | None = "view") -> pl.DataFrame:
-        """The metric rows for the view: its periods and its channel or segment filter.
+        """The metric rows for the view: its periods and its channel and segment filters.
 
-        Totals (``by=None``) under a channel or segment filter are the roll-up of the
-        selected channels (or segments): their spend over their new customers.
+        The filters combine: the figures are those of the customers in a selected channel and a
+        selected segment (``finance.metrics.cac.acquisition``'s channel by segment rows). Totals
+        (``by=None``) under a filter are the roll-up of the selected rows: their spend over their
+        new customers; a breakdown by channel under a segment filter (or by segment under a
+        channel filter) is the roll-up within each channel (segment) of the selected rows.
+        With the S&M toggle on, LTV:CAC, its band and range, payback and ROI are all on S&M CAC.
         """
+        rows = self._selected(by, window)
+        return on_cac_basis(rows, self.metrics(by, window).params, self.cac_basis) if self.view.include_sales \
+            else rows
+
+    @property
+    def cac_basis(self) -> str:
+        """The CAC every ratio of the view divides by (``finance.metrics.CAC_BASES``): the S&M toggle's."""
+        return "sales_and_marketing" if self.view.include_sales else "marketing"
+
+    def _selected(self, by: str | None, window: int | str | None) -> pl.DataFrame:
         # Selecting every channel (or segment) is no filter: show the pooled figures.
         channels = self.view.channels if set(self.view.channels) != set(self.channels) else ()
         segments = self.view.segments if set(self.view.segments) != set(self.segments) else ()
+        crossed = (by is None and channels and segments) or (by == "channel" and segments) \
+            or (by == "segment" and channels)
+        if crossed:
+            keep = (by,) if by else ()
+            return rollup(self._selected("channel_segment", window),
+                          self.metrics("channel_segment", window).params, keep)
         if by is None and (channels or segments):
             dimension = "channel" if channels else "segment"
-            return rollup(self.rows(dimension, window), self.metrics(dimension, window).params)
+            return rollup(self._selected(dimension, window), self.metrics(dimension, window).params)
         rows = _in_range(self.metrics(by, window).rows, self.view, self.periods)
-        if by == "channel" and self.view.channels:
-            rows = rows.filter(pl.col("channel").is_in(self.view.channels))
-        if by == "segment" and self.view.segments:
-            rows = rows.filter(pl.col("segment").is_in(self.view.segments))
+        if by in ("channel", "channel_segment") and channels:
+            rows = rows.filter(pl.col("channel").is_in(channels))
+        if by in ("segment", "channel_segment") and segments:
+            rows = rows.filter(pl.col("segment").is_in(segments))
         return rows
 
     def chart(self, name: str, by: str | None = None, period: str | None = None, **options: Any) -> go.Figure:
@@ -547,6 +568,15 @@ def sidebar() -> Context:
         st.header("View")
         grain = st.segmented_control("Grain", GRAIN_CHOICES, key="view.grain",
                                      format_func=lambda g: g.capitalize()) or "quarter"
+        if grain != requested.grain:
+            # The grain just changed: the pickers get the new grain's periods, and the range the
+            # same months in them (the quarters containing the months chosen, or the reverse).
+            shown = (state.get("view.from"), state.get("view.to"))
+            previous = (str(shown[0]), str(shown[1])) if all(isinstance(p, str) for p in shown) \
+                else view.period_range(periods)
+            periods, channels, segments = _choices(path, version, grain)
+            if periods:
+                state["view.from"], state["view.to"] = map_range(previous, periods) or (periods[0], periods[-1])
         start: str | None = None
         end: str | None = None
         if periods:
@@ -571,8 +601,6 @@ def sidebar() -> Context:
     if st.query_params.to_dict() != query:
         st.query_params.from_dict(query)
     state["view.loaded_from"] = query
-    if grain != requested.grain:
-        periods, channels, segments = _choices(path, version, grain)
     check, run = model_check(path, version) if periods else (None, None)
     if run is not None:
         with st.sidebar:

@@ -97,3 +97,42 @@ class ViewState:
         if not periods:
             return None
         return (self.period_from or periods[0], self.period_to or periods[-1])
+
+
+def period_months(label: str) -> tuple[int, int] | None:
+    """The first and last month a period label covers, as month numbers (year * 12 + month - 1).
+
+    ``2025-Q2`` covers April to June 2025, ``2025-04`` April alone, ``2025`` the whole year;
+    None for anything else.
+    """
+    parts = label.split("-")
+    if not parts[0].isdigit() or len(parts[0]) != 4 or len(parts) > 2:
+        return None
+    year = int(parts[0]) * 12
+    if len(parts) == 1:
+        return year, year + 11
+    rest = parts[1]
+    if len(rest) == 2 and rest[0] == "Q" and rest[1] in "1234":
+        first = year + 3 * (int(rest[1]) - 1)
+        return first, first + 2
+    if len(rest) == 2 and rest.isdigit() and 1 <= int(rest) <= 12:
+        return year + int(rest) - 1, year + int(rest) - 1
+    return None
+
+
+def map_range(selected: tuple[str, str] | None, periods: Sequence[str]) -> tuple[str, str] | None:
+    """A period range carried to another grain: the first and last of ``periods`` overlapping it.
+
+    2024-Q2..2025-Q1 becomes 2024-04..2025-03 in months, and 2024-05..2025-02 becomes
+    2024-Q2..2025-Q1 in quarters (the quarters containing those months). Where the data of the
+    new grain starts later or ends earlier, the range stops there. None (the whole history)
+    when the range cannot be read or nothing overlaps it.
+    """
+    if not selected or not periods:
+        return None
+    start, end = period_months(selected[0]), period_months(selected[1])
+    if start is None or end is None:
+        return None
+    covered = [(p, months) for p in periods if (months := period_months(p)) is not None]
+    inside = [p for p, (first, last) in covered if last >= start[0] and first <= end[1]]
+    return (inside[0], inside[-1]) if inside else None

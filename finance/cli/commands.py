@@ -112,7 +112,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="trailing window in months (default: each period alone)")
     met.add_argument("--ltv-method", choices=METHODS, default="auto",
                      help="auto (default): each segment by the model that back-tests best on its history")
-    met.add_argument("--by", choices=("channel", "segment"), default=None)
+    met.add_argument("--by", choices=("channel", "segment", "channel_segment"), default=None,  # cac.DIMENSION_COLUMNS
+                     help="a row per channel, per segment, or per channel and segment (a channel's spend shared "
+                          "among its segments by their new customers)")
     met.add_argument("--lag", type=int, default=None, choices=range(5), metavar="QUARTERS",
                      help="acquisition lag: spend in quarter t acquires customers in t + lag (0-4)")
     met.add_argument("--as-of", type=date.fromisoformat, default=None, metavar="YYYY-MM-DD",
@@ -472,7 +474,9 @@ def _print_metrics_table(payload: dict[str, Any]) -> None:
           + f"; LTV: {model['method']} over {a['ltv_horizon_months']} months at {a['annual_discount_rate']:.0%}")
     if a.get("overridden"):
         print(f"stored assumptions overridden for this run: {', '.join(a['overridden'])}")
-    columns = [("period", 9), ("channel" if a["by"] == "channel" else "segment" if a["by"] else "", 16),
+    from finance.metrics.cac import dimension_columns
+
+    columns = [("period", 9), *((d, 16) for d in dimension_columns(a["by"])),
                ("spend", 14), ("new_customers", 8), ("cac_media", 10), ("cac", 10), ("cac_sm", 10),
                ("cpl", 8), ("ltv", 10), ("ltv_cac", 8), ("band", 17), ("payback_months", 8), ("roi", 7)]
     columns = [(k, w) for k, w in columns if k]

@@ -138,7 +138,8 @@ def customer_activity(data: Dataset, settings: LTVSettings, grain: Grain,
     acquired = acquired_customers(data, extra=("billing_interval",)).with_columns(
         cohort=grain_start(pl.col("acquired_on"), grain),
         acquired_month=pl.col("acquired_on").dt.month_start(),
-        dim=pl.col(by) if by else pl.lit(None, pl.String),
+        # channel by segment: the channel is the breakdown; the segment is in every key already
+        dim=pl.col("channel" if by == "channel_segment" else by) if by else pl.lit(None, pl.String),
     )
     margin_rate = pl.lit(settings.default_gross_margin).cast(pl.Decimal(38, 4))
     complete = last_complete_month(as_of)
@@ -316,9 +317,10 @@ def cohort_ltv(data: Dataset, *, grain: Grain = "quarter", by: str | None = None
     from finance.ltv.models import rfm_summary
 
     customers, margins = customer_activity(data, settings, grain, by, as_of)
-    keys = ["cohort", "dim"]
+    keys = ["cohort", "dim", *(["segment"] if by == "channel_segment" else [])]
     if customers.is_empty():
-        empty = pl.DataFrame(schema={"cohort": pl.Date, "dim": pl.String, "customers": pl.UInt32,
+        empty = pl.DataFrame(schema={"cohort": pl.Date, "dim": pl.String,
+                                     **({"segment": pl.String} if "segment" in keys else {}), "customers": pl.UInt32,
                                      "ltv": pl.Float64, "ltv_low": pl.Float64, "ltv_high": pl.Float64,
                                      "curve": pl.List(pl.Float64), "cumulative_low": pl.List(pl.Float64),
                                      "cumulative_high": pl.List(pl.Float64), **_RANGE_SCHEMA})

@@ -27,7 +27,10 @@ from finance.store.dataset import (
     spend_by_month,
 )
 
-Dimension = Literal["channel", "segment"]
+Dimension = Literal["channel", "segment", "channel_segment"]
+DIMENSION_COLUMNS: dict[str, tuple[str, ...]] = {"channel": ("channel",), "segment": ("segment",),
+                                                 "channel_segment": ("channel", "segment")}
+"""The columns of each breakdown: channel by segment has a row per channel and segment."""
 Allocation = Literal["spend", "customers"]
 CATEGORY_KEYS: tuple[str, ...] = tuple(c.key for c in COST_CATEGORIES)
 MONEY = pl.Decimal(38, 4)
@@ -118,8 +121,12 @@ def acquisition(data: Dataset, *, grain: Grain = "quarter", by: Dimension | None
       proportion to the segment's share of that channel's new customers in the period;
       spend of a channel that acquired no one stays on an "(unknown)" segment row.
       Funnel volumes carry no segment, so they are null by segment.
+    - By channel and segment (``"channel_segment"``): the same split, kept per channel: each
+      channel's spend is shared among its segments pro rata to its new customers in each, so a
+      channel's rows add up to its spend by channel exactly, and each segment's rows to its
+      spend by segment.
 
-    Columns: period, [channel|segment], spend_<category> for every category, direct_spend,
+    Columns: period, [channel|segment|channel, segment], spend_<category> for every category, direct_spend,
     new_customers, and the funnel volumes.
     """
     spend = _spend_months(data, grain, lag_quarters).with_columns(direct=pl.col("channel").is_not_null())
@@ -140,11 +147,11 @@ def acquisition(data: Dataset, *, grain: Grain = "quarter", by: Dimension | None
             volumes = funnel.group_by("period", "ckey").agg([pl.col(v).sum() for v in FUNNEL_VOLUMES])
             keys = ["period", "ckey"]
         else:
+            keys = ["period", "ckey", "segment"] if by == "channel_segment" else ["period", "segment"]
             spend = _split_by_segment(spend, customers)
-            wide = _wide_spend(spend, ["period", "segment"])
-            new = customers.group_by("period", "segment").agg(new_customers=pl.len().cast(pl.Int64))
+            wide = _wide_spend(spend, keys)
+            new = customers.group_by(keys).agg(new_customers=pl.len().cast(pl.Int64))
             volumes = None
-            keys = ["period", "segment"]
     table = wide.join(new, on=keys, how="full", coalesce=True)
     if volumes is not None:
         table = table.join(volumes, on=keys, how="full", coalesce=True)
@@ -157,11 +164,11 @@ def acquisition(data: Dataset, *, grain: Grain = "quarter", by: Dimension | None
     table = table.join(covered, on="period", how="left").with_columns(
         [pl.when(pl.col("__covered")).then(pl.col(c).fill_null(0)).otherwise(None).cast(MONEY) for c in money]
         + [pl.col("new_customers").fill_null(0)]).drop("__covered")
-    if by == "channel":
+    if by in ("channel", "channel_segment"):
         table = table.join(names, on="ckey", how="left").with_columns(
             channel=pl.when(pl.col("ckey") == SHARED).then(pl.lit(SHARED))
             .otherwise(pl.coalesce("name", "ckey"))).drop("name", "ckey")
-    dims = [by] if by else []
+    dims = dimension_columns(by)
     return table.select("period", *dims, *money, "new_customers", *FUNNEL_VOLUMES).sort("period", *dims)
 
 
@@ -188,7 +195,17 @@ def _allocate_shared(spend: pl.LazyFrame, customers: pl.LazyFrame, allocation: A
     ], how="diagonal_relaxed")
 
 
+def dimension_columns(by: Dimension | str | None) -> list[str]:
+    """The key columns of a breakdown besides the period: none for the totals."""
+    return list(DIMENSION_COLUMNS[by]) if by else []
+
+
 def _split_by_segment(spend: pl.LazyFrame, customers: pl.LazyFrame) -> pl.LazyFrame:
+    """Each channel's spend shared among segments pro rata to its new customers in each (exactly).
+
+    Rows keep their channel key, so the parts sum to the channel's spend and, over channels, to
+    the segment's; a channel with no new customers in the period keeps its spend on "(unknown)".
+    """
     mix = customers.group_by("period", "ckey", "segment").agg(weight=pl.len().cast(pl.Int128))
     by_channel = spend.group_by("period", "ckey", "category", "direct").agg(amount=pl.col("amount").sum())
     split = allocate_exactly(
@@ -196,9 +213,9 @@ def _split_by_segment(spend: pl.LazyFrame, customers: pl.LazyFrame) -> pl.LazyFr
         ["period", "ckey", "category", "direct"])
     orphan = split.filter(pl.col("segment").is_null()).join(
         by_channel, on=["period", "ckey", "category", "direct"], suffix="_all").select(
-        "period", "category", "direct", segment=pl.lit(UNKNOWN), amount=pl.col("amount_all"))
+        "period", "ckey", "category", "direct", segment=pl.lit(UNKNOWN), amount=pl.col("amount_all"))
     return pl.concat([split.filter(pl.col("segment").is_not_null()).select(
-        "period", "category", "direct", "segment", "amount"), orphan], how="diagonal_relaxed")
+        "period", "ckey", "category", "direct", "segment", "amount"), orphan], how="diagonal_relaxed")
 
 
 def trailing(table: pl.LazyFrame, *, grain: Grain, window_months: int | None,
@@ -214,7 +231,7 @@ def trailing(table: pl.LazyFrame, *, grain: Grain, window_months: int | None,
     if window_months % step:
         raise ValueError(f"a {window_months}-month window does not fit {grain} periods")
     size = window_months // step
-    dims = [by] if by else []
+    dims = dimension_columns(by)
     interval = "1q" if grain == "quarter" else "1mo"
     bounds = table.select(first=pl.col("period").min(), last=pl.col("period").max())
     calendar = bounds.select(period=pl.date_ranges("first", "last", interval=interval)).explode("period")

@@ -20,7 +20,16 @@ import polars as pl
 from finance.domain.schema import DEFAULT_BAND_EDGES, band_of, check_band_edges
 from finance.ltv.base import LTVResult, LTVSettings, Method, cohort_ltv, payback_months
 from finance.ltv.strata import lognormal_quantile, probability_below
-from finance.metrics.cac import CATEGORY_KEYS, Allocation, Dimension, acquisition, cac_columns, trailing
+from finance.metrics.cac import (
+    CATEGORY_KEYS,
+    DIMENSION_COLUMNS,
+    Allocation,
+    Dimension,
+    acquisition,
+    cac_columns,
+    dimension_columns,
+    trailing,
+)
 from finance.store.dataset import Dataset, Grain, default_as_of, grain_label
 
 WINDOWS = (3, 6, 12)
@@ -60,8 +69,8 @@ class MetricParams:
             raise ValueError(f"the window must be one of {WINDOWS} months")
         if not 0 <= self.lag_quarters <= 4:
             raise ValueError("the acquisition lag must be 0 to 4 quarters")
-        if self.by not in (None, "channel", "segment"):
-            raise ValueError(f"unknown dimension {self.by!r}; valid: channel, segment")
+        if self.by is not None and self.by not in DIMENSION_COLUMNS:
+            raise ValueError(f"unknown dimension {self.by!r}; valid: {', '.join(DIMENSION_COLUMNS)}")
         check_band_edges(self.band_edges)
         if not 0 < self.target_ratio <= 100:
             raise ValueError("the target LTV:CAC must be above 0 and at most 100")
@@ -231,9 +240,10 @@ def compute(data: Dataset, params: MetricParams | None = None, check: Any = None
     ltv = cohort_ltv(data.as_of(as_of), grain=params.grain, by=params.by, as_of=as_of, settings=params.ltv,
                      errors=check.model_errors() if check is not None else None,
                      models=check.recommended if check is not None else None)
-    keys = ["period", *([params.by] if params.by else [])]
+    keys = ["period", *dimension_columns(params.by)]
     cohorts = ltv.cohorts.rename({"cohort": "period"})
-    cohorts = cohorts.drop("dim") if not params.by else cohorts.rename({"dim": params.by})
+    # the LTV's breakdown column is the first of the dimension's (the channel of channel by segment)
+    cohorts = cohorts.drop("dim") if not params.by else cohorts.rename({"dim": keys[1]})
     frame = table.collect()
     if params.window_months:
         frame = trailing(frame.lazy(), grain=params.grain, window_months=params.window_months,
@@ -302,9 +312,11 @@ def headline_row(rows: pl.DataFrame) -> dict[str, Any] | None:
     return (complete if not complete.is_empty() else known).row(-1, named=True)
 
 
-def rollup(rows: pl.DataFrame, params: MetricParams) -> pl.DataFrame:
+def rollup(rows: pl.DataFrame, params: MetricParams, keep: tuple[str, ...] = ()) -> pl.DataFrame:
     """Per-period totals of a channel or segment breakdown (e.g. the channels a user selected).
 
+    ``keep`` names breakdown columns to total within rather than across: ``("channel",)`` turns
+    channel by segment rows (say, of the segments a user selected) into one row per channel.
     Money and volumes are summed, LTV and its curve are averaged weighted by new customers (with
     the range of ``combine_ranges``), and every ratio is formed again from those sums: the roll-up
     of all channels equals the pooled figures (to the LTV models' per-group fits).
@@ -315,12 +327,12 @@ def rollup(rows: pl.DataFrame, params: MetricParams) -> pl.DataFrame:
     sums = [c for c in rows.columns if c.startswith("spend_") or c in ("direct_spend", "new_customers", *volumes)]
     # Only rows whose LTV is known carry weight: an unknown LTV is not a zero LTV.
     parts = ("curve", "ltv_observed", "ltv_future", "ltv_sigma")
-    grouped = rows.group_by("period", maintain_order=True).agg(
+    grouped = rows.group_by("period", *keep, maintain_order=True).agg(
         [pl.col(c).sum() if c not in volumes else pl.col(c).sum().cast(pl.Int64) for c in sums]
         + [pl.col(c).filter(pl.col("ltv").is_not_null()) for c in parts]
         + [pl.col("new_customers").filter(pl.col("ltv").is_not_null()).alias("__weights"),
            pl.col("period_label").first(), pl.col("status").first()]
-    ).sort("period")
+    ).sort("period", *keep)
     out: list[dict[str, Any]] = []
     for rec in grouped.iter_rows(named=True):
         members = [dict(zip(parts, values, strict=True)) for values in zip(*(rec[p] for p in parts), strict=True)]
@@ -346,13 +358,32 @@ def _months_back(day: date, months: int) -> date:
     return date(index // 12, index % 12 + 1, 1)
 
 
-def _ratios(rows: pl.DataFrame, params: MetricParams) -> pl.DataFrame:
-    """LTV:CAC with band, payback and ROI; every ratio from the row's own sums."""
+CAC_BASES: dict[str, tuple[str, str]] = {"marketing": ("cac", "spend"), "sales_and_marketing": ("cac_sm", "spend_sm")}
+"""The CAC (and the spend behind it) each basis divides by: fully loaded marketing, or S&M (sales included)."""
+CAC_BASIS_WORDS = {"marketing": "fully loaded CAC (every cost category but sales)",
+                   "sales_and_marketing": "S&M CAC (every cost category, sales included)"}
+
+
+def on_cac_basis(rows: pl.DataFrame, params: MetricParams, basis: str) -> pl.DataFrame:
+    """The rows with LTV:CAC (range, band, chances), payback and ROI on the CAC of ``basis``.
+
+    ``"marketing"`` (what ``compute`` gives): LTV / ``cac``, ROI from ``spend``;
+    ``"sales_and_marketing"``: LTV / ``cac_sm``, payback of ``cac_sm``, ROI = (LTV x new customers
+    - ``spend_sm``) / ``spend_sm``. The CAC and spend columns themselves are unchanged.
+    """
+    if basis not in CAC_BASES:
+        raise ValueError(f"unknown CAC basis {basis!r}; valid: {', '.join(CAC_BASES)}")
+    return _ratios(rows, params, basis)
+
+
+def _ratios(rows: pl.DataFrame, params: MetricParams, basis: str = "marketing") -> pl.DataFrame:
+    """LTV:CAC with band, payback and ROI; every ratio from the row's own sums, on the CAC of ``basis``."""
     ratio, low, high, band, payback, roi = [], [], [], [], [], []
     below_1: list[float | None] = []
     below_target: list[float | None] = []
-    columns = ("cac", "ltv", "ltv_low", "ltv_high", "curve", "spend", "new_customers", "ltv_observed", "ltv_future",
-               "ltv_sigma")
+    cac_column, spend_column = CAC_BASES[basis]
+    columns = (cac_column, "ltv", "ltv_low", "ltv_high", "curve", spend_column, "new_customers", "ltv_observed",
+               "ltv_future", "ltv_sigma")
     for rec in rows.select(*columns).iter_rows():
         cac, ltv, ltv_low, ltv_high, curve, spend, new, observed, future, sigma = rec
         cac_f = float(cac) if cac is not None else None

@@ -349,13 +349,15 @@ def _wide_range(values: list[float], top_edge: float) -> bool:
 
 
 def ltv_cac_trend(rows: pl.DataFrame, edges: Sequence[float] = DEFAULT_BAND_EDGES,
-                  dimension: str | None = None) -> go.Figure:
+                  dimension: str | None = None, cac_column: str = "cac") -> go.Figure:
     """LTV:CAC per period with its interval and the health bands.
 
-    ``ltv_cac`` = LTV / fully loaded CAC, drawn as a line (markers in the band colour when
-    there is one series), with ``ltv_cac_low``..``ltv_cac_high`` shaded around it. The five
-    bands are rectangles from ``edges`` (``finance.domain.schema.DEFAULT_BAND_EDGES``). With a
-    channel or segment column (or ``dimension``), one line per value.
+    ``ltv_cac`` = LTV / fully loaded CAC (``cac_column="cac_sm"``: rows whose ratios are on
+    S&M CAC, ``finance.metrics.table.on_cac_basis``; the hover and subtitle say so), drawn as a line
+    (markers in the band colour when there is one series), with ``ltv_cac_low``..``ltv_cac_high``
+    shaded around it. The five bands are rectangles from ``edges``
+    (``finance.domain.schema.DEFAULT_BAND_EDGES``). With a channel or segment column (or
+    ``dimension``), one line per value.
     Required columns: period, ltv_cac; optional: period_label, ltv_cac_low, ltv_cac_high,
     ltv, cac, channel/segment.
     """
@@ -388,7 +390,7 @@ def ltv_cac_trend(rows: pl.DataFrame, edges: Sequence[float] = DEFAULT_BAND_EDGE
                                      connectgaps=False))
         bands = [band_of(r, band_edges) for r in ratio]
         ltv = frame.get_column("ltv").to_list() if "ltv" in frame.columns else [None] * len(axis)
-        cac = frame.get_column("cac").to_list() if "cac" in frame.columns else [None] * len(axis)
+        cac = frame.get_column(cac_column).to_list() if cac_column in frame.columns else [None] * len(axis)
         custom = [[b or "n/a", f"{ratio_format(lo)} - {ratio_format(hi)}" if lo is not None and hi is not None
                    else "n/a", money_format(lv), money_format(cv)]
                   for b, lo, hi, lv, cv in zip(bands, low, high, ltv, cac, strict=True)]
@@ -400,7 +402,7 @@ def ltv_cac_trend(rows: pl.DataFrame, edges: Sequence[float] = DEFAULT_BAND_EDGE
             customdata=custom,
             hovertemplate=(f"<b>{'%{fullData.name} · ' if name else ''}%{{x}}</b><br>LTV:CAC %{{y:.2f}}x "
                            "(range %{customdata[1]})<br>Band: %{customdata[0]}<br>"
-                           "LTV %{customdata[2]} · CAC %{customdata[3]}<extra></extra>"),
+                           f"LTV %{{customdata[2]}} · {_cac_words(cac_column)} %{{customdata[3]}}<extra></extra>"),
         ))
         plotted += [v for v in (*ratio, *low, *high) if v is not None]
     log = _wide_range(plotted, band_edges[-1])
@@ -418,6 +420,7 @@ def ltv_cac_trend(rows: pl.DataFrame, edges: Sequence[float] = DEFAULT_BAND_EDGE
     _band_rectangles(fig, band_edges, y_low, y_high, log)
     fig.update_yaxes(title_text="LTV:CAC" + (" (log scale)" if log else ""), showgrid=False)
     title, subtitle = _trend_title(rows, dim, band_edges, has_interval)
+    subtitle = subtitle.replace("fully loaded CAC", _cac_words(cac_column))
     fig.update_layout(title={"text": title, "subtitle": {"text": subtitle}})
     return fig
 
@@ -448,9 +451,17 @@ def _trend_title(rows: pl.DataFrame, dim: str | None, edges: tuple[float, ...],
 # ---------------------------------------------------------------------------------------------
 
 
+def _cac_words(cac_column: str) -> str:
+    """The name of the CAC in a column: S&M CAC includes sales costs, fully loaded CAC does not."""
+    return "S&M CAC" if cac_column == "cac_sm" else "fully loaded CAC"
+
+
 def channel_efficiency(rows: pl.DataFrame, dimension: str = "channel",
-                       edges: Sequence[float] | None = None) -> go.Figure:
+                       edges: Sequence[float] | None = None, cac_column: str = "cac") -> go.Figure:
     """LTV against fully loaded CAC per channel (or segment) for the latest period in ``rows``.
+
+    With ``cac_column="cac_sm"`` (rows whose ratios are on S&M CAC) x is S&M CAC and the
+    bubbles S&M spend.
 
     x = ``cac``, y = ``ltv``, bubble area = ``spend``, colour = health band (the ``band``
     column, or recomputed from ``edges`` when given). Points above the 1x diagonal create
@@ -459,9 +470,11 @@ def channel_efficiency(rows: pl.DataFrame, dimension: str = "channel",
     new_customers, ``dimension``.
     """
     band_edges = check_band_edges(tuple(edges)) if edges is not None else None
-    if rows.is_empty() or _all_null(rows, ["cac", "ltv"]):
+    words = _cac_words(cac_column)[:1].upper() + _cac_words(cac_column)[1:]
+    spend_column = "spend_sm" if cac_column == "cac_sm" else "spend"
+    if rows.is_empty() or _all_null(rows, [cac_column, "ltv"]):
         return empty_figure("LTV against CAC")
-    _require(rows, ["cac", "ltv"], "channel_efficiency")
+    _require(rows, [cac_column, "ltv"], "channel_efficiency")
     if "period" in rows.columns:
         rows = _labelled(rows).filter(pl.col("period") == pl.col("period").max())
     label = str(rows.get_column("period_label")[0]) if "period_label" in rows.columns else ""
@@ -469,7 +482,7 @@ def channel_efficiency(rows: pl.DataFrame, dimension: str = "channel",
     missing: list[str] = []
     for rec in rows.iter_rows(named=True):
         name = literal.chart(rec[dimension]) if rec.get(dimension) is not None else (_label_of(rec) or "All")
-        cac, ltv = _float(rec["cac"]), _float(rec["ltv"])
+        cac, ltv = _float(rec[cac_column]), _float(rec["ltv"])
         if cac is None or ltv is None or cac <= 0:
             missing.append(name)
             continue
@@ -477,7 +490,7 @@ def channel_efficiency(rows: pl.DataFrame, dimension: str = "channel",
         ratio = ratio if ratio is not None else ltv / cac
         band = band_of(ratio, band_edges) if band_edges is not None else rec.get("band", band_of(ratio))
         points.append({"name": name, "cac": cac, "ltv": ltv, "ratio": ratio, "band": band,
-                       "spend": _float(rec.get("spend")), "raw": rec})
+                       "spend": _float(rec.get(spend_column)), "raw": rec})
     if not points:
         where = label or "this selection"
         return empty_figure("LTV against CAC", f"{NO_DATA}: no {dimension} has both a CAC and an LTV in {where}")
@@ -514,10 +527,10 @@ def channel_efficiency(rows: pl.DataFrame, dimension: str = "channel",
             marker={"color": BAND_COLORS[band] if band else NO_BAND_COLOR, "opacity": 0.85,
                     "size": [p["spend"] if p["spend"] and p["spend"] > 0 else 0.0 for p in members],
                     "sizemode": "area", "sizeref": size_ref, "sizemin": 8, "line": {"color": "white", "width": 1}},
-            customdata=[[p["name"], money_format(p["raw"]["cac"]), money_format(p["raw"]["ltv"]),
-                         f"{p['ratio']:.2f}x", p["band"] or "n/a", money_format(p["raw"].get("spend")),
+            customdata=[[p["name"], money_format(p["raw"][cac_column]), money_format(p["raw"]["ltv"]),
+                         f"{p['ratio']:.2f}x", p["band"] or "n/a", money_format(p["raw"].get(spend_column)),
                          _count_format(p["raw"].get("new_customers"))] for p in members],
-            hovertemplate=("<b>%{customdata[0]}</b><br>Fully loaded CAC %{customdata[1]}<br>"
+            hovertemplate=(f"<b>%{{customdata[0]}}</b><br>{words} %{{customdata[1]}}<br>"
                            "LTV %{customdata[2]}<br>LTV:CAC %{customdata[3]} (%{customdata[4]})<br>"
                            "Spend %{customdata[5]} · %{customdata[6]} new customers<extra></extra>"),
         ))
@@ -529,17 +542,18 @@ def channel_efficiency(rows: pl.DataFrame, dimension: str = "channel",
     else:
         title = (f"{best['name']} is the most efficient {dimension} at {ratio_format(best['ratio'], ratio_edges)} "
                  f"LTV:CAC; {worst['name']} the least at {ratio_format(worst['ratio'], ratio_edges)}")
-    subtitle = f"{label + ': ' if label else ''}bubble area = fully loaded spend; colour = health band"
+    subtitle = (f"{label + ': ' if label else ''}bubble area = "
+                f"{'S&M' if cac_column == 'cac_sm' else 'fully loaded'} spend; colour = health band")
     if missing:
         subtitle += f"; n/a (no CAC or LTV): {', '.join(missing)}"
     fig.update_layout(title={"text": title, "subtitle": {"text": subtitle}})
     if log:
-        fig.update_xaxes(title_text="Fully loaded CAC per new customer (log scale)", type="log",
+        fig.update_xaxes(title_text=f"{words} per new customer (log scale)", type="log",
                          range=[math.log10(x_low), math.log10(x_high)], **_log_money_ticks(x_low, x_high))
         fig.update_yaxes(title_text="LTV per customer, gross margin (log scale)", type="log",
                          range=[math.log10(y_low), math.log10(y_high)], **_log_money_ticks(y_low, y_high))
     else:
-        fig.update_xaxes(title_text="Fully loaded CAC per new customer", tickprefix="$", tickformat=",.0f",
+        fig.update_xaxes(title_text=f"{words} per new customer", tickprefix="$", tickformat=",.0f",
                          range=[x_low, x_high])
         fig.update_yaxes(title_text="LTV per customer, gross margin", tickprefix="$", tickformat=",.0f",
                          range=[y_low, y_high])
