@@ -43,6 +43,7 @@ from finance.dataset import Dataset
 from finance.demo import DEMO_SETTING, build_demo_db
 from finance.ltv import METHODS, LTVResult, cohort_margin_matrix
 from finance.metrics import MetricsResult, compute, default_as_of, rollup
+from finance.plan_session import PackPlan
 from finance.scenarios import PlanLine, PlanningBasis, Projection, optimise, planning_basis, project
 from finance.store import ENV_DB, Store, StoreBusy, StoreError, default_db_path
 from finance.views import GRAIN_CHOICES, ViewState
@@ -422,6 +423,18 @@ def load_projection(path: str, version: tuple[int, ...], method: str, lines: tup
     if optimised:
         lines = tuple(optimise(basis, lines)[0])
     return project(basis, lines, name=name)
+
+
+@st.cache_resource(max_entries=4, ttl=3600, show_spinner=False)
+def load_pack(path: str, version: tuple[int, ...], method: str, request: PackPlan | None,
+              scenario: str | None = None, checked: bool = False) -> Any:
+    """The board pack (``finance.report.BoardPack``) with ``request`` (the planner's working plan and
+    the optimised split it shows), else the saved ``scenario``, projected on the planner's own basis:
+    the pack's plan is the page's. Built once per plan and data version."""
+    from finance import report  # the PDF toolchain: only when a pack is asked for
+
+    return report.gather(path, scenario=scenario, method=method, request=request,  # type: ignore[arg-type]
+                         basis=load_basis(path, version, method, checked))
 
 
 @dataclass(frozen=True)
