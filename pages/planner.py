@@ -76,9 +76,9 @@ shared_pct = top[1].number_input("Shared costs (% of start)", 0.0, 500.0, 100.0,
                                  on_change=_shared_changed)
 
 
-def projected(lines: Any, name: str, optimised: bool = False) -> sc.Projection:
+def projected(lines: Any, name: str) -> sc.Projection:
     """The plan's projection, cached per data version, LTV method and lines."""
-    return ui.load_projection(ctx.path, ctx.version, ctx.view.method, tuple(lines), name, optimised, ctx.checked)
+    return ui.load_projection(ctx.path, ctx.version, ctx.view.method, tuple(lines), name, False, ctx.checked)
 
 
 def _editable(lines: list[sc.PlanLine]) -> pl.DataFrame:
