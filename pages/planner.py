@@ -13,6 +13,7 @@ from finance.domain import literal
 from finance.domain.schema import CATEGORIES
 from finance.planning import plans as sc
 from finance.planning.curves import PlanError
+from finance.planning.session import WORKING, PlanSession
 from finance.present import charts
 from finance.store.database import StoreError
 from finance.store.dataset import SHARED
@@ -44,31 +45,42 @@ options = [*START_LABELS, *(f"saved:{name}" for name in saved_names)]
 top = st.columns([2, 1, 1])
 start = top[0].selectbox("Start from", options, key="plan.start",
                          format_func=lambda o: START_LABELS.get(o, f"Saved scenario: {o.removeprefix('saved:')}"))
-if state.pop("plan.reset_shared", False):  # the new working lines already carry any scaling
-    state["plan.shared"] = 100.0
-shared_pct = top[1].number_input("Shared costs (% of start)", 0.0, 500.0, 100.0, step=5.0, key="plan.shared",
-                                 help="Staff, martech, website and other costs with no channel scale by this.")
-# The working plan is reloaded only when the user picks another start or a new quarter is planned,
-# not whenever the database changes (saving a scenario must not throw away the edits).
-if state.get("plan.loaded") != (start, basis.period):
+# The planner's whole working state is one object (finance.planning.session); this page draws it and its
+# widgets call its transitions. The working plan is reloaded only when the user picks another start or
+# a new quarter is planned, not whenever the database changes (saving a scenario must not throw away
+# the edits): new data only recomputes the results on the new basis.
+session: PlanSession | None = state.get("plan.session")
+if session is None or session.start != start or session.period != basis.period:
+    saved_as = None
     if start.startswith("saved:"):
         with ui.read_store(ctx.path) as store:
-            state["plan.lines"] = list(sc.load_scenario(store, start.removeprefix("saved:")).lines)
+            scenario = sc.load_scenario(store, start.removeprefix("saved:"))
+        start_lines, saved_as = scenario.lines, (scenario.name, scenario.kind)
     else:
-        state["plan.lines"] = list(basis.starts[start])
-    first = "plan.loaded" not in state
-    state["plan.loaded"] = (start, basis.period)
-    state["plan.editor.version"] = state.get("plan.editor.version", 0) + 1
-    state.pop("plan.optimised", None)
-    state.pop("plan.goal", None)
-    if not first and shared_pct != 100.0:
-        state["plan.reset_shared"] = True
-        st.rerun()
+        start_lines = basis.starts[start]
+    if session is None:
+        session = state["plan.session"] = PlanSession(basis, start_lines, start=start, saved_as=saved_as)
+    else:
+        session.load(basis, start_lines, start=start, saved_as=saved_as)
+else:
+    for message in session.rebase(basis):
+        st.error(literal.markdown(message))
+if state.get("plan.shared", 100.0) != session.shared_percent:  # a new start or an adopted plan: as entered
+    state["plan.shared"] = session.shared_percent
 
 
-def projected(lines: Any, name: str, optimised: bool = False) -> sc.Projection:
+def _shared_changed() -> None:
+    state["plan.session"].scale_shared(Decimal(str(state["plan.shared"])) / 100)
+
+
+shared_pct = top[1].number_input("Shared costs (% of start)", 0.0, 500.0, 100.0, step=5.0, key="plan.shared",
+                                 help="Staff, martech, website and other costs with no channel scale by this.",
+                                 on_change=_shared_changed)
+
+
+def projected(lines: Any, name: str) -> sc.Projection:
     """The plan's projection, cached per data version, LTV method and lines."""
-    return ui.load_projection(ctx.path, ctx.version, ctx.view.method, tuple(lines), name, optimised, ctx.checked)
+    return ui.load_projection(ctx.path, ctx.version, ctx.view.method, tuple(lines), name, False, ctx.checked)
 
 
 def _editable(lines: list[sc.PlanLine]) -> pl.DataFrame:
@@ -84,16 +96,15 @@ with st.expander("Plan lines: spend per channel and cost category for the quarte
     st.caption("Edit any amount. `(shared)` lines have no channel (staff, martech, website); sales lines count "
                "in the S&M CAC only.")
     edited = st.data_editor(
-        _editable(state["plan.lines"]), key=f"plan.editor.{state['plan.editor.version']}", hide_index=True,
+        _editable(list(session.table)), key=f"plan.editor.{session.table_version}", hide_index=True,
         width="stretch", num_rows="fixed", disabled=["channel", "category", "Cost category"],
         column_config={"category": None,
                        "amount": st.column_config.NumberColumn("Amount", min_value=0.0, format="dollar",
                                                                step=0.01)})
 try:
-    lines = sc.lines_from_frame(pl.DataFrame(edited).with_columns(
-        pl.col("amount").round(2).cast(pl.String)))
-    lines = sc.scale_shared(lines, Decimal(str(shared_pct)) / 100)
-    plan = projected(lines, "Working plan")
+    session.edit(sc.lines_from_frame(pl.DataFrame(edited).with_columns(
+        pl.col("amount").round(2).cast(pl.String))))
+    plan = projected(session.working, WORKING)
 except PlanError as exc:
     st.error(f"The plan cannot be projected: {literal.markdown(exc)}")
     st.stop()
@@ -158,16 +169,17 @@ with optimise_tab:
              "stays within its bounds (by default half to one and a half times its spend in the plan: the curves "
              "are trusted near the spend they were fitted on). At the optimum, each channel not at a bound "
              "returns the same LTV per marginal dollar.")
-    channel_total = sum(sc.channel_spend(plan.lines).values(), Decimal(0))
-    total = st.number_input("Channel budget to split", 0.0, float(sc.MAX_AMOUNT) - 1.0, value=float(channel_total),
-                            step=10_000.0, format="%.2f", key="plan.total")
-    low, high = sc.default_bounds(basis, plan.lines)
+    # Keyed on the plan's revision: every change to the working plan starts the budget at its total.
+    total = st.number_input("Channel budget to split", 0.0, float(sc.MAX_AMOUNT) - 1.0,
+                            value=float(session.budget_to_split), step=10_000.0, format="%.2f",
+                            key=f"plan.total.{session.revision}")
+    low, high = sc.default_bounds(basis, session.working)
     bounds_frame = pl.DataFrame({"channel": list(basis.channels),
                                  "minimum": [round(low[c], 2) for c in basis.channels],
                                  "maximum": [round(high[c], 2) for c in basis.channels],
                                  "locked": [False] * len(basis.channels)})
     bounds_edit = pl.DataFrame(st.data_editor(
-        bounds_frame, key=f"plan.bounds.{state['plan.editor.version']}", hide_index=True, width="stretch",
+        bounds_frame, key=f"plan.bounds.{session.table_version}", hide_index=True, width="stretch",
         disabled=["channel"], column_config={
             "minimum": st.column_config.NumberColumn("Minimum", min_value=0.0, format="dollar"),
             "maximum": st.column_config.NumberColumn("Maximum", min_value=0.0, format="dollar"),
@@ -179,23 +191,23 @@ with optimise_tab:
                 maximum=dict(zip(bounds_edit["channel"], bounds_edit["maximum"].fill_null(float("inf")),
                                  strict=True)),
                 locked=tuple(bounds_edit.filter(pl.col("locked"))["channel"]))
-            optimised, _ = sc.optimise(basis, plan.lines, total=Decimal(str(round(total, 2))), bounds=bounds)
-            state["plan.optimised"] = optimised
+            session.optimise(Decimal(str(round(total, 2))), bounds)
         except PlanError as exc:
             st.error(f"No split found: {literal.markdown(exc)}")
-    if "plan.optimised" in state:
+    if session.optimised is not None:
         try:
-            best = projected(state["plan.optimised"], "Optimised split")
+            best = projected(session.optimised.lines, "Optimised split")
         except PlanError as exc:
             st.error(f"The optimised split no longer fits this plan: {literal.markdown(exc)}")
-            state.pop("plan.optimised")
+            session.optimised = None
         else:
+            if session.optimised.total != session.budget_to_split:
+                st.caption(f"This split is of {ui.money(session.optimised.total)}; the working plan's channels "
+                           f"spend {ui.money(session.budget_to_split)}.")
             tiles(best, "optimised")
             st.dataframe(channel_table(best), hide_index=True, width="stretch", column_config=MONEY_COLUMNS)
             if st.button("Use the optimised split as the working plan", key="plan.use_optimised"):
-                state["plan.lines"] = list(state.pop("plan.optimised"))
-                state["plan.editor.version"] += 1
-                state["plan.reset_shared"] = True
+                session.adopt_optimised()
                 st.rerun()
 
 with goal_tab:
@@ -203,30 +215,27 @@ with goal_tab:
     target = left.number_input("Target LTV:CAC", 0.5, 20.0, 3.0, step=0.25, key="plan.target_ratio")
     if left.button("Largest budget at this LTV:CAC", key="plan.seek_ratio"):
         try:
-            state["plan.goal"] = sc.budget_for_ratio(basis, plan.lines, target)
+            session.goal_seek(ratio=target)
         except PlanError as exc:
             left.error(literal.markdown(exc))
     wanted = right.number_input("Target new customers", 1.0, sc.MAX_CUSTOMERS,
                                 value=min(float(round(plan.figures["customers"].point or 1)), sc.MAX_CUSTOMERS),
-                                step=100.0, format="%.0f", key="plan.target_customers")
+                                step=100.0, format="%.0f", key=f"plan.target_customers.{session.revision}")
     if right.button("Budget for this many customers", key="plan.seek_customers"):
         try:
-            state["plan.goal"] = sc.budget_for_customers(basis, plan.lines, wanted)
+            session.goal_seek(customers=wanted)
         except PlanError as exc:
             right.error(literal.markdown(exc))
-    goal = state.get("plan.goal")
-    if goal is not None:
-        sought = projected(goal.lines, "Goal seek")
+    if session.goal is not None:
+        goal = session.goal.answer
+        sought = projected(session.goal.lines, "Goal seek")
         st.success(f"Channel budget {ui.money(goal.channel_total)} ({literal.markdown(goal.note)}); with shared "
                    f"and sales lines, {ui.money(sought.spend_sm)} in all.")
         tiles(sought, "goal")
         st.caption("Goal seek splits each budget optimally, with channels capped at twice their largest past "
                    "quarter. The budget is found to within 0.1%.")
         if st.button("Use this plan as the working plan", key="plan.use_goal"):
-            state["plan.lines"] = list(goal.lines)
-            state["plan.editor.version"] += 1
-            state["plan.reset_shared"] = True
-            state.pop("plan.goal")
+            session.adopt_goal()
             st.rerun()
 
 with scenario_tab:
@@ -243,12 +252,13 @@ with scenario_tab:
             if st.form_submit_button("Save the working plan"):
                 try:
                     with ui.writable_store(ctx.path, "saving a scenario") as store:
-                        sc.save_scenario(store, sc.Scenario(name, basis.period, kind, note, plan.lines,
-                                                            {"start": start, "shared_pct": shared_pct}),
-                                         overwrite=overwrite)
+                        saved_scenario = sc.save_scenario(
+                            store, sc.Scenario(name, basis.period, kind, note, session.working,
+                                               {"start": start, "shared_pct": shared_pct}), overwrite=overwrite)
                 except (PlanError, StoreError) as exc:
                     st.error(f"Not saved: {literal.markdown(exc)}")
                 else:
+                    session.mark_saved(saved_scenario.name, saved_scenario.kind)
                     state["plan.flash"] = f"Saved '{literal.markdown(' '.join(name.split()))}'."
                     st.rerun()
     if "plan.flash" in state:
@@ -265,11 +275,10 @@ with scenario_tab:
                 st.error(f"Not deleted: {literal.markdown(exc)}")
             else:
                 st.rerun()
-    candidates: dict[str, sc.Projection] = {baseline.name: baseline, plan.name: plan}
-    if "plan.optimised" in state:
-        candidates["Optimised split"] = projected(state["plan.optimised"], "Optimised split")
-    else:
-        candidates["Optimised split"] = projected(plan.lines, "Optimised split", optimised=True)
+    # The optimised split is the session's: the last optimise of this working plan, else the default split.
+    candidates: dict[str, sc.Projection] = {baseline.name: baseline, plan.name: plan,
+                                            "Optimised split": projected(session.optimised_lines(),
+                                                                         "Optimised split")}
     chosen = st.multiselect("Compare", [*candidates, *saved_names], default=list(candidates)[:3],
                             key="plan.compare")
     projections = []
@@ -316,10 +325,16 @@ with curve_tab:
 with pack_tab:
     st.write("The CFO board pack: KPIs, LTV:CAC trend with bands, fully loaded CAC breakdown, CPL/CPA history, "
              "the budget request with its projection and range, assumptions and methodology.")
-    requests = [None, *saved_names]
+    # "" is the working plan on this page (no saved scenario has an empty name): the pack then prints
+    # the plan and the optimised split shown here, from the same session, through one cached loader.
+    requests = ["", None, *saved_names]
     picked = st.selectbox("Budget request", requests, key="plan.pack.scenario",
-                          format_func=lambda n: "Latest saved request (else last quarter repeated)" if n is None
+                          format_func=lambda n: "The working plan on this page, with its optimised split"
+                          if n == "" else "Latest saved request (else last quarter repeated)" if n is None
                           else n)
+    pack_request = session.pack_plan() if picked == "" else None
+    # A file made for another plan, request or data version is not offered for download.
+    pack_stamp = (picked, ctx.version, pack_request)
     cols = st.columns(2)
     from finance.present import report  # rendering pulls in the PDF toolchain: import it only here
 
@@ -327,11 +342,13 @@ with pack_tab:
         if col.button(f"Prepare the {kind.upper()}", key=f"plan.pack.{kind}"):
             try:
                 with st.spinner("Rendering the board pack..."):
-                    pack = report.gather(ctx.path, scenario=picked, method=ctx.view.method)
+                    pack = ui.load_pack(ctx.path, ctx.version, ctx.view.method, pack_request, picked or None,
+                                        ctx.checked)
                     state[f"plan.pack.{kind}.bytes"] = report.to_pdf(pack) if kind == "pdf" else report.to_xlsx(pack)
+                    state[f"plan.pack.{kind}.stamp"] = pack_stamp
             except Exception as exc:  # a missing renderer or bad input: say what, keep the page
                 col.error(f"Board pack not made: {exc}")
-        if f"plan.pack.{kind}.bytes" in state:
+        if f"plan.pack.{kind}.bytes" in state and state.get(f"plan.pack.{kind}.stamp") == pack_stamp:
             col.download_button(f"Download board pack ({kind.upper()})", state[f"plan.pack.{kind}.bytes"],
                                 file_name=f"board-pack-{basis.period}.{kind}", key=f"plan.pack.{kind}.download",
                                 mime="application/pdf" if kind == "pdf" else

@@ -45,6 +45,7 @@ from finance.ltv.base import METHODS, LTVResult, cohort_margin_matrix
 from finance.metrics.assumptions import Assumptions
 from finance.metrics.table import MetricsResult, compute, on_cac_basis, rollup
 from finance.planning.plans import PlanLine, PlanningBasis, Projection, optimise, planning_basis, project
+from finance.planning.session import PackPlan
 from finance.present import charts, exports
 from finance.store.database import DEMO_SETTING, ENV_DB, Store, StoreBusy, StoreError, default_db_path
 from finance.store.dataset import Dataset, default_as_of
@@ -425,6 +426,18 @@ def load_projection(path: str, version: tuple[int, ...], method: str, lines: tup
     if optimised:
         lines = tuple(optimise(basis, lines)[0])
     return project(basis, lines, name=name)
+
+
+@st.cache_resource(max_entries=4, ttl=3600, show_spinner=False)
+def load_pack(path: str, version: tuple[int, ...], method: str, request: PackPlan | None,
+              scenario: str | None = None, checked: bool = False) -> Any:
+    """The board pack (``finance.present.report.BoardPack``) with ``request`` (the planner's working plan and
+    the optimised split it shows), else the saved ``scenario``, projected on the planner's own basis:
+    the pack's plan is the page's. Built once per plan and data version."""
+    from finance.present import report  # the PDF toolchain: only when a pack is asked for
+
+    return report.gather(path, scenario=scenario, method=method, request=request,  # type: ignore[arg-type]
+                         basis=load_basis(path, version, method, checked))
 
 
 @dataclass(frozen=True)

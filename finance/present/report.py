@@ -37,6 +37,7 @@ from finance.metrics.assumptions import LABELS, Assumptions
 from finance.metrics.table import chance_text, compute
 from finance.planning import plans as sc
 from finance.planning.curves import PlanError
+from finance.planning.session import PackPlan
 from finance.present import charts, exports, pdf
 from finance.store.database import DEMO_SETTING, PROJECT_DIR, Store
 from finance.store.dataset import Dataset
@@ -149,13 +150,19 @@ class Written:
 
 
 def gather(store: Store | Path | str, *, period: str | None = None, scenario: str | None = None,
-           method: Method = "auto", prepared_on: date | None = None) -> BoardPack:
+           method: Method = "auto", prepared_on: date | None = None, request: PackPlan | None = None,
+           basis: sc.PlanningBasis | None = None) -> BoardPack:
     """The pack for ``period`` (default: the latest quarter with new customers) and a budget request.
 
-    The request is the saved scenario named ``scenario``, else the most recently updated saved
-    scenario of kind "request", else last quarter's spend repeated. ``ValueError`` (a
-    ``PlanError`` for scenarios) names a bad period, scenario or method and the valid choices.
+    The request is ``request`` (the planner's working plan and the optimised split it shows), else the
+    saved scenario named ``scenario``, else the most recently updated saved scenario of kind
+    "request", else last quarter's spend repeated. ``basis`` is the planning basis to project on
+    (default: fitted here from the store); the planner passes its own, so the pack's projections
+    are the page's. ``ValueError`` (a ``PlanError`` for scenarios) names a bad period, scenario or
+    method and the valid choices.
     """
+    if request is not None and scenario is not None:
+        raise ValueError("a pack has one budget request: give the planner's plan or a scenario name, not both")
     if method not in METHODS:
         raise ValueError(f"unknown LTV method {method!r}; valid: {', '.join(METHODS)}")
     if isinstance(store, Store):
@@ -179,7 +186,7 @@ def gather(store: Store | Path | str, *, period: str | None = None, scenario: st
     labels = known.get_column("period_label").to_list()
     prior = labels[labels.index(chosen) - 1] if labels.index(chosen) > 0 else None
     category_json = next(r for r in pooled.to_json()["rows"] if r["period"] == chosen)["cac_by_category"]
-    plan = _plan(data, assumptions, method, saved, check)
+    plan = _plan(data, assumptions, method, saved, check, given=request, basis=basis)
     edges = assumptions.band_edges
     this_quarter = quarterly.filter(pl.col("period_label") == chosen)
     figures = {
@@ -260,12 +267,16 @@ class _Plan:
 
 
 def _plan(data: Dataset, assumptions: Assumptions, method: Method, saved: sc.Scenario | None,
-          check: Any = None) -> _Plan:
-    """The budget request projected, against repeating last quarter and against its optimised split."""
-    basis = sc.planning_basis(data, assumptions.params(method=method), check=check)
+          check: Any = None, *, given: PackPlan | None = None, basis: sc.PlanningBasis | None = None) -> _Plan:
+    """The budget request projected, against repeating last quarter and against its optimised split
+    (``given``: the planner's request and the split it shows, projected as the page projects them)."""
+    if basis is None:
+        basis = sc.planning_basis(data, assumptions.params(method=method), check=check)
     last = sc.quarter_label(basis.last_period)
     warnings = list(basis.notes)
-    if saved is not None:
+    if given is not None:
+        name, lines, note, source = given.name, given.lines, given.note, given.source
+    elif saved is not None:
         name, lines, note = saved.name, saved.lines, saved.note
         updated = f", updated {saved.updated_at:%d %b %Y %H:%M}" if isinstance(saved.updated_at, datetime) else ""
         source = f"saved scenario ({saved.kind}{updated})"
@@ -281,7 +292,7 @@ def _plan(data: Dataset, assumptions: Assumptions, method: Method, saved: sc.Sce
         name = f"{name} (request)"
     try:
         request = sc.project(basis, lines, name=name)
-        optimised_lines, _ = sc.optimise(basis, request.lines)
+        optimised_lines = list(given.optimised) if given is not None else sc.optimise(basis, request.lines)[0]
     except PlanError as exc:
         raise PlanError(f"the budget request {name!r} cannot be projected: {exc}") from None
     baseline = sc.project(basis, basis.starts["last_quarter"], name=BASELINE)
