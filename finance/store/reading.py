@@ -1,0 +1,69 @@
+"""Reading the store back: the rows in force of each kind, the dataset the metrics read, and the
+totals and full content that prove what a change did (or did not) do."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import polars as pl
+
+from finance.domain.schema import KINDS, file_kind
+from finance.ingest.prepare import STORAGE_SCHEMAS
+from finance.store.connection import Connection
+from finance.store.dataset import Dataset
+from finance.store.imports import measure_sql
+
+
+def frame(db: Connection, kind: str) -> pl.DataFrame:
+    """Every row in force of ``kind``, as the validator normalised it."""
+    file_kind(kind)
+    return db.query(f"SELECT * FROM {kind} ORDER BY import_id, source_row")
+
+
+def dataset(db: Connection) -> Dataset:
+    """The rows in force of every kind, for the metric core (read once, into Arrow).
+
+    Only the columns ``dataset_columns`` names are read; the core sees the others as nulls.
+    """
+    frames = {kind: db.query(f"SELECT {', '.join(columns)} FROM {kind}")
+              for kind, columns in dataset_columns(db).items() if columns}
+    return Dataset.from_frames(**frames)
+
+
+def dataset_columns(db: Connection) -> dict[str, list[str]]:
+    """The storage columns ``dataset`` reads, per kind.
+
+    A column that is NULL in every row (a ledger without channel or currency) is left out:
+    the core sees it as nulls all the same, without a column of them in memory. So is the
+    revenue rows' file order when no revenue row names a channel or segment: it only decides
+    which row's channel or segment is a customer's first.
+    """
+    out: dict[str, list[str]] = {}
+    for kind in KINDS:
+        # A read-only store may hold an older schema (only a writer migrates it): read the
+        # columns its view has; a newer one is nulls to the core, as on a file without it.
+        present = set(db.query(f"SELECT * FROM {kind} LIMIT 0").columns)
+        names = [n for n in STORAGE_SCHEMAS[kind] if n in present]
+        counts = db.one(f"SELECT {', '.join(f'count({n})' for n in names)} FROM {kind}") or ()
+        used = [n for n, count in zip(names, counts, strict=True) if count]
+        if kind == "revenue" and not {"channel", "segment"} & set(used):
+            used = [n for n in used if n != "source_row"]
+        out[kind] = used
+    return out
+
+
+def totals(db: Connection) -> dict[str, dict[str, Any]]:
+    """Rows and measure in force per kind: the store's own checksum."""
+    out: dict[str, dict[str, Any]] = {}
+    for kind in KINDS:
+        measure = measure_sql(kind)
+        count, total = db.one(f"SELECT count(*), {measure} FROM {kind}")  # type: ignore[misc]
+        out[kind] = {"rows": int(count), "total": Decimal(total)}
+    return out
+
+
+def snapshot(db: Connection) -> dict[str, list[tuple[Any, ...]]]:
+    """Every table's full content, sorted: for proving that something changed nothing."""
+    tables = ["imports", "settings", "changes", "scenarios", "scenario_lines", *[f"{k}_rows" for k in KINDS]]
+    return {t: db.rows(f"SELECT * FROM {t} ORDER BY ALL") for t in tables}
