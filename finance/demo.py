@@ -40,7 +40,7 @@ def build_demo_db(path: Path, *, force: bool = False, sample_dir: Path = SAMPLE_
                     problems = "; ".join(p.describe(result.file_name) for p in result.errors[:5])
                     raise RuntimeError(f"the sample {kind} file did not import: {problems}")
             store.set_setting(DEMO_SETTING, "Northwind Analytics")
-            store.con.execute("CHECKPOINT")
+            store.checkpoint()
         # A log left by an older file at this path must not replay onto the new one.
         Path(str(path) + ".wal").unlink(missing_ok=True)
         os.replace(temp, path)
@@ -66,13 +66,13 @@ def remove_demo_data(store: Store) -> int:
     The imports log keeps the undone imports, so nothing disappears without a trace;
     ``python -m finance demo --force`` builds the demo again. Returns the imports undone.
     """
-    active = store.rows("SELECT import_id FROM imports WHERE status = 'active' ORDER BY import_id DESC")
+    active = store.active_imports()
     if active:
         store.backup("undo")  # one backup for the lot
-    for (import_id,) in active:
-        store.undo(int(import_id), backup_first=False)
-    with store.transaction() as con:
-        con.execute("DELETE FROM settings WHERE key = ?", [DEMO_SETTING])
+    for import_id in active:
+        store.undo(import_id, backup_first=False)
+    with store.transaction():
+        store.delete_setting(DEMO_SETTING)
         store.log_change("demo_removed", {"imports_undone": len(active)})
     return len(active)
 

@@ -3,7 +3,9 @@
 The order, lowest first, is ``LAYERS``. A module may import from its own layer and any layer below;
 importing upwards is a leak. Only the app layer imports Streamlit, only the presentation and app
 layers import Plotly, and only the store imports DuckDB. Imports inside functions count too: a
-deferred import is still a dependency. The README's architecture section is this folder tree.
+deferred import is still a dependency. Only the store writes SQL: no other module (nor the pages) holds
+a statement or reaches for the store's DuckDB connection. The README's architecture section is this
+folder tree.
 """
 
 from __future__ import annotations
@@ -23,6 +25,9 @@ budget planning; what people read; the demo company; the dashboard and the comma
 
 ONLY_IN = {"streamlit": {"app"}, "plotly": {"present", "app"}, "duckdb": {"store"}}
 """Third-party packages that only some layers may import."""
+
+SQL = re.compile(r"\s*(SELECT|INSERT|DELETE|UPDATE|CREATE|ALTER|DROP|CHECKPOINT)\b")
+"""How a string that is an SQL statement starts (keywords in capitals, as the store writes them)."""
 
 
 def _module(path: Path) -> str:
@@ -53,6 +58,24 @@ def _modules() -> list[Path]:
     return sorted(PACKAGE.rglob("*.py"))
 
 
+def _sql(path: Path) -> list[str]:
+    """Where ``path`` holds SQL: a string (or an f-string's opening text) that starts with a statement,
+    or a use of a store's DuckDB connection (``.con``)."""
+    found: list[str] = []
+    where = path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
+    nodes = list(ast.walk(ast.parse(path.read_text(encoding="utf-8"))))
+    pieces = {id(part) for node in nodes if isinstance(node, ast.JoinedStr) for part in node.values}
+    for node in nodes:
+        text = node.values[0] if isinstance(node, ast.JoinedStr) and node.values else node
+        if id(node) in pieces:
+            continue  # seen as part of its f-string
+        if isinstance(text, ast.Constant) and isinstance(text.value, str) and SQL.match(text.value):
+            found.append(f"{where}:{node.lineno}: {text.value.split()[0]} ...")
+        elif isinstance(node, ast.Attribute) and node.attr == "con":
+            found.append(f"{where}:{node.lineno}: .con")
+    return found
+
+
 def _violations() -> list[str]:
     out: list[str] = []
     for path in _modules():
@@ -79,6 +102,21 @@ def test_every_module_belongs_to_a_layer() -> None:
 
 def test_no_layer_imports_a_higher_one_or_a_package_it_must_not() -> None:
     assert _violations() == []
+
+
+def test_only_the_store_writes_sql() -> None:
+    """The schema and every statement on it live in ``finance/store``; the rest asks the store."""
+    outside = [*(p for p in _modules() if _layer(_module(p)) != "store"), ROOT / "app.py",
+               *sorted((ROOT / "pages").glob("*.py"))]
+    assert [hit for path in outside for hit in _sql(path)] == []
+
+
+def test_the_sql_check_sees_a_statement(tmp_path: Path) -> None:
+    """A statement in an f-string and a reach for the connection are found; prose is not SQL."""
+    leaky = tmp_path / "leak.py"
+    leaky.write_text('def f(store, t):\n    store.rows(f"SELECT * FROM {t}")\n    store.con.execute("x")\n'
+                     '    return "Select a channel"\n')
+    assert sorted(hit.split(": ", 1)[1] for hit in _sql(leaky)) == [".con", "SELECT ..."]
 
 
 def test_no_import_cycles_between_modules() -> None:

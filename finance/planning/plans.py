@@ -27,7 +27,6 @@ Scenarios are saved by name in the store (:func:`save_scenario`) and compared si
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -47,7 +46,7 @@ from finance.metrics.cac import CATEGORY_KEYS, acquisition
 from finance.metrics.table import MetricParams
 from finance.planning import curves as planner
 from finance.planning.curves import DEFAULT_MAX_SHAPE, PlanError, ResponseCurve
-from finance.store.database import Store
+from finance.store.database import ScenarioExists, Store
 from finance.store.dataset import (
     SHARED,
     Dataset,
@@ -756,52 +755,34 @@ def save_scenario(store: Store, scenario: Scenario, *, overwrite: bool = False) 
     for number, line in enumerate(scenario.lines, start=1):
         if line.category not in CATEGORIES or to_cents(line.amount) < 0 or not line.channel:
             raise PlanError(f"line {number}: {line} is not a valid plan line")
-    now = datetime.now().replace(microsecond=0)
-    with store.transaction() as con:
-        found = con.execute("SELECT created_at FROM scenarios WHERE name = ?", [name]).fetchall()
-        if found and not overwrite:
-            raise PlanError(f"a scenario named {name!r} exists; choose another name or replace it")
-        created = found[0][0] if found else now
-        con.execute("DELETE FROM scenario_lines WHERE scenario = ?", [name])
-        con.execute("DELETE FROM scenarios WHERE name = ?", [name])
-        con.execute("INSERT INTO scenarios VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    [name, scenario.period, scenario.kind, scenario.note, json.dumps(scenario.settings),
-                     created, now])
-        if scenario.lines:
-            con.executemany("INSERT INTO scenario_lines VALUES (?, ?, ?, ?)",
-                            [[name, ln.channel, ln.category, to_cents(ln.amount)] for ln in scenario.lines])
-        store.log_change("scenario_saved", {"name": name, "period": scenario.period, "kind": scenario.kind,
-                                            "replaced": bool(found), "lines": len(scenario.lines)})
+    lines = [(ln.channel, ln.category, to_cents(ln.amount)) for ln in scenario.lines]
+    try:
+        store.save_scenario(name, scenario.period, scenario.kind, scenario.note, scenario.settings, lines,
+                            overwrite=overwrite)
+    except ScenarioExists:
+        raise PlanError(f"a scenario named {name!r} exists; choose another name or replace it") from None
     return load_scenario(store, name)
 
 
 def list_scenarios(store: Store) -> pl.DataFrame:
     """Saved scenarios: name, period, kind, note, spend (all lines), lines, created_at, updated_at."""
-    return store.query(
-        "SELECT s.name, s.period, s.kind, s.note, coalesce(sum(l.amount), 0)::DECIMAL(18,2) AS spend, "
-        "count(l.amount) AS lines, s.created_at, s.updated_at FROM scenarios s "
-        "LEFT JOIN scenario_lines l ON l.scenario = s.name GROUP BY ALL ORDER BY s.updated_at DESC, s.name")
+    return store.list_scenarios()
 
 
 def load_scenario(store: Store, name: str) -> Scenario:
-    found = store.one("SELECT name, period, kind, note, settings, updated_at FROM scenarios WHERE name = ?",
-                      [name])
+    found = store.load_scenario(name)
     if found is None:
-        names = [row[0] for row in store.rows("SELECT name FROM scenarios ORDER BY name")]
+        names = store.scenario_names()
         raise PlanError(f"no scenario named {name!r}; saved scenarios: {names or 'none'}")
-    lines = store.rows("SELECT channel, category, amount FROM scenario_lines WHERE scenario = ? "
-                       "ORDER BY channel, category", [name])
-    return Scenario(found[0], found[1], found[2], found[3] or "",
+    (name, period, kind, note, settings, updated_at), lines = found
+    return Scenario(name, period, kind, note or "",
                     tuple(PlanLine(c, k, Decimal(a).quantize(CENT)) for c, k, a in lines),
-                    json.loads(found[4] or "{}"), found[5])
+                    settings, updated_at)
 
 
 def delete_scenario(store: Store, name: str) -> None:
     load_scenario(store, name)
-    with store.transaction() as con:
-        con.execute("DELETE FROM scenario_lines WHERE scenario = ?", [name])
-        con.execute("DELETE FROM scenarios WHERE name = ?", [name])
-        store.log_change("scenario_deleted", {"name": name})
+    store.delete_scenario(name)
 
 
 def projection_json(p: Projection) -> dict[str, Any]:

@@ -227,8 +227,7 @@ def _read(store: Store, scenario: str | None) -> _Source:
 
 def _saved_request(store: Store, name: str | None) -> sc.Scenario | None:
     """The named scenario (PlanError listing the saved ones if unknown), else the latest saved request."""
-    has_table = store.one("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'scenarios'")
-    if not has_table or not has_table[0]:  # a database from before scenarios were saved
+    if not store.has_scenario_tables():  # a database from before scenarios were saved
         if name is not None:
             raise PlanError(f"no scenario named {name!r}; saved scenarios: none")
         return None

@@ -31,7 +31,7 @@ import duckdb
 import polars as pl
 
 from finance.ingest.prepare import ImportOptions, PreparedImport, period_totals
-from finance.store import backup, imports, migrations, reading, settings
+from finance.store import backup, imports, migrations, reading, scenarios, settings
 from finance.store.connection import (
     DEFAULT_BUSY_TIMEOUT,
     DEFAULT_DB,
@@ -53,6 +53,7 @@ from finance.store.dataset import Dataset
 from finance.store.errors import StoreBusy, StoreError, StoreUnreadable
 from finance.store.imports import INSERT_SLICE_ROWS, ImportResult
 from finance.store.migrations import SCHEMA_VERSION, listed, schema_problems
+from finance.store.scenarios import ScenarioExists, ScenarioLine
 from finance.store.settings import DEMO_SETTING
 
 
@@ -138,6 +139,32 @@ class Store(Connection):
     def undo(self, import_id: int, *, backup_first: bool = True) -> dict[str, Any]:
         """Remove an import's rows and bring back what it replaced, in one transaction."""
         return imports.undo(self, import_id, backup_first=backup_first)
+
+    # saved scenarios -------------------------------------------------------------------
+    def save_scenario(self, name: str, period: str, kind: str, note: str, settings: dict[str, Any],
+                      lines: Sequence[ScenarioLine], *, overwrite: bool = False) -> None:
+        """Save a scenario in one transaction; ``ScenarioExists`` if the name is taken and ``overwrite`` is false."""
+        scenarios.save_scenario(self, name, period, kind, note, settings, lines, overwrite=overwrite)
+
+    def list_scenarios(self) -> pl.DataFrame:
+        """Saved scenarios: name, period, kind, note, spend (all lines), lines, created_at, updated_at."""
+        return scenarios.list_scenarios(self)
+
+    def load_scenario(self, name: str) -> tuple[tuple[Any, ...], list[tuple[Any, ...]]] | None:
+        """The scenario ``name`` as (name, period, kind, note, settings, updated_at) and its lines; None if none."""
+        return scenarios.load_scenario(self, name)
+
+    def scenario_names(self) -> list[str]:
+        """The names of the saved scenarios, sorted."""
+        return scenarios.scenario_names(self)
+
+    def delete_scenario(self, name: str) -> None:
+        """Remove a scenario and its lines in one transaction."""
+        scenarios.delete_scenario(self, name)
+
+    def has_scenario_tables(self) -> bool:
+        """Whether the file has the scenario tables (a read-only open of a file older than them has not)."""
+        return scenarios.has_scenario_tables(self)
 
     # reading ---------------------------------------------------------------------------
     def frame(self, kind: str) -> pl.DataFrame:
@@ -227,6 +254,6 @@ def _check_backup(path: Path, source: Path) -> None:
 
 
 __all__ = ["DEFAULT_BUSY_TIMEOUT", "DEFAULT_DB", "DEMO_SETTING", "ENV_BUSY_TIMEOUT", "ENV_DB", "ENV_USER",
-           "INSERT_SLICE_ROWS", "PROJECT_DIR", "SCHEMA_VERSION", "ImportResult", "Store", "StoreBusy", "StoreError",
-           "StoreUnreadable", "busy_timeout_setting", "cli_user", "connect_file", "default_db_path", "period_totals",
-           "restore", "schema_problems"]
+           "INSERT_SLICE_ROWS", "PROJECT_DIR", "SCHEMA_VERSION", "ImportResult", "ScenarioExists", "Store",
+           "StoreBusy", "StoreError", "StoreUnreadable", "busy_timeout_setting", "cli_user", "connect_file",
+           "default_db_path", "period_totals", "restore", "schema_problems"]
