@@ -57,9 +57,12 @@ def upload_section() -> None:
                                        format_func=lambda f: {"%d/%m/%Y": "day first", "%m/%d/%Y": "month first"}.get(
                                            f, "ambiguous: refuse"))
         decimal_comma = reading[1].checkbox("Amounts use a decimal comma (1.234,56)", key="data.decimal_comma")
+        # The stored fiscal year (the Assumptions page's) reads "FY25 Q1" unless changed for this file.
         fiscal_start = reading[2].selectbox(
             "Fiscal year starts in month (for FY25 Q1 labels)", [None, *range(1, 13)], key="data.fiscal",
-            format_func=lambda m: "not used" if m is None else str(m))
+            index=ctx.assumptions.fiscal_year_start,
+            format_func=lambda m: "not used (refuse FY labels)" if m is None else (
+                f"{m} (the stored fiscal year)" if m == ctx.assumptions.fiscal_year_start else str(m)))
         defaults = st.columns(2)
         default_category = defaults[0].selectbox("Category for rows without one", [None, *CATEGORIES],
                                                  key="data.default_category",

@@ -29,7 +29,7 @@ except PlanError as exc:
 
 quarters = max(b.history.height for b in basis.channels.values())
 st.caption(f"Plan for **{basis.period}**. Response curves fitted on up to {quarters} quarters of history to "
-           f"{sc.quarter_label(basis.last_period)}; LTV by the {ui.METHOD_LABELS[basis.ltv_method].lower()} "
+           f"{basis.last_label}; LTV by the {ui.METHOD_LABELS[basis.ltv_method].lower()} "
            f"method. Ranges are the central {basis.interval:.0%} of {sc.DRAWS:,} draws from the curves' fits "
            "and the LTV model.")
 for note in basis.notes:
@@ -39,7 +39,7 @@ for note in basis.notes:
 with ui.read_store(ctx.path) as store:
     saved = sc.list_scenarios(store)
 saved_names = saved["name"].to_list()
-START_LABELS = {"last_quarter": f"Last quarter's spend ({sc.quarter_label(basis.last_period)})",
+START_LABELS = {"last_quarter": f"Last quarter's spend ({basis.last_label})",
                 "trailing_average": "Average quarter of the last four"}
 options = [*START_LABELS, *(f"saved:{name}" for name in saved_names)]
 top = st.columns([2, 1, 1])

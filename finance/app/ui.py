@@ -402,7 +402,8 @@ def load_cohort_matrix(path: str, version: tuple[int, ...], grain: str) -> pl.Da
     data, stored, _ = load_dataset(path, version)
     assumptions = Assumptions.from_settings(stored)
     settings = assumptions.params().ltv
-    return cohort_margin_matrix(data, grain=grain, as_of=default_as_of(data), settings=settings)  # type: ignore[arg-type]
+    return cohort_margin_matrix(data, grain=grain, as_of=default_as_of(data), settings=settings,  # type: ignore[arg-type]
+                                fiscal_year_start=assumptions.fiscal_year_start)
 
 
 @st.cache_resource(max_entries=8, ttl=3600, show_spinner="Fitting response curves to the history...")
@@ -577,6 +578,11 @@ def sidebar() -> Context:
         state["view.channels"] = list(view.channels)
         state["view.segments"] = list(view.segments)
         state["view.sales"] = view.include_sales
+    kept = (state.get("view.from"), state.get("view.to"))
+    if periods and all(isinstance(p, str) for p in kept) and not all(p in periods for p in kept):
+        # The periods were renamed under the pickers (the fiscal year changed): keep the same months.
+        state["view.from"], state["view.to"] = (map_range((str(kept[0]), str(kept[1])), periods,
+                                                          assumptions.fiscal_year_start) or (periods[0], periods[-1]))
     with st.sidebar:
         st.header("View")
         grain = st.segmented_control("Grain", GRAIN_CHOICES, key="view.grain",
@@ -589,7 +595,8 @@ def sidebar() -> Context:
                 else view.period_range(periods)
             periods, channels, segments = _choices(path, version, grain)
             if periods:
-                state["view.from"], state["view.to"] = map_range(previous, periods) or (periods[0], periods[-1])
+                state["view.from"], state["view.to"] = (map_range(previous, periods, assumptions.fiscal_year_start)
+                                                        or (periods[0], periods[-1]))
         start: str | None = None
         end: str | None = None
         if periods:

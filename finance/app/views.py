@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from finance.domain.periods import quarter_label_start
 from finance.ltv.base import METHODS, Method
 
 WINDOW_CHOICES: tuple[int | None, ...] = (None, 3, 6, 12)
@@ -99,12 +100,19 @@ class ViewState:
         return (self.period_from or periods[0], self.period_to or periods[-1])
 
 
-def period_months(label: str) -> tuple[int, int] | None:
+def period_months(label: str, fiscal_year_start: int = 1) -> tuple[int, int] | None:
     """The first and last month a period label covers, as month numbers (year * 12 + month - 1).
 
     ``2025-Q2`` covers April to June 2025, ``2025-04`` April alone, ``2025`` the whole year;
-    None for anything else.
+    ``FY2026-Q1`` the first quarter of the fiscal year starting in ``fiscal_year_start`` (April to
+    June 2025 with an April start); None for anything else.
     """
+    if label.startswith("FY"):
+        start = quarter_label_start(label, fiscal_year_start)
+        if start is None:
+            return None
+        first = start.year * 12 + start.month - 1
+        return first, first + 2
     parts = label.split("-")
     if not parts[0].isdigit() or len(parts[0]) != 4 or len(parts) > 2:
         return None
@@ -120,19 +128,22 @@ def period_months(label: str) -> tuple[int, int] | None:
     return None
 
 
-def map_range(selected: tuple[str, str] | None, periods: Sequence[str]) -> tuple[str, str] | None:
+def map_range(selected: tuple[str, str] | None, periods: Sequence[str],
+              fiscal_year_start: int = 1) -> tuple[str, str] | None:
     """A period range carried to another grain: the first and last of ``periods`` overlapping it.
 
     2024-Q2..2025-Q1 becomes 2024-04..2025-03 in months, and 2024-05..2025-02 becomes
-    2024-Q2..2025-Q1 in quarters (the quarters containing those months). Where the data of the
-    new grain starts later or ends earlier, the range stops there. None (the whole history)
-    when the range cannot be read or nothing overlaps it.
+    2024-Q2..2025-Q1 in quarters (the quarters containing those months). Fiscal quarters are read
+    with ``fiscal_year_start``: with an April start FY2025-Q1..FY2025-Q4 is 2024-04..2025-03. Where
+    the data of the new grain starts later or ends earlier, the range stops there. None (the whole
+    history) when the range cannot be read or nothing overlaps it.
     """
     if not selected or not periods:
         return None
-    start, end = period_months(selected[0]), period_months(selected[1])
+    start = period_months(selected[0], fiscal_year_start)
+    end = period_months(selected[1], fiscal_year_start)
     if start is None or end is None:
         return None
-    covered = [(p, months) for p in periods if (months := period_months(p)) is not None]
+    covered = [(p, months) for p in periods if (months := period_months(p, fiscal_year_start)) is not None]
     inside = [p for p, (first, last) in covered if last >= start[0] and first <= end[1]]
     return (inside[0], inside[-1]) if inside else None

@@ -146,7 +146,8 @@ def build_parser() -> argparse.ArgumentParser:
     rep = sub.add_parser("report", help="the CFO board pack for a quarter, as PDF or XLSX")
     _add_db(rep)
     rep.add_argument("--period", metavar="QUARTER", default=None,
-                     help="the quarter to report, e.g. 2025-Q4 (default: the latest with new customers)")
+                     help="the quarter to report, e.g. 2025-Q4, or FY2026-Q1 when the fiscal year starts in "
+                          "another month than January (default: the latest with new customers)")
     rep.add_argument("--scenario", metavar="NAME", default=None,
                      help="the saved scenario to present as the budget request (default: the latest saved "
                           "request, else last quarter repeated)")

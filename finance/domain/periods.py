@@ -269,3 +269,53 @@ def month_end(day: date) -> date:
     """The last day of ``day``'s month."""
     following = date(day.year + (day.month == 12), 1 if day.month == 12 else day.month + 1, 1)
     return date.fromordinal(following.toordinal() - 1)
+
+
+# ---------------------------------------------------------------------------------------------
+# The reporting calendar: quarters of the fiscal year (the ``fiscal_year_start`` assumption).
+# ``finance.store.dataset.grain_start`` and ``grain_label`` are the same rules as Polars
+# expressions; every quarter a figure is shown for goes through one or the other.
+# ---------------------------------------------------------------------------------------------
+
+def quarter_start(day: date, fiscal_year_start: int = 1) -> date:
+    """The first day of the fiscal quarter ``day`` falls in (a calendar quarter with a January start).
+
+    Fiscal quarters start in the month ``fiscal_year_start`` and every third month after it:
+    with an April start, in April, July, October and January.
+    """
+    offset = (day.month - fiscal_year_start) % 3
+    year, month = _add_months(day.year, day.month, -offset)
+    return date(year, month, 1)
+
+
+def add_quarters(day: date, quarters: int) -> date:
+    """The first of the month ``3 * quarters`` months after ``day``'s month (before, when negative)."""
+    year, month = _add_months(day.year, day.month, 3 * quarters)
+    return date(year, month, 1)
+
+
+def quarter_label(start: date, fiscal_year_start: int = 1) -> str:
+    """The name of the quarter starting ``start``: ``2025-Q1`` with a January start, else the fiscal
+    quarter, ``FY2026-Q1``, its year named by the calendar year it ends in (as ``fiscal_quarter``
+    reads "FY26 Q1"): with an April start, April-June 2025 is FY2026-Q1."""
+    if fiscal_year_start == 1:
+        return f"{start.year}-Q{(start.month - 1) // 3 + 1}"
+    fiscal_year = start.year + (start.month >= fiscal_year_start)
+    return f"FY{fiscal_year}-Q{(start.month - fiscal_year_start) % 12 // 3 + 1}"
+
+
+_QUARTER_LABEL = re.compile(r"^(FY)?(\d{4})-Q([1-4])$")
+
+
+def quarter_label_start(label: str, fiscal_year_start: int = 1) -> date | None:
+    """The first day of the quarter a ``quarter_label`` names (``FY`` labels read with ``fiscal_year_start``);
+    None for anything else. ``2025-Q2`` is always the calendar quarter April-June 2025."""
+    match = _QUARTER_LABEL.match(label)
+    if match is None:
+        return None
+    year, quarter = int(match[2]), int(match[3])
+    if not match[1]:
+        return date(year, 3 * (quarter - 1) + 1, 1)
+    first_year = year if fiscal_year_start == 1 else year - 1
+    start_year, start_month = _add_months(first_year, fiscal_year_start, 3 * (quarter - 1))
+    return date(start_year, start_month, 1)

@@ -33,7 +33,7 @@ from typing import Any, Literal
 import numpy as np
 import polars as pl
 
-from finance.store.dataset import UNKNOWN, Dataset, Grain, acquired_customers, grain_start
+from finance.store.dataset import UNKNOWN, Dataset, Grain, acquired_customers, grain_label, grain_start
 
 Method = Literal["auto", "formula", "cohort", "bgnbd"]
 METHODS: tuple[Method, ...] = ("auto", "formula", "cohort", "bgnbd")
@@ -121,11 +121,12 @@ rows, six partitions took no longer than one and a third of the peak memory."""
 
 
 def customer_activity(data: Dataset, settings: LTVSettings, grain: Grain,
-                      by: str | None, as_of: date) -> tuple[pl.DataFrame, pl.DataFrame]:
+                      by: str | None, as_of: date, fiscal_year_start: int = 1) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Per customer, and per cohort, breakdown, segment and age, what the LTV methods need.
 
     Returns ``(customers, margins)``:
-    customers: customer_id, cohort (grain start), dim, segment, acquired_month, age_observed (months
+    customers: customer_id, cohort (grain start; quarters of the fiscal year from ``fiscal_year_start``), dim,
+    segment, acquired_month, age_observed (months
     from acquisition to the last complete month), last_age (age of the last month with
     revenue, null if none), margin_total, revenue_total;
     margins: cohort, dim, segment, age, margin (Float64): the margin of complete months, summed
@@ -136,7 +137,7 @@ def customer_activity(data: Dataset, settings: LTVSettings, grain: Grain,
     of the id) at a time, each reduced to the two summaries before the next.
     """
     acquired = acquired_customers(data, extra=("billing_interval",)).with_columns(
-        cohort=grain_start(pl.col("acquired_on"), grain),
+        cohort=grain_start(pl.col("acquired_on"), grain, fiscal_year_start),
         acquired_month=pl.col("acquired_on").dt.month_start(),
         # channel by segment: the channel is the breakdown; the segment is in every key already
         dim=pl.col("channel" if by == "channel_segment" else by) if by else pl.lit(None, pl.String),
@@ -306,17 +307,18 @@ def model_by_shape(customers: pl.DataFrame) -> tuple[dict[str, str], dict[str, s
 
 def cohort_ltv(data: Dataset, *, grain: Grain = "quarter", by: str | None = None, as_of: date,
                settings: LTVSettings, errors: dict[tuple[str, str], Any] | None = None,
-               models: dict[str, str] | None = None) -> LTVResult:
+               models: dict[str, str] | None = None, fiscal_year_start: int = 1) -> LTVResult:
     """LTV per acquisition cohort by the configured method, segment by segment (``finance.ltv.strata``).
 
     ``models`` fixes the model of each segment for ``auto`` (from a back-test); without it, ``auto``
     chooses by the shape of each segment's payments (``model_by_shape``). ``errors`` gives each
-    (model, segment)'s measured model error (``ltv_strata.ModelError``) for the ranges.
+    (model, segment)'s measured model error (``ltv_strata.ModelError``) for the ranges. Cohorts are
+    months or the quarters of a fiscal year starting in ``fiscal_year_start`` (``grain_start``).
     """
     from finance.ltv import strata  # SciPy: imported on demand
     from finance.ltv.models import rfm_summary
 
-    customers, margins = customer_activity(data, settings, grain, by, as_of)
+    customers, margins = customer_activity(data, settings, grain, by, as_of, fiscal_year_start)
     keys = ["cohort", "dim", *(["segment"] if by == "channel_segment" else [])]
     if customers.is_empty():
         empty = pl.DataFrame(schema={"cohort": pl.Date, "dim": pl.String,
@@ -389,7 +391,7 @@ def _cohort_frame(result: Any, settings: LTVSettings) -> pl.DataFrame:
 
 
 def cohort_margin_matrix(data: Dataset, *, grain: Grain = "quarter", as_of: date,
-                         settings: LTVSettings | None = None) -> pl.DataFrame:
+                         settings: LTVSettings | None = None, fiscal_year_start: int = 1) -> pl.DataFrame:
     """Observed gross margin per acquired customer by months since acquisition, per cohort.
 
     Only ages every customer of the cohort has fully lived are shown (a cohort acquired over
@@ -400,7 +402,7 @@ def cohort_margin_matrix(data: Dataset, *, grain: Grain = "quarter", as_of: date
     """
     settings = settings or LTVSettings()
     data = data.as_of(as_of)
-    customers, margins = customer_activity(data, settings, grain, None, as_of)
+    customers, margins = customer_activity(data, settings, grain, None, as_of, fiscal_year_start)
     schema = {"cohort": pl.Date, "cohort_label": pl.String, "age": pl.Int64, "customers": pl.Int64,
               "margin_per_customer": pl.Float64, "cumulative_margin_per_customer": pl.Float64}
     if customers.is_empty():
@@ -410,8 +412,7 @@ def cohort_margin_matrix(data: Dataset, *, grain: Grain = "quarter", as_of: date
     margin = margins.group_by("cohort", "age").agg(margin=pl.col("margin").sum())
     grid = sizes.with_columns(age=pl.int_ranges(0, pl.col("complete_age") + 1)).explode("age").with_columns(
         pl.col("age").cast(pl.Int64))
-    label = (pl.format("{}-Q{}", pl.col("cohort").dt.year(), pl.col("cohort").dt.quarter()) if grain == "quarter"
-             else pl.col("cohort").dt.strftime("%Y-%m"))
+    label = grain_label(pl.col("cohort"), grain, fiscal_year_start)
     return (
         grid.join(margin.with_columns(pl.col("age").cast(pl.Int64)), on=["cohort", "age"], how="left")
         .sort("cohort", "age")

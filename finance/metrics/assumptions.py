@@ -144,7 +144,8 @@ class Assumptions:
                           annual_discount_rate=self.annual_discount_rate, horizon_months=self.horizon_months)
         return MetricParams(grain=grain, window_months=window, by=by,  # type: ignore[arg-type]
                             lag_quarters=self.lag_quarters, as_of=as_of, allocation=self.allocation,  # type: ignore[arg-type]
-                            band_edges=self.band_edges, target_ratio=self.target_ratio, ltv=ltv)
+                            band_edges=self.band_edges, target_ratio=self.target_ratio, ltv=ltv,
+                            fiscal_year_start=self.fiscal_year_start)
 
 
 def _parse(name: str, text: str) -> Any:

@@ -61,15 +61,15 @@ def allocate_exactly(frame: pl.LazyFrame, group: list[str], amount: str = "amoun
     )
 
 
-def _spend_months(data: Dataset, grain: Grain, lag_quarters: int) -> pl.LazyFrame:
+def _spend_months(data: Dataset, grain: Grain, lag_quarters: int, fiscal_year_start: int = 1) -> pl.LazyFrame:
     """Spend per month row, keyed by the cohort period it acquires for (after the lag)."""
     return spend_by_month(data.spend).with_columns(
-        period=grain_start(shift_months(pl.col("month"), 3 * lag_quarters), grain),
+        period=grain_start(shift_months(pl.col("month"), 3 * lag_quarters), grain, fiscal_year_start),
         ckey=channel_key(pl.col("channel")),
     )
 
 
-def _funnel_months(data: Dataset, grain: Grain) -> pl.LazyFrame:
+def _funnel_months(data: Dataset, grain: Grain, fiscal_year_start: int = 1) -> pl.LazyFrame:
     """Funnel volumes spread over the months of their period (whole numbers, exactly)."""
     volumes = [c for c in FUNNEL_VOLUMES]
     frame = (
@@ -81,7 +81,7 @@ def _funnel_months(data: Dataset, grain: Grain) -> pl.LazyFrame:
         .with_columns(__i=pl.int_range(pl.len()).over("__row"))
     )
     return frame.select(
-        period=grain_start(pl.col("month"), grain),
+        period=grain_start(pl.col("month"), grain, fiscal_year_start),
         ckey=channel_key(pl.col("channel")),
         channel=pl.col("channel"),
         **{v: pl.col(v) // pl.col("__n") + (pl.col("__i") < pl.col(v) % pl.col("__n")).cast(pl.Int64)
@@ -109,9 +109,13 @@ def _wide_spend(frame: pl.LazyFrame, keys: list[str]) -> pl.LazyFrame:
 
 
 def acquisition(data: Dataset, *, grain: Grain = "quarter", by: Dimension | None = None,
-                lag_quarters: int = 0, allocation: Allocation = "spend") -> pl.LazyFrame:
+                lag_quarters: int = 0, allocation: Allocation = "spend",
+                fiscal_year_start: int = 1) -> pl.LazyFrame:
     """Spend by category, new customers and funnel volumes per cohort period (and dimension).
 
+    - Periods are months or the quarters of a fiscal year starting in ``fiscal_year_start``
+      (``grain_start``); spend given per calendar quarter is spread over its months first
+      (``spend_by_month``), so fiscal quarters add up to the cent.
     - Spend in period t counts for the customers acquired in t + ``lag_quarters``.
     - By channel: a channel's direct spend plus the shared (blank-channel) spend of the same
       period and category, allocated pro rata to the channels' direct marketing spend
@@ -129,10 +133,11 @@ def acquisition(data: Dataset, *, grain: Grain = "quarter", by: Dimension | None
     Columns: period, [channel|segment|channel, segment], spend_<category> for every category, direct_spend,
     new_customers, and the funnel volumes.
     """
-    spend = _spend_months(data, grain, lag_quarters).with_columns(direct=pl.col("channel").is_not_null())
+    spend = _spend_months(data, grain, lag_quarters, fiscal_year_start).with_columns(
+        direct=pl.col("channel").is_not_null())
     customers = acquired_customers(data).with_columns(
-        period=grain_start(pl.col("acquired_on"), grain), ckey=channel_key(pl.col("channel")))
-    funnel = _funnel_months(data, grain)
+        period=grain_start(pl.col("acquired_on"), grain, fiscal_year_start), ckey=channel_key(pl.col("channel")))
+    funnel = _funnel_months(data, grain, fiscal_year_start)
     if by is None:
         wide = _wide_spend(spend, ["period"])
         new = customers.group_by("period").agg(new_customers=pl.len().cast(pl.Int64))

@@ -61,6 +61,8 @@ class MetricParams:
     target_ratio: float = 3.0
     """The LTV:CAC a plan is held to: each row gives the probability of falling below it."""
     ltv: LTVSettings = field(default_factory=LTVSettings)
+    fiscal_year_start: int = 1
+    """The month the fiscal year starts: quarters are fiscal quarters (``FY2026-Q1``) unless it is 1."""
 
     def __post_init__(self) -> None:
         if self.grain not in ("quarter", "month"):
@@ -74,6 +76,8 @@ class MetricParams:
         check_band_edges(self.band_edges)
         if not 0 < self.target_ratio <= 100:
             raise ValueError("the target LTV:CAC must be above 0 and at most 100")
+        if not 1 <= self.fiscal_year_start <= 12:
+            raise ValueError("the fiscal year must start in a month 1-12")
 
 
 @dataclass
@@ -101,6 +105,7 @@ class MetricsResult:
             "interval": ltv.interval,
             "band_edges": list(self.params.band_edges),
             "target_ratio": self.params.target_ratio,
+            "fiscal_year_start": self.params.fiscal_year_start,
         }
 
     def model_sentence(self, label: str | None = None) -> str:
@@ -235,11 +240,12 @@ def compute(data: Dataset, params: MetricParams | None = None, check: Any = None
     as_of = params.as_of or default_as_of(data)
     if params.as_of is not None:
         data = data.as_of(as_of)
+    fiscal = params.fiscal_year_start
     table = acquisition(data, grain=params.grain, by=params.by, lag_quarters=params.lag_quarters,
-                        allocation=params.allocation)
+                        allocation=params.allocation, fiscal_year_start=fiscal)
     ltv = cohort_ltv(data.as_of(as_of), grain=params.grain, by=params.by, as_of=as_of, settings=params.ltv,
                      errors=check.model_errors() if check is not None else None,
-                     models=check.recommended if check is not None else None)
+                     models=check.recommended if check is not None else None, fiscal_year_start=fiscal)
     keys = ["period", *dimension_columns(params.by)]
     cohorts = ltv.cohorts.rename({"cohort": "period"})
     # the LTV's breakdown column is the first of the dimension's (the channel of channel by segment)
@@ -252,7 +258,8 @@ def compute(data: Dataset, params: MetricParams | None = None, check: Any = None
     frame = frame.with_columns(cac_columns())
     rows = frame.join(cohorts.drop("customers"), on=keys, how="left")
     rows = _ratios(rows, params)
-    return MetricsResult(params, as_of, rows.with_columns(period_label=grain_label(pl.col("period"), params.grain),
+    label = grain_label(pl.col("period"), params.grain, fiscal)
+    return MetricsResult(params, as_of, rows.with_columns(period_label=label,
                                                           status=period_status(params.grain, as_of)), ltv, check)
 
 

@@ -39,6 +39,7 @@ import polars as pl
 from scipy import stats
 
 from finance.domain.money import MAX_INTEGER_DIGITS
+from finance.domain.periods import add_quarters, quarter_label, quarter_start
 from finance.domain.schema import CATEGORIES, MARKETING_CATEGORIES, band_of
 from finance.ltv.base import cohort_ltv
 from finance.metrics import table as metrics
@@ -107,7 +108,8 @@ class PlanningBasis:
     last_period: date
     """The latest complete quarter with spend (else the latest with spend): the starting plan's quarter."""
     period: str
-    """The quarter being planned (the one after ``last_period``), e.g. ``2026-Q1``."""
+    """The quarter being planned (the one after ``last_period``), e.g. ``2026-Q1`` (``FY2026-Q4`` with an
+    April fiscal year)."""
     channels: dict[str, ChannelBasis]
     starts: dict[str, tuple[PlanLine, ...]]
     """Starting plans: ``last_quarter`` and ``trailing_average``."""
@@ -116,10 +118,17 @@ class PlanningBasis:
     ltv_method: str
     pooled_ltv: float | None
     notes: list[str] = field(default_factory=list)
+    fiscal_year_start: int = 1
+    """The month the fiscal year starts: the quarters planned and shown are its quarters."""
 
     @property
     def planned_channels(self) -> list[str]:
         return list(self.channels)
+
+    @property
+    def last_label(self) -> str:
+        """The starting quarter's name, e.g. ``2025-Q4`` (``FY2026-Q3`` with an April fiscal year)."""
+        return quarter_label(self.last_period, self.fiscal_year_start)
 
 
 @dataclass(frozen=True)
@@ -259,19 +268,6 @@ def scale_shared(lines: Iterable[PlanLine], factor: Decimal | float) -> list[Pla
 # The basis
 # ---------------------------------------------------------------------------------------------
 
-def _quarter_start(day: date) -> date:
-    return date(day.year, 3 * ((day.month - 1) // 3) + 1, 1)
-
-
-def _add_quarters(day: date, quarters: int) -> date:
-    index = day.year * 12 + day.month - 1 + 3 * quarters
-    return date(index // 12, index % 12 + 1, 1)
-
-
-def quarter_label(day: date) -> str:
-    return f"{day.year}-Q{(day.month - 1) // 3 + 1}"
-
-
 def planning_basis(data: Dataset, params: MetricParams, *, max_shape: float = DEFAULT_MAX_SHAPE,
                    trailing_quarters: int = 4, check: Any = None) -> PlanningBasis:
     """Response curves, LTVs and starting plans from the history up to ``params.as_of``.
@@ -279,27 +275,28 @@ def planning_basis(data: Dataset, params: MetricParams, *, max_shape: float = DE
     ``check`` is the data's model check (``backtest.ModelCheck``): the LTV models and ranges it chose.
     """
     as_of = params.as_of or default_as_of(data)
+    fiscal = params.fiscal_year_start
     data = data.as_of(as_of)
     months = spend_by_month(data.spend).filter(pl.col("month") <= as_of).collect()
     if months.is_empty():
         raise PlanError("no spend loaded yet: a plan starts from the spend history")
     # The starting quarter is the latest complete one (its customers are in, as the fits need);
     # spend already loaded for a quarter under way does not make it the start.
-    with_spend = sorted({_quarter_start(m) for m in months["month"]})
-    complete_quarters = [q for q in with_spend if _add_quarters(q, 1) <= date.fromordinal(as_of.toordinal() + 1)]
+    with_spend = sorted({quarter_start(m, fiscal) for m in months["month"]})
+    complete_quarters = [q for q in with_spend if add_quarters(q, 1) <= date.fromordinal(as_of.toordinal() + 1)]
     last_period = (complete_quarters or with_spend)[-1]
     notes: list[str] = []
 
     history = acquisition(data, grain="quarter", by="channel", lag_quarters=params.lag_quarters,
-                          allocation=params.allocation).collect()
+                          allocation=params.allocation, fiscal_year_start=fiscal).collect()
     complete = history.filter(pl.col("direct_spend").is_not_null()
-                              & (pl.col("period") <= _quarter_start(as_of)) & (pl.col("channel") != SHARED))
+                              & (pl.col("period") <= quarter_start(as_of, fiscal)) & (pl.col("channel") != SHARED))
     # A quarter still under way has its spend but not yet all its customers: fit on complete ones.
     complete = complete.filter(shift_months(pl.col("period"), 3) <= date.fromordinal(as_of.toordinal() + 1))
 
     ltv = cohort_ltv(data, grain="quarter", by="channel", as_of=as_of, settings=params.ltv,
                      errors=check.model_errors() if check is not None else None,
-                     models=check.recommended if check is not None else None)
+                     models=check.recommended if check is not None else None, fiscal_year_start=fiscal)
     cohorts = ltv.cohorts.filter(pl.col("ltv").is_not_null()).sort("cohort")
     names = {_key(c): c for c in history["channel"].unique() if c is not None}
     channels: dict[str, ChannelBasis] = {}
@@ -330,7 +327,7 @@ def planning_basis(data: Dataset, params: MetricParams, *, max_shape: float = DE
         channels[str(name)] = ChannelBasis(
             str(name), curve, known["ltv"], known["ltv_low"], known["ltv_high"],
             margin_curve=tuple(float(v) for v in margin),
-            history=group.select("period", period_label=grain_label(pl.col("period"), "quarter"),
+            history=group.select("period", period_label=grain_label(pl.col("period"), "quarter", fiscal),
                                  direct_spend=pl.col("direct_spend").cast(pl.Float64),
                                  new_customers="new_customers"))
     if not channels:
@@ -342,11 +339,11 @@ def planning_basis(data: Dataset, params: MetricParams, *, max_shape: float = DE
             channels[name] = ChannelBasis(name, basis.curve, pooled, pooled, pooled,
                                           _blend_margin(channels), basis.history)
     starts = {
-        "last_quarter": _start_lines(months, names, channels, last_period, 1),
-        "trailing_average": _start_lines(months, names, channels, last_period, trailing_quarters),
+        "last_quarter": _start_lines(months, names, channels, last_period, 1, fiscal),
+        "trailing_average": _start_lines(months, names, channels, last_period, trailing_quarters, fiscal),
     }
-    return PlanningBasis(as_of, last_period, quarter_label(_add_quarters(last_period, 1)), channels, starts,
-                         params.band_edges, params.ltv.interval, params.ltv.method, pooled, notes)
+    return PlanningBasis(as_of, last_period, quarter_label(add_quarters(last_period, 1), fiscal), channels, starts,
+                         params.band_edges, params.ltv.interval, params.ltv.method, pooled, notes, fiscal)
 
 
 def _key(name: str | None) -> str:
@@ -360,11 +357,11 @@ def _blend_margin(channels: Mapping[str, ChannelBasis]) -> tuple[float, ...]:
 
 
 def _start_lines(months: pl.DataFrame, names: Mapping[str, str], channels: Mapping[str, ChannelBasis],
-                 last_period: date, quarters: int) -> tuple[PlanLine, ...]:
+                 last_period: date, quarters: int, fiscal_year_start: int = 1) -> tuple[PlanLine, ...]:
     """Spend per (channel, category) over the last ``quarters`` quarters with spend, per quarter, to the cent."""
-    first = _add_quarters(last_period, -(quarters - 1))
-    window = months.filter((pl.col("month") >= first) & (pl.col("month") < _add_quarters(last_period, 1)))
-    covered = window.select(grain_start(pl.col("month"), "quarter")).n_unique()
+    first = add_quarters(last_period, -(quarters - 1))
+    window = months.filter((pl.col("month") >= first) & (pl.col("month") < add_quarters(last_period, 1)))
+    covered = window.select(grain_start(pl.col("month"), "quarter", fiscal_year_start)).n_unique()
     totals = window.group_by("channel", "category").agg(pl.col("amount").sum())
     lines = []
     for channel, category, amount in totals.iter_rows():

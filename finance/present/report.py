@@ -271,7 +271,7 @@ def _plan(data: Dataset, assumptions: Assumptions, method: Method, saved: sc.Sce
     (``given``: the planner's request and the split it shows, projected as the page projects them)."""
     if basis is None:
         basis = sc.planning_basis(data, assumptions.params(method=method), check=check)
-    last = sc.quarter_label(basis.last_period)
+    last = basis.last_label
     warnings = list(basis.notes)
     if given is not None:
         name, lines, note, source = given.name, given.lines, given.note, given.source

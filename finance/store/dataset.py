@@ -64,16 +64,30 @@ class Dataset:
         )
 
 
-def grain_start(column: pl.Expr, grain: Grain) -> pl.Expr:
-    """The first day of the month or calendar quarter a date falls in."""
-    return column.dt.truncate("1q" if grain == "quarter" else "1mo")
+def grain_start(column: pl.Expr, grain: Grain, fiscal_year_start: int = 1) -> pl.Expr:
+    """The first day of the month or fiscal quarter a date falls in.
+
+    Quarters start in the month ``fiscal_year_start`` and every third month after it (calendar
+    quarters with a January start); ``finance.domain.periods.quarter_start`` for one date.
+    """
+    if grain != "quarter":
+        return column.dt.truncate("1mo")
+    offset = (fiscal_year_start - 1) % 3
+    if not offset:  # April, July and October starts share the calendar's quarter boundaries
+        return column.dt.truncate("1q")
+    return column.dt.month_start().dt.offset_by(f"-{offset}mo").dt.truncate("1q").dt.offset_by(f"{offset}mo")
 
 
-def grain_label(column: pl.Expr, grain: Grain) -> pl.Expr:
-    """``2025-Q1`` or ``2025-03`` for a grain start date."""
-    if grain == "quarter":
+def grain_label(column: pl.Expr, grain: Grain, fiscal_year_start: int = 1) -> pl.Expr:
+    """``2025-Q1`` or ``2025-03`` for a grain start date; ``FY2026-Q1`` for a fiscal quarter when the
+    fiscal year starts in another month than January (``finance.domain.periods.quarter_label``)."""
+    if grain != "quarter":
+        return column.dt.strftime("%Y-%m")
+    if fiscal_year_start == 1:
         return pl.format("{}-Q{}", column.dt.year(), column.dt.quarter())
-    return column.dt.strftime("%Y-%m")
+    month = column.dt.month().cast(pl.Int32)
+    fiscal_year = column.dt.year() + (month >= fiscal_year_start).cast(pl.Int32)
+    return pl.format("FY{}-Q{}", fiscal_year, (month - fiscal_year_start + 12) % 12 // 3 + 1)
 
 
 def shift_months(column: pl.Expr, months: int) -> pl.Expr:
