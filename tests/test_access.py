@@ -22,7 +22,7 @@ from finance.demo import build_demo_db
 from finance.domain.access import LOCAL_NAME, AccessConfigError, AccessPolicy, decide
 from finance.store.database import Store
 
-from .conftest import ROOT
+from .conftest import ROOT, open_dashboard
 
 AUTH = {"redirect_uri": "http://localhost:8501/oauth2callback", "cookie_secret": "s" * 64, "client_id": "ltv",
         "client_secret": "secret", "server_metadata_url": "http://localhost:9/.well-known/openid-configuration"}
@@ -121,18 +121,8 @@ def demo_db(tmp_path: Path) -> Path:
 def app(monkeypatch: pytest.MonkeyPatch) -> Runner:
     def run(db: Path, page: str | None = None, user: dict[str, Any] | None = None,
             access: dict[str, Any] | None = None) -> AppTest:
-        monkeypatch.setenv("FINANCE_DB", str(db))
-        at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
-        if user is not None:
-            at.secrets["auth"] = AUTH
-            at.secrets["access"] = ACCESS if access is None else access
-            at.user = user
-        at.run()
-        if page:
-            at.switch_page(page)
-            at.run()
-        assert not at.exception, at.exception
-        return at
+        secrets = None if user is None else {"auth": AUTH, "access": ACCESS if access is None else access}
+        return open_dashboard(monkeypatch, db, page, secrets=secrets, user=user)
     return run
 
 

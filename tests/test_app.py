@@ -3,6 +3,7 @@ figures on screen equal the core's for the same view, and the URL carries the vi
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable
 from decimal import Decimal
@@ -17,42 +18,21 @@ from finance.demo import SAMPLE_DIR, build_demo_db, demo_check_key
 from finance.domain import literal
 from finance.ltv import backtest
 from finance.metrics.assumptions import Assumptions
-from finance.metrics.table import MODEL_WORDS, compute, money
+from finance.metrics.table import MODEL_WORDS, compute
 from finance.planning import plans as scenarios
 from finance.store.database import Store
 
-from .conftest import ROOT
+from .conftest import dollars, open_dashboard
 
 PAGES = ["pages/overview.py", "pages/cac.py", "pages/cpl_cpa.py", "pages/ltv.py", "pages/planner.py",
          "pages/data.py", "pages/assumptions.py", "pages/methodology.py"]
 Runner = Callable[..., AppTest]
 
 
-def dollars(value: object) -> str:
-    """The tile's text for an amount: exact half-up cents with thousands separators."""
-    return f"${Decimal(money(value)):,}"  # type: ignore[arg-type]
-
-
-@pytest.fixture(scope="module")
-def demo_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("app") / "demo.duckdb"
-    build_demo_db(path)
-    return path
-
-
 @pytest.fixture
 def app(monkeypatch: pytest.MonkeyPatch) -> Runner:
-    def run(db: Path, page: str | None = None, query: dict[str, str] | None = None) -> AppTest:
-        monkeypatch.setenv("FINANCE_DB", str(db))
-        at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
-        for key, value in (query or {}).items():
-            at.query_params[key] = value
-        at.run()
-        if page:
-            at.switch_page(page)
-            at.run()
-        return at
-    return run
+    """``open_dashboard`` (its callers check for exceptions themselves)."""
+    return functools.partial(open_dashboard, monkeypatch, check=False)
 
 
 @pytest.mark.parametrize("page", PAGES)

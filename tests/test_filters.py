@@ -4,8 +4,8 @@ tile together, and changing the grain keeps the period range."""
 
 from __future__ import annotations
 
+import functools
 import json
-import runpy
 from collections.abc import Callable
 from datetime import date
 from decimal import Decimal
@@ -14,55 +14,24 @@ from typing import Any
 
 import polars as pl
 import pytest
-from streamlit.runtime.scriptrunner import script_runner
 from streamlit.testing.v1 import AppTest
 
-from finance.demo import build_demo_db, demo_check_key
+from finance.demo import demo_check_key
 from finance.ltv import backtest
 from finance.ltv.base import payback_months
 from finance.metrics.assumptions import Assumptions
-from finance.metrics.table import MetricsResult, compute, money, rollup
+from finance.metrics.table import MetricsResult, compute, rollup
 from finance.store.database import Store
 
-from .conftest import ROOT
+from .conftest import dollars, open_dashboard
 
 Runner = Callable[..., AppTest]
 
 
-def dollars(value: object) -> str:
-    return f"${Decimal(money(value)):,}"  # type: ignore[arg-type]
-
-
-@pytest.fixture(scope="module")
-def demo_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("filters") / "demo.duckdb"
-    build_demo_db(path)
-    return path
-
-
 @pytest.fixture
 def app(monkeypatch: pytest.MonkeyPatch) -> Runner:
-    """Runs of the dashboard in which every rerun goes through the entry script, as on a server.
-
-    The harness takes the app for an old-style ``pages/`` app on every run, so a widget event
-    would rerun the page alone with the previous run's sidebar; a server reruns ``app.py``
-    (after its first ``st.navigation``). Running the entry script each time, as the server does,
-    lets these tests change the sidebar's widgets.
-    """
-    monkeypatch.setattr(script_runner, "_mpa_v1", lambda path: runpy.run_path(path, run_name="__main__"))
-
-    def run(db: Path, page: str | None = None, query: dict[str, str] | None = None) -> AppTest:
-        monkeypatch.setenv("FINANCE_DB", str(db))
-        at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
-        for key, value in (query or {}).items():
-            at.query_params[key] = value
-        at.run()
-        if page:
-            at.switch_page(page)
-            at.run()
-        assert not at.exception, at.exception
-        return at
-    return run
+    """Runs of the dashboard in which every rerun goes through the entry script, as on a server."""
+    return functools.partial(open_dashboard, monkeypatch, entry_script_reruns=True)
 
 
 def _core(db: Path, by: str | None) -> MetricsResult:

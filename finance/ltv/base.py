@@ -427,12 +427,19 @@ def payback_months(curve: list[float] | np.ndarray, cac: float | None) -> int | 
     """Months until the cumulative (undiscounted) margin per customer reaches the CAC.
 
     Month 1 is the acquisition month. None when the CAC is unknown or not recovered within
-    the horizon.
+    the horizon; 0 when there is no CAC to recover.
     """
     if cac is None or math.isnan(cac):
         return None
     if cac <= 0:
         return 0
-    cumulative = np.cumsum(np.asarray(curve, dtype=float))
-    reached = np.nonzero(cumulative >= cac - 1e-9)[0]
-    return int(reached[0]) + 1 if len(reached) else None
+    month = payback_draws(np.cumsum(np.asarray(curve, dtype=float))[None, :], np.array([cac]))[0]
+    return int(month) if math.isfinite(month) else None
+
+
+def payback_draws(cumulative: np.ndarray, cac: np.ndarray) -> np.ndarray:
+    """The payback rule for many rows at once: the first month (1-based) in which each row of
+    ``cumulative`` (rows x months of cumulative margin per customer) reaches its CAC; inf if never."""
+    reached = cumulative >= (cac[:, None] - 1e-9)
+    first = np.argmax(reached, axis=1).astype(float) + 1
+    return np.where(reached.any(axis=1), first, np.inf)

@@ -23,6 +23,7 @@ from finance.ltv.strata import lognormal_quantile, probability_below
 from finance.metrics.cac import (
     CATEGORY_KEYS,
     DIMENSION_COLUMNS,
+    FUNNEL_VOLUMES,
     Allocation,
     Dimension,
     acquisition,
@@ -281,20 +282,22 @@ def _windowed_ltv(cohorts: pl.DataFrame, keys: list[str], params: MetricParams) 
             weight = sum(m["customers"] for m in members)
             if not weight:
                 continue
-            curve = sum(np.asarray(m["curve"]) * m["customers"] for m in members) / weight
             values = combine_ranges(members, [m["customers"] for m in members], params.ltv.interval)
-            out.append({**{k: rec[k] for k in keys}, "customers": weight, **values, "curve": list(curve)})
+            out.append({**{k: rec[k] for k in keys}, "customers": weight, **values})
     schema = {k: v for k, v in cohorts.schema.items() if k not in ("cumulative_low", "cumulative_high")}
     return pl.DataFrame(out, schema=schema)
 
 
-def combine_ranges(members: list[dict[str, Any]], weights: list[float], interval: float) -> dict[str, float]:
-    """The weighted mean LTV of several cohorts, and its range.
+def combine_ranges(members: list[dict[str, Any]], weights: list[float], interval: float) -> dict[str, Any]:
+    """The weighted mean LTV of several cohorts (or channels, or segments), its range and its margin curve.
 
-    The observed and projected parts are weighted means; the projections' errors are taken as
-    moving together (they share their models), so their standard deviations add, a cautious choice.
+    The one rule for blending LTVs, used by trailing windows and roll-ups alike. The observed
+    and projected parts, and the margin curve by month of age, are means weighted by customers;
+    the projections' errors are taken as moving together (they share their models), so their
+    standard deviations add, a cautious choice.
     """
     total = float(sum(weights))
+    curve = np.sum([np.asarray(m["curve"]) * w for m, w in zip(members, weights, strict=True)], axis=0) / total
     observed = sum(m["ltv_observed"] * w for m, w in zip(members, weights, strict=True)) / total
     future = sum(m["ltv_future"] * w for m, w in zip(members, weights, strict=True)) / total
     sd = sum(m["ltv_future"] * math.sqrt(math.expm1(m["ltv_sigma"] ** 2)) * w
@@ -303,7 +306,7 @@ def combine_ranges(members: list[dict[str, Any]], weights: list[float], interval
     low_q, high_q = (1 - interval) / 2, 1 - (1 - interval) / 2
     return {"ltv": observed + future, "ltv_low": lognormal_quantile(observed, future, sigma, low_q),
             "ltv_high": lognormal_quantile(observed, future, sigma, high_q), "ltv_observed": observed,
-            "ltv_future": future, "ltv_sigma": sigma}
+            "ltv_future": future, "ltv_sigma": sigma, "curve": list(curve)}
 
 
 def headline_row(rows: pl.DataFrame) -> dict[str, Any] | None:
@@ -330,7 +333,7 @@ def rollup(rows: pl.DataFrame, params: MetricParams, keep: tuple[str, ...] = ())
     """
     if rows.is_empty():
         return rows
-    volumes = ("leads", "visitors", "event_attendees", "mqls", "sqls", "opportunities")
+    volumes = FUNNEL_VOLUMES
     sums = [c for c in rows.columns if c.startswith("spend_") or c in ("direct_spend", "new_customers", *volumes)]
     # Only rows whose LTV is known carry weight: an unknown LTV is not a zero LTV.
     parts = ("curve", "ltv_observed", "ltv_future", "ltv_sigma")
@@ -349,9 +352,7 @@ def rollup(rows: pl.DataFrame, params: MetricParams, keep: tuple[str, ...] = ())
             out.append({"curve": None, "ltv": None, "ltv_low": None, "ltv_high": None, "ltv_observed": None,
                         "ltv_future": None, "ltv_sigma": None})
             continue
-        ranged = combine_ranges([m for m, _ in pairs], [w for _, w in pairs], params.ltv.interval)
-        curve = sum(np.asarray(m["curve"]) * w for m, w in pairs) / total
-        out.append({"curve": list(curve), **ranged})
+        out.append(combine_ranges([m for m, _ in pairs], [w for _, w in pairs], params.ltv.interval))
     values = pl.DataFrame(out, schema={"curve": pl.List(pl.Float64), "ltv": pl.Float64, "ltv_low": pl.Float64,
                                        "ltv_high": pl.Float64, "ltv_observed": pl.Float64,
                                        "ltv_future": pl.Float64, "ltv_sigma": pl.Float64})

@@ -41,7 +41,7 @@ from scipy import stats
 from finance.domain.money import MAX_INTEGER_DIGITS
 from finance.domain.periods import add_quarters, quarter_label, quarter_start
 from finance.domain.schema import CATEGORIES, MARKETING_CATEGORIES, band_of
-from finance.ltv.base import cohort_ltv
+from finance.ltv.base import cohort_ltv, payback_draws
 from finance.metrics import table as metrics
 from finance.metrics.cac import CATEGORY_KEYS, acquisition
 from finance.metrics.table import MetricParams
@@ -52,6 +52,7 @@ from finance.store.dataset import (
     SHARED,
     Dataset,
     channel_key,
+    channel_name_key,
     default_as_of,
     grain_label,
     grain_start,
@@ -298,7 +299,7 @@ def planning_basis(data: Dataset, params: MetricParams, *, max_shape: float = DE
                      errors=check.model_errors() if check is not None else None,
                      models=check.recommended if check is not None else None, fiscal_year_start=fiscal)
     cohorts = ltv.cohorts.filter(pl.col("ltv").is_not_null()).sort("cohort")
-    names = {_key(c): c for c in history["channel"].unique() if c is not None}
+    names = {channel_name_key(c): c for c in history["channel"].unique() if c is not None}
     channels: dict[str, ChannelBasis] = {}
     pooled_weight = pooled_value = 0.0
     for (name,), group in complete.group_by("channel", maintain_order=True):
@@ -311,7 +312,7 @@ def planning_basis(data: Dataset, params: MetricParams, *, max_shape: float = DE
                              "not planned (no spend to project from)")
             continue
         curve = planner.fit_response_curve(str(name), spend, customers, max_shape=max_shape)
-        mine = cohorts.filter(channel_key(pl.col("dim")) == _key(str(name)))
+        mine = cohorts.filter(channel_key(pl.col("dim")) == channel_name_key(str(name)))
         mine = mine.tail(LTV_QUARTERS)
         weight = float(mine["customers"].sum()) if not mine.is_empty() else 0.0
         if weight > 0:
@@ -346,11 +347,6 @@ def planning_basis(data: Dataset, params: MetricParams, *, max_shape: float = DE
                          params.band_edges, params.ltv.interval, params.ltv.method, pooled, notes, fiscal)
 
 
-def _key(name: str | None) -> str:
-    """``finance.store.dataset.channel_key`` for one Python string."""
-    return " ".join(str(name).lower().split())
-
-
 def _blend_margin(channels: Mapping[str, ChannelBasis]) -> tuple[float, ...]:
     known = [np.asarray(b.margin_curve) for b in channels.values() if b.ltv is not None and any(b.margin_curve)]
     return tuple(float(v) for v in np.mean(known, axis=0)) if known else ()
@@ -365,7 +361,7 @@ def _start_lines(months: pl.DataFrame, names: Mapping[str, str], channels: Mappi
     totals = window.group_by("channel", "category").agg(pl.col("amount").sum())
     lines = []
     for channel, category, amount in totals.iter_rows():
-        name = SHARED if channel is None else names.get(_key(channel), channel)
+        name = SHARED if channel is None else names.get(channel_name_key(channel), channel)
         if name != SHARED and name not in channels:
             name = SHARED  # a channel with spend but nothing to project: its cost still counts, as shared
         lines.append(PlanLine(name, category, to_cents(max(amount / covered, Decimal(0)))))
@@ -391,13 +387,6 @@ def _ltv_draws(basis: ChannelBasis, z: np.ndarray, z_q: float) -> np.ndarray:
     high = basis.ltv_high if basis.ltv_high is not None else ltv
     sd_low, sd_high = (ltv - low) / z_q, (high - ltv) / z_q
     return np.clip(np.where(z < 0, ltv + z * sd_low, ltv + z * sd_high), 0.0, None)
-
-
-def _payback(cumulative: np.ndarray, cac: np.ndarray) -> np.ndarray:
-    """First month (1-based) each row's cumulative margin reaches its CAC; inf if never."""
-    reached = cumulative >= (cac[:, None] - 1e-9)
-    first = np.argmax(reached, axis=1).astype(float) + 1
-    return np.where(reached.any(axis=1), first, np.inf)
 
 
 def project(basis: PlanningBasis, lines: Iterable[PlanLine], *, name: str = "plan", draws: int = DRAWS,
@@ -464,17 +453,16 @@ def project(basis: PlanningBasis, lines: Iterable[PlanLine], *, name: str = "pla
     ratio = created / spend_f if spend_f > 0 else None
     payback_point = None
     if cac is not None and horizon:
-        cumulative = np.cumsum((customers_point / total) @ margins)
-        reached = np.nonzero(cumulative >= cac - 1e-9)[0]
-        payback_point = float(reached[0] + 1) if reached.size else None
-    payback_draws = _payback(np.cumsum(blended, axis=1), cac_draws) if horizon else np.full(draws, np.inf)
+        first = payback_draws(np.cumsum((customers_point / total) @ margins)[None, :], np.array([cac]))[0]
+        payback_point = float(first) if np.isfinite(first) else None
+    paybacks = payback_draws(np.cumsum(blended, axis=1), cac_draws) if horizon else np.full(draws, np.inf)
     figures = {
         "customers": Range(float(total), *_quantiles(total_draws, basis.interval)),
         "cac": Range(cac, *_quantiles(cac_draws, basis.interval)),
         "cac_sm": Range(spend_sm_f / total if total > 0 else None, *_quantiles(cac_sm_draws, basis.interval)),
         "ltv": Range(created / total if total > 0 else None, *_quantiles(ltv_blend_draws, basis.interval)),
         "ltv_cac": Range(ratio, *_quantiles(ratio_draws, basis.interval)),
-        "payback_months": Range(payback_point, *_quantiles(payback_draws, basis.interval)),
+        "payback_months": Range(payback_point, *_quantiles(paybacks, basis.interval)),
         "roi": Range((created - spend_f) / spend_f if spend_f > 0 else None, *_quantiles(roi_draws, basis.interval)),
         "value_created": Range(created - spend_f, *_quantiles(created_draws - spend_f, basis.interval)),
     }

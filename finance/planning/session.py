@@ -201,16 +201,14 @@ class PlanSession:
         """The optimised split becomes the working plan (its shared lines already carry any scaling)."""
         if self.optimised is None:
             raise PlanError("nothing to adopt: optimise the split first")
-        lines = self.optimised.lines
-        self.optimised = None
+        lines, self.optimised = self.optimised.lines, None
         self._replace(lines)
 
     def adopt_goal(self) -> None:
         """The goal-seek plan becomes the working plan (its shared lines already carry any scaling)."""
         if self.goal is None:
             raise PlanError("nothing to adopt: run a goal seek first")
-        lines = self.goal.lines
-        self.goal = None
+        lines, self.goal = self.goal.lines, None
         self._replace(lines)
 
     def mark_saved(self, name: str, kind: str) -> None:

@@ -128,6 +128,11 @@ def channel_key(column: pl.Expr) -> pl.Expr:
     return column.str.to_lowercase().str.replace_all(r"\s+", " ").str.strip_chars()
 
 
+def channel_name_key(name: str) -> str:
+    """``channel_key`` for one name: the same match, in Python."""
+    return " ".join(name.lower().split())
+
+
 def safe_ratio(numerator: pl.Expr, denominator: pl.Expr) -> pl.Expr:
     """numerator / denominator as an exact money ratio; null when the denominator is 0 or null."""
     # Null the zero first: both branches of a when/then are evaluated, and a decimal
