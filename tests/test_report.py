@@ -293,7 +293,6 @@ def test_cli_writes_the_pdf_and_reports_its_pages(rendered: Rendered) -> None:
     assert rendered.done.stdout.strip() == (f"wrote {rendered.path}: {rendered.path.stat().st_size:,} bytes, "
                                             f"{rendered.pages} pages")
     assert 12 <= rendered.pages <= 30
-    assert rendered.seconds < 90  # typically about 12 s, most of it gathering and Chromium
 
 
 def test_pdf_text_has_every_section_and_the_cores_figures(rendered: Rendered, core: Core) -> None:
