@@ -26,7 +26,5 @@ with right:
     st.plotly_chart(ctx.chart("cac_by_dimension", by="segment", dimension="segment"), key="cac.segment")
 columns = ["period_label", "spend", "new_customers", "cac_media", "cac", "cac_sm"]
 table = rows.select(columns).with_columns(pl.col("spend", "cac_media", "cac", "cac_sm").cast(pl.Float64).round(2))
-st.dataframe(table, hide_index=True, key="cac.table",
-             column_config={c: st.column_config.NumberColumn(format="$%,.2f")
-                            for c in ("spend", "cac_media", "cac", "cac_sm")})
-ui.downloads(rows.select(columns), "cac", ctx, ("spend", "cac_media", "cac", "cac_sm"))
+st.dataframe(table, hide_index=True, key="cac.table", column_config=ui.column_config(columns, ctx.currency))
+ui.downloads(rows.select(columns), "cac", ctx)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import polars as pl
 import streamlit as st
 
@@ -11,6 +13,7 @@ from finance.domain import literal
 from finance.domain.schema import CATEGORIES, FILE_KINDS, KINDS, normalise_header
 from finance.ingest.csvfile import preview
 from finance.ingest.prepare import ImportOptions, OptionsError, is_header_for, prepare
+from finance.present import formats
 from finance.store.database import StoreError
 
 MAX_UPLOAD_MB = int(st.get_option("server.maxUploadSize"))
@@ -40,6 +43,11 @@ if ctx.demo and editor:
             else:
                 st.session_state["data.last"] = f"Started from an empty database ({undone} demo imports undone)."
                 st.rerun()
+
+
+def total_text(result: Any) -> str:
+    """An import's total: money in the database's currency, or a count of customers."""
+    return formats.money(result.total, ctx.currency) if result.money else formats.count(result.total)
 
 
 def upload_section() -> None:
@@ -184,7 +192,7 @@ def upload_section() -> None:
                     if result.status == "imported":
                         st.session_state["data.last"] = (f"Imported {literal.markdown(upload.name)} as import "
                                                          f"#{result.import_id}: "
-                                                         f"{result.rows:,} rows, total {ui.money(result.total)}.")
+                                                         f"{result.rows:,} rows, total {total_text(result)}.")
                         st.rerun()
                     elif result.status == "unchanged":
                         st.info(f"Unchanged: this exact file is already import #{result.import_id}.")

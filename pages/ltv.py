@@ -8,8 +8,9 @@ import streamlit as st
 from finance.app import ui
 from finance.domain import literal
 from finance.ltv.base import METHODS
+from finance.metrics import measures
 from finance.metrics.table import MODEL_WORDS, headline_row, on_cac_basis
-from finance.present import charts
+from finance.present import charts, formats
 
 ctx = ui.context()
 st.title("Customer lifetime value")
@@ -20,14 +21,15 @@ if rows.is_empty() or rows.get_column("ltv").is_null().all():
 result = ctx.metrics()
 model = result.ltv
 st.caption(f"{ui.method_sentence(result)} Gross margin, {ctx.assumptions.horizon_months}-month horizon, "
-           f"{ctx.assumptions.annual_discount_rate:.0%} annual discount rate; ranges are "
+           f"{formats.percent(ctx.assumptions.annual_discount_rate, places=0)} annual discount rate; ranges are "
            f"{ctx.assumptions.interval_label} intervals.")
 st.plotly_chart(ctx.chart("cohort_heatmap"), key="ltv.heatmap")
 known = rows.filter(pl.col("ltv").is_not_null())
 latest = headline_row(known) or known.row(-1, named=True)
 shown = known.filter(pl.col("period") <= latest["period"]).tail(4)
 cac_key = "cac_sm" if ctx.view.include_sales else "cac"  # the S&M toggle's CAC, as the payback column
-st.plotly_chart(charts.ltv_curves(shown, cac=float(latest[cac_key]) if latest[cac_key] else None), key="ltv.curves")
+st.plotly_chart(charts.ltv_curves(shown, cac=float(latest[cac_key]) if latest[cac_key] else None,
+                                  currency=ctx.currency), key="ltv.curves")
 
 st.subheader("The methods side by side")
 st.caption(f"{latest['period_label']}: each method's LTV and range, and how it forecast in the back-test "
@@ -49,11 +51,11 @@ for method in METHODS:
         "bias": score.bias if score and score.bias is not None else None,
         "range held": score.coverage if score and score.coverage is not None else None,
     })
-money = st.column_config.NumberColumn(format="dollar")
-percent = st.column_config.NumberColumn(format="percent")
+money = st.column_config.NumberColumn(format=formats.table_format("money", ctx.currency))
+percent = st.column_config.NumberColumn(format=formats.table_format("fraction"))
 st.dataframe(pl.DataFrame(comparison), hide_index=True, key="ltv.methods",
              column_config={"LTV": money, "low": money, "high": money,
-                            "LTV:CAC": st.column_config.NumberColumn(format="%.2fx"),
+                            "LTV:CAC": st.column_config.NumberColumn(format=formats.table_format("ratio")),
                             "forecast error": percent, "bias": percent, "range held": percent})
 
 st.subheader("Model check")
@@ -85,7 +87,7 @@ else:
     predictions = pl.DataFrame(check.predictions) if check.predictions else pl.DataFrame()
     if not predictions.is_empty():
         mine = predictions.filter(pl.col("method") == model.method)
-        st.plotly_chart(charts.backtest_scatter(mine, 12, check.interval), key="ltv.backtest")
+        st.plotly_chart(charts.backtest_scatter(mine, 12, check.interval, currency=ctx.currency), key="ltv.backtest")
 
 st.subheader("Fitted model")
 st.caption("Each segment's model in business words: with these and the table of cohorts a figure can be "
@@ -95,7 +97,7 @@ if pooled:
     st.caption("Small groups borrow strength: "
                + "; ".join(f"{literal.markdown(f['group'])}: {f['source']}" for f in pooled) + ".")
 explained = [{"group": f["group"], "model": f["model_label"], "customers": f["customers"], "parameter": p["name"],
-              "value": ui.parameter_text(p["value"], p["unit"])}
+              "value": ui.parameter_text(p["value"], p["unit"], ctx.currency)}
              for f in model.explained() for p in f["parameters"]]
 st.dataframe(pl.DataFrame(explained), hide_index=True, key="ltv.params")
 for note in model.notes:
@@ -103,9 +105,7 @@ for note in model.notes:
 table = rows.select("period_label", "status", "new_customers", "ltv", "ltv_low", "ltv_high", "ltv_cac",
                     "p_below_1", "p_below_target", "band", "payback_months")
 st.dataframe(table, hide_index=True, key="ltv.table",
-             column_config={**{c: money for c in ("ltv", "ltv_low", "ltv_high")},
-                            "ltv_cac": st.column_config.NumberColumn(format="%.2fx"),
-                            "p_below_1": st.column_config.NumberColumn("P(below 1x)", format="percent"),
-                            "p_below_target": st.column_config.NumberColumn(
-                                f"P(below {ctx.assumptions.target_ratio:g}x)", format="percent")})
-ui.downloads(table, "ltv", ctx, ("ltv", "ltv_low", "ltv_high"))
+             column_config=ui.column_config(
+                 table.columns, ctx.currency, p_below_1=measures.label("p_below_1"),
+                 p_below_target=f"{measures.label('p_below_target')} ({ctx.assumptions.target_ratio:g}x)"))
+ui.downloads(table, "ltv", ctx)

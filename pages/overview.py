@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import functools
+
 import polars as pl
 import streamlit as st
 
 from finance.app import ui
 from finance.metrics.table import CAC_BASIS_WORDS, chance_text, headline_row
+from finance.present import formats
 
 ctx = ui.context()
+money = functools.partial(formats.money, currency=ctx.currency)
+"""Amounts in the database's currency, as everywhere: $1,234.56."""
 rows = ctx.rows()
 st.title("Overview")
 if rows.is_empty() or rows.get_column("spend").is_null().all():
@@ -29,7 +34,7 @@ def delta(key: str, fmt: str = "money") -> str | None:
     if previous is None or latest[key] is None or previous[key] is None or float(previous[key]) == 0:
         return None
     change = float(latest[key]) / float(previous[key]) - 1
-    return f"{change:+.1%} vs {previous['period_label']}"
+    return f"{formats.percent(change, signed=True)} vs {previous['period_label']}"
 
 
 # The S&M toggle sets the CAC of every tile: CAC, LTV:CAC and payback (ctx.rows gives the ratios
@@ -38,28 +43,29 @@ sales = ctx.view.include_sales
 cac_key = "cac_sm" if sales else "cac"
 basis_words = CAC_BASIS_WORDS[ctx.cac_basis]
 tiles = st.columns(6)
-tiles[0].metric("S&M CAC" if sales else "Fully loaded CAC", ui.money(latest[cac_key]),
+tiles[0].metric("S&M CAC" if sales else "Fully loaded CAC", money(latest[cac_key]),
                 delta(cac_key), delta_color="inverse",
                 help=("Spend in every cost category, sales included" if sales else
                       "Marketing spend, every cost category but sales") + " / new customers")
-tiles[1].metric("LTV", ui.money(latest["ltv"]), delta("ltv"),
-                help=f"Range {ui.money(latest['ltv_low'])} - {ui.money(latest['ltv_high'])}")
+tiles[1].metric("LTV", money(latest["ltv"]), delta("ltv"),
+                help=f"Range {money(latest['ltv_low'])} - {money(latest['ltv_high'])}")
 band = latest["band"] or "n/a"
 odds = chance_text(latest, ctx.assumptions.target_ratio)
-tiles[2].metric("LTV:S&M CAC" if sales else "LTV:CAC", ui.ratio(latest["ltv_cac"]), band, delta_color="off",
-                help=f"LTV / {basis_words}. {ctx.assumptions.interval_label} range {ui.ratio(latest['ltv_cac_low'])} - "
-                     f"{ui.ratio(latest['ltv_cac_high'])}" + (f"; {odds}" if odds else ""))
+tiles[2].metric("LTV:S&M CAC" if sales else "LTV:CAC", formats.ratio(latest["ltv_cac"]), band, delta_color="off",
+                help=f"LTV / {basis_words}. {ctx.assumptions.interval_label} range "
+                     f"{formats.ratio(latest['ltv_cac_low'])} - {formats.ratio(latest['ltv_cac_high'])}"
+                     + (f"; {odds}" if odds else ""))
 tiles[3].metric("S&M CAC payback" if sales else "CAC payback",
-                f"{latest['payback_months']} months" if latest["payback_months"] else "n/a",
+                formats.months(latest["payback_months"]) if latest["payback_months"] else formats.NA,
                 help=f"Months of gross margin per customer to recover the {basis_words}")
-tiles[4].metric("Marketing spend", ui.money_compact(latest["spend"]), delta("spend"),
-                help=f"Exactly {ui.money(latest['spend'])}: every category but sales")
-tiles[5].metric("New customers", f"{latest['new_customers']:,}", delta("new_customers"))
+tiles[4].metric("Marketing spend", formats.money_compact(latest["spend"], ctx.currency), delta("spend"),
+                help=f"Exactly {money(latest['spend'])}: every category but sales")
+tiles[5].metric("New customers", formats.count(latest["new_customers"]), delta("new_customers"))
 
 if odds:
-    st.caption(f"LTV:{'S&M ' if sales else ''}CAC {ui.ratio(latest['ltv_cac'])}, "
+    st.caption(f"LTV:{'S&M ' if sales else ''}CAC {formats.ratio(latest['ltv_cac'])}, "
                f"{ctx.assumptions.interval_label} range "
-               f"{ui.ratio(latest['ltv_cac_low'])} to {ui.ratio(latest['ltv_cac_high'])}: {odds}.")
+               f"{formats.ratio(latest['ltv_cac_low'])} to {formats.ratio(latest['ltv_cac_high'])}: {odds}.")
 if awaiting.height:
     labels = ", ".join(awaiting.get_column("period_label").to_list())
     st.info(f"{labels}: spend loaded, awaiting customers and revenue. The figures above are for "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from decimal import Decimal
 from typing import Any
 
@@ -14,11 +15,16 @@ from finance.domain.schema import CATEGORIES
 from finance.planning import plans as sc
 from finance.planning.curves import PlanError
 from finance.planning.session import WORKING, PlanSession
-from finance.present import charts
+from finance.present import charts, formats
 from finance.store.database import StoreError
 from finance.store.dataset import SHARED
 
 ctx = ui.context()
+money = functools.partial(formats.money, currency=ctx.currency)
+"""Amounts in the database's currency: $1,234.56."""
+money_compact = functools.partial(formats.money_compact, currency=ctx.currency)
+MONEY_FORMAT = formats.table_format("money", ctx.currency)
+"""A table column of amounts, by the same rule."""
 state = st.session_state
 st.title("Budget planner")
 try:
@@ -30,8 +36,8 @@ except PlanError as exc:
 quarters = max(b.history.height for b in basis.channels.values())
 st.caption(f"Plan for **{basis.period}**. Response curves fitted on up to {quarters} quarters of history to "
            f"{basis.last_label}; LTV by the {ui.METHOD_LABELS[basis.ltv_method].lower()} "
-           f"method. Ranges are the central {basis.interval:.0%} of {sc.DRAWS:,} draws from the curves' fits "
-           "and the LTV model.")
+           f"method. Ranges are the central {formats.percent(basis.interval, places=0)} of "
+           f"{formats.count(sc.DRAWS)} draws from the curves' fits and the LTV model.")
 for note in basis.notes:
     st.info(literal.markdown(note))
 
@@ -99,7 +105,7 @@ with st.expander("Plan lines: spend per channel and cost category for the quarte
         _editable(list(session.table)), key=f"plan.editor.{session.table_version}", hide_index=True,
         width="stretch", num_rows="fixed", disabled=["channel", "category", "Cost category"],
         column_config={"category": None,
-                       "amount": st.column_config.NumberColumn("Amount", min_value=0.0, format="dollar",
+                       "amount": st.column_config.NumberColumn("Amount", min_value=0.0, format=MONEY_FORMAT,
                                                                step=0.01)})
 try:
     session.edit(sc.lines_from_frame(pl.DataFrame(edited).with_columns(
@@ -108,7 +114,7 @@ try:
 except PlanError as exc:
     st.error(f"The plan cannot be projected: {literal.markdown(exc)}")
     st.stop()
-top[2].metric("Plan total (S&M)", ui.money_compact(plan.spend_sm), help=f"Exactly {ui.money(plan.spend_sm)}")
+top[2].metric("Plan total (S&M)", money_compact(plan.spend_sm), help=f"Exactly {money(plan.spend_sm)}")
 
 
 def _range(value: sc.Range, fmt: Any) -> str:
@@ -117,27 +123,21 @@ def _range(value: sc.Range, fmt: Any) -> str:
     return f"range {fmt(value.low)} to {fmt(value.high)}"
 
 
-def _months(value: Any) -> str:
-    if value is None:
-        return "n/a"
-    return f"{value:.0f}" if value != float("inf") else "beyond horizon"
-
-
 def tiles(p: sc.Projection, key: str) -> None:
     f = p.figures
     cols = st.columns(6)
-    cols[0].metric("Marketing spend", ui.money_compact(p.spend), help=f"Exactly {ui.money(p.spend)}; "
-                   f"{ui.money(p.shared)} of it shared")
-    cols[1].metric("New customers", f"{f['customers'].point:,.0f}" if f["customers"].point is not None else "n/a",
-                   _range(f["customers"], lambda v: f"{v:,.0f}"), delta_color="off", delta_arrow="off")
-    cols[2].metric("Fully loaded CAC", ui.money(f["cac"].point), _range(f["cac"], ui.money), delta_color="off",
-                   delta_arrow="off", help=_range(f["cac"], ui.money))
-    cols[3].metric("LTV:CAC", ui.ratio(f["ltv_cac"].point), p.band or "n/a", delta_color="off", delta_arrow="off",
-                   help=_range(f["ltv_cac"], ui.ratio))
-    cols[4].metric("Payback (months)", _months(f["payback_months"].point),
-                   _range(f["payback_months"], _months), delta_color="off", delta_arrow="off")
-    cols[5].metric("ROI", f"{f['roi'].point:.0%}" if f["roi"].point is not None else "n/a",
-                   _range(f["roi"], lambda v: f"{v:.0%}"), delta_color="off", delta_arrow="off")
+    cols[0].metric("Marketing spend", money_compact(p.spend), help=f"Exactly {money(p.spend)}; "
+                   f"{money(p.shared)} of it shared")
+    cols[1].metric("New customers", formats.count(f["customers"].point),
+                   _range(f["customers"], formats.count), delta_color="off", delta_arrow="off")
+    cols[2].metric("Fully loaded CAC", money(f["cac"].point), _range(f["cac"], money), delta_color="off",
+                   delta_arrow="off", help=_range(f["cac"], money))
+    cols[3].metric("LTV:CAC", formats.ratio(f["ltv_cac"].point), p.band or "n/a", delta_color="off", delta_arrow="off",
+                   help=_range(f["ltv_cac"], formats.ratio))
+    cols[4].metric("Payback", formats.months(f["payback_months"].point),
+                   _range(f["payback_months"], formats.months), delta_color="off", delta_arrow="off")
+    cols[5].metric("ROI", formats.percent(f["roi"].point),
+                   _range(f["roi"], formats.percent), delta_color="off", delta_arrow="off")
     for warning in p.warnings:
         st.warning(literal.markdown(warning))
 
@@ -152,7 +152,7 @@ def channel_table(p: sc.Projection) -> pl.DataFrame:
         pl.col("r_squared").round(3).alias("R²"), pl.col("warning").fill_null("").alias("Warning"))
 
 
-MONEY_COLUMNS: dict[str, Any] = {c: st.column_config.NumberColumn(c, format="dollar")
+MONEY_COLUMNS: dict[str, Any] = {c: st.column_config.NumberColumn(c, format=MONEY_FORMAT)
                                  for c in ("Spend", "CPA", "Marginal CAC", "LTV")}
 MONEY_COLUMNS["New customers"] = st.column_config.NumberColumn("New customers", format="localized")
 
@@ -181,8 +181,8 @@ with optimise_tab:
     bounds_edit = pl.DataFrame(st.data_editor(
         bounds_frame, key=f"plan.bounds.{session.table_version}", hide_index=True, width="stretch",
         disabled=["channel"], column_config={
-            "minimum": st.column_config.NumberColumn("Minimum", min_value=0.0, format="dollar"),
-            "maximum": st.column_config.NumberColumn("Maximum", min_value=0.0, format="dollar"),
+            "minimum": st.column_config.NumberColumn("Minimum", min_value=0.0, format=MONEY_FORMAT),
+            "maximum": st.column_config.NumberColumn("Maximum", min_value=0.0, format=MONEY_FORMAT),
             "locked": st.column_config.CheckboxColumn("Locked at plan", help="Keep the plan's spend")}))
     if st.button("Optimise the split", type="primary", key="plan.optimise"):
         try:
@@ -202,8 +202,8 @@ with optimise_tab:
             session.optimised = None
         else:
             if session.optimised.total != session.budget_to_split:
-                st.caption(f"This split is of {ui.money(session.optimised.total)}; the working plan's channels "
-                           f"spend {ui.money(session.budget_to_split)}.")
+                st.caption(f"This split is of {money(session.optimised.total)}; the working plan's channels "
+                           f"spend {money(session.budget_to_split)}.")
             tiles(best, "optimised")
             st.dataframe(channel_table(best), hide_index=True, width="stretch", column_config=MONEY_COLUMNS)
             if st.button("Use the optimised split as the working plan", key="plan.use_optimised"):
@@ -229,8 +229,8 @@ with goal_tab:
     if session.goal is not None:
         goal = session.goal.answer
         sought = projected(session.goal.lines, "Goal seek")
-        st.success(f"Channel budget {ui.money(goal.channel_total)} ({literal.markdown(goal.note)}); with shared "
-                   f"and sales lines, {ui.money(sought.spend_sm)} in all.")
+        st.success(f"Channel budget {money(goal.channel_total)} ({literal.markdown(goal.note)}); with shared "
+                   f"and sales lines, {money(sought.spend_sm)} in all.")
         tiles(sought, "goal")
         st.caption("Goal seek splits each budget optimally, with channels capped at twice their largest past "
                    "quarter. The budget is found to within 0.1%.")
@@ -265,7 +265,7 @@ with scenario_tab:
         st.success(state.pop("plan.flash"))
     if not saved.is_empty():
         st.dataframe(saved, hide_index=True, width="stretch",
-                     column_config={"spend": st.column_config.NumberColumn("Spend (all lines)", format="dollar")})
+                     column_config={"spend": st.column_config.NumberColumn("Spend (all lines)", format=MONEY_FORMAT)})
         gone = st.selectbox("Delete a scenario", [None, *saved_names], key="plan.delete") if editor else None
         if editor and gone and st.button(f"Delete '{literal.markdown(gone)}'", key="plan.delete.confirm"):
             try:
@@ -296,8 +296,8 @@ with scenario_tab:
         table = sc.compare(projections)
 
         def _cell(rec: dict[str, Any]) -> str:
-            fmt = {"money": ui.money, "ratio": ui.ratio, "count": lambda v: f"{v:,.0f}",
-                   "percent": lambda v: f"{v:.0%}", "months": _months}[rec["unit"]]
+            fmt = {"money": money, "ratio": formats.ratio, "count": formats.count,
+                   "percent": formats.percent, "months": formats.months}[rec["unit"]]
             text = fmt(rec["value"]) if rec["value"] is not None else "n/a"
             if rec["low"] is not None and rec["high"] is not None and rec["low"] != rec["high"]:
                 text += f" ({fmt(rec['low'])} to {fmt(rec['high'])})"
@@ -316,7 +316,8 @@ with curve_tab:
                      "low": planned["customers_low"], "high": planned["customers_high"],
                      "marginal_cac": planned["marginal_cac"]}
     reach = max(1.5 * float(b.history["direct_spend"].max() or 0.0), 1.2 * planned_point["spend"])  # type: ignore[arg-type]
-    st.plotly_chart(charts.response_curve(channel, b.history, sc.curve_grid(basis, channel, reach), planned_point),
+    st.plotly_chart(charts.response_curve(channel, b.history, sc.curve_grid(basis, channel, reach), planned_point,
+                                          currency=ctx.currency),
                     key="plan.curve.chart")
     params = ", ".join(f"{k} = {v:,.4g}" for k, v in b.curve.params.items())
     st.caption(f"{b.curve.kind.replace('_', ' ')} curve ({params}); R² {b.curve.r_squared or 0:.3f} on "

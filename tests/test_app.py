@@ -4,6 +4,7 @@ figures on screen equal the core's for the same view, and the URL carries the vi
 from __future__ import annotations
 
 import functools
+import json
 import re
 from collections.abc import Callable
 from decimal import Decimal
@@ -314,3 +315,46 @@ def test_a_new_data_version_is_checked_in_its_own_process_and_then_used(app: Run
     assert not at.get("progress")
     caption = re.sub(r"\\(.)", r"\1", next(c.value for c in at.caption if c.value.startswith("2025-Q4, ")))
     assert "In back-tests at 8 past quarter-ends" in caption
+
+
+def _figures(at: AppTest) -> list[dict[str, Any]]:
+    """Every Plotly figure on the page, as the browser receives it."""
+    return [json.loads(chart.proto.spec) for chart in at.get("plotly_chart")]
+
+
+def _texts(figure: dict[str, Any]) -> str:
+    """The words a reader sees in a figure: its title, subtitle, annotations and trace labels."""
+    title = figure["layout"].get("title", {})
+    parts = [title.get("text", ""), title.get("subtitle", {}).get("text", "")]
+    parts += [a.get("text", "") for a in figure["layout"].get("annotations", [])]
+    for trace in figure["data"]:
+        text = trace.get("text")
+        parts += [str(t) for t in text] if isinstance(text, list) else [str(text or "")]
+    return "\n".join(parts)
+
+
+def test_the_overview_writes_a_figure_the_same_on_its_tile_and_in_its_charts(app: Runner, demo_db: Path) -> None:
+    # One rule per unit (finance.present.formats): LTV:CAC 5.02 is "5.02x" on the tile and in the trend
+    # chart's title, never "5.0x" in one and "5.02x" in the other.
+    at = app(demo_db)
+    assert not at.exception
+    tile = next(m for m in at.metric if m.label == "LTV:CAC").value
+    assert re.fullmatch(r"\d+\.\d{2}x", tile), tile
+    trend = _texts(_figures(at)[0])
+    assert f"LTV:CAC is {tile} in 2025-Q4" in trend, trend
+
+
+def test_compact_money_is_the_same_on_a_tile_and_in_a_chart(app: Runner, demo_db: Path) -> None:
+    # $412,500 is "$412.5K" everywhere: the Overview's spend tile and the CAC page's spend chart
+    # (its bar total and title) write the same amount the same way.
+    query = {"channels": "Paid Search"}
+    overview = app(demo_db, query=query)
+    tile = next(m for m in overview.metric if m.label == "Marketing spend")
+    cac = app(demo_db, "pages/cac.py", query=query)
+    assert not cac.exception
+    spend = next(f for f in _figures(cac) if f["layout"]["title"]["text"].endswith("marketing spend"))
+    in_title = re.search(r"of (\S+) marketing spend$", spend["layout"]["title"]["text"])
+    assert in_title is not None
+    assert tile.value == in_title.group(1)  # the same quarter's spend, written once
+    assert re.fullmatch(r"\$\d{3}\.\dK", tile.value), tile.value  # hundreds of thousands: where they diverged
+    assert tile.value in _texts(spend).splitlines()  # the quarter's bar total too

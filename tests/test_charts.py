@@ -19,8 +19,8 @@ import polars as pl
 import pytest
 
 from finance.domain.schema import BAND_LABELS, COST_CATEGORIES, DEFAULT_BAND_EDGES, MARKETING_CATEGORIES
-from finance.present import charts
-from finance.present.charts import BAND_COLORS, NO_DATA, TEMPLATE, TEMPLATE_NAME, money_format
+from finance.present import charts, formats
+from finance.present.charts import BAND_COLORS, NO_DATA, TEMPLATE, TEMPLATE_NAME
 
 Q1, Q2, Q3 = date(2025, 1, 1), date(2025, 4, 1), date(2025, 7, 1)
 MONEY = pl.Decimal(38, 10)
@@ -58,21 +58,11 @@ def assert_finite_json(fig: go.Figure) -> None:
 # ---------------------------------------------------------------------------------------------
 
 
-def test_money_format_is_exact_to_the_cent_and_never_shows_nan_or_inf() -> None:
-    assert money_format(Decimal("1234.565")) == "$1,234.57"  # half-up, from the exact decimal
-    assert money_format(1234567.891) == "$1,234,567.89"
-    assert money_format(0.1 + 0.2) == "$0.30"
-    assert money_format(-50) == "-$50.00"
-    assert money_format(Decimal("-0.001")) == "$0.00"  # rounds to zero: no "-$0.00"
-    assert money_format(Decimal("978.3118557794"), places=0) == "$978"
-    for unknown in (None, float("nan"), float("inf"), float("-inf"), Decimal("NaN")):
-        assert money_format(unknown) == "n/a"
-
-
-def test_ratio_format_never_contradicts_the_band() -> None:
-    assert charts.ratio_format(3.24) == "3.2x"
-    assert charts.ratio_format(2.96, DEFAULT_BAND_EDGES) == "2.96x"  # "3.0x" would read as strong
-    assert charts.ratio_format(float("inf")) == "n/a"
+def test_chart_ratios_are_written_as_on_the_tiles_and_never_contradict_the_band() -> None:
+    # Charts write ratios with finance.present.formats.ratio: two decimals, as the tiles and the pack do.
+    assert formats.ratio(3.24) == "3.24x"
+    assert formats.ratio(2.996, DEFAULT_BAND_EDGES) == "2.996x"  # "3.00x" would read as strong
+    assert formats.ratio(float("inf")) == "n/a"
 
 
 def test_band_colours_cover_every_band_once_and_the_template_is_registered() -> None:
@@ -140,17 +130,17 @@ def test_trend_bands_follow_configured_edges() -> None:
     fig = charts.ltv_cac_trend(trend_rows(), edges=(1.5, 2.5, 4.0, 8.0))
     assert [(r.y0, r.y1) for r in rects(fig)][1:4] == [(1.5, 2.5), (2.5, 4.0), (4.0, 8.0)]
     # 3.24 is "healthy" between 2.5 and 4: the title follows the edges drawn
-    assert fig.layout.title.text == "LTV:CAC is 3.2x in 2025-Q3: healthy"
+    assert fig.layout.title.text == "LTV:CAC is 3.24x in 2025-Q3: healthy"
     with pytest.raises(ValueError, match="increasing"):
         charts.ltv_cac_trend(trend_rows(), edges=(3.0, 2.0, 4.0, 5.0))
 
 
 def test_trend_title_states_the_latest_known_ratio_and_band() -> None:
     fig = charts.ltv_cac_trend(trend_rows())
-    assert fig.layout.title.text == "LTV:CAC is 3.2x in 2025-Q3: strong"
+    assert fig.layout.title.text == "LTV:CAC is 3.24x in 2025-Q3: strong"
     # latest period unknown: the title names the latest period that has a ratio
     fig = charts.ltv_cac_trend(trend_rows().head(2))
-    assert fig.layout.title.text == "LTV:CAC is 2.5x in 2025-Q1: healthy"
+    assert fig.layout.title.text == "LTV:CAC is 2.50x in 2025-Q1: healthy"
 
 
 def test_trend_by_channel_draws_one_line_per_channel_aligned_on_periods() -> None:
@@ -166,10 +156,10 @@ def test_trend_by_channel_draws_one_line_per_channel_aligned_on_periods() -> Non
     assert trace(fig, "Paid Search").y == (0.8, 0.9)
     assert trace(fig, "Paid Search").line.color != trace(fig, "Events").line.color
     # Events has no Q2 ratio, so Q2 has only Paid Search: the latest known period is Q2
-    assert fig.layout.title.text == "LTV:CAC is 0.9x for Paid Search in 2025-Q2: unprofitable"
+    assert fig.layout.title.text == "LTV:CAC is 0.90x for Paid Search in 2025-Q2: unprofitable"
     fig = charts.ltv_cac_trend(rows.filter(pl.col("period") == Q1))
-    assert fig.layout.title.text == ("LTV:CAC in 2025-Q1: Events highest at 4.0x (strong), "
-                                     "Paid Search lowest at 0.8x (unprofitable)")
+    assert fig.layout.title.text == ("LTV:CAC in 2025-Q1: Events highest at 4.00x (strong), "
+                                     "Paid Search lowest at 0.80x (unprofitable)")
 
 
 def test_trend_switches_to_a_log_axis_when_ratios_span_far_beyond_the_bands() -> None:
@@ -221,8 +211,8 @@ def test_channel_efficiency_plots_the_latest_period_coloured_by_band() -> None:
     for name, multiple in (("LTV = 1x CAC (break-even)", 1.0), ("LTV = 3x CAC", 3.0)):
         diagonal = trace(fig, name)
         assert diagonal.y[1] == pytest.approx(multiple * diagonal.x[1]) and diagonal.x[0] == 0.0
-    assert fig.layout.title.text == ("Outbound is the most efficient channel at 4.0x LTV:CAC; "
-                                     "Display the least at 0.5x")
+    assert fig.layout.title.text == ("Outbound is the most efficient channel at 4.00x LTV:CAC; "
+                                     "Display the least at 0.50x")
     assert "Podcasts" in fig.layout.title.subtitle.text  # no CAC: named as n/a, not plotted
 
 
@@ -269,7 +259,7 @@ def test_waterfall_steps_add_up_to_fully_loaded_cac() -> None:
     assert bars.y[-1] == pytest.approx(1000.005)
     assert bars.text == ("$250.00", "+$50.01", "+$150.00", "+$375.00", "+$175.00", "$1,000.01")
     assert bars.customdata[-1] == "Marketing spend $8,000.04 / 8 new customers"
-    assert fig.layout.title.text == "Fully loaded CAC is 4.0x media-only CAC"
+    assert fig.layout.title.text == "Fully loaded CAC is 4.00x media-only CAC"
     assert "$250.00 media-only → $1,000.01 fully loaded" in fig.layout.title.subtitle.text
 
 
@@ -282,7 +272,7 @@ def test_waterfall_with_sales_reaches_sales_and_marketing_cac_and_takes_a_frame(
     steps = [y for y, m in zip(bars.y, bars.measure, strict=True) if m != "total"]
     assert sum(steps) == pytest.approx(1250.005)
     assert bars.text[-1] == "$1,250.01"
-    assert fig.layout.title.text == "Fully loaded CAC is 4.0x media-only CAC"
+    assert fig.layout.title.text == "Fully loaded CAC is 4.00x media-only CAC"
 
 
 def test_waterfall_guards_zero_media_and_zero_customers() -> None:
@@ -320,7 +310,7 @@ def test_spend_by_category_stacks_period_totals_by_category_label() -> None:
     assert trace(fig, "Marketing technology").y == (20.0, 100.0)
     assert trace(fig, "Personnel").marker.color == charts.CATEGORY_COLORS["personnel"]
     assert fig.layout.barmode == "stack"
-    assert "%{y:$,.2f}" in trace(fig, "Personnel").hovertemplate
+    assert "$%{y:,.2f}" in trace(fig, "Personnel").hovertemplate
     assert trace(fig, "Personnel").customdata == ("77.9%", "69.2%")  # 600 / 770.25, 900 / 1300
     assert trace(fig, "Total").y == (770.25, 1300.0)
     # Q2: personnel 900 of 1,300 = 69%
@@ -354,7 +344,7 @@ def test_cac_by_dimension_draws_one_line_per_channel_with_exact_money_hovers() -
     assert [t.name for t in fig.data] == ["Events", "Paid Search"]
     assert trace(fig, "Events").y == (None, 850.5)  # no customers in Q1: a gap
     assert trace(fig, "Paid Search").y == (100.0, 120.0)
-    assert "%{y:$,.2f}" in trace(fig, "Events").hovertemplate
+    assert "$%{y:,.2f}" in trace(fig, "Events").hovertemplate
     assert list(trace(fig, "Events").customdata[1]) == ["$1,701.00", "2"]
     assert fig.layout.title.text == ("Fully loaded CAC in 2025-Q2: lowest Paid Search ($120.00), "
                                      "highest Events ($850.50)")
@@ -389,7 +379,7 @@ def test_cpl_cpa_history_lines_over_volume_bars_on_a_secondary_axis() -> None:
     assert (cpl.y, cpl.yaxis) == ((50.0, 45.5), "y2")
     cpa = trace(fig, "Events CPA")
     assert (cpa.y, cpa.yaxis) == ((4000.0, 3900.25), "y3")
-    assert "%{y:$,.2f}" in cpl.hovertemplate and "%{y:$,.2f}" in cpa.hovertemplate
+    assert "$%{y:,.2f}" in cpl.hovertemplate and "$%{y:,.2f}" in cpa.hovertemplate
     # volume on the right-hand axis, money on the left, all sharing one time axis
     assert fig.layout.yaxis.side == "right" and fig.layout.yaxis2.side == "left"
     assert fig.layout.yaxis2.overlaying == "y" and fig.layout.yaxis2.tickprefix == "$"
@@ -430,7 +420,7 @@ def test_cohort_heatmap_places_each_cohort_month_and_leaves_unobserved_blank() -
     assert heat.x == (1, 2, 3)  # month 1 = acquisition month (age 0)
     assert [list(row) for row in heat.z] == [[10.0, 30.0, 60.0], [5.0, 20.0, None]]
     assert list(heat.customdata[1][1]) == ["$15.00", "4"]
-    assert "%{z:$,.2f}" in heat.hovertemplate
+    assert "$%{z:,.2f}" in heat.hovertemplate
     assert heat.hoverongaps is False
     assert fig.layout.yaxis.autorange == "reversed"  # oldest cohort on top
     assert fig.layout.title.text == "After 3 months, the 2025-Q1 cohort has returned $60.00 per customer"
@@ -458,7 +448,7 @@ def test_ltv_curves_plot_cumulative_margin_and_the_payback_crossing() -> None:
     assert payback_months([50.0] * 4, 120.0) == 3
     assert trace(fig, "Payback (2025-Q2)").x == (3,)
     assert fig.layout.title.text == "Payback in 3 months: 2025-Q2 customers repay the $120.00 CAC"
-    assert "%{y:$,.2f}" in trace(fig, "2025-Q1").hovertemplate
+    assert "$%{y:,.2f}" in trace(fig, "2025-Q1").hovertemplate
     never = charts.ltv_curves(curve_rows(), cac=1000)
     assert never.layout.title.text == "2025-Q2 customers do not repay the $1,000.00 CAC within 4 months"
     plain = charts.ltv_curves(curve_rows())
@@ -521,7 +511,7 @@ def test_nan_and_inf_become_gaps_and_n_a() -> None:
     fig = charts.ltv_cac_trend(rows)
     assert trace(fig, "LTV:CAC").y == (2.5, None, None)
     assert trace(fig, "LTV:CAC").customdata[2][2] == "n/a"
-    assert fig.layout.title.text == "LTV:CAC is 2.5x in 2025-Q1: healthy"
+    assert fig.layout.title.text == "LTV:CAC is 2.50x in 2025-Q1: healthy"
     assert_finite_json(fig)
     efficiency = charts.channel_efficiency(efficiency_rows().with_columns(
         ltv=pl.Series([1.0, float("inf"), 2000.0, 1.0])))
@@ -578,8 +568,8 @@ def test_demo_company_figures(demo: dict[str, Any]) -> None:
     assert sum(steps) == pytest.approx(float(latest["cac_sm"]))
     fully_loaded = bars.x.index("Fully loaded CAC")
     assert sum(steps[:fully_loaded]) == pytest.approx(float(latest["cac"]))
-    ratio = float(latest["cac"]) / float(latest["cac_media"])
-    assert figures["waterfall"].layout.title.text == f"Fully loaded CAC is {ratio:.1f}x media-only CAC"
+    ratio = latest["cac"] / latest["cac_media"]
+    assert figures["waterfall"].layout.title.text == f"Fully loaded CAC is {formats.ratio(ratio)} media-only CAC"
     assert len(figures["cac_channel"].data) == channels.get_column("channel").n_unique()
     assert len(figures["heatmap"].data[0].y) == demo["matrix"].get_column("cohort").n_unique()
     payback = latest["payback_months"]
@@ -643,8 +633,29 @@ def test_scenario_comparison_colours_each_bar_by_its_band() -> None:
     assert list(bar.x) == ["Baseline", "Request", "Optimised"]  # the CAC row is not an LTV:CAC
     assert list(bar.marker.color) == [BAND_COLORS["healthy"], BAND_COLORS["at risk"], BAND_COLORS["strong"]]
     assert list(bar.error_y.array) == pytest.approx([0.4, 0.3, 0.75])
-    assert fig.layout.title.text == "Optimised projects the highest LTV:CAC, 3.2x"
-    assert list(bar.text) == ["2.5x healthy", "1.5x at risk", "3.2x strong"]
+    assert fig.layout.title.text == "Optimised projects the highest LTV:CAC, 3.25x"
+    assert list(bar.text) == ["2.50x healthy", "1.50x at risk", "3.25x strong"]
     assert len(rects(fig)) == len(BAND_LABELS)
     empty = charts.scenario_comparison(table.filter(pl.col("figure") == "cac"))
     assert empty.layout.annotations[0].text == NO_DATA
+
+
+def test_figures_write_money_in_the_databases_currency(demo: dict[str, Any]) -> None:
+    # A company reporting in euros sees "€" in every title, label, hover and axis, never a "$".
+    rows, channels = demo["rows"], demo["channels"]
+    latest = rows.filter(pl.col("new_customers") > 0).row(-1, named=True)
+    figures = [
+        charts.ltv_cac_trend(rows, currency="EUR"),
+        charts.channel_efficiency(channels.filter(pl.col("period_label") == latest["period_label"]), currency="EUR"),
+        charts.cac_waterfall(latest, include_sales=True, currency="EUR"),
+        charts.spend_by_category(rows, currency="EUR"),
+        charts.cac_by_dimension(channels, "channel", currency="EUR"),
+        charts.cpl_cpa_history(channels, "channel", "leads", currency="EUR"),
+        charts.cohort_heatmap(demo["matrix"], currency="EUR"),
+    ]
+    for fig in figures:
+        spec = json.dumps(fig.to_plotly_json(), ensure_ascii=False, default=str)
+        assert "$" not in spec, fig.layout.title.text
+        assert "€" in spec, fig.layout.title.text
+    title = figures[3].layout.title.text
+    assert f"of {formats.money_compact(latest['spend'], 'EUR')} marketing spend" in title  # e.g. €2.97M

@@ -78,7 +78,7 @@ def test_format_cell(value: object, kind: str, expected: str) -> None:
 
 
 def test_money_in_another_currency() -> None:
-    assert pdf.format_cell(Decimal("-1234.565"), "money", currency="€") == "-€1,234.57"
+    assert pdf.format_cell(Decimal("-1234.565"), "money", currency="EUR") == "-€1,234.57"  # an ISO code
 
 
 def test_format_errors_name_the_choices() -> None:

@@ -29,7 +29,7 @@ from finance.metrics.assumptions import Assumptions
 from finance.metrics.table import compute, money
 from finance.planning.curves import PlanError
 from finance.planning.plans import PlanLine, Scenario, save_scenario
-from finance.present import charts, exports, report
+from finance.present import exports, formats, pdf, report
 from finance.store.database import Store
 from finance.store.dataset import SHARED
 
@@ -179,7 +179,7 @@ def test_xlsx_has_one_sheet_per_table_numbers_as_numbers_and_no_formula(workbook
                 assert cell.data_type != "f", (sheet.title, cell.coordinate, cell.value)
         header = [cell.value for cell in next(sheet.iter_rows())]
         for column, title in enumerate(header):
-            if title in report.MONEY_COLUMNS:
+            if report.is_money(title):
                 for (cell,) in sheet.iter_rows(min_row=2, min_col=column + 1, max_col=column + 1):
                     if cell.value is not None:
                         assert cell.data_type == "n" and isinstance(cell.value, int | float), cell.coordinate
@@ -300,7 +300,7 @@ def test_pdf_text_has_every_section_and_the_cores_figures(rendered: Rendered, co
     for heading in report.SECTIONS:
         assert text.count(heading) >= 2, heading  # in the contents and as the section's heading
     assert "2025-Q4" in text
-    assert charts.money_format(core.row["cac"]) in text  # e.g. $1,127.08: the KPI tile, to the cent
+    assert formats.money(core.row["cac"]) in text  # e.g. $1,127.08: the KPI tile, to the cent
     assert core.row["band"] in text
     assert f"Request: {REQUEST}" in text
     assert "Northwind Analytics" in text and "How every figure is computed" in text
@@ -364,3 +364,22 @@ def test_a_failed_render_leaves_the_previous_file_untouched(demo_db: Path, tmp_p
     assert done.stderr.startswith("error: the board pack was not written") and "FINANCE_CHROMIUM" in done.stderr
     assert out.read_bytes() == b"the previous pack"
     assert [p.name for p in tmp_path.iterdir()] == ["pack.pdf"]
+
+
+def test_the_packs_headline_figures_are_the_dashboards_strings(pack: report.BoardPack, rendered: Rendered) -> None:
+    # The Overview writes its tiles with finance.present.formats (tests/test_app.py); the pack's tiles,
+    # its charts and its PDF text write the same figures the same way: 5.02x is never 5.0x in a chart.
+    row = pack.row
+    tiles = {kpi.label: kpi.value for section in report.document(pack).sections for block in section.blocks
+             if isinstance(block, pdf.Kpis) for kpi in block.items}
+    ratio = formats.ratio(row["ltv_cac"])
+    assert tiles["LTV:CAC"] == ratio
+    assert tiles["Fully loaded CAC"] == formats.money(row["cac"], pack.currency)
+    assert tiles["LTV (gross margin)"] == formats.money(row["ltv"], pack.currency)
+    assert tiles["Marketing spend"] == formats.money_compact(row["spend"], pack.currency)
+    assert tiles["CAC payback"] == formats.months(row["payback_months"])
+    assert f"LTV:CAC is {ratio} in {pack.period}" in pack.figures["trend"].layout.title.text
+    assert f"of {tiles['Marketing spend']} marketing spend" in pack.figures["categories"].layout.title.text
+    text = _poppler("pdftotext", "-layout", rendered.path, "-")
+    for value in (tiles["LTV:CAC"], tiles["Fully loaded CAC"], tiles["Marketing spend"]):
+        assert value in text, value

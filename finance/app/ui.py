@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import functools
 import ipaddress
-import math
 import os
 import shutil
 import subprocess
@@ -17,7 +16,7 @@ import tempfile
 import threading
 import time
 import weakref
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,11 +41,12 @@ from finance.domain.access import (
 )
 from finance.ltv import backtest
 from finance.ltv.base import METHODS, LTVResult, cohort_margin_matrix
+from finance.metrics import measures
 from finance.metrics.assumptions import Assumptions
 from finance.metrics.table import MetricsResult, compute, on_cac_basis, rollup
 from finance.planning.plans import PlanLine, PlanningBasis, Projection, optimise, planning_basis, project
 from finance.planning.session import PackPlan
-from finance.present import charts, exports
+from finance.present import charts, exports, formats
 from finance.store.database import DEMO_SETTING, ENV_DB, Store, StoreBusy, StoreError, default_db_path
 from finance.store.dataset import Dataset, default_as_of
 
@@ -397,6 +397,13 @@ def load_metrics(path: str, version: tuple[int, ...], grain: str, window: int | 
                    check)
 
 
+@st.cache_resource(max_entries=8, ttl=3600)
+def load_currency(path: str, version: tuple[int, ...]) -> str:
+    """The database's currency (``Store.currency``), read once per version."""
+    with Store(path, read_only=True, busy_timeout=READ_WAIT) as store:
+        return store.currency
+
+
 @st.cache_resource(max_entries=16, ttl=3600)
 def load_cohort_matrix(path: str, version: tuple[int, ...], grain: str) -> pl.DataFrame:
     data, stored, _ = load_dataset(path, version)
@@ -508,6 +515,11 @@ class Context:
         """
         return _cached_chart(self, name, by, period, tuple(sorted(options.items())))
 
+    @property
+    def currency(self) -> str:
+        """The database's currency (ISO code): every amount on the page is written in it."""
+        return load_currency(self.path, self.version)
+
     def ltv_model(self) -> LTVResult:
         return self.metrics().ltv
 
@@ -519,6 +531,7 @@ class Context:
 def _cached_chart(ctx: Context, name: str, by: str | None, period: str | None,
                   options: tuple[tuple[str, Any], ...]) -> go.Figure:
     builder = getattr(charts, name)
+    options = (*options, ("currency", ctx.currency))
     if name == "cohort_heatmap":
         return builder(ctx.cohort_matrix(), **dict(options))  # type: ignore[no-any-return]
     rows = ctx.rows(by)
@@ -660,8 +673,9 @@ def context() -> Context:
     return ctx  # type: ignore[no-any-return]
 
 
-def downloads(frame: pl.DataFrame, name: str, ctx: Context, money_columns: tuple[str, ...] = ()) -> None:
-    """CSV and XLSX buttons for a table shown on a page; the XLSX carries the assumptions.
+def downloads(frame: pl.DataFrame, name: str, ctx: Context) -> None:
+    """CSV and XLSX buttons for a table shown on a page; the XLSX carries the assumptions, and its
+    money columns (``finance.metrics.measures``) the database's currency format.
 
     Text that a spreadsheet would run as a formula is neutralised (finance.present.exports).
     """
@@ -670,7 +684,7 @@ def downloads(frame: pl.DataFrame, name: str, ctx: Context, money_columns: tuple
     left, right = st.columns([1, 1])
     left.download_button("Download CSV", exports.to_csv_bytes(frame), file_name=f"{name}.csv",
                          mime="text/csv", key=f"download.{name}.csv")
-    right.download_button("Download XLSX", exports.to_xlsx_bytes({name: frame}, assumptions, money_columns),
+    right.download_button("Download XLSX", exports.to_xlsx_bytes({name: frame}, assumptions, currency=ctx.currency),
                           file_name=f"{name}.xlsx", key=f"download.{name}.xlsx",
                           mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
 
@@ -680,27 +694,16 @@ def no_data(message: str = "No data for this selection yet.") -> None:
             "or with `python -m finance import`.")
 
 
-def money(value: Any) -> str:
-    """$1,234.56 rounded half-up from the exact amount, or n/a (one format with the charts)."""
-    return charts.money_format(value)
-
-
-def money_compact(value: Any) -> str:
-    """$9.72M, $412.5K: for tiles; the exact figure goes in the tile's help."""
-    if value is None:
-        return "n/a"
-    amount = float(value)
-    for size, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "K")):
-        if abs(amount) >= size:
-            return f"${amount / size:,.2f}{suffix}"
-    return f"${amount:,.2f}"
-
-
-def ratio(value: Any) -> str:
-    """3.21x, or n/a for an unknown, NaN or infinite ratio."""
-    if value is None or not math.isfinite(float(value)):
-        return "n/a"
-    return f"{float(value):.2f}x"
+def column_config(columns: Sequence[str], currency: str, **labels: str) -> dict[str, Any]:
+    """The dashboard table's column formats, from each figure's unit in ``finance.metrics.measures``
+    (money in the database's currency, ratios as 3.04x, fractions as percentages); ``labels``
+    overrides the header shown."""
+    config: dict[str, Any] = {}
+    for column in columns:
+        shown = formats.table_format(measures.unit(column), currency)
+        if shown is not None and measures.unit(column) != "count":
+            config[column] = st.column_config.NumberColumn(labels.get(column), format=shown)
+    return config
 
 
 def as_of_text(result: MetricsResult) -> str:
@@ -712,14 +715,14 @@ def method_sentence(result: MetricsResult) -> str:
     return literal.markdown(result.model_sentence())
 
 
-def parameter_text(value: float, unit: str) -> str:
+def parameter_text(value: float, unit: str, currency: str) -> str:
     """A fitted parameter in its unit: 4.2%, $1,234.56, 23.1 months, 0.8123."""
     if unit == "percent":
-        return f"{value:.1%}"
+        return formats.percent(value)
     if unit == "money":
-        return money(value)
+        return formats.money(value, currency)
     if unit == "months":
-        return f"{value:,.1f} months"
+        return formats.months(value)
     return f"{value:,.4g}"
 
 

@@ -19,11 +19,13 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from finance.domain import literal
+from finance.domain.money import money_text
 from finance.domain.problems import Problem
 from finance.domain.schema import DEFAULT_CURRENCY, KINDS, check_band_edges, file_kind
-from finance.ingest.prepare import ImportOptions, OptionsError, load_category_map, money_text, prepare
+from finance.ingest.prepare import ImportOptions, OptionsError, load_category_map, prepare
 from finance.ltv.base import METHODS
 from finance.metrics.table import MetricParams, compute
+from finance.present import formats
 from finance.store import backup
 from finance.store.database import ENV_DB, ENV_USER, ImportResult, Store, StoreError, cli_user, default_db_path, restore
 
@@ -236,7 +238,7 @@ def _print_problems(title: str, problems: list[Problem], file_name: str) -> None
             print(f"      expected: {p.expected}")
 
 
-def _report_import(result: ImportResult, fmt: str, dry_run: bool = False) -> int:
+def _report_import(result: ImportResult, fmt: str, dry_run: bool = False, currency: str = DEFAULT_CURRENCY) -> int:
     payload = result.to_json()
     if dry_run and result.status != "rejected":
         payload["status"] = "valid"
@@ -257,20 +259,17 @@ def _report_import(result: ImportResult, fmt: str, dry_run: bool = False) -> int
             measure = file_kind(result.kind).measure
             print(f"  {'period':<24}{'rows':>10}{measure:>20}")
             for p in payload["periods"]:
-                print(f"  {p['period']:<24}{p['rows']:>10}{_fmt_total(p['total']):>20}")
-            print(f"  {'total':<24}{result.rows:>10}{_fmt_total(payload['total']):>20}")
+                print(f"  {p['period']:<24}{p['rows']:>10}{_total_text(p['total'], currency):>20}")
+            print(f"  {'total':<24}{result.rows:>10}{_total_text(payload['total'], currency):>20}")
             if result.replaced:
                 print(f"  replaced rows of import(s): {', '.join(f'#{i}' for i in result.replaced)}")
         _print_problems("warnings", result.warnings, name)
     return EXIT_REJECTED if result.status == "rejected" else EXIT_OK
 
 
-def _fmt_total(value: Any) -> str:
-    if isinstance(value, str):
-        sign = "-" if value.startswith("-") else ""
-        whole, _, cents = value.lstrip("-").partition(".")
-        return f"{sign}{int(whole):,}.{cents}"
-    return f"{value:,}"
+def _total_text(value: Any, currency: str) -> str:
+    """An import's total as the dashboard writes it: money (an exact decimal string) or a count."""
+    return formats.money(value, currency) if isinstance(value, str) else formats.count(value)
 
 
 def cmd_import(args: argparse.Namespace) -> int:
@@ -294,7 +293,7 @@ def cmd_import(args: argparse.Namespace) -> int:
                 result.rows = prepared.rows.height
                 result.periods = prepared.period_totals()
                 result.total = prepared.total()
-            return _report_import(result, args.format, dry_run=True)
+            return _report_import(result, args.format, dry_run=True, currency=options.currency)
         # The file is read and checked before the store is opened for writing, so a long check
         # never holds the writer's lock (other imports, the app's editors) while it runs.
         path = args.db or default_db_path()
@@ -313,7 +312,7 @@ def cmd_import(args: argparse.Namespace) -> int:
         return _fail(str(exc), args.format, EXIT_REJECTED)
     except StoreError as exc:
         return _fail(str(exc), args.format, EXIT_FAILED)
-    return _report_import(result, args.format)
+    return _report_import(result, args.format, currency=currency)
 
 
 def _fail(message: str, fmt: str, code: int) -> int:
@@ -362,7 +361,7 @@ def cmd_imports(args: argparse.Namespace) -> int:
     try:
         path = args.db or default_db_path()
         with Store(path, read_only=path.exists()) as store:
-            log = store.imports()
+            log, currency = store.imports(), store.currency
     except StoreError as exc:
         return _fail(str(exc), args.format, EXIT_FAILED)
     if args.format == "json":
@@ -390,7 +389,7 @@ def cmd_imports(args: argparse.Namespace) -> int:
           f"{'imported (UTC)':<21}{'by':<24}file")
     for rec in log.iter_rows(named=True):
         money = rec["kind"] in ("spend", "revenue")
-        total = _fmt_total(money_text(rec["total"]) if money else int(rec["total"]))
+        total = _total_text(money_text(rec["total"]) if money else int(rec["total"]), currency)
         span = f"{rec['period_start']}..{rec['period_end']}"
         print(f"{rec['import_id']:>4}  {rec['kind']:<10}{rec['status']:<8}{rec['row_count']:>9}  "
               f"{span:<24}{total:>18}  {rec['imported_at']:%Y-%m-%d %H:%M:%S}  {rec['imported_by'] or '':<24}"
@@ -472,7 +471,8 @@ def _print_metrics_table(payload: dict[str, Any]) -> None:
     print(f"as of {a['as_of']}, {a['grain']} grain"
           + (f", trailing {a['window_months']} months" if a["window_months"] else "")
           + (f", by {a['by']}" if a["by"] else "")
-          + f"; LTV: {model['method']} over {a['ltv_horizon_months']} months at {a['annual_discount_rate']:.0%}")
+          + f"; LTV: {model['method']} over {a['ltv_horizon_months']} months at "
+          + f"{formats.percent(a['annual_discount_rate'], places=0)}")
     if a.get("overridden"):
         print(f"stored assumptions overridden for this run: {', '.join(a['overridden'])}")
     from finance.metrics.cac import dimension_columns
@@ -488,8 +488,8 @@ def _print_metrics_table(payload: dict[str, Any]) -> None:
         cells = []
         for key, width in columns:
             value = row.get(key)
-            text = "n/a" if value is None else (f"{value:.2f}x" if key == "ltv_cac" else
-                                                f"{value:.0%}" if key == "roi" else str(value))
+            text = formats.NA if value is None else (formats.ratio(value) if key == "ltv_cac" else
+                                                     formats.percent(value) if key == "roi" else str(value))
             cells.append(f"{text:<{width}}" if key in ("period", "channel", "segment", "band") else f"{text:>{width}}")
         print("  ".join(cells))
     params = ", ".join(f"{literal.terminal(k)}={v}" for k, v in model["params"].items())
@@ -497,8 +497,9 @@ def _print_metrics_table(payload: dict[str, Any]) -> None:
     check = model.get("model_check")
     if check and "12" in check["horizons"]:
         score = check["horizons"]["12"]
-        print(f"model check: 12-month forecasts within {_pct(score['mape'])} on average "
-              f"(bias {_pct(score['bias'], True)}), {_pct(score['coverage'])} inside the range")
+        print(f"model check: 12-month forecasts within {formats.percent(score['mape'])} on average "
+              f"(bias {formats.percent(score['bias'], signed=True)}), "
+              f"{formats.percent(score['coverage'])} inside the range")
 
 
 def cmd_backtest(args: argparse.Namespace) -> int:
@@ -546,17 +547,11 @@ def cmd_backtest(args: argparse.Namespace) -> int:
             score = check.scores.get(method, {}).get("", {}).get(horizon)
             if score is None or not score.predictions:
                 continue
-            print(f"{method:<9}{horizon:>13}{score.predictions:>9}{_pct(score.bias, True):>9}"
-                  f"{_pct(score.mape):>8}{_pct(score.coverage):>10}")
+            print(f"{method:<9}{horizon:>13}{score.predictions:>9}{formats.percent(score.bias, signed=True):>9}"
+                  f"{formats.percent(score.mape):>8}{formats.percent(score.coverage):>10}")
     for segment, model in check.recommended.items():
         print(f"{literal.terminal(segment)}: {model} ({literal.terminal(check.reasons.get(segment, ''))})")
     return EXIT_OK
-
-
-def _pct(value: float | None, signed: bool = False) -> str:
-    if value is None:
-        return "n/a"
-    return f"{value:+.1%}" if signed else f"{value:.1%}"
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -638,7 +633,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
         return _fail(str(exc), fmt, EXIT_REJECTED)
     try:
         with Store(path, read_only=args.save is None, user=cli_user()) as store:
-            data, stored = store.dataset(), store.assumptions()
+            data, stored, currency = store.dataset(), store.assumptions(), store.currency
             params = Assumptions.from_settings(stored).params(method=args.method)
             check = _model_check(path, store.imports(), data, params, quiet=fmt == "json")
             basis = sc.planning_basis(data, params, check=check)
@@ -681,21 +676,21 @@ def cmd_plan(args: argparse.Namespace) -> int:
         return shown if value.low is None or value.high is None else (
             f"{shown} (range {fmt(value.low)} to {fmt(value.high)})")
 
-    def dollars(v: float) -> str:
-        return f"${Decimal(repr(float(v))).quantize(Decimal('0.01'), rounding='ROUND_HALF_UP'):,}"
+    def money(v: Any) -> str:
+        return formats.money(v, currency)
 
     print(f"Plan for {projection.period}" + (f", saved as {args.save!r}" if args.save else "") + (
         f": {note}" if note else ""))
-    print(f"  marketing spend ${projection.spend:,.2f} (shared ${projection.shared:,.2f}); sales and marketing "
-          f"${projection.spend_sm:,.2f}")
-    print(f"  new customers {span('customers', lambda v: f'{v:,.0f}')}")
-    print(f"  fully loaded CAC {span('cac', dollars)}")
-    print(f"  LTV:CAC {span('ltv_cac', lambda v: f'{v:.2f}x')} {projection.band or ''}")
-    print(f"  payback {span('payback_months', lambda v: f'{v:.0f} months')}; ROI {span('roi', lambda v: f'{v:.0%}')}")
+    print(f"  marketing spend {money(projection.spend)} (shared {money(projection.shared)}); sales and marketing "
+          f"{money(projection.spend_sm)}")
+    print(f"  new customers {span('customers', formats.count)}")
+    print(f"  fully loaded CAC {span('cac', money)}")
+    print(f"  LTV:CAC {span('ltv_cac', formats.ratio)} {projection.band or ''}")
+    print(f"  payback {span('payback_months', formats.months)}; ROI {span('roi', formats.percent)}")
     print(f"  {'channel':<24}{'spend':>16}{'customers':>12}{'marginal CAC':>16}")
     for row in projection.channels.iter_rows(named=True):
-        marginal = dollars(row["marginal_cac"]) if row["marginal_cac"] is not None else "n/a"
-        print(f"  {row['channel']:<24}{'$' + format(row['spend'], ',.2f'):>16}{row['customers']:>12,.1f}"
+        marginal = money(row["marginal_cac"])
+        print(f"  {row['channel']:<24}{money(row['spend']):>16}{row['customers']:>12,.1f}"
               f"{marginal:>16}")
     for warning in projection.warnings:
         print(f"  warning: {warning}")

@@ -7,9 +7,11 @@ millions of rows is checked in a few column passes and every bad cell is still n
 
 from __future__ import annotations
 
+import math
 import re
 import unicodedata
 from collections.abc import Callable
+from decimal import ROUND_HALF_UP, Decimal
 
 import polars as pl
 
@@ -250,3 +252,21 @@ def _parse_count(values: pl.Series, *, decimal_comma: bool = False) -> tuple[pl.
         .then(pl.col("count")).otherwise(None),
     ).collect()
     return frame.get_column("count").alias(values.name), frame.get_column("code").alias(values.name)
+
+
+def money_text(value: Decimal | float | int | None) -> str | None:
+    """Money as an exact string with two decimals, rounded half-up (``"1234.57"``), as the JSON,
+    CSV and import log carry it: a serialisation, not a display format (``finance.present.formats``).
+
+    A float is read from its shortest repr, so 2.675 is "2.68"; None, NaN and infinite give None.
+    """
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            return None
+        value = Decimal(repr(value))
+    exact = Decimal(value)
+    if not exact.is_finite():
+        return None
+    return str(exact.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP))

@@ -13,7 +13,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,7 @@ import polars as pl
 
 from finance.domain.literal import FORMULA_TRIGGERS
 from finance.domain.money import CURRENCY_CODES, MONEY_DTYPE, ascii_digits, parse_count, parse_money
+from finance.domain.money import money_text as money_text  # the store imports it from here
 from finance.domain.periods import (
     TIME_SUFFIX_PATTERN,
     ParsedDate,
@@ -234,13 +235,6 @@ def period_totals(kind: Kind, rows: pl.DataFrame) -> list[PeriodTotal]:
 def _slices(rows: pl.DataFrame, size: int = 1_000_000) -> list[pl.DataFrame]:
     """A large import's rows in slices, so a summary over them never copies them all at once."""
     return list(rows.iter_slices(size)) if rows.height > size else [rows]
-
-
-def money_text(value: Decimal | int | None) -> str | None:
-    """Money as a string with two decimals (half-up), as finance reports it."""
-    if value is None:
-        return None
-    return str(Decimal(value).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP))
 
 
 class _Collector:

@@ -11,15 +11,17 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from typing import Any
 
 import numpy as np
 import polars as pl
 
+from finance.domain.money import money_text as money
 from finance.domain.schema import DEFAULT_BAND_EDGES, band_of, check_band_edges
 from finance.ltv.base import LTVResult, LTVSettings, Method, cohort_ltv, payback_months
 from finance.ltv.strata import lognormal_quantile, probability_below
+from finance.metrics import measures
 from finance.metrics.cac import (
     CATEGORY_KEYS,
     DIMENSION_COLUMNS,
@@ -38,13 +40,12 @@ MODEL_WORDS = {"formula": "the churn formula", "sbg": "sBG retention", "bgnbd": 
 """Each model's name in a sentence."""
 METHOD_WORDS = {"auto": "recommended", "formula": "churn formula", "cohort": "cohort retention",
                 "bgnbd": "purchase model"}
-_MONEY_FIELDS = ("spend", "spend_sm", "cac_media", "cac", "cac_sm", "cpl", "cpa", "cost_per_visitor",
-                 "cost_per_attendee", "ltv", "ltv_low", "ltv_high")
-_RATIO_FIELDS = ("ltv_cac", "ltv_cac_low", "ltv_cac_high", "roi", "p_below_1", "p_below_target")
-_ROW_FIELDS = ("spend", "spend_sm", "spend_by_category", "cac_by_category", "new_customers", "leads", "cac_media",
-               "cac", "cac_sm", "cpl", "cpa", "cost_per_visitor", "cost_per_attendee", "ltv", "ltv_low",
-               "ltv_high", "ltv_cac", "ltv_cac_low", "ltv_cac_high", "p_below_1", "p_below_target", "band",
-               "payback_months", "roi", "status")
+_MONEY_FIELDS = measures.names("money")
+_RATIO_FIELDS = (*measures.names("ratio"), *measures.names("fraction"))
+_CATEGORY_MAPS = ("spend_by_category", "cac_by_category")
+"""Each category's spend and its share of CAC: written right after the spend they break down."""
+_ROW_FIELDS = tuple(name for figure in measures.FIGURES
+                    for name in ((figure.name, *_CATEGORY_MAPS) if figure.name == "spend_sm" else (figure.name,)))
 """The JSON row, in order: the documented, stable shape scripts rely on."""
 
 
@@ -190,14 +191,6 @@ def _chance(p: float) -> str:
     if p > 0.995:
         return ">99%"
     return f"{p:.0%}"
-
-
-def money(value: Decimal | float | None) -> str | None:
-    """Money as a string with two decimals, rounded half-up; None stays None."""
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
-        return None
-    exact = value if isinstance(value, Decimal) else Decimal(repr(value))
-    return str(exact.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP))
 
 
 def _per(amount: Decimal | None, count: int | None) -> Decimal | None:

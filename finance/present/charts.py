@@ -5,7 +5,8 @@ Every builder takes a Polars frame from the core (``finance.metrics.table.comput
 the same figures serve the app, exports and tests. Conventions shared by all of them:
 
 - the title states the takeaway, computed from the same numbers the figure plots;
-- money hovers are exact to the cent (``$1,234.56``), ratios to two decimals (``3.21x``);
+- every figure in a title, label or hover is written by ``finance.present.formats`` in the
+  ``currency`` given (money ``$1,234.56``, compact ``$412.5K``, ratios ``3.04x``), as on the tiles;
 - a null, NaN or infinite value is never plotted: it is a gap in a line (``None`` in the
   trace) or "n/a" in text, never ``inf``/``nan``;
 - health bands have one colour each (``BAND_COLORS``) and appear the same everywhere;
@@ -19,7 +20,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 # pandas before Plotly: Plotly reads pandas straight from sys.modules, and on a server another
@@ -35,11 +36,13 @@ from finance.domain.schema import (
     BAND_LABELS,
     COST_CATEGORIES,
     DEFAULT_BAND_EDGES,
+    DEFAULT_CURRENCY,
     MARKETING_CATEGORIES,
     MEDIA_CATEGORY,
     band_of,
     check_band_edges,
 )
+from finance.present import formats
 
 # ---------------------------------------------------------------------------------------------
 # Theme
@@ -121,8 +124,6 @@ pio.templates[TEMPLATE_NAME] = TEMPLATE  # registered once, at import; figures n
 NO_DATA = "No data for this selection"
 DIMENSIONS = ("channel", "segment")
 VOLUMES: dict[str, str] = {"leads": "Leads", "visitors": "Visitors", "event_attendees": "Event attendees"}
-MONEY_HOVER = "%{y:$,.2f}"
-"""d3-format for exact money in hovers: $1,234.56."""
 
 # ---------------------------------------------------------------------------------------------
 # Formatting
@@ -159,51 +160,16 @@ def _floats(values: Iterable[Any]) -> list[float | None]:
     return [_float(v) for v in values]
 
 
-def money_format(value: Decimal | float | int | None, places: int = 2) -> str:
-    """Money as a CFO reads it: ``$1,234.56``, ``-$50.00``; "n/a" for null, NaN or infinite.
-
-    Rounded half-up from the exact decimal, like ``finance.metrics.table.money``.
-    """
-    exact = _decimal(value)
-    if exact is None:
-        return "n/a"
-    quantum = Decimal(1).scaleb(-places)
-    rounded = exact.quantize(quantum, rounding=ROUND_HALF_UP)
-    sign = "-" if rounded < 0 else ""
-    return f"{sign}${abs(rounded):,.{places}f}"
+def _money_axis(currency: str) -> dict[str, str]:
+    """A money axis's ticks: the currency's symbol, whole amounts with thousands separators."""
+    prefix, d3 = formats.d3_money(currency, 0)
+    return {"tickprefix": prefix, "tickformat": d3}
 
 
-def money_short(value: Decimal | float | int | None) -> str:
-    """Money for titles and bar labels: ``$2.77M``, ``$412.5K``, ``$980``; "n/a" when unknown."""
-    number = _float(value)
-    if number is None:
-        return "n/a"
-    size = abs(number)
-    sign = "-" if number < 0 else ""
-    for threshold, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "K")):
-        if size >= threshold:
-            return f"{sign}${size / threshold:,.{2 if size / threshold < 100 else 1}f}{suffix}"
-    return f"{sign}${size:,.0f}"
-
-
-def ratio_format(value: float | None, edges: Sequence[float] | None = None) -> str:
-    """A ratio as ``3.2x``; "n/a" when unknown.
-
-    One decimal, unless rounding would move it across a band edge (2.96 is shown as 2.96x,
-    not 3.0x, so the text never contradicts its band).
-    """
-    number = _float(value)
-    if number is None:
-        return "n/a"
-    text = f"{number:.1f}"
-    if edges is not None and band_of(float(text), tuple(edges)) != band_of(number, tuple(edges)):
-        text = f"{number:.2f}"
-    return f"{text}x"
-
-
-def _count_format(value: Any) -> str:
-    number = _float(value)
-    return "n/a" if number is None else f"{round(number):,}"
+def _money_hover(currency: str, axis: str = "y", places: int | None = None) -> str:
+    """A hover's money by the ``money`` rule of ``finance.present.formats``: ``$%{y:,.2f}``."""
+    prefix, d3 = formats.d3_money(currency, places)
+    return f"{prefix}%{{{axis}:{d3}}}"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -349,7 +315,8 @@ def _wide_range(values: list[float], top_edge: float) -> bool:
 
 
 def ltv_cac_trend(rows: pl.DataFrame, edges: Sequence[float] = DEFAULT_BAND_EDGES,
-                  dimension: str | None = None, cac_column: str = "cac") -> go.Figure:
+                  dimension: str | None = None, cac_column: str = "cac",
+                  currency: str = DEFAULT_CURRENCY) -> go.Figure:
     """LTV:CAC per period with its interval and the health bands.
 
     ``ltv_cac`` = LTV / fully loaded CAC (``cac_column="cac_sm"``: rows whose ratios are on
@@ -391,8 +358,8 @@ def ltv_cac_trend(rows: pl.DataFrame, edges: Sequence[float] = DEFAULT_BAND_EDGE
         bands = [band_of(r, band_edges) for r in ratio]
         ltv = frame.get_column("ltv").to_list() if "ltv" in frame.columns else [None] * len(axis)
         cac = frame.get_column(cac_column).to_list() if cac_column in frame.columns else [None] * len(axis)
-        custom = [[b or "n/a", f"{ratio_format(lo)} - {ratio_format(hi)}" if lo is not None and hi is not None
-                   else "n/a", money_format(lv), money_format(cv)]
+        custom = [[b or "n/a", f"{formats.ratio(lo)} - {formats.ratio(hi)}" if lo is not None and hi is not None
+                   else "n/a", formats.money(lv, currency), formats.money(cv, currency)]
                   for b, lo, hi, lv, cv in zip(bands, low, high, ltv, cac, strict=True)]
         marker_colors = [BAND_COLORS[b] if b else NO_BAND_COLOR for b in bands] if not dim else color
         fig.add_trace(go.Scatter(
@@ -432,16 +399,16 @@ def _trend_title(rows: pl.DataFrame, dim: str | None, edges: tuple[float, ...],
     shading = "Shaded: health bands" + ("; around each line: the LTV interval" if has_interval else "")
     if dim is None:
         ratio = latest.get_column("ltv_cac")[0]
-        return (f"LTV:CAC is {ratio_format(ratio, edges)} in {label}: {band_of(ratio, edges)}",
+        return (f"LTV:CAC is {formats.ratio(ratio, edges)} in {label}: {band_of(ratio, edges)}",
                 f"LTV (gross margin) / fully loaded CAC per period. {shading}.")
     ranked = latest.sort("ltv_cac", descending=True)
     names = [literal.chart(v) for v in ranked.get_column(dim).to_list()]
     ratios = ranked.get_column("ltv_cac").to_list()
     if len(names) == 1:
-        title = f"LTV:CAC is {ratio_format(ratios[0], edges)} for {names[0]} in {label}: {band_of(ratios[0], edges)}"
+        title = f"LTV:CAC is {formats.ratio(ratios[0], edges)} for {names[0]} in {label}: {band_of(ratios[0], edges)}"
     else:
-        title = (f"LTV:CAC in {label}: {names[0]} highest at {ratio_format(ratios[0], edges)} "
-                 f"({band_of(ratios[0], edges)}), {names[-1]} lowest at {ratio_format(ratios[-1], edges)} "
+        title = (f"LTV:CAC in {label}: {names[0]} highest at {formats.ratio(ratios[0], edges)} "
+                 f"({band_of(ratios[0], edges)}), {names[-1]} lowest at {formats.ratio(ratios[-1], edges)} "
                  f"({band_of(ratios[-1], edges)})")
     return title, f"LTV (gross margin) / fully loaded CAC per period and {dim}. {shading}."
 
@@ -457,7 +424,8 @@ def _cac_words(cac_column: str) -> str:
 
 
 def channel_efficiency(rows: pl.DataFrame, dimension: str = "channel",
-                       edges: Sequence[float] | None = None, cac_column: str = "cac") -> go.Figure:
+                       edges: Sequence[float] | None = None, cac_column: str = "cac",
+                       currency: str = DEFAULT_CURRENCY) -> go.Figure:
     """LTV against fully loaded CAC per channel (or segment) for the latest period in ``rows``.
 
     With ``cac_column="cac_sm"`` (rows whose ratios are on S&M CAC) x is S&M CAC and the
@@ -527,9 +495,10 @@ def channel_efficiency(rows: pl.DataFrame, dimension: str = "channel",
             marker={"color": BAND_COLORS[band] if band else NO_BAND_COLOR, "opacity": 0.85,
                     "size": [p["spend"] if p["spend"] and p["spend"] > 0 else 0.0 for p in members],
                     "sizemode": "area", "sizeref": size_ref, "sizemin": 8, "line": {"color": "white", "width": 1}},
-            customdata=[[p["name"], money_format(p["raw"][cac_column]), money_format(p["raw"]["ltv"]),
-                         f"{p['ratio']:.2f}x", p["band"] or "n/a", money_format(p["raw"].get(spend_column)),
-                         _count_format(p["raw"].get("new_customers"))] for p in members],
+            customdata=[[p["name"], formats.money(p["raw"][cac_column], currency),
+                         formats.money(p["raw"]["ltv"], currency), formats.ratio(p["ratio"]), p["band"] or "n/a",
+                         formats.money(p["raw"].get(spend_column), currency),
+                         formats.count(p["raw"].get("new_customers"))] for p in members],
             hovertemplate=(f"<b>%{{customdata[0]}}</b><br>{words} %{{customdata[1]}}<br>"
                            "LTV %{customdata[2]}<br>LTV:CAC %{customdata[3]} (%{customdata[4]})<br>"
                            "Spend %{customdata[5]} · %{customdata[6]} new customers<extra></extra>"),
@@ -538,10 +507,10 @@ def channel_efficiency(rows: pl.DataFrame, dimension: str = "channel",
     ratio_edges = band_edges or DEFAULT_BAND_EDGES
     best, worst = ranked[0], ranked[-1]
     if len(ranked) == 1:
-        title = f"{best['name']}: LTV:CAC {ratio_format(best['ratio'], ratio_edges)}"
+        title = f"{best['name']}: LTV:CAC {formats.ratio(best['ratio'], ratio_edges)}"
     else:
-        title = (f"{best['name']} is the most efficient {dimension} at {ratio_format(best['ratio'], ratio_edges)} "
-                 f"LTV:CAC; {worst['name']} the least at {ratio_format(worst['ratio'], ratio_edges)}")
+        title = (f"{best['name']} is the most efficient {dimension} at {formats.ratio(best['ratio'], ratio_edges)} "
+                 f"LTV:CAC; {worst['name']} the least at {formats.ratio(worst['ratio'], ratio_edges)}")
     subtitle = (f"{label + ': ' if label else ''}bubble area = "
                 f"{'S&M' if cac_column == 'cac_sm' else 'fully loaded'} spend; colour = health band")
     if missing:
@@ -549,22 +518,24 @@ def channel_efficiency(rows: pl.DataFrame, dimension: str = "channel",
     fig.update_layout(title={"text": title, "subtitle": {"text": subtitle}})
     if log:
         fig.update_xaxes(title_text=f"{words} per new customer (log scale)", type="log",
-                         range=[math.log10(x_low), math.log10(x_high)], **_log_money_ticks(x_low, x_high))
+                         range=[math.log10(x_low), math.log10(x_high)], **_log_money_ticks(x_low, x_high, currency))
         fig.update_yaxes(title_text="LTV per customer, gross margin (log scale)", type="log",
-                         range=[math.log10(y_low), math.log10(y_high)], **_log_money_ticks(y_low, y_high))
+                         range=[math.log10(y_low), math.log10(y_high)], **_log_money_ticks(y_low, y_high, currency))
     else:
-        fig.update_xaxes(title_text=f"{words} per new customer", tickprefix="$", tickformat=",.0f",
+        fig.update_xaxes(title_text=f"{words} per new customer", **_money_axis(currency),
                          range=[x_low, x_high])
-        fig.update_yaxes(title_text="LTV per customer, gross margin", tickprefix="$", tickformat=",.0f",
+        fig.update_yaxes(title_text="LTV per customer, gross margin", **_money_axis(currency),
                          range=[y_low, y_high])
     return fig
 
 
-def _log_money_ticks(low: float, high: float) -> dict[str, Any]:
+def _log_money_ticks(low: float, high: float, currency: str) -> dict[str, Any]:
     """Ticks at 1-2-5 steps for a money log axis, labelled $200, $1K, $50K."""
     values = [m * 10.0**k for k in range(math.floor(math.log10(low)), math.ceil(math.log10(high)) + 1)
               for m in (1, 2, 5) if low <= m * 10.0**k <= high]
-    text = [f"${v / 1e6:g}M" if v >= 1e6 else f"${v / 1e3:g}K" if v >= 1e3 else f"${v:g}" for v in values]
+    sign = formats.symbol(currency)
+    text = [f"{sign}{v / 1e6:g}M" if v >= 1e6 else f"{sign}{v / 1e3:g}K" if v >= 1e3 else f"{sign}{v:g}"
+            for v in values]
     return {"tickvals": values, "ticktext": text}
 
 
@@ -573,7 +544,8 @@ def _log_money_ticks(low: float, high: float) -> dict[str, Any]:
 # ---------------------------------------------------------------------------------------------
 
 
-def cac_waterfall(row: Mapping[str, Any] | pl.DataFrame, include_sales: bool = False) -> go.Figure:
+def cac_waterfall(row: Mapping[str, Any] | pl.DataFrame, include_sales: bool = False,
+                  currency: str = DEFAULT_CURRENCY) -> go.Figure:
     """From media-only CAC, category by category, to fully loaded CAC (and to S&M CAC).
 
     Each step is that category's spend / new customers of the period, so the steps add up
@@ -598,27 +570,28 @@ def cac_waterfall(row: Mapping[str, Any] | pl.DataFrame, include_sales: bool = F
     labels = {c.key: c.label for c in COST_CATEGORIES}
     media = per[MEDIA_CATEGORY]
     fully_loaded = sum((per[k] for k in MARKETING_CATEGORIES), Decimal(0))
+    customers_text = f"{formats.count(count)} new customers"
     steps: list[tuple[str, Decimal, str, str]] = [
         ("Media-only CAC", media, "absolute",
-         f"{labels[MEDIA_CATEGORY]} {money_format(spends[MEDIA_CATEGORY] or 0)} / {count:,} new customers"),
+         f"{labels[MEDIA_CATEGORY]} {formats.money(spends[MEDIA_CATEGORY] or 0, currency)} / {customers_text}"),
     ]
     for key in MARKETING_CATEGORIES:
         if key != MEDIA_CATEGORY and per[key] != 0:
             steps.append((labels[key], per[key], "relative",
-                          f"{money_format(spends[key])} / {count:,} new customers"))
+                          f"{formats.money(spends[key], currency)} / {customers_text}"))
     total_spend = sum((spends[k] or Decimal(0) for k in MARKETING_CATEGORIES), Decimal(0))
     steps.append(("Fully loaded CAC", fully_loaded, "total",
-                  f"Marketing spend {money_format(total_spend)} / {count:,} new customers"))
+                  f"Marketing spend {formats.money(total_spend, currency)} / {customers_text}"))
     sales_and_marketing = fully_loaded + per.get("sales", Decimal(0))
     if include_sales:
         steps.append((labels["sales"], per["sales"], "relative",
-                      f"{money_format(spends['sales'] or 0)} / {count:,} new customers"))
+                      f"{formats.money(spends['sales'] or 0, currency)} / {customers_text}"))
         steps.append(("Sales & marketing CAC", sales_and_marketing, "total",
-                      f"S&M spend {money_format(total_spend + (spends['sales'] or 0))} / {count:,} new customers"))
+                      f"S&M spend {formats.money(total_spend + (spends['sales'] or 0), currency)} / {customers_text}"))
     fig = _figure("")
     fig.add_trace(go.Waterfall(
         x=[s[0] for s in steps], y=[float(s[1]) for s in steps], measure=[s[2] for s in steps],
-        text=[("+" if s[2] == "relative" and s[1] >= 0 else "") + money_format(s[1]) for s in steps],
+        text=[("+" if s[2] == "relative" and s[1] >= 0 else "") + formats.money(s[1], currency) for s in steps],
         textposition="outside", cliponaxis=False, connector={"line": {"color": "#CBD5E1", "width": 1}},
         increasing={"marker": {"color": STEP_COLOR}}, decreasing={"marker": {"color": "#CBD5E1"}},
         totals={"marker": {"color": LEVEL_COLOR}},
@@ -627,20 +600,21 @@ def cac_waterfall(row: Mapping[str, Any] | pl.DataFrame, include_sales: bool = F
         name="CAC",
     ))
     if media > 0:
-        title = f"Fully loaded CAC is {fully_loaded / media:.1f}x media-only CAC"
+        title = f"Fully loaded CAC is {formats.ratio(fully_loaded / media)} media-only CAC"
     else:
-        title = f"Fully loaded CAC is {money_format(fully_loaded)}, with no media spend"
-    subtitle = (f"{label + ': ' if label else ''}{money_format(media)} media-only → {money_format(fully_loaded)} "
+        title = f"Fully loaded CAC is {formats.money(fully_loaded, currency)}, with no media spend"
+    subtitle = (f"{label + ': ' if label else ''}{formats.money(media, currency)} media-only → "
+                f"{formats.money(fully_loaded, currency)} "
                 "fully loaded per new customer")
     if include_sales:
-        subtitle += f" → {money_format(sales_and_marketing)} with sales"
+        subtitle += f" → {formats.money(sales_and_marketing, currency)} with sales"
     fig.update_layout(title={"text": title, "subtitle": {"text": subtitle}}, showlegend=False)
-    fig.update_yaxes(title_text="Per new customer", tickprefix="$", tickformat=",.0f", rangemode="tozero")
+    fig.update_yaxes(title_text="Per new customer", **_money_axis(currency), rangemode="tozero")
     fig.update_xaxes(tickangle=-30)
     return fig
 
 
-def spend_by_category(rows: pl.DataFrame, include_sales: bool = False) -> go.Figure:
+def spend_by_category(rows: pl.DataFrame, include_sales: bool = False, currency: str = DEFAULT_CURRENCY) -> go.Figure:
     """Fully loaded spend per period, stacked by cost category.
 
     Rows split by channel or segment are summed per period first. With ``include_sales``
@@ -666,34 +640,39 @@ def spend_by_category(rows: pl.DataFrame, include_sales: bool = False) -> go.Fig
         values = _floats(totals.get_column(column))
         if not any(values):
             continue
-        shares = [f"{v / t:.1%}" if v is not None and t else "n/a" for v, t in zip(values, period_total, strict=True)]
+        shares = [formats.percent(v / t) if v is not None and t else formats.NA
+                  for v, t in zip(values, period_total, strict=True)]
         fig.add_trace(go.Bar(
             x=axis, y=values, name=labels[key], marker={"color": CATEGORY_COLORS[key]}, customdata=shares,
-            hovertemplate=f"{labels[key]}: {MONEY_HOVER} (%{{customdata}} of spend)<extra></extra>",
+            hovertemplate=f"{labels[key]}: {_money_hover(currency)} (%{{customdata}} of spend)<extra></extra>",
         ))
     fig.add_trace(go.Scatter(
-        x=axis, y=period_total, mode="text", text=[money_short(v) for v in period_total], textposition="top center",
+        x=axis, y=period_total, mode="text", text=[formats.money_compact(v, currency) for v in period_total],
+        textposition="top center",
         textfont={"size": 11, "color": MUTED}, name="Total", showlegend=False,
-        hovertemplate=f"<b>Total: {MONEY_HOVER}</b><extra></extra>",
+        hovertemplate=f"<b>Total: {_money_hover(currency)}</b><extra></extra>",
     ))
     latest = totals.row(-1, named=True)
     total = latest["total"]
     scope = "S&M" if include_sales else "marketing"
     if total:
         top = max(keys, key=lambda k: latest[f"spend_{k}"] or 0.0)
+        def share(key: str) -> str:
+            return formats.percent((latest[f"spend_{key}"] or 0) / total, places=0)
+
         title = (f"{labels[top]} is the largest cost in {latest['period_label']}: "
-                 f"{(latest[f'spend_{top}'] or 0) / total:.0%} of {money_short(total)} {scope} spend")
-        subtitle = (f"Marketing technology {(latest['spend_martech'] or 0) / total:.0%} and personnel "
-                    f"{(latest['spend_personnel'] or 0) / total:.0%} of {latest['period_label']} spend")
+                 f"{share(top)} of {formats.money_compact(total, currency)} {scope} spend")
+        subtitle = (f"Marketing technology {share('martech')} and personnel "
+                    f"{share('personnel')} of {latest['period_label']} spend")
     else:
         title, subtitle = f"No {scope} spend in {latest['period_label']}", ""
     fig.update_layout(title={"text": title, "subtitle": {"text": subtitle}}, barmode="stack", hovermode="x unified")
     _category_axis(fig, axis)
-    fig.update_yaxes(title_text="Spend", tickprefix="$", tickformat="~s", rangemode="tozero")
+    fig.update_yaxes(title_text="Spend", tickprefix=formats.symbol(currency), tickformat="~s", rangemode="tozero")
     return fig
 
 
-def cac_by_dimension(rows: pl.DataFrame, dimension: str = "channel") -> go.Figure:
+def cac_by_dimension(rows: pl.DataFrame, dimension: str = "channel", currency: str = DEFAULT_CURRENCY) -> go.Figure:
     """Fully loaded CAC per period, one line per channel or segment (one line without one).
 
     ``cac`` = fully loaded spend / new customers of that period and value; a period
@@ -717,24 +696,24 @@ def cac_by_dimension(rows: pl.DataFrame, dimension: str = "channel") -> go.Figur
         fig.add_trace(go.Scatter(
             x=axis, y=_floats(frame.get_column("cac")), mode="lines+markers", name=label, connectgaps=False,
             line={"color": _color(index) if dim else INK, "width": 2}, marker={"size": 6},
-            customdata=[[money_format(s), _count_format(c)] for s, c in zip(spend, customers, strict=True)],
-            hovertemplate=(f"%{{fullData.name}}: <b>{MONEY_HOVER}</b> (%{{customdata[0]}} / %{{customdata[1]}} "
-                           "new customers)<extra></extra>"),
+            customdata=[[formats.money(s, currency), formats.count(c)] for s, c in zip(spend, customers, strict=True)],
+            hovertemplate=(f"%{{fullData.name}}: <b>{_money_hover(currency)}</b> "
+                           "(%{customdata[0]} / %{customdata[1]} new customers)<extra></extra>"),
         ))
     latest = _latest_known(rows, "cac").sort("cac")
     period = latest.get_column("period_label")[0]
     if dim and latest.height > 1:
         names = [literal.chart(v) for v in latest.get_column(dim).to_list()]
         values = latest.get_column("cac").to_list()
-        title = (f"Fully loaded CAC in {period}: lowest {names[0]} ({money_format(values[0])}), "
-                 f"highest {names[-1]} ({money_format(values[-1])})")
+        title = (f"Fully loaded CAC in {period}: lowest {names[0]} ({formats.money(values[0], currency)}), "
+                 f"highest {names[-1]} ({formats.money(values[-1], currency)})")
     else:
         who = f" for {literal.chart(latest.get_column(dim)[0])}" if dim else ""
-        title = f"Fully loaded CAC is {money_format(latest.get_column('cac')[0])}{who} in {period}"
+        title = f"Fully loaded CAC is {formats.money(latest.get_column('cac')[0], currency)}{who} in {period}"
     fig.update_layout(title={"text": title, "subtitle": {"text": "All marketing spend / new customers, per period"}},
                       hovermode="x unified", legend_title_text=dimension.capitalize() if dim else "")
     _category_axis(fig, axis)
-    fig.update_yaxes(title_text="CAC per new customer", tickprefix="$", tickformat=",.0f", rangemode="tozero")
+    fig.update_yaxes(title_text="CAC per new customer", **_money_axis(currency), rangemode="tozero")
     return fig
 
 
@@ -743,7 +722,8 @@ def cac_by_dimension(rows: pl.DataFrame, dimension: str = "channel") -> go.Figur
 # ---------------------------------------------------------------------------------------------
 
 
-def cpl_cpa_history(rows: pl.DataFrame, dimension: str = "channel", volume: str = "leads") -> go.Figure:
+def cpl_cpa_history(rows: pl.DataFrame, dimension: str = "channel", volume: str = "leads",
+                    currency: str = DEFAULT_CURRENCY) -> go.Figure:
     """CPL and CPA per channel over time, with the volume behind them as stacked bars.
 
     CPL = direct spend / leads, CPA = direct spend / new customers, per period and channel
@@ -780,13 +760,13 @@ def cpl_cpa_history(rows: pl.DataFrame, dimension: str = "channel", volume: str 
                 x=axis, y=_floats(frame.get_column(metric)), mode="lines+markers", xaxis="x", yaxis=axis_name,
                 name=label if metric == "cpl" else f"{label} CPA", legendgroup=label, showlegend=metric == "cpl",
                 connectgaps=False, line={"color": color, "width": 2}, marker={"size": 5},
-                hovertemplate=f"<b>%{{meta}} · %{{x}}</b><br>{metric.upper()}: {MONEY_HOVER}<extra></extra>",
+                hovertemplate=f"<b>%{{meta}} · %{{x}}</b><br>{metric.upper()}: {_money_hover(currency)}<extra></extra>",
                 meta=label,
             ))
-    money_axis = {"tickprefix": "$", "tickformat": ",.0f", "rangemode": "tozero", "gridcolor": GRID,
+    money_axis = {**_money_axis(currency), "rangemode": "tozero", "gridcolor": GRID,
                   "automargin": True, "zeroline": False, "tickmode": "auto"}
     fig.update_layout(
-        title={"text": _cpl_cpa_title(rows, dim) or title,
+        title={"text": _cpl_cpa_title(rows, dim, currency) or title,
                "subtitle": {"text": f"On each channel's direct spend. Bars: {volume_label.lower()} (right axis)"}},
         barmode="stack", height=640,
         xaxis={"type": "category", "categoryorder": "array", "categoryarray": axis, "anchor": "y3"},
@@ -800,7 +780,7 @@ def cpl_cpa_history(rows: pl.DataFrame, dimension: str = "channel", volume: str 
     return fig
 
 
-def _cpl_cpa_title(rows: pl.DataFrame, dim: str | None) -> str | None:
+def _cpl_cpa_title(rows: pl.DataFrame, dim: str | None, currency: str) -> str | None:
     latest = _latest_known(rows, "cpa")
     if latest.is_empty():
         latest = _latest_known(rows, "cpl")
@@ -810,7 +790,8 @@ def _cpl_cpa_title(rows: pl.DataFrame, dim: str | None) -> str | None:
     if dim is None or latest.height == 1:
         rec = latest.row(0, named=True)
         who = f" for {literal.chart(rec[dim])}" if dim else ""
-        return f"CPA is {money_format(rec['cpa'])} and CPL {money_format(rec['cpl'])}{who} in {period}"
+        return (f"CPA is {formats.money(rec['cpa'], currency)} and CPL {formats.money(rec['cpl'], currency)}{who} "
+                f"in {period}")
     lowest: dict[str, tuple[str, Any]] = {}
     for metric in ("cpa", "cpl"):
         known = latest.filter(pl.col(metric).is_not_null()).sort(metric)
@@ -820,9 +801,10 @@ def _cpl_cpa_title(rows: pl.DataFrame, dim: str | None) -> str | None:
         return None
     if "cpa" in lowest and "cpl" in lowest and lowest["cpa"][0] == lowest["cpl"][0]:
         name = lowest["cpa"][0]
-        return (f"In {period}, {name} has the lowest CPA ({money_format(lowest['cpa'][1])}) "
-                f"and CPL ({money_format(lowest['cpl'][1])})")
-    parts = [f"{who} the lowest {metric.upper()} ({money_format(value)})" for metric, (who, value) in lowest.items()]
+        return (f"In {period}, {name} has the lowest CPA ({formats.money(lowest['cpa'][1], currency)}) "
+                f"and CPL ({formats.money(lowest['cpl'][1], currency)})")
+    parts = [f"{who} the lowest {metric.upper()} ({formats.money(value, currency)})"
+             for metric, (who, value) in lowest.items()]
     return f"In {period}, " + " and ".join(parts).replace(" the lowest", " has the lowest", 1)
 
 
@@ -831,7 +813,7 @@ def _cpl_cpa_title(rows: pl.DataFrame, dim: str | None) -> str | None:
 # ---------------------------------------------------------------------------------------------
 
 
-def cohort_heatmap(matrix: pl.DataFrame) -> go.Figure:
+def cohort_heatmap(matrix: pl.DataFrame, currency: str = DEFAULT_CURRENCY) -> go.Figure:
     """Cumulative gross margin per acquired customer by cohort (rows) and month (columns).
 
     From ``finance.ltv.base.cohort_margin_matrix``: ``cumulative_margin_per_customer`` at each
@@ -857,8 +839,8 @@ def cohort_heatmap(matrix: pl.DataFrame) -> go.Figure:
     for label in labels:
         z.append([_float(cells[(label, a)]["cumulative_margin_per_customer"]) if (label, a) in cells else None
                   for a in ages])
-        custom.append([[money_format(cells[(label, a)].get("margin_per_customer")),
-                        _count_format(cells[(label, a)].get("customers"))] if (label, a) in cells else ["n/a", "n/a"]
+        custom.append([[formats.money(cells[(label, a)].get("margin_per_customer"), currency),
+                        formats.count(cells[(label, a)].get("customers"))] if (label, a) in cells else ["n/a", "n/a"]
                        for a in ages])
     known = [v for line in z for v in line if v is not None]
     if not known:
@@ -868,12 +850,13 @@ def cohort_heatmap(matrix: pl.DataFrame) -> go.Figure:
         z=z, x=[a + 1 for a in ages], y=labels, customdata=custom, hoverongaps=False,
         colorscale=[[0.0, "#F1F5F9"], [0.5, "#6FA8DC"], [1.0, "#1F3A5F"]],
         zmin=min(0.0, min(known)), zmax=max(known) if max(known) > 0 else 1.0,
-        colorbar={"title": {"text": "Per customer"}, "tickprefix": "$", "tickformat": ",.0f"},
-        hovertemplate=("<b>Cohort %{y}, month %{x}</b><br>Cumulative margin per customer %{z:$,.2f}<br>"
+        colorbar={"title": {"text": "Per customer"}, **_money_axis(currency)},
+        hovertemplate=("<b>Cohort %{y}, month %{x}</b><br>Cumulative margin per customer "
+                       + _money_hover(currency, "z") + "<br>"
                        "That month %{customdata[0]} · cohort of %{customdata[1]} customers<extra></extra>"),
         xgap=1, ygap=1,
     ))
-    title = _cohort_title(z, labels, ages) or title
+    title = _cohort_title(z, labels, ages, currency) or title
     fig.update_layout(title={"text": title, "subtitle": {
         "text": "Observed gross margin per acquired customer, cumulative; blank: not yet observed"}})
     fig.update_xaxes(title_text="Months since acquisition (1 = acquisition month)", dtick=3 if len(ages) > 12 else 1,
@@ -882,7 +865,7 @@ def cohort_heatmap(matrix: pl.DataFrame) -> go.Figure:
     return fig
 
 
-def _cohort_title(z: list[list[float | None]], labels: list[str], ages: list[int]) -> str | None:
+def _cohort_title(z: list[list[float | None]], labels: list[str], ages: list[int], currency: str) -> str | None:
     """Compare cohorts at the same age: 12 months if any cohort has it, else the oldest age seen."""
     month = 12 if len(ages) >= 12 else len(ages)
     at_month: list[tuple[str, float]] = [(labels[i], value) for i, line in enumerate(z)
@@ -891,14 +874,14 @@ def _cohort_title(z: list[list[float | None]], labels: list[str], ages: list[int
         return None
     if len(at_month) == 1:
         only, value = at_month[0]
-        return f"After {month} months, the {only} cohort has returned {money_format(value)} per customer"
+        return f"After {month} months, the {only} cohort has returned {formats.money(value, currency)} per customer"
     low = min(at_month, key=lambda item: item[1])
     high = max(at_month, key=lambda item: item[1])
-    return (f"After {month} months, cohorts have returned {money_format(low[1])} ({low[0]}) to "
-            f"{money_format(high[1])} ({high[0]}) of gross margin per customer")
+    return (f"After {month} months, cohorts have returned {formats.money(low[1], currency)} ({low[0]}) to "
+            f"{formats.money(high[1], currency)} ({high[0]}) of gross margin per customer")
 
 
-def ltv_curves(rows: pl.DataFrame, cac: Decimal | float | None = None) -> go.Figure:
+def ltv_curves(rows: pl.DataFrame, cac: Decimal | float | None = None, currency: str = DEFAULT_CURRENCY) -> go.Figure:
     """Cumulative expected gross margin per acquired customer by month, one line per period.
 
     y at month m = sum of ``curve`` over months 1..m (the curve's first value is the
@@ -933,7 +916,8 @@ def ltv_curves(rows: pl.DataFrame, cac: Decimal | float | None = None) -> go.Fig
         fig.add_trace(go.Scatter(
             x=list(range(1, len(cumulative) + 1)), y=cumulative, mode="lines", name=name, connectgaps=False,
             line={"color": color, "width": 3 if latest else 1.8},
-            hovertemplate=f"<b>{name}, month %{{x}}</b><br>Cumulative margin per customer {MONEY_HOVER}<extra></extra>",
+            hovertemplate=(f"<b>{name}, month %{{x}}</b><br>Cumulative margin per customer "
+                           f"{_money_hover(currency)}<extra></extra>"),
         ))
     latest_name, latest_curve = curves[-1]
     horizon = len(latest_curve)
@@ -947,33 +931,35 @@ def ltv_curves(rows: pl.DataFrame, cac: Decimal | float | None = None) -> go.Fig
         fig.add_trace(go.Scatter(x=months, y=_floats(band_low), mode="lines", line={"width": 0}, fill="tonexty",
                                  fillcolor=_rgba(ramp[-1], 0.15), name=f"{latest_name} interval",
                                  hovertemplate=f"<b>{latest_name}, month %{{x}}</b><br>Interval low "
-                                               f"{MONEY_HOVER}<extra></extra>"))
+                                               f"{_money_hover(currency)}<extra></extra>"))
     cac_value = _float(cac)
     if cac_value is None:
         final = next((v for v in reversed(latest_curve) if v is not None), None)
-        title = (f"{latest_name} customers are expected to return {money_format(final)} of gross margin "
+        title = (f"{latest_name} customers are expected to return {formats.money(final, currency)} of gross margin "
                  f"in {horizon} months")
     else:
         fig.add_hline(y=cac_value, line={"color": INK, "dash": "dash", "width": 1.5}, name="CAC",
-                      annotation={"text": f"CAC {money_format(cac)}", "font": {"color": INK}},
+                      annotation={"text": f"CAC {formats.money(cac, currency)}", "font": {"color": INK}},
                       annotation_position="bottom right")
         payback = next((m for m, v in enumerate(latest_curve, start=1) if v is not None and v >= cac_value - 1e-9),
                        None)
         if payback is None:
-            title = f"{latest_name} customers do not repay the {money_format(cac)} CAC within {horizon} months"
+            title = (f"{latest_name} customers do not repay the {formats.money(cac, currency)} CAC "
+                     f"within {horizon} months")
         else:
-            title = f"Payback in {payback} months: {latest_name} customers repay the {money_format(cac)} CAC"
+            title = f"Payback in {payback} months: {latest_name} customers repay the {formats.money(cac, currency)} CAC"
             fig.add_trace(go.Scatter(
                 x=[payback], y=[latest_curve[payback - 1]], mode="markers+text", name=f"Payback ({latest_name})",
                 text=[f"month {payback}"], textposition="top left", showlegend=False,
                 marker={"color": INK, "size": 10, "symbol": "diamond"},
-                hovertemplate=f"<b>Payback: month {payback}</b><br>Cumulative margin {MONEY_HOVER}<extra></extra>",
+                hovertemplate=(f"<b>Payback: month {payback}</b><br>Cumulative margin "
+                               f"{_money_hover(currency)}<extra></extra>"),
             ))
     fig.update_layout(title={"text": title, "subtitle": {
         "text": "Expected gross margin per acquired customer, cumulative by month since acquisition"}},
         legend_title_text="Cohort")
     fig.update_xaxes(title_text="Months since acquisition (1 = acquisition month)", rangemode="tozero")
-    fig.update_yaxes(title_text="Cumulative margin per customer", tickprefix="$", tickformat=",.0f",
+    fig.update_yaxes(title_text="Cumulative margin per customer", **_money_axis(currency),
                      rangemode="tozero")
     return fig
 
@@ -984,7 +970,7 @@ def ltv_curves(rows: pl.DataFrame, cac: Decimal | float | None = None) -> go.Fig
 
 
 def response_curve(channel: str, history: pl.DataFrame, grid: pl.DataFrame,
-                   planned: Mapping[str, Any] | None = None) -> go.Figure:
+                   planned: Mapping[str, Any] | None = None, currency: str = DEFAULT_CURRENCY) -> go.Figure:
     """One channel's new customers against its spend per quarter: history, fitted curve, plan.
 
     history: period_label, direct_spend, new_customers (the points the curve was fitted to);
@@ -1003,13 +989,14 @@ def response_curve(channel: str, history: pl.DataFrame, grid: pl.DataFrame,
     fig.add_trace(go.Scatter(
         x=spend, y=_floats(grid["customers"]), mode="lines", name="Response curve",
         line={"color": SERIES_COLORS[0], "width": 2.5},
-        hovertemplate="Spend %{x:$,.0f}<br>Projected %{y:,.0f} new customers<extra></extra>"))
+        hovertemplate=f"Spend {_money_hover(currency, 'x', 0)}<br>Projected %{{y:,.0f}} new customers<extra></extra>"))
     if not history.is_empty():
         fig.add_trace(go.Scatter(
             x=_floats(history["direct_spend"]), y=_floats(history["new_customers"]), mode="markers",
             name="Past quarters", text=history["period_label"].to_list(),
             marker={"color": INK, "size": 8, "opacity": 0.75},
-            hovertemplate="<b>%{text}</b><br>Spend %{x:$,.2f}<br>%{y:,} new customers<extra></extra>"))
+            hovertemplate=(f"<b>%{{text}}</b><br>Spend {_money_hover(currency, 'x')}<br>%{{y:,}} "
+                           "new customers<extra></extra>")))
     if planned is not None and _float(planned.get("spend")) is not None:
         plan_y = _float(planned.get("customers"))
         errors = None
@@ -1021,9 +1008,9 @@ def response_curve(channel: str, history: pl.DataFrame, grid: pl.DataFrame,
             x=[_float(planned["spend"])], y=[plan_y], mode="markers", name="Plan", error_y=errors,
             marker={"color": BAND_COLORS["healthy"], "size": 14, "symbol": "diamond", "line": {"color": INK,
                                                                                                 "width": 1}},
-            hovertemplate=(f"<b>Plan</b><br>Spend %{{x:$,.2f}}<br>%{{y:,.0f}} new customers<br>"
-                           f"Marginal CAC {money_format(marginal)}<extra></extra>")))
-    fig.update_xaxes(title_text="Direct marketing spend in the quarter", tickprefix="$", tickformat=",.0f",
+            hovertemplate=(f"<b>Plan</b><br>Spend {_money_hover(currency, 'x')}<br>%{{y:,.0f}} new customers<br>"
+                           f"Marginal CAC {formats.money(marginal, currency)}<extra></extra>")))
+    fig.update_xaxes(title_text="Direct marketing spend in the quarter", **_money_axis(currency),
                      rangemode="tozero")
     fig.update_yaxes(title_text="New customers in the quarter", tickformat=",.0f", rangemode="tozero")
     fig.update_layout(legend={"y": -0.24})  # below the x-axis title
@@ -1046,7 +1033,7 @@ def scenario_comparison(table: pl.DataFrame, edges: Sequence[float] = DEFAULT_BA
     lows, highs = _floats(rows["low"]), _floats(rows["high"])
     bands = [band_of(v, edges) for v in values]
     best = max((v, n) for v, n in zip(values, names, strict=True) if v is not None)
-    fig = _figure(f"{best[1]} projects the highest LTV:CAC, {ratio_format(best[0], edges)}",
+    fig = _figure(f"{best[1]} projects the highest LTV:CAC, {formats.ratio(best[0], edges)}",
                   "Bars: projection. Whiskers: range from the response curves and the LTV model.")
     top = max([v for v in [*values, *highs] if v is not None] + [edges[-1]]) * 1.15
     _band_rectangles(fig, edges, 0.0, top)
@@ -1058,7 +1045,7 @@ def scenario_comparison(table: pl.DataFrame, edges: Sequence[float] = DEFAULT_BA
                                                                                             strict=True)],
                  "arrayminus": [(v - lo) if lo is not None and v is not None else 0 for lo, v in zip(lows, values,
                                                                                                     strict=True)]},
-        text=[f"{ratio_format(v, edges)} {b or ''}".strip() for v, b in zip(values, bands, strict=True)],
+        text=[f"{formats.ratio(v, edges)} {b or ''}".strip() for v, b in zip(values, bands, strict=True)],
         textposition="inside", insidetextanchor="start",
         hovertemplate="<b>%{x}</b><br>LTV:CAC %{y:.2f}x<extra></extra>"))
     fig.update_yaxes(title_text="LTV:CAC", range=[0, top], ticksuffix="x")
@@ -1066,7 +1053,8 @@ def scenario_comparison(table: pl.DataFrame, edges: Sequence[float] = DEFAULT_BA
     return fig
 
 
-def backtest_scatter(predictions: pl.DataFrame, horizon: int = 12, interval: float = 0.8) -> go.Figure:
+def backtest_scatter(predictions: pl.DataFrame, horizon: int = 12, interval: float = 0.8,
+                     currency: str = DEFAULT_CURRENCY) -> go.Figure:
     """Predicted against actual gross margin per customer in back-tests, one point per cohort and cut-off.
 
     Points on the diagonal were forecast exactly; whiskers show the stated interval. Required
@@ -1079,7 +1067,8 @@ def backtest_scatter(predictions: pl.DataFrame, horizon: int = 12, interval: flo
         return empty_figure(title, "Too little history for a back-test yet.")
     held = rows.filter((pl.col("low") <= pl.col("actual")) & (pl.col("actual") <= pl.col("high"))).height
     error = float((rows.get_column("predicted") / rows.get_column("actual") - 1).abs().mean())  # type: ignore[arg-type]
-    fig = _figure(f"{horizon}-month forecasts were within {error:.1%} on average; the {interval:.0%} range "
+    fig = _figure(f"{horizon}-month forecasts were within {formats.percent(error)} on average; the "
+                  f"{formats.percent(interval, places=0)} range "
                   f"held {held} of {rows.height}",
                   "Each point: one cohort's gross margin per customer in the months after a past quarter-end")
     top = float(max(rows.get_column("actual").max() or 0.0, rows.get_column("high").max() or 0.0))  # type: ignore[arg-type]
@@ -1096,10 +1085,10 @@ def backtest_scatter(predictions: pl.DataFrame, horizon: int = 12, interval: flo
                      "array": [h - p for h, p in zip(part.get_column("high").to_list(), predicted, strict=True)],
                      "arrayminus": [p - lo for lo, p in zip(part.get_column("low").to_list(), predicted, strict=True)]},
             customdata=part.select("cohort").to_series().to_list(),
-            hovertemplate=("<b>Cohort %{customdata}</b><br>Actual %{x:$,.2f}<br>Forecast %{y:$,.2f}"
-                           "<extra></extra>")))
+            hovertemplate=(f"<b>Cohort %{{customdata}}</b><br>Actual {_money_hover(currency, 'x')}<br>"
+                           f"Forecast {_money_hover(currency)}<extra></extra>")))
     fig.update_xaxes(title_text=f"Actual margin per customer, {horizon} months after the cut-off",
-                     tickprefix="$", tickformat=",.0f", rangemode="tozero")
-    fig.update_yaxes(title_text="Forecast at the cut-off", tickprefix="$", tickformat=",.0f", rangemode="tozero")
+                     **_money_axis(currency), rangemode="tozero")
+    fig.update_yaxes(title_text="Forecast at the cut-off", **_money_axis(currency), rangemode="tozero")
     fig.update_layout(legend_title_text="Cut-off")
     return fig

@@ -27,8 +27,12 @@ import polars as pl
 import xlsxwriter
 
 from finance.domain import literal
+from finance.domain.schema import DEFAULT_CURRENCY
+from finance.metrics import measures
+from finance.present.formats import excel_money
 
-MONEY_FORMAT = "$#,##0.00"
+MONEY_FORMAT = excel_money()
+"""Money in the default currency (USD): ``$#,##0.00``; ``finance.present.formats.excel_money`` for another."""
 DATE_FORMAT = "yyyy-mm-dd"
 DATETIME_FORMAT = "yyyy-mm-dd hh:mm:ss"
 ASSUMPTIONS_SHEET = "Assumptions"
@@ -68,7 +72,7 @@ def to_csv_bytes(frame: pl.DataFrame) -> bytes:
 
 
 def to_xlsx_bytes(sheets: Mapping[str, pl.DataFrame], assumptions: Mapping[str, object] | None = None,
-                  money_columns: Iterable[str] = ()) -> bytes:
+                  money_columns: Iterable[str] | None = None, currency: str = DEFAULT_CURRENCY) -> bytes:
     """An Excel workbook: one worksheet per table, then an "Assumptions" sheet when assumptions are given.
 
     Sheet names are made legal for Excel: forbidden characters ``[]:*?/\\`` become ``_``, leading
@@ -79,8 +83,10 @@ def to_xlsx_bytes(sheets: Mapping[str, pl.DataFrame], assumptions: Mapping[str, 
     Cells: text neutralised and written as text (the writer is also told never to turn strings
     into formulas, URLs or numbers, so there are two independent guards); integers and floats
     as numbers; Decimals as numbers (Excel stores doubles), except that a Decimal in one of
-    ``money_columns`` is first rounded to cents half-up (away from zero, ``0.125`` -> ``0.13``) so
-    the cents shown are exact; every value in a money column gets the ``$#,##0.00`` format;
+    ``money_columns`` (by default, the columns ``finance.metrics.measures`` declares money) is
+    first rounded to cents half-up (away from zero, ``0.125`` -> ``0.13``) so the cents shown are
+    exact; every value in a money column gets the ``currency``'s money format (``$#,##0.00``,
+    ``finance.present.formats.excel_money``);
     dates and datetimes are real Excel dates (a time zone is dropped, keeping the wall-clock
     time); booleans are booleans; nulls, NaN and inf are empty cells. The header row is bold
     and frozen; columns are as wide as their longest value, up to ``MAX_COLUMN_WIDTH``.
@@ -88,7 +94,8 @@ def to_xlsx_bytes(sheets: Mapping[str, pl.DataFrame], assumptions: Mapping[str, 
     Raises ``ValueError`` for a money column that is in no table or is not numeric, a table
     too large for a worksheet, or text longer than Excel's 32,767-character cell limit.
     """
-    money = set(money_columns)
+    money = set(money_columns) if money_columns is not None else \
+        {c for frame in sheets.values() for c in frame.columns if measures.unit(c) == "money"}
     _check_money_columns(sheets, money)
     buffer = io.BytesIO()
     workbook = xlsxwriter.Workbook(buffer, {
@@ -96,7 +103,7 @@ def to_xlsx_bytes(sheets: Mapping[str, pl.DataFrame], assumptions: Mapping[str, 
         "strings_to_numbers": False, "remove_timezone": True})
     formats = {
         "header": workbook.add_format({"bold": True}),
-        "money": workbook.add_format({"num_format": MONEY_FORMAT}),
+        "money": workbook.add_format({"num_format": excel_money(currency)}),
         "date": workbook.add_format({"num_format": DATE_FORMAT}),
         "datetime": workbook.add_format({"num_format": DATETIME_FORMAT}),
     }

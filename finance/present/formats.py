@@ -18,6 +18,8 @@ day           ``05 Dec 2026``             day, abbreviated month, year
 ============  ==========================  ============================================
 
 The currency is an ISO code (``USD``, ``EUR``); ``symbol`` gives what is written before amounts.
+The same rules, for surfaces that format numbers themselves: ``excel_money`` (the XLSX number
+format), ``d3_money`` (Plotly hovers and axes) and ``table_format`` (the dashboard's table columns).
 """
 
 from __future__ import annotations
@@ -151,3 +153,26 @@ def months(value: Any) -> str:
 def day(value: date | None) -> str:
     """``05 Dec 2026``; ``n/a`` when unknown."""
     return NA if value is None else f"{value:%d %b %Y}"
+
+
+def excel_money(currency: str = DEFAULT_CURRENCY) -> str:
+    """The XLSX number format of money by the ``money`` rule: ``$#,##0.00``, ``"€"#,##0.00``, ``"¥"#,##0``."""
+    places = MINOR_UNITS.get(currency, 2)
+    digits = "#,##0" + ("." + "0" * places if places else "")
+    sign = symbol(currency)
+    return f"{sign}{digits}" if sign == "$" else f'"{sign}"{digits}'
+
+
+def d3_money(currency: str = DEFAULT_CURRENCY, places: int | None = None) -> tuple[str, str]:
+    """(prefix, d3-format) of money in a Plotly hover or axis: ``("$", ",.2f")`` like ``money``;
+    ``places=0`` for axis ticks."""
+    shown = MINOR_UNITS.get(currency, 2) if places is None else places
+    return symbol(currency), f",.{shown}f"
+
+
+def table_format(unit: str, currency: str = DEFAULT_CURRENCY) -> str | None:
+    """The printf-style format of a dashboard table column of ``unit`` (a ``finance.metrics.measures`` unit):
+    ``$%,.2f`` for money, ``%.2fx`` for a ratio, ``percent`` for a fraction; None to leave it as it is."""
+    if unit == "money":
+        return f"{symbol(currency).replace('%', '%%')}%,.{MINOR_UNITS.get(currency, 2)}f"
+    return {"ratio": "%.2fx", "fraction": "percent", "count": "localized"}.get(unit)

@@ -42,7 +42,7 @@ from collections.abc import Callable, Coroutine, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 
@@ -52,9 +52,11 @@ import polars as pl
 from markdown.treeprocessors import Treeprocessor
 
 from finance.domain import literal
-from finance.present.charts import BAND_COLORS, GRID, INK, MUTED, money_format
+from finance.domain.schema import DEFAULT_CURRENCY
+from finance.present import formats
+from finance.present.charts import BAND_COLORS, GRID, INK, MUTED
 
-NA = "n/a"
+NA = formats.NA
 FORMATS: dict[str, str] = {
     "money": "$1,234.57 and -$1,234.57, exact to the cent, half-up",
     "ratio": "3.21x",
@@ -190,7 +192,7 @@ class Section:
 class Document:
     """The whole document: a cover page (title, subtitle, date, ``about``, contents), then the sections.
 
-    ``currency`` is the symbol written before money amounts.
+    ``currency`` is the ISO code money amounts are written in (``finance.present.formats``).
     """
 
     title: str
@@ -198,7 +200,7 @@ class Document:
     prepared_on: date
     company: str
     sections: Sequence[Section]
-    currency: str = "$"
+    currency: str = DEFAULT_CURRENCY
     about: str = ("Marketing efficiency for the board: fully loaded CAC, LTV and LTV:CAC, with the "
                   "assumptions and methodology behind every figure.")
     paper: Literal["A4", "Letter"] = "A4"
@@ -213,12 +215,11 @@ class Document:
 # ---------------------------------------------------------------------------------------------
 
 
-def format_cell(value: object, kind: str = "text", currency: str = "$") -> str:
+def format_cell(value: object, kind: str = "text", currency: str = DEFAULT_CURRENCY) -> str:
     """One table cell as text in the format ``kind`` (a key of ``FORMATS``); "n/a" for null, NaN or infinite.
 
-    Numbers are rounded half-up from their exact decimal (a float from its shortest repr, so
-    2.675 is 2.68), like ``finance.present.charts.money_format``. Raises ``TypeError`` when a number
-    format is given something that is not a number.
+    The rules are ``finance.present.formats``'s, as on the dashboard; ``currency`` is an ISO code.
+    Raises ``TypeError`` when a number format is given something that is not a number.
     """
     if kind not in FORMATS:
         raise ValueError(f"unknown format {kind!r}; the formats are {', '.join(FORMATS)}")
@@ -226,41 +227,21 @@ def format_cell(value: object, kind: str = "text", currency: str = "$") -> str:
         return NA
     if kind == "text":
         return NA if isinstance(value, float) and not _finite(value) else str(value)
-    exact = _exact(value)
-    if exact is None:
-        return NA
-    if kind == "money":  # one money rule for the whole product; only the symbol may differ
-        return money_format(exact).replace("$", currency, 1)
+    if isinstance(value, bool) or not isinstance(value, numbers.Real | Decimal):
+        raise TypeError(f"expected a number, got {type(value).__name__} {value!r}")
+    if kind == "money":
+        return formats.money(value, currency)
     if kind == "ratio":
-        return f"{_half_up(exact, 2):,.2f}x"
+        return formats.ratio(value)
     if kind == "percent":
-        return f"{_half_up(exact * 100, 1):,.1f}%"
+        return formats.percent(value)
     if kind == "int":
-        return f"{_half_up(exact, 0):,.0f}"
-    months = _half_up(exact, 1)
-    text = f"{months:,.0f}" if months == months.to_integral_value() else f"{months:,.1f}"
-    return f"{text} month" if months == 1 else f"{text} months"
+        return formats.count(value)
+    return formats.months(value)
 
 
 def _finite(value: float) -> bool:
     return value == value and value not in (float("inf"), float("-inf"))
-
-
-def _exact(value: object) -> Decimal | None:
-    """The exact decimal of a number (NumPy's too); None when NaN or infinite."""
-    if isinstance(value, Decimal):
-        return value if value.is_finite() else None
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"expected a number, got {type(value).__name__} {value!r}")
-    if isinstance(value, numbers.Integral):
-        return Decimal(int(value))
-    number = float(value)  # repr of the plain float: a NumPy float's repr is "np.float64(2.675)"
-    return Decimal(repr(number)) if _finite(number) else None
-
-
-def _half_up(value: Decimal, places: int) -> Decimal:
-    rounded = value.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
-    return abs(rounded) if rounded == 0 else rounded  # never "-0.0%"
 
 
 # ---------------------------------------------------------------------------------------------

@@ -33,12 +33,13 @@ import polars as pl
 from finance.domain.schema import BAND_LABELS, CATEGORIES, MARKETING_CATEGORIES
 from finance.ltv import backtest
 from finance.ltv.base import METHODS, Method
+from finance.metrics import measures
 from finance.metrics.assumptions import LABELS, Assumptions
 from finance.metrics.table import chance_text, compute
 from finance.planning import plans as sc
 from finance.planning.curves import PlanError
 from finance.planning.session import PackPlan
-from finance.present import charts, exports, pdf
+from finance.present import charts, exports, formats, pdf
 from finance.store.database import DEMO_SETTING, PROJECT_DIR, Store
 from finance.store.dataset import Dataset
 
@@ -50,7 +51,6 @@ SUFFIXES = (".pdf", ".xlsx")
 TREND_TABLE_QUARTERS = 8
 """Quarters in the PDF's trend table (the XLSX has every quarter up to the pack's)."""
 METHODOLOGY = PROJECT_DIR / "docs" / "metrics.md"
-CURRENCY_SYMBOLS = {"USD": "$", "EUR": "€", "GBP": "£"}
 
 SECTIONS = ("Key figures", "LTV:CAC trend", "Fully loaded CAC", "CPL and CPA", "Channel efficiency",
             "Budget request", "Assumptions", "Methodology")
@@ -58,11 +58,15 @@ SECTIONS = ("Key figures", "LTV:CAC trend", "Fully loaded CAC", "CPL and CPA", "
 SHEETS = ("KPI summary", "LTV-CAC trend", "CAC by category", "CPL-CPA history", "Channels", "Segments",
           "Budget request lines", "Projection by channel", "Scenario comparison")
 """The XLSX's tables, in order (an Assumptions sheet follows them)."""
-MONEY_COLUMNS = frozenset({
-    "spend", "spend_sm", "direct_spend", "cac_media", "cac", "cac_low", "cac_high", "cac_sm", "cac_contribution",
-    "cpl", "cpa", "cost_per_visitor", "ltv", "ltv_low", "ltv_high", "amount", "marginal_cac", "value_created",
-    "value_created_low", "value_created_high"})
-"""Columns written as money (currency format, exact cents) wherever they appear."""
+PLAN_MONEY_COLUMNS = frozenset({"amount", "marginal_cac", "value_created", "value_created_low",
+                                "value_created_high"})
+"""The budget request's money columns; every metric column's unit is ``finance.metrics.measures``'s."""
+
+
+def is_money(column: str) -> bool:
+    """Whether a pack column is written as money (currency format, exact cents)."""
+    return column in PLAN_MONEY_COLUMNS or measures.unit(column) == "money"
+
 
 
 @dataclass(frozen=True)
@@ -115,7 +119,7 @@ class BoardPack:
     @property
     def symbol(self) -> str:
         """What money amounts are written with: ``$`` for USD, else the currency's symbol or code."""
-        return CURRENCY_SYMBOLS.get(self.currency, f"{self.currency} ")
+        return formats.symbol(self.currency)
 
     @property
     def row(self) -> dict[str, Any]:
@@ -190,12 +194,12 @@ def gather(store: Store | Path | str, *, period: str | None = None, scenario: st
     edges = assumptions.band_edges
     this_quarter = quarterly.filter(pl.col("period_label") == chosen)
     figures = {
-        "trend": charts.ltv_cac_trend(quarterly, edges=edges),
-        "waterfall": charts.cac_waterfall(this_quarter),
-        "categories": charts.spend_by_category(quarterly),
-        "cpl_cpa": charts.cpl_cpa_history(by_channel, dimension="channel", volume="leads"),
+        "trend": charts.ltv_cac_trend(quarterly, edges=edges, currency=currency),
+        "waterfall": charts.cac_waterfall(this_quarter, currency=currency),
+        "categories": charts.spend_by_category(quarterly, currency=currency),
+        "cpl_cpa": charts.cpl_cpa_history(by_channel, dimension="channel", volume="leads", currency=currency),
         "channels": charts.channel_efficiency(by_channel.filter(pl.col("period_label") == chosen),
-                                              dimension="channel", edges=edges),
+                                              dimension="channel", edges=edges, currency=currency),
     }
     settings = pooled.assumptions()
     return BoardPack(
@@ -333,7 +337,8 @@ def _assumption_rows(settings: Mapping[str, Any], assumptions: Assumptions, curr
         ("Projection draws", sc.DRAWS, "int"),
         ("Projection ranges (central share of draws)", plan.basis.interval, "percent"),
         ("Acquisition quarters behind a channel's projected LTV", sc.LTV_QUARTERS, "int"),
-        ("Optimised split bounds (share of each channel's request)", f"{low:.0%} to {high:.0%}", "text"),
+        ("Optimised split bounds (share of each channel's request)",
+         f"{formats.percent(low, places=0)} to {formats.percent(high, places=0)}", "text"),
     )
 
 
@@ -424,8 +429,9 @@ def _comparison_wide(pack: BoardPack) -> pl.DataFrame:
 def to_xlsx(pack: BoardPack) -> bytes:
     """The pack's tables as an Excel workbook, one sheet each, then the assumptions (``finance.present.exports``)."""
     sheets = tables(pack)
-    money = sorted(MONEY_COLUMNS & {c for frame in sheets.values() for c in frame.columns})
-    return exports.to_xlsx_bytes(sheets, {label: value for label, value, _ in pack.assumptions}, money)
+    money = sorted({c for frame in sheets.values() for c in frame.columns if is_money(c)})
+    return exports.to_xlsx_bytes(sheets, {label: value for label, value, _ in pack.assumptions}, money,
+                                 currency=pack.currency)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -447,7 +453,7 @@ def document(pack: BoardPack) -> pdf.Document:
     assert tuple(s.heading for s in sections) == SECTIONS
     return pdf.Document(
         title=TITLE, subtitle=f"{pack.period}, with the budget request for {pack.plan_period}",
-        prepared_on=pack.prepared_on, company=pack.company, sections=sections, currency=pack.symbol,
+        prepared_on=pack.prepared_on, company=pack.company, sections=sections, currency=pack.currency,
         about=(f"Fully loaded CAC, LTV and LTV:CAC for {pack.period} (data as of {pack.as_of:%d %b %Y}; LTV by the "
                f"{pack.method} method), the trend behind them, and the budget request for {pack.plan_period} with "
                "its projected return. Every figure comes from the dashboard's own calculations."))
@@ -455,18 +461,18 @@ def document(pack: BoardPack) -> pdf.Document:
 
 def _fmt(pack: BoardPack, value: Any, kind: str) -> str:
     # A NumPy float (the planner's projections) is a float whose repr is "np.float64(...)": make it plain.
-    return pdf.format_cell(float(value) if isinstance(value, float) else value, kind, pack.symbol)
+    return pdf.format_cell(float(value) if isinstance(value, float) else value, kind, pack.currency)
 
 
 def _short_money(pack: BoardPack, value: Any) -> str:
-    return charts.money_short(value).replace("$", pack.symbol, 1)
+    return formats.money_compact(value, pack.currency)
 
 
 def _change(latest: Any, previous: Any, prior: str | None) -> str | None:
     """``+5.1% vs 2025-Q3``; None when either is unknown or the prior is zero."""
     if prior is None or latest is None or previous is None or float(previous) == 0:
         return None
-    return f"{float(latest) / float(previous) - 1:+.1%} vs {prior}"
+    return f"{formats.percent(float(latest) / float(previous) - 1, signed=True)} vs {prior}"
 
 
 def _joined(*parts: str | None) -> str | None:
@@ -547,7 +553,7 @@ def _cac(pack: BoardPack, sheets: Mapping[str, pl.DataFrame]) -> pdf.Section:
     table = _table(f"CAC by cost category, {pack.period}", sheets["CAC by category"], [
         ("label", "Cost category", "text"), ("spend", "Spend", "money"),
         ("cac_contribution", "Per new customer", "money"), ("share_of_marketing", "Share of marketing", "percent")],
-        note=(f"Each category's spend over the quarter's {pack.row['new_customers']:,} new customers; the "
+        note=(f"Each category's spend over the quarter's {formats.count(pack.row['new_customers'])} new customers; the "
               "marketing categories add up to fully loaded CAC (to rounding), sales to the S&M CAC."))
     return pdf.Section(SECTIONS[2], [pdf.Figure(pack.figures["waterfall"].to_dict(), height=420),
                                      pdf.Figure(pack.figures["categories"].to_dict(), height=360), table])
@@ -599,7 +605,8 @@ def _budget(pack: BoardPack, sheets: Mapping[str, pl.DataFrame]) -> pdf.Section:
     intro = [f"Request: {request.name}"]
     if pack.request_note:
         intro.append(f"Note: {pack.request_note}")
-    intro.append(f"For {pack.plan_period}; {pack.request_source}. Ranges are the central {pack.interval:.0%} of the "
+    intro.append(f"For {pack.plan_period}; {pack.request_source}. Ranges are the central "
+                 f"{formats.percent(pack.interval, places=0)} of the "
                  "projection's draws (see Methodology).")
     lines = _table(f"Request lines, {pack.plan_period}", sheets["Budget request lines"], [
         ("channel", "Channel", "text"), ("category_label", "Cost category", "text"), ("amount", "Amount", "money")],
