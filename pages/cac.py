@@ -6,6 +6,7 @@ import polars as pl
 import streamlit as st
 
 from finance.app import ui
+from finance.present import charts
 
 ctx = ui.context()
 rows = ctx.rows()
@@ -17,13 +18,14 @@ known = rows.filter(pl.col("spend").is_not_null() & (pl.col("new_customers") > 0
 if known.is_empty():
     ui.no_data("No period has both spend and new customers yet.")
     st.stop()
-st.plotly_chart(ctx.chart("cac_waterfall", include_sales=ctx.view.include_sales), key="cac.waterfall")
-st.plotly_chart(ctx.chart("spend_by_category", include_sales=ctx.view.include_sales), key="cac.categories")
+st.plotly_chart(ctx.chart(charts.cac_waterfall, source="costed", include_sales=ctx.view.include_sales),
+                key="cac.waterfall")
+st.plotly_chart(ctx.chart(charts.spend_by_category, include_sales=ctx.view.include_sales), key="cac.categories")
 left, right = st.columns(2)
 with left:
-    st.plotly_chart(ctx.chart("cac_by_dimension", by="channel", dimension="channel"), key="cac.channel")
+    st.plotly_chart(ctx.chart(charts.cac_by_dimension, by="channel", dimension="channel"), key="cac.channel")
 with right:
-    st.plotly_chart(ctx.chart("cac_by_dimension", by="segment", dimension="segment"), key="cac.segment")
+    st.plotly_chart(ctx.chart(charts.cac_by_dimension, by="segment", dimension="segment"), key="cac.segment")
 columns = ["period_label", "spend", "new_customers", "cac_media", "cac", "cac_sm"]
 table = rows.select(columns).with_columns(pl.col("spend", "cac_media", "cac", "cac_sm").cast(pl.Float64).round(2))
 st.dataframe(table, hide_index=True, key="cac.table", column_config=ui.column_config(columns, ctx.currency))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from finance.app import ui
+from finance.present import charts
 
 ctx = ui.context()
 rows = ctx.rows(by="channel")
@@ -16,4 +17,4 @@ if rows.is_empty():
     st.stop()
 volume = st.segmented_control("Volume", ["leads", "visitors", "event_attendees"], default="leads",
                               key="cpl.volume", format_func=lambda v: v.replace("_", " ").capitalize()) or "leads"
-st.plotly_chart(ctx.chart("cpl_cpa_history", by="channel", dimension="channel", volume=volume), key="cpl.history")
+st.plotly_chart(ctx.chart(charts.cpl_cpa_history, by="channel", dimension="channel", volume=volume), key="cpl.history")

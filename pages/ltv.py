@@ -23,7 +23,7 @@ model = result.ltv
 st.caption(f"{ui.method_sentence(result)} Gross margin, {ctx.assumptions.horizon_months}-month horizon, "
            f"{formats.percent(ctx.assumptions.annual_discount_rate, places=0)} annual discount rate; ranges are "
            f"{ctx.assumptions.interval_label} intervals.")
-st.plotly_chart(ctx.chart("cohort_heatmap"), key="ltv.heatmap")
+st.plotly_chart(ctx.chart(charts.cohort_heatmap, source="cohorts"), key="ltv.heatmap")
 known = rows.filter(pl.col("ltv").is_not_null())
 latest = headline_row(known) or known.row(-1, named=True)
 shown = known.filter(pl.col("period") <= latest["period"]).tail(4)

@@ -9,7 +9,7 @@ import streamlit as st
 
 from finance.app import ui
 from finance.metrics.table import CAC_BASIS_WORDS, chance_text, headline_row
-from finance.present import formats
+from finance.present import charts, formats
 
 ctx = ui.context()
 money = functools.partial(formats.money, currency=ctx.currency)
@@ -74,7 +74,7 @@ if awaiting.height:
 if not latest["new_customers"]:
     st.info(f"{latest['period_label']} has spend but no new customers yet, so its CAC, LTV and LTV:CAC are n/a. "
             "They appear once the period's customers or revenue are loaded.")
-st.plotly_chart(ctx.chart("ltv_cac_trend", edges=ctx.assumptions.band_edges, cac_column=cac_key),
+st.plotly_chart(ctx.chart(charts.ltv_cac_trend, edges=ctx.assumptions.band_edges, cac_column=cac_key),
                 key="overview.trend")
-st.plotly_chart(ctx.chart("channel_efficiency", by="channel", period=latest["period_label"], dimension="channel",
+st.plotly_chart(ctx.chart(charts.channel_efficiency, by="channel", period=latest["period_label"], dimension="channel",
                           edges=ctx.assumptions.band_edges, cac_column=cac_key), key="overview.channels")

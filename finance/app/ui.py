@@ -16,11 +16,11 @@ import tempfile
 import threading
 import time
 import weakref
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import plotly.graph_objects as go
 import polars as pl
@@ -46,9 +46,12 @@ from finance.metrics.assumptions import Assumptions
 from finance.metrics.table import MetricsResult, compute, on_cac_basis, rollup
 from finance.planning.plans import PlanLine, PlanningBasis, Projection, optimise, planning_basis, project
 from finance.planning.session import PackPlan
-from finance.present import charts, exports, formats
+from finance.present import exports, formats
 from finance.store.database import DEMO_SETTING, ENV_DB, Store, StoreBusy, StoreError, default_db_path
 from finance.store.dataset import Dataset, default_as_of
+
+ChartSource = Literal["rows", "costed", "cohorts"]
+"""What a chart draws: the view's metric rows, those whose CAC is known, or the cohort matrix."""
 
 METHOD_LABELS = {"auto": "Recommended (best back-tested model per segment)",
                  "formula": "Formula (ARPA x margin / churn)", "cohort": "Cohort retention (sBG)",
@@ -508,12 +511,15 @@ class Context:
             rows = rows.filter(pl.col("segment").is_in(segments))
         return rows
 
-    def chart(self, name: str, by: str | None = None, period: str | None = None, **options: Any) -> go.Figure:
-        """A chart of ``finance.present.charts`` for this view, built once per view and data version.
+    def chart(self, builder: Callable[..., go.Figure], by: str | None = None, period: str | None = None, *,
+              source: ChartSource = "rows", **options: Any) -> go.Figure:
+        """``builder`` (a function of ``finance.present.charts``) drawn for this view, once per view and data version.
 
+        ``source`` is what it draws: the view's metric rows (by ``by``, of one ``period`` when given),
+        only the rows whose CAC is known (``"costed"``), or the cohort matrix (``"cohorts"``).
         Building a Plotly figure costs tens of milliseconds; a warm rerun reuses it.
         """
-        return _cached_chart(self, name, by, period, tuple(sorted(options.items())))
+        return _cached_chart(self, builder, by, period, source, tuple(sorted(options.items())))
 
     @property
     def currency(self) -> str:
@@ -528,18 +534,16 @@ class Context:
 
 
 @functools.lru_cache(maxsize=256)
-def _cached_chart(ctx: Context, name: str, by: str | None, period: str | None,
-                  options: tuple[tuple[str, Any], ...]) -> go.Figure:
-    builder = getattr(charts, name)
-    options = (*options, ("currency", ctx.currency))
-    if name == "cohort_heatmap":
-        return builder(ctx.cohort_matrix(), **dict(options))  # type: ignore[no-any-return]
+def _cached_chart(ctx: Context, builder: Callable[..., go.Figure], by: str | None, period: str | None,
+                  source: ChartSource, options: tuple[tuple[str, Any], ...]) -> go.Figure:
+    if source == "cohorts":
+        return builder(ctx.cohort_matrix(), **dict(options), currency=ctx.currency)
     rows = ctx.rows(by)
     if period is not None:
         rows = rows.filter(pl.col("period_label") == period)
-    if name == "cac_waterfall":
+    if source == "costed":
         rows = rows.filter(pl.col("spend").is_not_null() & (pl.col("new_customers") > 0))
-    return builder(rows, **dict(options))  # type: ignore[no-any-return]
+    return builder(rows, **dict(options), currency=ctx.currency)
 
 
 def _in_range(rows: pl.DataFrame, view: ViewState, periods: tuple[str, ...]) -> pl.DataFrame:
