@@ -12,8 +12,7 @@ from finance.metrics.table import CAC_BASIS_WORDS, chance_text, headline_row
 from finance.present import charts, formats
 
 ctx = ui.context()
-money = functools.partial(formats.money, currency=ctx.currency)
-"""Amounts in the database's currency, as everywhere: $1,234.56."""
+money = functools.partial(formats.money, currency=ctx.currency)  # amounts in the database's currency
 rows = ctx.rows()
 st.title("Overview")
 if rows.is_empty() or rows.get_column("spend").is_null().all():

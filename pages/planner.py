@@ -20,11 +20,9 @@ from finance.store.database import StoreError
 from finance.store.dataset import SHARED
 
 ctx = ui.context()
-money = functools.partial(formats.money, currency=ctx.currency)
-"""Amounts in the database's currency: $1,234.56."""
+money = functools.partial(formats.money, currency=ctx.currency)  # amounts in the database's currency
 money_compact = functools.partial(formats.money_compact, currency=ctx.currency)
-MONEY_FORMAT = formats.table_format("money", ctx.currency)
-"""A table column of amounts, by the same rule."""
+MONEY_FORMAT = formats.table_format("money", ctx.currency)  # a table column of amounts, by the same rule
 state = st.session_state
 st.title("Budget planner")
 try:

@@ -159,3 +159,13 @@ def test_the_readme_architecture_is_the_folder_tree(layer: str) -> None:
     for path in sorted((PACKAGE / layer).glob("*.py")):
         if path.name != "__init__.py":
             assert path.name in section, f"finance/{layer}/{path.name} missing from the README's tree"
+
+
+@pytest.mark.parametrize("page", [*sorted(p.name for p in (ROOT / "pages").glob("*.py")), "../app.py"])
+def test_pages_show_no_stray_text(page: str) -> None:
+    """Streamlit draws a bare expression of a page script ("magic"): a string meant as a note would
+    appear on screen. Only the module's docstring may be one."""
+    tree = ast.parse((ROOT / "pages" / page).read_text(encoding="utf-8"))
+    stray = [node.lineno for node in tree.body[1:]
+             if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant)]
+    assert stray == [], f"pages/{page}: bare strings on lines {stray} would be drawn on the page"
