@@ -18,11 +18,14 @@ A backup is named ``<database stem>.<UTC time>.<reason>.duckdb``, so names sort 
 
 from __future__ import annotations
 
+import math
 import os
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TypeVar
 
 ENV_BACKUPS = "FINANCE_BACKUPS"
 ENV_BACKUP_DIR = "FINANCE_BACKUP_DIR"
@@ -44,19 +47,29 @@ class Backup:
     size: int
 
 
+N = TypeVar("N", int, float)
+
+
+def env_number(name: str, default: N, parse: Callable[[str], N], expected: str,
+               error: type[Exception] = ValueError) -> N:
+    """The environment setting ``name`` as a finite number of 0 or more (``parse``: int or float),
+    else ``default`` when unset; ``error`` names the variable, its value and what was ``expected``."""
+    value = os.environ.get(name, "").strip()
+    if not value:
+        return default
+    try:
+        number: N | None = parse(value)
+    except ValueError:
+        number = None
+    if number is None or not math.isfinite(number) or number < 0:
+        raise error(f"{name}={value!r}: expected {expected}")
+    return number
+
+
 def keep_count() -> int:
     """How many backups to keep: ``$FINANCE_BACKUPS``, else 10."""
-    value = os.environ.get(ENV_BACKUPS, "").strip()
-    if not value:
-        return DEFAULT_KEEP
-    try:
-        count = int(value)
-    except ValueError:
-        raise SettingError(f"{ENV_BACKUPS}={value!r}: expected a whole number of backups to keep "
-                           "(0 for none)") from None
-    if count < 0:
-        raise SettingError(f"{ENV_BACKUPS}={value!r}: expected 0 or more")
-    return count
+    return env_number(ENV_BACKUPS, DEFAULT_KEEP, int, "a whole number of backups to keep, 0 or more (0 for none)",
+                      SettingError)
 
 
 def backup_dir(db: Path) -> Path:

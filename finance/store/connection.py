@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import fcntl
 import getpass
-import math
 import os
 import time
 from collections.abc import Iterator, Sequence
@@ -50,17 +49,9 @@ def busy_timeout_setting() -> float:
     Read when a store is opened, not when this module is imported, so that a bad value is a
     ``StoreError`` naming it (shown like any other) instead of a traceback on start-up.
     """
-    value = os.environ.get(ENV_BUSY_TIMEOUT, "").strip()
-    if not value:
-        return DEFAULT_BUSY_TIMEOUT
-    try:
-        seconds = float(value)
-    except ValueError:
-        seconds = math.nan
-    if not math.isfinite(seconds) or seconds < 0:
-        raise StoreError(f"{ENV_BUSY_TIMEOUT}={value!r}: expected a number of seconds to wait for a busy "
-                         f"database, 0 or more (default {DEFAULT_BUSY_TIMEOUT:g}); nothing was changed")
-    return seconds
+    return backup.env_number(ENV_BUSY_TIMEOUT, DEFAULT_BUSY_TIMEOUT, float,
+                             "a number of seconds to wait for a busy database, 0 or more "
+                             f"(default {DEFAULT_BUSY_TIMEOUT:g}); nothing was changed", StoreError)
 
 
 def cli_user() -> str:
