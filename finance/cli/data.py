@@ -1,0 +1,203 @@
+"""Commands that load and keep the data: import, imports, undo, and the stored assumptions."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from finance.cli.common import EXIT_FAILED, EXIT_OK, EXIT_REJECTED, fail
+from finance.domain.money import money_text
+from finance.domain.problems import Problem
+from finance.domain.schema import DEFAULT_CURRENCY, file_kind
+from finance.ingest.prepare import ImportOptions, OptionsError, load_category_map, prepare
+from finance.present import formats
+from finance.store.database import ImportResult, Store, StoreError, cli_user, default_db_path
+
+
+def _column_map(pairs: Sequence[Sequence[str]]) -> dict[str, str]:
+    mapping: dict[str, str] = {}
+    for group in pairs:
+        for pair in group:
+            source, sep, target = pair.rpartition("=")
+            if not sep or not source.strip() or not target.strip():
+                raise OptionsError(f"--map {pair!r}: expected HEADER=COLUMN")
+            mapping[source.strip()] = target.strip()
+    return mapping
+
+
+def _print_problems(title: str, problems: list[Problem], file_name: str) -> None:
+    if not problems:
+        return
+    print(f"{title} ({len(problems)}):")
+    for p in problems:
+        print(f"  {p.describe(file_name)}")
+        if p.severity == "error" and p.expected:
+            print(f"      expected: {p.expected}")
+
+
+def _report_import(result: ImportResult, fmt: str, dry_run: bool = False, currency: str = DEFAULT_CURRENCY) -> int:
+    payload = result.to_json()
+    if dry_run and result.status != "rejected":
+        payload["status"] = "valid"
+    if fmt == "json":
+        print(json.dumps(payload, indent=2))
+    else:
+        name = result.file_name
+        if result.status == "rejected":
+            print(f"rejected {name}: {len(result.errors)} error(s); nothing was imported")
+            _print_problems("errors", result.errors, name)
+        else:
+            verb = {"imported": f"imported as #{result.import_id}",
+                    "unchanged": f"unchanged: identical to import #{result.import_id}"}.get(
+                result.status, "valid (dry run: nothing written)")
+            if dry_run:
+                verb = "valid (dry run: nothing written)"
+            print(f"{name}: {result.kind} {verb}")
+            measure = file_kind(result.kind).measure
+            print(f"  {'period':<24}{'rows':>10}{measure:>20}")
+            for p in payload["periods"]:
+                print(f"  {p['period']:<24}{p['rows']:>10}{_total_text(p['total'], currency):>20}")
+            print(f"  {'total':<24}{result.rows:>10}{_total_text(payload['total'], currency):>20}")
+            if result.replaced:
+                print(f"  replaced rows of import(s): {', '.join(f'#{i}' for i in result.replaced)}")
+        _print_problems("warnings", result.warnings, name)
+    return EXIT_REJECTED if result.status == "rejected" else EXIT_OK
+
+
+def _total_text(value: Any, currency: str) -> str:
+    """An import's total as the dashboard writes it: money (an exact decimal string) or a count."""
+    return formats.money(value, currency) if isinstance(value, str) else formats.count(value)
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    try:
+        options_kwargs: dict[str, Any] = {
+            "column_map": _column_map(args.map),
+            "category_map": load_category_map(args.category_map) if args.category_map else {},
+            "date_format": args.date_format,
+            "decimal_comma": args.decimal_comma,
+            "fiscal_year_start": args.fiscal_year_start,
+            "default_category": args.category,
+            "default_channel": args.channel,
+        }
+        if args.dry_run:
+            options = ImportOptions(**options_kwargs)
+            prepared = prepare(args.kind, args.file, options)
+            result = ImportResult("rejected" if prepared.errors else "valid", args.kind,
+                                  prepared.file_name, errors=prepared.errors,
+                                  warnings=prepared.warnings)
+            if prepared.ok:
+                result.rows = prepared.rows.height
+                result.periods = prepared.period_totals()
+                result.total = prepared.total()
+            return _report_import(result, args.format, dry_run=True, currency=options.currency)
+        # The file is read and checked before the store is opened for writing, so a long check
+        # never holds the writer's lock (other imports, the app's editors) while it runs.
+        path = args.db or default_db_path()
+        currency = DEFAULT_CURRENCY
+        if path.exists():
+            with Store(path, read_only=True) as reader:
+                currency = reader.currency
+        options = ImportOptions(**options_kwargs, currency=currency)
+        prepared = prepare(args.kind, args.file, options)
+        with Store(path, user=cli_user()) as store:
+            if store.currency != currency:
+                raise StoreError(f"the database's currency changed to {store.currency} while the file was read; "
+                                 "import it again")
+            result = store.import_prepared(prepared, replace=args.replace, options=options)
+    except OptionsError as exc:
+        return fail(str(exc), args.format, EXIT_REJECTED)
+    except StoreError as exc:
+        return fail(str(exc), args.format, EXIT_FAILED)
+    return _report_import(result, args.format, currency=currency)
+
+
+def cmd_assumptions(args: argparse.Namespace) -> int:
+    """Read the assumptions every figure uses, or set some: the Assumptions page's form, scriptable."""
+    from finance.metrics.assumptions import LABELS, Assumptions
+
+    texts: dict[str, str] = {}
+    for item in args.set:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            return fail(f"--set {item!r}: expected KEY=VALUE, e.g. default_gross_margin=0.65", args.format,
+                         EXIT_FAILED)
+        texts[name.strip()] = value
+    path = args.db or default_db_path()
+    changed: tuple[str, ...] = ()
+    try:
+        with Store(path, read_only=not texts and path.exists(), user=cli_user()) as store:
+            current = Assumptions.from_settings(store.assumptions())
+            if texts:
+                updated, changed = current.parsed(texts)  # every value checked before anything is written
+                if changed:
+                    store.set_assumptions(updated.to_settings())
+                current = updated
+    except StoreError as exc:
+        return fail(str(exc), args.format, EXIT_FAILED)
+    if args.format == "json":
+        print(json.dumps({"assumptions": current.to_json(), "changed": list(changed)}))
+        return EXIT_OK
+    shown = current.to_settings()
+    width = max(len(label) for label in LABELS.values())
+    for name, label in LABELS.items():
+        print(f"{label:<{width}}  {shown[name]:<12}  {name}{'  (changed)' if name in changed else ''}")
+    if texts and not changed:
+        print("nothing changed: the values given are the ones stored")
+    return EXIT_OK
+
+
+def cmd_imports(args: argparse.Namespace) -> int:
+    try:
+        path = args.db or default_db_path()
+        with Store(path, read_only=path.exists()) as store:
+            log, currency = store.imports(), store.currency
+    except StoreError as exc:
+        return fail(str(exc), args.format, EXIT_FAILED)
+    if args.format == "json":
+        rows = []
+        for rec in log.iter_rows(named=True):
+            money = rec["kind"] in ("spend", "revenue")
+            rows.append({
+                "import_id": rec["import_id"], "kind": rec["kind"], "file": rec["file_name"],
+                "rows": rec["row_count"], "period_start": rec["period_start"].isoformat(),
+                "period_end": rec["period_end"].isoformat(),
+                "total": money_text(rec["total"]) if money else int(rec["total"]),
+                "status": rec["status"], "imported_at": rec["imported_at"].isoformat() + "Z",
+                "imported_by": rec["imported_by"],
+                "undone_at": rec["undone_at"].isoformat() + "Z" if rec["undone_at"] else None,
+                "undone_by": rec["undone_by"],
+                "replaced_imports": json.loads(rec["replaced"]), "warnings": rec["warning_count"],
+                "sha256": rec["sha256"],
+            })
+        print(json.dumps(rows, indent=2))
+        return EXIT_OK
+    if log.is_empty():
+        print("no imports yet")
+        return EXIT_OK
+    print(f"{'id':>4}  {'kind':<10}{'status':<8}{'rows':>9}  {'periods':<24}{'total':>18}  "
+          f"{'imported (UTC)':<21}{'by':<24}file")
+    for rec in log.iter_rows(named=True):
+        money = rec["kind"] in ("spend", "revenue")
+        total = _total_text(money_text(rec["total"]) if money else int(rec["total"]), currency)
+        span = f"{rec['period_start']}..{rec['period_end']}"
+        print(f"{rec['import_id']:>4}  {rec['kind']:<10}{rec['status']:<8}{rec['row_count']:>9}  "
+              f"{span:<24}{total:>18}  {rec['imported_at']:%Y-%m-%d %H:%M:%S}  {rec['imported_by'] or '':<24}"
+              f"{rec['file_name']}")
+    return EXIT_OK
+
+
+def cmd_undo(args: argparse.Namespace) -> int:
+    try:
+        with Store(args.db, user=cli_user()) as store:
+            outcome = store.undo(args.import_id)
+    except StoreError as exc:
+        return fail(str(exc), args.format, EXIT_FAILED)
+    if args.format == "json":
+        print(json.dumps({"status": "undone", **outcome}))
+    else:
+        print(f"undid import #{outcome['import_id']} ({outcome['kind']}): "
+              f"{outcome['rows_removed']} rows removed, {outcome['rows_restored']} rows restored")
+    return EXIT_OK
