@@ -355,7 +355,8 @@ def _used_arrow_bytes(store: Any) -> int:
 
 
 def _step_recompute(spec: dict[str, Any]) -> dict[str, Any]:
-    from finance.metrics.assumptions import Assumptions
+    from finance.domain.assumptions import Assumptions
+    from finance.metrics.params import metric_params
     from finance.metrics.table import compute
     from finance.store.database import Store
 
@@ -368,7 +369,7 @@ def _step_recompute(spec: dict[str, Any]) -> dict[str, Any]:
     for by in BREAKDOWNS:
         # The churn formula: what this benchmark measures is the data path at scale, the same work the
         # pandas baseline does. The models' own cost is measured on the demo by bench/ltv_speed.py.
-        seconds, _ = _timed(functools.partial(compute, data, assumptions.params(grain="quarter", by=by,
+        seconds, _ = _timed(functools.partial(compute, data, metric_params(assumptions, grain="quarter", by=by,
                                                                                 method="formula")))
         per_breakdown[by or "pooled"] = seconds
     memory = peak.bytes()
@@ -384,11 +385,12 @@ def cohort_aggregation(data: Any, by: str | None) -> Any:
     """The unavoidable part of cohort LTV: customer activity and margin summed per cohort and age."""
     import polars as pl
 
+    from finance.domain.assumptions import Assumptions
     from finance.ltv.base import customer_activity
-    from finance.metrics.assumptions import Assumptions
+    from finance.metrics.params import metric_params
     from finance.store.dataset import default_as_of
 
-    params = Assumptions().params(grain="quarter", by=by, method="formula")
+    params = metric_params(Assumptions(), grain="quarter", by=by, method="formula")
     as_of = default_as_of(data)
     _, margins = customer_activity(data.as_of(as_of), params.ltv, "quarter", by, as_of)
     return margins.group_by("cohort", "dim", "age").agg(pl.col("margin").sum())
@@ -423,12 +425,13 @@ def compare_with_core(table: Any, db: Path) -> dict[str, Any]:
     """The pandas baseline against ``metrics.compute`` (pooled): CAC to the cent, LTV relative error."""
     import pandas as pd
 
-    from finance.metrics.assumptions import Assumptions
+    from finance.domain.assumptions import Assumptions
+    from finance.metrics.params import metric_params
     from finance.metrics.table import compute, money
     from finance.store.database import Store
 
     with Store(db, read_only=True) as store:
-        rows = compute(store.dataset(), Assumptions().params(grain="quarter", method="formula")).rows
+        rows = compute(store.dataset(), metric_params(Assumptions(), grain="quarter", method="formula")).rows
     core = {rec["period_label"]: rec for rec in rows.iter_rows(named=True)}
     mismatched, worst = [], 0.0
     for rec in table.to_dict("records"):
@@ -798,7 +801,7 @@ def report(results: Sequence[SizeResult], command: str, findings: str = "") -> s
              "the two steps' medians.",
              "- Peak memory: the child resets its high-water mark (`/proc/self/clear_refs`) just before the step; "
              "the figure is `VmHWM` minus the `VmRSS` at that moment, so it excludes the interpreter and libraries.",
-             "- Recompute is `metrics.compute` at quarter grain with `Assumptions().params(method='formula')` "
+             "- Recompute is `metrics.compute` at quarter grain with `metric_params(Assumptions(), method='formula')` "
              "(the churn formula LTV with its range; the models' own cost is `bench/ltv_speed.py`'s) for by=None, "
              "channel and segment, on the frames `Store.dataset()` "
              "read. Its baseline is the cohort aggregation (`ltv.customer_activity` + the margin sum per cohort, "

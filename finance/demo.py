@@ -79,13 +79,14 @@ def remove_demo_data(store: Store) -> int:
 
 def demo_check_key(path: Path) -> tuple[str, object, object]:
     """(key, dataset, settings) of the demo database's model check under the default assumptions."""
+    from finance.domain.assumptions import Assumptions
     from finance.ltv import backtest
-    from finance.metrics.assumptions import Assumptions
+    from finance.metrics.params import metric_params
     from finance.store.dataset import default_as_of
 
     with Store(path, read_only=True) as store:
         data, imports = store.dataset(), store.imports()
-    settings = Assumptions().params().ltv
+    settings = metric_params(Assumptions()).ltv
     return backtest.fingerprint(imports, settings, default_as_of(data)), data, settings
 
 

@@ -16,8 +16,9 @@ import re
 from pathlib import Path
 
 from finance.demo import DEMO_SETTING, KINDS, SAMPLE_DIR, build_demo_db
+from finance.domain.assumptions import Assumptions
 from finance.ltv import backtest
-from finance.metrics.assumptions import Assumptions
+from finance.metrics.params import metric_params
 from finance.store.database import Store
 
 EVIL = "evil.example"
@@ -69,7 +70,7 @@ def build_hostile_db(folder: Path) -> Path:
     build_demo_db(db, sample_dir=files)
     with Store(db) as store:
         store.set_setting(DEMO_SETTING, COMPANY)
-        settings = Assumptions.from_settings(store.assumptions()).params().ltv
+        settings = metric_params(Assumptions.from_settings(store.assumptions())).ltv
         backtest.stored_or_run(db, store.imports(), store.dataset(), settings)
     return db
 

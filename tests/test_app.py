@@ -17,8 +17,9 @@ from streamlit.testing.v1 import AppTest
 from finance.app import ui
 from finance.demo import SAMPLE_DIR, build_demo_db, demo_check_key
 from finance.domain import literal
+from finance.domain.assumptions import Assumptions
 from finance.ltv import backtest
-from finance.metrics.assumptions import Assumptions
+from finance.metrics.params import metric_params
 from finance.metrics.table import MODEL_WORDS, compute
 from finance.planning import plans as scenarios
 from finance.store.database import Store
@@ -63,7 +64,7 @@ def test_overview_tiles_equal_the_core(app: Runner, demo_db: Path) -> None:
         data, stored = store.dataset(), store.assumptions()
     check = _check(demo_db)
     assert check is not None
-    result = compute(data, Assumptions.from_settings(stored).params(), check)
+    result = compute(data, metric_params(Assumptions.from_settings(stored)), check)
     rows = result.rows
     latest = rows.row(-1, named=True)
     # the Overview says which model valued each segment and how it did in the back-test
@@ -89,7 +90,7 @@ def test_a_shared_link_opens_the_same_view(app: Runner, demo_db: Path) -> None:
     assert at.toggle(key="view.sales").value is True
     with Store(demo_db, read_only=True) as store:
         data, stored = store.dataset(), store.assumptions()
-    params = Assumptions.from_settings(stored).params(window=12, method="cohort", by="segment")
+    params = metric_params(Assumptions.from_settings(stored), window=12, method="cohort", by="segment")
     rows = compute(data, params, _check(demo_db)).rows
     latest = rows.filter((rows["segment"] == "SMB") & (rows["period"] == rows["period"].max())).row(0, named=True)
     assert at.metric[0].value == dollars(latest["cac_sm"])  # S&M CAC of SMB, as the link says
@@ -145,7 +146,7 @@ def test_a_channel_filter_rolls_the_tiles_up_to_those_channels(app: Runner, demo
     assert not at.exception
     with Store(demo_db, read_only=True) as store:
         data, stored = store.dataset(), store.assumptions()
-    result = compute(data, Assumptions.from_settings(stored).params(by="channel"), _check(demo_db))
+    result = compute(data, metric_params(Assumptions.from_settings(stored), by="channel"), _check(demo_db))
     chosen = result.rows.filter(result.rows["channel"].is_in(["Paid Search", "Events"]))
     latest = chosen.filter(chosen["period"] == chosen["period"].max())
     spend, customers = sum(latest["spend"].to_list()), sum(latest["new_customers"].to_list())
@@ -180,7 +181,7 @@ def test_start_from_an_empty_database(app: Runner, tmp_path: Path) -> None:
 def _basis(db: Path) -> scenarios.PlanningBasis:
     with Store(db, read_only=True) as store:
         data, stored = store.dataset(), store.assumptions()
-    return scenarios.planning_basis(data, Assumptions.from_settings(stored).params(), check=_check(db))
+    return scenarios.planning_basis(data, metric_params(Assumptions.from_settings(stored)), check=_check(db))
 
 
 def test_planner_projects_last_quarter_as_the_core_does(app: Runner, demo_db: Path) -> None:

@@ -18,7 +18,8 @@ import pytest
 
 from finance.app import ui
 from finance.demo import build_demo_db
-from finance.metrics.assumptions import LABELS, Assumptions
+from finance.domain.assumptions import LABELS, Assumptions
+from finance.metrics.params import metric_params
 from finance.metrics.table import number
 from finance.present import report
 from finance.store.database import Store
@@ -116,7 +117,7 @@ def test_cli_dashboard_and_pack_agree_after_a_change(demo: Path, tmp_path: Path,
         latest = next(r for r in cli_rows if r["period"] == pack.period)
         _same(latest, pack.row)
     code, out = run_cli_json("metrics", "--db", db, "--ltv-method", method)
-    stored = Assumptions().parsed({name: CHANGES[name]})[0].params(method=method)  # type: ignore[arg-type]
+    stored = metric_params(Assumptions().parsed({name: CHANGES[name]})[0], method=method)  # type: ignore[arg-type]
     assert out["assumptions"]["default_gross_margin"] == float(stored.ltv.default_gross_margin)
     assert (out["assumptions"]["annual_discount_rate"], out["assumptions"]["ltv_horizon_months"],
             out["assumptions"]["band_edges"], out["assumptions"]["acquisition_lag_quarters"],

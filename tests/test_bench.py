@@ -13,7 +13,8 @@ import pytest
 
 from bench import harness as bench
 from bench.samplegen import generate
-from finance.metrics.assumptions import Assumptions
+from finance.domain.assumptions import Assumptions
+from finance.metrics.params import metric_params
 from finance.metrics.table import compute, money
 from finance.store.database import Store
 
@@ -33,7 +34,7 @@ def small_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_pandas_baseline_cac_equals_the_core_to_the_cent(small_db: Path) -> None:
     table = bench.pandas_pooled_metrics(bench.pandas_frames(small_db))
     with Store(small_db, read_only=True) as store:
-        core = compute(store.dataset(), Assumptions().params(grain="quarter", method="formula")).rows
+        core = compute(store.dataset(), metric_params(Assumptions(), grain="quarter", method="formula")).rows
     ours = {rec["period"]: rec for rec in table.to_dict("records")}
     assert set(ours) == set(core["period_label"])
     compared = 0

@@ -146,7 +146,8 @@ def test_an_import_waits_for_a_brief_reader(tmp_path: Path) -> None:
 
 def test_plan_prints_the_cores_projection_and_saves_scenarios(tmp_path: Path) -> None:
     from finance.demo import build_demo_db
-    from finance.metrics.assumptions import Assumptions
+    from finance.domain.assumptions import Assumptions
+    from finance.metrics.params import metric_params
     from finance.planning import plans as sc
 
     db = tmp_path / "plan.duckdb"
@@ -158,7 +159,7 @@ def test_plan_prints_the_cores_projection_and_saves_scenarios(tmp_path: Path) ->
 
     key, _, _ = demo_check_key(db)
     with Store(db, read_only=True) as store:
-        basis = sc.planning_basis(store.dataset(), Assumptions.from_settings(store.assumptions()).params(),
+        basis = sc.planning_basis(store.dataset(), metric_params(Assumptions.from_settings(store.assumptions())),
                                   check=backtest.load(db, key))
     expected = sc.projection_json(sc.project(basis, basis.starts["last_quarter"]))
     assert payload["figures"] == expected["figures"] and payload["spend"] == expected["spend"]
@@ -245,7 +246,7 @@ def test_metrics_uses_the_stored_assumptions_as_the_dashboard_does(tmp_path: Pat
     overrides one assumption for that run only, and the JSON says which."""
     from finance.app import ui
     from finance.demo import build_demo_db
-    from finance.metrics.assumptions import Assumptions
+    from finance.domain.assumptions import Assumptions
 
     db = tmp_path / "demo.duckdb"
     build_demo_db(db)

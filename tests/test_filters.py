@@ -17,9 +17,10 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from finance.demo import demo_check_key
+from finance.domain.assumptions import Assumptions
 from finance.ltv import backtest
 from finance.ltv.base import payback_months
-from finance.metrics.assumptions import Assumptions
+from finance.metrics.params import metric_params
 from finance.metrics.table import MetricsResult, compute, rollup
 from finance.store.database import Store
 
@@ -39,7 +40,7 @@ def _core(db: Path, by: str | None) -> MetricsResult:
     with Store(db, read_only=True) as store:
         data, stored = store.dataset(), store.assumptions()
     key, _, _ = demo_check_key(db)
-    return compute(data, Assumptions.from_settings(stored).params(by=by), backtest.load(db, key))  # type: ignore[arg-type]
+    return compute(data, metric_params(Assumptions.from_settings(stored), by=by), backtest.load(db, key))  # type: ignore[arg-type]
 
 
 def _acquired(db: Path, channel: str, segment: str | None, quarter_start: date) -> int:

@@ -19,9 +19,10 @@ from streamlit.testing.v1 import AppTest
 from finance.app import ui
 from finance.app.views import map_range, period_months
 from finance.demo import build_demo_db
+from finance.domain.assumptions import Assumptions
 from finance.domain.periods import add_quarters, quarter_label, quarter_label_start, quarter_start
 from finance.ltv.base import LTVSettings, cohort_margin_matrix
-from finance.metrics.assumptions import Assumptions
+from finance.metrics.params import metric_params
 from finance.metrics.table import MetricParams, compute
 from finance.planning import plans
 from finance.present import report
@@ -119,8 +120,8 @@ def test_metric_rows_are_fiscal_quarters_summed_from_the_months(demo: Path, star
     with Store(demo, read_only=True) as store:
         data = store.dataset()
     assumptions = Assumptions(fiscal_year_start=start)
-    quarters = compute(data, assumptions.params(method="formula")).rows
-    months = compute(data, assumptions.params(grain="month", method="formula")).rows
+    quarters = compute(data, metric_params(assumptions, method="formula")).rows
+    months = compute(data, metric_params(assumptions, grain="month", method="formula")).rows
     expected = _independent(months, start)
     labels = quarters.get_column("period_label").to_list()
     assert all(label.startswith("FY") and label[6:] in ("-Q1", "-Q2", "-Q3", "-Q4") for label in labels)
@@ -148,11 +149,11 @@ def test_cohorts_windows_and_the_plan_follow_the_fiscal_year(demo: Path) -> None
         data = store.dataset()
     start = 2  # February: quarters Feb-Apr, May-Jul, Aug-Oct, Nov-Jan, unlike any calendar quarter
     assumptions = Assumptions(fiscal_year_start=start)
-    result = compute(data, assumptions.params(method="formula"))
+    result = compute(data, metric_params(assumptions, method="formula"))
     ltv_cohorts = result.ltv.cohorts.get_column("cohort").unique().to_list()
     assert {c.month for c in ltv_cohorts} == {2, 5, 8, 11}
     assert result.rows.filter(pl.col("ltv").is_not_null()).height > 0
-    windowed = compute(data, assumptions.params(window=12, method="formula")).rows.drop_nulls("spend")
+    windowed = compute(data, metric_params(assumptions, window=12, method="formula")).rows.drop_nulls("spend")
     quarters = result.rows.sort("period")
     for row in windowed.iter_rows(named=True):  # a 12-month window sums the four fiscal quarters to it
         inside = quarters.filter(pl.col("period").is_between(add_quarters(row["period"], -3), row["period"]))
@@ -160,7 +161,7 @@ def test_cohorts_windows_and_the_plan_follow_the_fiscal_year(demo: Path) -> None
     matrix = cohort_margin_matrix(data, as_of=result.as_of, fiscal_year_start=start)
     assert all(label.startswith("FY") for label in matrix.get_column("cohort_label").unique())
 
-    basis = plans.planning_basis(data, assumptions.params(method="formula"))
+    basis = plans.planning_basis(data, metric_params(assumptions, method="formula"))
     # as of 2025-12-31 the last complete quarter is Aug-Oct 2025: FY2026-Q3 (FY2026 ends in January 2026)
     assert (basis.last_period, basis.last_label, basis.period) == (date(2025, 8, 1), "FY2026-Q3", "FY2026-Q4")
     august_to_october = pl.col("month").is_between(date(2025, 8, 1), date(2025, 10, 1))

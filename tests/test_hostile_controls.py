@@ -75,11 +75,12 @@ def test_plan_amounts_are_bounded_like_imported_ones(amount: Any) -> None:
 
 
 def test_goal_seek_targets_must_be_real_numbers(demo_db: Path) -> None:
-    from finance.metrics.assumptions import Assumptions
+    from finance.domain.assumptions import Assumptions
+    from finance.metrics.params import metric_params
     from finance.store.database import Store
 
     with Store(demo_db, read_only=True) as store:
-        basis = sc.planning_basis(store.dataset(), Assumptions.from_settings(store.assumptions()).params(
+        basis = sc.planning_basis(store.dataset(), metric_params(Assumptions.from_settings(store.assumptions()),
             method="formula"))
     lines = basis.starts["last_quarter"]
     for target in (float("nan"), float("inf"), 1e300, 0.0, -1.0):

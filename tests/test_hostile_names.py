@@ -25,7 +25,8 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from finance.domain import literal
-from finance.metrics.assumptions import Assumptions
+from finance.domain.assumptions import Assumptions
+from finance.metrics.params import metric_params
 from finance.planning import plans as sc
 from finance.present import charts, report
 from finance.store.database import Store
@@ -166,7 +167,7 @@ def pack(hostile_db: Path) -> report.BoardPack:
     with Store(hostile_db) as store:
         # a request far beyond any channel's history: its warnings name the channels
         data = store.dataset()
-        params = Assumptions.from_settings(store.assumptions()).params()
+        params = metric_params(Assumptions.from_settings(store.assumptions()))
         basis = sc.planning_basis(data, params)
         lines = [sc.PlanLine(ln.channel, ln.category, ln.amount * 12) for ln in basis.starts["last_quarter"]]
         sc.save_scenario(store, sc.Scenario(f"Request {COMPANY}", basis.period, "request",

@@ -26,7 +26,7 @@ ALLOWED: dict[str, set[str]] = {
     # the model's reasons and check, the chance wording and a plan's input errors quote a rounded
     # share or amount in words; no tile, chart, table or pack cell is written here.
     "finance/ltv/base.py": {".0%"},
-    "finance/metrics/assumptions.py": {".0%"},
+    "finance/domain/assumptions.py": {".0%"},
     "finance/metrics/table.py": {".0%", ".1%", "+.1%"},
     "finance/planning/curves.py": {",.2f", ",.1f"},
     "finance/planning/plans.py": {",.0f", ".1f"},

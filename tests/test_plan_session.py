@@ -15,8 +15,9 @@ import polars as pl
 import pytest
 
 from finance.demo import build_demo_db
+from finance.domain.assumptions import Assumptions
 from finance.domain.schema import DEFAULT_BAND_EDGES
-from finance.metrics.assumptions import Assumptions
+from finance.metrics.params import metric_params
 from finance.planning import plans as sc
 from finance.planning.curves import PlanError, ResponseCurve
 from finance.planning.plans import Bounds, PlanLine
@@ -210,7 +211,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, sc.PlanningBas
     build_demo_db(path)
     with Store(path, read_only=True) as store:
         data, stored = store.dataset(), store.assumptions()
-    return path, sc.planning_basis(data, Assumptions.from_settings(stored).params())
+    return path, sc.planning_basis(data, metric_params(Assumptions.from_settings(stored)))
 
 
 def test_the_board_pack_prints_the_sessions_plan_and_split(demo: tuple[Path, sc.PlanningBasis]) -> None:

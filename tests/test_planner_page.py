@@ -18,8 +18,9 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from finance.demo import build_demo_db, demo_check_key
+from finance.domain.assumptions import Assumptions
 from finance.ltv import backtest
-from finance.metrics.assumptions import Assumptions
+from finance.metrics.params import metric_params
 from finance.planning import plans as scenarios
 from finance.planning.plans import PlanLine
 from finance.store.database import Store
@@ -42,7 +43,7 @@ def basis(demo_db: Path) -> scenarios.PlanningBasis:
     with Store(demo_db, read_only=True) as store:
         data, stored = store.dataset(), store.assumptions()
     key, _, _ = demo_check_key(demo_db)
-    return scenarios.planning_basis(data, Assumptions.from_settings(stored).params(),
+    return scenarios.planning_basis(data, metric_params(Assumptions.from_settings(stored)),
                                     check=backtest.load(demo_db, key))
 
 

@@ -24,8 +24,9 @@ import pytest
 from PIL import Image
 
 from finance.demo import SAMPLE_DIR, build_demo_db, demo_check_key
+from finance.domain.assumptions import Assumptions
 from finance.ltv import backtest
-from finance.metrics.assumptions import Assumptions
+from finance.metrics.params import metric_params
 from finance.metrics.table import compute, money
 from finance.planning.curves import PlanError
 from finance.planning.plans import PlanLine, Scenario, save_scenario
@@ -91,7 +92,7 @@ def core(demo_db: Path, pack: report.BoardPack) -> Core:
     with Store(demo_db, read_only=True) as store:
         data, stored = store.dataset(), store.assumptions()
     key, _, _ = demo_check_key(demo_db)
-    rows = compute(data, Assumptions.from_settings(stored).params(), backtest.load(demo_db, key)).rows
+    rows = compute(data, metric_params(Assumptions.from_settings(stored)), backtest.load(demo_db, key)).rows
     return Core(rows.filter(pl.col("period_label") == pack.period).row(0, named=True))
 
 

@@ -16,8 +16,9 @@ import polars as pl
 import pytest
 
 from finance.demo import build_demo_db
+from finance.domain.assumptions import Assumptions
 from finance.domain.schema import DEFAULT_BAND_EDGES
-from finance.metrics.assumptions import Assumptions
+from finance.metrics.params import metric_params
 from finance.planning import plans as sc
 from finance.planning.curves import PlanError, ResponseCurve
 from finance.planning.plans import Bounds, PlanLine
@@ -173,7 +174,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, sc.PlanningBas
     build_demo_db(path)
     with Store(path) as store:
         data, assumptions = store.dataset(), Assumptions.from_settings(store.assumptions())
-        basis = sc.planning_basis(data, assumptions.params())
+        basis = sc.planning_basis(data, metric_params(assumptions))
     return path, basis
 
 
@@ -278,6 +279,6 @@ def test_spend_loaded_for_a_quarter_under_way_does_not_move_the_start(tmp_path: 
     ahead.write_text("period,category,channel,amount\n2026-Q1,paid search,Paid Search,250000\n")
     with Store(path) as store:
         assert store.import_file("spend", ahead).status == "imported"
-        basis = sc.planning_basis(store.dataset(), Assumptions.from_settings(store.assumptions()).params())
+        basis = sc.planning_basis(store.dataset(), metric_params(Assumptions.from_settings(store.assumptions())))
     assert basis.last_period == date(2025, 10, 1) and basis.period == "2026-Q1"
     assert all(b.history.height == 12 for b in basis.channels.values())

@@ -8,7 +8,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from finance.app.views import ViewState, map_range, period_months
-from finance.metrics.assumptions import Assumptions
+from finance.domain.assumptions import Assumptions
+from finance.metrics.params import metric_params
 from finance.store.database import Store
 
 PERIODS = ["2025-Q1", "2025-Q2", "2025-Q3"]
@@ -53,7 +54,7 @@ def test_assumptions_round_trip_through_the_store(tmp_path) -> None:  # type: ig
     with Store(tmp_path / "s.duckdb") as store:
         store.set_assumptions(chosen.to_settings())
         assert Assumptions.from_settings(store.assumptions()) == chosen
-    params = chosen.params(window=12, by="channel", method="cohort")
+    params = metric_params(chosen, window=12, by="channel", method="cohort")
     assert (params.lag_quarters, params.allocation, params.band_edges) == (2, "customers", (1.0, 1.5, 3.0, 6.0))
     assert (params.ltv.default_gross_margin, params.ltv.horizon_months, params.ltv.method) == (
         Decimal("0.62"), 48, "cohort")

@@ -39,10 +39,11 @@ from finance.domain.access import (
     decide,
     host_allowed,
 )
+from finance.domain.assumptions import Assumptions
 from finance.ltv import backtest
 from finance.ltv.base import METHODS, LTVResult, cohort_margin_matrix
 from finance.metrics import measures
-from finance.metrics.assumptions import Assumptions
+from finance.metrics.params import metric_params, resolve
 from finance.metrics.table import MetricsResult, compute, on_cac_basis, rollup
 from finance.planning.plans import PlanLine, PlanningBasis, Projection, optimise, planning_basis, project
 from finance.planning.session import PackPlan
@@ -310,7 +311,7 @@ def _check_key(path: str, version: tuple[int, ...]) -> str:
     data, stored, _ = load_dataset(path, version)
     with Store(path, read_only=True, busy_timeout=READ_WAIT) as store:
         imports = store.imports()
-    settings = Assumptions.from_settings(stored).params().ltv
+    settings = resolve(stored).params.ltv
     return backtest.fingerprint(imports, settings, default_as_of(data))
 
 
@@ -394,10 +395,9 @@ def load_metrics(path: str, version: tuple[int, ...], grain: str, window: int | 
     (Polars frames are immutable), and a warm rerun does not pay to unpickle it. ``checked``
     (part of the cache key) is whether the model check was there when it was computed."""
     data, stored, _ = load_dataset(path, version)
-    assumptions = Assumptions.from_settings(stored)
     check = _stored_check(path, _check_key(path, version)) if checked else None
-    return compute(data, assumptions.params(grain=grain, window=window, by=by, method=method),  # type: ignore[arg-type]
-                   check)
+    return compute(data, resolve(stored, grain=grain, window=window, by=by,  # type: ignore[arg-type]
+                                 method=method).params, check)  # type: ignore[arg-type]
 
 
 @st.cache_resource(max_entries=8, ttl=3600)
@@ -410,8 +410,8 @@ def load_currency(path: str, version: tuple[int, ...]) -> str:
 @st.cache_resource(max_entries=16, ttl=3600)
 def load_cohort_matrix(path: str, version: tuple[int, ...], grain: str) -> pl.DataFrame:
     data, stored, _ = load_dataset(path, version)
-    assumptions = Assumptions.from_settings(stored)
-    settings = assumptions.params().ltv
+    assumptions = resolve(stored).assumptions
+    settings = metric_params(assumptions).ltv
     return cohort_margin_matrix(data, grain=grain, as_of=default_as_of(data), settings=settings,  # type: ignore[arg-type]
                                 fiscal_year_start=assumptions.fiscal_year_start)
 
@@ -421,7 +421,7 @@ def load_basis(path: str, version: tuple[int, ...], method: str, checked: bool =
     """The planner's basis (curves, LTVs, starting plans) for the stored assumptions and an LTV method."""
     data, stored, _ = load_dataset(path, version)
     check = _stored_check(path, _check_key(path, version)) if checked else None
-    return planning_basis(data, Assumptions.from_settings(stored).params(method=method),  # type: ignore[arg-type]
+    return planning_basis(data, resolve(stored, method=method).params,  # type: ignore[arg-type]
                           check=check)
 
 
@@ -575,7 +575,7 @@ def sidebar() -> Context:
     except StoreError as exc:  # busy with nothing read yet, or a file that cannot be opened
         st.error(literal.markdown(sentence(str(exc))))
         st.stop()
-    assumptions = Assumptions.from_settings(stored)
+    assumptions = resolve(stored).assumptions
     requested = ViewState.from_query(st.query_params.to_dict())
     periods, channels, segments = _choices(path, version, requested.grain)
     view = requested.clamp(periods, channels, segments)

@@ -116,7 +116,7 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 def cmd_assumptions(args: argparse.Namespace) -> int:
     """Read the assumptions every figure uses, or set some: the Assumptions page's form, scriptable."""
-    from finance.metrics.assumptions import LABELS, Assumptions
+    from finance.domain.assumptions import LABELS, Assumptions
 
     texts: dict[str, str] = {}
     for item in args.set:

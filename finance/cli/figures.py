@@ -19,15 +19,14 @@ from finance.store.database import Store, StoreError, default_db_path
 def _metric_params(args: argparse.Namespace, stored: dict[str, str]) -> tuple[MetricParams, tuple[str, ...]]:
     """The parameters the dashboard uses for the same view: the stored assumptions, with this run's
     explicit flags applied over them; and the names of the assumptions the flags changed."""
-    from finance.metrics.assumptions import Assumptions
+    from finance.metrics.params import resolve
 
-    assumptions, changed = Assumptions.from_settings(stored).overridden(
+    resolved = resolve(stored, dict(
         default_gross_margin=args.gross_margin, annual_discount_rate=args.discount_rate,
         horizon_months=args.horizon, band_edges=args.bands, lag_quarters=args.lag, allocation=args.allocation,
-        target_ratio=args.target)
-    params = assumptions.params(grain=args.grain, window=args.window, by=args.by, method=args.ltv_method,
-                                as_of=args.as_of)
-    return params, changed
+        target_ratio=args.target), grain=args.grain, window=args.window, by=args.by, method=args.ltv_method,
+        as_of=args.as_of)
+    return resolved.params, resolved.overridden
 
 
 def model_check(path: Path, imports: Any, data: Any, params: MetricParams, quiet: bool = False) -> Any:
@@ -109,7 +108,7 @@ def _print_metrics_table(payload: dict[str, Any]) -> None:
 
 def cmd_backtest(args: argparse.Namespace) -> int:
     from finance.ltv import backtest
-    from finance.metrics.assumptions import Assumptions
+    from finance.metrics.params import resolve
     from finance.store.dataset import default_as_of
 
     path = args.db or default_db_path()
@@ -118,7 +117,7 @@ def cmd_backtest(args: argparse.Namespace) -> int:
             data, stored, imports = store.dataset(), store.assumptions(), store.imports()
     except StoreError as exc:
         return fail(str(exc), "json" if args.format == "json" else "text", EXIT_FAILED)
-    settings = Assumptions.from_settings(stored).params().ltv  # the dashboard's: the same check for both
+    settings = resolve(stored).params.ltv  # the dashboard's: the same check for both
     as_of = default_as_of(data)
     key = backtest.fingerprint(imports, settings, as_of)
     check = None if args.rerun else backtest.load(path, key)

@@ -57,7 +57,7 @@ def _set_lines(lines: list[Any], settings: Sequence[str]) -> list[Any]:
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
-    from finance.metrics.assumptions import Assumptions
+    from finance.metrics.params import resolve
     from finance.planning import plans as sc
     from finance.planning.curves import PlanError
 
@@ -74,7 +74,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
     try:
         with Store(path, read_only=args.save is None, user=cli_user()) as store:
             data, stored, currency = store.dataset(), store.assumptions(), store.currency
-            params = Assumptions.from_settings(stored).params(method=args.method)
+            params = resolve(stored, method=args.method).params
             check = model_check(path, store.imports(), data, params, quiet=fmt == "json")
             basis = sc.planning_basis(data, params, check=check)
             if args.scenario:

@@ -33,6 +33,7 @@ from typing import Any, Literal
 import numpy as np
 import polars as pl
 
+from finance.domain.assumptions import RANGE_WIDTH, check_ltv_inputs
 from finance.store.dataset import UNKNOWN, Dataset, Grain, acquired_customers, grain_label, grain_start
 
 Method = Literal["auto", "formula", "cohort", "bgnbd"]
@@ -49,18 +50,13 @@ class LTVSettings:
     """Gross margin % applied to revenue rows that carry neither a margin nor a cost."""
     annual_discount_rate: float = 0.10
     horizon_months: int = 36
-    interval: float = 0.80
+    interval: float = RANGE_WIDTH
     """Width of the uncertainty interval (0.80: the 10th to the 90th percentile)."""
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
             raise ValueError(f"unknown LTV method {self.method!r}; valid: {', '.join(METHODS)}")
-        if not 1 <= self.horizon_months <= 600:
-            raise ValueError("the LTV horizon must be 1 to 600 months")
-        if not 0 <= self.annual_discount_rate < 1:
-            raise ValueError("the annual discount rate must be at least 0 and below 1")
-        if not 0 <= self.default_gross_margin <= 1:
-            raise ValueError("the default gross margin must be a fraction from 0 to 1")
+        check_ltv_inputs(self.default_gross_margin, self.annual_discount_rate, self.horizon_months)
 
     @property
     def discount_factors(self) -> np.ndarray:

@@ -30,11 +30,12 @@ from typing import Any
 import plotly.graph_objects as go
 import polars as pl
 
+from finance.domain.assumptions import LABELS, Assumptions
 from finance.domain.schema import BAND_LABELS, CATEGORIES, MARKETING_CATEGORIES
 from finance.ltv import backtest
 from finance.ltv.base import METHODS, Method
 from finance.metrics import measures
-from finance.metrics.assumptions import LABELS, Assumptions
+from finance.metrics.params import metric_params, resolve
 from finance.metrics.table import chance_text, compute
 from finance.planning import plans as sc
 from finance.planning.curves import PlanError
@@ -179,13 +180,13 @@ def gather(store: Store | Path | str, *, period: str | None = None, scenario: st
         with Store(path, read_only=True) as opened:
             source = _read(opened, scenario)
     data, stored, currency, company, saved, check = source
-    assumptions = Assumptions.from_settings(stored)
-    pooled = compute(data, assumptions.params(method=method), check)
+    assumptions = resolve(stored).assumptions
+    pooled = compute(data, metric_params(assumptions, method=method), check)
     quarters, chosen, start = _choose_period(pooled.rows, period)
     up_to = pl.col("period") <= start
     quarterly = pooled.rows.filter(up_to)
-    by_channel = compute(data, assumptions.params(by="channel", method=method), check).rows.filter(up_to)
-    by_segment = compute(data, assumptions.params(by="segment", method=method), check).rows.filter(up_to)
+    by_channel = compute(data, metric_params(assumptions, by="channel", method=method), check).rows.filter(up_to)
+    by_segment = compute(data, metric_params(assumptions, by="segment", method=method), check).rows.filter(up_to)
     known = quarterly.filter(pl.col("spend").is_not_null())
     labels = known.get_column("period_label").to_list()
     prior = labels[labels.index(chosen) - 1] if labels.index(chosen) > 0 else None
@@ -225,7 +226,7 @@ def _read(store: Store, scenario: str | None) -> _Source:
     """Everything the pack needs from the store, read in one go; the model check of its data (stored,
     else run now and stored), so the pack's figures are the dashboard's."""
     data, stored = store.dataset(), store.assumptions()
-    check = backtest.stored_or_run(store.path, store.imports(), data, Assumptions.from_settings(stored).params().ltv)
+    check = backtest.stored_or_run(store.path, store.imports(), data, resolve(stored).params.ltv)
     return (data, stored, store.currency, store.setting(DEMO_SETTING), _saved_request(store, scenario), check)
 
 
@@ -274,7 +275,7 @@ def _plan(data: Dataset, assumptions: Assumptions, method: Method, saved: sc.Sce
     """The budget request projected, against repeating last quarter and against its optimised split
     (``given``: the planner's request and the split it shows, projected as the page projects them)."""
     if basis is None:
-        basis = sc.planning_basis(data, assumptions.params(method=method), check=check)
+        basis = sc.planning_basis(data, metric_params(assumptions, method=method), check=check)
     last = basis.last_label
     warnings = list(basis.notes)
     if given is not None:

@@ -1,7 +1,8 @@
 """The shared assumptions behind every figure, stored in the database so all viewers agree.
 
 Stored as text in the store's settings table (``assumption.<name>``); this module gives
-them types, defaults and validation, and turns them plus a view into ``MetricParams``.
+them types, defaults and validation. ``finance.metrics.params`` turns them, plus a view's
+or a command's explicit overrides, into the parameters of a metric table.
 """
 
 from __future__ import annotations
@@ -12,9 +13,9 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from finance.domain.schema import DEFAULT_BAND_EDGES, check_band_edges
-from finance.ltv.base import LTVSettings, Method
-from finance.metrics.table import MetricParams
-from finance.store.dataset import Grain
+
+RANGE_WIDTH = 0.80
+"""Width of every stated range: the 10th to the 90th percentile."""
 
 LABELS: dict[str, str] = {
     "default_gross_margin": "Default gross margin",
@@ -56,8 +57,7 @@ class Assumptions:
     """The LTV:CAC marketing is held to; every row gives the probability of falling below it."""
 
     def __post_init__(self) -> None:
-        LTVSettings(default_gross_margin=self.default_gross_margin,
-                    annual_discount_rate=self.annual_discount_rate, horizon_months=self.horizon_months)
+        check_ltv_inputs(self.default_gross_margin, self.annual_discount_rate, self.horizon_months)
         check_band_edges(self.band_edges)
         if not 0 <= self.lag_quarters <= 4:
             raise ValueError("the acquisition lag must be 0 to 4 quarters")
@@ -119,7 +119,7 @@ class Assumptions:
     @property
     def interval_label(self) -> str:
         """'80%': the width of every stated range."""
-        return f"{LTVSettings().interval:.0%}"
+        return f"{RANGE_WIDTH:.0%}"
 
     def to_settings(self) -> dict[str, str]:
         out = {}
@@ -137,15 +137,15 @@ class Assumptions:
         changed = tuple(name for name, value in given.items() if getattr(self, name) != value)
         return replace(self, **given), changed
 
-    def params(self, *, grain: Grain = "quarter", window: int | None = None, by: str | None = None,
-               method: Method = "auto", as_of: Any = None) -> MetricParams:
-        """Metric parameters for a view, under these assumptions."""
-        ltv = LTVSettings(method=method, default_gross_margin=self.default_gross_margin,
-                          annual_discount_rate=self.annual_discount_rate, horizon_months=self.horizon_months)
-        return MetricParams(grain=grain, window_months=window, by=by,  # type: ignore[arg-type]
-                            lag_quarters=self.lag_quarters, as_of=as_of, allocation=self.allocation,  # type: ignore[arg-type]
-                            band_edges=self.band_edges, target_ratio=self.target_ratio, ltv=ltv,
-                            fiscal_year_start=self.fiscal_year_start)
+
+def check_ltv_inputs(gross_margin: Decimal, discount_rate: float, horizon_months: int) -> None:
+    """Refuse an LTV horizon, discount rate or default margin out of range (``ValueError``)."""
+    if not 1 <= horizon_months <= 600:
+        raise ValueError("the LTV horizon must be 1 to 600 months")
+    if not 0 <= discount_rate < 1:
+        raise ValueError("the annual discount rate must be at least 0 and below 1")
+    if not 0 <= gross_margin <= 1:
+        raise ValueError("the default gross margin must be a fraction from 0 to 1")
 
 
 def _parse(name: str, text: str) -> Any:
