@@ -21,7 +21,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     try:
         report.check_output(args.out)
         pack = report.gather(args.db or default_db_path(), period=args.period, scenario=args.scenario,
-                             method=args.method)
+                             method=args.method, prepared_by=cli_user())
     except ValueError as exc:  # a PlanError is a ValueError
         return fail(str(exc), "text", EXIT_REJECTED)
     except StoreError as exc:

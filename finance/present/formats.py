@@ -121,6 +121,20 @@ def ratio(value: Any, edges: Sequence[float] | None = None) -> str:
     return f"{text:,}x"
 
 
+def points(value: Any) -> str:
+    """A change between two percentages, in percentage points: ``+2.5 pp`` (0.025); ``n/a`` when unknown."""
+    number = exact(value)
+    if number is None:
+        return NA
+    shown = half_up(number * 100, 1)
+    return f"{'+' if shown > 0 else ''}{shown} pp"
+
+
+def threshold(value: float) -> str:
+    """A target or band edge as people set it: ``3x``, ``2.5x`` (no trailing zeros)."""
+    return f"{value:g}x"
+
+
 def percent(value: Any, *, signed: bool = False, places: int = 1) -> str:
     """A fraction as ``12.5%`` (0.125), or as a change ``+5.1%`` when ``signed``; ``n/a`` when unknown."""
     number = exact(value)

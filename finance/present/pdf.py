@@ -71,6 +71,9 @@ PAPER: dict[str, str] = {"A4": "A4 landscape", "Letter": "letter landscape"}
 """Landscape: wide tables and charts read without shrinking. Both fit the 1000 px figures."""
 
 FIGURE_WIDTH = 1000
+COLUMN_FIGURE_WIDTH = 640
+KEEP_ROWS = 30
+"""A table of at most this many rows is kept on one page (moved whole to the next rather than split)."""
 """CSS pixels a figure is drawn at: about the text width of a landscape A4 or Letter page."""
 CHROMIUM_ENV = "FINANCE_CHROMIUM"
 """Environment variable naming the Chromium executable, when it is not ``chromium`` on the PATH."""
@@ -118,6 +121,8 @@ class Table:
     frame: pl.DataFrame
     formats: Mapping[str, str] = field(default_factory=dict)
     note: str | None = None
+    right: Sequence[str] = ()
+    """Text columns that hold figures already written out ("$1,050.47"): aligned right like numbers."""
 
     def __post_init__(self) -> None:
         for column, kind in self.formats.items():
@@ -135,12 +140,15 @@ class Table:
 
 @dataclass(frozen=True)
 class Figure:
-    """A Plotly figure as its JSON data (``fig.to_dict()``), drawn ``FIGURE_WIDTH`` x ``height`` CSS
+    """A Plotly figure as its JSON data (``fig.to_dict()``), drawn ``width`` x ``height`` CSS
     pixels as vector SVG."""
 
     spec: Mapping[str, Any]
     caption: str | None = None
     height: int = 440
+    width: int = FIGURE_WIDTH
+    """Drawn at this many CSS pixels and scaled to the space it is given: a figure in half a page is
+    drawn narrower (``COLUMN_FIGURE_WIDTH``) so that its text prints at the same size as a full one's."""
 
     def __post_init__(self) -> None:
         if "data" not in self.spec:
@@ -155,9 +163,10 @@ class Figure:
 
 @dataclass(frozen=True)
 class Paragraph:
-    """Plain text; a blank line starts a new paragraph."""
+    """Plain text; a blank line starts a new paragraph. A ``lead`` paragraph is the page's finding, set large."""
 
     text: str
+    lead: bool = False
 
 
 @dataclass(frozen=True)
@@ -171,12 +180,21 @@ class Bullets:
 @dataclass(frozen=True)
 class Markdown:
     """Markdown written by the project (the methodology): tables, code and lists; raw HTML in it is
-    printed as text. Never for text from the data: that goes in a Paragraph, Bullets or Table."""
+    printed as text. Never for text from the data: that goes in a Paragraph, Bullets or Table.
+    ``columns``: set in two newspaper columns (long prose on a landscape page)."""
 
     text: str
+    columns: int = 1
 
 
-Block = Kpis | Table | Figure | Paragraph | Bullets | Markdown
+@dataclass(frozen=True)
+class Columns:
+    """Blocks side by side, in equal columns (a chart beside its table, on a landscape page)."""
+
+    blocks: Sequence[Kpis | Table | Figure | Paragraph | Bullets | Markdown]
+
+
+Block = Kpis | Table | Figure | Paragraph | Bullets | Markdown | Columns
 
 
 @dataclass(frozen=True)
@@ -192,6 +210,9 @@ class Section:
 class Document:
     """The whole document: a cover page (title, subtitle, date, ``about``, contents), then the sections.
 
+    Without ``cover``, the title, subtitle, date and ``about`` head the first section's page instead
+    (a board pack opens on its executive summary), and every page carries its number.
+
     ``currency`` is the ISO code money amounts are written in (``finance.present.formats``).
     """
 
@@ -204,6 +225,7 @@ class Document:
     about: str = ("Marketing efficiency for the board: fully loaded CAC, LTV and LTV:CAC, with the "
                   "assumptions and methodology behind every figure.")
     paper: Literal["A4", "Letter"] = "A4"
+    cover: bool = True
 
     def __post_init__(self) -> None:
         if self.paper not in PAPER:
@@ -261,7 +283,12 @@ def render_html(doc: Document) -> str:
 
 
 def _figures(doc: Document) -> list[Figure]:
-    return [block for section in doc.sections for block in section.blocks if isinstance(block, Figure)]
+    found: list[Figure] = []
+    for section in doc.sections:
+        for block in section.blocks:
+            inner = block.blocks if isinstance(block, Columns) else [block]
+            found += [b for b in inner if isinstance(b, Figure)]
+    return found
 
 
 def _e(text: str) -> str:
@@ -281,12 +308,21 @@ def _html(doc: Document, svgs: Sequence[bytes]) -> str:
         + (f'<h2 class="contents">Contents</h2><ol>{contents}</ol>' if doc.sections else "")
         + "</section>"
     )
+    if not doc.cover:
+        cover = (
+            '<header class="masthead">'
+            f'<p class="company">{_e(doc.company)}</p>'
+            f"<h1>{_e(doc.title)}</h1>"
+            f'<p class="subtitle">{_e(doc.subtitle)}</p>'
+            f'<p class="about">{_e(doc.about)}</p>'
+            "</header>"
+        )
     sections = "".join(
-        f'<section class="section{" break" if section.page_break_before else ""}">'
+        f'<section class="section{" break" if section.page_break_before and (doc.cover or i) else ""}">'
         f"<h2>{_e(section.heading)}</h2>"
         + "".join(_block_html(block, doc.currency, svg_of) for block in section.blocks)
         + "</section>"
-        for section in doc.sections
+        for i, section in enumerate(doc.sections)
     )
     return (
         '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
@@ -299,6 +335,10 @@ def _html(doc: Document, svgs: Sequence[bytes]) -> str:
 
 
 def _block_html(block: Block, currency: str, svgs: Iterator[bytes]) -> str:
+    if isinstance(block, Columns):
+        cells = "".join(f'<div class="column">{_block_html(inner, currency, svgs)}</div>' for inner in block.blocks)
+        return f'<div class="columns" style="grid-template-columns: repeat({len(block.blocks)}, minmax(0, 1fr))">' \
+               f"{cells}</div>"
     if isinstance(block, Kpis):
         return '<div class="kpis">' + "".join(_kpi_html(kpi) for kpi in block.items) + "</div>"
     if isinstance(block, Table):
@@ -307,16 +347,17 @@ def _block_html(block: Block, currency: str, svgs: Iterator[bytes]) -> str:
         svg = base64.b64encode(next(svgs)).decode("ascii")
         title = block.title or block.caption or "Chart"
         caption = f"<figcaption>{_e(block.caption)}</figcaption>" if block.caption else ""
-        return (f'<figure><img alt="{_e(str(title))}" width="{FIGURE_WIDTH}" height="{block.height}" '
+        return (f'<figure><img alt="{_e(str(title))}" width="{block.width}" height="{block.height}" '
                 f'src="data:image/svg+xml;base64,{svg}">{caption}</figure>')
     if isinstance(block, Paragraph):
-        return "".join(f"<p>{_e(part.strip())}</p>" for part in re.split(r"\n\s*\n", block.text) if part.strip())
+        tag = '<p class="lead">' if block.lead else "<p>"
+        return "".join(f"{tag}{_e(part.strip())}</p>" for part in re.split(r"\n\s*\n", block.text) if part.strip())
     if isinstance(block, Bullets):
         items = "".join(f"<li>{_e(item)}</li>" for item in block.items)
         return f'<div class="bullets"><h3>{_e(block.title)}</h3><ul>{items}</ul></div>'
     if not isinstance(block, Markdown):
         raise TypeError(f"not a board-pack block: {type(block).__name__}")
-    return f'<div class="markdown">{_markdown_html(block.text)}</div>'
+    return f'<div class="markdown{" two" if block.columns == 2 else ""}">{_markdown_html(block.text)}</div>'
 
 
 def _kpi_html(kpi: Kpi) -> str:
@@ -331,7 +372,8 @@ def _kpi_html(kpi: Kpi) -> str:
 
 def _table_html(table: Table, currency: str) -> str:
     kinds = [table.formats.get(column, "text") for column in table.frame.columns]
-    numeric = [kind != "text" or dtype.is_numeric() for kind, dtype in zip(kinds, table.frame.dtypes, strict=True)]
+    numeric = [kind != "text" or dtype.is_numeric() or column in table.right
+               for column, kind, dtype in zip(table.frame.columns, kinds, table.frame.dtypes, strict=True)]
     align = ['class="num"' if is_number else "" for is_number in numeric]
     head = "".join(f"<th {a}>{_e(column)}</th>" for a, column in zip(align, table.frame.columns, strict=True))
     rows = "".join(
@@ -340,7 +382,8 @@ def _table_html(table: Table, currency: str) -> str:
         for row in table.frame.iter_rows()
     ) or f'<tr><td colspan="{max(table.frame.width, 1)}" class="empty">No rows</td></tr>'
     note = f'<p class="note">{_e(table.note)}</p>' if table.note else ""
-    return (f'<div class="table"><h3>{_e(table.title)}</h3>'
+    keep = " keep" if table.frame.height <= KEEP_ROWS else ""
+    return (f'<div class="table{keep}"><h3>{_e(table.title)}</h3>'
             f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>{note}</div>")
 
 
@@ -383,7 +426,7 @@ def _css(doc: Document) -> str:
 @page {{ size: {PAPER[doc.paper]}; margin: 12mm 14mm 14mm 14mm;
   @bottom-left {{ content: {footer}; font: 8pt sans-serif; color: {MUTED}; }}
   @bottom-right {{ content: "Page " counter(page) " of " counter(pages); font: 8pt sans-serif; color: {MUTED}; }} }}
-@page :first {{ @bottom-left {{ content: none; }} @bottom-right {{ content: none; }} }}
+{"@page :first { @bottom-left { content: none; } @bottom-right { content: none; } }" if doc.cover else ""}
 * {{ box-sizing: border-box; }}
 html {{ -webkit-print-color-adjust: exact; print-color-adjust: exact; }}
 body {{ margin: 0; font: 10pt/1.4 "Liberation Sans", Arial, Helvetica, sans-serif; color: {INK}; }}
@@ -397,12 +440,25 @@ h3 {{ font-size: 12.5pt; }} h4 {{ font-size: 11pt; }} h5, h6 {{ font-size: 10pt;
 .cover .prepared, .cover .about {{ font-size: 11pt; color: {MUTED}; margin: 0 0 2mm; }}
 .cover .contents {{ margin-top: 14mm; font-size: 13pt; }}
 .cover ol {{ font-size: 11pt; }}
+.masthead {{ border-bottom: 1.5px solid {INK}; margin: 0 0 5mm; padding-bottom: 2mm; }}
+.masthead .company {{ font-size: 9pt; color: {MUTED}; text-transform: uppercase; letter-spacing: 0.08em; margin: 0; }}
+.masthead h1 {{ font-size: 20pt; margin: 1mm 0 1mm; }}
+.masthead .subtitle {{ font-size: 12pt; margin: 0 0 1mm; }}
+.masthead .about {{ font-size: 8.5pt; color: {MUTED}; margin: 0; }}
+.lead {{ font-size: 13pt; font-weight: bold; line-height: 1.35; margin: 0 0 5mm; max-width: none; }}
+.keep {{ break-inside: avoid; }}
+.columns {{ display: grid; gap: 6mm; align-items: start; break-inside: avoid; }}
+.columns figure, .columns .table {{ margin-bottom: 2mm; }}
+.markdown.two {{ column-count: 2; column-gap: 8mm; font-size: 9pt; }}
+.markdown.two table {{ font-size: 8.5pt; }}
+.markdown.two h3, .markdown.two h4, .markdown.two table, .markdown.two pre {{ break-inside: avoid; }}
 .break {{ break-before: page; }}
 .section {{ padding-top: 2mm; }}
-.kpis {{ display: grid; grid-template-columns: repeat(4, minmax(0, 1fr)); gap: 4mm; margin: 0 0 6mm; }}
-.kpi {{ border: 1px solid {GRID}; border-left: 5px solid; border-radius: 3px; padding: 3mm 4mm; break-inside: avoid; }}
+.kpis {{ display: grid; grid-template-columns: repeat(4, minmax(0, 1fr)); gap: 3mm; margin: 0 0 5mm; }}
+.kpi {{ border: 1px solid {GRID}; border-left: 5px solid; border-radius: 3px; padding: 2mm 3.5mm;
+  break-inside: avoid; }}
 .kpi-label {{ color: {MUTED}; font-size: 9.5pt; }}
-.kpi-value {{ font-size: 20pt; font-weight: bold; font-variant-numeric: tabular-nums; margin: 1mm 0; }}
+.kpi-value {{ font-size: 17pt; font-weight: bold; font-variant-numeric: tabular-nums; margin: 0.5mm 0; }}
 .kpi-band {{ font-weight: bold; }}
 .swatch {{ display: inline-block; width: 3mm; height: 3mm; margin-right: 1.5mm; border-radius: 1px; }}
 .kpi-detail {{ color: {MUTED}; font-size: 9pt; }}
@@ -481,7 +537,7 @@ async def _in_browser(chromium: str, doc: Document, figures: Sequence[Figure], p
     browser = kaleido.Kaleido(n=1, path=chromium, mathjax=False, timeout=None)  # timeout: the caller's, overall
     try:
         await browser.open()
-        svgs = [await browser.calc_fig(dict(figure.spec), opts={"format": "svg", "width": FIGURE_WIDTH,
+        svgs = [await browser.calc_fig(dict(figure.spec), opts={"format": "svg", "width": figure.width,
                                                             "height": figure.height})
                 for figure in figures]
         page = _html(doc, svgs)

@@ -35,12 +35,13 @@ from finance.domain.schema import BAND_LABELS, CATEGORIES, MARKETING_CATEGORIES
 from finance.ltv import backtest
 from finance.ltv.base import METHODS, Method
 from finance.metrics import measures
+from finance.metrics.mix import Mix, headline_mix
 from finance.metrics.params import metric_params, resolve
-from finance.metrics.table import chance_text, compute
+from finance.metrics.table import compute
 from finance.planning import plans as sc
 from finance.planning.curves import PlanError
 from finance.planning.session import PackPlan
-from finance.present import charts, exports, formats, pdf
+from finance.present import charts, exports, formats, pdf, summary
 from finance.store.database import DEMO_SETTING, PROJECT_DIR, Store
 from finance.store.dataset import Dataset
 
@@ -51,10 +52,10 @@ OPTIMISED = "Optimised split"
 SUFFIXES = (".pdf", ".xlsx")
 TREND_TABLE_QUARTERS = 8
 """Quarters in the PDF's trend table (the XLSX has every quarter up to the pack's)."""
-METHODOLOGY = PROJECT_DIR / "docs" / "metrics.md"
+METHODOLOGY = PROJECT_DIR / "docs" / "methodology.md"
 
-SECTIONS = ("Key figures", "LTV:CAC trend", "Fully loaded CAC", "CPL and CPA", "Channel efficiency",
-            "Budget request", "Assumptions", "Methodology")
+SECTIONS = ("Executive summary", "Key figures and trend", "Fully loaded CAC", "CPL and CPA",
+            "Channel efficiency", "Budget request", "Assumptions", "Methodology")
 """The PDF's section headings, in order."""
 SHEETS = ("KPI summary", "LTV-CAC trend", "CAC by category", "CPL-CPA history", "Channels", "Segments",
           "Budget request lines", "Projection by channel", "Scenario comparison")
@@ -115,7 +116,11 @@ class BoardPack:
     figures: Mapping[str, go.Figure]
     """trend, waterfall, categories, cpl_cpa, channels."""
     methodology: str
-    """docs/metrics.md (Markdown), without its command-line section."""
+    """docs/methodology.md (Markdown): the formulas and their sources in a CFO's words."""
+    mix: Mix
+    """``period``'s headline split by segment, and the segment that carries it, if one does."""
+    data_version: str
+    """Which imports the figures are from, as of when, and who prepared the pack, in a sentence."""
 
     @property
     def symbol(self) -> str:
@@ -156,14 +161,15 @@ class Written:
 
 def gather(store: Store | Path | str, *, period: str | None = None, scenario: str | None = None,
            method: Method = "auto", prepared_on: date | None = None, request: PackPlan | None = None,
-           basis: sc.PlanningBasis | None = None) -> BoardPack:
+           basis: sc.PlanningBasis | None = None, prepared_by: str | None = None) -> BoardPack:
     """The pack for ``period`` (default: the latest quarter with new customers) and a budget request.
 
     The request is ``request`` (the planner's working plan and the optimised split it shows), else the
     saved scenario named ``scenario``, else the most recently updated saved scenario of kind
     "request", else last quarter's spend repeated. ``basis`` is the planning basis to project on
     (default: fitted here from the store); the planner passes its own, so the pack's projections
-    are the page's. ``ValueError`` (a ``PlanError`` for scenarios) names a bad period, scenario or
+    are the page's. ``prepared_by`` (the signed-in user, or the command line's) is named on the first
+    page. ``ValueError`` (a ``PlanError`` for scenarios) names a bad period, scenario or
     method and the valid choices.
     """
     if request is not None and scenario is not None:
@@ -179,7 +185,7 @@ def gather(store: Store | Path | str, *, period: str | None = None, scenario: st
                              "or import your exports first")
         with Store(path, read_only=True) as opened:
             source = _read(opened, scenario)
-    data, stored, currency, company, saved, check = source
+    data, stored, currency, company, saved, check, imports = source
     assumptions = resolve(stored).assumptions
     pooled = compute(data, metric_params(assumptions, method=method), check)
     quarters, chosen, start = _choose_period(pooled.rows, period)
@@ -203,8 +209,11 @@ def gather(store: Store | Path | str, *, period: str | None = None, scenario: st
                                               dimension="channel", edges=edges, currency=currency),
     }
     settings = pooled.assumptions()
+    mix = headline_mix(this_quarter.row(0, named=True), by_segment.filter(pl.col("period_label") == chosen),
+                       "segment", assumptions.target_ratio, edges)
+    prepared = prepared_on or date.today()
     return BoardPack(
-        company=company or DEFAULT_COMPANY, currency=currency, prepared_on=prepared_on or date.today(),
+        company=company or DEFAULT_COMPANY, currency=currency, prepared_on=prepared,
         period=chosen, prior_period=prior, quarters=quarters, as_of=pooled.as_of, method=method,
         model_note=pooled.model_sentence(), target_ratio=assumptions.target_ratio, band_edges=edges,
         quarterly=quarterly, by_channel=by_channel, by_segment=by_segment,
@@ -215,19 +224,44 @@ def gather(store: Store | Path | str, *, period: str | None = None, scenario: st
         comparison=sc.compare([plan.baseline, plan.request, plan.optimised]),
         warnings=tuple(dict.fromkeys(plan.warnings)),
         assumptions=_assumption_rows(settings, assumptions, currency, chosen, plan),
-        figures=figures, methodology=_methodology(),
+        figures=figures, methodology=_methodology(), mix=mix,
+        data_version=_data_version(imports, pooled.as_of, prepared, prepared_by),
     )
 
 
-_Source = tuple[Dataset, dict[str, str], str, str | None, sc.Scenario | None, backtest.ModelCheck | None]
+_Source = tuple[Dataset, dict[str, str], str, str | None, sc.Scenario | None, backtest.ModelCheck | None,
+                pl.DataFrame]
 
 
 def _read(store: Store, scenario: str | None) -> _Source:
     """Everything the pack needs from the store, read in one go; the model check of its data (stored,
     else run now and stored), so the pack's figures are the dashboard's."""
-    data, stored = store.dataset(), store.assumptions()
-    check = backtest.stored_or_run(store.path, store.imports(), data, resolve(stored).params.ltv)
-    return (data, stored, store.currency, store.setting(DEMO_SETTING), _saved_request(store, scenario), check)
+    data, stored, imports = store.dataset(), store.assumptions(), store.imports()
+    check = backtest.stored_or_run(store.path, imports, data, resolve(stored).params.ltv)
+    return (data, stored, store.currency, store.setting(DEMO_SETTING), _saved_request(store, scenario), check,
+            imports)
+
+
+_KINDS = ("spend", "funnel", "customers", "revenue")
+
+
+def _data_version(imports: pl.DataFrame, as_of: date, prepared_on: date, prepared_by: str | None) -> str:
+    """'Figures as of 31 Dec 2025, from imports 1, 2, 3 and 4 (spend, funnel, customers, revenue), the latest
+    on 5 Dec 2026 by ops@example.com. Prepared on 5 Dec 2026 by cfo@example.com.'"""
+    active = imports.filter(pl.col("status") == "active").sort("import_id")
+    prepared = f"Prepared on {formats.day(prepared_on)}" + (f" by {prepared_by}." if prepared_by else ".")
+    if active.is_empty():
+        return f"Figures as of {formats.day(as_of)}, from no imported files (nothing in force). {prepared}"
+    ids = [str(i) for i in active.get_column("import_id").to_list()]
+    shown = ids if len(ids) <= 8 else [*ids[:7], f"{len(ids) - 7} more"]
+    numbers = shown[0] if len(shown) == 1 else f"{', '.join(shown[:-1])} and {shown[-1]}"
+    kinds = set(active.get_column("kind").to_list())
+    latest = active.sort("imported_at").row(-1, named=True)
+    when = latest["imported_at"]
+    by = f" by {latest['imported_by']}" if latest.get("imported_by") else ""
+    return (f"Figures as of {formats.day(as_of)}, from import{'s' if len(ids) > 1 else ''} {numbers} "
+            f"({', '.join(k for k in _KINDS if k in kinds)}), the latest on "
+            f"{formats.day(when.date() if isinstance(when, datetime) else when)} (UTC){by}. {prepared}")
 
 
 def _saved_request(store: Store, name: str | None) -> sc.Scenario | None:
@@ -448,16 +482,14 @@ def to_pdf(pack: BoardPack) -> bytes:
 def document(pack: BoardPack) -> pdf.Document:
     """The pack laid out as a ``finance.present.pdf`` document: cover, then :data:`SECTIONS`."""
     sheets = tables(pack)
-    sections = [_key_figures(pack, sheets), _trend(pack, sheets), _cac(pack, sheets), _cpl_cpa(pack, sheets),
-                _channels(pack, sheets), _budget(pack, sheets), _assumptions(pack),
-                pdf.Section(SECTIONS[7], [pdf.Markdown(pack.methodology)])]
+    sections = [_executive_summary(pack, sheets), _key_figures(pack, sheets), _cac(pack, sheets),
+                _cpl_cpa(pack, sheets), _channels(pack, sheets), _budget(pack, sheets), _assumptions(pack),
+                pdf.Section(SECTIONS[7], [pdf.Markdown(pack.methodology, columns=2)])]
     assert tuple(s.heading for s in sections) == SECTIONS
     return pdf.Document(
         title=TITLE, subtitle=f"{pack.period}, with the budget request for {pack.plan_period}",
         prepared_on=pack.prepared_on, company=pack.company, sections=sections, currency=pack.currency,
-        about=(f"Fully loaded CAC, LTV and LTV:CAC for {pack.period} (data as of {pack.as_of:%d %b %Y}; LTV by the "
-               f"{pack.method} method), the trend behind them, and the budget request for {pack.plan_period} with "
-               "its projected return. Every figure comes from the dashboard's own calculations."))
+        about=pack.data_version, cover=False)
 
 
 def _fmt(pack: BoardPack, value: Any, kind: str) -> str:
@@ -494,29 +526,58 @@ def _table(title: str, frame: pl.DataFrame, columns: Sequence[tuple[str, str, st
     return pdf.Table(title, selected, {header: kind for _, header, kind in columns if kind != "text"}, note)
 
 
-def _key_figures(pack: BoardPack, sheets: Mapping[str, pl.DataFrame]) -> pdf.Section:
+def _executive_summary(pack: BoardPack, sheets: Mapping[str, pl.DataFrame]) -> pdf.Section:
+    """Page 1: the finding, the headline figures against the prior quarter, the mix, and the request."""
     row, prior, p = pack.row, pack.prior, pack.prior_period
     was = prior or {}
+    request, fig = pack.request, pack.request.figures
     payback = row["payback_months"]
-    payback_change = (f"{payback - was['payback_months']:+d} months vs {p}"
-                      if payback is not None and was.get("payback_months") is not None else None)
     tiles = [
+        pdf.Kpi("LTV:CAC", _fmt(pack, row["ltv_cac"], "ratio"),
+                _joined(summary.ltv_cac_detail(row, pack.target_ratio),
+                        f"was {_fmt(pack, was.get('ltv_cac'), 'ratio')} in {p}" if p else None), row["band"]),
+        pdf.Kpi("CAC payback", _fmt(pack, payback, "months"),
+                _joined(_months_change(payback, was.get("payback_months"), p),
+                        "months of gross margin to recover the CAC")),
         pdf.Kpi("Fully loaded CAC", _fmt(pack, row["cac"], "money"),
-                _joined(_change(row["cac"], was.get("cac"), p), f"media-only {_fmt(pack, row['cac_media'], 'money')}")),
+                _joined(_change(row["cac"], was.get("cac"), p),
+                        f"media-only {_fmt(pack, row['cac_media'], 'money')}")),
         pdf.Kpi("LTV (gross margin)", _fmt(pack, row["ltv"], "money"),
                 _joined(_range(pack, row["ltv_low"], row["ltv_high"], "money"),
                         _change(row["ltv"], was.get("ltv"), p))),
-        pdf.Kpi("LTV:CAC", _fmt(pack, row["ltv_cac"], "ratio"),
-                _joined(_range(pack, row["ltv_cac_low"], row["ltv_cac_high"], "ratio"),
-                        chance_text(row, pack.target_ratio) or None,
-                        f"was {_fmt(pack, was.get('ltv_cac'), 'ratio')}" if p else None), row["band"]),
-        pdf.Kpi("CAC payback", _fmt(pack, payback, "months"),
-                _joined(payback_change, "months of gross margin to recover CAC")),
-        pdf.Kpi("Marketing spend", _short_money(pack, row["spend"]),
-                _joined(f"exactly {_fmt(pack, row['spend'], 'money')}", _change(row["spend"], was.get("spend"), p))),
+        pdf.Kpi(f"Budget request, {pack.plan_period}", _short_money(pack, request.spend),
+                f"{request.name}: marketing spend, exactly {_fmt(pack, request.spend, 'money')}"),
+        pdf.Kpi("Projected LTV:CAC", _fmt(pack, fig["ltv_cac"].point, "ratio"),
+                _range(pack, fig["ltv_cac"].low, fig["ltv_cac"].high, "ratio"), request.band),
+        pdf.Kpi("Projected new customers", _fmt(pack, fig["customers"].point, "int"),
+                _range(pack, fig["customers"].low, fig["customers"].high, "int")),
         pdf.Kpi("New customers", _fmt(pack, row["new_customers"], "int"),
-                _change(row["new_customers"], was.get("new_customers"), p)),
+                _joined(f"in {pack.period}", _change(row["new_customers"], was.get("new_customers"), p))),
     ]
+    mix = pl.DataFrame([(part.name, part.new_customers, part.customer_share,
+                         part.spend / part.new_customers if part.new_customers else None, part.ltv, part.ltv_cac,
+                         part.band or "n/a") for part in pack.mix.parts],
+                       schema={"Segment": pl.String, "New customers": pl.Int64, "Share of new customers": pl.Float64,
+                               "Fully loaded CAC": pl.Float64, "LTV": pl.Float64, "LTV:CAC": pl.Float64,
+                               "Band": pl.String}, orient="row")
+    table = pdf.Table(f"The mix behind the headline, {pack.period}", mix,
+                      {"New customers": "int", "Share of new customers": "percent", "Fully loaded CAC": "money",
+                       "LTV": "money", "LTV:CAC": "ratio"},
+                      summary.mix_note(pack.mix, pack.target_ratio))
+    finding = summary.finding(row, pack.period, pack.target_ratio, pack.mix, prior, p)
+    return pdf.Section(SECTIONS[0], [pdf.Paragraph(finding, lead=True), pdf.Kpis(tiles), table])
+
+
+def _months_change(now: Any, before: Any, prior: str | None) -> str | None:
+    """'+2 months vs 2025-Q3'; None when either is unknown."""
+    if prior is None or now is None or before is None:
+        return None
+    return f"unchanged from {prior}" if now == before else f"{now - before:+d} months vs {prior}"
+
+
+def _key_figures(pack: BoardPack, sheets: Mapping[str, pl.DataFrame]) -> pdf.Section:
+    row, prior, p = pack.row, pack.prior, pack.prior_period
+    was = prior or {}
     figures = [("spend", "Marketing spend", "money"), ("spend_sm", "Sales and marketing spend", "money"),
                ("new_customers", "New customers", "int"), ("cac_media", "Media-only CAC", "money"),
                ("cac", "Fully loaded CAC", "money"), ("cac_sm", "Sales and marketing CAC", "money"),
@@ -527,27 +588,33 @@ def _key_figures(pack: BoardPack, sheets: Mapping[str, pl.DataFrame]) -> pdf.Sec
         text = _fmt(pack, rec.get(key), kind)
         return f"{text}, {rec['band']}" if key == "ltv_cac" and rec.get("band") else text
 
-    lines = []
-    for key, label, kind in figures:
-        change = _change(row[key], was.get(key), p) if kind in ("money", "int") else None
-        lines.append((label, cell(row, key, kind), cell(was, key, kind) if prior else "n/a",
-                      change.split(" vs ")[0] if change else "n/a"))
-    summary = pl.DataFrame(lines, schema=["Figure", pack.period, p or "Prior quarter", "Change"], orient="row")
-    intro = (f"{pack.period}, data as of {pack.as_of:%d %b %Y}"
-             + (f"; changes are against {p}." if p else "; no prior quarter to compare with.")
-             + f"\n\n{pack.model_note}")
-    return pdf.Section(SECTIONS[0], [pdf.Paragraph(intro), pdf.Kpis(tiles),
-                                     pdf.Table(f"{pack.period} against the prior quarter", summary)])
+    def change(key: str, kind: str) -> str:
+        now, before = row[key], was.get(key)
+        if now is None or before is None:
+            return "n/a"
+        if kind in ("money", "int"):
+            return (_change(now, before, p) or "n/a").split(" vs ")[0]
+        if kind == "months":
+            return "unchanged" if now == before else f"{now - before:+d} months"
+        if kind == "ratio":
+            return formats.ratio(now - before) if now < before else f"+{formats.ratio(now - before)}"
+        return formats.points(now - before)
 
-
-def _trend(pack: BoardPack, sheets: Mapping[str, pl.DataFrame]) -> pdf.Section:
+    lines = [(label, cell(row, key, kind), cell(was, key, kind) if prior else "n/a", change(key, kind))
+             for key, label, kind in figures]
+    comparison = pl.DataFrame(lines, schema=["Figure", pack.period, p or "Prior quarter", "Change"], orient="row")
     trend = sheets["LTV-CAC trend"].tail(TREND_TABLE_QUARTERS)
     table = _table(f"LTV:CAC by quarter, last {trend.height} quarters", trend, [
         ("quarter", "Quarter", "text"), ("ltv", "LTV", "money"), ("cac", "Fully loaded CAC", "money"),
         ("ltv_cac", "LTV:CAC", "ratio"), ("ltv_cac_low", "Low", "ratio"), ("ltv_cac_high", "High", "ratio"),
         ("band", "Band", "text"), ("payback_months", "Payback", "months"), ("roi", "ROI", "percent")],
-        note="Low and high: LTV:CAC at the ends of the LTV interval. Every quarter is in the XLSX pack.")
-    return pdf.Section(SECTIONS[1], [pdf.Figure(pack.figures["trend"].to_dict(), height=320), table])
+        note=(f"Low and high: LTV:CAC at the ends of the LTV range. Every quarter is in the XLSX pack. "
+              f"{pack.model_note}"))
+    return pdf.Section(SECTIONS[1], [
+        pdf.Columns([pdf.Table(f"{pack.period} against the prior quarter", comparison,
+                               right=(pack.period, p or "Prior quarter", "Change")),
+                     pdf.Figure(pack.figures["trend"].to_dict(), height=360, width=pdf.COLUMN_FIGURE_WIDTH)]),
+        table])
 
 
 def _cac(pack: BoardPack, sheets: Mapping[str, pl.DataFrame]) -> pdf.Section:
@@ -556,8 +623,8 @@ def _cac(pack: BoardPack, sheets: Mapping[str, pl.DataFrame]) -> pdf.Section:
         ("cac_contribution", "Per new customer", "money"), ("share_of_marketing", "Share of marketing", "percent")],
         note=(f"Each category's spend over the quarter's {formats.count(pack.row['new_customers'])} new customers; the "
               "marketing categories add up to fully loaded CAC (to rounding), sales to the S&M CAC."))
-    return pdf.Section(SECTIONS[2], [pdf.Figure(pack.figures["waterfall"].to_dict(), height=420),
-                                     pdf.Figure(pack.figures["categories"].to_dict(), height=360), table])
+    waterfall = pdf.Figure(pack.figures["waterfall"].to_dict(), height=520, width=pdf.COLUMN_FIGURE_WIDTH)
+    return pdf.Section(SECTIONS[2], [pdf.Columns([waterfall, table])])
 
 
 def _cpl_cpa(pack: BoardPack, sheets: Mapping[str, pl.DataFrame]) -> pdf.Section:
@@ -565,7 +632,8 @@ def _cpl_cpa(pack: BoardPack, sheets: Mapping[str, pl.DataFrame]) -> pdf.Section
         ("quarter", "Quarter", "text"), ("direct_spend", "Direct spend", "money"), ("leads", "Leads", "int"),
         ("cpl", "CPL", "money"), ("new_customers", "New customers", "int"), ("cpa", "CPA", "money")],
         note="On direct spend: each channel's own programmes, before shared costs.")
-    return pdf.Section(SECTIONS[3], [pdf.Figure(pack.figures["cpl_cpa"].to_dict(), height=600), table])
+    return pdf.Section(SECTIONS[3], [pdf.Columns([pdf.Figure(pack.figures["cpl_cpa"].to_dict(), height=620,
+                                                              width=pdf.COLUMN_FIGURE_WIDTH), table])])
 
 
 _EFFICIENCY = [("spend", "Spend", "money"), ("new_customers", "New customers", "int"),
@@ -578,8 +646,11 @@ def _channels(pack: BoardPack, sheets: Mapping[str, pl.DataFrame]) -> pdf.Sectio
                       [("channel", "Channel", "text"), *_EFFICIENCY, ("cpl", "CPL", "money"), ("cpa", "CPA", "money")],
                       note="Spend and CAC include each channel's share of shared costs; CPL and CPA are on its "
                            "direct spend.")
-    segments = _table(f"Segments, {pack.period}", sheets["Segments"], [("segment", "Segment", "text"), *_EFFICIENCY])
-    return pdf.Section(SECTIONS[4], [pdf.Figure(pack.figures["channels"].to_dict(), height=480), channels, segments])
+    segments = _table(f"Segments, {pack.period}", sheets["Segments"], [
+        ("segment", "Segment", "text"), ("new_customers", "New customers", "int"), ("cac", "Fully loaded CAC", "money"),
+        ("ltv", "LTV", "money"), ("ltv_cac", "LTV:CAC", "ratio"), ("band", "Band", "text")])
+    return pdf.Section(SECTIONS[4], [pdf.Columns([pdf.Figure(pack.figures["channels"].to_dict(), height=420,
+                                                              width=pdf.COLUMN_FIGURE_WIDTH), segments]), channels])
 
 
 def _budget(pack: BoardPack, sheets: Mapping[str, pl.DataFrame]) -> pdf.Section:
@@ -589,17 +660,13 @@ def _budget(pack: BoardPack, sheets: Mapping[str, pl.DataFrame]) -> pdf.Section:
     def ranged(key: str, kind: str) -> str | None:
         return _range(pack, fig[key].low, fig[key].high, kind)
 
-    tiles = [
+    tiles = [  # the other projected figures, each with its range, are in the comparison table below
         pdf.Kpi("Marketing spend requested", _short_money(pack, request.spend),
                 f"exactly {_fmt(pack, request.spend, 'money')}; with sales {_fmt(pack, request.spend_sm, 'money')}"),
-        pdf.Kpi("Projected new customers", _fmt(pack, fig["customers"].point, "int"), ranged("customers", "int")),
-        pdf.Kpi("Projected fully loaded CAC", _fmt(pack, fig["cac"].point, "money"), ranged("cac", "money")),
         pdf.Kpi("Projected LTV:CAC", _fmt(pack, fig["ltv_cac"].point, "ratio"), ranged("ltv_cac", "ratio"),
                 request.band),
-        pdf.Kpi("Projected LTV", _fmt(pack, fig["ltv"].point, "money"), ranged("ltv", "money")),
         pdf.Kpi("Projected payback", _fmt(pack, fig["payback_months"].point, "months"),
                 ranged("payback_months", "months")),
-        pdf.Kpi("Projected ROI", _fmt(pack, fig["roi"].point, "percent"), ranged("roi", "percent")),
         pdf.Kpi("LTV created minus spend", _short_money(pack, fig["value_created"].point),
                 ranged("value_created", "money")),
     ]
@@ -609,17 +676,16 @@ def _budget(pack: BoardPack, sheets: Mapping[str, pl.DataFrame]) -> pdf.Section:
     intro.append(f"For {pack.plan_period}; {pack.request_source}. Ranges are the central "
                  f"{formats.percent(pack.interval, places=0)} of the "
                  "projection's draws (see Methodology).")
-    lines = _table(f"Request lines, {pack.plan_period}", sheets["Budget request lines"], [
-        ("channel", "Channel", "text"), ("category_label", "Cost category", "text"), ("amount", "Amount", "money")],
-        note=(f"Marketing {_fmt(pack, request.spend, 'money')} (of which shared "
-              f"{_fmt(pack, request.shared, 'money')}); sales and marketing {_fmt(pack, request.spend_sm, 'money')}."))
     channels = _table("Projection by channel", sheets["Projection by channel"], [
         ("channel", "Channel", "text"), ("spend", "Direct spend", "money"), ("customers", "Customers", "int"),
         ("customers_low", "Low", "int"), ("customers_high", "High", "int"), ("cpa", "CPA", "money"),
         ("marginal_cac", "Marginal CAC", "money"), ("ltv", "LTV", "money"), ("curve", "Response curve", "text")],
-        note="Shared costs are not on any channel; they count in the fully loaded CAC above.")
+        note=(f"Marketing {_fmt(pack, request.spend, 'money')}, of which shared costs (on no channel; they "
+              f"count in the fully loaded CAC) {_fmt(pack, request.shared, 'money')}; sales and marketing "
+              f"{_fmt(pack, request.spend_sm, 'money')}. The request's {len(request.lines)} lines by channel and "
+              "cost category are in the XLSX pack."))
     blocks: list[pdf.Block] = [pdf.Paragraph("\n\n".join(intro)), pdf.Kpis(tiles), _comparison_table(pack),
-                               lines, channels]
+                               channels]
     blocks.append(pdf.Bullets("Warnings", tuple(pack.warnings) or ("None.",)))
     return pdf.Section(SECTIONS[5], blocks)
 
