@@ -232,3 +232,32 @@ def test_xlsx_cuts_text_over_excels_cell_limit_and_says_so() -> None:
         assert ("'" + source if source.startswith("=") else source).startswith(kept)
         assert len(kept.encode("utf-16-le")) // 2 > 32_000
     assert cells[2] == "short"
+
+
+def test_a_download_carries_business_headers_and_values_rounded_by_unit() -> None:
+    from finance.present.exports import for_people
+
+    frame = pl.DataFrame({
+        "period": [date(2025, 10, 1)], "period_label": ["2025-Q4"], "channel": ["=cmd"],
+        "spend": [Decimal("1234.5650")], "new_customers": [3], "customers": [213.4292980789974],
+        "cac": [Decimal("411.5216666667")], "ltv": [5269.398224], "ltv_cac": [5.016213], "roi": [4.016213],
+        "payback_months": [6], "curve": [[1.0, 2.0]], "spend_events": [Decimal("10.005")],
+    }, schema_overrides={"spend": pl.Decimal(38, 4), "cac": pl.Decimal(38, 10), "spend_events": pl.Decimal(38, 4)})
+    table, money, percent = for_people(frame)
+    assert table.columns == ["Period", "Channel", "Marketing spend", "New customers", "Projected new customers",
+                             "Fully loaded CAC", "LTV", "LTV:CAC", "Marketing ROI", "Payback (months)",
+                             "Spend: Events"]
+    row = table.row(0, named=True)
+    assert row["Marketing spend"] == Decimal("1234.57") and row["Spend: Events"] == Decimal("10.01")  # half-up
+    assert row["Projected new customers"] == 213 and isinstance(row["Projected new customers"], int)
+    assert row["Fully loaded CAC"] == Decimal("411.52") and row["LTV"] == Decimal("5269.40")
+    assert row["LTV:CAC"] == 5.02 and row["Marketing ROI"] == 4.0162
+    assert money == {"Marketing spend", "Fully loaded CAC", "LTV", "Spend: Events"} and percent == {"Marketing ROI"}
+    assert row["Channel"] == "=cmd"  # still the data's text; the writers neutralise it
+    yen, _, _ = for_people(frame.select("spend", "ltv"), "JPY")
+    assert yen.row(0) == (Decimal("1235"), Decimal("5269"))  # yen have no minor unit
+    book = openpyxl.load_workbook(io.BytesIO(to_xlsx_bytes({"t": table}, money_columns=money,
+                                                           percent_columns=percent)))
+    header = [c.value for c in book["t"][1]]
+    assert book["t"].cell(2, header.index("Marketing ROI") + 1).number_format == "0.0%"
+    assert book["t"].cell(2, header.index("Channel") + 1).value == "'=cmd"

@@ -172,22 +172,44 @@ def test_without_a_saved_request_last_quarter_is_repeated(tmp_path: Path) -> Non
 # ---------------------------------------------------------------------------------------------
 
 
-def test_xlsx_has_one_sheet_per_table_numbers_as_numbers_and_no_formula(workbook: openpyxl.Workbook) -> None:
+def _header(name: str, sheet: str | None = None) -> str:
+    """The XLSX header of a table column: its business label (or the sheet's own), as a CFO reads it."""
+    label, unit = exports.column_label(name)
+    own = report.SHEET_LABELS.get(sheet or "", {})
+    return own.get(name, label + (" (months)" if unit == "months" else ""))
+
+
+def test_xlsx_has_one_sheet_per_table_numbers_as_numbers_and_no_formula(workbook: openpyxl.Workbook,
+                                                                        pack: report.BoardPack) -> None:
     assert workbook.sheetnames == [*report.SHEETS, exports.ASSUMPTIONS_SHEET]
-    money_cells = 0
+    money_cells = counted = 0
     for sheet in workbook.worksheets:
         for row in sheet.iter_rows():
             for cell in row:
                 assert cell.data_type != "f", (sheet.title, cell.coordinate, cell.value)
+    for name, frame in report.tables(pack).items():
+        sheet = workbook[name]
         header = [cell.value for cell in next(sheet.iter_rows())]
-        for column, title in enumerate(header):
-            if report.is_money(title):
-                for (cell,) in sheet.iter_rows(min_row=2, min_col=column + 1, max_col=column + 1):
-                    if cell.value is not None:
-                        assert cell.data_type == "n" and isinstance(cell.value, int | float), cell.coordinate
-                        assert cell.number_format == exports.MONEY_FORMAT, cell.coordinate
-                        money_cells += 1
-    assert money_cells > 100
+        assert not any("_" in str(title) for title in header), header  # business words, never code names
+        for source in frame.columns:
+            unit = exports.column_label(source)[1]
+            if source in ("period",) or frame.schema[source] == pl.List(pl.Float64):
+                continue
+            cells = [c for (c,) in sheet.iter_rows(min_row=2, min_col=header.index(_header(source, name)) + 1,
+                                                   max_col=header.index(_header(source, name)) + 1)
+                     if c.value is not None]
+            for cell in cells:
+                if unit == "money":
+                    assert cell.data_type == "n" and isinstance(cell.value, int | float), cell.coordinate
+                    assert cell.number_format == exports.MONEY_FORMAT, cell.coordinate
+                    assert Decimal(repr(cell.value)) == Decimal(repr(cell.value)).quantize(Decimal("0.01"))
+                    money_cells += 1
+                elif unit in ("count", "months"):  # customers are whole: a projected 213.43 is 213
+                    assert isinstance(cell.value, int), (name, source, cell.value)
+                    counted += 1
+                elif unit == "fraction":
+                    assert cell.number_format == exports.PERCENT_FORMAT, (name, source)
+    assert money_cells > 100 and counted > 50
     assumptions = {row[0].value: row[1].value for row in workbook[exports.ASSUMPTIONS_SHEET].iter_rows(min_row=2)}
     assert assumptions["LTV method"] == "auto" and assumptions["Budget request"] == REQUEST
     assert assumptions["Data as of"] == "2025-12-31"
@@ -196,25 +218,25 @@ def test_xlsx_has_one_sheet_per_table_numbers_as_numbers_and_no_formula(workbook
 
 def test_xlsx_kpis_are_the_cores_figures_to_the_cent(workbook: openpyxl.Workbook, core: Core) -> None:
     latest, prior = _records(workbook, "KPI summary")
-    assert (latest["quarter"].value, prior["quarter"].value) == ("2025-Q4", "2025-Q3")
+    assert (latest["Quarter"].value, prior["Quarter"].value) == ("2025-Q4", "2025-Q3")
     for column in ("spend", "spend_sm", "cac_media", "cac", "cac_sm", "ltv"):
-        assert Decimal(repr(latest[column].value)) == _cents(core.row[column]), column
-    assert latest["new_customers"].value == core.row["new_customers"]
-    assert latest["band"].value == core.row["band"]
-    categories = {r["category"].value: r for r in _records(workbook, "CAC by category")}
-    assert Decimal(repr(categories["marketing"]["spend"].value)) == _cents(core.row["spend"])
-    assert Decimal(repr(categories["marketing"]["cac_contribution"].value)) == _cents(core.row["cac"])
+        assert Decimal(repr(latest[_header(column)].value)) == _cents(core.row[column]), column
+    assert latest["New customers"].value == core.row["new_customers"]
+    assert latest["Band"].value == core.row["band"]
+    categories = {r["Category code"].value: r for r in _records(workbook, "CAC by category")}
+    assert Decimal(repr(categories["marketing"]["Spend"].value)) == _cents(core.row["spend"])
+    assert Decimal(repr(categories["marketing"][_header("cac_contribution")].value)) == _cents(core.row["cac"])
 
 
 def test_xlsx_request_lines_sum_to_the_projections_spend(workbook: openpyxl.Workbook,
                                                           pack: report.BoardPack) -> None:
     lines = _records(workbook, "Budget request lines")
-    assert {r["scenario"].value for r in lines} == {REQUEST}
-    total = sum((Decimal(repr(r["amount"].value)) for r in lines), Decimal(0))
+    assert {r["Scenario"].value for r in lines} == {REQUEST}
+    total = sum((Decimal(repr(r["Amount"].value)) for r in lines), Decimal(0))
     assert total == pack.request.spend_sm == REQUEST_TOTAL
-    compared = {r["scenario"].value: r for r in _records(workbook, "Scenario comparison")}
+    compared = {r["Scenario"].value: r for r in _records(workbook, "Scenario comparison")}
     assert list(compared) == [report.BASELINE, REQUEST, report.OPTIMISED]
-    assert Decimal(repr(compared[REQUEST]["spend_sm"].value)) == REQUEST_TOTAL
+    assert Decimal(repr(compared[REQUEST][_header("spend_sm")].value)) == REQUEST_TOTAL
 
 
 @pytest.fixture(scope="module")
@@ -437,7 +459,7 @@ def test_the_packs_methodology_is_written_for_a_cfo(rendered: Rendered, pack: re
     start = next(n for n, page in enumerate(texts) if page.lstrip().startswith("Methodology"))
     appendix = "\n".join(texts[start:])
     assert "Fully loaded CAC" in appendix and "Fader" in appendix and "How every figure is computed" in appendix
-    for developer in ("python -m", ".py", "finance/", "--", "JSON", "`", "bench", "tests/"):
+    for developer in ("python -m", ".py", "finance/", "--", "JSON", "`", "bench/", "tests/"):
         assert developer not in appendix, developer
     assert rendered.pages - start <= 2  # the appendix is two pages at most
 

@@ -27,13 +27,14 @@ import polars as pl
 import xlsxwriter
 
 from finance.domain import literal
-from finance.domain.schema import DEFAULT_CURRENCY
+from finance.domain.schema import CATEGORIES, DEFAULT_CURRENCY
 from finance.metrics import measures
-from finance.present.formats import excel_money
+from finance.present.formats import MINOR_UNITS, excel_money, half_up
 
 MONEY_FORMAT = excel_money()
 """Money in the default currency (USD): ``$#,##0.00``; ``finance.present.formats.excel_money`` for another."""
 DATE_FORMAT = "yyyy-mm-dd"
+PERCENT_FORMAT = "0.0%"
 DATETIME_FORMAT = "yyyy-mm-dd hh:mm:ss"
 ASSUMPTIONS_SHEET = "Assumptions"
 MAX_COLUMN_WIDTH = 60
@@ -47,6 +48,79 @@ MAX_CELL_TEXT = 32_767  # characters in one cell, in UTF-16 code units
 CUT_NOTE = " [cut at Excel's 32,767-character cell limit]"
 _SHEET_NAME_FORBIDDEN = re.compile(r"[\[\]:*?/\\]")
 _CENT = Decimal("0.01")
+
+
+COLUMNS: dict[str, tuple[str, measures.Unit]] = {
+    "period_label": ("Period", "text"), "quarter": ("Quarter", "text"), "channel": ("Channel", "text"),
+    "segment": ("Segment", "text"), "scenario": ("Scenario", "text"), "category": ("Category code", "text"),
+    "label": ("Cost category", "text"), "category_label": ("Cost category", "text"),
+    "amount": ("Amount", "money"), "direct_spend": ("Direct spend", "money"),
+    "cac_contribution": ("CAC contribution (per new customer)", "money"),
+    "share_of_marketing": ("Share of marketing spend", "fraction"),
+    "visitors": ("Visitors", "count"), "event_attendees": ("Event attendees", "count"), "mqls": ("MQLs", "count"),
+    "sqls": ("SQLs", "count"), "opportunities": ("Opportunities", "count"),
+    "customers": ("Projected new customers", "count"), "marginal_cac": ("Marginal CAC", "money"),
+    "value_created": ("LTV created minus spend", "money"), "curve": ("Response curve", "text"),
+    "r_squared": ("Fit (R squared)", "ratio"), "warning": ("Warning", "text"),
+    "p_below_1": ("Chance LTV:CAC is below 1x", "fraction"),
+}
+"""Business headers and units of the columns the metric registry (``finance.metrics.measures``) does not declare."""
+_DROPPED = ("period", "ltv_observed", "ltv_future", "ltv_sigma")
+"""Internal columns a download leaves out: the period's start date (its label is kept) and the range's parts."""
+
+
+def column_label(name: str) -> tuple[str, measures.Unit]:
+    """A column's header for people and its unit: ``cac`` -> ("Fully loaded CAC", "money")."""
+    if name in COLUMNS:
+        return COLUMNS[name]
+    if name in measures.BY_NAME:
+        return measures.label(name), measures.unit(name)
+    for suffix, words in (("_low", "low end of range"), ("_high", "high end of range")):
+        if name.endswith(suffix):
+            label, unit = column_label(name.removesuffix(suffix))
+            return f"{label}, {words}", unit
+    if name.startswith("spend_") and name.removeprefix("spend_") in CATEGORIES:
+        return f"Spend: {CATEGORIES[name.removeprefix('spend_')].label}", "money"
+    if name.startswith("cac_") and name.removeprefix("cac_") in CATEGORIES:
+        return f"CAC: {CATEGORIES[name.removeprefix('cac_')].label}", "money"
+    return name.replace("_", " ").capitalize(), measures.unit(name)
+
+
+def for_people(frame: pl.DataFrame, currency: str = DEFAULT_CURRENCY,
+               labels: Mapping[str, str] | None = None) -> tuple[pl.DataFrame, set[str], set[str]]:
+    """The table as a download carries it: business headers, values typed and rounded by unit, and the
+    headers of its money and percentage columns (for the XLSX's number formats).
+
+    Money is exact to the currency's minor unit (cents; yen whole), half-up; counts and months are
+    whole numbers (a projected 213.43 customers is 213); ratios keep two decimals and fractions four
+    (a percentage to two decimals). Lists (a cohort's curve) and internal columns are left out.
+    ``labels`` gives a column a header of its own in this table (a category's "Spend").
+    """
+    places = MINOR_UNITS.get(currency, 2)
+    columns, money, percent = [], set(), set()
+    for name, dtype in frame.schema.items():
+        if name in _DROPPED or isinstance(dtype, pl.List | pl.Array | pl.Struct):
+            continue
+        label, unit = column_label(name)
+        label = (labels or {}).get(name, label + (" (months)" if unit == "months" else ""))
+        column = pl.col(name)
+        if unit == "money" and dtype.is_numeric():
+            values = [None if v is None or (isinstance(v, float) and not math.isfinite(v))
+                      else half_up(Decimal(str(v)), places) for v in frame.get_column(name).to_list()]
+            columns.append(pl.Series(label, values, dtype=pl.Decimal(38, places)))
+            money.add(label)
+            continue
+        if unit in ("count", "months") and dtype.is_numeric():
+            expr = column.cast(pl.Float64).round(0).cast(pl.Int64)
+        elif unit == "ratio" and dtype.is_numeric():
+            expr = column.cast(pl.Float64).round(2)
+        elif unit == "fraction" and dtype.is_numeric():
+            expr = column.cast(pl.Float64).round(4)
+            percent.add(label)
+        else:
+            expr = column
+        columns.append(frame.select(expr.alias(label)).to_series())
+    return pl.DataFrame(columns), money, percent
 
 
 neutralise = literal.cell
@@ -72,7 +146,8 @@ def to_csv_bytes(frame: pl.DataFrame) -> bytes:
 
 
 def to_xlsx_bytes(sheets: Mapping[str, pl.DataFrame], assumptions: Mapping[str, object] | None = None,
-                  money_columns: Iterable[str] | None = None, currency: str = DEFAULT_CURRENCY) -> bytes:
+                  money_columns: Iterable[str] | None = None, currency: str = DEFAULT_CURRENCY,
+                  percent_columns: Iterable[str] = ()) -> bytes:
     """An Excel workbook: one worksheet per table, then an "Assumptions" sheet when assumptions are given.
 
     Sheet names are made legal for Excel: forbidden characters ``[]:*?/\\`` become ``_``, leading
@@ -86,7 +161,7 @@ def to_xlsx_bytes(sheets: Mapping[str, pl.DataFrame], assumptions: Mapping[str, 
     ``money_columns`` (by default, the columns ``finance.metrics.measures`` declares money) is
     first rounded to cents half-up (away from zero, ``0.125`` -> ``0.13``) so the cents shown are
     exact; every value in a money column gets the ``currency``'s money format (``$#,##0.00``,
-    ``finance.present.formats.excel_money``);
+    ``finance.present.formats.excel_money``); a column in ``percent_columns`` (fractions) shows as ``12.3%``;
     dates and datetimes are real Excel dates (a time zone is dropped, keeping the wall-clock
     time); booleans are booleans; nulls, NaN and inf are empty cells. The header row is bold
     and frozen; columns are as wide as their longest value, up to ``MAX_COLUMN_WIDTH``.
@@ -97,6 +172,7 @@ def to_xlsx_bytes(sheets: Mapping[str, pl.DataFrame], assumptions: Mapping[str, 
     money = set(money_columns) if money_columns is not None else \
         {c for frame in sheets.values() for c in frame.columns if measures.unit(c) == "money"}
     _check_money_columns(sheets, money)
+    percents = set(percent_columns)
     buffer = io.BytesIO()
     workbook = xlsxwriter.Workbook(buffer, {
         "in_memory": True, "strings_to_formulas": False, "strings_to_urls": False,
@@ -104,6 +180,7 @@ def to_xlsx_bytes(sheets: Mapping[str, pl.DataFrame], assumptions: Mapping[str, 
     formats = {
         "header": workbook.add_format({"bold": True}),
         "money": workbook.add_format({"num_format": excel_money(currency)}),
+        "percent": workbook.add_format({"num_format": PERCENT_FORMAT}),
         "date": workbook.add_format({"num_format": DATE_FORMAT}),
         "datetime": workbook.add_format({"num_format": DATETIME_FORMAT}),
     }
@@ -113,7 +190,8 @@ def to_xlsx_bytes(sheets: Mapping[str, pl.DataFrame], assumptions: Mapping[str, 
             raise ValueError(f"table {name!r} has {frame.height} rows and {frame.width} columns; an Excel "
                              f"sheet holds at most {MAX_ROWS - 1} rows under its header and {MAX_COLUMNS} columns")
         worksheet = workbook.add_worksheet(sheet_name(name, taken))
-        _write_table(worksheet, formats, frame.columns, frame.iter_rows(), [c in money for c in frame.columns])
+        _write_table(worksheet, formats, frame.columns, frame.iter_rows(), [c in money for c in frame.columns],
+                     [c in percents for c in frame.columns])
     if assumptions is not None:
         worksheet = workbook.add_worksheet(ASSUMPTIONS_SHEET)
         _write_table(worksheet, formats, ["assumption", "value"], assumptions.items(), [False, False])
@@ -177,13 +255,15 @@ def _check_money_columns(sheets: Mapping[str, pl.DataFrame], money: set[str]) ->
 
 
 def _write_table(worksheet: Any, formats: Mapping[str, Any], header: Sequence[str],
-                 rows: Iterable[Sequence[object]], money: Sequence[bool]) -> None:
+                 rows: Iterable[Sequence[object]], money: Sequence[bool],
+                 percent: Sequence[bool] | None = None) -> None:
+    percent = percent or [False] * len(header)
     widths = [len(neutralise(title)) for title in header]
     for col, title in enumerate(header):
         worksheet.write_string(0, col, neutralise(title), formats["header"])
     for row, values in enumerate(rows, start=1):
         for col, value in enumerate(values):
-            if _write_cell(worksheet, formats, row, col, value, money[col]) < 0:
+            if _write_cell(worksheet, formats, row, col, value, money[col], percent[col]) < 0:
                 raise ValueError(f"sheet {worksheet.name!r}, row {row + 1}, column {header[col]!r}: "
                                  "the value could not be written")
             # Money shows as "$1,234.57": room for the sign, "$" and the thousands commas.
@@ -194,9 +274,10 @@ def _write_table(worksheet: Any, formats: Mapping[str, Any], header: Sequence[st
         worksheet.set_column(col, col, min(width + 2, MAX_COLUMN_WIDTH))
 
 
-def _write_cell(worksheet: Any, formats: Mapping[str, Any], row: int, col: int, value: object, money: bool) -> int:
+def _write_cell(worksheet: Any, formats: Mapping[str, Any], row: int, col: int, value: object, money: bool,
+                percent: bool = False) -> int:
     """Write one value with its native Excel type; returns xlsxwriter's status (negative on failure)."""
-    number_format = formats["money"] if money else None
+    number_format = formats["money"] if money else formats["percent"] if percent else None
     if value is None:
         return 0
     if isinstance(value, bool):

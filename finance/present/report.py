@@ -34,7 +34,6 @@ from finance.domain.assumptions import LABELS, Assumptions
 from finance.domain.schema import BAND_LABELS, CATEGORIES, MARKETING_CATEGORIES
 from finance.ltv import backtest
 from finance.ltv.base import METHODS, Method
-from finance.metrics import measures
 from finance.metrics.mix import Mix, headline_mix
 from finance.metrics.params import metric_params, resolve
 from finance.metrics.table import compute
@@ -60,15 +59,9 @@ SECTIONS = ("Executive summary", "Key figures and trend", "Fully loaded CAC", "C
 SHEETS = ("KPI summary", "LTV-CAC trend", "CAC by category", "CPL-CPA history", "Channels", "Segments",
           "Budget request lines", "Projection by channel", "Scenario comparison")
 """The XLSX's tables, in order (an Assumptions sheet follows them)."""
-PLAN_MONEY_COLUMNS = frozenset({"amount", "marginal_cac", "value_created", "value_created_low",
-                                "value_created_high"})
-"""The budget request's money columns; every metric column's unit is ``finance.metrics.measures``'s."""
-
-
-def is_money(column: str) -> bool:
-    """Whether a pack column is written as money (currency format, exact cents)."""
-    return column in PLAN_MONEY_COLUMNS or measures.unit(column) == "money"
-
+SHEET_LABELS = {"CAC by category": {"spend": "Spend"}, "Projection by channel": {"spend": "Direct spend"},
+                "Budget request lines": {"quarter": "Planned quarter"}}
+"""Headers of the XLSX's own in a sheet where the registry's label would mislead (a category's spend)."""
 
 
 @dataclass(frozen=True)
@@ -463,10 +456,13 @@ def _comparison_wide(pack: BoardPack) -> pl.DataFrame:
 
 def to_xlsx(pack: BoardPack) -> bytes:
     """The pack's tables as an Excel workbook, one sheet each, then the assumptions (``finance.present.exports``)."""
-    sheets = tables(pack)
-    money = sorted({c for frame in sheets.values() for c in frame.columns if is_money(c)})
-    return exports.to_xlsx_bytes(sheets, {label: value for label, value, _ in pack.assumptions}, money,
-                                 currency=pack.currency)
+    sheets, money, percent = {}, set(), set()
+    for name, frame in tables(pack).items():
+        sheets[name], money_here, percent_here = exports.for_people(frame, pack.currency, SHEET_LABELS.get(name))
+        money |= money_here
+        percent |= percent_here
+    return exports.to_xlsx_bytes(sheets, {label: value for label, value, _ in pack.assumptions}, sorted(money),
+                                 currency=pack.currency, percent_columns=percent)
 
 
 # ---------------------------------------------------------------------------------------------
