@@ -15,14 +15,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy import special
 
-from finance.ltv.models.fitting import (
-    MIN_CUSTOMERS,
-    FitError,
-    FloatArray,
-    as_1d,
-    frozen_covariance,
-    maximise_likelihood,
-)
+from finance.ltv.models.fitting import MIN_CUSTOMERS, FitError, FloatArray, as_1d, frozen_covariance, maximum_likelihood
 
 
 @dataclass(frozen=True)
@@ -139,7 +132,7 @@ def fit_bgnbd(frequency: ArrayLike, recency: ArrayLike, T: ArrayLike) -> BGNBDFi
         " (a or b running off means the data show too little dropout to estimate it, the NBD limit; "
         "r and alpha running off together mean purchase rates show no heterogeneity)"
     )
-    optimum = maximise_likelihood(
+    optimum = maximum_likelihood(
         nll, starts, "BG/NBD", BGNBDFit.param_names, " with times divided by mean T", flat_hint=hint
     )
     r, alpha_s, a, b = (float(v) for v in np.exp(optimum.log_params))

@@ -133,7 +133,7 @@ def _newton_polish(f: Callable[[FloatArray], float], x: FloatArray) -> tuple[Flo
     return x, fx, False
 
 
-def maximise_likelihood(
+def maximum_likelihood(
     nll: Callable[[FloatArray], float],
     starts: Sequence[Sequence[float]],
     model: str,

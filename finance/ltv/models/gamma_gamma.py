@@ -17,14 +17,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy import special
 
-from finance.ltv.models.fitting import (
-    MIN_CUSTOMERS,
-    FitError,
-    FloatArray,
-    as_1d,
-    frozen_covariance,
-    maximise_likelihood,
-)
+from finance.ltv.models.fitting import MIN_CUSTOMERS, FitError, FloatArray, as_1d, frozen_covariance, maximum_likelihood
 
 
 @dataclass(frozen=True)
@@ -116,7 +109,7 @@ def fit_gamma_gamma(frequency: ArrayLike, monetary_value: ArrayLike) -> GammaGam
 
     # Both starts give the population mean spend p*gamma/(q-1) = 1 on the rescaled values.
     starts = [[0.0, math.log(2.0), 0.0], [math.log(5.0), math.log(4.0), math.log(0.6)]]
-    optimum = maximise_likelihood(
+    optimum = maximum_likelihood(
         nll, starts, "Gamma-Gamma", GammaGammaFit.param_names, " with values divided by their mean"
     )
     p, q, gamma_s = (float(v) for v in np.exp(optimum.log_params))

@@ -15,7 +15,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy import special
 
-from finance.ltv.models.fitting import MIN_CUSTOMERS, FitError, FloatArray, frozen_covariance, maximise_likelihood
+from finance.ltv.models.fitting import MIN_CUSTOMERS, FitError, FloatArray, frozen_covariance, maximum_likelihood
 
 
 @dataclass(frozen=True)
@@ -139,7 +139,7 @@ def fit_sbg(alive: Sequence[float]) -> SBGFit:
         " (a cohort whose retention rate does not rise over time shows no heterogeneity in churn; "
         "the sBG then tends to a constant-churn geometric model)"
     )
-    optimum = maximise_likelihood(nll, starts, "sBG", SBGFit.param_names, flat_hint=hint)
+    optimum = maximum_likelihood(nll, starts, "sBG", SBGFit.param_names, flat_hint=hint)
     alpha, beta = (float(v) for v in np.exp(optimum.log_params))
     return SBGFit(
         alpha=alpha,
@@ -231,7 +231,7 @@ def fit_sbg_intervals(lower: ArrayLike, upper: ArrayLike, counts: ArrayLike) -> 
     starts = [[0.0, 0.0], [0.0, math.log(max(first, 1e-6) / max(1 - first, 1e-6))]]
     hint = (" (retention that does not rise with tenure shows no heterogeneity in churn; the sBG then "
             "tends to a constant-churn geometric model)")
-    optimum = maximise_likelihood(nll, starts, "sBG", SBGFit.param_names, flat_hint=hint)
+    optimum = maximum_likelihood(nll, starts, "sBG", SBGFit.param_names, flat_hint=hint)
     alpha, beta = (float(v) for v in np.exp(optimum.log_params))
     return SBGFit(alpha=alpha, beta=beta, log_likelihood=-optimum.nll,
                   periods=int(np.max(np.where(ended, hi, lo))), customers=round(customers),
