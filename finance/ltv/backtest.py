@@ -12,7 +12,7 @@ From the predictions come, per model and segment:
 - the **model error** tau: how far predictions stray beyond what their own parameter uncertainty
   and the randomness of n customers explain (the method of moments on the log errors,
   tau^2 = mean(log(actual / predicted)^2 - known variance)), fitted as tau(k) = tau_12 (k / 12)^g
-  across the horizons k and carried into every LTV range (``ltv_strata.ModelError``);
+  across the horizons k and carried into every LTV range (``finance.ltv.strata.ModelError``);
 - the **coverage** of the stated interval: how often the actual fell inside it. Each cut-off is
   scored with the model error and the model choice measured on the *other* cut-offs, so the
   reported coverage and error are out of sample;
@@ -40,20 +40,17 @@ import numpy as np
 import polars as pl
 
 from finance.ltv.base import LTVSettings, customer_activity, model_by_shape
+from finance.ltv.methods import MODEL_OF_METHOD, MODELS, MODELS_BY_KEY, Model
 from finance.ltv.models import rfm_summary
 from finance.ltv.strata import (
-    MODELS,
     PRIOR,
     STEP,
-    Model,
     ModelError,
     add_purchase_history,
-    contract_units,
     expected_margin,
     fit_strata,
     lognormal_quantile,
     process_variance,
-    purchase_units,
 )
 from finance.store.dataset import Dataset
 
@@ -180,7 +177,7 @@ def _predict(data: Dataset, settings: LTVSettings, cutoff: date, actual: dict[tu
             fit = fits[(str(segment),)]
             cohorts = members.group_by("cohort").agg(customers=pl.len()).sort("cohort").with_row_index("__key")
             framed = members.join(cohorts.select("cohort", "__key"), on="cohort")
-            units = purchase_units(framed) if fit.model == "bgnbd" else contract_units(framed)
+            units = MODELS_BY_KEY[fit.model].units(framed)
             n_keys = cohorts.height
             expected = expected_margin(fit, units, months)
             gradients = []
@@ -325,7 +322,7 @@ def _out_of_sample(predictions: list[_Prediction], segments: list[str], shape: d
     by_cutoff = sorted({p.cutoff for p in predictions})
     rows: dict[tuple[str, str, int], list[tuple[float, float, float, float]]] = {}
     company: list[dict[str, Any]] = []
-    methods = {"formula": "formula", "cohort": "sbg", "bgnbd": "bgnbd", "auto": None}
+    methods: dict[str, str | None] = {**MODEL_OF_METHOD, "auto": None}
     for held in by_cutoff:
         train = [p for p in predictions if p.cutoff != held]
         test = [p for p in predictions if p.cutoff == held]

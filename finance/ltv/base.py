@@ -78,20 +78,21 @@ class LTVResult:
     diagnostics: dict[str, float] = field(default_factory=dict)
     """How well the data supports the fit: customers, churn events, log-likelihood, ..."""
     fits: dict[tuple[str, ...], Any] = field(default_factory=dict)
-    """Each stratum's ``ltv_strata.StratumFit``."""
+    """Each stratum's ``finance.ltv.methods.StratumFit``."""
     models: dict[str, str] = field(default_factory=dict)
     """The model of each segment (formula, sbg, bgnbd)."""
 
     def explained(self) -> list[dict[str, Any]]:
         """Each stratum's model in business words: what a CFO needs to redo a projection."""
-        from finance.ltv.strata import MODEL_LABELS, describe
+        from finance.ltv.methods import MODELS_BY_KEY
 
         out = []
         for stratum, fit in self.fits.items():
+            method = MODELS_BY_KEY[fit.model]
             out.append({"segment": stratum[-1], "group": " / ".join(stratum), "model": fit.model,
-                        "model_label": MODEL_LABELS[fit.model], "source": fit.source, "customers": fit.customers,
+                        "model_label": method.label, "source": fit.source, "customers": fit.customers,
                         "parameters": [{"name": what, "value": round(value, 6), "unit": unit}
-                                       for what, value, unit in describe(fit)]})
+                                       for what, value, unit in method.describe(fit)]})
         return out
 
 
@@ -274,9 +275,6 @@ def observed_curves(margins: pl.DataFrame, keys: list[str], horizon: int) -> dic
     return curves
 
 
-MODEL_OF_METHOD: dict[str, str] = {"formula": "formula", "cohort": "sbg", "bgnbd": "bgnbd"}
-
-
 def model_by_shape(customers: pl.DataFrame) -> tuple[dict[str, str], dict[str, str]]:
     """The model each segment's data looks like, and why: subscriptions (steady payments) take the
     sBG, repeat purchases (irregular ones) BG/NBD. Returns (model by segment, reason by segment)."""
@@ -308,10 +306,11 @@ def cohort_ltv(data: Dataset, *, grain: Grain = "quarter", by: str | None = None
 
     ``models`` fixes the model of each segment for ``auto`` (from a back-test); without it, ``auto``
     chooses by the shape of each segment's payments (``model_by_shape``). ``errors`` gives each
-    (model, segment)'s measured model error (``ltv_strata.ModelError``) for the ranges. Cohorts are
+    (model, segment)'s measured model error (``finance.ltv.strata.ModelError``) for the ranges. Cohorts are
     months or the quarters of a fiscal year starting in ``fiscal_year_start`` (``grain_start``).
     """
     from finance.ltv import strata  # SciPy: imported on demand
+    from finance.ltv.methods import MODEL_OF_METHOD, MODELS_BY_KEY
     from finance.ltv.models import rfm_summary
 
     customers, margins = customer_activity(data, settings, grain, by, as_of, fiscal_year_start)
@@ -330,10 +329,10 @@ def cohort_ltv(data: Dataset, *, grain: Grain = "quarter", by: str | None = None
             for segment, model in models.items():
                 if segment in chosen:
                     chosen[segment] = model
-                    reasons[segment] = f"{strata.MODEL_LABELS[model]} had the lowest error in the back-test"  # type: ignore[index]
+                    reasons[segment] = f"{MODELS_BY_KEY[model].label} had the lowest error in the back-test"
     else:
         chosen = {s: MODEL_OF_METHOD[settings.method] for s in customers.get_column("segment").unique().to_list()}
-    if "bgnbd" in chosen.values():
+    if any(MODELS_BY_KEY[model].uses_purchases for model in chosen.values()):
         rfm = rfm_summary(data.revenue.filter(pl.col("revenue") > 0), customer="customer_id", date="date",
                           value="revenue", as_of=as_of)
         customers = strata.add_purchase_history(customers, rfm.rename({"customer": "customer_id"}, strict=False))

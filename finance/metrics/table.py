@@ -20,6 +20,7 @@ import polars as pl
 from finance.domain.money import money_text as money
 from finance.domain.schema import DEFAULT_BAND_EDGES, band_of, check_band_edges
 from finance.ltv.base import LTVResult, LTVSettings, Method, cohort_ltv, payback_months
+from finance.ltv.methods import REGISTRY
 from finance.ltv.strata import lognormal_quantile, probability_below
 from finance.metrics import measures
 from finance.metrics.cac import (
@@ -36,10 +37,9 @@ from finance.metrics.cac import (
 from finance.store.dataset import Dataset, Grain, default_as_of, grain_label
 
 WINDOWS = (3, 6, 12)
-MODEL_WORDS = {"formula": "the churn formula", "sbg": "sBG retention", "bgnbd": "BG/NBD"}
+MODEL_WORDS: dict[str, str] = {method.key: method.in_sentence for method in REGISTRY}
 """Each model's name in a sentence."""
-METHOD_WORDS = {"auto": "recommended", "formula": "churn formula", "cohort": "cohort retention",
-                "bgnbd": "purchase model"}
+METHOD_WORDS: dict[str, str] = {"auto": "recommended", **{method.method: method.method_label for method in REGISTRY}}
 _MONEY_FIELDS = measures.names("money")
 _RATIO_FIELDS = (*measures.names("ratio"), *measures.names("fraction"))
 _CATEGORY_MAPS = ("spend_by_category", "cac_by_category")
@@ -228,7 +228,7 @@ def compute(data: Dataset, params: MetricParams | None = None, check: Any = None
 
     ``check`` (a ``backtest.ModelCheck`` of the same data) gives ``auto`` its model per segment and
     every method its measured model error; without one, ``auto`` chooses by the shape of the data
-    and the ranges use ``ltv_strata.PRIOR``.
+    and the ranges use ``finance.ltv.strata.PRIOR``.
     """
     params = params or MetricParams()
     as_of = params.as_of or default_as_of(data)

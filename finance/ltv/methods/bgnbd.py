@@ -1,0 +1,157 @@
+"""The ``bgnbd`` LTV method: purchases by BG/NBD, spend per purchase by Gamma-Gamma.
+
+Both conditional on each customer's own history (frequency, recency, T from
+``finance.ltv.models.rfm_summary``): BG/NBD (Fader, Hardie & Lee 2005a, ``finance.ltv.models.bgnbd``)
+for how many purchases a customer makes before silently stopping, Gamma-Gamma (Fader, Hardie & Lee
+2005b, ``finance.ltv.models.gamma_gamma``) for what each is worth. A stratum's margin on purchases
+turns that spend into margin.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+
+from finance.ltv.methods.common import Named, StratumFit, Units
+from finance.ltv.models import (
+    FitError,
+    bgnbd_conditional_expected_purchases,
+    bgnbd_probability_alive,
+    fit_bgnbd,
+    fit_gamma_gamma,
+)
+
+DAYS_PER_MONTH = 365.25 / 12
+WEEKS_PER_MONTH = DAYS_PER_MONTH / 7.0
+"""The models run in weeks (``rfm_summary``'s default time unit); projections in months."""
+
+
+def margin_pct(members: pl.DataFrame) -> float:
+    revenue = float(members.get_column("revenue_total").sum())
+    return float(members.get_column("margin_total").sum()) / revenue if revenue > 0 else 0.0
+
+
+def purchase_units(members: pl.DataFrame) -> Units:
+    grouped = members.group_by("__key", "age_observed", "frequency", "recency", "T", "monetary_value").agg(
+        count=pl.len()).sort("__key", "age_observed", "frequency", "recency", "T", "monetary_value")
+    return Units(grouped.get_column("__key").to_numpy(), grouped.get_column("age_observed").to_numpy(),
+                 grouped.get_column("count").to_numpy().astype(float),
+                 {name: grouped.get_column(name).to_numpy().astype(float)
+                  for name in ("frequency", "recency", "T", "monetary_value")})
+
+
+def _spend(fit: StratumFit, units: Units, lp: np.ndarray) -> np.ndarray:
+    x, m = units.columns["frequency"], units.columns["monetary_value"]
+    if len(lp) == 7:
+        p, q, gamma = np.exp(lp[4:])
+        return np.asarray(p * (gamma + x * np.where(x > 0, m, 0.0)) / (p * x + q - 1))
+    return np.where(x > 0, m, fit.extra.get("mean_spend", 0.0))
+
+
+_PURCHASES: dict[tuple[int, bytes, int | None], np.ndarray] = {}
+"""The last projection's expected purchases by BG/NBD parameters: perturbing a spend parameter reuses them."""
+
+
+class BGNBDPurchases(Named):
+    """Repeat purchases until a silent stop (BG/NBD), each worth a Gamma-Gamma amount."""
+
+    uses_purchases = True
+
+    def fit(self, stratum: tuple[str, ...], members: pl.DataFrame) -> StratumFit:
+        """BG/NBD on (frequency, recency, T) and Gamma-Gamma on repeat spend; a spend model that the data
+        cannot support (one price for everyone, an infinite mean) gives way to each customer's own mean."""
+        known = members.filter(pl.col("T") > 0).sort("customer_id")
+        bg = fit_bgnbd(known.get_column("frequency").to_numpy(), known.get_column("recency").to_numpy(),
+                       known.get_column("T").to_numpy())
+        # Parameters at the edge of what the formulas can evaluate (2F1 past its range) forecast no number.
+        with np.errstate(all="ignore"):
+            ahead = bgnbd_conditional_expected_purchases(bg, np.full(known.height, 36 * WEEKS_PER_MONTH),
+                                                         known.get_column("frequency").to_numpy(),
+                                                         known.get_column("recency").to_numpy(),
+                                                         known.get_column("T").to_numpy())
+        if not np.all(np.isfinite(ahead)):
+            raise FitError(f"BG/NBD: the fit (r={bg.r:.3g}, alpha={bg.alpha:.3g}, a={bg.a:.3g}, b={bg.b:.3g}) gives "
+                           "no finite forecast for every customer")
+        repeat = known.filter((pl.col("frequency") > 0) & (pl.col("monetary_value") > 0))
+        names: tuple[str, ...] = ("r", "alpha", "a", "b")
+        log_params, covariance = np.log(bg.params), bg.covariance
+        extra = {"margin_pct": margin_pct(members)}
+        buyers = members.filter(pl.col("mean_value") > 0).get_column("mean_value")
+        extra["mean_spend"] = float(repeat.get_column("monetary_value").mean() if repeat.height  # type: ignore[arg-type]
+                                    else buyers.mean() if buyers.len() else 0.0)
+        try:
+            steady = members.filter(pl.col("payments") >= 3).get_column("amount_spread")
+            if steady.len() and float((steady <= 1.01).mean()) >= 0.8:  # type: ignore[arg-type]
+                raise FitError("Gamma-Gamma: repeat payers pay the same amount every time (subscriptions)")
+            gg = fit_gamma_gamma(repeat.get_column("frequency").to_numpy(),
+                                 repeat.get_column("monetary_value").to_numpy())
+            if gg.q <= 1:
+                raise FitError(f"Gamma-Gamma: q = {gg.q:.3g} <= 1 makes a new customer's expected spend infinite")
+            names = (*names, "p", "q", "gamma")
+            log_params = np.concatenate([log_params, np.log(gg.params)])
+            covariance = np.block([[covariance, np.zeros((4, 3))], [np.zeros((3, 4)), gg.covariance]])
+        except FitError:
+            pass  # spend per purchase: each customer's own mean, else the stratum's
+        return StratumFit(stratum, self.key, names, log_params, covariance, members.height, extra,
+                          log_likelihood=bg.log_likelihood)
+
+    def units(self, members: pl.DataFrame) -> Units:
+        return purchase_units(members)
+
+    def extra_for(self, members: pl.DataFrame) -> dict[str, float]:
+        """The constants a pooled stratum keeps of its own: its margin, not its segment's."""
+        return {"margin_pct": margin_pct(members)}
+
+    def expected_margin(self, fit: StratumFit, units: Units, months: int, log_params: np.ndarray,
+                        horizon: int | None = None) -> np.ndarray:
+        """Expected purchases in each month ahead times the margin on each customer's expected spend."""
+        key = (id(units), log_params[:4].tobytes(), horizon)
+        purchases = _PURCHASES.get(key)
+        if purchases is None or purchases.shape != (len(units.count), months):
+            x, tx, big_t = (units.columns[n] for n in ("frequency", "recency", "T"))
+            ahead = np.broadcast_to(np.arange(1, months + 1), (len(x), months))
+            needed = ahead <= months if horizon is None else units.age[:, None] + ahead < horizon
+            row = np.nonzero(needed)[0]
+            cumulative = np.zeros((len(x), months))
+            cumulative[needed] = bgnbd_conditional_expected_purchases(
+                np.exp(log_params[:4]), ahead[needed] * WEEKS_PER_MONTH, x[row], tx[row], big_t[row])
+            purchases = np.where(needed, np.diff(cumulative, axis=1, prepend=0.0), 0.0)
+            if len(_PURCHASES) > 16:
+                _PURCHASES.clear()
+            _PURCHASES[key] = purchases
+        return np.asarray(purchases * (_spend(fit, units, log_params) * fit.extra["margin_pct"])[:, None])
+
+    def process_variance(self, fit: StratumFit, units: Units, weights: np.ndarray,
+                         expected: np.ndarray) -> np.ndarray:
+        """A customer alive with probability pi buys a Poisson count at a Gamma-distributed rate (shape
+        r + x after their history), each purchase a Gamma-distributed amount (shape p), so
+        Var ~= g s (1 + 1/p) sum w^2 E + A^2 / pi x (1 / (r + x) + 1 - pi), with A = sum w E."""
+        x, tx, big_t = (units.columns[n] for n in ("frequency", "recency", "T"))
+        r = float(np.exp(fit.log_params[0]))
+        p_shape = float(np.exp(fit.log_params[4])) if len(fit.log_params) == 7 else 4.0
+        alive = bgnbd_probability_alive(np.exp(fit.log_params[:4]), x, tx, big_t)
+        value = _spend(fit, units, fit.log_params) * fit.extra["margin_pct"]
+        total = np.sum(weights * expected, axis=1)
+        poisson = value * (1 + 1 / p_shape) * np.sum(weights**2 * expected, axis=1)
+        mixing = total**2 / np.maximum(alive, 1e-9) * (1 / (r + x) + 1 - alive)
+        return np.asarray(poisson + mixing)
+
+    def describe(self, fit: StratumFit) -> list[tuple[str, float, str]]:
+        p = fit.params
+        r, alpha, a, b = (p[n] for n in ("r", "alpha", "a", "b"))
+        out = [("Purchases per month of an active customer (average)", r / alpha * WEEKS_PER_MONTH, "number"),
+               ("Chance of stopping after each repeat purchase", a / (a + b), "percent"),
+               ("BG/NBD r", r, "number"), ("BG/NBD alpha (weeks)", alpha, "number"), ("BG/NBD a", a, "number"),
+               ("BG/NBD b", b, "number")]
+        if "q" in p:
+            out.append(("Average order value of a new customer", p["p"] * p["gamma"] / (p["q"] - 1), "money"))
+            out += [("Gamma-Gamma p", p["p"], "number"), ("Gamma-Gamma q", p["q"], "number"),
+                    ("Gamma-Gamma gamma", p["gamma"], "number")]
+        else:
+            out.append(("Average order value (observed)", fit.extra.get("mean_spend", 0.0), "money"))
+        out.append(("Gross margin on purchases", fit.extra.get("margin_pct", 0.0), "percent"))
+        return out
+
+
+BGNBD = BGNBDPurchases(key="bgnbd", method="bgnbd", label="BG/NBD", in_sentence="BG/NBD",
+                       method_label="purchase model")
