@@ -287,6 +287,16 @@ def test_an_exact_duplicate_customer_is_stored_once(db_path: Path, capsys: pytes
     assert [(w["code"], w["row"], w["value"]) for w in report["warnings"]] == [("duplicate_customer_row", 4, "C1")]
 
 
+def test_a_total_line_is_recognised_in_any_column_when_it_has_no_period(
+        db_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # A ledger export's last line: ",,,,Total,"$2,903,962.99"": the word is in a column the contract does
+    # not know, and the line has no period. Counted in, it would double the quarter.
+    report, rows = _accept(db_path, "spend", "ledger_total_in_last_columns.csv", capsys=capsys)
+    assert report["total"] == "2903962.99" and len(rows) == 2
+    assert [(w["code"], w["row"]) for w in report["warnings"] if w["code"] == "total_row_dropped"] == [
+        ("total_row_dropped", 4)]
+
+
 def test_a_vendor_named_total_is_data_not_a_total_line(db_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     report, rows = _accept(db_path, "spend", "vendor_named_total.csv", capsys=capsys)
     assert [r["vendor"] for r in rows] == ["Total", "x"]

@@ -57,8 +57,9 @@ PROBLEM_VALUE_CHARS = 1_000
 """A cell quoted in a problem is cut to this many characters (its length is given)."""
 _TOTAL_LABEL = r"(?i)^(grand\s*|sub\s*-?\s*)?totals?(\s*[:\-\u2013]\s*.*)?$"
 """A total line says 'Total', 'Grand total', 'Subtotal' or 'Total: Account' (as ad platforms
-write) in a key cell: the period, date, category, channel or customer. A vendor called
-'Total' is data, so other cells are never looked at."""
+write) in a key cell: the period, date, category, channel or customer; or in any cell at all
+when the line has no period and no date (a ledger export's ``,,,,Total,"$2,903,962.99"``).
+A vendor called 'Total' on a dated line is data."""
 _KEY_TYPES = ("period", "date", "category")
 _CONTROL_CHARS = r"\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f"
 """Control characters (Unicode ``Cc``) except tab, line feed and carriage return, which text may hold."""
@@ -751,6 +752,9 @@ class _Checker:
         self.holding_data: set[str] = set()
         self.key_cells = [src for col, src in columns.source.items()
                           if contract.column(col).type in _KEY_TYPES or col in ("channel", "customer_id")]
+        self.when_cells = [src for col, src in columns.source.items()
+                           if contract.column(col).type in ("period", "date")]
+        """The cells that date a line: a line with none of them filled in is no data row."""
 
     def lookup(self, column: str) -> _Lookup:
         return self.lookups.setdefault(column, _Lookup())
@@ -781,6 +785,10 @@ class _Checker:
             self.blank_count += blank_rows.len()
         total_line = pl.any_horizontal(
             [pl.col(c).str.contains(_TOTAL_LABEL) for c in self.key_cells] or [pl.lit(False)])
+        if self.when_cells:
+            undated = pl.all_horizontal([pl.col(c) == "" for c in self.when_cells])
+            total_line = total_line | (undated & pl.any_horizontal([pl.col(c).str.contains(_TOTAL_LABEL)
+                                                                    for c in names]))
         out.rows(stripped, total_line & ~blank, "total_row_dropped", None, None,
                  "a total line was recognised and not imported")
         keep = ~blank & ~total_line
