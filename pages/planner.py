@@ -9,7 +9,7 @@ from typing import Any
 import polars as pl
 import streamlit as st
 
-from finance.app import ui
+from finance.app import auth, loaders, sidebar, widgets
 from finance.domain import literal
 from finance.domain.schema import CATEGORIES
 from finance.planning import plans as sc
@@ -19,28 +19,28 @@ from finance.present import charts, formats
 from finance.store.database import StoreError
 from finance.store.dataset import SHARED
 
-ctx = ui.context()
+ctx = sidebar.context()
 money = functools.partial(formats.money, currency=ctx.currency)  # amounts in the database's currency
 money_compact = functools.partial(formats.money_compact, currency=ctx.currency)
 MONEY_FORMAT = formats.table_format("money", ctx.currency)  # a table column of amounts, by the same rule
 state = st.session_state
 st.title("Budget planner")
 try:
-    basis = ui.load_basis(ctx.path, ctx.version, ctx.view.method, ctx.checked)
+    basis = loaders.load_basis(ctx.path, ctx.version, ctx.view.method, ctx.checked)
 except PlanError as exc:
-    ui.no_data(f"No history to plan from yet: {exc}.")
+    widgets.no_data(f"No history to plan from yet: {exc}.")
     st.stop()
 
 quarters = max(b.history.height for b in basis.channels.values())
 st.caption(f"Plan for **{basis.period}**. Response curves fitted on up to {quarters} quarters of history to "
-           f"{basis.last_label}; LTV by the {ui.METHOD_LABELS[basis.ltv_method].lower()} "
+           f"{basis.last_label}; LTV by the {sidebar.METHOD_LABELS[basis.ltv_method].lower()} "
            f"method. Ranges are the central {formats.percent(basis.interval, places=0)} of "
            f"{formats.count(sc.DRAWS)} draws from the curves' fits and the LTV model.")
 for note in basis.notes:
     st.info(literal.markdown(note))
 
 # --- the working plan ------------------------------------------------------------------------
-with ui.read_store(ctx.path) as store:
+with loaders.read_store(ctx.path) as store:
     saved = sc.list_scenarios(store)
 saved_names = saved["name"].to_list()
 START_LABELS = {"last_quarter": f"Last quarter's spend ({basis.last_label})",
@@ -57,7 +57,7 @@ session: PlanSession | None = state.get("plan.session")
 if session is None or session.start != start or session.period != basis.period:
     saved_as = None
     if start.startswith("saved:"):
-        with ui.read_store(ctx.path) as store:
+        with loaders.read_store(ctx.path) as store:
             scenario = sc.load_scenario(store, start.removeprefix("saved:"))
         start_lines, saved_as = scenario.lines, (scenario.name, scenario.kind)
     else:
@@ -84,7 +84,7 @@ shared_pct = top[1].number_input("Shared costs (% of start)", 0.0, 500.0, 100.0,
 
 def projected(lines: Any, name: str) -> sc.Projection:
     """The plan's projection, cached per data version, LTV method and lines."""
-    return ui.load_projection(ctx.path, ctx.version, ctx.view.method, tuple(lines), name, False, ctx.checked)
+    return loaders.load_projection(ctx.path, ctx.version, ctx.view.method, tuple(lines), name, False, ctx.checked)
 
 
 def _editable(lines: list[sc.PlanLine]) -> pl.DataFrame:
@@ -237,7 +237,7 @@ with goal_tab:
             st.rerun()
 
 with scenario_tab:
-    editor = ui.can_edit()
+    editor = auth.can_edit()
     if not editor:
         st.caption("Saving and deleting scenarios need the editor role; you can compare the saved ones.")
     else:
@@ -249,7 +249,7 @@ with scenario_tab:
             note = st.text_input("Note", placeholder="What this plan assumes")
             if st.form_submit_button("Save the working plan"):
                 try:
-                    with ui.writable_store(ctx.path, "saving a scenario") as store:
+                    with loaders.writable_store(ctx.path, "saving a scenario") as store:
                         saved_scenario = sc.save_scenario(
                             store, sc.Scenario(name, basis.period, kind, note, session.working,
                                                {"start": start, "shared_pct": shared_pct}), overwrite=overwrite)
@@ -267,7 +267,7 @@ with scenario_tab:
         gone = st.selectbox("Delete a scenario", [None, *saved_names], key="plan.delete") if editor else None
         if editor and gone and st.button(f"Delete '{literal.markdown(gone)}'", key="plan.delete.confirm"):
             try:
-                with ui.writable_store(ctx.path, "deleting a scenario") as store:
+                with loaders.writable_store(ctx.path, "deleting a scenario") as store:
                     sc.delete_scenario(store, gone)
             except (PlanError, StoreError) as exc:
                 st.error(f"Not deleted: {literal.markdown(exc)}")
@@ -284,7 +284,7 @@ with scenario_tab:
         if label in candidates:
             projections.append(candidates[label])
         else:
-            with ui.read_store(ctx.path) as store:
+            with loaders.read_store(ctx.path) as store:
                 scenario = sc.load_scenario(store, label)
             try:
                 projections.append(projected(scenario.lines, label))
@@ -341,7 +341,7 @@ with pack_tab:
         if col.button(f"Prepare the {kind.upper()}", key=f"plan.pack.{kind}"):
             try:
                 with st.spinner("Rendering the board pack..."):
-                    pack = ui.load_pack(ctx.path, ctx.version, ctx.view.method, pack_request, picked or None,
+                    pack = loaders.load_pack(ctx.path, ctx.version, ctx.view.method, pack_request, picked or None,
                                         ctx.checked)
                     state[f"plan.pack.{kind}.bytes"] = report.to_pdf(pack) if kind == "pdf" else report.to_xlsx(pack)
                     state[f"plan.pack.{kind}.stamp"] = pack_stamp
