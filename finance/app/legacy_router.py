@@ -3,14 +3,13 @@
 Why it is needed: Streamlit starts every server assuming the layout from before ``st.navigation``
 (each script in ``pages/`` a page of its own) whenever a ``pages/`` folder sits beside the entry
 script, until the entry script has once called ``st.navigation``. So the first link a cold server
-gets to a page (``/planner``) runs that page alone, without the frame, the sign-in gate's sidebar
-note, the sidebar or the navigation.
+gets to a page (``/planner``) runs that page alone, without the frame, sidebar or navigation.
 
 Why it is private: no public API of Streamlit (1.67) turns that router off or routes the first
 request through the entry script. ``st.navigation`` itself clears the switch, a class attribute
 (``PagesManager.uses_pages_directory``), but only once the entry script runs, which is what the
-first request never does. The public way out, renaming ``pages/``, would change the path of every
-page the app, the links and the tests name. So :func:`require_frame` clears the same attribute
+first request never does. The public way out, renaming ``pages/``, would move every page script
+that ``app.py``, the tests and the benchmarks name. So :func:`require_frame` clears the same attribute
 ``st.navigation`` clears, and reruns through the entry script.
 
 ``tests/test_legacy_router.py`` fails when Streamlit drops the attribute or stops setting it for
