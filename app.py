@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from finance.app import ui
+from finance.app.auth import gate
+from finance.app.sidebar import sidebar
 from finance.domain import literal
 
 st.set_page_config(page_title="LTV:CAC dashboard", page_icon=":bar_chart:", layout="wide")
@@ -25,11 +26,11 @@ PAGES = [
     st.Page("pages/methodology.py", title="Methodology", icon=":material/menu_book:", url_path="methodology"),
 ]
 
-ui.gate()  # sign-in and role, or the unauthenticated note; stops here for anyone not let in
+gate()  # sign-in and role, or the unauthenticated note; stops here for anyone not let in
 page = st.navigation(PAGES)
-st.session_state["context"] = ui.sidebar()
+st.session_state["context"] = sidebar()
 if st.session_state["context"].demo:
     st.caption(f"Demo company: {literal.markdown(st.session_state['context'].demo)}, made-up data. "
                "Set `FINANCE_DB` to work on your own database.")
-st.session_state["frame.ran"] = True  # this run went through the gate (ui.context checks)
+st.session_state["frame.ran"] = True  # this run went through the gate (finance.app.sidebar.context checks)
 page.run()

@@ -7,11 +7,11 @@ from decimal import Decimal
 
 import streamlit as st
 
-from finance.app import ui
+from finance.app import auth, loaders, sidebar
 from finance.domain import literal
 from finance.store.database import StoreError
 
-ctx = ui.context()
+ctx = sidebar.context()
 current = ctx.assumptions
 st.title("Assumptions")
 st.write("These shape every figure and are shown with every export. They are stored in the database: "
@@ -52,16 +52,16 @@ def edit_form() -> None:
         st.error(f"Not saved: {literal.markdown(exc)}")
         return
     try:
-        with ui.writable_store(ctx.path, "changing the assumptions") as store:
+        with loaders.writable_store(ctx.path, "changing the assumptions") as store:
             store.set_assumptions(updated.to_settings())
     except StoreError as exc:
-        ui.show_store_error(exc)
+        loaders.show_store_error(exc)
         return
     st.session_state["assumptions.flash"] = "Saved. Every page now uses these assumptions."
     st.rerun()
 
 
-if ui.can_edit():
+if auth.can_edit():
     edit_form()
 else:
     st.info("You can read the assumptions; changing them needs the editor role.", icon=":material/visibility:")
@@ -72,7 +72,7 @@ st.table({"assumption": [literal.markdown(k) for k in current.to_settings()],  #
           "value": [literal.markdown(v) for v in current.to_settings().values()]})
 
 st.subheader("Changes")
-with ui.read_store(ctx.path) as reader:
+with loaders.read_store(ctx.path) as reader:
     history = reader.changes(limit=50, actions=("assumptions", "setting"))
 if history.is_empty():
     st.caption("No assumption or mapping has been changed here yet.")

@@ -5,18 +5,18 @@ from __future__ import annotations
 import polars as pl
 import streamlit as st
 
-from finance.app import ui
+from finance.app import sidebar, widgets
 from finance.present import charts
 
-ctx = ui.context()
+ctx = sidebar.context()
 rows = ctx.rows()
 st.title("Customer acquisition cost")
 if rows.is_empty() or rows.get_column("spend").is_null().all():
-    ui.no_data()
+    widgets.no_data()
     st.stop()
 known = rows.filter(pl.col("spend").is_not_null() & (pl.col("new_customers") > 0))
 if known.is_empty():
-    ui.no_data("No period has both spend and new customers yet.")
+    widgets.no_data("No period has both spend and new customers yet.")
     st.stop()
 st.plotly_chart(ctx.chart(charts.cac_waterfall, source="costed", include_sales=ctx.view.include_sales),
                 key="cac.waterfall")
@@ -28,5 +28,5 @@ with right:
     st.plotly_chart(ctx.chart(charts.cac_by_dimension, by="segment", dimension="segment"), key="cac.segment")
 columns = ["period_label", "spend", "new_customers", "cac_media", "cac", "cac_sm"]
 table = rows.select(columns).with_columns(pl.col("spend", "cac_media", "cac", "cac_sm").cast(pl.Float64).round(2))
-st.dataframe(table, hide_index=True, key="cac.table", column_config=ui.column_config(columns, ctx.currency))
-ui.downloads(rows.select(columns), "cac", ctx)
+st.dataframe(table, hide_index=True, key="cac.table", column_config=widgets.column_config(columns, ctx.currency))
+widgets.downloads(rows.select(columns), "cac", ctx)

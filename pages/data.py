@@ -7,7 +7,7 @@ from typing import Any
 import polars as pl
 import streamlit as st
 
-from finance.app import ui
+from finance.app import auth, loaders, sidebar, widgets
 from finance.demo import remove_demo_data
 from finance.domain import literal
 from finance.domain.schema import CATEGORIES, FILE_KINDS, KINDS, normalise_header
@@ -24,8 +24,8 @@ KIND_HELP = {
     "revenue": "customer_id, date, revenue (+ gross_margin or cost, segment, channel)",
 }
 
-ctx = ui.context()
-editor = ui.can_edit()
+ctx = sidebar.context()
+editor = auth.can_edit()
 st.title("Data")
 if not editor:
     st.info("You can read the import history; importing and undoing imports need the editor role.",
@@ -36,10 +36,10 @@ if ctx.demo and editor:
                  "database to load your own files; `python -m finance demo --force` brings the demo back.")
         if st.button("Remove the demo data and start empty", key="data.clear_demo"):
             try:
-                with ui.writable_store(ctx.path, "removing the demo data") as store:
+                with loaders.writable_store(ctx.path, "removing the demo data") as store:
                     undone = remove_demo_data(store)
             except StoreError as exc:
-                ui.show_store_error(exc)
+                loaders.show_store_error(exc)
             else:
                 st.session_state["data.last"] = f"Started from an empty database ({undone} demo imports undone)."
                 st.rerun()
@@ -79,11 +79,11 @@ def upload_section() -> None:
     upload = st.file_uploader(f"{kind.capitalize()} CSV (up to {MAX_UPLOAD_MB} MB)", type=["csv", "txt", "tsv"],
                               key=f"data.upload.{kind}")
 
-    with ui.read_store(ctx.path) as store:
+    with loaders.read_store(ctx.path) as store:
         remembered = store.settings_with_prefix(f"mapping.{kind}.")
         remembered_categories = store.settings_with_prefix("categorymap.")
 
-    uploads: ui.Uploads = st.session_state.setdefault("data.uploads", ui.Uploads())
+    uploads: widgets.Uploads = st.session_state.setdefault("data.uploads", widgets.Uploads())
     if upload is None:
         uploads.clear(kind)
     else:
@@ -144,11 +144,11 @@ def upload_section() -> None:
                     new_categories[label] = choice
             if new_categories and st.button("Apply these categories", key="data.apply_categories"):
                 try:
-                    with ui.writable_store(ctx.path, "mapping category labels") as store:
+                    with loaders.writable_store(ctx.path, "mapping category labels") as store:
                         for label, key in new_categories.items():
                             store.set_setting(f"categorymap.{label}", key)
                 except StoreError as exc:
-                    ui.show_store_error(exc)
+                    loaders.show_store_error(exc)
                 else:
                     st.rerun()
 
@@ -181,7 +181,7 @@ def upload_section() -> None:
                                   help="Without this, a file covering periods already imported is refused.")
             if st.button(f"Import {prepared.rows.height:,} rows", type="primary", key="data.import"):
                 try:
-                    with ui.writable_store(ctx.path, "importing a file") as store:
+                    with loaders.writable_store(ctx.path, "importing a file") as store:
                         result = store.import_prepared(prepared, replace=replace, options=options)
                         if result.status == "imported":
                             for header, target in column_map.items():
@@ -208,7 +208,7 @@ if message := st.session_state.pop("data.last", None):
     st.success(message)
 
 st.subheader("Import history")
-with ui.read_store(ctx.path) as store:
+with loaders.read_store(ctx.path) as store:
     log = store.imports()
 if log.is_empty():
     st.write("No imports yet.")
@@ -223,7 +223,7 @@ else:
         confirm = cols[2].checkbox("Yes, remove its rows (and restore what it replaced)", key="data.undo_confirm")
         if cols[1].button("Undo", key="data.undo", disabled=not confirm):
             try:
-                with ui.writable_store(ctx.path, "undoing an import") as store:
+                with loaders.writable_store(ctx.path, "undoing an import") as store:
                     outcome = store.undo(int(chosen))
             except StoreError as exc:
                 st.error(literal.markdown(exc))

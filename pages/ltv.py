@@ -5,22 +5,22 @@ from __future__ import annotations
 import polars as pl
 import streamlit as st
 
-from finance.app import ui
+from finance.app import loaders, sidebar, widgets
 from finance.domain import literal
 from finance.ltv.base import METHODS
 from finance.metrics import measures
 from finance.metrics.table import MODEL_WORDS, headline_row, on_cac_basis
 from finance.present import charts, formats
 
-ctx = ui.context()
+ctx = sidebar.context()
 st.title("Customer lifetime value")
 rows = ctx.rows()
 if rows.is_empty() or rows.get_column("ltv").is_null().all():
-    ui.no_data("No customers with revenue yet.")
+    widgets.no_data("No customers with revenue yet.")
     st.stop()
 result = ctx.metrics()
 model = result.ltv
-st.caption(f"{ui.method_sentence(result)} Gross margin, {ctx.assumptions.horizon_months}-month horizon, "
+st.caption(f"{widgets.method_sentence(result)} Gross margin, {ctx.assumptions.horizon_months}-month horizon, "
            f"{formats.percent(ctx.assumptions.annual_discount_rate, places=0)} annual discount rate; ranges are "
            f"{ctx.assumptions.interval_label} intervals.")
 st.plotly_chart(ctx.chart(charts.cohort_heatmap, source="cohorts"), key="ltv.heatmap")
@@ -37,7 +37,7 @@ st.caption(f"{latest['period_label']}: each method's LTV and range, and how it f
 check = result.check
 comparison = []
 for method in METHODS:
-    other = ctx.metrics() if method == ctx.view.method else ui.load_metrics(
+    other = ctx.metrics() if method == ctx.view.method else loaders.load_metrics(
         ctx.path, ctx.version, ctx.view.grain, ctx.view.window, None, method, ctx.checked)
     row = on_cac_basis(other.rows, other.params, ctx.cac_basis).filter(pl.col("period") == latest["period"])
     if row.is_empty():
@@ -45,7 +45,7 @@ for method in METHODS:
     rec = row.row(0, named=True)
     score = check.headline(method, 12) if check is not None else None
     comparison.append({
-        "method": ui.METHOD_LABELS[method], "LTV": rec["ltv"], "low": rec["ltv_low"], "high": rec["ltv_high"],
+        "method": sidebar.METHOD_LABELS[method], "LTV": rec["ltv"], "low": rec["ltv_low"], "high": rec["ltv_high"],
         "LTV:CAC": rec["ltv_cac"],
         "forecast error": score.mape if score and score.mape is not None else None,
         "bias": score.bias if score and score.bias is not None else None,
@@ -76,7 +76,7 @@ else:
             score = check.scores.get(method, {}).get("", {}).get(horizon)
             if score is None or not score.predictions:
                 continue
-            table.append({"method": ui.METHOD_LABELS[method], "months ahead": int(horizon),
+            table.append({"method": sidebar.METHOD_LABELS[method], "months ahead": int(horizon),
                           "forecasts": score.predictions, "bias": score.bias, "forecast error": score.mape,
                           "range held": score.coverage})
     st.dataframe(pl.DataFrame(table), hide_index=True, key="ltv.check",
@@ -97,7 +97,7 @@ if pooled:
     st.caption("Small groups borrow strength: "
                + "; ".join(f"{literal.markdown(f['group'])}: {f['source']}" for f in pooled) + ".")
 explained = [{"group": f["group"], "model": f["model_label"], "customers": f["customers"], "parameter": p["name"],
-              "value": ui.parameter_text(p["value"], p["unit"], ctx.currency)}
+              "value": widgets.parameter_text(p["value"], p["unit"], ctx.currency)}
              for f in model.explained() for p in f["parameters"]]
 st.dataframe(pl.DataFrame(explained), hide_index=True, key="ltv.params")
 for note in model.notes:
@@ -105,7 +105,7 @@ for note in model.notes:
 table = rows.select("period_label", "status", "new_customers", "ltv", "ltv_low", "ltv_high", "ltv_cac",
                     "p_below_1", "p_below_target", "band", "payback_months")
 st.dataframe(table, hide_index=True, key="ltv.table",
-             column_config=ui.column_config(
+             column_config=widgets.column_config(
                  table.columns, ctx.currency, p_below_1=measures.label("p_below_1"),
                  p_below_target=f"{measures.label('p_below_target')} ({ctx.assumptions.target_ratio:g}x)"))
-ui.downloads(table, "ltv", ctx)
+widgets.downloads(table, "ltv", ctx)

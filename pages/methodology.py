@@ -6,9 +6,9 @@ from pathlib import Path
 
 import streamlit as st
 
-from finance.app import ui
+from finance.app import sidebar
 
-ui.context()  # the sign-in gate too, when this page runs on its own
+sidebar.context()  # the sign-in gate too, when this page runs on its own
 DOC = Path(__file__).resolve().parent.parent / "docs" / "metrics.md"
 
 st.markdown(DOC.read_text(encoding="utf-8"))

@@ -7,16 +7,16 @@ import functools
 import polars as pl
 import streamlit as st
 
-from finance.app import ui
+from finance.app import sidebar, widgets
 from finance.metrics.table import CAC_BASIS_WORDS, chance_text, headline_row
 from finance.present import charts, formats
 
-ctx = ui.context()
+ctx = sidebar.context()
 money = functools.partial(formats.money, currency=ctx.currency)  # amounts in the database's currency
 rows = ctx.rows()
 st.title("Overview")
 if rows.is_empty() or rows.get_column("spend").is_null().all():
-    ui.no_data()
+    widgets.no_data()
     st.stop()
 known = rows.filter(pl.col("spend").is_not_null())
 latest = headline_row(rows)
@@ -25,8 +25,8 @@ earlier = known.filter(pl.col("period") < latest["period"])
 previous = earlier.row(-1, named=True) if earlier.height else None
 awaiting = known.filter(pl.col("period") > latest["period"])
 result = ctx.metrics()
-window = ui.WINDOW_LABELS[ctx.view.window].lower()
-st.caption(f"{latest['period_label']}, {window}; {ui.as_of_text(result)}; {ui.method_sentence(result)}")
+window = sidebar.WINDOW_LABELS[ctx.view.window].lower()
+st.caption(f"{latest['period_label']}, {window}; {widgets.as_of_text(result)}; {widgets.method_sentence(result)}")
 
 
 def delta(key: str, fmt: str = "money") -> str | None:
@@ -68,7 +68,7 @@ if odds:
 if awaiting.height:
     labels = ", ".join(awaiting.get_column("period_label").to_list())
     st.info(f"{labels}: spend loaded, awaiting customers and revenue. The figures above are for "
-            f"{latest['period_label']}, the last period the revenue ledger covers ({ui.as_of_text(result)}).",
+            f"{latest['period_label']}, the last period the revenue ledger covers ({widgets.as_of_text(result)}).",
             icon=":material/hourglass_top:")
 if not latest["new_customers"]:
     st.info(f"{latest['period_label']} has spend but no new customers yet, so its CAC, LTV and LTV:CAC are n/a. "

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from finance.app import ui
+from finance.app import sidebar
 from finance.demo import SAMPLE_DIR, build_demo_db, demo_check_key
 from finance.domain import literal
 from finance.domain.assumptions import Assumptions
@@ -240,11 +240,11 @@ def test_planner_adopting_a_split_never_scales_shared_costs_twice(app: Runner, t
 
 def test_while_a_writer_holds_the_database_pages_show_the_last_state_and_no_error(
         app: Runner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from finance.app import ui
+    from finance.app import loaders
 
     db = tmp_path / "held.duckdb"
     build_demo_db(db)
-    monkeypatch.setattr(ui, "READ_WAIT", 0.3)
+    monkeypatch.setattr(loaders, "READ_WAIT", 0.3)
     shown = [m.value for m in app(db).metric]  # this server has read the database once
     writer = Store(db, user="a long import")
     try:
@@ -276,7 +276,7 @@ def test_the_ltv_page_shows_the_model_check_and_the_methods_side_by_side(app: Ru
     assert methods.shape[0] == 4  # auto, formula, cohort, bgnbd: each with its LTV, range and back-test error
     assert (methods["low"] <= methods["LTV"]).all() and (methods["LTV"] <= methods["high"]).all()
     table = frame_with("months ahead")
-    auto12 = table[(table["method"] == ui.METHOD_LABELS["auto"]) & (table["months ahead"] == 12)].iloc[0]
+    auto12 = table[(table["method"] == sidebar.METHOD_LABELS["auto"]) & (table["months ahead"] == 12)].iloc[0]
     score = check.headline("auto", 12)
     assert score is not None
     assert auto12["forecasts"] == score.predictions and abs(auto12["forecast error"] - score.mape) < 1e-12

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from finance.app import ui
+from finance.app import loaders
 from finance.demo import build_demo_db
 from finance.domain.assumptions import LABELS, Assumptions
 from finance.metrics.params import metric_params
@@ -67,7 +67,7 @@ def _three_ways(db: Path, by: str | None, method: str) -> tuple[list[dict[str, A
     extra = ("--by", by) if by else ()
     code, cli = run_cli_json("metrics", "--db", db, "--ltv-method", method, *extra)
     assert code == 0, cli
-    shown = ui.load_metrics(str(db), ui.readable_version(str(db)), "quarter", None, by, method)
+    shown = loaders.load_metrics(str(db), loaders.readable_version(str(db)), "quarter", None, by, method)
     used = {k: v for k, v in cli["assumptions"].items() if k != "overridden"}
     assert used == json.loads(json.dumps(shown.assumptions()))  # the same assumptions, listed the same way
     pack = report.gather(db, method=method)  # type: ignore[arg-type]

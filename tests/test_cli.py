@@ -244,7 +244,7 @@ def test_backtest_with_too_little_history_chooses_by_shape_and_says_why(tmp_path
 def test_metrics_uses_the_stored_assumptions_as_the_dashboard_does(tmp_path: Path) -> None:
     """After an editor changes every assumption, the command line prints the dashboard's figures; a flag
     overrides one assumption for that run only, and the JSON says which."""
-    from finance.app import ui
+    from finance.app import loaders
     from finance.demo import build_demo_db
     from finance.domain.assumptions import Assumptions
 
@@ -256,7 +256,7 @@ def test_metrics_uses_the_stored_assumptions_as_the_dashboard_does(tmp_path: Pat
         store.set_assumptions(changed.to_settings())
     code, out = run_cli_json("metrics", "--db", db, "--by", "channel", "--ltv-method", "formula")
     assert code == 0 and out["assumptions"]["overridden"] == []
-    shown = ui.load_metrics(str(db), ui.readable_version(str(db)), "quarter", None, "channel", "formula")
+    shown = loaders.load_metrics(str(db), loaders.readable_version(str(db)), "quarter", None, "channel", "formula")
     assert out["rows"] == json.loads(json.dumps(shown.to_json()["rows"]))
     assert out["assumptions"]["acquisition_lag_quarters"] == 1 and out["assumptions"]["target_ratio"] == 2.5
     code, once = run_cli_json("metrics", "--db", db, "--by", "channel", "--ltv-method", "formula", "--lag", "0",
@@ -268,19 +268,21 @@ def test_metrics_uses_the_stored_assumptions_as_the_dashboard_does(tmp_path: Pat
 def test_metrics_by_channel_and_segment_as_the_dashboard_shows_them(tmp_path: Path) -> None:
     """``--by channel_segment``: a row per channel and segment, the rows a dashboard filter on both
     selects; a channel's rows add up to its spend and customers by channel, to the cent."""
-    from finance.app import ui
+    from finance.app import loaders
     from finance.demo import build_demo_db
 
     db = tmp_path / "demo.duckdb"
     build_demo_db(db)
     code, crossed = run_cli_json("metrics", "--db", db, "--by", "channel_segment", "--ltv-method", "formula")
     assert code == 0 and crossed["assumptions"]["by"] == "channel_segment"
-    shown = ui.load_metrics(str(db), ui.readable_version(str(db)), "quarter", None, "channel_segment", "formula")
+    shown = loaders.load_metrics(str(db), loaders.readable_version(str(db)), "quarter", None, "channel_segment",
+                                 "formula")
     assert crossed["rows"] == json.loads(json.dumps(shown.to_json()["rows"]))
     # exact amounts (the JSON rounds each row to cents): a channel's segments add up to the channel
     import polars as pl
 
-    by_channel = ui.load_metrics(str(db), ui.readable_version(str(db)), "quarter", None, "channel", "formula").rows
+    by_channel = loaders.load_metrics(str(db), loaders.readable_version(str(db)), "quarter", None, "channel",
+                                      "formula").rows
     summed = shown.rows.group_by("period", "channel").agg(pl.col("spend", "spend_sm", "new_customers").sum())
     assert summed.sort("period", "channel").to_dicts() == by_channel.select(
         "period", "channel", pl.col("spend", "spend_sm").fill_null(0), "new_customers").sort(

@@ -16,7 +16,7 @@ import pytest
 from streamlit.runtime.scriptrunner import script_runner
 from streamlit.testing.v1 import AppTest
 
-from finance.app import ui
+from finance.app import loaders
 from finance.app.views import map_range, period_months
 from finance.demo import build_demo_db
 from finance.domain.assumptions import Assumptions
@@ -201,7 +201,7 @@ def test_the_cli_the_dashboard_and_the_pack_report_fiscal_quarters(demo: Path, t
     labels = [r["period"] for r in cli["rows"]]
     assert labels[0] == "FY2023-Q4" and labels[-1] == "FY2026-Q3"  # Jan-Mar 2023 to Oct-Dec 2025
     assert "FY2026-Q1" in labels and cli["assumptions"]["fiscal_year_start"] == APRIL
-    shown = ui.load_metrics(str(db), ui.readable_version(str(db)), "quarter", None, None, "formula")
+    shown = loaders.load_metrics(str(db), loaders.readable_version(str(db)), "quarter", None, None, "formula")
     assert cli["rows"] == json.loads(json.dumps(shown.to_json()["rows"]))
     code, calendar = run_cli_json("metrics", "--db", demo, "--ltv-method", "formula")
     assert calendar["assumptions"]["fiscal_year_start"] == 1 and calendar["rows"][0]["period"] == "2023-Q1"

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from finance.app import ui
+from finance.app import loaders, widgets
 from finance.demo import build_demo_db
 from finance.planning import plans as sc
 from finance.planning.curves import PlanError
@@ -118,7 +118,7 @@ def test_store_errors_keep_their_paths_as_written(tmp_path: Path, monkeypatch: p
     assert not at.exception, at.exception
     shown = " ".join(e.value for e in at.error).replace("\\", "")
     assert "Finance Team/Q4 Board/Company.duckdb" in shown, shown
-    assert ui.sentence("x at /Tmp/A.duckdb") == "X at /Tmp/A.duckdb"
+    assert loaders.sentence("x at /Tmp/A.duckdb") == "X at /Tmp/A.duckdb"
 
 
 class _Upload:
@@ -130,7 +130,7 @@ class _Upload:
 
 
 def test_one_upload_copy_per_file_removed_when_replaced_cleared_or_the_session_ends() -> None:
-    uploads = ui.Uploads()
+    uploads = widgets.Uploads()
     folder = uploads.folder
     first = uploads.copy("spend", _Upload("a", "../../etc/passwd.csv", b"period\n"))
     for _ in range(5):  # every rerun of the page with the same file

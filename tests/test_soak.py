@@ -87,7 +87,8 @@ def test_a_short_soak_runs_every_page_and_reports(tmp_path: Path) -> None:
     assert report["checks"] == {"no exception": True, "memory growth under limit": True, "caches bounded": True,
                                 "session state steady": True}
     names = {c["name"] for c in report["caches"]}
-    assert {"finance.app.ui.load_metrics", "finance.app.ui.load_dataset", "finance.app.ui._cached_chart"} <= names
+    assert {"finance.app.loaders.load_metrics", "finance.app.loaders.load_dataset",
+            "finance.app.context._cached_chart"} <= names
     assert all(c["bounded"] and c["entries"] <= c["bound"] for c in report["caches"])
     assert sum(c["entries"] for c in report["caches"]) > 0  # the caches were read, not just listed
     memory = report["memory"]
@@ -128,9 +129,10 @@ def test_a_cache_held_by_streamlit_but_defined_elsewhere_is_checked_too() -> Non
 
 
 def test_the_dashboards_own_caches_are_all_bounded() -> None:
-    import finance.app.ui
+    import finance.app.context
+    import finance.app.loaders
 
-    caches = soak.collect_caches([finance.app.ui], registries={})
+    caches = soak.collect_caches([finance.app.loaders, finance.app.context], registries={})
     assert {c.kind for c in caches} >= {"cache_resource", "lru_cache"}
     assert soak.cache_problems(caches) == []
 

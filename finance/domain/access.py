@@ -1,6 +1,6 @@
 """Who may see the figures and who may change the data: sign-in claims to a role.
 
-Pure rules, no Streamlit: ``finance.app.ui`` hands in the claims of the signed-in user's ID token
+Pure rules, no Streamlit: ``finance.app.auth`` hands in the claims of the signed-in user's ID token
 (``st.user``) and the ``[access]`` section of ``.streamlit/secrets.toml``.
 
 Two roles:

@@ -1,0 +1,153 @@
+"""Who may use the dashboard: the sign-in gate and the roles, from the server's own state.
+
+Every page runs behind :func:`gate` (the entry script calls it, or ``finance.app.sidebar.context``
+when a page runs alone); every change asks :func:`require_editor` again right before it writes.
+The rules themselves are pure and live in ``finance.domain.access``.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import time
+from collections.abc import Mapping
+
+import streamlit as st
+
+from finance.domain import literal
+from finance.domain.access import (
+    LOCAL,
+    LOOPBACK_HOSTS,
+    AccessConfigError,
+    AccessPolicy,
+    Actor,
+    Decision,
+    decide,
+    host_allowed,
+)
+
+LOOPBACK_NAMES = {"localhost", "127.0.0.1", "::1"}
+
+
+def auth_configured() -> bool:
+    """Whether ``.streamlit/secrets.toml`` has an ``[auth]`` section (OpenID Connect sign-in)."""
+    try:
+        return "auth" in st.secrets
+    except FileNotFoundError:
+        return False
+
+
+def _header(name: str) -> str | None:
+    """A header of the request that opened this session (None under AppTest, which has none)."""
+    try:
+        value = st.context.headers.get(name)
+    except Exception:  # no request behind this run (a bare script)
+        return None
+    return value if isinstance(value, str) else None
+
+
+def _is_loopback(address: str | None) -> bool:
+    if address is None:
+        return False
+    if address in LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(address).is_loopback
+    except ValueError:
+        return False
+
+
+def current_actor() -> Actor | None:
+    """The session's user from the server's own state (``st.user``), never from anything the browser
+    sends: the local user when sign-in is not configured, None when not let in."""
+    if not auth_configured():
+        return LOCAL
+    try:
+        return _decision().actor
+    except AccessConfigError:
+        return None
+
+
+def can_edit() -> bool:
+    """Whether to draw the controls that change data (each change checks again: ``require_editor``)."""
+    actor = current_actor()
+    return actor is not None and actor.can_edit
+
+
+def _decision() -> Decision:
+    """The signed-in user's role from ``[access]`` and their token's claims (AccessConfigError if misconfigured)."""
+    return decide(st.user.to_dict(), AccessPolicy.from_config(st.secrets.get("access")), time.time())
+
+
+def gate() -> Actor:
+    """Let the session in, or show why not and stop the run. Called before any page runs.
+
+    - No sign-in configured: the app serves this computer only. It refuses to show anything
+      when the server listens beyond localhost or the browser connects from another address,
+      and says on every page that it is unauthenticated.
+    - Sign-in configured: a signed-out session sees only the sign-in button; an expired token
+      signs the session out; a user with no role, or a wrong ``[access]`` section, is refused.
+    """
+    if st.get_option("server.trustedUserHeaders"):
+        st.error("server.trustedUserHeaders is set: identities taken from request headers can be forged, so "
+                 "this dashboard refuses to run. Remove it and use sign-in (.streamlit/secrets.example.toml).")
+        st.stop()
+    if not auth_configured():
+        host = _header("host")
+        if host is not None and not host_allowed(host, LOOPBACK_HOSTS):
+            # behind finance/app/server.py this never runs: the server refuses the request first
+            st.error("This dashboard answers only to localhost, 127.0.0.1 and [::1] while sign-in is not "
+                     "configured; open it by one of those names.")
+            st.stop()
+        bound = st.get_option("server.address")
+        client = st.context.ip_address  # None for a loopback peer; a string otherwise (not a str under AppTest)
+        if not _is_loopback(bound) or (isinstance(client, str) and not _is_loopback(client)):
+            st.error("Sign-in is not configured, so this dashboard only serves the computer it runs on. "
+                     f"It is listening on {bound or 'every network address'}: start it with "
+                     "`--server.address localhost`, or configure sign-in (see .streamlit/secrets.example.toml).")
+            st.stop()
+        st.sidebar.warning("Unauthenticated: sign-in is not configured. This dashboard serves this computer "
+                           "only, and anyone using it can change the data.", icon=":material/lock_open:")
+        return LOCAL
+    try:
+        decision = _decision()
+    except AccessConfigError as exc:
+        st.error(f"Access is misconfigured, so nobody is let in: {literal.markdown(exc)}. Fix .streamlit/secrets.toml "
+                 "(see .streamlit/secrets.example.toml).")
+        st.stop()
+    if decision.outcome == "expired":
+        st.logout()
+        st.stop()
+    if decision.actor is None:
+        st.title("LTV:CAC dashboard")
+        st.markdown(literal.markdown(decision.message))
+        if decision.outcome == "signed_out":
+            providers = [key for key, value in st.secrets["auth"].items() if isinstance(value, Mapping)]
+            for provider in providers or [None]:
+                label = f"Sign in with {provider}" if provider else "Sign in"
+                if st.button(label, type="primary", key=f"auth.login.{provider or 'default'}"):
+                    if provider:
+                        st.login(provider)
+                    else:
+                        st.login()
+        elif st.button("Sign out", key="auth.logout"):
+            st.logout()
+        st.stop()
+    actor = decision.actor
+    with st.sidebar:
+        st.caption(f"Signed in as **{literal.markdown(actor.name)}** ({literal.markdown(actor.email or 'no e-mail')}), "
+                   f"{actor.role}.")
+        if st.button("Sign out", key="auth.logout"):
+            st.logout()
+    return actor
+
+
+def require_editor(action: str) -> Actor:
+    """The signed-in editor, checked again on the server right before a change; anyone else gets
+    an error and the run stops, whatever the browser sent (a hidden button, a crafted message)."""
+    actor = current_actor()
+    if actor is None or not actor.can_edit:
+        who = f"{literal.markdown(actor.name)} is a viewer" if actor else "you are not signed in"
+        st.error(f"Not allowed: {action} needs the editor role, and {who}. Nothing was changed.")
+        st.stop()
+    return actor
+

@@ -1,0 +1,200 @@
+"""What the Planner page shows of its plans: a projection's tiles and channel table, the optimised split
+and the goal-seek answer (each with its button to adopt it), the plans side by side, a channel's
+response curve, and the board pack's buttons.
+
+Drawing only: the working plan, every change to it and the files made of it are ``finance.app.planner``'s
+(and ``finance.planning.session``'s); a button here calls one of its transitions.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import polars as pl
+import streamlit as st
+
+from finance.app import planner
+from finance.app.context import Context
+from finance.domain import literal
+from finance.planning import plans as sc
+from finance.planning.curves import PlanError
+from finance.planning.session import PlanSession
+from finance.present import charts, formats
+from finance.store.database import StoreError
+
+
+@contextmanager
+def refused(prefix: str = "", where: Any = st) -> Iterator[None]:
+    """Run the block; a change the plan or the store refuses is shown as an error after ``prefix`` (in
+    ``where``: a column, else the page) and the page goes on."""
+    try:
+        yield
+    except (PlanError, StoreError) as exc:
+        where.error(f"{prefix}{literal.markdown(exc)}")
+
+
+def money_columns(currency: str) -> dict[str, Any]:
+    """The channel table's column formats: amounts in ``currency``, customers as whole numbers."""
+    shown = formats.table_format("money", currency)
+    columns: dict[str, Any] = {c: st.column_config.NumberColumn(c, format=shown)
+                               for c in ("Spend", "CPA", "Marginal CAC", "LTV")}
+    columns["New customers"] = st.column_config.NumberColumn("New customers", format="localized")
+    return columns
+
+
+def bounds_columns(currency: str) -> dict[str, Any]:
+    """The bounds editor's column formats: amounts in ``currency``, and the lock."""
+    shown = formats.table_format("money", currency)
+    return {"minimum": st.column_config.NumberColumn("Minimum", min_value=0.0, format=shown),
+            "maximum": st.column_config.NumberColumn("Maximum", min_value=0.0, format=shown),
+            "locked": st.column_config.CheckboxColumn("Locked at plan", help="Keep the plan's spend")}
+
+
+def _range(value: sc.Range, fmt: Callable[[Any], str]) -> str:
+    if value.low is None or value.high is None:
+        return "range n/a"
+    return f"range {fmt(value.low)} to {fmt(value.high)}"
+
+
+def tiles(p: sc.Projection, currency: str) -> None:
+    """A projection's six tiles (spend, customers, CAC, LTV:CAC, payback, ROI) with their ranges, and its warnings."""
+    money = functools.partial(formats.money, currency=currency)
+    f = p.figures
+    cols = st.columns(6)
+    cols[0].metric("Marketing spend", formats.money_compact(p.spend, currency), help=f"Exactly {money(p.spend)}; "
+                   f"{money(p.shared)} of it shared")
+    cols[1].metric("New customers", formats.count(f["customers"].point),
+                   _range(f["customers"], formats.count), delta_color="off", delta_arrow="off")
+    cols[2].metric("Fully loaded CAC", money(f["cac"].point), _range(f["cac"], money), delta_color="off",
+                   delta_arrow="off", help=_range(f["cac"], money))
+    cols[3].metric("LTV:CAC", formats.ratio(f["ltv_cac"].point), p.band or "n/a", delta_color="off", delta_arrow="off",
+                   help=_range(f["ltv_cac"], formats.ratio))
+    cols[4].metric("Payback", formats.months(f["payback_months"].point),
+                   _range(f["payback_months"], formats.months), delta_color="off", delta_arrow="off")
+    cols[5].metric("ROI", formats.percent(f["roi"].point),
+                   _range(f["roi"], formats.percent), delta_color="off", delta_arrow="off")
+    for warning in p.warnings:
+        st.warning(literal.markdown(warning))
+
+
+def channel_table(p: sc.Projection, currency: str) -> None:
+    """A projection's channels: spend, customers and their range, costs, LTV and the curve's fit."""
+    whole = pl.col("customers_low").round(0).cast(pl.Int64), pl.col("customers_high").round(0).cast(pl.Int64)
+    table = p.channels.select(
+        pl.col("channel").alias("Channel"), pl.col("spend").cast(pl.Float64).alias("Spend"),
+        pl.col("customers").round(0).alias("New customers"), pl.format("{} to {}", *whole).alias("Range"),
+        pl.col("cpa").round(2).alias("CPA"), pl.col("marginal_cac").round(2).alias("Marginal CAC"),
+        pl.col("ltv").round(2).alias("LTV"), pl.col("curve").str.replace("_", " ").alias("Curve"),
+        pl.col("r_squared").round(3).alias("R²"), pl.col("warning").fill_null("").alias("Warning"))
+    st.dataframe(table, hide_index=True, width="stretch", column_config=money_columns(currency))
+
+
+def optimised_split(ctx: Context, session: PlanSession) -> None:
+    """The last optimised split of the working plan, and the button that makes it the working plan; a split
+    that no longer fits (the data changed under it) is said and dropped."""
+    if session.optimised is None:
+        return
+    money = functools.partial(formats.money, currency=ctx.currency)
+    try:
+        best = planner.projected(ctx, session.optimised.lines, "Optimised split")
+    except PlanError as exc:
+        st.error(f"The optimised split no longer fits this plan: {literal.markdown(exc)}")
+        session.optimised = None
+        return
+    if session.optimised.total != session.budget_to_split:
+        st.caption(f"This split is of {money(session.optimised.total)}; the working plan's channels "
+                   f"spend {money(session.budget_to_split)}.")
+    tiles(best, ctx.currency)
+    channel_table(best, ctx.currency)
+    if st.button("Use the optimised split as the working plan", key="plan.use_optimised"):
+        session.adopt_optimised()
+        st.rerun()
+
+
+def goal_answer(ctx: Context, session: PlanSession) -> None:
+    """The last goal seek's budget and its projection, and the button that makes it the working plan."""
+    if session.goal is None:
+        return
+    money = functools.partial(formats.money, currency=ctx.currency)
+    goal = session.goal.answer
+    sought = planner.projected(ctx, session.goal.lines, "Goal seek")
+    st.success(f"Channel budget {money(goal.channel_total)} ({literal.markdown(goal.note)}); with shared "
+               f"and sales lines, {money(sought.spend_sm)} in all.")
+    tiles(sought, ctx.currency)
+    st.caption("Goal seek splits each budget optimally, with channels capped at twice their largest past "
+               "quarter. The budget is found to within 0.1%.")
+    if st.button("Use this plan as the working plan", key="plan.use_goal"):
+        session.adopt_goal()
+        st.rerun()
+
+
+def comparison(ctx: Context, session: PlanSession, baseline: sc.Projection, plan: sc.Projection,
+               saved_names: Sequence[str]) -> None:
+    """The plans chosen side by side: the baseline, the working plan, its optimised split and saved scenarios."""
+    candidates = planner.candidates(ctx, session, baseline, plan)
+    chosen = st.multiselect("Compare", [*candidates, *saved_names], default=list(candidates)[:3],
+                            key="plan.compare")
+    projections, problems = planner.compared(ctx, candidates, chosen)
+    for problem in problems:
+        st.warning(problem)
+    if not projections:
+        return
+    table = sc.compare(projections)
+    writers: dict[str, Callable[[Any], str]] = {
+        "money": functools.partial(formats.money, currency=ctx.currency), "ratio": formats.ratio,
+        "count": formats.count, "percent": formats.percent, "months": formats.months}
+
+    def cell(rec: dict[str, Any]) -> str:
+        fmt = writers[rec["unit"]]
+        text = fmt(rec["value"]) if rec["value"] is not None else "n/a"
+        if rec["low"] is not None and rec["high"] is not None and rec["low"] != rec["high"]:
+            text += f" ({fmt(rec['low'])} to {fmt(rec['high'])})"
+        return text + (f" {rec['band']}" if rec["band"] else "")
+
+    shown = table.with_columns(text=pl.Series([cell(r) for r in table.iter_rows(named=True)], dtype=pl.String))
+    wide = shown.pivot(on="scenario", index="label", values="text", maintain_order=True)
+    st.dataframe(wide.rename({"label": "Figure"}), hide_index=True, width="stretch")
+    st.plotly_chart(charts.scenario_comparison(table, ctx.assumptions.band_edges), key="plan.compare.chart")
+
+
+def response_curve(ctx: Context, basis: sc.PlanningBasis, plan: sc.Projection) -> None:
+    """A channel's response curve with its history and the working plan's point, and the fit in words."""
+    channel = st.selectbox("Channel", list(basis.channels), key="plan.curve.channel")
+    b = basis.channels[channel]
+    planned = plan.channels.filter(pl.col("channel") == channel).row(0, named=True)
+    planned_point = {"spend": float(planned["spend"]), "customers": planned["customers"],
+                     "low": planned["customers_low"], "high": planned["customers_high"],
+                     "marginal_cac": planned["marginal_cac"]}
+    reach = max(1.5 * float(b.history["direct_spend"].max() or 0.0), 1.2 * planned_point["spend"])  # type: ignore[arg-type]
+    st.plotly_chart(charts.response_curve(channel, b.history, sc.curve_grid(basis, channel, reach), planned_point,
+                                          currency=ctx.currency),
+                    key="plan.curve.chart")
+    params = ", ".join(f"{k} = {v:,.4g}" for k, v in b.curve.params.items())
+    st.caption(f"{b.curve.kind.replace('_', ' ')} curve ({params}); R² {b.curve.r_squared or 0:.3f} on "
+               f"{b.curve.points} quarters. " + literal.markdown(b.curve.warning or ""))
+
+
+def board_pack(ctx: Context, session: PlanSession, saved_names: Sequence[str]) -> None:
+    """The board pack of a budget request: a button to make each file, and its download once made for this plan."""
+    st.write("The CFO board pack: KPIs, LTV:CAC trend with bands, fully loaded CAC breakdown, CPL/CPA history, "
+             "the budget request with its projection and range, assumptions and methodology.")
+    picked = st.selectbox("Budget request", ["", None, *saved_names], key="plan.pack.scenario",
+                          format_func=lambda n: "The working plan on this page, with its optimised split"
+                          if n == "" else "Latest saved request (else last quarter repeated)" if n is None
+                          else n)
+    request = planner.pack_request(session, picked)
+    for col, kind in zip(st.columns(2), ("pdf", "xlsx"), strict=True):
+        if col.button(f"Prepare the {kind.upper()}", key=f"plan.pack.{kind}"):
+            try:
+                with st.spinner("Rendering the board pack..."):
+                    planner.prepare_pack(ctx, picked, request, kind)
+            except Exception as exc:  # a missing renderer or bad input: say what, keep the page
+                col.error(f"Board pack not made: {exc}")
+        if (made := planner.prepared_pack(ctx, picked, request, kind)) is not None:
+            col.download_button(f"Download board pack ({kind.upper()})", made,
+                                file_name=f"board-pack-{session.period}.{kind}", key=f"plan.pack.{kind}.download",
+                                mime="application/pdf" if kind == "pdf" else
+                                "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")

@@ -1,0 +1,102 @@
+"""What the pages draw with: the download buttons, the no-data note, the table formats, figure texts,
+and the session's uploaded files."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import weakref
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import streamlit as st
+
+from finance.app.context import Context
+from finance.domain import literal
+from finance.metrics import measures
+from finance.metrics.table import MetricsResult
+from finance.present import exports, formats
+
+
+def downloads(frame: pl.DataFrame, name: str, ctx: Context) -> None:
+    """CSV and XLSX buttons for a table shown on a page; the XLSX carries the assumptions, and its
+    money columns (``finance.metrics.measures``) the database's currency format.
+
+    Text that a spreadsheet would run as a formula is neutralised (finance.present.exports).
+    """
+    result = ctx.metrics()
+    assumptions = {**result.assumptions(), "view": str(ctx.view.to_query() or "defaults")}
+    left, right = st.columns([1, 1])
+    left.download_button("Download CSV", exports.to_csv_bytes(frame), file_name=f"{name}.csv",
+                         mime="text/csv", key=f"download.{name}.csv")
+    right.download_button("Download XLSX", exports.to_xlsx_bytes({name: frame}, assumptions, currency=ctx.currency),
+                          file_name=f"{name}.xlsx", key=f"download.{name}.xlsx",
+                          mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+
+
+def no_data(message: str = "No data for this selection yet.") -> None:
+    st.info(f"{message} Load spend, funnel, customers and revenue files on the **Data** page "
+            "or with `python -m finance import`.")
+
+
+def column_config(columns: Sequence[str], currency: str, **labels: str) -> dict[str, Any]:
+    """The dashboard table's column formats, from each figure's unit in ``finance.metrics.measures``
+    (money in the database's currency, ratios as 3.04x, fractions as percentages); ``labels``
+    overrides the header shown."""
+    config: dict[str, Any] = {}
+    for column in columns:
+        shown = formats.table_format(measures.unit(column), currency)
+        if shown is not None and measures.unit(column) != "count":
+            config[column] = st.column_config.NumberColumn(labels.get(column), format=shown)
+    return config
+
+
+def as_of_text(result: MetricsResult) -> str:
+    return f"as of {result.as_of:%d %b %Y}"
+
+
+def method_sentence(result: MetricsResult) -> str:
+    """Which models made the LTV and how well they back-tested (``MetricsResult.model_sentence``), Markdown-safe."""
+    return literal.markdown(result.model_sentence())
+
+
+def parameter_text(value: float, unit: str, currency: str) -> str:
+    """A fitted parameter in its unit: 4.2%, $1,234.56, 23.1 months, 0.8123."""
+    if unit == "percent":
+        return formats.percent(value)
+    if unit == "money":
+        return formats.money(value, currency)
+    if unit == "months":
+        return formats.months(value)
+    return f"{value:,.4g}"
+
+
+UPLOAD_SUFFIXES = (".csv", ".txt", ".tsv")
+
+
+class Uploads:
+    """This session's copies of uploaded files on disk (the importer reads a path): one per file kind,
+    replaced when another file is chosen, removed when it is cleared, and the folder removed when the
+    session ends (its state is dropped) or the server stops."""
+
+    def __init__(self) -> None:
+        self.folder = Path(tempfile.mkdtemp(prefix="upload-"))
+        self.files: dict[str, tuple[str, Path]] = {}
+        weakref.finalize(self, shutil.rmtree, self.folder, True)
+
+    def copy(self, kind: str, upload: Any) -> Path:
+        known = self.files.get(kind)
+        if known is not None and known[0] == upload.file_id:
+            return known[1]
+        self.clear(kind)
+        suffix = Path(upload.name).suffix.lower()
+        path = self.folder / f"{kind}{suffix if suffix in UPLOAD_SUFFIXES else '.csv'}"
+        path.write_bytes(upload.getbuffer())
+        self.files[kind] = (upload.file_id, path)
+        return path
+
+    def clear(self, kind: str) -> None:
+        if (known := self.files.pop(kind, None)) is not None:
+            known[1].unlink(missing_ok=True)
