@@ -99,7 +99,10 @@ if pooled:
 explained = [{"group": f["group"], "model": f["model_label"], "customers": f["customers"], "parameter": p["name"],
               "value": widgets.parameter_text(p["value"], p["unit"], ctx.currency)}
              for f in model.explained() for p in f["parameters"]]
-st.dataframe(pl.DataFrame(explained), hide_index=True, key="ltv.params")
+st.dataframe(pl.DataFrame(explained), hide_index=True, key="ltv.params",
+             column_config=widgets.column_config(["group", "model", "customers", "parameter", "value"], ctx.currency,
+                                                 group="Segment or channel", model="Model", customers="Customers",
+                                                 parameter="Fitted figure", value="Value"))
 for note in model.notes:
     st.caption(literal.markdown(note))
 table = rows.select("period_label", "status", "new_customers", "ltv", "ltv_low", "ltv_high", "ltv_cac",

@@ -1,4 +1,4 @@
-"""Methodology: the formulas from docs/metrics.md, as a CFO reads them."""
+"""Methodology: how every figure is computed, in a CFO's words (docs/methodology.md, the pack's appendix too)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,6 @@ import streamlit as st
 from finance.app import sidebar
 
 sidebar.context()  # the sign-in gate too, when this page runs on its own
-DOC = Path(__file__).resolve().parent.parent / "docs" / "metrics.md"
+DOC = Path(__file__).resolve().parent.parent / "docs" / "methodology.md"
 
 st.markdown(DOC.read_text(encoding="utf-8"))

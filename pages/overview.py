@@ -8,8 +8,10 @@ import polars as pl
 import streamlit as st
 
 from finance.app import sidebar, widgets
+from finance.domain import literal
+from finance.metrics.mix import headline_mix
 from finance.metrics.table import CAC_BASIS_WORDS, chance_text, headline_row
-from finance.present import charts, formats
+from finance.present import charts, formats, summary
 
 ctx = sidebar.context()
 money = functools.partial(formats.money, currency=ctx.currency)  # amounts in the database's currency
@@ -61,6 +63,14 @@ tiles[4].metric("Marketing spend", formats.money_compact(latest["spend"], ctx.cu
                 help=f"Exactly {money(latest['spend'])}: every category but sales")
 tiles[5].metric("New customers", formats.count(latest["new_customers"]), delta("new_customers"))
 
+# The mix behind the headline: a pooled LTV:CAC is customer-weighted, so one segment can carry it.
+segments = ctx.rows("segment").filter(pl.col("period_label") == latest["period_label"])
+if sales:  # the headline is on S&M CAC: so is each segment's share of the spend
+    segments = segments.with_columns(spend=pl.col("spend_sm"))
+mix = headline_mix(latest, segments, "segment", ctx.assumptions.target_ratio, ctx.assumptions.band_edges)
+finding = summary.finding(latest, latest["period_label"], ctx.assumptions.target_ratio, mix, previous,
+                          previous["period_label"] if previous else None)
+st.markdown(f"**{literal.markdown(finding)}**")
 if odds:
     st.caption(f"LTV:{'S&M ' if sales else ''}CAC {formats.ratio(latest['ltv_cac'])}, "
                f"{ctx.assumptions.interval_label} range "
@@ -73,6 +83,19 @@ if awaiting.height:
 if not latest["new_customers"]:
     st.info(f"{latest['period_label']} has spend but no new customers yet, so its CAC, LTV and LTV:CAC are n/a. "
             "They appear once the period's customers or revenue are loaded.")
+if len(mix.parts) > 1:
+    st.subheader("The mix behind the headline")
+    if note := summary.mix_note(mix, ctx.assumptions.target_ratio):
+        st.warning(literal.markdown(note), icon=":material/balance:")
+    parts = pl.DataFrame([(p.name, p.new_customers, p.customer_share, p.spend / p.new_customers if p.new_customers
+                           else None, p.ltv, p.ltv_cac, p.band, p.margin_share) for p in mix.parts],
+                         schema={"segment": pl.String, "new_customers": pl.Int64, "share": pl.Float64,
+                                 cac_key: pl.Float64, "ltv": pl.Float64, "ltv_cac": pl.Float64, "band": pl.String,
+                                 "margin_share": pl.Float64}, orient="row")
+    st.dataframe(parts, hide_index=True, key="overview.mix", column_config={
+        **widgets.column_config(parts.columns, ctx.currency, ltv_cac="LTV:S&M CAC" if sales else "LTV:CAC"),
+        "share": st.column_config.NumberColumn("Share of new customers", format="percent"),
+        "margin_share": st.column_config.NumberColumn("Share of lifetime margin", format="percent")})
 st.plotly_chart(ctx.chart(charts.ltv_cac_trend, edges=ctx.assumptions.band_edges, cac_column=cac_key),
                 key="overview.trend")
 st.plotly_chart(ctx.chart(charts.channel_efficiency, by="channel", period=latest["period_label"], dimension="channel",

@@ -11,6 +11,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import polars as pl
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -359,3 +360,24 @@ def test_compact_money_is_the_same_on_a_tile_and_in_a_chart(app: Runner, demo_db
     assert tile.value == in_title.group(1)  # the same quarter's spend, written once
     assert re.fullmatch(r"\$\d{3}\.\dK", tile.value), tile.value  # hundreds of thousands: where they diverged
     assert tile.value in _texts(spend).splitlines()  # the quarter's bar total too
+
+
+def test_the_overview_shows_the_mix_behind_the_headline(app: Runner, demo_db: Path) -> None:
+    at = app(demo_db)
+    with Store(demo_db, read_only=True) as store:
+        data, stored = store.dataset(), store.assumptions()
+    check = _check(demo_db)
+    params = metric_params(Assumptions.from_settings(stored), by="segment")
+    latest = compute(data, metric_params(Assumptions.from_settings(stored)), check).rows.row(-1, named=True)
+    segments = compute(data, params, check).rows.filter(pl.col("period_label") == latest["period_label"])
+    # Independently of finance.metrics.mix: each segment's lifetime margin, and the headline without the largest.
+    margins = {r["segment"]: r["ltv"] * r["new_customers"] for r in segments.iter_rows(named=True)}
+    top = max(margins, key=margins.__getitem__)
+    spend = {r["segment"]: float(r["spend"]) for r in segments.iter_rows(named=True)}
+    rest = (sum(margins.values()) - margins[top]) / (sum(spend.values()) - spend[top])
+    assert rest < 3 <= latest["ltv_cac"]  # the demo's quarter is carried by one segment
+    text = " ".join(re.sub(r"\\(.)", r"\1", m.value) for m in [*at.markdown, *at.warning])
+    assert f"LTV:CAC was {latest['ltv_cac']:.2f}x in {latest['period_label']}, above the 3x target" in text
+    assert f"{top} carries the headline" in text and f"Without them, LTV:CAC is {rest:.2f}x" in text
+    table = next(d.value for d in at.dataframe if "margin_share" in d.value.columns)
+    assert sorted(table["segment"]) == sorted(margins) and int(table["new_customers"].sum()) == latest["new_customers"]

@@ -137,15 +137,15 @@ def test_the_board_pack_prints_the_plan_and_the_split_on_the_page(planner: AppTe
     working = _tiles(planner.main.metric)
     optimised = _tiles(planner.tabs[0].metric)
     baseline, request, split = _sheet(planner.session_state["plan.pack.xlsx.bytes"], "Scenario comparison")
-    assert [baseline["scenario"], request["scenario"], split["scenario"]] == [
+    assert [baseline["Scenario"], request["Scenario"], split["Scenario"]] == [
         "Baseline (repeat last quarter)", "Working plan", "Optimised split"]
-    assert Decimal(str(request["spend"])) == _exact(working["Marketing spend"]) == Decimal("3092665.29")
-    assert f"{request['customers']:,.0f}" == working["New customers"].value
-    assert Decimal(str(split["spend"])) == _exact(optimised["Marketing spend"])
-    assert f"{split['customers']:,.0f}" == optimised["New customers"].value
-    assert f"{split['ltv_cac']:.2f}x" == optimised["LTV:CAC"].value
+    assert Decimal(str(request["Marketing spend"])) == _exact(working["Marketing spend"]) == Decimal("3092665.29")
+    assert f"{request['Projected new customers']:,.0f}" == working["New customers"].value
+    assert Decimal(str(split["Marketing spend"])) == _exact(optimised["Marketing spend"])
+    assert f"{split['Projected new customers']:,.0f}" == optimised["New customers"].value
+    assert f"{split['LTV:CAC']:.2f}x" == optimised["LTV:CAC"].value
     lines = _sheet(planner.session_state["plan.pack.xlsx.bytes"], "Budget request lines")
-    assert [Decimal(str(r["amount"])) for r in lines if r["channel"] == "Paid Search"] == [Decimal(PAID_SEARCH)]
+    assert [Decimal(str(r["Amount"])) for r in lines if r["Channel"] == "Paid Search"] == [Decimal(PAID_SEARCH)]
     assert [b for b in planner.get("download_button") if "XLSX" in getattr(b, "label", "")]
     # a pack of that plan is not offered once the plan changes
     key = planner.data_editor[0].key

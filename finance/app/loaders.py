@@ -285,12 +285,13 @@ def load_projection(path: str, version: tuple[int, ...], method: str, lines: tup
 
 @st.cache_resource(max_entries=4, ttl=3600, show_spinner=False)
 def load_pack(path: str, version: tuple[int, ...], method: str, request: PackPlan | None,
-              scenario: str | None = None, checked: bool = False) -> Any:
+              scenario: str | None = None, checked: bool = False, prepared_by: str | None = None) -> Any:
     """The board pack (``finance.present.report.BoardPack``) with ``request`` (the planner's working plan and
     the optimised split it shows), else the saved ``scenario``, projected on the planner's own basis:
-    the pack's plan is the page's. Built once per plan and data version."""
+    the pack's plan is the page's; ``prepared_by`` (the signed-in person) is named on its first page.
+    Built once per plan, data version and person."""
     from finance.present import report  # the PDF toolchain: only when a pack is asked for
 
     return report.gather(path, scenario=scenario, method=method, request=request,  # type: ignore[arg-type]
-                         basis=load_basis(path, version, method, checked))
+                         basis=load_basis(path, version, method, checked), prepared_by=prepared_by)
 

@@ -15,6 +15,7 @@ from typing import Any
 import polars as pl
 import streamlit as st
 
+from finance.app.auth import current_actor
 from finance.app.context import Context
 from finance.app.loaders import load_pack, load_projection, read_store, writable_store
 from finance.domain import literal
@@ -183,7 +184,9 @@ def prepare_pack(ctx: Context, picked: str | None, request: PackPlan | None, kin
     """Render the board pack (``kind``: pdf or xlsx) of this request and data version, through one cached loader."""
     from finance.present import report  # rendering pulls in the PDF toolchain: import it only here
 
-    pack = load_pack(ctx.path, ctx.version, ctx.view.method, request, picked or None, ctx.checked)
+    actor = current_actor()
+    by = (actor.email or actor.name) if actor is not None else None
+    pack = load_pack(ctx.path, ctx.version, ctx.view.method, request, picked or None, ctx.checked, by)
     st.session_state[f"plan.pack.{kind}.bytes"] = report.to_pdf(pack) if kind == "pdf" else report.to_xlsx(pack)
     st.session_state[f"plan.pack.{kind}.stamp"] = (picked, ctx.version, request)
 

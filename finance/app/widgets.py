@@ -15,23 +15,25 @@ import streamlit as st
 
 from finance.app.context import Context
 from finance.domain import literal
-from finance.metrics import measures
 from finance.metrics.table import MetricsResult
 from finance.present import exports, formats
 
 
 def downloads(frame: pl.DataFrame, name: str, ctx: Context) -> None:
-    """CSV and XLSX buttons for a table shown on a page; the XLSX carries the assumptions, and its
-    money columns (``finance.metrics.measures``) the database's currency format.
+    """CSV and XLSX buttons for a table shown on a page: business headers and values rounded by unit
+    (``finance.present.exports.for_people``); the XLSX carries the assumptions, its money columns the
+    database's currency format and its fractions a percentage format.
 
     Text that a spreadsheet would run as a formula is neutralised (finance.present.exports).
     """
     result = ctx.metrics()
     assumptions = {**result.assumptions(), "view": str(ctx.view.to_query() or "defaults")}
+    table, money, percent = exports.for_people(frame, ctx.currency)
     left, right = st.columns([1, 1])
-    left.download_button("Download CSV", exports.to_csv_bytes(frame), file_name=f"{name}.csv",
+    left.download_button("Download CSV", exports.to_csv_bytes(table), file_name=f"{name}.csv",
                          mime="text/csv", key=f"download.{name}.csv")
-    right.download_button("Download XLSX", exports.to_xlsx_bytes({name: frame}, assumptions, currency=ctx.currency),
+    right.download_button("Download XLSX", exports.to_xlsx_bytes({name: table}, assumptions, sorted(money),
+                                                                 currency=ctx.currency, percent_columns=percent),
                           file_name=f"{name}.xlsx", key=f"download.{name}.xlsx",
                           mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
 
@@ -42,14 +44,16 @@ def no_data(message: str = "No data for this selection yet.") -> None:
 
 
 def column_config(columns: Sequence[str], currency: str, **labels: str) -> dict[str, Any]:
-    """The dashboard table's column formats, from each figure's unit in ``finance.metrics.measures``
-    (money in the database's currency, ratios as 3.04x, fractions as percentages); ``labels``
-    overrides the header shown."""
+    """The dashboard table's columns: each headed by its business label (``finance.present.exports.column_label``:
+    never a code name) and formatted by its unit (money in the database's currency, ratios as 3.04x,
+    fractions as percentages, counts with thousands separators); ``labels`` overrides a header."""
     config: dict[str, Any] = {}
     for column in columns:
-        shown = formats.table_format(measures.unit(column), currency)
-        if shown is not None and measures.unit(column) != "count":
-            config[column] = st.column_config.NumberColumn(labels.get(column), format=shown)
+        label, unit = exports.column_label(column)
+        label = labels.get(column, label + (" (months)" if unit == "months" else ""))
+        shown = formats.table_format(unit, currency)
+        config[column] = (st.column_config.NumberColumn(label, format=shown) if shown is not None
+                          else st.column_config.Column(label))
     return config
 
 
