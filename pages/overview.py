@@ -43,7 +43,7 @@ def delta(key: str, fmt: str = "money") -> str | None:
 sales = ctx.view.include_sales
 cac_key = "cac_sm" if sales else "cac"
 basis_words = CAC_BASIS_WORDS[ctx.cac_basis]
-tiles = st.columns(6)
+tiles = [*st.columns(3), *st.columns(3)]  # two rows: a figure is never cut to "$1,05..." at 1280 px
 tiles[0].metric("S&M CAC" if sales else "Fully loaded CAC", money(latest[cac_key]),
                 delta(cac_key), delta_color="inverse",
                 help=("Spend in every cost category, sales included" if sales else
@@ -52,12 +52,24 @@ tiles[1].metric("LTV", money(latest["ltv"]), delta("ltv"),
                 help=f"Range {money(latest['ltv_low'])} - {money(latest['ltv_high'])}")
 band = latest["band"] or "n/a"
 odds = chance_text(latest, ctx.assumptions.target_ratio)
-tiles[2].metric("LTV:S&M CAC" if sales else "LTV:CAC", formats.ratio(latest["ltv_cac"]), band, delta_color="off",
+ratio_change = None
+if previous is not None and latest["ltv_cac"] is not None and previous["ltv_cac"] is not None:
+    difference = latest["ltv_cac"] - previous["ltv_cac"]
+    ratio_change = f"{'+' if difference >= 0 else ''}{formats.ratio(difference)} vs {previous['period_label']}"
+tiles[2].metric("LTV:S&M CAC" if sales else "LTV:CAC", formats.ratio(latest["ltv_cac"]), ratio_change or band,
+                delta_color="normal" if ratio_change else "off", delta_arrow="auto" if ratio_change else "off",
+                delta_description=band if ratio_change else None,
                 help=f"LTV / {basis_words}. {ctx.assumptions.interval_label} range "
                      f"{formats.ratio(latest['ltv_cac_low'])} - {formats.ratio(latest['ltv_cac_high'])}"
                      + (f"; {odds}" if odds else ""))
+payback_now, payback_before = latest["payback_months"], previous["payback_months"] if previous else None
+payback_change = (None if payback_now is None or payback_before is None
+                  else f"{payback_now - payback_before:+d} months vs {previous['period_label']}"  # type: ignore[index]
+                  if payback_now != payback_before else f"unchanged from {previous['period_label']}")  # type: ignore[index]
 tiles[3].metric("S&M CAC payback" if sales else "CAC payback",
-                formats.months(latest["payback_months"]) if latest["payback_months"] else formats.NA,
+                formats.months(payback_now) if payback_now else formats.NA, payback_change,
+                delta_color="inverse" if payback_now != payback_before else "off",
+                delta_arrow="auto" if payback_now != payback_before else "off",
                 help=f"Months of gross margin per customer to recover the {basis_words}")
 tiles[4].metric("Marketing spend", formats.money_compact(latest["spend"], ctx.currency), delta("spend"),
                 help=f"Exactly {money(latest['spend'])}: every category but sales")
@@ -88,14 +100,13 @@ if len(mix.parts) > 1:
     if note := summary.mix_note(mix, ctx.assumptions.target_ratio):
         st.warning(literal.markdown(note), icon=":material/balance:")
     parts = pl.DataFrame([(p.name, p.new_customers, p.customer_share, p.spend / p.new_customers if p.new_customers
-                           else None, p.ltv, p.ltv_cac, p.band, p.margin_share) for p in mix.parts],
+                           else None, p.ltv, p.ltv_cac, p.band) for p in mix.parts],
                          schema={"segment": pl.String, "new_customers": pl.Int64, "share": pl.Float64,
-                                 cac_key: pl.Float64, "ltv": pl.Float64, "ltv_cac": pl.Float64, "band": pl.String,
-                                 "margin_share": pl.Float64}, orient="row")
+                                 cac_key: pl.Float64, "ltv": pl.Float64, "ltv_cac": pl.Float64, "band": pl.String},
+                         orient="row")
     st.dataframe(parts, hide_index=True, key="overview.mix", column_config={
         **widgets.column_config(parts.columns, ctx.currency, ltv_cac="LTV:S&M CAC" if sales else "LTV:CAC"),
-        "share": st.column_config.NumberColumn("Share of new customers", format="percent"),
-        "margin_share": st.column_config.NumberColumn("Share of lifetime margin", format="percent")})
+        "share": st.column_config.NumberColumn("Share of new customers", format="percent")})
 st.plotly_chart(ctx.chart(charts.ltv_cac_trend, edges=ctx.assumptions.band_edges, cac_column=cac_key),
                 key="overview.trend")
 st.plotly_chart(ctx.chart(charts.channel_efficiency, by="channel", period=latest["period_label"], dimension="channel",

@@ -379,5 +379,20 @@ def test_the_overview_shows_the_mix_behind_the_headline(app: Runner, demo_db: Pa
     text = " ".join(re.sub(r"\\(.)", r"\1", m.value) for m in [*at.markdown, *at.warning])
     assert f"LTV:CAC was {latest['ltv_cac']:.2f}x in {latest['period_label']}, above the 3x target" in text
     assert f"{top} carries the headline" in text and f"Without them, LTV:CAC is {rest:.2f}x" in text
-    table = next(d.value for d in at.dataframe if "margin_share" in d.value.columns)
+    table = next(d.value for d in at.dataframe if "share" in d.value.columns)
     assert sorted(table["segment"]) == sorted(margins) and int(table["new_customers"].sum()) == latest["new_customers"]
+
+
+def test_the_overview_tiles_say_their_change_in_numbers(app: Runner, demo_db: Path) -> None:
+    at = app(demo_db)
+    with Store(demo_db, read_only=True) as store:
+        data, stored = store.dataset(), store.assumptions()
+    rows = compute(data, metric_params(Assumptions.from_settings(stored)), _check(demo_db)).rows
+    latest, previous = rows.row(-1, named=True), rows.row(-2, named=True)
+    tiles = {m.label: m for m in at.metric}
+    change = latest["ltv_cac"] - previous["ltv_cac"]
+    # the LTV:CAC tile's arrow is its change against the prior quarter (never the band with an arrow)
+    assert tiles["LTV:CAC"].delta == f"{change:+.2f}x vs {previous['period_label']}"
+    months = latest["payback_months"] - previous["payback_months"]
+    assert tiles["CAC payback"].delta == (f"{months:+d} months vs {previous['period_label']}" if months
+                                          else f"unchanged from {previous['period_label']}")
