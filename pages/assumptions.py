@@ -5,10 +5,12 @@ from __future__ import annotations
 from dataclasses import replace
 from decimal import Decimal
 
+import polars as pl
 import streamlit as st
 
 from finance.app import auth, loaders, sidebar
 from finance.domain import literal
+from finance.present import settings_text
 from finance.store.database import StoreError
 
 ctx = sidebar.context()
@@ -68,8 +70,9 @@ else:
 if flash := st.session_state.pop("assumptions.flash", None):
     st.success(flash)
 st.subheader("In force")
-st.table({"assumption": [literal.markdown(k) for k in current.to_settings()],  # cells are Markdown
-          "value": [literal.markdown(v) for v in current.to_settings().values()]})
+in_force = settings_text.assumption_texts(current)
+st.table({"Assumption": [literal.markdown(label) for label, _ in in_force],  # cells are Markdown
+          "Value": [literal.markdown(value) for _, value in in_force]})
 
 st.subheader("Changes")
 with loaders.read_store(ctx.path) as reader:
@@ -77,5 +80,9 @@ with loaders.read_store(ctx.path) as reader:
 if history.is_empty():
     st.caption("No assumption or mapping has been changed here yet.")
 else:
-    st.dataframe(history.select("changed_at", "changed_by", "action", "detail"), hide_index=True,
-                 key="assumptions.history")
+    words = [settings_text.change_text(action, detail)
+             for action, detail in history.select("action", "detail").iter_rows()]
+    table = history.select(pl.col("changed_at").dt.strftime("%d %b %Y %H:%M UTC").alias("When"),
+                           pl.col("changed_by").alias("Who"),
+                           pl.Series("What changed", words, dtype=pl.String))
+    st.dataframe(table, hide_index=True, key="assumptions.history")

@@ -1,0 +1,79 @@
+"""The assumptions and the change log in words: what the Assumptions page shows a CFO.
+
+Each assumption is written by its unit (a margin as a percentage, the horizon in months, band edges
+as multiples, the fiscal year's first month by name), and a change-log entry as "label: before ->
+after" rather than the JSON the store keeps. Values come from the store, so they are plain text.
+"""
+
+from __future__ import annotations
+
+import calendar
+import json
+from collections.abc import Mapping
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from finance.domain.assumptions import LABELS, Assumptions
+from finance.present import formats
+
+ALLOCATION_WORDS = {"spend": "their direct spend", "customers": "their new customers"}
+SETTING_WORDS = {"demo_company": "Company name (demo)", "currency": "Currency"}
+"""Names for people of the store's other settings (the rest are written with spaces for underscores)."""
+
+
+def assumption_value(name: str, value: Any) -> str:
+    """One assumption's value as people read it: 70.0%, 36 months, 1x, 2x, 3x, 5x, April; an unset one
+    (``None``, as the change log records a first change) is its default."""
+    if value is None:
+        if name not in LABELS:
+            return "not set"
+        value = getattr(Assumptions(), name)
+    try:
+        if name in ("default_gross_margin", "annual_discount_rate"):
+            return formats.percent(Decimal(str(value)))
+        if name == "horizon_months":
+            return formats.months(int(value))
+        if name == "lag_quarters":
+            quarters = int(value)
+            return "none" if quarters == 0 else f"{quarters} quarter{'s' if quarters != 1 else ''}"
+        if name == "fiscal_year_start":
+            return calendar.month_name[int(value)]
+        if name == "target_ratio":
+            return formats.threshold(float(value))
+        if name == "band_edges":
+            edges = value if isinstance(value, tuple | list) else str(value).replace(";", ",").split(",")
+            return ", ".join(formats.threshold(float(e)) for e in edges)
+    except (ValueError, InvalidOperation, IndexError):
+        return str(value)  # a stored value that no longer parses: shown as it is
+    if name == "allocation":
+        return ALLOCATION_WORDS.get(str(value), str(value))
+    return str(value)
+
+
+def assumption_texts(assumptions: Assumptions) -> list[tuple[str, str]]:
+    """(label, value in words) for every assumption, in the order the page and the pack list them."""
+    return [(label, assumption_value(name, getattr(assumptions, name))) for name, label in LABELS.items()]
+
+
+def change_text(action: str, detail: str | None) -> str:
+    """A change-log entry in words: 'Default gross margin: 70.0% -> 65.0%; Acquisition lag: none -> 1 quarter'."""
+    try:
+        parsed: Any = json.loads(detail) if detail else {}
+    except ValueError:
+        return str(detail)
+    if not isinstance(parsed, Mapping):
+        return str(detail)
+    if action == "assumptions":
+        parts = []
+        for name, change in parsed.items():
+            if isinstance(change, Mapping):
+                label = LABELS.get(name, name.replace("_", " "))
+                parts.append(f"{label}: {assumption_value(name, change.get('from'))} → "
+                             f"{assumption_value(name, change.get('to'))}")
+        return "; ".join(parts) or "no change"
+    if "key" in parsed:
+        key = str(parsed["key"])
+        label = SETTING_WORDS.get(key, key.replace("_", " ").replace(".", ": ").capitalize())
+        before = parsed.get("from")
+        return f"{label}: {'not set' if before is None else before} → {parsed.get('to')}"
+    return "; ".join(f"{str(k).replace('_', ' ')}: {v}" for k, v in parsed.items())

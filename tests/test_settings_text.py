@@ -1,0 +1,53 @@
+"""The Assumptions page in words: values by their unit, the change log as "label: before -> after"."""
+
+from __future__ import annotations
+
+import functools
+import re
+from pathlib import Path
+
+import pytest
+
+from finance.domain.assumptions import LABELS, Assumptions
+from finance.present import settings_text
+from finance.store.database import Store
+
+from .conftest import open_dashboard
+
+
+def test_each_assumption_is_written_in_its_unit() -> None:
+    chosen, _ = Assumptions().parsed({"default_gross_margin": "0.655", "annual_discount_rate": "0.1",
+                                      "horizon_months": "24", "lag_quarters": "2", "fiscal_year_start": "4",
+                                      "band_edges": "1,2.5,3,5", "target_ratio": "3.5", "allocation": "customers"})
+    texts = dict(settings_text.assumption_texts(chosen))
+    assert list(texts) == list(LABELS.values())
+    assert texts == {LABELS["default_gross_margin"]: "65.5%", LABELS["annual_discount_rate"]: "10.0%",
+                     LABELS["horizon_months"]: "24 months", LABELS["lag_quarters"]: "2 quarters",
+                     LABELS["fiscal_year_start"]: "April", LABELS["band_edges"]: "1x, 2.5x, 3x, 5x",
+                     LABELS["target_ratio"]: "3.5x", LABELS["allocation"]: "their new customers"}
+
+
+def test_a_change_log_entry_reads_as_words_not_json() -> None:
+    detail = '{"default_gross_margin": {"from": "0.70", "to": "0.65"}, "lag_quarters": {"from": null, "to": "1"}}'
+    assert settings_text.change_text("assumptions", detail) == (
+        "Default gross margin: 70.0% → 65.0%; Acquisition lag (quarters): none → 1 quarter")
+    assert settings_text.change_text("setting", '{"from": null, "key": "demo_company", "to": "Acme"}') == (
+        "Company name (demo): not set → Acme")
+    assert settings_text.change_text("assumptions", "not json") == "not json"
+
+
+def test_the_assumptions_page_shows_no_raw_values_or_json(monkeypatch: pytest.MonkeyPatch, demo_db: Path,
+                                                          tmp_path: Path) -> None:
+    db = tmp_path / "copy.duckdb"
+    db.write_bytes(demo_db.read_bytes())
+    with Store(db, user="cfo@example.com") as store:
+        store.set_assumptions({"default_gross_margin": "0.65", "lag_quarters": "1"})
+    at = functools.partial(open_dashboard, monkeypatch, check=False)(db, "pages/assumptions.py")
+    assert not at.exception
+    in_force = at.table[0].value
+    values = [re.sub(r"\\(.)", r"\1", v) for v in in_force["Value"]]
+    assert "65.0%" in values and "1 quarter" in values and "0.65" not in values
+    changes = next(d.value for d in at.dataframe if "What changed" in d.value.columns)
+    assert changes["Who"][0] == "cfo@example.com"
+    assert changes["What changed"][0] == ("Default gross margin: 70.0% → 65.0%; "
+                                          "Acquisition lag (quarters): none → 1 quarter")
