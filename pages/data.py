@@ -13,7 +13,7 @@ from finance.domain import literal
 from finance.domain.schema import CATEGORIES, FILE_KINDS, KINDS, normalise_header
 from finance.ingest.csvfile import preview
 from finance.ingest.prepare import ImportOptions, OptionsError, is_header_for, prepare
-from finance.present import formats
+from finance.present import formats, settings_text
 from finance.store.database import StoreError
 
 MAX_UPLOAD_MB = int(st.get_option("server.maxUploadSize"))
@@ -175,8 +175,11 @@ def upload_section() -> None:
                 st.dataframe(report, hide_index=True, key="data.report")
         if prepared.ok:
             totals = prepared.period_totals()
-            st.dataframe(pl.DataFrame({"period": [t.period for t in totals], "rows": [t.rows for t in totals],
-                                       "total": [float(t.total) for t in totals]}), hide_index=True)
+            money_file = kind in settings_text.MONEY_KINDS
+            st.dataframe(pl.DataFrame({"Period": [t.period for t in totals], "Rows": [t.rows for t in totals],
+                                       "Total": [formats.money(t.total, ctx.currency) if money_file
+                                                 else formats.count(t.total) for t in totals]}),
+                         hide_index=True, column_config={"Rows": st.column_config.NumberColumn(format="localized")})
             replace = st.checkbox("Replace the rows already imported for these periods", key="data.replace",
                                   help="Without this, a file covering periods already imported is refused.")
             if st.button(f"Import {prepared.rows.height:,} rows", type="primary", key="data.import"):
@@ -213,9 +216,8 @@ with loaders.read_store(ctx.path) as store:
 if log.is_empty():
     st.write("No imports yet.")
 else:
-    st.dataframe(log.select("import_id", "kind", "file_name", "row_count", "period_start", "period_end", "total",
-                            "status", "imported_at", "imported_by", "undone_at", "undone_by"),
-                 hide_index=True, key="data.history")
+    st.dataframe(settings_text.import_history(log, ctx.currency), hide_index=True, key="data.history",
+                 column_config={"Rows": st.column_config.NumberColumn("Rows", format="localized")})
     active = log.filter(pl.col("status") == "active").get_column("import_id").to_list()
     if active and editor:
         cols = st.columns([2, 1, 3])

@@ -1,4 +1,5 @@
-"""The assumptions and the change log in words: what the Assumptions page shows a CFO.
+"""The assumptions, the change log and the import history in words: what the Assumptions and Data
+pages show a CFO.
 
 Each assumption is written by its unit (a margin as a percentage, the horizon in months, band edges
 as multiples, the fiscal year's first month by name), and a change-log entry as "label: before ->
@@ -12,6 +13,8 @@ import json
 from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
+
+import polars as pl
 
 from finance.domain.assumptions import LABELS, Assumptions
 from finance.present import formats
@@ -77,3 +80,36 @@ def change_text(action: str, detail: str | None) -> str:
         before = parsed.get("from")
         return f"{label}: {'not set' if before is None else before} → {parsed.get('to')}"
     return "; ".join(f"{str(k).replace('_', ' ')}: {v}" for k, v in parsed.items())
+
+
+MONEY_KINDS = ("spend", "revenue")
+"""Files whose import total is an amount of money; the others' totals are counts (customers, funnel volumes)."""
+
+
+def import_history(log: pl.DataFrame, currency: str) -> pl.DataFrame:
+    """The store's import log as the Data page shows it: one line per import, every value in words
+    (dates as 05 Dec 2026 14:05 UTC, totals in the currency or as counts, nothing shown as None)."""
+
+    def when(moment: Any, who: Any) -> str:
+        if moment is None:
+            return ""
+        return f"{moment:%d %b %Y %H:%M} UTC" + (f" by {who}" if who else "")
+
+    rows = []
+    for rec in log.iter_rows(named=True):
+        start, end = rec.get("period_start"), rec.get("period_end")
+        total = rec.get("total")
+        rows.append({
+            "Import": f"#{rec['import_id']}", "File kind": str(rec["kind"]).capitalize(),
+            "File": rec.get("file_name") or "", "Rows": rec.get("row_count"),
+            "Covers": f"{start:%b %Y} to {end:%b %Y}" if start and end else "",
+            "Total": "" if total is None else (formats.money(total, currency) if rec["kind"] in MONEY_KINDS
+                                              else formats.count(total)),
+            "Status": "in force" if rec.get("status") == "active" else str(rec.get("status") or ""),
+            "Imported": when(rec.get("imported_at"), rec.get("imported_by")),
+            "Undone": when(rec.get("undone_at"), rec.get("undone_by")),
+        })
+    schema = {"Import": pl.String, "File kind": pl.String, "File": pl.String, "Rows": pl.Int64,
+              "Covers": pl.String, "Total": pl.String, "Status": pl.String, "Imported": pl.String,
+              "Undone": pl.String}
+    return pl.DataFrame(rows, schema=schema)
