@@ -239,21 +239,14 @@ def _greedy(words: list[str], width: int) -> list[str]:
 
 def wrap(text: str, width: int) -> str:
     """``text`` (already escaped for Plotly) with ``<br>`` between words so no line is longer than
-    ``width`` characters as shown, in as few lines as that allows and with lines of about equal
-    length; a word longer than a line is cut, never inside an entity.
+    ``width`` characters as shown; a word longer than a line is cut, never inside an entity.
 
-    Only spaces become line breaks, so the words, their escapes and their order are unchanged:
-    ``wrap(t, w).replace("<br>", " ") == t`` for any text without longer words.
+    Lines are filled in turn, so a title's opening words (its subject: "Optimised split
+    projects...") stay together on the first line. Only spaces become line breaks, so the words,
+    their escapes and their order are unchanged: ``wrap(t, w).replace("<br>", " ") == t`` for
+    any text without longer words.
     """
-    lines: list[str] = []
-    for part in text.split("<br>"):
-        words = part.split(" ")
-        fewest = _greedy(words, width)
-        narrowest = width
-        while narrowest > 1 and len(_greedy(words, narrowest - 1)) == len(fewest):
-            narrowest -= 1
-        lines += _greedy(words, narrowest)
-    return "<br>".join(lines)
+    return "<br>".join(line for part in text.split("<br>") for line in _greedy(part.split(" "), width))
 
 
 def shorten(text: str, width: int) -> str:
