@@ -41,6 +41,15 @@ def trace(fig: go.Figure, name: str) -> Any:
     return matches[0]
 
 
+def title_of(fig: go.Figure) -> str:
+    """A figure's title as a sentence: the lines it is wrapped into (``charts.wrap``) joined by spaces."""
+    return str(fig.layout.title.text).replace("<br>", " ")
+
+
+def subtitle_of(fig: go.Figure) -> str:
+    return str(fig.layout.title.subtitle.text).replace("<br>", " ")
+
+
 def assert_no_data(fig: go.Figure) -> None:
     assert isinstance(fig, go.Figure)
     assert len(fig.data) == 0
@@ -130,17 +139,17 @@ def test_trend_bands_follow_configured_edges() -> None:
     fig = charts.ltv_cac_trend(trend_rows(), edges=(1.5, 2.5, 4.0, 8.0))
     assert [(r.y0, r.y1) for r in rects(fig)][1:4] == [(1.5, 2.5), (2.5, 4.0), (4.0, 8.0)]
     # 3.24 is "healthy" between 2.5 and 4: the title follows the edges drawn
-    assert fig.layout.title.text == "LTV:CAC is 3.24x in 2025-Q3: healthy"
+    assert title_of(fig) == "LTV:CAC is 3.24x in 2025-Q3: healthy"
     with pytest.raises(ValueError, match="increasing"):
         charts.ltv_cac_trend(trend_rows(), edges=(3.0, 2.0, 4.0, 5.0))
 
 
 def test_trend_title_states_the_latest_known_ratio_and_band() -> None:
     fig = charts.ltv_cac_trend(trend_rows())
-    assert fig.layout.title.text == "LTV:CAC is 3.24x in 2025-Q3: strong"
+    assert title_of(fig) == "LTV:CAC is 3.24x in 2025-Q3: strong"
     # latest period unknown: the title names the latest period that has a ratio
     fig = charts.ltv_cac_trend(trend_rows().head(2))
-    assert fig.layout.title.text == "LTV:CAC is 2.50x in 2025-Q1: healthy"
+    assert title_of(fig) == "LTV:CAC is 2.50x in 2025-Q1: healthy"
 
 
 def test_trend_by_channel_draws_one_line_per_channel_aligned_on_periods() -> None:
@@ -156,10 +165,10 @@ def test_trend_by_channel_draws_one_line_per_channel_aligned_on_periods() -> Non
     assert trace(fig, "Paid Search").y == (0.8, 0.9)
     assert trace(fig, "Paid Search").line.color != trace(fig, "Events").line.color
     # Events has no Q2 ratio, so Q2 has only Paid Search: the latest known period is Q2
-    assert fig.layout.title.text == "LTV:CAC is 0.90x for Paid Search in 2025-Q2: unprofitable"
+    assert title_of(fig) == "LTV:CAC is 0.90x for Paid Search in 2025-Q2: unprofitable"
     fig = charts.ltv_cac_trend(rows.filter(pl.col("period") == Q1))
-    assert fig.layout.title.text == ("LTV:CAC in 2025-Q1: Events highest at 4.00x (strong), "
-                                     "Paid Search lowest at 0.80x (unprofitable)")
+    assert title_of(fig) == ("LTV:CAC in 2025-Q1: Events highest at 4.00x (strong), "
+                             "Paid Search lowest at 0.80x (unprofitable)")
 
 
 def test_trend_switches_to_a_log_axis_when_ratios_span_far_beyond_the_bands() -> None:
@@ -211,9 +220,9 @@ def test_channel_efficiency_plots_the_latest_period_coloured_by_band() -> None:
     for name, multiple in (("LTV = 1x CAC (break-even)", 1.0), ("LTV = 3x CAC", 3.0)):
         diagonal = trace(fig, name)
         assert diagonal.y[1] == pytest.approx(multiple * diagonal.x[1]) and diagonal.x[0] == 0.0
-    assert fig.layout.title.text == ("Outbound is the most efficient channel at 4.00x LTV:CAC; "
-                                     "Display the least at 0.50x")
-    assert "Podcasts" in fig.layout.title.subtitle.text  # no CAC: named as n/a, not plotted
+    assert title_of(fig) == ("Outbound is the most efficient channel at 4.00x LTV:CAC; "
+                             "Display the least at 0.50x")
+    assert "Podcasts" in subtitle_of(fig)  # no CAC: named as n/a, not plotted
 
 
 def test_channel_efficiency_recolours_from_edges_and_goes_log_for_wide_spreads() -> None:
@@ -259,8 +268,8 @@ def test_waterfall_steps_add_up_to_fully_loaded_cac() -> None:
     assert bars.y[-1] == pytest.approx(1000.005)
     assert bars.text == ("$250.00", "+$50.01", "+$150.00", "+$375.00", "+$175.00", "$1,000.01")
     assert bars.customdata[-1] == "Marketing spend $8,000.04 / 8 new customers"
-    assert fig.layout.title.text == "Fully loaded CAC is 4.00x media-only CAC"
-    assert "$250.00 media-only → $1,000.01 fully loaded" in fig.layout.title.subtitle.text
+    assert title_of(fig) == "Fully loaded CAC is 4.00x media-only CAC"
+    assert "$250.00 media-only → $1,000.01 fully loaded" in subtitle_of(fig)
 
 
 def test_waterfall_with_sales_reaches_sales_and_marketing_cac_and_takes_a_frame() -> None:
@@ -272,13 +281,13 @@ def test_waterfall_with_sales_reaches_sales_and_marketing_cac_and_takes_a_frame(
     steps = [y for y, m in zip(bars.y, bars.measure, strict=True) if m != "total"]
     assert sum(steps) == pytest.approx(1250.005)
     assert bars.text[-1] == "$1,250.01"
-    assert fig.layout.title.text == "Fully loaded CAC is 4.00x media-only CAC"
+    assert title_of(fig) == "Fully loaded CAC is 4.00x media-only CAC"
 
 
 def test_waterfall_guards_zero_media_and_zero_customers() -> None:
     row = waterfall_row() | {"spend_digital_advertising": Decimal(0)}
     fig = charts.cac_waterfall(row)
-    assert fig.layout.title.text == "Fully loaded CAC is $750.01, with no media spend"  # 6000.04 / 8
+    assert title_of(fig) == "Fully loaded CAC is $750.01, with no media spend"  # 6000.04 / 8
     fig = charts.cac_waterfall(waterfall_row() | {"new_customers": 0})
     assert len(fig.data) == 0
     assert fig.layout.annotations[0].text == f"{NO_DATA}: no new customers in 2025-Q2, so CAC is n/a"
@@ -314,7 +323,7 @@ def test_spend_by_category_stacks_period_totals_by_category_label() -> None:
     assert trace(fig, "Personnel").customdata == ("77.9%", "69.2%")  # 600 / 770.25, 900 / 1300
     assert trace(fig, "Total").y == (770.25, 1300.0)
     # Q2: personnel 900 of 1,300 = 69%
-    assert fig.layout.title.text == "Personnel is the largest cost in 2025-Q2: 69% of $1.30K marketing spend"
+    assert title_of(fig) == "Personnel is the largest cost in 2025-Q2: 69% of $1.30K marketing spend"
     with_sales = charts.spend_by_category(category_rows(), include_sales=True)
     assert trace(with_sales, "Sales").y == (1000.0, 0.0)
     assert trace(with_sales, "Total").y == (1770.25, 1300.0)
@@ -346,11 +355,11 @@ def test_cac_by_dimension_draws_one_line_per_channel_with_exact_money_hovers() -
     assert trace(fig, "Paid Search").y == (100.0, 120.0)
     assert "$%{y:,.2f}" in trace(fig, "Events").hovertemplate
     assert list(trace(fig, "Events").customdata[1]) == ["$1,701.00", "2"]
-    assert fig.layout.title.text == ("Fully loaded CAC in 2025-Q2: lowest Paid Search ($120.00), "
-                                     "highest Events ($850.50)")
+    assert title_of(fig) == ("Fully loaded CAC in 2025-Q2: lowest Paid Search ($120.00), "
+                             "highest Events ($850.50)")
     pooled = charts.cac_by_dimension(cac_rows().filter(pl.col("channel") == "Paid Search").drop("channel"), "channel")
     assert [t.name for t in pooled.data] == ["Fully loaded CAC"]
-    assert pooled.layout.title.text == "Fully loaded CAC is $120.00 in 2025-Q2"
+    assert title_of(pooled) == "Fully loaded CAC is $120.00 in 2025-Q2"
 
 
 def funnel_rows() -> pl.DataFrame:
@@ -384,7 +393,7 @@ def test_cpl_cpa_history_lines_over_volume_bars_on_a_secondary_axis() -> None:
     assert fig.layout.yaxis.side == "right" and fig.layout.yaxis2.side == "left"
     assert fig.layout.yaxis2.overlaying == "y" and fig.layout.yaxis2.tickprefix == "$"
     assert {t.xaxis for t in fig.data} == {"x"}
-    assert fig.layout.title.text == "In 2025-Q2, Paid Search has the lowest CPA ($455.00) and CPL ($45.50)"
+    assert title_of(fig) == "In 2025-Q2, Paid Search has the lowest CPA ($455.00) and CPL ($45.50)"
     visitors = charts.cpl_cpa_history(funnel_rows(), "channel", "visitors")
     assert trace(visitors, "Paid Search visitors").y == (5000.0, 6000.0)
     assert visitors.layout.yaxis.title.text == "Visitors"
@@ -423,7 +432,7 @@ def test_cohort_heatmap_places_each_cohort_month_and_leaves_unobserved_blank() -
     assert "$%{z:,.2f}" in heat.hovertemplate
     assert heat.hoverongaps is False
     assert fig.layout.yaxis.autorange == "reversed"  # oldest cohort on top
-    assert fig.layout.title.text == "After 3 months, the 2025-Q1 cohort has returned $60.00 per customer"
+    assert title_of(fig) == "After 3 months, the 2025-Q1 cohort has returned $60.00 per customer"
     assert_finite_json(fig)
 
 
@@ -447,13 +456,13 @@ def test_ltv_curves_plot_cumulative_margin_and_the_payback_crossing() -> None:
     # 50, 100, 150: the CAC of 120 is repaid in month 3, as the core's payback says
     assert payback_months([50.0] * 4, 120.0) == 3
     assert trace(fig, "Payback (2025-Q2)").x == (3,)
-    assert fig.layout.title.text == "Payback in 3 months: 2025-Q2 customers repay the $120.00 CAC"
+    assert title_of(fig) == "Payback in 3 months: 2025-Q2 customers repay the $120.00 CAC"
     assert "$%{y:,.2f}" in trace(fig, "2025-Q1").hovertemplate
     never = charts.ltv_curves(curve_rows(), cac=1000)
-    assert never.layout.title.text == "2025-Q2 customers do not repay the $1,000.00 CAC within 4 months"
+    assert title_of(never) == "2025-Q2 customers do not repay the $1,000.00 CAC within 4 months"
     plain = charts.ltv_curves(curve_rows())
     assert not lines(plain)
-    assert plain.layout.title.text == "2025-Q2 customers are expected to return $200.00 of gross margin in 4 months"
+    assert title_of(plain) == "2025-Q2 customers are expected to return $200.00 of gross margin in 4 months"
 
 
 def test_ltv_curves_stop_at_a_non_finite_month_instead_of_plotting_nan() -> None:
@@ -511,11 +520,11 @@ def test_nan_and_inf_become_gaps_and_n_a() -> None:
     fig = charts.ltv_cac_trend(rows)
     assert trace(fig, "LTV:CAC").y == (2.5, None, None)
     assert trace(fig, "LTV:CAC").customdata[2][2] == "n/a"
-    assert fig.layout.title.text == "LTV:CAC is 2.50x in 2025-Q1: healthy"
+    assert title_of(fig) == "LTV:CAC is 2.50x in 2025-Q1: healthy"
     assert_finite_json(fig)
     efficiency = charts.channel_efficiency(efficiency_rows().with_columns(
         ltv=pl.Series([1.0, float("inf"), 2000.0, 1.0])))
-    assert "Display" in efficiency.layout.title.subtitle.text  # infinite LTV: n/a, not plotted
+    assert "Display" in subtitle_of(efficiency)  # infinite LTV: n/a, not plotted
     assert_finite_json(efficiency)
 
 
@@ -569,16 +578,16 @@ def test_demo_company_figures(demo: dict[str, Any]) -> None:
     fully_loaded = bars.x.index("Fully loaded CAC")
     assert sum(steps[:fully_loaded]) == pytest.approx(float(latest["cac"]))
     ratio = latest["cac"] / latest["cac_media"]
-    assert figures["waterfall"].layout.title.text == f"Fully loaded CAC is {formats.ratio(ratio)} media-only CAC"
+    assert title_of(figures["waterfall"]) == f"Fully loaded CAC is {formats.ratio(ratio)} media-only CAC"
     assert len(figures["cac_channel"].data) == channels.get_column("channel").n_unique()
     assert len(figures["heatmap"].data[0].y) == demo["matrix"].get_column("cohort").n_unique()
     payback = latest["payback_months"]
     if payback is not None:
-        assert figures["curves"].layout.title.text.startswith(f"Payback in {payback} months")
+        assert title_of(figures["curves"]).startswith(f"Payback in {payback} months")
     customer_ids = [str(c) for c in demo["customer_ids"]]
     for name, fig in figures.items():
         assert fig.data, name
-        assert fig.layout.title.text and "nan" not in fig.layout.title.text.lower(), name
+        assert title_of(fig) and "nan" not in title_of(fig).lower(), name
         text = fig.to_json()
         assert not NON_FINITE.search(text), name
         # aggregates only: no customer identifier reaches the browser
@@ -599,7 +608,7 @@ def test_ltv_curves_shade_the_latest_cohorts_interval() -> None:
     upper = fig.data[list(fig.data).index(band[0]) - 1]
     assert list(upper.y) == [130.0, 200.0, 230.0]
     # the point curve (120, 180, 210) still decides the payback: month 2
-    assert "Payback in 2 months" in fig.layout.title.text
+    assert "Payback in 2 months" in title_of(fig)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -614,7 +623,7 @@ def test_response_curve_plots_history_curve_range_and_plan() -> None:
     fig = charts.response_curve("Paid Search", history, grid,
                                 {"spend": 25_000.0, "customers": 80.0, "low": 72.0, "high": 88.0,
                                  "marginal_cac": 412.5})
-    assert fig.layout.title.text.startswith("Paid Search")
+    assert title_of(fig).startswith("Paid Search")
     assert list(trace(fig, "Past quarters").y) == [40.0, 70.0]
     assert list(trace(fig, "Response curve").y) == [0.0, 55.0, 90.0]
     plan = trace(fig, "Plan")
@@ -633,7 +642,7 @@ def test_scenario_comparison_colours_each_bar_by_its_band() -> None:
     assert list(bar.x) == ["Baseline", "Request", "Optimised"]  # the CAC row is not an LTV:CAC
     assert list(bar.marker.color) == [BAND_COLORS["healthy"], BAND_COLORS["at risk"], BAND_COLORS["strong"]]
     assert list(bar.error_y.array) == pytest.approx([0.4, 0.3, 0.75])
-    assert fig.layout.title.text == "Optimised projects the highest LTV:CAC, 3.25x"
+    assert title_of(fig) == "Optimised projects the highest LTV:CAC, 3.25x"
     assert list(bar.text) == ["2.50x healthy", "1.50x at risk", "3.25x strong"]
     assert len(rects(fig)) == len(BAND_LABELS)
     empty = charts.scenario_comparison(table.filter(pl.col("figure") == "cac"))
@@ -655,7 +664,7 @@ def test_figures_write_money_in_the_databases_currency(demo: dict[str, Any]) -> 
     ]
     for fig in figures:
         spec = json.dumps(fig.to_plotly_json(), ensure_ascii=False, default=str)
-        assert "$" not in spec, fig.layout.title.text
-        assert "€" in spec, fig.layout.title.text
-    title = figures[3].layout.title.text
+        assert "$" not in spec, title_of(fig)
+        assert "€" in spec, title_of(fig)
+    title = title_of(figures[3])
     assert f"of {formats.money_compact(latest['spend'], 'EUR')} marketing spend" in title  # e.g. €2.97M

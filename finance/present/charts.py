@@ -10,18 +10,26 @@ the same figures serve the app, exports and tests. Conventions shared by all of 
 - a null, NaN or infinite value is never plotted: it is a gap in a line (``None`` in the
   trace) or "n/a" in text, never ``inf``/``nan``;
 - health bands have one colour each (``BAND_COLORS``) and appear the same everywhere;
-- an empty selection, or one with nothing to plot, gives a figure that says so.
+- an empty selection, or one with nothing to plot, gives a figure that says so;
+- nothing clips or collides at any width a figure is drawn at, from a chart in one of two
+  dashboard columns (about 440 px) to a full-width one (about 1500 px) and the board pack's
+  640 and 1000 px (``_fit``): titles are wrapped and the top margin follows their lines, axes
+  make room for their labels, a period axis labels every k-th period, the legend sits below
+  everything else, and scatter labels are placed clear of each other and of other points.
+  ``tests/test_chart_layout.py`` measures that in Chromium at each width.
 
 Figures carry aggregates only (per period, channel, segment or cohort), never customers.
 """
 
 from __future__ import annotations
 
+import functools
 import math
-from collections.abc import Iterable, Mapping, Sequence
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import date
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, ParamSpec
 
 # pandas before Plotly: Plotly reads pandas straight from sys.modules, and on a server another
 # session's thread may be importing it at that moment (Streamlit imports it lazily for a table),
@@ -42,6 +50,7 @@ from finance.domain.schema import (
     band_of,
     check_band_edges,
 )
+from finance.metrics import measures
 from finance.present import formats
 
 # ---------------------------------------------------------------------------------------------
@@ -93,22 +102,45 @@ STEP_COLOR = "#8FB3D9"
 TEMPLATE_NAME = "ltvcac"
 
 
+TITLE_SIZE = 16
+SUBTITLE_SIZE = 13
+TITLE_CHARS = 50
+"""Characters on a title line: Plotly does not wrap, and 50 characters of a 16 px title (bold, as
+Streamlit draws it) are about 400 px in Arial, Inter or Segoe UI, so a title fits the narrowest
+chart, one of two columns at a 1280 px wide window (about 440 px)."""
+SUBTITLE_CHARS = 64
+"""Characters on a subtitle line: about 400 px of 13 px text."""
+MAX_LINES = 3
+"""Lines a title or subtitle may take; the rest is cut with "…" (only names of absurd length need it)."""
+TITLE_PAD = 12
+"""Pixels above the title and left of it."""
+LEGEND: dict[str, Any] = {
+    # At the bottom of the figure (container coordinates): Plotly then reserves the legend's own
+    # height below the x axis, its labels and its title, so the legend never covers them however
+    # many rows it wraps to.
+    "orientation": "h", "xref": "container", "yref": "container", "x": 0.0, "xanchor": "left", "y": 0.0,
+    "yanchor": "bottom", "title": {"side": "top left"}, "font": {"size": 12},
+}
+MARGIN = {"l": TITLE_PAD, "r": 28, "b": 8}
+"""Base margins: each axis then widens them for its tick labels and title (``automargin``)."""
+
+
 def _build_template() -> go.layout.Template:
     template = go.layout.Template(pio.templates["plotly_white"])
     template.layout.update(
         font={"family": "Inter, 'Segoe UI', Roboto, 'Helvetica Neue', Arial, sans-serif", "size": 13,
               "color": INK},
-        title={"x": 0.0, "xanchor": "left", "xref": "paper", "font": {"size": 18, "color": INK},
-               "subtitle": {"font": {"size": 13, "color": MUTED}}},
+        title={"x": 0.0, "xanchor": "left", "xref": "container", "y": 1.0, "yanchor": "top", "yref": "container",
+               "pad": {"l": TITLE_PAD, "t": TITLE_PAD}, "font": {"size": TITLE_SIZE, "color": INK},
+               "subtitle": {"font": {"size": SUBTITLE_SIZE, "color": MUTED}}},
         colorway=list(SERIES_COLORS),
         paper_bgcolor="white",
         plot_bgcolor="white",
         separators=".,",
-        margin={"l": 70, "r": 40, "t": 100, "b": 60},
+        margin={**MARGIN, "t": 100},
         hoverlabel={"bgcolor": "white", "bordercolor": "#CBD5E1", "font": {"size": 13, "color": INK}},
         hovermode="closest",
-        legend={"orientation": "h", "yanchor": "top", "y": -0.14, "xanchor": "left", "x": 0.0,
-                "font": {"size": 12}},
+        legend=LEGEND,
         xaxis={"gridcolor": GRID, "linecolor": "#9CA3AF", "zeroline": False, "ticks": "outside",
                "tickcolor": "#9CA3AF", "automargin": True, "title": {"standoff": 8}},
         yaxis={"gridcolor": GRID, "linecolor": "#9CA3AF", "zeroline": False, "automargin": True,
@@ -124,6 +156,11 @@ pio.templates[TEMPLATE_NAME] = TEMPLATE  # registered once, at import; figures n
 NO_DATA = "No data for this selection"
 DIMENSIONS = ("channel", "segment")
 VOLUMES: dict[str, str] = {"leads": "Leads", "visitors": "Visitors", "event_attendees": "Event attendees"}
+VOLUME_COSTS: dict[str, tuple[str, str]] = {
+    "leads": ("cpl", "CPL"), "visitors": ("cost_per_visitor", "cost per visitor"),
+    "event_attendees": ("cost_per_attendee", "cost per event attendee"),
+}
+"""The cost per unit of each volume: its column in the metric rows, and its name in a sentence."""
 
 # ---------------------------------------------------------------------------------------------
 # Formatting
@@ -173,6 +210,162 @@ def _money_hover(currency: str, axis: str = "y", places: int | None = None) -> s
 
 
 # ---------------------------------------------------------------------------------------------
+# Fitting: titles that wrap, a top margin for their lines, period ticks that never collide
+# ---------------------------------------------------------------------------------------------
+
+_SHOWN_CHAR = re.compile(r"&(?:[A-Za-z]+|#[0-9]+|#[xX][0-9A-Fa-f]+);|.", re.DOTALL)
+"""One character as shown: an entity written by ``literal.chart`` (``&lt;``) is one character."""
+
+
+def _shown(text: str) -> list[str]:
+    return _SHOWN_CHAR.findall(text)
+
+
+def _greedy(words: list[str], width: int) -> list[str]:
+    """Words filled into lines of at most ``width`` characters as shown; a longer word is cut."""
+    lines: list[str] = []
+    line: list[str] = []
+    for word in words:
+        if line and len(_shown(" ".join([*line, word]))) > width:
+            lines.append(" ".join(line))
+            line = []
+        chars = _shown(word)
+        while len(chars) > width:
+            lines.append("".join(chars[:width]))
+            chars = chars[width:]
+        line.append("".join(chars))
+    return [*lines, " ".join(line)]
+
+
+def wrap(text: str, width: int) -> str:
+    """``text`` (already escaped for Plotly) with ``<br>`` between words so no line is longer than
+    ``width`` characters as shown; a word longer than a line is cut, never inside an entity.
+
+    Lines are filled in turn, so a title's opening words (its subject: "Optimised split
+    projects...") stay together on the first line. Only spaces become line breaks, so the words,
+    their escapes and their order are unchanged: ``wrap(t, w).replace("<br>", " ") == t`` for
+    any text without longer words.
+    """
+    return "<br>".join(line for part in text.split("<br>") for line in _greedy(part.split(" "), width))
+
+
+def shorten(text: str, width: int) -> str:
+    """``text`` (already escaped) cut to ``width`` characters as shown, with "…" where it was cut."""
+    chars = _shown(text)
+    return text if len(chars) <= width else "".join(chars[:width - 1]).rstrip() + "…"
+
+
+def _at_most(wrapped: str, lines: int, width: int) -> str:
+    """The first ``lines`` lines of ``wrapped``, the last ending in "…" when any were left out: names
+    from the data can be any length, and every line of a title is a line less for the plot."""
+    kept = wrapped.split("<br>")
+    if len(kept) <= lines:
+        return wrapped
+    return "<br>".join([*kept[:lines - 1], shorten(kept[lines - 1] + " " + kept[lines], width)])
+
+
+def _lines(text: str) -> int:
+    return text.count("<br>") + 1 if text else 0
+
+
+def _top_margin(title_lines: int, subtitle_lines: int) -> int:
+    """Pixels above the plot for the title's and subtitle's lines, measured in Chromium for
+    Plotly's line spacing (1.3 em) and its 1.6 em between title and subtitle."""
+    if not title_lines:
+        return 24
+    height = TITLE_PAD + 0.95 * TITLE_SIZE + 1.3 * TITLE_SIZE * (title_lines - 1)
+    if subtitle_lines:
+        # Plotly moves a text of several lines up by 0.7 em, into the gap under the title
+        height += 2.6 * SUBTITLE_SIZE + 1.3 * SUBTITLE_SIZE * (subtitle_lines - 1) - 0.7 * SUBTITLE_SIZE * (
+            subtitle_lines > 1)
+    return math.ceil(height + 16)
+
+
+def _fit(fig: go.Figure) -> go.Figure:
+    """The layout that keeps ``fig`` whole at any width: title and subtitle wrapped, the top margin
+    for their lines, axes that widen the margins for their labels, and the legend under the x axis.
+
+    Set on the figure itself rather than only in the template, because Streamlit's chart theme
+    replaces the template's title, margins and legend with its own. The title is placed by this
+    margin, not by ``title.automargin``: when that pushes the margin, plotly.js (4.1) lifts a title
+    of several lines by more than a line, out of the figure.
+    """
+    title = _at_most(wrap(fig.layout.title.text or "", TITLE_CHARS), MAX_LINES, TITLE_CHARS)
+    subtitle = _at_most(wrap(fig.layout.title.subtitle.text or "", SUBTITLE_CHARS), MAX_LINES, SUBTITLE_CHARS)
+    lines = _lines(title)
+    fig.update_layout(
+        title={"text": title, "x": 0.0, "xanchor": "left", "xref": "container", "y": 1.0, "yanchor": "top",
+               "yref": "container", "automargin": False, "font": {"size": TITLE_SIZE, "color": INK},
+               # Plotly lifts a title of several lines by 0.7 em: the pad puts its first line back
+               "pad": {"l": TITLE_PAD, "t": TITLE_PAD + (0.7 * TITLE_SIZE if lines > 1 else 0.0), "b": 0},
+               "subtitle": {"text": subtitle, "font": {"size": SUBTITLE_SIZE, "color": MUTED}}},
+        margin={**MARGIN, "t": _top_margin(lines, _lines(subtitle) if title else 0)},
+        legend=LEGEND,
+    )
+    fig.update_xaxes(automargin=True)
+    fig.update_yaxes(automargin=True)
+    return fig
+
+
+_P = ParamSpec("_P")
+
+
+def _fitted(builder: Callable[_P, go.Figure]) -> Callable[_P, go.Figure]:
+    """A figure builder whose figures are fitted (``_fit``) whatever branch returns them."""
+
+    @functools.wraps(builder)
+    def build(*args: _P.args, **kwargs: _P.kwargs) -> go.Figure:
+        return _fit(builder(*args, **kwargs))
+
+    return build
+
+
+PERIOD_LABEL_CHARS = 48
+"""Characters of period labels an x axis shows side by side: six ``2025-Q1`` labels are about
+300 px of 13 px text, which the plot of the narrowest chart (about 340 px) holds without turning them."""
+TOTAL_LABEL_CHARS = 96
+"""Characters of bar totals side by side: twelve ``$412.5K`` fit the board pack's 640 px column."""
+_QUARTER = re.compile(r"Q[1-4]$")
+_MONTH = re.compile(r"\d{4}-\d{2}$")
+
+
+def _period_steps(axis: Sequence[str]) -> Iterable[int]:
+    """Label every k-th period, k in steps that suit the grain: quarters 1, 2, 4 (a year), 8, 12...;
+    months 1, 2, 3 (a quarter), 6, 12, 24...; anything else 1, 2, 5, 10, 20..."""
+    first: tuple[int, ...]
+    if all(_QUARTER.search(label) for label in axis):
+        first, unit = (1, 2), 4
+    elif all(_MONTH.search(label) for label in axis):
+        first, unit = (1, 2, 3, 6), 12
+    else:
+        first, unit = (1, 2, 5), 10
+    yield from first
+    multiple = 1
+    while True:
+        yield unit * multiple
+        multiple += 1
+
+
+def period_ticks(axis: Sequence[str], chars: int = PERIOD_LABEL_CHARS, label_chars: int | None = None,
+                 most: int | None = None) -> list[str]:
+    """The periods of ``axis`` to label: every k-th, counted back from the latest (which is always
+    labelled), with k the smallest step of the grain that keeps the labels (``label_chars`` long,
+    else as long as the longest period) within ``chars`` characters side by side, or to ``most``
+    labels. Every period keeps its bar, point and hover; only labels are left out."""
+    if not axis:
+        return []
+    longest = (label_chars if label_chars is not None else max(len(label) for label in axis)) + 1
+    most = most or max(2, chars // longest)
+    step = next(k for k in _period_steps(axis) if math.ceil(len(axis) / k) <= most)
+    return list(axis)[::-1][::step][::-1]
+
+
+def _period_tick_layout(axis: Sequence[str]) -> dict[str, Any]:
+    shown = period_ticks(axis)
+    return {"tickmode": "array", "tickvals": shown, "ticktext": shown}
+
+
+# ---------------------------------------------------------------------------------------------
 # Shared figure plumbing
 # ---------------------------------------------------------------------------------------------
 
@@ -183,6 +376,7 @@ def _figure(title: str, subtitle: str | None = None) -> go.Figure:
     return fig
 
 
+@_fitted
 def empty_figure(title: str = "", message: str = NO_DATA) -> go.Figure:
     """A figure that says there is nothing to show, instead of empty axes."""
     fig = _figure(title)
@@ -253,7 +447,9 @@ def _rgba(hex_color: str, alpha: float) -> str:
 
 
 def _category_axis(fig: go.Figure, axis: list[str], title: str = "") -> None:
-    fig.update_xaxes(type="category", categoryorder="array", categoryarray=axis, title_text=title)
+    """A period x axis in time order, labelled at every k-th period (``period_ticks``)."""
+    fig.update_xaxes(type="category", categoryorder="array", categoryarray=axis, title_text=title,
+                     **_period_tick_layout(axis))
 
 
 def _latest_known(rows: pl.DataFrame, column: str) -> pl.DataFrame:
@@ -314,6 +510,7 @@ def _wide_range(values: list[float], top_edge: float) -> bool:
     return min(values) > 0 and max(values) > 2 * top_edge
 
 
+@_fitted
 def ltv_cac_trend(rows: pl.DataFrame, edges: Sequence[float] = DEFAULT_BAND_EDGES,
                   dimension: str | None = None, cac_column: str = "cac",
                   currency: str = DEFAULT_CURRENCY) -> go.Figure:
@@ -418,11 +615,133 @@ def _trend_title(rows: pl.DataFrame, dim: str | None, edges: tuple[float, ...],
 # ---------------------------------------------------------------------------------------------
 
 
+LABEL_SIZE = 12
+"""Font size of a scatter's point and line labels."""
+LABEL_CHARS = 24
+"""A point label's most characters; a longer name is cut with "…" (the hover has it whole)."""
+LABEL_PLOT = (520.0, 200.0)
+"""The plot area, in pixels, a scatter's labels are placed for: about the smallest it is drawn at
+(the board pack's 640 x 420 px column). Drawn larger, the points only move further apart while
+labels and markers keep their size, so labels clear here stay clear."""
+_POINT_POSITIONS = ("top center", "bottom center", "middle right", "middle left", "top right", "top left",
+                    "bottom right", "bottom left")
+_Box = tuple[float, float, float, float]
+
+
+class _LabelPlane:
+    """Greedy label placement on a scatter: each label goes to the first of Plotly's text positions
+    around its point where it stays inside the plot and covers no other label and no other point's
+    marker. Positions are in pixels of a plot of ``LABEL_PLOT`` (y down), Plotly's offsets included."""
+
+    def __init__(self, log: bool, x_range: tuple[float, float], y_range: tuple[float, float]) -> None:
+        self.log, self.x_range, self.y_range = log, x_range, y_range
+        self.markers: list[tuple[float, float, float]] = []
+        self.boxes: list[_Box] = []
+
+    def _axis(self, value: float, low: float, high: float, size: float) -> float:
+        if self.log:
+            value, low, high = math.log10(value), math.log10(low), math.log10(high)
+        return (value - low) / (high - low) * size if high > low else size / 2
+
+    def pixel(self, x: float, y: float) -> tuple[float, float]:
+        width, height = LABEL_PLOT
+        return (self._axis(x, *self.x_range, width), height - self._axis(y, *self.y_range, height))
+
+    def add_marker(self, x: float, y: float, radius: float) -> None:
+        self.markers.append((*self.pixel(x, y), radius))
+
+    @staticmethod
+    def box(cx: float, cy: float, radius: float, text: str, position: str) -> _Box:
+        """Where Plotly draws ``text`` at ``position`` around a marker of ``radius`` px: it moves the
+        text off the marker by radius / 0.8 + 1 (``Drawing.textPointPosition``)."""
+        size = LABEL_SIZE
+        width = len(_shown(text)) * 0.6 * size + 2
+        offset = radius / 0.8 + 1 if radius else 0.0
+        vertical, horizontal = position.split()
+        baseline = cy + {"top": -0.25 * size - offset, "bottom": 0.75 * size + offset, "middle": 0.25 * size}[vertical]
+        left = {"left": cx - offset - width, "right": cx + offset, "center": cx - width / 2}[horizontal]
+        return (left, baseline - 0.92 * size, left + width, baseline + 0.22 * size)
+
+    def fits(self, box: _Box, own: int | None = None) -> bool:
+        left, top, right, bottom = box
+        width, height = LABEL_PLOT
+        if left < 2 or top < 2 or right > width - 2 or bottom > height - 2:
+            return False
+        if any(left < b[2] + 2 and b[0] < right + 2 and top < b[3] + 1 and b[1] < bottom + 1 for b in self.boxes):
+            return False
+        for index, (cx, cy, radius) in enumerate(self.markers):
+            if index == own or not radius:
+                continue
+            nx, ny = min(max(cx, left), right), min(max(cy, top), bottom)
+            if (nx - cx) ** 2 + (ny - cy) ** 2 < (radius + 2) ** 2:
+                return False
+        return True
+
+    def place_line_label(self, text: str, start: float, end: float, multiple: float) -> tuple[float, str]:
+        """A point on the line LTV = multiple x CAC, from ``start`` to ``end`` in CAC, and the side
+        of it for the line's label: near the line's end, above it or below it, clear of the markers."""
+        for share in (0.97, 0.88, 0.78, 0.66, 0.54, 0.42):
+            if self.log:
+                at = 10 ** (math.log10(start) + share * (math.log10(end) - math.log10(start)))
+            else:
+                at = start + share * (end - start)
+            for position in ("top left", "bottom right"):
+                box = self.box(*self.pixel(at, multiple * at), 0.0, text, position)
+                if self.fits(box):
+                    self.boxes.append(box)
+                    return at, position
+        return end, "top left"
+
+    def _leader_box(self, cx: float, cy: float, radius: float, text: str, direction: tuple[int, int],
+                    gap: float) -> tuple[float, float, _Box]:
+        """A label ``gap`` px beyond a marker's edge in ``direction``, joined to it by a line: its
+        centre's offset from the point (Plotly's ``ax``, ``ay``) and its box."""
+        width, height = len(_shown(text)) * 0.6 * LABEL_SIZE + 6, 1.3 * LABEL_SIZE + 4
+        dx = direction[0] * (radius + gap + width / 2)
+        dy = direction[1] * (radius + gap + height / 2)
+        x, y = cx + dx, cy + dy
+        return dx, dy, (x - width / 2, y - height / 2, x + width / 2, y + height / 2)
+
+    def place_point_labels(self, names: Sequence[str]) -> list[str | tuple[float, float] | None]:
+        """A place for each marker's label, in marker order: a text position next to it, else an
+        offset (``ax``, ``ay`` in px) for a label further away with a leader line, else None."""
+        def crowd(index: int) -> tuple[int, float]:
+            cx, cy, radius = self.markers[index]
+            near = sum(1 for x, y, _ in self.markers if (x - cx) ** 2 + (y - cy) ** 2 < 120.0**2)
+            return (-near, -radius)
+
+        chosen: list[str | tuple[float, float] | None] = [None] * len(names)
+        later: list[int] = []
+        for index in sorted(range(len(names)), key=crowd):
+            cx, cy, radius = self.markers[index]
+            for position in _POINT_POSITIONS:
+                box = self.box(cx, cy, radius, names[index], position)
+                if self.fits(box, own=index):
+                    self.boxes.append(box)
+                    chosen[index] = position
+                    break
+            else:
+                later.append(index)
+        for index in later:  # once every label that fits beside its point has its place
+            cx, cy, radius = self.markers[index]
+            for gap in (12.0, 26.0, 40.0, 56.0, 72.0):
+                for direction in ((0, -1), (0, 1), (-1, 0), (1, 0), (-1, -1), (1, -1), (-1, 1), (1, 1)):
+                    dx, dy, box = self._leader_box(cx, cy, radius, names[index], direction, gap)
+                    if self.fits(box, own=index):
+                        self.boxes.append(box)
+                        chosen[index] = (dx, dy)
+                        break
+                if chosen[index] is not None:
+                    break
+        return chosen
+
+
 def _cac_words(cac_column: str) -> str:
     """The name of the CAC in a column: S&M CAC includes sales costs, fully loaded CAC does not."""
     return "S&M CAC" if cac_column == "cac_sm" else "fully loaded CAC"
 
 
+@_fitted
 def channel_efficiency(rows: pl.DataFrame, dimension: str = "channel",
                        edges: Sequence[float] | None = None, cac_column: str = "cac",
                        currency: str = DEFAULT_CURRENCY) -> go.Figure:
@@ -473,25 +792,43 @@ def channel_efficiency(rows: pl.DataFrame, dimension: str = "channel",
     else:
         x_low, x_high = 0.0, max(cacs) * 1.2
         y_low, y_high = min(0.0, min(ltvs) * 1.2), max(max(ltvs) * 1.2, x_high * 1.05)
+    spends = [p["spend"] for p in points if p["spend"] is not None and p["spend"] > 0]
+    size_ref = 2.0 * max(spends) / 60.0**2 if spends else 1.0
+    plane = _LabelPlane(log, (x_low, x_high), (y_low, y_high))
+    for p in points:
+        # Plotly's bubble radius in pixels: sqrt(size / 2 / sizeref), at least sizemin (8)
+        spend = p["spend"] if p["spend"] and p["spend"] > 0 else 0.0
+        plane.add_marker(p["cac"], p["ltv"], max(math.sqrt(spend / 2.0 / size_ref), 8.0) if spend else 0.0)
     for multiple, dash in ((1.0, "dash"), (3.0, "dot")):
         start = max(x_low, y_low / multiple) if log else 0.0
         end = min(x_high, y_high / multiple)
+        at, position = plane.place_line_label(f"{multiple:g}x", start, end, multiple)
         fig.add_trace(go.Scatter(
-            x=[start, end], y=[multiple * start, multiple * end], mode="lines+text", hoverinfo="skip",
-            name=f"LTV = {multiple:g}x CAC" + (" (break-even)" if multiple == 1 else ""),
-            line={"color": MUTED, "dash": dash, "width": 1.2}, text=["", f"{multiple:g}x"],
-            textposition="bottom left", textfont={"color": MUTED, "size": 12}, cliponaxis=False,
+            x=[start, at, end], y=[multiple * start, multiple * at, multiple * end], mode="lines+text",
+            hoverinfo="skip", name=f"LTV = {multiple:g}x CAC" + (" (break-even)" if multiple == 1 else ""),
+            line={"color": MUTED, "dash": dash, "width": 1.2}, text=["", f"{multiple:g}x", ""],
+            textposition=position, textfont={"color": MUTED, "size": LABEL_SIZE}, cliponaxis=False,
         ))
-    spends = [p["spend"] for p in points if p["spend"] is not None and p["spend"] > 0]
-    size_ref = 2.0 * max(spends) / 60.0**2 if spends else 1.0
+    for p in points:
+        p["label"] = shorten(p["name"], LABEL_CHARS)  # the whole name is in the hover
+    positions = plane.place_point_labels([p["label"] for p in points])
+    unlabelled = [p["label"] for p, spot in zip(points, positions, strict=True) if spot is None]
+    for p, spot, (_, _, radius) in zip(points, positions, plane.markers, strict=True):
+        p["position"] = spot if isinstance(spot, str) else None
+        if isinstance(spot, tuple):  # no room beside the point: the label further off, with a line to it
+            fig.add_annotation(x=math.log10(p["cac"]) if log else p["cac"], y=math.log10(p["ltv"]) if log else p["ltv"],
+                               xref="x", yref="y", text=p["label"], ax=spot[0], ay=spot[1], showarrow=True,
+                               arrowhead=0, arrowwidth=1, arrowcolor=MUTED, standoff=radius + 1,
+                               font={"size": LABEL_SIZE, "color": INK})
     for band in (*BAND_LABELS, None):
         members = [p for p in points if p["band"] == band]
         if not members:
             continue
         fig.add_trace(go.Scatter(
             x=[p["cac"] for p in members], y=[p["ltv"] for p in members], mode="markers+text",
-            name=band or "no band", text=[p["name"] for p in members], textposition="top center",
-            textfont={"size": 12, "color": INK},
+            name=band or "no band", text=[p["label"] if p["position"] else "" for p in members],
+            textposition=[p["position"] or "top center" for p in members], cliponaxis=False,
+            textfont={"size": LABEL_SIZE, "color": INK},
             marker={"color": BAND_COLORS[band] if band else NO_BAND_COLOR, "opacity": 0.85,
                     "size": [p["spend"] if p["spend"] and p["spend"] > 0 else 0.0 for p in members],
                     "sizemode": "area", "sizeref": size_ref, "sizemin": 8, "line": {"color": "white", "width": 1}},
@@ -511,20 +848,24 @@ def channel_efficiency(rows: pl.DataFrame, dimension: str = "channel",
     else:
         title = (f"{best['name']} is the most efficient {dimension} at {formats.ratio(best['ratio'], ratio_edges)} "
                  f"LTV:CAC; {worst['name']} the least at {formats.ratio(worst['ratio'], ratio_edges)}")
-    subtitle = (f"{label + ': ' if label else ''}bubble area = "
+    # the y axis title is kept short to fit the height of a chart in the board pack: the subtitle
+    # says what LTV is
+    subtitle = (f"{label + ': ' if label else ''}LTV is gross margin; bubble area = "
                 f"{'S&M' if cac_column == 'cac_sm' else 'fully loaded'} spend; colour = health band")
     if missing:
         subtitle += f"; n/a (no CAC or LTV): {', '.join(missing)}"
+    if unlabelled:
+        subtitle += f"; no room to label (hover for them): {', '.join(unlabelled)}"
     fig.update_layout(title={"text": title, "subtitle": {"text": subtitle}})
     if log:
         fig.update_xaxes(title_text=f"{words} per new customer (log scale)", type="log",
                          range=[math.log10(x_low), math.log10(x_high)], **_log_money_ticks(x_low, x_high, currency))
-        fig.update_yaxes(title_text="LTV per customer, gross margin (log scale)", type="log",
+        fig.update_yaxes(title_text="LTV per customer (log scale)", type="log",
                          range=[math.log10(y_low), math.log10(y_high)], **_log_money_ticks(y_low, y_high, currency))
     else:
         fig.update_xaxes(title_text=f"{words} per new customer", **_money_axis(currency),
                          range=[x_low, x_high])
-        fig.update_yaxes(title_text="LTV per customer, gross margin", **_money_axis(currency),
+        fig.update_yaxes(title_text="LTV per customer", **_money_axis(currency),
                          range=[y_low, y_high])
     return fig
 
@@ -544,6 +885,7 @@ def _log_money_ticks(low: float, high: float, currency: str) -> dict[str, Any]:
 # ---------------------------------------------------------------------------------------------
 
 
+@_fitted
 def cac_waterfall(row: Mapping[str, Any] | pl.DataFrame, include_sales: bool = False,
                   currency: str = DEFAULT_CURRENCY) -> go.Figure:
     """From media-only CAC, category by category, to fully loaded CAC (and to S&M CAC).
@@ -614,6 +956,7 @@ def cac_waterfall(row: Mapping[str, Any] | pl.DataFrame, include_sales: bool = F
     return fig
 
 
+@_fitted
 def spend_by_category(rows: pl.DataFrame, include_sales: bool = False, currency: str = DEFAULT_CURRENCY) -> go.Figure:
     """Fully loaded spend per period, stacked by cost category.
 
@@ -646,12 +989,18 @@ def spend_by_category(rows: pl.DataFrame, include_sales: bool = False, currency:
             x=axis, y=values, name=labels[key], marker={"color": CATEGORY_COLORS[key]}, customdata=shares,
             hovertemplate=f"{labels[key]}: {_money_hover(currency)} (%{{customdata}} of spend)<extra></extra>",
         ))
+    # Each total over its bar, where there is room: every k-th period back from the latest, at most
+    # about twelve (``TOTAL_LABEL_CHARS``); every total is still in the hover.
+    written = [formats.money_compact(v, currency) for v in period_total]
+    labelled = set(period_ticks(axis, TOTAL_LABEL_CHARS, max(len(t) for t in written)))
     fig.add_trace(go.Scatter(
-        x=axis, y=period_total, mode="text", text=[formats.money_compact(v, currency) for v in period_total],
+        x=axis, y=period_total, mode="text", cliponaxis=False,
+        text=[t if label in labelled else "" for label, t in zip(axis, written, strict=True)],
         textposition="top center",
         textfont={"size": 11, "color": MUTED}, name="Total", showlegend=False,
         hovertemplate=f"<b>Total: {_money_hover(currency)}</b><extra></extra>",
     ))
+    known = [v for v in period_total if v is not None]
     latest = totals.row(-1, named=True)
     total = latest["total"]
     scope = "S&M" if include_sales else "marketing"
@@ -668,10 +1017,13 @@ def spend_by_category(rows: pl.DataFrame, include_sales: bool = False, currency:
         title, subtitle = f"No {scope} spend in {latest['period_label']}", ""
     fig.update_layout(title={"text": title, "subtitle": {"text": subtitle}}, barmode="stack", hovermode="x unified")
     _category_axis(fig, axis)
-    fig.update_yaxes(title_text="Spend", tickprefix=formats.symbol(currency), tickformat="~s", rangemode="tozero")
+    # headroom over the tallest bar for its total
+    fig.update_yaxes(title_text="Spend", tickprefix=formats.symbol(currency), tickformat="~s", rangemode="tozero",
+                     range=[min(0.0, *known), max(0.0, *known) * 1.12] if known else None)
     return fig
 
 
+@_fitted
 def cac_by_dimension(rows: pl.DataFrame, dimension: str = "channel", currency: str = DEFAULT_CURRENCY) -> go.Figure:
     """Fully loaded CAC per period, one line per channel or segment (one line without one).
 
@@ -722,21 +1074,28 @@ def cac_by_dimension(rows: pl.DataFrame, dimension: str = "channel", currency: s
 # ---------------------------------------------------------------------------------------------
 
 
+@_fitted
 def cpl_cpa_history(rows: pl.DataFrame, dimension: str = "channel", volume: str = "leads",
                     currency: str = DEFAULT_CURRENCY) -> go.Figure:
-    """CPL and CPA per channel over time, with the volume behind them as stacked bars.
+    """The cost per unit of ``volume`` and CPA per channel over time, with the volume behind them as stacked bars.
 
-    CPL = direct spend / leads, CPA = direct spend / new customers, per period and channel
-    (from ``finance.metrics.table``). Two panels share the time axis: the top one has CPL lines
-    (money, left axis) over ``volume`` bars (leads, visitors or event_attendees) on a
-    secondary, right-hand axis; the bottom one has CPA lines. CPA runs an order of magnitude
-    above CPL, so one shared money axis would flatten the CPL lines.
-    Required columns: period, cpl, cpa, ``volume``; optional: period_label, ``dimension``.
+    The cost of the volume shown: CPL = direct spend / leads, cost per visitor = direct spend /
+    visitors, cost per event attendee = events spend / attendees (``VOLUME_COSTS``); CPA = direct
+    spend / new customers; per period and channel (from ``finance.metrics.table``). Two panels
+    share the time axis: the top one has the cost lines (money, left axis, named for the volume)
+    over ``volume`` bars (leads, visitors or event_attendees) on a secondary, right-hand axis; the
+    bottom one has CPA lines. CPA runs an order of magnitude above CPL, so one shared money axis
+    would flatten the CPL lines. Rows without the volume's cost column get CPL, named as such.
+    Required columns: period, cpl, cpa, ``volume``; optional: period_label, ``dimension``, the
+    volume's cost column.
     """
     if volume not in VOLUMES:
         raise ValueError(f"unknown volume {volume!r}; valid: {', '.join(VOLUMES)}")
-    title = "Cost per lead and per acquisition"
-    if rows.is_empty() or _all_null(rows, ["cpl", "cpa", volume]):
+    cost, short = VOLUME_COSTS[volume]
+    if cost not in rows.columns:
+        cost, short = VOLUME_COSTS["leads"]
+    title = f"{measures.label(cost)} and cost per acquisition"
+    if rows.is_empty() or _all_null(rows, [cost, "cpa", volume]):
         return empty_figure(title)
     _require(rows, ["period", "cpl", "cpa", volume], "cpl_cpa_history")
     rows = _labelled(rows)
@@ -744,8 +1103,9 @@ def cpl_cpa_history(rows: pl.DataFrame, dimension: str = "channel", volume: str 
     dim = dimension if dimension in rows.columns else None
     volume_label = VOLUMES[volume]
     fig = _figure("")
-    # Axes: y = volume bars (top panel, right side), y2 = CPL (top panel, left side, drawn over
-    # the bars because an overlaying axis is drawn last), y3 = CPA (bottom panel).
+    # Axes: y = volume bars (top panel, right side), y2 = the volume's cost (top panel, left side,
+    # drawn over the bars because an overlaying axis is drawn last), y3 = CPA (bottom panel).
+    costs: list[float] = []
     for index, (name, series) in enumerate(_series(rows, dim)):
         frame = _aligned(series, axis)
         color = _color(index) if dim else INK
@@ -755,55 +1115,74 @@ def cpl_cpa_history(rows: pl.DataFrame, dimension: str = "channel", volume: str 
             showlegend=False, marker={"color": _rgba(color, 0.25)}, xaxis="x", yaxis="y",
             hovertemplate=f"<b>%{{meta}} · %{{x}}</b><br>{volume_label}: %{{y:,}}<extra></extra>", meta=label,
         ))
-        for metric, axis_name in (("cpl", "y2"), ("cpa", "y3")):
+        for metric, axis_name, words in ((cost, "y2", short), ("cpa", "y3", "CPA")):
+            values = _floats(frame.get_column(metric))
+            costs += [v for v in values if v is not None and metric == cost]
             fig.add_trace(go.Scatter(
-                x=axis, y=_floats(frame.get_column(metric)), mode="lines+markers", xaxis="x", yaxis=axis_name,
-                name=label if metric == "cpl" else f"{label} CPA", legendgroup=label, showlegend=metric == "cpl",
+                x=axis, y=values, mode="lines+markers", xaxis="x", yaxis=axis_name,
+                name=label if metric == cost else f"{label} CPA", legendgroup=label, showlegend=metric == cost,
                 connectgaps=False, line={"color": color, "width": 2}, marker={"size": 5},
-                hovertemplate=f"<b>%{{meta}} · %{{x}}</b><br>{metric.upper()}: {_money_hover(currency)}<extra></extra>",
+                hovertemplate=f"<b>%{{meta}} · %{{x}}</b><br>{words}: {_money_hover(currency)}<extra></extra>",
                 meta=label,
             ))
     money_axis = {**_money_axis(currency), "rangemode": "tozero", "gridcolor": GRID,
                   "automargin": True, "zeroline": False, "tickmode": "auto"}
+    # a few dollars per visitor would read $0, $1, $1, $2 in whole amounts
+    cost_axis = {**money_axis, "tickformat": formats.d3_money(currency, 2)[1]} if costs and max(costs) < 20 \
+        else money_axis
+    basis = ("Cost per attendee on events spend, CPA on each channel's direct spend" if cost == "cost_per_attendee"
+             else "On each channel's direct spend")
     fig.update_layout(
-        title={"text": _cpl_cpa_title(rows, dim, currency) or title,
-               "subtitle": {"text": f"On each channel's direct spend. Bars: {volume_label.lower()} (right axis)"}},
+        title={"text": _cpl_cpa_title(rows, dim, currency, cost, short) or title,
+               "subtitle": {"text": f"{basis}. Bars: {volume_label.lower()} (right axis)"}},
         barmode="stack", height=640,
-        xaxis={"type": "category", "categoryorder": "array", "categoryarray": axis, "anchor": "y3"},
+        xaxis={"type": "category", "categoryorder": "array", "categoryarray": axis, "anchor": "y3",
+               **_period_tick_layout(axis)},
         yaxis={"domain": [0.5, 1.0], "title": {"text": volume_label}, "side": "right", "showgrid": False,
                "rangemode": "tozero", "tickformat": "~s", "anchor": "x"},
         yaxis2={"domain": [0.5, 1.0], "overlaying": "y", "side": "left", "anchor": "x",
-                "title": {"text": "Cost per lead"}, **money_axis},
-        yaxis3={"domain": [0.0, 0.42], "anchor": "x", "title": {"text": "Cost per acquisition"}, **money_axis},
+                "title": {"text": measures.label(cost)}, **cost_axis},
+        yaxis3={"domain": [0.0, 0.42], "anchor": "x", "title": {"text": measures.label("cpa")}, **money_axis},
         legend_title_text=dimension.capitalize() if dim else "",
     )
     return fig
 
 
-def _cpl_cpa_title(rows: pl.DataFrame, dim: str | None, currency: str) -> str | None:
+def _cpl_cpa_title(rows: pl.DataFrame, dim: str | None, currency: str, cost: str = "cpl",
+                   short: str = "CPL") -> str | None:
+    """The latest period's CPA and cost of the volume shown (``cost``, called ``short``): whose is lowest."""
     latest = _latest_known(rows, "cpa")
     if latest.is_empty():
-        latest = _latest_known(rows, "cpl")
+        latest = _latest_known(rows, cost)
         if latest.is_empty():
             return None
     period = latest.get_column("period_label")[0]
     if dim is None or latest.height == 1:
         rec = latest.row(0, named=True)
         who = f" for {literal.chart(rec[dim])}" if dim else ""
-        return (f"CPA is {formats.money(rec['cpa'], currency)} and CPL {formats.money(rec['cpl'], currency)}{who} "
+        return (f"CPA is {formats.money(rec['cpa'], currency)} and {short} {formats.money(rec[cost], currency)}{who} "
                 f"in {period}")
     lowest: dict[str, tuple[str, Any]] = {}
-    for metric in ("cpa", "cpl"):
+    only: dict[str, tuple[str, Any]] = {}  # a cost that one channel alone has (events spend per attendee)
+    for metric in ("cpa", cost):
         known = latest.filter(pl.col(metric).is_not_null()).sort(metric)
-        if not known.is_empty():
+        if known.height == 1 and metric not in ("cpa", "cpl"):
+            only[metric] = (literal.chart(known.get_column(dim)[0]), known.get_column(metric)[0])
+        elif not known.is_empty():
             lowest[metric] = (literal.chart(known.get_column(dim)[0]), known.get_column(metric)[0])
+    if only and "cpa" in lowest:
+        (who, value), (best, cpa) = only[cost], lowest["cpa"]
+        return (f"In {period}, {best} has the lowest CPA ({formats.money(cpa, currency)}); {who} alone has a "
+                f"{short}: {formats.money(value, currency)}")
+    lowest.update(only)
     if not lowest:
         return None
-    if "cpa" in lowest and "cpl" in lowest and lowest["cpa"][0] == lowest["cpl"][0]:
+    words = {"cpa": "CPA", cost: short}
+    if "cpa" in lowest and cost in lowest and lowest["cpa"][0] == lowest[cost][0]:
         name = lowest["cpa"][0]
         return (f"In {period}, {name} has the lowest CPA ({formats.money(lowest['cpa'][1], currency)}) "
-                f"and CPL ({formats.money(lowest['cpl'][1], currency)})")
-    parts = [f"{who} the lowest {metric.upper()} ({formats.money(value, currency)})"
+                f"and {short} ({formats.money(lowest[cost][1], currency)})")
+    parts = [f"{who} the lowest {words[metric]} ({formats.money(value, currency)})"
              for metric, (who, value) in lowest.items()]
     return f"In {period}, " + " and ".join(parts).replace(" the lowest", " has the lowest", 1)
 
@@ -813,6 +1192,7 @@ def _cpl_cpa_title(rows: pl.DataFrame, dim: str | None, currency: str) -> str | 
 # ---------------------------------------------------------------------------------------------
 
 
+@_fitted
 def cohort_heatmap(matrix: pl.DataFrame, currency: str = DEFAULT_CURRENCY) -> go.Figure:
     """Cumulative gross margin per acquired customer by cohort (rows) and month (columns).
 
@@ -861,7 +1241,10 @@ def cohort_heatmap(matrix: pl.DataFrame, currency: str = DEFAULT_CURRENCY) -> go
         "text": "Observed gross margin per acquired customer, cumulative; blank: not yet observed"}})
     fig.update_xaxes(title_text="Months since acquisition (1 = acquisition month)", dtick=3 if len(ages) > 12 else 1,
                      showgrid=False)
-    fig.update_yaxes(title_text="Acquisition cohort", type="category", autorange="reversed", showgrid=False)
+    # a row of 13 px labels needs about 18 px: twelve fit the plot of a 450 px tall chart
+    cohort_ticks = period_ticks(labels, most=12)
+    fig.update_yaxes(title_text="Acquisition cohort", type="category", autorange="reversed", showgrid=False,
+                     tickmode="array", tickvals=cohort_ticks, ticktext=cohort_ticks)
     return fig
 
 
@@ -881,6 +1264,7 @@ def _cohort_title(z: list[list[float | None]], labels: list[str], ages: list[int
             f"{formats.money(high[1], currency)} ({high[0]}) of gross margin per customer")
 
 
+@_fitted
 def ltv_curves(rows: pl.DataFrame, cac: Decimal | float | None = None, currency: str = DEFAULT_CURRENCY) -> go.Figure:
     """Cumulative expected gross margin per acquired customer by month, one line per period.
 
@@ -969,6 +1353,7 @@ def ltv_curves(rows: pl.DataFrame, cac: Decimal | float | None = None, currency:
 # ---------------------------------------------------------------------------------------------
 
 
+@_fitted
 def response_curve(channel: str, history: pl.DataFrame, grid: pl.DataFrame,
                    planned: Mapping[str, Any] | None = None, currency: str = DEFAULT_CURRENCY) -> go.Figure:
     """One channel's new customers against its spend per quarter: history, fitted curve, plan.
@@ -1013,10 +1398,10 @@ def response_curve(channel: str, history: pl.DataFrame, grid: pl.DataFrame,
     fig.update_xaxes(title_text="Direct marketing spend in the quarter", **_money_axis(currency),
                      rangemode="tozero")
     fig.update_yaxes(title_text="New customers in the quarter", tickformat=",.0f", rangemode="tozero")
-    fig.update_layout(legend={"y": -0.24})  # below the x-axis title
     return fig
 
 
+@_fitted
 def scenario_comparison(table: pl.DataFrame, edges: Sequence[float] = DEFAULT_BAND_EDGES) -> go.Figure:
     """Projected LTV:CAC of each scenario with its range, on the health bands.
 
@@ -1053,6 +1438,7 @@ def scenario_comparison(table: pl.DataFrame, edges: Sequence[float] = DEFAULT_BA
     return fig
 
 
+@_fitted
 def backtest_scatter(predictions: pl.DataFrame, horizon: int = 12, interval: float = 0.8,
                      currency: str = DEFAULT_CURRENCY) -> go.Figure:
     """Predicted against actual gross margin per customer in back-tests, one point per cohort and cut-off.
