@@ -158,7 +158,7 @@ class Figure:
     def title(self) -> str | None:
         title = self.spec.get("layout", {}).get("title")
         text = title.get("text") if isinstance(title, Mapping) else title
-        return str(text) if text else None
+        return str(text).replace("<br>", " ") if text else None  # a wrapped chart title, as one line
 
 
 @dataclass(frozen=True)
