@@ -374,7 +374,9 @@ def _table_html(table: Table, currency: str) -> str:
     kinds = [table.formats.get(column, "text") for column in table.frame.columns]
     numeric = [kind != "text" or dtype.is_numeric() or column in table.right
                for column, kind, dtype in zip(table.frame.columns, kinds, table.frame.dtypes, strict=True)]
-    align = ['class="num"' if is_number else "" for is_number in numeric]
+    # A health band is one of the pack's own words ("under-investing?"): never broken across lines.
+    align = ['class="num"' if is_number else 'class="word"' if column == "Band" else ""
+             for column, is_number in zip(table.frame.columns, numeric, strict=True)]
     head = "".join(f"<th {a}>{_e(column)}</th>" for a, column in zip(align, table.frame.columns, strict=True))
     rows = "".join(
         "<tr>" + "".join(f"<td {a}>{_e(format_cell(value, kind, currency))}</td>"
@@ -471,6 +473,7 @@ tr {{ break-inside: avoid; }}
 th {{ text-align: left; border-bottom: 1.5px solid {INK}; padding: 1.5mm 2mm; vertical-align: bottom; }}
 td {{ border-bottom: 1px solid {GRID}; padding: 0.8mm 2mm; vertical-align: top; overflow-wrap: anywhere; }}
 .num {{ text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }}
+.word {{ white-space: nowrap; }}
 .empty {{ color: {MUTED}; font-style: italic; }}
 .note {{ color: {MUTED}; font-size: 9pt; }}
 .table {{ margin: 0 0 6mm; }}

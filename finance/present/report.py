@@ -644,7 +644,8 @@ def _channels(pack: BoardPack, sheets: Mapping[str, pl.DataFrame]) -> pdf.Sectio
                            "direct spend.")
     segments = _table(f"Segments, {pack.period}", sheets["Segments"], [
         ("segment", "Segment", "text"), ("new_customers", "New customers", "int"), ("cac", "Fully loaded CAC", "money"),
-        ("ltv", "LTV", "money"), ("ltv_cac", "LTV:CAC", "ratio"), ("band", "Band", "text")])
+        ("ltv_cac", "LTV:CAC", "ratio"), ("band", "Band", "text")],
+        note="Each segment's LTV is in the executive summary's mix table and the XLSX pack.")
     return pdf.Section(SECTIONS[4], [pdf.Columns([pdf.Figure(pack.figures["channels"].to_dict(), height=420,
                                                               width=pdf.COLUMN_FIGURE_WIDTH), segments]), channels])
 
