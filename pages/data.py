@@ -10,7 +10,7 @@ import streamlit as st
 from finance.app import auth, loaders, sidebar, widgets
 from finance.demo import remove_demo_data
 from finance.domain import literal
-from finance.domain.schema import CATEGORIES, FILE_KINDS, KINDS, normalise_header
+from finance.domain.schema import CATEGORIES, FILE_KINDS, KINDS, MONEY_KINDS, normalise_header
 from finance.ingest.csvfile import preview
 from finance.ingest.prepare import ImportOptions, OptionsError, is_header_for, prepare
 from finance.present import formats, settings_text
@@ -175,7 +175,7 @@ def upload_section() -> None:
                 st.dataframe(report, hide_index=True, key="data.report")
         if prepared.ok:
             totals = prepared.period_totals()
-            money_file = kind in settings_text.MONEY_KINDS
+            money_file = kind in MONEY_KINDS
             st.dataframe(pl.DataFrame({"Period": [t.period for t in totals], "Rows": [t.rows for t in totals],
                                        "Total": [formats.money(t.total, ctx.currency) if money_file
                                                  else formats.count(t.total) for t in totals]}),

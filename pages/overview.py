@@ -52,10 +52,8 @@ tiles[1].metric("LTV", money(latest["ltv"]), delta("ltv"),
                 help=f"Range {money(latest['ltv_low'])} - {money(latest['ltv_high'])}")
 band = latest["band"] or "n/a"
 odds = chance_text(latest, ctx.assumptions.target_ratio)
-ratio_change = None
-if previous is not None and latest["ltv_cac"] is not None and previous["ltv_cac"] is not None:
-    difference = latest["ltv_cac"] - previous["ltv_cac"]
-    ratio_change = f"{'+' if difference >= 0 else ''}{formats.ratio(difference)} vs {previous['period_label']}"
+prior_label = previous["period_label"] if previous else None
+ratio_change = summary.ratio_change(latest["ltv_cac"], previous["ltv_cac"] if previous else None, prior_label)
 tiles[2].metric("LTV:S&M CAC" if sales else "LTV:CAC", formats.ratio(latest["ltv_cac"]), ratio_change or band,
                 delta_color="normal" if ratio_change else "off", delta_arrow="auto" if ratio_change else "off",
                 delta_description=band if ratio_change else None,
@@ -63,9 +61,7 @@ tiles[2].metric("LTV:S&M CAC" if sales else "LTV:CAC", formats.ratio(latest["ltv
                      f"{formats.ratio(latest['ltv_cac_low'])} - {formats.ratio(latest['ltv_cac_high'])}"
                      + (f"; {odds}" if odds else ""))
 payback_now, payback_before = latest["payback_months"], previous["payback_months"] if previous else None
-payback_change = (None if payback_now is None or payback_before is None
-                  else f"{payback_now - payback_before:+d} months vs {previous['period_label']}"  # type: ignore[index]
-                  if payback_now != payback_before else f"unchanged from {previous['period_label']}")  # type: ignore[index]
+payback_change = summary.months_change(payback_now, payback_before, prior_label)
 tiles[3].metric("S&M CAC payback" if sales else "CAC payback",
                 formats.months(payback_now) if payback_now else formats.NA, payback_change,
                 delta_color="inverse" if payback_now != payback_before else "off",
@@ -80,8 +76,7 @@ segments = ctx.rows("segment").filter(pl.col("period_label") == latest["period_l
 if sales:  # the headline is on S&M CAC: so is each segment's share of the spend
     segments = segments.with_columns(spend=pl.col("spend_sm"))
 mix = headline_mix(latest, segments, "segment", ctx.assumptions.target_ratio, ctx.assumptions.band_edges)
-finding = summary.finding(latest, latest["period_label"], ctx.assumptions.target_ratio, mix, previous,
-                          previous["period_label"] if previous else None)
+finding = summary.finding(latest, latest["period_label"], ctx.assumptions.target_ratio, mix, previous, prior_label)
 st.markdown(f"**{literal.markdown(finding)}**")
 if odds:
     st.caption(f"LTV:{'S&M ' if sales else ''}CAC {formats.ratio(latest['ltv_cac'])}, "

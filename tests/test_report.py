@@ -174,9 +174,7 @@ def test_without_a_saved_request_last_quarter_is_repeated(tmp_path: Path) -> Non
 
 def _header(name: str, sheet: str | None = None) -> str:
     """The XLSX header of a table column: its business label (or the sheet's own), as a CFO reads it."""
-    label, unit = exports.column_label(name)
-    own = report.SHEET_LABELS.get(sheet or "", {})
-    return own.get(name, label + (" (months)" if unit == "months" else ""))
+    return report.SHEET_LABELS.get(sheet or "", {}).get(name, exports.column_label(name)[0])
 
 
 def test_xlsx_has_one_sheet_per_table_numbers_as_numbers_and_no_formula(workbook: openpyxl.Workbook,

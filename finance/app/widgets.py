@@ -50,7 +50,7 @@ def column_config(columns: Sequence[str], currency: str, **labels: str) -> dict[
     config: dict[str, Any] = {}
     for column in columns:
         label, unit = exports.column_label(column)
-        label = labels.get(column, label + (" (months)" if unit == "months" else ""))
+        label = labels.get(column, label)
         shown = formats.table_format(unit, currency)
         config[column] = (st.column_config.NumberColumn(label, format=shown) if shown is not None
                           else st.column_config.Column(label))

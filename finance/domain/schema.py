@@ -227,6 +227,8 @@ BILLING_INTERVAL_LOOKUP: dict[str, str] = _interval_lookup()
 
 Kind = Literal["spend", "funnel", "customers", "revenue"]
 KINDS: tuple[Kind, ...] = ("spend", "funnel", "customers", "revenue")
+MONEY_KINDS: tuple[Kind, ...] = ("spend", "revenue")
+"""Files whose import total is an amount of money; the others' totals are counts (customers, funnel volumes)."""
 
 ColumnType = Literal["period", "date", "category", "text", "money", "count", "segment", "currency",
                      "interval"]

@@ -62,7 +62,6 @@ COLUMNS: dict[str, tuple[str, measures.Unit]] = {
     "customers": ("Projected new customers", "count"), "marginal_cac": ("Marginal CAC", "money"),
     "value_created": ("LTV created minus spend", "money"), "curve": ("Response curve", "text"),
     "r_squared": ("Fit (R squared)", "ratio"), "warning": ("Warning", "text"),
-    "p_below_1": ("Chance LTV:CAC is below 1x", "fraction"),
 }
 """Business headers and units of the columns the metric registry (``finance.metrics.measures``) does not declare."""
 _DROPPED = ("period", "ltv_observed", "ltv_future", "ltv_sigma")
@@ -70,14 +69,20 @@ _DROPPED = ("period", "ltv_observed", "ltv_future", "ltv_sigma")
 
 
 def column_label(name: str) -> tuple[str, measures.Unit]:
-    """A column's header for people and its unit: ``cac`` -> ("Fully loaded CAC", "money")."""
+    """A column's header for people and its unit: ``cac`` -> ("Fully loaded CAC", "money"); a count of
+    months says so (``payback_months`` -> "Payback (months)")."""
+    label, unit = _label(name)
+    return label + (" (months)" if unit == "months" else ""), unit
+
+
+def _label(name: str) -> tuple[str, measures.Unit]:
     if name in COLUMNS:
         return COLUMNS[name]
     if name in measures.BY_NAME:
         return measures.label(name), measures.unit(name)
     for suffix, words in (("_low", "low end of range"), ("_high", "high end of range")):
         if name.endswith(suffix):
-            label, unit = column_label(name.removesuffix(suffix))
+            label, unit = _label(name.removesuffix(suffix))
             return f"{label}, {words}", unit
     if name.startswith("spend_") and name.removeprefix("spend_") in CATEGORIES:
         return f"Spend: {CATEGORIES[name.removeprefix('spend_')].label}", "money"
@@ -102,7 +107,7 @@ def for_people(frame: pl.DataFrame, currency: str = DEFAULT_CURRENCY,
         if name in _DROPPED or isinstance(dtype, pl.List | pl.Array | pl.Struct):
             continue
         label, unit = column_label(name)
-        label = (labels or {}).get(name, label + (" (months)" if unit == "months" else ""))
+        label = (labels or {}).get(name, label)
         column = pl.col(name)
         if unit == "money" and dtype.is_numeric():
             values = [None if v is None or (isinstance(v, float) and not math.isfinite(v))

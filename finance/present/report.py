@@ -31,7 +31,7 @@ import plotly.graph_objects as go
 import polars as pl
 
 from finance.domain.assumptions import LABELS, Assumptions
-from finance.domain.schema import BAND_LABELS, CATEGORIES, MARKETING_CATEGORIES
+from finance.domain.schema import BAND_LABELS, CATEGORIES, KINDS, MARKETING_CATEGORIES
 from finance.ltv import backtest
 from finance.ltv.base import METHODS, Method
 from finance.metrics.mix import Mix, headline_mix
@@ -235,9 +235,6 @@ def _read(store: Store, scenario: str | None) -> _Source:
             imports)
 
 
-_KINDS = ("spend", "funnel", "customers", "revenue")
-
-
 def _data_version(imports: pl.DataFrame, as_of: date, prepared_on: date, prepared_by: str | None) -> str:
     """'Figures as of 31 Dec 2025, from imports 1, 2, 3 and 4 (spend, funnel, customers, revenue), the latest
     on 5 Dec 2026 by ops@example.com. Prepared on 5 Dec 2026 by cfo@example.com.'"""
@@ -253,7 +250,7 @@ def _data_version(imports: pl.DataFrame, as_of: date, prepared_on: date, prepare
     when = latest["imported_at"]
     by = f" by {latest['imported_by']}" if latest.get("imported_by") else ""
     return (f"Figures as of {formats.day(as_of)}, from import{'s' if len(ids) > 1 else ''} {numbers} "
-            f"({', '.join(k for k in _KINDS if k in kinds)}), the latest on "
+            f"({', '.join(k for k in KINDS if k in kinds)}), the latest on "
             f"{formats.day(when.date() if isinstance(when, datetime) else when)} (UTC){by}. {prepared}")
 
 
@@ -533,7 +530,7 @@ def _executive_summary(pack: BoardPack, sheets: Mapping[str, pl.DataFrame]) -> p
                 _joined(summary.ltv_cac_detail(row, pack.target_ratio),
                         f"was {_fmt(pack, was.get('ltv_cac'), 'ratio')} in {p}" if p else None), row["band"]),
         pdf.Kpi("CAC payback", _fmt(pack, payback, "months"),
-                _joined(_months_change(payback, was.get("payback_months"), p),
+                _joined(summary.months_change(payback, was.get("payback_months"), p),
                         "months of gross margin to recover the CAC")),
         pdf.Kpi("Fully loaded CAC", _fmt(pack, row["cac"], "money"),
                 _joined(_change(row["cac"], was.get("cac"), p),
@@ -564,13 +561,6 @@ def _executive_summary(pack: BoardPack, sheets: Mapping[str, pl.DataFrame]) -> p
     return pdf.Section(SECTIONS[0], [pdf.Paragraph(finding, lead=True), pdf.Kpis(tiles), table])
 
 
-def _months_change(now: Any, before: Any, prior: str | None) -> str | None:
-    """'+2 months vs 2025-Q3'; None when either is unknown."""
-    if prior is None or now is None or before is None:
-        return None
-    return f"unchanged from {prior}" if now == before else f"{now - before:+d} months vs {prior}"
-
-
 def _key_figures(pack: BoardPack, sheets: Mapping[str, pl.DataFrame]) -> pdf.Section:
     row, prior, p = pack.row, pack.prior, pack.prior_period
     was = prior or {}
@@ -591,9 +581,9 @@ def _key_figures(pack: BoardPack, sheets: Mapping[str, pl.DataFrame]) -> pdf.Sec
         if kind in ("money", "int"):
             return (_change(now, before, p) or "n/a").split(" vs ")[0]
         if kind == "months":
-            return "unchanged" if now == before else f"{now - before:+d} months"
+            return summary.months_change(now, before) or "n/a"
         if kind == "ratio":
-            return formats.ratio(now - before) if now < before else f"+{formats.ratio(now - before)}"
+            return summary.ratio_change(now, before) or "n/a"
         return formats.points(now - before)
 
     lines = [(label, cell(row, key, kind), cell(was, key, kind) if prior else "n/a", change(key, kind))

@@ -17,6 +17,7 @@ from typing import Any
 import polars as pl
 
 from finance.domain.assumptions import LABELS, Assumptions
+from finance.domain.schema import MONEY_KINDS
 from finance.present import formats
 
 ALLOCATION_WORDS = {"spend": "their direct spend", "customers": "their new customers"}
@@ -80,10 +81,6 @@ def change_text(action: str, detail: str | None) -> str:
         before = parsed.get("from")
         return f"{label}: {'not set' if before is None else before} → {parsed.get('to')}"
     return "; ".join(f"{str(k).replace('_', ' ')}: {v}" for k, v in parsed.items())
-
-
-MONEY_KINDS = ("spend", "revenue")
-"""Files whose import total is an amount of money; the others' totals are counts (customers, funnel volumes)."""
 
 
 def import_history(log: pl.DataFrame, currency: str) -> pl.DataFrame:

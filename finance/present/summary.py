@@ -51,6 +51,24 @@ def mix_note(mix: Mix, target: float) -> str | None:
             f"below the {formats.threshold(target)} target.")
 
 
+def months_change(now: int | None, before: int | None, prior: str | None = None) -> str | None:
+    """'+2 months vs 2025-Q3', or 'unchanged from 2025-Q3'; without ``prior``, '+2 months' or 'unchanged';
+    None when either is unknown."""
+    if now is None or before is None:
+        return None
+    if now == before:
+        return f"unchanged from {prior}" if prior else "unchanged"
+    return f"{now - before:+d} months" + (f" vs {prior}" if prior else "")
+
+
+def ratio_change(now: float | None, before: float | None, prior: str | None = None) -> str | None:
+    """'+0.55x vs 2025-Q3' (without ``prior``, '+0.55x'); None when either is unknown."""
+    if now is None or before is None:
+        return None
+    difference = now - before
+    return f"{'+' if difference >= 0 else ''}{formats.ratio(difference)}" + (f" vs {prior}" if prior else "")
+
+
 def ltv_cac_detail(row: Mapping[str, Any], target: float) -> str:
     """'range 3.91x to 6.12x; <1% chance below 1x, 4% below the 3x target', or what of it is known."""
     parts = []

@@ -25,7 +25,7 @@ import polars as pl
 
 from finance.domain.periods import period_label
 from finance.domain.problems import Problem, problem
-from finance.domain.schema import Kind, file_kind
+from finance.domain.schema import MONEY_KINDS, Kind, file_kind
 from finance.ingest.prepare import (
     STORAGE_SCHEMAS,
     ImportOptions,
@@ -59,7 +59,7 @@ class ImportResult:
 
     @property
     def money(self) -> bool:
-        return self.kind in ("spend", "revenue")
+        return self.kind in MONEY_KINDS
 
     def _total_text(self, value: Decimal) -> str | int:
         return money_text(value) or "0.00" if self.money else int(value)
