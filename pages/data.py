@@ -7,12 +7,12 @@ from typing import Any
 import polars as pl
 import streamlit as st
 
-from finance.app import auth, loaders, sidebar, widgets
+from finance.app import auth, importing, loaders, sidebar, widgets
 from finance.demo import remove_demo_data
 from finance.domain import literal
-from finance.domain.schema import CATEGORIES, FILE_KINDS, KINDS, MONEY_KINDS, normalise_header
+from finance.domain.schema import CATEGORIES, FILE_KINDS, KINDS, MONEY_KINDS
 from finance.ingest.csvfile import preview
-from finance.ingest.prepare import ImportOptions, OptionsError, is_header_for, prepare
+from finance.ingest.prepare import ImportOptions, OptionsError, is_header_for, prepare, recognised_headers
 from finance.present import formats, settings_text
 from finance.store.database import StoreError
 
@@ -33,7 +33,8 @@ if not editor:
 if ctx.demo and editor:
     with st.container(border=True):
         st.write(f"This database holds the demo company ({literal.markdown(ctx.demo)}). Start from an empty "
-                 "database to load your own files; `python -m finance demo --force` brings the demo back.")
+                 "database to load your own files; the demo's imports are undone, not deleted, and can be "
+                 "brought back by the administrator.")
         if st.button("Remove the demo data and start empty", key="data.clear_demo"):
             try:
                 with loaders.writable_store(ctx.path, "removing the demo data") as store:
@@ -54,7 +55,8 @@ def upload_section() -> None:
     """Upload, preview, map, check and import: the editor's part of the page."""
     st.write("Load the quarterly exports. A file is checked completely before anything is written: every "
              "problem is listed by row and column, and a file with errors changes nothing. "
-             "The format is described in docs/data-formats.md.")
+             "Columns it does not recognise, category labels and channel values can be mapped below; "
+             "what you choose is remembered for the next file laid out the same way.")
 
     kind = st.segmented_control("File", KINDS, key="data.kind", default="spend") or "spend"
     st.caption(f"Columns: {KIND_HELP[kind]}")
@@ -79,129 +81,87 @@ def upload_section() -> None:
     upload = st.file_uploader(f"{kind.capitalize()} CSV (up to {MAX_UPLOAD_MB} MB)", type=["csv", "txt", "tsv"],
                               key=f"data.upload.{kind}")
 
-    with loaders.read_store(ctx.path) as store:
-        remembered = store.settings_with_prefix(f"mapping.{kind}.")
-        remembered_categories = store.settings_with_prefix("categorymap.")
-
     uploads: widgets.Uploads = st.session_state.setdefault("data.uploads", widgets.Uploads())
     if upload is None:
         uploads.clear(kind)
-    else:
-        path = uploads.copy(kind, upload)
-        contract = FILE_KINDS[kind]
-        opened = preview(path, upload.name, is_header_for(contract, ImportOptions(column_map=remembered)))
+        return
+    path = uploads.copy(kind, upload)
+    contract = FILE_KINDS[kind]
+    with loaders.read_store(ctx.path) as store:
+        known_channels = store.channels()
+        opened = preview(path, upload.name, is_header_for(contract, ImportOptions(
+            column_map=importing.remembered_headers(store, kind))))
         if isinstance(opened, list):
             reasons = "; ".join(p.describe(upload.name) for p in opened)
             st.error(f"This file cannot be read: {literal.markdown(reasons)}")
             return
         raw, first_rows = opened
-        st.subheader("Preview")
-        names: list[str] = []
-        for i, header in enumerate(raw.headers):  # headers as written, made unique for display
-            name = header or f"column {i + 1}"
-            while name in names or name == "row":
-                name = f"{name} ({i + 1})"
-            names.append(name)
-        st.dataframe(first_rows.rename({f"c{i}": n for i, n in enumerate(names)}, strict=False), hide_index=True)
+        source = importing.remembered(store, kind, raw.headers)
+    st.subheader("Preview")
+    if source.name:
+        st.caption(literal.markdown(f"A file laid out like {source.name}: the choices made for it are used "
+                                    "again."))
+    names: list[str] = []
+    for i, header in enumerate(raw.headers):  # headers as written, made unique for display
+        name = header or f"column {i + 1}"
+        while name in names or name == "row":
+            name = f"{name} ({i + 1})"
+        names.append(name)
+    st.dataframe(first_rows.rename({f"c{i}": n for i, n in enumerate(names)}, strict=False), hide_index=True)
 
-        # Mapping: headers the contract does not recognise, and category labels it does not know.
-        unmatched = [h for h in raw.headers
-                     if h and normalise_header(h) not in contract.header_lookup and h not in remembered]
-        column_map = dict(remembered)
-        if unmatched:
-            st.subheader("Map columns")
-            st.caption("Headers the importer does not recognise. Map each to a column, or leave it ignored; "
-                       "the choice is remembered for the next file.")
-            for header in unmatched:
-                target = st.selectbox(f"'{literal.markdown(header)}' is", ["(ignore)", *contract.column_names],
-                                      key=f"data.map.{kind}.{header}")
-                if target != "(ignore)":
-                    column_map[header] = target
-        options = ImportOptions(column_map=column_map, category_map=remembered_categories,
-                                date_format=None if str(date_format).startswith("(") else date_format,
-                                decimal_comma=decimal_comma, fiscal_year_start=fiscal_start,
-                                default_category=default_category, default_channel=default_channel)
-        with st.status("Checking the file...", expanded=False) as status:
-            bar = st.progress(0.0, text="Reading the file")
+    # Mapping: headers the contract does not recognise (remembered choices pre-filled, and changeable).
+    recognised = recognised_headers(raw.headers, contract, ImportOptions())
+    unknown = [h for h in raw.headers if h and h not in recognised]
+    defaults = {"category": default_category, "channel": default_channel}
+    missing = [c for c in contract.required if c not in recognised.values() and defaults.get(c) is None]
+    column_map = importing.map_columns(ctx.path, contract, unknown, missing, source, upload.name)
+    options = ImportOptions(column_map=column_map, category_map=source.categories, channel_map=source.channels,
+                            known_channels=frozenset(known_channels) | {c for c in source.channels.values() if c},
+                            date_format=None if str(date_format).startswith("(") else date_format,
+                            decimal_comma=decimal_comma, fiscal_year_start=fiscal_start,
+                            default_category=default_category, default_channel=default_channel)
+    with st.status("Checking the file...", expanded=False) as status:
+        bar = st.progress(0.0, text="Reading the file")
+        try:
+            prepared = prepare(kind, path, options, display_name=upload.name,
+                               progress=lambda fraction, step: bar.progress(fraction, text=step))
+        except OptionsError as exc:
+            st.error(literal.markdown(exc))
+            return
+        status.update(label=f"Checked {literal.markdown(upload.name)}", state="complete")
+    importing.map_categories(ctx.path, prepared, source, upload.name)
+    if "channel" in contract.column_names:
+        importing.map_channels(ctx.path, prepared, known_channels, source, upload.name,
+                               shared_allowed=not contract.column("channel").required)
+    importing.report(prepared, upload.name)
+    if prepared.ok:
+        totals = prepared.period_totals()
+        money_file = kind in MONEY_KINDS
+        st.dataframe(pl.DataFrame({"Period": [t.period for t in totals], "Rows": [t.rows for t in totals],
+                                   "Total": [formats.money(t.total, ctx.currency) if money_file
+                                             else formats.count(t.total) for t in totals]}),
+                     hide_index=True, column_config={"Rows": st.column_config.NumberColumn(format="localized")})
+        replace = st.checkbox("Replace the rows already imported for these periods", key="data.replace",
+                              help="Without this, a file covering periods already imported is refused.")
+        if st.button(f"Import {prepared.rows.height:,} rows", type="primary", key="data.import"):
             try:
-                prepared = prepare(kind, path, options, display_name=upload.name,
-                                   progress=lambda fraction, step: bar.progress(fraction, text=step))
-            except OptionsError as exc:
+                with loaders.writable_store(ctx.path, "importing a file") as store:
+                    result = store.import_prepared(prepared, replace=replace, options=options)
+                    if result.status == "imported":  # the columns as used, suggestions taken included
+                        store.save_source_mapping(source.merged(columns=column_map, name=upload.name))
+            except StoreError as exc:
                 st.error(literal.markdown(exc))
-                return
-            status.update(label=f"Checked {literal.markdown(upload.name)}", state="complete")
-        unknown_labels = sorted({p.value for p in prepared.errors if p.code == "unknown_category" and p.value})
-        if unknown_labels:
-            st.subheader("Map categories")
-            st.caption("Cost category labels the importer does not know. Choose a category for each; "
-                       "the choice is remembered.")
-            new_categories = {}
-            for label in unknown_labels:
-                choice = st.selectbox(f"'{literal.markdown(label)}' is", ["(choose)", *CATEGORIES],
-                                      key=f"data.cat.{label}",
-                                      format_func=lambda k: CATEGORIES[k].label if k in CATEGORIES else k)
-                if choice != "(choose)":
-                    new_categories[label] = choice
-            if new_categories and st.button("Apply these categories", key="data.apply_categories"):
-                try:
-                    with loaders.writable_store(ctx.path, "mapping category labels") as store:
-                        for label, key in new_categories.items():
-                            store.set_setting(f"categorymap.{label}", key)
-                except StoreError as exc:
-                    loaders.show_store_error(exc)
-                else:
-                    st.rerun()
-
-        st.subheader("Validation report")
-        report = pl.DataFrame(
-            [{"severity": p.severity, "row": p.row, "column": p.column, "value": p.value, "problem": p.message,
-              "expected": p.expected, "code": p.code} for p in prepared.problems],
-            schema={"severity": pl.String, "row": pl.Int64, "column": pl.String, "value": pl.String,
-                    "problem": pl.String, "expected": pl.String, "code": pl.String})
-        if prepared.errors:
-            st.error(f"{len(prepared.errors)} problem(s) must be fixed before this file can be imported. "
-                     "Nothing was written.")
-        elif prepared.warnings:
-            st.warning(f"{len(prepared.warnings)} warning(s); the file can be imported.")
-        else:
-            st.success("No problems found.")
-        if not report.is_empty():
-            # a plain table (searchable text) for a readable number of problems; a grid beyond that
-            if report.height <= 200:
-                # st.table renders each cell as Markdown: the file's values are made literal first
-                st.table(report.fill_null("").with_columns(
-                    pl.col(pl.String).map_elements(literal.markdown, return_dtype=pl.String)))
             else:
-                st.dataframe(report, hide_index=True, key="data.report")
-        if prepared.ok:
-            totals = prepared.period_totals()
-            money_file = kind in MONEY_KINDS
-            st.dataframe(pl.DataFrame({"Period": [t.period for t in totals], "Rows": [t.rows for t in totals],
-                                       "Total": [formats.money(t.total, ctx.currency) if money_file
-                                                 else formats.count(t.total) for t in totals]}),
-                         hide_index=True, column_config={"Rows": st.column_config.NumberColumn(format="localized")})
-            replace = st.checkbox("Replace the rows already imported for these periods", key="data.replace",
-                                  help="Without this, a file covering periods already imported is refused.")
-            if st.button(f"Import {prepared.rows.height:,} rows", type="primary", key="data.import"):
-                try:
-                    with loaders.writable_store(ctx.path, "importing a file") as store:
-                        result = store.import_prepared(prepared, replace=replace, options=options)
-                        if result.status == "imported":
-                            for header, target in column_map.items():
-                                store.set_setting(f"mapping.{kind}.{header}", target)
-                except StoreError as exc:
-                    st.error(literal.markdown(exc))
+                if result.status == "imported":
+                    st.session_state["data.last"] = (f"Imported {literal.markdown(upload.name)} as import "
+                                                     f"#{result.import_id}: "
+                                                     f"{result.rows:,} rows, total {total_text(result)}.")
+                    st.rerun()
+                elif result.status == "unchanged":
+                    st.info(f"Unchanged: this exact file is already import #{result.import_id}.")
                 else:
-                    if result.status == "imported":
-                        st.session_state["data.last"] = (f"Imported {literal.markdown(upload.name)} as import "
-                                                         f"#{result.import_id}: "
-                                                         f"{result.rows:,} rows, total {total_text(result)}.")
-                        st.rerun()
-                    elif result.status == "unchanged":
-                        st.info(f"Unchanged: this exact file is already import #{result.import_id}.")
-                    else:
-                        for problem in result.errors:
-                            st.error(literal.markdown(problem.describe(upload.name)))
+                    for problem in result.errors:
+                        st.error(literal.markdown(importing.problem_text(problem)))
 
 
 if editor:

@@ -117,13 +117,17 @@ def test_rejection_report_quotes_the_offending_value(seeded: Path, capsys: pytes
 
 def test_unknown_category_suggests_the_closest(seeded: Path, capsys: pytest.CaptureFixture[str]) -> None:
     _, report = _import(seeded, "spend", BAD / "unknown_category.csv", capsys=capsys)
-    assert "did you mean 'personnel'" in report["errors"][0]["message"]
+    error = report["errors"][0]
+    assert "it looks like Personnel ('personnel')" in error["message"]
+    # the message is in plain words; the command line's own way to fix it comes apart
+    assert "--" not in error["message"] and "--category-map" in error["fix"]
 
 
 def test_missing_column_suggests_a_mapping(seeded: Path, capsys: pytest.CaptureFixture[str]) -> None:
     _, report = _import(seeded, "spend", BAD / "missing_amount_column.csv", capsys=capsys)
     error = next(e for e in report["errors"] if e["code"] == "missing_column")
-    assert '--map "Net Amt=amount"' in error["message"]
+    assert "'Net Amt' may be it" in error["message"] and error["suggestion"] == "Net Amt"
+    assert error["fix"] == 'map the header with --map "Net Amt=amount"'
 
 
 def test_text_report_names_file_row_column_and_value(seeded: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -91,7 +91,7 @@ def test_upload_validate_import_and_see_the_new_quarter_awaiting_revenue(  # typ
     # the report names the row, the column and quotes the offending value
     report = page.locator('[data-testid="stTable"]').first
     report.get_by_text("oops").wait_for(timeout=30_000)
-    assert "invalid_amount" in report.inner_text() and "amount" in report.inner_text()
+    assert "Amounts that cannot be read" in report.inner_text() and "amount" in report.inner_text()
     _shot(page, "2-data-rejected")
 
     good = tmp_path / "2026-Q1-spend-fixed.csv"
@@ -153,7 +153,8 @@ def test_an_ambiguous_date_file_is_read_once_told_how(server: tuple[str, Path], 
     dated = tmp_path / "eu-ledger.csv"
     dated.write_text("period,category,channel,amount\n01/02/2026,events,Events,1200.00\n")
     page.locator('input[type="file"]').set_input_files(str(dated))
-    page.locator('[data-testid="stTable"]').first.get_by_text("ambiguous_date").wait_for(timeout=60_000)
+    report = page.locator('[data-testid="stTable"]').first
+    report.get_by_text("Dates that could be day first or month first").wait_for(timeout=60_000)
     page.get_by_text("How to read this file").click()
     page.get_by_text("day first", exact=True).click()
     page.get_by_text("No problems found").wait_for(timeout=60_000)

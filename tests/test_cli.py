@@ -24,7 +24,7 @@ def test_import_json_shape_and_exit_code(tmp_path: Path) -> None:
     assert code == 2 and report["status"] == "rejected"
     assert report["errors"][0] | {"message": ""} == {
         "code": "too_many_decimals", "row": 2, "column": "amount", "value": "$1,000.00501", "message": "",
-        "expected": "at most 4 decimal places", "count": 1}
+        "expected": "at most 4 decimal places", "count": 1, "suggestion": None}
     write(path, "period,category,channel,amount\n2025-Q1,Paid Search,Search,\"$1,000.01\"\n"
                 "2025-Q2,salaries,,250\n")
     code, report = run_cli_json("import", "spend", path, "--db", db)
@@ -78,7 +78,7 @@ def test_bad_options_exit_2_and_write_nothing(tmp_path: Path) -> None:
     db = tmp_path / "s.duckdb"
     path = write(tmp_path / "s.csv", "period,category,amount\n2025-Q1,personnel,1\n")
     done = run_cli("import", "spend", path, "--db", db, "--map", "period=when")
-    assert done.returncode == 2 and "'when' is not a spend column" in done.stderr
+    assert done.returncode == 2 and "'when', which is not a spend column" in done.stderr
     done = run_cli("import", "spend", path, "--db", db, "--fiscal-year-start", "13")
     assert done.returncode == 2 and "expected a whole number from 1 to 12" in done.stderr
     bad_map = write(tmp_path / "map.csv", "label,category\nFoo,not_a_category\n")

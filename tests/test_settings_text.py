@@ -36,6 +36,18 @@ def test_a_change_log_entry_reads_as_words_not_json() -> None:
     assert settings_text.change_text("assumptions", "not json") == "not json"
 
 
+def test_a_remembered_file_layout_reads_as_words_not_json(tmp_path: Path) -> None:
+    with Store(tmp_path / "s.duckdb") as store:
+        source = store.source_mapping("spend", ["Posting Period", "Dept", "Amount"])
+        store.save_source_mapping(source.merged(columns={"Dept": "channel"}, categories={"6200 Salaries": "personnel"},
+                                                channels={"Mktg - Shared": None, "Mktg - Events": "Events"},
+                                                name="gl-q1.csv"))
+        change = store.changes().row(0, named=True)
+    text = settings_text.change_text(change["action"], change["detail"])
+    assert text == ("How to read spend files laid out like gl-q1.csv: 1 column, 1 category label, 2 channel values "
+                    "mapped")
+
+
 def test_the_assumptions_page_shows_no_raw_values_or_json(monkeypatch: pytest.MonkeyPatch, demo_db: Path,
                                                           tmp_path: Path) -> None:
     db = tmp_path / "copy.duckdb"

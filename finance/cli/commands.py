@@ -39,6 +39,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help='map a file header to a contract column, e.g. "Amount (USD)=amount"')
     imp.add_argument("--category-map", type=Path, metavar="FILE",
                      help="CSV with columns label,category mapping your labels to categories")
+    imp.add_argument("--channel-map", type=Path, metavar="FILE",
+                     help="CSV with columns value,channel mapping channel values as written to channels "
+                          "(a blank channel: a shared cost)")
     imp.add_argument("--category", metavar="KEY",
                      help="category for every row with none (a file from one ad platform)")
     imp.add_argument("--channel", metavar="NAME",

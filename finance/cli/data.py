@@ -11,7 +11,7 @@ from finance.cli.common import EXIT_FAILED, EXIT_OK, EXIT_REJECTED, fail
 from finance.domain.money import money_text
 from finance.domain.problems import Problem
 from finance.domain.schema import DEFAULT_CURRENCY, file_kind
-from finance.ingest.prepare import ImportOptions, OptionsError, load_category_map, prepare
+from finance.ingest.prepare import ImportOptions, OptionsError, load_category_map, load_channel_map, prepare
 from finance.present import formats
 from finance.store.database import ImportResult, Store, StoreError, cli_user, default_db_path
 
@@ -27,6 +27,27 @@ def _column_map(pairs: Sequence[Sequence[str]]) -> dict[str, str]:
     return mapping
 
 
+FIXES = {
+    "decimal_comma": "pass --decimal-comma if the file writes 1.234,56",
+    "ambiguous_date": "pass --date-format %d/%m/%Y (day first) or %m/%d/%Y (month first)",
+    "invalid_date": "pass --date-format FORMAT if the file writes dates another way",
+    "fiscal_year_needed": "pass --fiscal-year-start MONTH (1-12)",
+    "unknown_category": "map the label with --category-map FILE (a CSV: label,category)",
+    "missing_column": 'map a header to the column with --map "HEADER=COLUMN"',
+    "periods_already_imported": "pass --replace to replace those periods, or undo the earlier import",
+    "new_channel": "map a value written another way with --channel-map FILE (a CSV: value,channel; "
+                   "a blank channel is a shared cost)",
+}
+"""How to fix a problem from the command line, by problem code (the Data page has its own words)."""
+
+
+def fix(p: Problem) -> str | None:
+    """How to fix ``p`` from the command line, naming the header to map where the importer has a guess."""
+    if p.code == "missing_column" and p.suggestion:
+        return f'map the header with --map "{p.suggestion}={p.column}"'
+    return FIXES.get(p.code)
+
+
 def _print_problems(title: str, problems: list[Problem], file_name: str) -> None:
     if not problems:
         return
@@ -35,10 +56,16 @@ def _print_problems(title: str, problems: list[Problem], file_name: str) -> None
         print(f"  {p.describe(file_name)}")
         if p.severity == "error" and p.expected:
             print(f"      expected: {p.expected}")
+        if (how := fix(p)) is not None:
+            print(f"      to fix: {how}")
 
 
 def _report_import(result: ImportResult, fmt: str, dry_run: bool = False, currency: str = DEFAULT_CURRENCY) -> int:
     payload = result.to_json()
+    for entry, p in zip((*payload["errors"], *payload["warnings"]), (*result.errors, *result.warnings),
+                        strict=True):
+        if (how := fix(p)) is not None:
+            entry["fix"] = how
     if dry_run and result.status != "rejected":
         payload["status"] = "valid"
     if fmt == "json":
@@ -76,15 +103,23 @@ def cmd_import(args: argparse.Namespace) -> int:
         options_kwargs: dict[str, Any] = {
             "column_map": _column_map(args.map),
             "category_map": load_category_map(args.category_map) if args.category_map else {},
+            "channel_map": load_channel_map(args.channel_map) if args.channel_map else {},
             "date_format": args.date_format,
             "decimal_comma": args.decimal_comma,
             "fiscal_year_start": args.fiscal_year_start,
             "default_category": args.category,
             "default_channel": args.channel,
         }
+        path = args.db or default_db_path()
+        currency, known = DEFAULT_CURRENCY, frozenset[str]()
+        if path.exists():
+            with Store(path, read_only=True) as reader:
+                currency, known = reader.currency, frozenset(reader.channels())
+        # The file is read and checked before the store is opened for writing, so a long check
+        # never holds the writer's lock (other imports, the app's editors) while it runs.
+        options = ImportOptions(**options_kwargs, currency=currency, known_channels=known)
+        prepared = prepare(args.kind, args.file, options)
         if args.dry_run:
-            options = ImportOptions(**options_kwargs)
-            prepared = prepare(args.kind, args.file, options)
             result = ImportResult("rejected" if prepared.errors else "valid", args.kind,
                                   prepared.file_name, errors=prepared.errors,
                                   warnings=prepared.warnings)
@@ -93,15 +128,6 @@ def cmd_import(args: argparse.Namespace) -> int:
                 result.periods = prepared.period_totals()
                 result.total = prepared.total()
             return _report_import(result, args.format, dry_run=True, currency=options.currency)
-        # The file is read and checked before the store is opened for writing, so a long check
-        # never holds the writer's lock (other imports, the app's editors) while it runs.
-        path = args.db or default_db_path()
-        currency = DEFAULT_CURRENCY
-        if path.exists():
-            with Store(path, read_only=True) as reader:
-                currency = reader.currency
-        options = ImportOptions(**options_kwargs, currency=currency)
-        prepared = prepare(args.kind, args.file, options)
         with Store(path, user=cli_user()) as store:
             if store.currency != currency:
                 raise StoreError(f"the database's currency changed to {store.currency} while the file was read; "

@@ -135,8 +135,7 @@ def parse_date(text: str, date_format: str | None = None) -> ParsedDate | ParseF
             return ParseFailure(
                 "ambiguous_date",
                 f"{text!r} could be {date(year, second, first):%d %b %Y} (day first) or "
-                f"{date(year, first, second):%d %b %Y} (month first); pass --date-format "
-                "%d/%m/%Y or %m/%d/%Y",
+                f"{date(year, first, second):%d %b %Y} (month first); say which the file writes",
             )
         else:
             return ParseFailure("invalid_date", f"{text!r} is not a calendar date")
@@ -159,7 +158,7 @@ def parse_date(text: str, date_format: str | None = None) -> ParsedDate | ParseF
                                 f"{text!r} as an Excel serial date is outside 1990-2100")
         result = EXCEL_EPOCH + timedelta(days=serial)
     else:
-        hint = f" with --date-format {date_format!r}" if date_format else ""
+        hint = f" in the format {date_format!r}" if date_format else ""
         return ParseFailure("invalid_date", f"{text!r} is not a date{hint}")
     if isinstance(result, ParseFailure):
         return result
@@ -224,8 +223,8 @@ def parse_period(text: str, *, date_format: str | None = None,
         year_text, quarter_text = (fiscal[1], fiscal[2]) if fiscal else (fiscal_q_first[2], fiscal_q_first[1])  # type: ignore[index]
         if fiscal_year_start is None:
             return ParseFailure("fiscal_year_needed",
-                                f"{text!r} is a fiscal quarter; pass --fiscal-year-start MONTH "
-                                "(1-12) so it can be placed on the calendar")
+                                f"{text!r} is a fiscal quarter; give the month the fiscal year starts "
+                                "in so it can be placed on the calendar")
         return fiscal_quarter(_two_digit_year(year_text), int(quarter_text), fiscal_year_start, text)
     if m := _YEAR_MONTH.match(value) or _COMPACT_MONTH.match(value):
         return _month_period(int(m[1]), int(m[2]), text)

@@ -38,15 +38,15 @@ CODES: dict[str, tuple[Severity, str]] = {
     "not_a_number": ("error", "a number, not a spreadsheet error or NaN/inf"),
     "too_many_decimals": ("error", "at most 4 decimal places"),
     "amount_out_of_range": ("error", "an amount below 100 trillion"),
-    "decimal_comma": ("error", "a decimal point; pass --decimal-comma for 1.234,56"),
+    "decimal_comma": ("error", "a decimal point, unless the file is read with decimal commas (1.234,56)"),
     "invalid_count": ("error", "a whole number of zero or more"),
     "invalid_period": ("error", "a period: 2025-03-31, 2025-03, 2025-Q1, Q1 2025, 2025Q1 or FY25 Q1"),
     "invalid_quarter": ("error", "a quarter from Q1 to Q4"),
-    "invalid_date": ("error", "a date: 2025-03-31, 31 Mar 2025, an Excel serial date, or --date-format"),
-    "ambiguous_date": ("error", "an unambiguous date; pass --date-format, e.g. %d/%m/%Y"),
+    "invalid_date": ("error", "a date: 2025-03-31, 31 Mar 2025, an Excel serial date, or the date format given"),
+    "ambiguous_date": ("error", "an unambiguous date, or the file read as day first or month first"),
     "date_out_of_range": ("error", "a date between 1990-01-01 and 2100-12-31"),
-    "fiscal_year_needed": ("error", "--fiscal-year-start for FY labels"),
-    "unknown_category": ("error", "a cost category or one of its synonyms; or --category-map"),
+    "fiscal_year_needed": ("error", "the month the fiscal year starts in, for FY labels"),
+    "unknown_category": ("error", "a cost category or one of its synonyms, or a label mapped to one"),
     "invalid_currency": ("error", "a 3-letter ISO currency code"),
     "currency_mismatch": ("error", "the store's reporting currency"),
     "invalid_billing_interval": ("error", "a billing interval: month, quarter, half-year or year "
@@ -58,7 +58,7 @@ CODES: dict[str, tuple[Severity, str]] = {
     "control_character": ("error", "text without control characters (tab and line breaks are fine)"),
     "invalid_time": ("error", "a time of day from 00:00 to 23:59:59 after the date, or none"),
     # against the store
-    "periods_already_imported": ("error", "new periods, or --replace to replace them"),
+    "periods_already_imported": ("error", "new periods, or the file imported to replace them"),
     "customer_already_imported": ("error", "a customer_id not already in the store"),
     "partial_replace": ("error", "a file covering every month of the rows it replaces"),
     # warnings
@@ -75,8 +75,68 @@ CODES: dict[str, tuple[Severity, str]] = {
     "dash_as_zero": ("warning", "a lone dash is read as zero, as spreadsheets display it"),
     "non_ascii_digits": ("warning", "digits 0-9; digits of other scripts are read as 0-9"),
     "future_date": ("warning", "a date no later than one year from today"),
+    "new_channel": ("warning", "a channel already in the database, or a new one on purpose"),
     "unknown_segment": ("warning", "Enterprise B2B, SMB, DTC or B2B2C (other text is kept)"),
 }
+
+
+TITLES: dict[str, str] = {
+    "file_not_found": "The file cannot be found",
+    "not_a_regular_file": "Not a file",
+    "empty_file": "The file is empty",
+    "no_data_rows": "No data rows",
+    "not_text": "Not a text CSV file",
+    "malformed_csv": "The CSV is malformed",
+    "no_line_break": "No header row",
+    "row_too_long": "A row is too long",
+    "too_many_columns": "Too many columns",
+    "ragged_row": "Rows with a different number of fields than the header",
+    "blank_header": "A column without a header",
+    "duplicate_column": "A column given twice",
+    "missing_column": "A required column is missing",
+    "unknown_column": "Columns that are not used",
+    "missing_value": "Required values left blank",
+    "invalid_amount": "Amounts that cannot be read",
+    "not_a_number": "Spreadsheet errors instead of numbers",
+    "too_many_decimals": "Amounts with more than 4 decimal places",
+    "amount_out_of_range": "Amounts too large",
+    "decimal_comma": "Amounts written with a decimal comma",
+    "invalid_count": "Counts that are not whole numbers",
+    "invalid_period": "Periods that cannot be read",
+    "invalid_quarter": "Quarters outside Q1 to Q4",
+    "invalid_date": "Dates that cannot be read",
+    "ambiguous_date": "Dates that could be day first or month first",
+    "date_out_of_range": "Dates outside 1990 to 2100",
+    "fiscal_year_needed": "Fiscal quarters without a fiscal year",
+    "unknown_category": "Cost categories not recognised",
+    "invalid_currency": "Currency codes that cannot be read",
+    "currency_mismatch": "Amounts in another currency",
+    "invalid_billing_interval": "Billing intervals that cannot be read",
+    "duplicate_customer": "Customers listed twice",
+    "value_too_long": "A value too long to be read",
+    "text_too_long": "Text too long for a spreadsheet cell",
+    "control_character": "Invisible control characters in text",
+    "invalid_time": "Times of day that cannot be read",
+    "periods_already_imported": "Periods already imported",
+    "customer_already_imported": "Customers already imported",
+    "partial_replace": "A replacement that would drop months",
+    "credit": "Credits (negative amounts)",
+    "refund": "Refunds (negative revenue)",
+    "duplicate_row": "Rows repeated exactly",
+    "duplicate_customer_row": "Customer rows repeated exactly",
+    "total_row_dropped": "Total lines left out",
+    "blank_row_skipped": "Blank rows left out",
+    "preamble_skipped": "Title lines above the header left out",
+    "encoding": "Text not in UTF-8",
+    "margin_mismatch": "Gross margin that is not revenue less cost",
+    "margin_above_revenue": "Gross margin above revenue",
+    "dash_as_zero": "Dashes read as zero",
+    "non_ascii_digits": "Digits of another script",
+    "future_date": "Dates more than a year ahead",
+    "new_channel": "Channels not seen before",
+    "unknown_segment": "Segments that are not standard",
+}
+"""A short title per code, for a report that groups problems."""
 
 
 @dataclass(frozen=True)
@@ -90,6 +150,8 @@ class Problem:
     value: str | None = None
     count: int = 1
     """How many rows share this problem when it is reported once for many rows."""
+    suggestion: str | None = None
+    """What the importer suggests, where it has a guess: the header that may be a missing column."""
 
     @property
     def severity(self) -> Severity:
@@ -125,8 +187,47 @@ def _clip(value: str, limit: int = 80) -> str:
 
 
 def problem(code: str, message: str | None = None, *, row: int | None = None,
-            column: str | None = None, value: str | None = None, count: int = 1) -> Problem:
+            column: str | None = None, value: str | None = None, count: int = 1,
+            suggestion: str | None = None) -> Problem:
     """Build a problem; an unknown code is a programming error and raises."""
     if code not in CODES:
         raise KeyError(f"unknown problem code {code!r}")
-    return Problem(code, message or f"expected {CODES[code][1]}", row, column, value, count)
+    return Problem(code, message or f"expected {CODES[code][1]}", row, column, value, count, suggestion)
+
+
+@dataclass(frozen=True)
+class ProblemGroup:
+    """Every problem of one code: how many rows it touches, where, and the first examples."""
+
+    code: str
+    rows: int
+    columns: tuple[str, ...]
+    examples: tuple[Problem, ...]
+
+    @property
+    def severity(self) -> Severity:
+        return CODES[self.code][0]
+
+    @property
+    def title(self) -> str:
+        return TITLES[self.code]
+
+    @property
+    def expected(self) -> str:
+        return CODES[self.code][1]
+
+
+def grouped(problems: list[Problem], examples: int = 3) -> list[ProblemGroup]:
+    """Problems grouped by code, errors first, each group in the order its first problem was found.
+
+    ``rows`` adds up each problem's count, so a line standing for "1,200 more rows" counts them.
+    """
+    by_code: dict[str, list[Problem]] = {}
+    for p in problems:
+        by_code.setdefault(p.code, []).append(p)
+    out = []
+    for code, members in by_code.items():
+        columns = tuple(dict.fromkeys(p.column for p in members if p.column is not None))
+        shown = tuple(p for p in members if p.row is not None or p.value is not None)[:examples] or (members[0],)
+        out.append(ProblemGroup(code, sum(p.count for p in members), columns, shown))
+    return sorted(out, key=lambda g: g.severity != "error")

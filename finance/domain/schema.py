@@ -272,6 +272,11 @@ class FileKind:
         return tuple(c.name for c in self.columns if c.required)
 
 
+def channel_name_key(name: str) -> str:
+    """How channels match across files: ignoring case and spacing ("Paid search" = "Paid  Search")."""
+    return " ".join(name.lower().split())
+
+
 def normalise_header(text: str) -> str:
     """Fold a header for matching: case, spaces and punctuation are ignored."""
     return re.sub(r"[^0-9a-z]+", "", text.casefold())
@@ -304,11 +309,12 @@ FILE_KINDS: dict[Kind, FileKind] = {
             Column("period", "period", True,
                    ("quarter", "month", "date", "fiscal period", "posting date",
                     "period name", "fiscal quarter", "day", "year month", "transaction date",
-                    "invoice date"),
+                    "invoice date", "posting period", "accounting period"),
                    "The period the cost belongs to: a date, month or quarter."),
             Column("category", "category", True,
                    ("cost category", "cost type", "expense category", "expense type",
-                    "spend category", "type", "account", "gl account"),
+                    "spend category", "type", "account", "gl account", "account name",
+                    "gl account name", "expense account"),
                    "Cost category: a canonical key or a documented synonym."),
             Column("channel", "text", False,
                    _CHANNEL.synonyms,

@@ -8,7 +8,6 @@ errors, so a bad file changes nothing.
 from __future__ import annotations
 
 import csv
-import difflib
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -42,12 +41,14 @@ from finance.domain.schema import (
     SEGMENT_LOOKUP,
     FileKind,
     Kind,
+    channel_name_key,
     file_kind,
     normalise_header,
     normalise_interval,
     normalise_label,
 )
 from finance.ingest.csvfile import RAGGED_LISTED, Batch, NotUtf8, ReadFailure, open_csv, ragged_problems
+from finance.ingest.sources import category_label, suggest_category, suggest_columns
 
 PROBLEMS_PER_KIND = 200
 """Rows listed one by one for each (problem, column); the rest are counted in one line."""
@@ -85,9 +86,14 @@ class ImportOptions:
     """How to read an export whose layout or conventions differ from the contract."""
 
     column_map: Mapping[str, str] = field(default_factory=dict)
-    """File header -> contract column (``--map "Amount (USD)=amount"``)."""
+    """File header -> contract column ("Amount (USD)" is the amount)."""
     category_map: Mapping[str, str] = field(default_factory=dict)
-    """Category label -> canonical category key (``--category-map FILE``)."""
+    """Category label -> canonical category key ("6200 Salaries - Marketing" is personnel)."""
+    channel_map: Mapping[str, str | None] = field(default_factory=dict)
+    """Channel value as written -> the channel it is, or None for a shared cost (spend only)."""
+    known_channels: frozenset[str] | None = None
+    """The channels already in the store: a value matching none of them is warned about
+    (``new_channel``). None (or empty: the first import) warns about none."""
     date_format: str | None = None
     decimal_comma: bool = False
     fiscal_year_start: int | None = None
@@ -102,7 +108,7 @@ class ImportOptions:
         for source, target in self.column_map.items():
             if target not in contract.column_names:
                 raise OptionsError(
-                    f"--map {source}={target}: {target!r} is not a {contract.kind} column; "
+                    f"the column {source!r} is mapped to {target!r}, which is not a {contract.kind} column; "
                     f"valid: {', '.join(contract.column_names)}")
         for label, key in self.category_map.items():
             if key not in {v for v in CATEGORY_LOOKUP.values()}:
@@ -110,21 +116,46 @@ class ImportOptions:
                                    f"valid: {', '.join(sorted(set(CATEGORY_LOOKUP.values())))}")
         if self.default_category is not None and normalise_label(self.default_category) not in {
                 **CATEGORY_LOOKUP, **{normalise_label(k): v for k, v in self.category_map.items()}}:
-            raise OptionsError(f"--category {self.default_category!r} is not a category; valid: "
+            raise OptionsError(f"the category for every row, {self.default_category!r}, is not a category; valid: "
                                f"{', '.join(sorted(set(CATEGORY_LOOKUP.values())))}")
         if self.fiscal_year_start is not None and not 1 <= self.fiscal_year_start <= 12:
-            raise OptionsError(f"--fiscal-year-start must be a month 1-12, not {self.fiscal_year_start}")
+            raise OptionsError(f"the fiscal year's first month must be a month 1-12, not {self.fiscal_year_start}")
+        if None in self.channel_map.values() and contract.column("channel").required:
+            raise OptionsError(f"a {contract.kind} file has a channel on every row: no value can be a shared cost")
+
+
+def _map_file(path: Path, what: str, header: tuple[str, str]) -> list[list[str]]:
+    """A two-column mapping CSV's rows (header checked and dropped)."""
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise OptionsError(f"cannot read {what} {path}: {exc}") from None
+    rows = list(csv.reader(text.splitlines()))
+    if not rows or [normalise_header(h) for h in rows[0][:2]] != list(header):
+        raise OptionsError(f"{path.name}: row 1 must be the header '{','.join(header)}'")
+    return rows
+
+
+def load_channel_map(path: Path) -> dict[str, str | None]:
+    """Read a ``value,channel`` CSV: a channel value as written -> its channel (blank: a shared cost)."""
+    mapping: dict[str, str | None] = {}
+    problems = []
+    for number, row in enumerate(_map_file(path, "channel map", ("value", "channel"))[1:], start=2):
+        if not any(cell.strip() for cell in row):
+            continue
+        if not row[0].strip():
+            problems.append(f"row {number}: expected 'value,channel' (a blank channel is a shared cost)")
+            continue
+        channel = " ".join(row[1].split()) if len(row) > 1 else ""
+        mapping[row[0].strip()] = channel or None
+    if problems:
+        raise OptionsError(f"{path.name}: " + "; ".join(problems))
+    return mapping
 
 
 def load_category_map(path: Path) -> dict[str, str]:
     """Read a ``label,category`` CSV; every bad line is named in one ``OptionsError``."""
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise OptionsError(f"cannot read category map {path}: {exc}") from None
-    rows = list(csv.reader(text.splitlines()))
-    if not rows or [normalise_header(h) for h in rows[0][:2]] != ["label", "category"]:
-        raise OptionsError(f"{path.name}: row 1 must be the header 'label,category'")
+    rows = _map_file(path, "category map", ("label", "category"))
     mapping: dict[str, str] = {}
     problems = []
     valid = set(CATEGORY_LOOKUP.values())
@@ -167,6 +198,8 @@ class PreparedImport:
     problems: list[Problem]
     encoding: str = ""
     delimiter: str = ""
+    channels: dict[str, int] = field(default_factory=dict)
+    """Each channel value as written in the file and its rows, before any channel mapping."""
 
     @property
     def errors(self) -> list[Problem]:
@@ -181,7 +214,7 @@ class PreparedImport:
         return not self.errors
 
     def months(self) -> list[str]:
-        """Every calendar month this import's rows touch (what ``--replace`` replaces)."""
+        """Every calendar month this import's rows touch (what a replacing import replaces)."""
         start, end = span_columns(self.kind)
         spans = pl.concat([part.select(pl.col(start).alias("start"), pl.col(end).alias("end")).unique()
                            for part in _slices(self.rows)]).unique()
@@ -413,6 +446,13 @@ def _header_target(name: str, contract: FileKind, options: ImportOptions,
     return None, None
 
 
+def recognised_headers(headers: list[str], contract: FileKind, options: ImportOptions) -> dict[str, str]:
+    """Header -> the contract column it names, for each header the contract (or the options' map) knows."""
+    explicit = {normalise_header(k): v for k, v in options.column_map.items()}
+    named = {name: _header_target(name, contract, options, explicit)[0] for name in headers if name}
+    return {name: target for name, target in named.items() if target is not None}
+
+
 def is_header_for(contract: FileKind, options: ImportOptions) -> Callable[[list[str]], bool]:
     """Recognises the header record: two or more of its cells name contract columns."""
     explicit = {normalise_header(k): v for k, v in options.column_map.items()}
@@ -460,20 +500,18 @@ def _map_headers(headers: list[str], row: int, contract: FileKind, options: Impo
         source[target] = cell
         header[target] = name
     defaults = {"category": options.default_category, "channel": options.default_channel}
+    missing = [c for c in contract.required if c not in source and defaults.get(c) is None]
+    suggested = suggest_columns(contract, unknown, missing)
     for required in contract.required:
-        if required not in source and defaults.get(required) is None:
+        if required in missing:
             accepted = ", ".join(repr(s) for s in (required, *contract.column(required).synonyms)[:6])
-            folded_unknown = {normalise_header(u): u for u in unknown}
-            close = [folded_unknown[c] for c in difflib.get_close_matches(
-                normalise_header(required), list(folded_unknown), n=1, cutoff=0.4)]
-            if not close and len(unknown) == 1:
-                close = unknown
-            hint = f'; to use {close[0]!r}, pass --map "{close[0]}={required}"' if close else ""
+            close = [h for h, c in suggested.items() if c == required]
+            hint = f"; {close[0]!r} may be it: map that column to {required!r}" if close else ""
             if required in defaults:
-                hint += f" (or --{required} to give every row one {required})"
+                hint += f" (or give every row one {required})"
             out.add(problem("missing_column",
                             f"no {required!r} column; headers accepted: {accepted}{hint}",
-                            row=row, column=required))
+                            row=row, column=required, suggestion=close[0] if close else None))
     return _Columns(source, header, blank)
 
 
@@ -566,7 +604,7 @@ def _mixed_orders(seen: _Lookup, header: str, out: _Collector) -> None:
         TIME_SUFFIX_PATTERN, "")
     keyed = pl.concat(seen.ordered_rows).sort("row")
     out.rows(keyed, pl.col("text").is_in(flagged.implode()), "ambiguous_date", header, "text",
-             "this column mixes day-first and month-first dates; pass --date-format")
+             "this column mixes day-first and month-first dates; say which order the file writes")
 
 
 def _report_failures(keyed: pl.DataFrame, column: str, header: str,
@@ -611,21 +649,16 @@ def _periods(frame: pl.DataFrame, column: str, header: str, options: ImportOptio
 def _categories(frame: pl.DataFrame, column: str, header: str, options: ImportOptions,
                 out: _Collector, seen: _Lookup) -> pl.Series:
     explicit = {normalise_label(k): v for k, v in options.category_map.items()}
-    choices = sorted(CATEGORY_LOOKUP)
     for label in seen.new(frame.get_column(column)):
         folded = normalise_label(label)
         key = explicit.get(folded) or CATEGORY_LOOKUP.get(folded)
         if key:
             seen.values[label] = key
             continue
-        close = difflib.get_close_matches(folded, choices, n=1, cutoff=0.6)
-        suggestion = CATEGORY_LOOKUP[close[0]] if close else ""
-        via = f" ({close[0]!r})" if close and close[0] != suggestion else ""
-        hint = f"did you mean {suggestion!r}{via}? " if close else ""
+        suggestion = suggest_category(label)
+        hint = f"; it looks like {category_label(suggestion)} ({suggestion!r})" if suggestion else ""
         seen.failures[label] = ParseFailure(
-            "unknown_category",
-            f"{label!r} is not a cost category; {hint}map it with --category-map "
-            f"(label,category); categories: {', '.join(sorted(set(CATEGORY_LOOKUP.values())))}")
+            "unknown_category", f"{label!r} is not a cost category{hint}; map it to one of the categories")
     keyed = frame.select("row", pl.col(column).alias("text"))
     _report_failures(keyed, "text", header, seen.failures, out)
     return keyed.get_column("text").replace_strict(seen.values, default=None, return_dtype=pl.String)
@@ -721,15 +754,16 @@ def _prepare(contract: FileKind, path: Path, options: ImportOptions, name: str, 
     header_problems = [p for p in head.finish() if p.code != "blank_header" or p in checker.blank_with_data()]
     problems = [*source.problems, *ragged_problems(ragged, len(source.headers), ragged_total),
                 *_cap_listing(header_problems, HEADER_PROBLEMS_LISTED, "columns"),
-                *checker.blank_rows_problem(), *checker.out.finish()]
+                *checker.blank_rows_problem(), *checker.out.finish(), *checker.new_channel_problems()]
     report(1.0, "Checked")
     if not checker.values or rows.is_empty():
         if checker.values:
             problems.append(problem("no_data_rows", "the file has no data rows besides blank or total lines",
                                     row=source.header_row + 1))
         return PreparedImport(contract.kind, name, source.sha256, pl.DataFrame(), problems,
-                              source.encoding, source.delimiter)
-    return PreparedImport(contract.kind, name, source.sha256, rows, problems, source.encoding, source.delimiter)
+                              source.encoding, source.delimiter, checker.channels)
+    return PreparedImport(contract.kind, name, source.sha256, rows, problems, source.encoding, source.delimiter,
+                          checker.channels)
 
 
 class _Checker:
@@ -747,6 +781,10 @@ class _Checker:
                 self.header.setdefault(column, f"--{column}")
         self.out = _Collector()
         self.lookups: dict[str, _Lookup] = {}
+        self.channels: dict[str, int] = {}
+        """Each channel value as written (spacing folded) and its rows, before any mapping."""
+        self.new_channels: dict[str, tuple[int, int]] = {}
+        """Channel (after mapping) the store has never seen -> (first row, rows)."""
         self.blank_count = 0
         self.first_blank: int | None = None
         self.holding_data: set[str] = set()
@@ -838,7 +876,7 @@ class _Checker:
             else:
                 values = frame.get_column(col.name)
                 if col.name == "channel":
-                    values = values.str.replace_all(r"\s+", " ")
+                    values = self._channels(frame, values.str.replace_all(r"\s+", " ").str.strip_chars())
                 result[col.name] = values
         step(1.0, "Checking the rows")
         rows = pl.DataFrame(result)
@@ -848,6 +886,35 @@ class _Checker:
         # Exact duplicates are found across blocks from each row's cells, hashed.
         # One chunk per column per block: blocks then stack without copying the whole file again.
         return rows.with_columns(__hash=frame.drop("row").hash_rows()).rechunk()
+
+    def _channels(self, frame: pl.DataFrame, values: pl.Series) -> pl.Series:
+        """Channel values counted as written, then mapped (to a channel, or to none: a shared cost)."""
+        counted = values.drop_nulls().value_counts()
+        for value, rows in counted.iter_rows():
+            self.channels[value] = self.channels.get(value, 0) + rows
+        chosen = {channel_name_key(v): t for v, t in self.options.channel_map.items()}
+        mapping = {v: chosen[channel_name_key(v)] for v in counted.get_column(values.name)
+                   if channel_name_key(v) in chosen}
+        if mapping:
+            values = values.replace(mapping)
+        known = {channel_name_key(k) for k in self.options.known_channels or ()}
+        if known:
+            firsts = pl.DataFrame({"row": frame.get_column("row"), "channel": values}).drop_nulls().group_by(
+                "channel").agg(first=pl.col("row").min(), rows=pl.len())
+            for channel, first, rows in firsts.iter_rows():
+                if channel_name_key(channel) in known:
+                    continue
+                before = self.new_channels.get(channel)
+                self.new_channels[channel] = (min(first, before[0]), before[1] + rows) if before else (first, rows)
+        return values
+
+    def new_channel_problems(self) -> list[Problem]:
+        """One warning per channel the store has never seen, at its first row, with its rows counted."""
+        column = self.header.get("channel")
+        return [problem("new_channel", f"{_clip(channel)!r} is a channel not seen before; if it is a known "
+                        "channel written another way, or no channel at all, map it", row=first, column=column,
+                        value=_clip(channel), count=rows)
+                for channel, (first, rows) in sorted(self.new_channels.items(), key=lambda item: item[1][0])]
 
     def _unstorable_text(self, frame: pl.DataFrame, *, controls: bool) -> pl.DataFrame:
         """Cells no spreadsheet cell or screen can hold as text, in any column read: an error each.
@@ -974,7 +1041,7 @@ def _money_message(code: str) -> str:
     return {
         "not_a_number": "a spreadsheet error or NaN is not an amount",
         "invalid_amount": "expected an amount such as 1234.56, $1,234.56, (1,234.56) or -50",
-        "decimal_comma": "looks like a decimal comma; pass --decimal-comma to read 1.234,56",
+        "decimal_comma": "looks like a decimal comma (1.234,56); read the file with decimal commas if it uses them",
         "too_many_decimals": "more than 4 decimal places; money is kept exact, not rounded",
         "amount_out_of_range": "the amount is 100 trillion or more",
         "dash_as_zero": "a lone dash is read as zero",

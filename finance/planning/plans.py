@@ -40,7 +40,7 @@ from scipy import stats
 
 from finance.domain.money import MAX_INTEGER_DIGITS
 from finance.domain.periods import add_quarters, quarter_label, quarter_start
-from finance.domain.schema import CATEGORIES, MARKETING_CATEGORIES, band_of
+from finance.domain.schema import CATEGORIES, MARKETING_CATEGORIES, band_of, channel_name_key
 from finance.ltv.base import cohort_ltv, payback_draws
 from finance.metrics import table as metrics
 from finance.metrics.cac import CATEGORY_KEYS, acquisition
@@ -52,7 +52,6 @@ from finance.store.dataset import (
     SHARED,
     Dataset,
     channel_key,
-    channel_name_key,
     default_as_of,
     grain_label,
     grain_start,

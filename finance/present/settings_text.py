@@ -18,6 +18,7 @@ import polars as pl
 
 from finance.domain.assumptions import LABELS, Assumptions
 from finance.domain.schema import MONEY_KINDS
+from finance.ingest.sources import SourceMapping
 from finance.present import formats
 
 ALLOCATION_WORDS = {"spend": "their direct spend", "customers": "their new customers"}
@@ -75,12 +76,25 @@ def change_text(action: str, detail: str | None) -> str:
                 parts.append(f"{label}: {assumption_value(name, change.get('from'))} → "
                              f"{assumption_value(name, change.get('to'))}")
         return "; ".join(parts) or "no change"
+    if "key" in parsed and str(parsed["key"]).startswith("source."):
+        return _source_text(str(parsed["key"]), parsed.get("to"))
     if "key" in parsed:
         key = str(parsed["key"])
         label = SETTING_WORDS.get(key, key.replace("_", " ").replace(".", ": ").capitalize())
         before = parsed.get("from")
         return f"{label}: {'not set' if before is None else before} → {parsed.get('to')}"
     return "; ".join(f"{str(k).replace('_', ' ')}: {v}" for k, v in parsed.items())
+
+
+def _source_text(key: str, stored: Any) -> str:
+    """A remembered source mapping in words: which file layout, and how much of it is mapped."""
+    kind = key.split(".")[1] if key.count(".") >= 2 else "file"
+    mapping = SourceMapping.from_json(kind, key, stored if isinstance(stored, str) else None)
+    counted = [f"{len(part)} {what}{'' if len(part) == 1 else 's'}"
+               for part, what in ((mapping.columns, "column"), (mapping.categories, "category label"),
+                                  (mapping.channels, "channel value")) if part]
+    name = f"{kind} files laid out like {mapping.name}" if mapping.name else f"a layout of {kind} files"
+    return f"How to read {name}: {', '.join(counted) or 'nothing'} mapped"
 
 
 def import_history(log: pl.DataFrame, currency: str) -> pl.DataFrame:

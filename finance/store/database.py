@@ -31,6 +31,7 @@ import duckdb
 import polars as pl
 
 from finance.ingest.prepare import ImportOptions, PreparedImport, period_totals
+from finance.ingest.sources import SourceMapping, setting_key, source_key
 from finance.store import backup, imports, migrations, reading, scenarios, settings
 from finance.store.connection import (
     DEFAULT_BUSY_TIMEOUT,
@@ -102,6 +103,19 @@ class Store(Connection):
     def settings_with_prefix(self, prefix: str) -> dict[str, str]:
         """Settings whose key starts with ``prefix``, the prefix removed (remembered mappings)."""
         return settings.settings_with_prefix(self, prefix)
+
+    def source_mapping(self, kind: str, headers: Sequence[str]) -> SourceMapping:
+        """What was mapped for files with this header row (empty for a source never mapped)."""
+        key = source_key(kind, headers)
+        return SourceMapping.from_json(kind, key, settings.setting(self, setting_key(kind, key)))
+
+    def save_source_mapping(self, mapping: SourceMapping) -> None:
+        """Remember a source's mapping for its next file (logged as a setting change)."""
+        settings.set_setting(self, mapping.setting, mapping.to_json())
+
+    def channels(self) -> list[str]:
+        """Every channel the rows in force name, of any kind."""
+        return reading.channels(self)
 
     def assumptions(self) -> dict[str, str]:
         """The shared assumptions (default margin, discount rate, ...) everyone sees."""

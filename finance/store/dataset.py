@@ -124,13 +124,8 @@ def spend_by_month(spend: pl.LazyFrame) -> pl.LazyFrame:
 
 
 def channel_key(column: pl.Expr) -> pl.Expr:
-    """Channels match across files ignoring case and spacing ("Paid search" = "Paid Search")."""
+    """Channels match across files ignoring case and spacing: ``channel_name_key`` as an expression."""
     return column.str.to_lowercase().str.replace_all(r"\s+", " ").str.strip_chars()
-
-
-def channel_name_key(name: str) -> str:
-    """``channel_key`` for one name: the same match, in Python."""
-    return " ".join(name.lower().split())
 
 
 def safe_ratio(numerator: pl.Expr, denominator: pl.Expr) -> pl.Expr:

@@ -85,7 +85,7 @@ class ImportResult:
 
 def _problem_json(p: Problem) -> dict[str, Any]:
     return {"code": p.code, "row": p.row, "column": p.column, "value": p.value,
-            "message": p.message, "expected": p.expected, "count": p.count}
+            "message": p.message, "expected": p.expected, "count": p.count, "suggestion": p.suggestion}
 
 
 def import_file(db: Connection, kind: str, path: Path | str, options: ImportOptions | None = None, *,
@@ -167,8 +167,8 @@ def _write(db: Connection, prepared: PreparedImport, result: ImportResult, repla
             ids = ", ".join(f"#{i} ({n} rows)" for i, n in clashes)
             result.errors = [problem(
                 "periods_already_imported",
-                f"{_month_list(months)} already hold {kind} rows from import {ids}; pass "
-                "--replace to replace those periods, or undo the earlier import",
+                f"{_month_list(months)} already hold {kind} rows from import {ids}; import the file "
+                "to replace those periods, or undo the earlier import",
                 column=file_kind(kind).period_column)]
             raise _Abort(result)
         if clashes:

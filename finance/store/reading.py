@@ -53,6 +53,14 @@ def dataset_columns(db: Connection) -> dict[str, list[str]]:
     return out
 
 
+def channels(db: Connection) -> list[str]:
+    """Every channel named by a row in force, of any kind, as first written (case and spacing aside)."""
+    parts = " UNION ALL ".join(f"SELECT channel FROM {kind}" for kind in KINDS)
+    return [name for (name,) in db.rows(
+        f"SELECT min(channel) FROM ({parts}) WHERE channel IS NOT NULL "
+        "GROUP BY lower(regexp_replace(trim(channel), '\\s+', ' ', 'g')) ORDER BY 1")]
+
+
 def totals(db: Connection) -> dict[str, dict[str, Any]]:
     """Rows and measure in force per kind: the store's own checksum."""
     out: dict[str, dict[str, Any]] = {}

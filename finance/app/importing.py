@@ -1,0 +1,292 @@
+"""The Data page's import steps, in a finance team's words.
+
+A file's source (its kind and header row) remembers what was chosen for it: which column is
+which, what each category label and channel value is. The importer's suggestions are
+pre-filled for a person to confirm; a choice is remembered as soon as it is made, before
+any import. The validation report is grouped by problem, with counts and the first
+examples, and says how to fix each problem on this page; the full report downloads as CSV.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+
+import polars as pl
+import streamlit as st
+
+from finance.app import loaders
+from finance.domain import literal
+from finance.domain.problems import TITLES, Problem, ProblemGroup, grouped
+from finance.domain.schema import CATEGORIES, FileKind
+from finance.ingest.prepare import PreparedImport
+from finance.ingest.sources import (
+    SourceMapping,
+    category_label,
+    suggest_category,
+    suggest_channel,
+    suggest_columns,
+)
+from finance.present import exports, formats
+from finance.store.database import Store, StoreError
+
+IGNORE = "(ignore)"
+SHARED = "(shared)"
+"""The channel choice for a value that is no channel at all: a shared cost."""
+CHANNELS_LISTED = 40
+"""Channel values offered for mapping at most, the largest first (a UTM export may have hundreds)."""
+
+FIXES = {
+    "decimal_comma": "Tick 'Amounts use a decimal comma' under How to read this file, if the file writes 1.234,56.",
+    "ambiguous_date": "Choose day first or month first under How to read this file.",
+    "invalid_date": "Check the dates; choose day first or month first under How to read this file if they "
+                    "are written 31/01/2025 or 01/31/2025.",
+    "fiscal_year_needed": "Choose the month the fiscal year starts in under How to read this file.",
+    "unknown_category": "Choose the category of each label under Map categories, then Use these categories.",
+    "missing_column": "Choose which of the file's columns holds it under Map columns.",
+    "unknown_column": "Nothing to do if the column is not needed; otherwise choose what it holds under "
+                      "Map columns.",
+    "periods_already_imported": "Tick 'Replace the rows already imported for these periods', or undo the "
+                                "earlier import under Import history.",
+    "partial_replace": "Import a file covering every month of the rows it replaces.",
+    "new_channel": "If it is a known channel written another way, or no channel at all, choose it under "
+                   "Channels in this file.",
+    "currency_mismatch": "Convert the amounts to the reporting currency before importing.",
+    "missing_value": "Fill in the blank cells, or choose a category or channel for rows without one under "
+                     "How to read this file.",
+    "total_row_dropped": "Nothing to do: total lines are left out so nothing is counted twice.",
+    "blank_row_skipped": "Nothing to do.",
+}
+"""How to fix a problem on this page, by problem code (the command line has its own words)."""
+
+
+def remembered(store: Store, kind: str, headers: list[str]) -> SourceMapping:
+    """The mapping remembered for this source, over what earlier versions remembered for every file."""
+    mapping = store.source_mapping(kind, headers)
+    older_columns = store.settings_with_prefix(f"mapping.{kind}.")
+    older_categories = store.settings_with_prefix("categorymap.")
+    return SourceMapping(mapping.kind, mapping.key, {**older_columns, **mapping.columns},
+                         {**older_categories, **mapping.categories}, mapping.channels, mapping.name)
+
+
+def remembered_headers(store: Store, kind: str) -> dict[str, str]:
+    """Every header mapped for any source of this kind: what finds the header row of a file laid out
+    like one seen before (before its source is known)."""
+    out = store.settings_with_prefix(f"mapping.{kind}.")
+    for key, text in store.settings_with_prefix(f"source.{kind}.").items():
+        out.update(SourceMapping.from_json(kind, key, text).columns)
+    return out
+
+
+def problem_text(p: Problem) -> str:
+    """One problem in the page's words: where, what, and how to fix it here."""
+    where = ", ".join(part for part in (f"row {p.row}" if p.row is not None else "",
+                                        f"column '{p.column}'" if p.column else "") if part)
+    fix = FIXES.get(p.code)
+    return f"{where}: {p.message}".lstrip(": ") + (f". {fix}" if fix else "")
+
+
+def remember(path: str, mapping: SourceMapping) -> bool:
+    """Save the source's mapping now (before any import); False, with the reason shown, if it cannot be."""
+    try:
+        with loaders.writable_store(path, "remembering how to read a file") as store:
+            store.save_source_mapping(mapping)
+    except StoreError as exc:
+        loaders.show_store_error(exc)
+        return False
+    return True
+
+
+def map_columns(path: str, contract: FileKind, unknown: list[str], missing: list[str],
+                mapping: SourceMapping, file_name: str) -> dict[str, str]:
+    """Choose what each unrecognised header holds: the remembered choice, else the suggestion, pre-filled.
+
+    A change is remembered at once for this source. Returns header -> column for this check.
+    """
+    if not unknown:
+        return {}
+    suggested = suggest_columns(contract, [h for h in unknown if h not in mapping.columns], missing)
+    st.subheader("Map columns")
+    st.caption("Headers the importer does not recognise, with its suggestion where it has one. Choose what "
+               "each holds, or leave it ignored; the choice is remembered for the next file like this one.")
+    options = [IGNORE, *contract.column_names]
+    chosen: dict[str, str] = {}
+    grid = st.columns(2)
+    for index, header in enumerate(unknown):
+        key = f"data.map.{mapping.key}.{_key(header)}"
+        default = mapping.columns.get(header) or suggested.get(header) or IGNORE
+        choice = grid[index % 2].selectbox(
+            f"'{literal.markdown(header)}' holds", options, index=options.index(default) if default in options else 0,
+            key=key, format_func=_column_name, on_change=_remember_column,
+            args=(path, mapping, header, key, file_name))
+        if choice != IGNORE:
+            chosen[header] = choice
+    return chosen
+
+
+def _key(text: str) -> str:
+    """A widget key for one value from the file: its own, whatever else the file or a rerun lists."""
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _column_name(column: str) -> str:
+    return column if column == IGNORE else column.replace("_", " ")
+
+
+def _remember_column(path: str, mapping: SourceMapping, header: str, key: str, file_name: str) -> None:
+    choice = st.session_state.get(key)
+    columns = {h: c for h, c in mapping.columns.items() if h != header}
+    if choice and choice != IGNORE:
+        columns[header] = choice
+    remember(path, SourceMapping(mapping.kind, mapping.key, columns, mapping.categories, mapping.channels,
+                                 mapping.name or file_name))
+
+
+def map_categories(path: str, prepared: PreparedImport, mapping: SourceMapping, file_name: str) -> None:
+    """Category labels the importer does not know, each with its suggestion pre-filled; one click keeps them."""
+    labels = sorted({p.value for p in prepared.errors if p.code == "unknown_category" and p.value})
+    if not labels:
+        return
+    st.subheader("Map categories")
+    st.caption("Cost category labels the importer does not know (account names, expense types). Its "
+               "suggestion is chosen where it has one: check each, then use them. They are remembered "
+               "for the next file like this one.")
+    options = ["", *CATEGORIES]
+    chosen: dict[str, str] = {}
+    grid = st.columns(2)
+    for index, label in enumerate(labels):
+        suggestion = suggest_category(label) or ""
+        choice = grid[index % 2].selectbox(
+            f"'{literal.markdown(label)}' is", options, index=options.index(suggestion),
+            key=f"data.cat.{mapping.key}.{_key(label)}",
+            format_func=lambda k: category_label(k) if k else "choose a category")
+        if choice:
+            chosen[label] = choice
+    left, right = st.columns([1, 3])
+    if left.button("Use these categories", key="data.apply_categories", type="primary", disabled=not chosen):
+        if remember(path, SourceMapping(mapping.kind, mapping.key, mapping.columns, {**mapping.categories, **chosen},
+                                        mapping.channels, mapping.name or file_name)):
+            st.rerun()
+    if len(chosen) < len(labels):
+        right.caption(f"{len(labels) - len(chosen)} of {len(labels)} still need a category.")
+
+
+def map_channels(path: str, prepared: PreparedImport, known: list[str], mapping: SourceMapping,
+                 file_name: str, *, shared_allowed: bool) -> None:
+    """Channel values the store has never seen: a known channel, shared costs, or a new channel, pre-filled."""
+    known_keys = {" ".join(k.lower().split()) for k in known}
+    undecided = {value: rows for value, rows in prepared.channels.items()
+                 if value not in mapping.channels and " ".join(value.lower().split()) not in known_keys}
+    decided = {value: mapping.channels[value] for value in prepared.channels if value in mapping.channels}
+    if not undecided and not decided:
+        return
+    st.subheader("Channels in this file")
+    if decided:
+        remembered_text = ", ".join(f"'{value}' as {_channel_text(target)}" for value, target in decided.items())
+        st.caption(literal.markdown(f"Remembered for this source: {remembered_text}."))
+    if not undecided:
+        return
+    st.caption("Channel values not seen before" + (" (the first import: every channel is new)" if not known else "")
+               + ". Choose the known channel each one is, shared costs for a value that is no channel (a "
+               "department such as 'Marketing - Shared'), or keep it as a new channel. The importer's "
+               "suggestion is chosen; the choices are remembered for the next file like this one.")
+    listed = sorted(undecided.items(), key=lambda item: (-item[1], item[0]))[:CHANNELS_LISTED]
+    chosen: dict[str, str | None] = {}
+    grid = st.columns(2)
+    for index, (value, rows) in enumerate(listed):
+        suggestion = suggest_channel(value, known, shared_allowed=shared_allowed)
+        options: list[str] = [value, *[k for k in known if k != value], *([SHARED] if shared_allowed else [])]
+        default = SHARED if suggestion is None else suggestion
+        choice = grid[index % 2].selectbox(
+            f"'{literal.markdown(value)}' ({formats.count(rows)} row{'s' if rows != 1 else ''}) is", options,
+            index=options.index(default) if default in options else 0, key=f"data.channel.{mapping.key}.{_key(value)}",
+            format_func=functools.partial(_channel_option, value=value))
+        chosen[value] = None if choice == SHARED else choice
+    if len(undecided) > len(listed):
+        st.caption(f"The {len(listed)} values with the most rows are listed; "
+                   f"{len(undecided) - len(listed):,} more are kept as written.")
+    if st.button("Use these channels", key="data.apply_channels", type="primary"):
+        if remember(path, SourceMapping(mapping.kind, mapping.key, mapping.columns, mapping.categories,
+                                        {**mapping.channels, **chosen}, mapping.name or file_name)):
+            st.rerun()
+
+
+def _channel_text(target: str | None) -> str:
+    return "shared costs" if target is None else f"'{target}'"
+
+
+def _channel_option(option: str, value: str) -> str:
+    if option == SHARED:
+        return "Shared costs (no channel)"
+    return f"{option} (a new channel)" if option == value else option
+
+
+def report(prepared: PreparedImport, file_name: str) -> None:
+    """The validation report: one line per kind of problem, its rows, where, the first examples and the fix."""
+    groups = grouped(prepared.problems)
+    errors = sum(g.rows for g in groups if g.severity == "error")
+    warnings = sum(g.rows for g in groups if g.severity == "warning")
+    st.subheader("Validation report")
+    if prepared.errors:
+        st.error(f"{_counted(errors, 'error')} must be fixed before this file can be imported. Nothing was "
+                 "written.")
+    elif warnings:
+        st.warning(f"{_counted(warnings, 'warning')}; the file can be imported.")
+    else:
+        st.success("No problems found.")
+    if not groups:
+        return
+    # A plain table: it wraps long text and can be searched and copied; st.table reads each cell
+    # as Markdown, so the file's values are made literal first.
+    st.table(report_table(groups).with_columns(pl.col("Rows").map_elements(formats.count, return_dtype=pl.String))
+             .with_columns(pl.col(pl.String).map_elements(literal.markdown, return_dtype=pl.String)))
+    st.download_button("Download the full report (CSV)", exports.to_csv_bytes(full_report(prepared.problems)),
+                       file_name=f"{file_name.rsplit('.', 1)[0]}-problems.csv", mime="text/csv",
+                       key="data.report.csv")
+
+
+def _counted(count: int, what: str) -> str:
+    return f"{formats.count(count)} {what}{'s' if count != 1 else ''}"
+
+
+def report_table(groups: list[ProblemGroup]) -> pl.DataFrame:
+    """The grouped report as the page shows it: plain words, counts, where, the first examples, the fix."""
+    return pl.DataFrame(
+        {"Severity": ["Error" if g.severity == "error" else "Warning" for g in groups],
+         "Problem": [g.title for g in groups],
+         "Rows": [g.rows for g in groups],
+         "Columns": [", ".join(g.columns) for g in groups],
+         "First examples": ["; ".join(_example(p) for p in g.examples) for g in groups],
+         "Expected": [_sentence(g.expected) for g in groups],
+         "How to fix": [FIXES.get(g.code, "Correct the file and upload it again." if g.severity == "error"
+                                  else "Nothing to do if this is as expected.") for g in groups]},
+        schema={"Severity": pl.String, "Problem": pl.String, "Rows": pl.Int64, "Columns": pl.String,
+                "First examples": pl.String, "Expected": pl.String, "How to fix": pl.String})
+
+
+def full_report(problems: list[Problem]) -> pl.DataFrame:
+    """Every problem, one a line, for the download: where, the value, what is wrong, what was expected."""
+    return pl.DataFrame(
+        {"Severity": [p.severity.capitalize() for p in problems], "Problem": [TITLES[p.code] for p in problems],
+         "Row": [p.row for p in problems], "Column": [p.column for p in problems],
+         "Value": [p.value for p in problems], "What is wrong": [p.message for p in problems],
+         "Expected": [p.expected for p in problems], "Rows like it": [p.count for p in problems]},
+        schema={"Severity": pl.String, "Problem": pl.String, "Row": pl.Int64, "Column": pl.String,
+                "Value": pl.String, "What is wrong": pl.String, "Expected": pl.String, "Rows like it": pl.Int64})
+
+
+def _example(p: Problem) -> str:
+    where = f"row {p.row}" if p.row is not None else ""
+    if p.row is None and p.count > 1:
+        return f"{p.count:,} more rows"
+    if p.value is not None:
+        return f"{where}: '{_short(p.value)}'".lstrip(": ")
+    return f"{where}: {_short(p.message)}".lstrip(": ")
+
+
+def _short(text: str, limit: int = 60) -> str:
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+def _sentence(text: str) -> str:
+    return text[:1].upper() + text[1:] if text else text
