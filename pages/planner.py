@@ -53,7 +53,7 @@ with st.expander("Plan lines: spend per channel and cost category for the quarte
     edited = st.data_editor(
         planner.editor_frame(session.table), key=f"plan.editor.{session.table_version}", hide_index=True,
         width="stretch", num_rows="fixed", disabled=["channel", "category", "Cost category"],
-        column_config={"category": None,
+        column_config={"category": None, "channel": st.column_config.TextColumn("Channel"),
                        "amount": st.column_config.NumberColumn("Amount", min_value=0.0, format=MONEY_FORMAT,
                                                                step=0.01)})
 try:

@@ -193,8 +193,8 @@ DRAW = """async ([spec, width, height, dashboard]) => {
     await Plotly.newPlot(div, figure.data, layout, {displayModeBar: false, staticPlot: false});
 }""".replace("HEIGHT", str(STREAMLIT_HEIGHT))
 
-MEASURE = """() => {
-    const div = document.getElementById('chart');
+MEASURE = """(div) => {
+    // div: a chart's plotly div (the figure drawn here, or a chart on a dashboard page)
     const problems = [];
     const frame = div.querySelector('.svg-container').getBoundingClientRect();
     const shown = (el) => {
@@ -329,7 +329,7 @@ def test_chart_text_fits_at_every_width(name: str, demo: dict[str, Any], page: A
     found: list[str] = []
     for case, width, height in _cases(chart):
         page.evaluate(DRAW, [spec, width, height, case.startswith("dashboard")])
-        problems = page.evaluate(MEASURE)
+        problems = page.locator("#chart").evaluate(MEASURE)
         page.locator("#chart").screenshot(path=str(ARTEFACTS / f"{name}-{case}.png"))
         found += [f"{case} ({width} px): {problem}" for problem in problems]
     assert not found, f"{name}: {len(found)} problem(s)\n" + "\n".join(found)

@@ -43,6 +43,16 @@ def test_money_compact(value: object, text: str) -> None:
     assert formats.money_compact(value) == text
 
 
+def test_a_range_names_its_unit_once_and_money_ends_may_be_whole() -> None:
+    assert formats.money(1033.67, whole=True) == "$1,034" and formats.money(1122.5, whole=True) == "$1,123"
+    assert formats.money(-0.4, "EUR", whole=True) == "€0" and formats.money(None, whole=True) == "n/a"
+    assert formats.span(5, 6, formats.months) == "5 to 6 months"
+    assert formats.span(1, 2.5, formats.months) == "1 to 2.5 months"
+    assert formats.span(5, float("inf"), formats.months) == "5 months to beyond horizon"  # no unit to share
+    assert formats.span(2647, 2875, formats.count) == "2,647 to 2,875"
+    assert formats.span(4.32, 5.27, formats.ratio) == "4.32x to 5.27x"
+
+
 def test_money_agrees_with_decimal_rounding_on_random_amounts() -> None:
     rng = random.Random(20261205)
     for _ in range(2_000):

@@ -153,3 +153,32 @@ def test_the_board_pack_prints_the_plan_and_the_split_on_the_page(planner: AppTe
     planner.session_state[key] = {"edited_rows": {0: {"amount": 1.0}}, "added_rows": [], "deleted_rows": []}
     planner.run()
     assert not [b for b in planner.get("download_button") if "XLSX" in getattr(b, "label", "")]
+
+
+def test_a_response_curve_is_told_in_words_not_parameters() -> None:
+    from finance.app.plan_widgets import curve_text
+    from finance.planning.curves import HILL, ResponseCurve, fit_response_curve
+
+    # the demo company's Content channel: a ceiling far beyond the spend seen, so nearly a straight line
+    hill = ResponseCurve("Content", HILL, {"ceiling": 213_643.2, "half_saturation": 119_100_000.0, "shape": 1.0},
+                         0.9631, 12)
+    assert curve_text(hill, "USD") == ("Hill curve: new customers rise towards 213,643 a quarter, half of that at "
+                                       "$119.1M of spend (shape 1); fitted on 12 quarters, R² 0.963.")
+    short = fit_response_curve("Events", [1000, 2000, 3000], [10, 25, 25])  # 6,000 / 60 customers
+    assert curve_text(short, "EUR").startswith("Constant CPA: €100.00 per new customer, over 3 quarters. Only 3 ")
+    nobody = fit_response_curve("Events", [1000, 2000, 3000], [0, 0, 0])
+    assert curve_text(nobody, "USD").startswith("Constant CPA: no new customer in the channel's history, over 3 ")
+
+
+def test_the_plans_side_by_side_are_short_enough_to_fit_three_across(planner: AppTest) -> None:
+    """Totals in millions, a range's ends to the dollar, a unit once and the band on a row of its own: the
+    baseline, the working plan and its optimised split fit side by side at 1280 px (tests/test_page_widths.py
+    measures it)."""
+    table = planner.tabs[2].dataframe[-1].value
+    assert table.columns.tolist() == ["Figure", "Baseline (repeat last quarter)", "Working plan", "Optimised split"]
+    working = dict(zip(table["Figure"], table["Working plan"], strict=True))
+    assert working["Fully loaded marketing spend"] == "$2.97M"
+    assert working["Fully loaded CAC"] == "$1,075.78 ($1,034 to $1,123)"
+    assert working["LTV:CAC"] == "4.79x (4.32x to 5.27x)" and working["LTV:CAC band"] == "strong"
+    assert working["Payback (months)"] == "6 months (5 to 6 months)"
+    assert working["LTV created minus spend"] == "$11.27M ($9.86M to $12.70M)"

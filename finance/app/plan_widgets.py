@@ -9,6 +9,7 @@ Drawing only: the working plan, every change to it and the files made of it are 
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -20,7 +21,7 @@ from finance.app import planner
 from finance.app.context import Context
 from finance.domain import literal
 from finance.planning import plans as sc
-from finance.planning.curves import PlanError
+from finance.planning.curves import CURVE_NAMES, HILL, PlanError, ResponseCurve
 from finance.planning.session import PlanSession
 from finance.present import charts, formats
 from finance.store.database import StoreError
@@ -46,9 +47,10 @@ def money_columns(currency: str) -> dict[str, Any]:
 
 
 def bounds_columns(currency: str) -> dict[str, Any]:
-    """The bounds editor's column formats: amounts in ``currency``, and the lock."""
+    """The bounds editor's column headers and formats: amounts in ``currency``, and the lock."""
     shown = formats.table_format("money", currency)
-    return {"minimum": st.column_config.NumberColumn("Minimum", min_value=0.0, format=shown),
+    return {"channel": st.column_config.TextColumn("Channel"),
+            "minimum": st.column_config.NumberColumn("Minimum", min_value=0.0, format=shown),
             "maximum": st.column_config.NumberColumn("Maximum", min_value=0.0, format=shown),
             "locked": st.column_config.CheckboxColumn("Locked at plan", help="Keep the plan's spend")}
 
@@ -56,14 +58,14 @@ def bounds_columns(currency: str) -> dict[str, Any]:
 def _range(value: sc.Range, fmt: Callable[[Any], str]) -> str:
     if value.low is None or value.high is None:
         return "range n/a"
-    return f"range {fmt(value.low)} to {fmt(value.high)}"
+    return f"range {formats.span(value.low, value.high, fmt)}"
 
 
 def tiles(p: sc.Projection, currency: str) -> None:
     """A projection's six tiles (spend, customers, CAC, LTV:CAC, payback, ROI) with their ranges, and its warnings."""
     money = functools.partial(formats.money, currency=currency)
     f = p.figures
-    cols = st.columns(6)
+    cols = [*st.columns(3), *st.columns(3)]  # two rows, as on the Overview: six in one cut "$1,07..." at 1280 px
     cols[0].metric("Marketing spend", formats.money_compact(p.spend, currency), help=f"Exactly {money(p.spend)}; "
                    f"{money(p.shared)} of it shared")
     cols[1].metric("New customers", formats.count(f["customers"].point),
@@ -87,8 +89,10 @@ def channel_table(p: sc.Projection, currency: str) -> None:
         pl.col("channel").alias("Channel"), pl.col("spend").cast(pl.Float64).alias("Spend"),
         pl.col("customers").round(0).alias("New customers"), pl.format("{} to {}", *whole).alias("Range"),
         pl.col("cpa").round(2).alias("CPA"), pl.col("marginal_cac").round(2).alias("Marginal CAC"),
-        pl.col("ltv").round(2).alias("LTV"), pl.col("curve").str.replace("_", " ").alias("Curve"),
+        pl.col("ltv").round(2).alias("LTV"), pl.col("curve").replace(CURVE_NAMES).alias("Curve"),
         pl.col("r_squared").round(3).alias("R²"), pl.col("warning").fill_null("").alias("Warning"))
+    if (table["Warning"] == "").all():
+        table = table.drop("Warning")  # a column of blanks says nothing
     st.dataframe(table, hide_index=True, width="stretch", column_config=money_columns(currency))
 
 
@@ -146,17 +150,32 @@ def comparison(ctx: Context, session: PlanSession, baseline: sc.Projection, plan
     writers: dict[str, Callable[[Any], str]] = {
         "money": functools.partial(formats.money, currency=ctx.currency), "ratio": formats.ratio,
         "count": formats.count, "percent": formats.percent, "months": formats.months}
+    total = functools.partial(formats.money_compact, currency=ctx.currency)
+    to_the_dollar = functools.partial(formats.money, currency=ctx.currency, whole=True)
 
     def cell(rec: dict[str, Any]) -> str:
-        fmt = writers[rec["unit"]]
-        text = fmt(rec["value"]) if rec["value"] is not None else "n/a"
+        # Totals in millions, the ends of a range to the dollar and the band on a line of its own (the exact
+        # amounts are in the tables above): three plans side by side fit at 1280 px.
+        point: Callable[[Any], str]
+        ends: Callable[[Any], str]
+        if rec["figure"] in ("spend", "spend_sm", "value_created"):
+            point = ends = total
+        else:
+            point = writers[rec["unit"]]
+            ends = to_the_dollar if rec["unit"] == "money" else point
+        text = point(rec["value"]) if rec["value"] is not None else formats.NA
         if rec["low"] is not None and rec["high"] is not None and rec["low"] != rec["high"]:
-            text += f" ({fmt(rec['low'])} to {fmt(rec['high'])})"
-        return text + (f" {rec['band']}" if rec["band"] else "")
+            text += f" ({formats.span(rec['low'], rec['high'], ends)})"
+        return text
 
-    shown = table.with_columns(text=pl.Series([cell(r) for r in table.iter_rows(named=True)], dtype=pl.String))
-    wide = shown.pivot(on="scenario", index="label", values="text", maintain_order=True)
-    st.dataframe(wide.rename({"label": "Figure"}), hide_index=True, width="stretch")
+    cells = []
+    for rec in table.iter_rows(named=True):
+        cells.append({"scenario": rec["scenario"], "Figure": rec["label"], "text": cell(rec)})
+        if rec["figure"] == "ltv_cac":
+            cells.append({"scenario": rec["scenario"], "Figure": "LTV:CAC band", "text": rec["band"] or formats.NA})
+    wide = pl.DataFrame(cells, schema={"scenario": pl.String, "Figure": pl.String, "text": pl.String}).pivot(
+        on="scenario", index="Figure", values="text", maintain_order=True)
+    st.dataframe(wide, hide_index=True, width="stretch")
     st.plotly_chart(charts.scenario_comparison(table, ctx.assumptions.band_edges), key="plan.compare.chart")
 
 
@@ -172,9 +191,28 @@ def response_curve(ctx: Context, basis: sc.PlanningBasis, plan: sc.Projection) -
     st.plotly_chart(charts.response_curve(channel, b.history, sc.curve_grid(basis, channel, reach), planned_point,
                                           currency=ctx.currency),
                     key="plan.curve.chart")
-    params = ", ".join(f"{k} = {v:,.4g}" for k, v in b.curve.params.items())
-    st.caption(f"{b.curve.kind.replace('_', ' ')} curve ({params}); R² {b.curve.r_squared or 0:.3f} on "
-               f"{b.curve.points} quarters. " + literal.markdown(b.curve.warning or ""))
+    st.caption(curve_text(b.curve, ctx.currency))
+
+
+def curve_text(curve: ResponseCurve, currency: str) -> str:
+    """A response curve's fit in words: what its parameters mean for the quarter's spend, and how well it fits.
+
+    Hill: customers = ceiling x spend^shape / (half^shape + spend^shape), so ``half_saturation`` is the
+    spend that buys half the ceiling. Constant CPA: customers = spend / cpa.
+    """
+    p = curve.params
+    if curve.kind == HILL:
+        text = (f"Hill curve: new customers rise towards {formats.count(p['ceiling'])} a quarter, half of that "
+                f"at {formats.money_compact(p['half_saturation'], currency)} of spend (shape {p['shape']:.2g})")
+    elif math.isinf(p["cpa"]):
+        text = "Constant CPA: no new customer in the channel's history"
+    else:
+        text = f"Constant CPA: {formats.money(p['cpa'], currency)} per new customer"
+    quarters = formats.count(curve.points)
+    fit = f"; fitted on {quarters} quarters, R² {curve.r_squared:.3f}." if curve.r_squared is not None \
+        else f", over {quarters} quarters."
+    warning = f" {literal.markdown(curve.warning[0].upper() + curve.warning[1:])}." if curve.warning else ""
+    return text + fit + warning
 
 
 def board_pack(ctx: Context, session: PlanSession, saved_names: Sequence[str]) -> None:

@@ -25,9 +25,11 @@ from finance.ltv.base import METHODS
 from finance.metrics.params import resolve
 from finance.store.database import StoreError, default_db_path
 
-METHOD_LABELS = {"auto": "Recommended (best back-tested model per segment)",
+METHOD_LABELS = {"auto": "Recommended (per segment)",
                  "formula": "Formula (ARPA x margin / churn)", "cohort": "Cohort retention (sBG)",
                  "bgnbd": "Purchase model (BG/NBD)"}
+METHOD_HELP = ("Recommended: for each segment, the model whose forecasts were closest in the back-test "
+               "(the LTV page's model check).")
 WINDOW_LABELS = {None: "Each period", 0: "Each period", 3: "Trailing 3 months", 6: "Trailing 6 months",
                  12: "Trailing 12 months"}
 WINDOW_OPTIONS = (0, 3, 6, 12)  # 0 = each period alone (a select box cannot show None as a choice)
@@ -104,7 +106,8 @@ def sidebar() -> Context:
                 start, end = end, start
         window = st.selectbox("Window", WINDOW_OPTIONS, key="view.window",
                               format_func=lambda w: WINDOW_LABELS[w]) or None
-        method = st.selectbox("LTV method", METHODS, key="view.method", format_func=lambda m: METHOD_LABELS[m])
+        method = st.selectbox("LTV method", METHODS, key="view.method", format_func=lambda m: METHOD_LABELS[m],
+                              help=METHOD_HELP)
         chosen_channels = st.multiselect("Channels", channels, key="view.channels", placeholder="All channels")
         chosen_segments = st.multiselect("Segments", segments, key="view.segments", placeholder="All segments")
         include_sales = st.toggle("Include sales costs (S&M CAC)", key="view.sales")

@@ -39,6 +39,8 @@ from scipy import optimize, special
 HILL = "hill"
 CONSTANT_CPA = "constant_cpa"
 CURVE_KINDS = (HILL, CONSTANT_CPA)
+CURVE_NAMES = {HILL: "Hill", CONSTANT_CPA: "Constant CPA"}
+"""Each kind of curve as people read it."""
 
 #: Hill shape bounds: below 0.3 the curve is a near step at zero, above 3 a near step at S.
 SHAPE_BOUNDS = (0.3, 3.0)

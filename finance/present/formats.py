@@ -7,7 +7,8 @@ A rounded zero never carries a sign ("0.0%", never "-0.0%").
 ============  ==========================  ============================================
 unit          example                     rule
 ============  ==========================  ============================================
-money         ``$1,234.56``, ``-$50.00``  two decimals (none for currencies without minor units)
+money         ``$1,234.56``, ``-$50.00``  two decimals (none for currencies without minor units);
+                                          ``whole`` for the ends of a projected range: ``$1,235``
 money_compact ``$2.77M``, ``$412.5K``     below 1,000 as money; above, in K/M/B with two
                                           decimals under 100 of the unit, one above
 ratio         ``3.04x``                   two decimals; three when two would cross a band edge
@@ -15,6 +16,7 @@ percent       ``12.5%``, ``+5.1%``        one decimal; ``signed`` for a change
 count         ``1,234``                   whole, with thousands separators
 months        ``7.5 months``, ``1 month`` one decimal, dropped when whole; ``beyond horizon``
 day           ``05 Dec 2026``             day, abbreviated month, year
+span          ``5 to 6 months``           a range: each end by its unit's rule, a unit of months once
 ============  ==========================  ============================================
 
 The currency is an ISO code (``USD``, ``EUR``); ``symbol`` gives what is written before amounts.
@@ -26,7 +28,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
@@ -76,12 +78,15 @@ def half_up(value: Decimal, places: int) -> Decimal:
     return abs(rounded) if rounded == 0 else rounded
 
 
-def money(value: Any, currency: str = DEFAULT_CURRENCY) -> str:
-    """``$1,234.56``, ``-$50.00``, ``€12.00``, ``¥1,235``; ``n/a`` when unknown."""
+def money(value: Any, currency: str = DEFAULT_CURRENCY, *, whole: bool = False) -> str:
+    """``$1,234.56``, ``-$50.00``, ``€12.00``, ``¥1,235``; ``n/a`` when unknown.
+
+    ``whole``: to the nearest unit, ``$1,235``: the ends of a projected range, where cents are noise.
+    """
     amount = exact(value)
     if amount is None:
         return NA
-    places = MINOR_UNITS.get(currency, 2)
+    places = 0 if whole else MINOR_UNITS.get(currency, 2)
     rounded = half_up(amount, places)
     sign = "-" if rounded < 0 else ""
     return f"{sign}{symbol(currency)}{abs(rounded):,.{places}f}"
@@ -162,6 +167,14 @@ def months(value: Any) -> str:
     shown = half_up(number, 1)
     text = f"{shown:,.0f}" if shown == shown.to_integral_value() else f"{shown:,.1f}"
     return f"{text} month" if shown == 1 else f"{text} months"
+
+
+def span(low: Any, high: Any, write: Callable[[Any], str]) -> str:
+    """A range, each end written by ``write``: ``$1,034 to $1,123``; months name their unit once: ``5 to 6 months``."""
+    first, last = write(low), write(high)
+    if write is months and first.endswith((" month", " months")) and last.endswith(" months"):
+        first = first.rsplit(" ", 1)[0]
+    return f"{first} to {last}"
 
 
 def day(value: date | None) -> str:
