@@ -58,7 +58,7 @@ def upload_section() -> None:
              "Columns it does not recognise, category labels and channel values can be mapped below; "
              "what you choose is remembered for the next file laid out the same way.")
 
-    kind = st.segmented_control("File", KINDS, key="data.kind", default="spend") or "spend"
+    kind = st.segmented_control("File", KINDS, key="data.kind", default="spend", format_func=str.capitalize) or "spend"
     st.caption(f"Columns: {KIND_HELP[kind]}")
     with st.expander("How to read this file (dates, decimals, fiscal quarters, one-platform exports)"):
         reading = st.columns(3)
@@ -66,7 +66,8 @@ def upload_section() -> None:
                                        key="data.date_format",
                                        format_func=lambda f: {"%d/%m/%Y": "day first", "%m/%d/%Y": "month first"}.get(
                                            f, "ambiguous: refuse"))
-        decimal_comma = reading[1].checkbox("Amounts use a decimal comma (1.234,56)", key="data.decimal_comma")
+        decimal_comma = reading[1].checkbox("Decimal commas (1.234,56)", key="data.decimal_comma",
+                                            help="Amounts are written with a decimal comma and dot thousands.")
         # The stored fiscal year (the Assumptions page's) reads "FY25 Q1" unless changed for this file.
         fiscal_start = reading[2].selectbox(
             "Fiscal year starts in month (for FY25 Q1 labels)", [None, *range(1, 13)], key="data.fiscal",

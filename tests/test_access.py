@@ -254,7 +254,8 @@ def test_an_editors_undo_and_assumptions_are_recorded_as_theirs(app: Runner, dem
     assert '"to": "0.12"' in assumptions["detail"][0]
     at = app(demo_db, "pages/data.py", user=editor)
     history = at.dataframe[-1].value
-    assert any(text.endswith(" UTC by cmo@example.com") for text in history["Undone"].to_list())
+    assert any(text.startswith("undone ") and text.endswith(" UTC by cmo@example.com")
+               for text in history["Status"].to_list())
 
 
 def test_without_sign_in_changes_are_recorded_as_the_local_user(app: Runner, demo_db: Path) -> None:

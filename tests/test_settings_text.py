@@ -63,3 +63,22 @@ def test_the_assumptions_page_shows_no_raw_values_or_json(monkeypatch: pytest.Mo
     assert changes["Who"][0] == "cfo@example.com"
     assert changes["What changed"][0] == ("Default gross margin: 70.0% → 65.0%; "
                                           "Acquisition lag (quarters): none → 1 quarter")
+
+
+def test_the_import_history_reads_as_words_with_units(tmp_path: Path) -> None:
+    db = tmp_path / "h.duckdb"
+    spend, customers = tmp_path / "s.csv", tmp_path / "c.csv"
+    spend.write_text("period,category,amount\n2025-Q1,personnel,1234.5\n")
+    customers.write_text("customer_id,acquired_on\nC1,2025-01-15\nC2,2025-02-03\n")
+    with Store(db, user="ops@example.com") as store:
+        store.import_file("spend", spend)
+        store.import_file("customers", customers)
+        store.undo(2)
+        history = settings_text.import_history(store.imports(), "USD")
+    assert history.columns == ["#", "Kind", "File", "Rows", "Covers", "Total", "Imported (UTC)", "Status"]
+    assert re.fullmatch(r"\d\d \w{3} \d{4} \d\d:\d\d by ops@example\.com", history["Imported (UTC)"][0])
+    rows = {r["#"]: r for r in history.iter_rows(named=True)}
+    assert rows["#1"]["Total"] == "$1,234.50" and rows["#1"]["Status"] == "in force"
+    assert rows["#2"]["Total"] == "2 customers" and rows["#1"]["Covers"] == "Jan 2025–Mar 2025"
+    assert re.fullmatch(r"undone \d\d \w{3} \d{4} \d\d:\d\d UTC by ops@example\.com", rows["#2"]["Status"])
+    assert not [v for r in rows.values() for v in r.values() if v is None or str(v) in ("None", "nan")]

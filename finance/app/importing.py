@@ -37,7 +37,7 @@ CHANNELS_LISTED = 40
 """Channel values offered for mapping at most, the largest first (a UTM export may have hundreds)."""
 
 FIXES = {
-    "decimal_comma": "Tick 'Amounts use a decimal comma' under How to read this file, if the file writes 1.234,56.",
+    "decimal_comma": "Tick 'Decimal commas' under How to read this file, if the file writes 1.234,56.",
     "ambiguous_date": "Choose day first or month first under How to read this file.",
     "invalid_date": "Check the dates; choose day first or month first under How to read this file if they "
                     "are written 31/01/2025 or 01/31/2025.",

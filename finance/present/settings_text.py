@@ -17,7 +17,7 @@ from typing import Any
 import polars as pl
 
 from finance.domain.assumptions import LABELS, Assumptions
-from finance.domain.schema import MONEY_KINDS
+from finance.domain.schema import MONEY_KINDS, file_kind
 from finance.ingest.sources import SourceMapping
 from finance.present import formats
 
@@ -99,28 +99,30 @@ def _source_text(key: str, stored: Any) -> str:
 
 def import_history(log: pl.DataFrame, currency: str) -> pl.DataFrame:
     """The store's import log as the Data page shows it: one line per import, every value in words
-    (dates as 05 Dec 2026 14:05 UTC, totals in the currency or as counts, nothing shown as None)."""
+    (dates as 05 Dec 2026 14:05, in UTC, totals in the currency or as counts, nothing shown as None)."""
 
-    def when(moment: Any, who: Any) -> str:
+    def when(moment: Any, who: Any, zone: str = " UTC") -> str:
         if moment is None:
             return ""
-        return f"{moment:%d %b %Y %H:%M} UTC" + (f" by {who}" if who else "")
+        return f"{moment:%d %b %Y %H:%M}{zone}" + (f" by {who}" if who else "")
 
     rows = []
     for rec in log.iter_rows(named=True):
         start, end = rec.get("period_start"), rec.get("period_end")
-        total = rec.get("total")
+        total, kind = rec.get("total"), str(rec["kind"])
+        status = rec.get("status")
         rows.append({
-            "Import": f"#{rec['import_id']}", "File kind": str(rec["kind"]).capitalize(),
+            "#": f"#{rec['import_id']}", "Kind": kind.capitalize(),
             "File": rec.get("file_name") or "", "Rows": rec.get("row_count"),
-            "Covers": f"{start:%b %Y} to {end:%b %Y}" if start and end else "",
-            "Total": "" if total is None else (formats.money(total, currency) if rec["kind"] in MONEY_KINDS
-                                              else formats.count(total)),
-            "Status": "in force" if rec.get("status") == "active" else str(rec.get("status") or ""),
-            "Imported": when(rec.get("imported_at"), rec.get("imported_by")),
-            "Undone": when(rec.get("undone_at"), rec.get("undone_by")),
+            "Covers": f"{start:%b %Y}–{end:%b %Y}" if start and end else "",
+            # money in the currency; a count with what it counts (customers, leads)
+            "Total": "" if total is None else (formats.money(total, currency) if kind in MONEY_KINDS
+                                              else f"{formats.count(total)} {file_kind(kind).measure}"),
+            "Imported (UTC)": when(rec.get("imported_at"), rec.get("imported_by"), zone=""),
+            "Status": "in force" if status == "active" else (
+                f"undone {when(rec.get('undone_at'), rec.get('undone_by'))}".strip() if status == "undone"
+                else str(status or "")),
         })
-    schema = {"Import": pl.String, "File kind": pl.String, "File": pl.String, "Rows": pl.Int64,
-              "Covers": pl.String, "Total": pl.String, "Status": pl.String, "Imported": pl.String,
-              "Undone": pl.String}
+    schema = {"#": pl.String, "Kind": pl.String, "File": pl.String, "Rows": pl.Int64,
+              "Covers": pl.String, "Total": pl.String, "Imported (UTC)": pl.String, "Status": pl.String}
     return pl.DataFrame(rows, schema=schema)
