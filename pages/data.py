@@ -105,10 +105,11 @@ def upload_section() -> None:
     names: list[str] = []
     for i, header in enumerate(raw.headers):  # headers as written, made unique for display
         name = header or f"column {i + 1}"
-        while name in names or name == "row":
+        while name in names or name == "Row":
             name = f"{name} ({i + 1})"
         names.append(name)
-    st.dataframe(first_rows.rename({f"c{i}": n for i, n in enumerate(names)}, strict=False), hide_index=True)
+    st.dataframe(first_rows.rename({"row": "Row", **{f"c{i}": n for i, n in enumerate(names)}}, strict=False),
+                 hide_index=True)
 
     # Mapping: headers the contract does not recognise (remembered choices pre-filled, and changeable).
     recognised = recognised_headers(raw.headers, contract, ImportOptions())

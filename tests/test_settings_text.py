@@ -79,6 +79,6 @@ def test_the_import_history_reads_as_words_with_units(tmp_path: Path) -> None:
     assert re.fullmatch(r"\d\d \w{3} \d{4} \d\d:\d\d by ops@example\.com", history["Imported (UTC)"][0])
     rows = {r["#"]: r for r in history.iter_rows(named=True)}
     assert rows["#1"]["Total"] == "$1,234.50" and rows["#1"]["Status"] == "in force"
-    assert rows["#2"]["Total"] == "2 customers" and rows["#1"]["Covers"] == "Jan 2025–Mar 2025"
+    assert rows["#2"]["Total"] == "2 customers" and rows["#1"]["Covers"] == "Jan 2025\u2013Mar 2025"
     assert re.fullmatch(r"undone \d\d \w{3} \d{4} \d\d:\d\d UTC by ops@example\.com", rows["#2"]["Status"])
     assert not [v for r in rows.values() for v in r.values() if v is None or str(v) in ("None", "nan")]

@@ -130,7 +130,7 @@ def _key(text: str) -> str:
 
 
 def _column_name(column: str) -> str:
-    return column if column == IGNORE else column.replace("_", " ")
+    return column if column == IGNORE else column.replace("_", " ").capitalize()
 
 
 def _remember_column(path: str, mapping: SourceMapping, header: str, key: str, file_name: str) -> None:

@@ -114,7 +114,7 @@ def import_history(log: pl.DataFrame, currency: str) -> pl.DataFrame:
         rows.append({
             "#": f"#{rec['import_id']}", "Kind": kind.capitalize(),
             "File": rec.get("file_name") or "", "Rows": rec.get("row_count"),
-            "Covers": f"{start:%b %Y}–{end:%b %Y}" if start and end else "",
+            "Covers": f"{start:%b %Y}\u2013{end:%b %Y}" if start and end else "",  # an en dash
             # money in the currency; a count with what it counts (customers, leads)
             "Total": "" if total is None else (formats.money(total, currency) if kind in MONEY_KINDS
                                               else f"{formats.count(total)} {file_kind(kind).measure}"),
