@@ -17,12 +17,6 @@ from finance.present import formats, settings_text
 from finance.store.database import StoreError
 
 MAX_UPLOAD_MB = int(st.get_option("server.maxUploadSize"))
-KIND_HELP = {
-    "spend": "period, category, channel, amount (+ currency, vendor, description)",
-    "funnel": "period, channel, leads (+ visitors, event_attendees, mqls, sqls, opportunities)",
-    "customers": "customer_id, acquired_on, channel, segment",
-    "revenue": "customer_id, date, revenue (+ gross_margin or cost, segment, channel)",
-}
 
 ctx = sidebar.context()
 editor = auth.can_edit()
@@ -59,7 +53,11 @@ def upload_section() -> None:
              "what you choose is remembered for the next file laid out the same way.")
 
     kind = st.segmented_control("File", KINDS, key="data.kind", default="spend", format_func=str.capitalize) or "spend"
-    st.caption(f"Columns: {KIND_HELP[kind]}")
+    contract = FILE_KINDS[kind]
+    # headers match ignoring case, spaces and punctuation: "Customer ID" is customer_id
+    st.caption("Columns: " + ", ".join(importing.header_text(c.name) for c in contract.columns if c.required)
+               + " (optional: " + ", ".join(importing.header_text(c.name) for c in contract.columns
+                                           if not c.required) + ")")
     with st.expander("How to read this file (dates, decimals, fiscal quarters, one-platform exports)"):
         reading = st.columns(3)
         date_format = reading[0].radio("Dates like 01/02/2025 are", ["(refuse: ambiguous)", "%d/%m/%Y", "%m/%d/%Y"],
@@ -87,7 +85,6 @@ def upload_section() -> None:
         uploads.clear(kind)
         return
     path = uploads.copy(kind, upload)
-    contract = FILE_KINDS[kind]
     with loaders.read_store(ctx.path) as store:
         known_channels = store.channels()
         opened = preview(path, upload.name, is_header_for(contract, ImportOptions(

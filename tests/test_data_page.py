@@ -181,6 +181,16 @@ def test_a_rejected_file_tells_how_to_fix_it_in_the_pages_words(app: Runner, com
     report = at.table[0].value
     fixes = dict(zip(report["Problem"].to_list(), report["How to fix"].to_list(), strict=True))
     assert "How to read this file" in fixes["Dates that could be day first or month first"]
-    assert "decimal comma" in fixes["Amounts written with a decimal comma"]
+    assert "Decimal commas" in fixes["Amounts written with a decimal comma"]
     text = page_text(at)
     assert not CLI_WORDS.search(text), CLI_WORDS.search(text)
+
+
+def test_the_columns_the_page_names_are_headers_the_importer_reads() -> None:
+    from finance.app.importing import header_text
+    from finance.domain.schema import FILE_KINDS, normalise_header
+
+    for contract in FILE_KINDS.values():
+        for column in contract.columns:
+            written = header_text(column.name)
+            assert "_" not in written and contract.header_lookup[normalise_header(written)] == column.name

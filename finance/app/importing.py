@@ -129,8 +129,14 @@ def _key(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+def header_text(column: str) -> str:
+    """A contract column as a person writes its header ("Customer ID"); the importer reads either."""
+    return column.replace("_", " ").capitalize().replace(" id", " ID").replace("Mqls", "MQLs").replace(
+        "Sqls", "SQLs")
+
+
 def _column_name(column: str) -> str:
-    return column if column == IGNORE else column.replace("_", " ").capitalize()
+    return column if column == IGNORE else header_text(column)
 
 
 def _remember_column(path: str, mapping: SourceMapping, header: str, key: str, file_name: str) -> None:
