@@ -9,8 +9,8 @@ from finance.app import sidebar, widgets
 from finance.present import charts
 
 ctx = sidebar.context()
-rows = ctx.rows()
 st.title("Customer acquisition cost")
+rows = ctx.rows()
 if rows.is_empty() or rows.get_column("spend").is_null().all():
     widgets.no_data()
     st.stop()
@@ -28,5 +28,5 @@ with right:
     st.plotly_chart(ctx.chart(charts.cac_by_dimension, by="segment", dimension="segment"), key="cac.segment")
 columns = ["period_label", "spend", "new_customers", "cac_media", "cac", "cac_sm"]
 table = rows.select(columns).with_columns(pl.col("spend", "cac_media", "cac", "cac_sm").cast(pl.Float64).round(2))
-st.dataframe(table, hide_index=True, key="cac.table", column_config=widgets.column_config(columns, ctx.currency))
+widgets.table(table, "cac.table", ctx.currency)
 widgets.downloads(rows.select(columns), "cac", ctx)

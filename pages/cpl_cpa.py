@@ -2,19 +2,34 @@
 
 from __future__ import annotations
 
+import polars as pl
 import streamlit as st
 
 from finance.app import sidebar, widgets
 from finance.present import charts
 
 ctx = sidebar.context()
-rows = ctx.rows(by="channel")
 st.title("Cost per lead and per acquisition")
 st.caption("On each channel's direct spend (its own programmes, before shared costs); fully loaded "
            "cost is on the CAC page.")
+rows = ctx.rows(by="channel")
 if rows.is_empty():
     widgets.no_data()
     st.stop()
-volume = st.segmented_control("Volume", ["leads", "visitors", "event_attendees"], default="leads",
-                              key="cpl.volume", format_func=lambda v: v.replace("_", " ").capitalize()) or "leads"
+volume = st.segmented_control("Volume", list(charts.VOLUMES), default="leads", key="cpl.volume",
+                              format_func=charts.VOLUMES.__getitem__) or "leads"
 st.plotly_chart(ctx.chart(charts.cpl_cpa_history, by="channel", dimension="channel", volume=volume), key="cpl.history")
+
+st.subheader("By channel and period")
+cost = charts.VOLUME_COSTS[volume][0]
+basis = ["spend_events"] if cost == "cost_per_attendee" else []  # attendees are costed on events spend
+columns = ["period_label", "channel", "direct_spend", *basis, volume, cost, "new_customers", "cpa"]
+recorded = rows.filter(pl.col(volume) > 0).get_column("channel").unique()
+history = rows.filter(pl.col("channel").is_in(recorded.implode())).select(columns).sort(
+    "period_label", "channel", descending=[True, False])
+st.caption(f"Latest period first; the channels that record {charts.VOLUMES[volume].lower()}. Each cost is the "
+           "channel's spend over its volume in the period.")
+widgets.downloads(history, f"cpl_cpa_{volume}", ctx)
+money = [c for c in columns if c not in ("period_label", "channel", volume, "new_customers")]
+widgets.table(history.with_columns(pl.col(money).cast(pl.Float64).round(2), pl.col(volume, "new_customers")
+                                   .cast(pl.Int64)), "cpl.table", ctx.currency)

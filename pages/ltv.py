@@ -5,7 +5,7 @@ from __future__ import annotations
 import polars as pl
 import streamlit as st
 
-from finance.app import loaders, sidebar, widgets
+from finance.app import sidebar, widgets
 from finance.domain import literal
 from finance.ltv.base import METHODS
 from finance.metrics import measures
@@ -37,8 +37,7 @@ st.caption(f"{latest['period_label']}: each method's LTV and range, and how it f
 check = result.check
 comparison = []
 for method in METHODS:
-    other = ctx.metrics() if method == ctx.view.method else loaders.load_metrics(
-        ctx.path, ctx.version, ctx.view.grain, ctx.view.window, None, method, ctx.checked)
+    other = ctx.metrics(method=method)
     row = on_cac_basis(other.rows, other.params, ctx.cac_basis).filter(pl.col("period") == latest["period"])
     if row.is_empty():
         continue
@@ -81,8 +80,8 @@ else:
                           "range held": score.coverage})
     st.dataframe(pl.DataFrame(table), hide_index=True, key="ltv.check",
                  column_config={"bias": percent, "forecast error": percent, "range held": percent})
-    picks = [{"segment": segment, "model": MODEL_WORDS.get(choice, choice), "why": check.reasons.get(segment, "")}
-             for segment, choice in sorted(check.recommended.items())]
+    picks = [{"segment": model.group_name((segment,)), "model": MODEL_WORDS.get(choice, choice),
+              "why": check.reasons.get(segment, "")} for segment, choice in sorted(check.recommended.items())]
     st.dataframe(pl.DataFrame(picks), hide_index=True, key="ltv.picks")
     predictions = pl.DataFrame(check.predictions) if check.predictions else pl.DataFrame()
     if not predictions.is_empty():
@@ -90,25 +89,26 @@ else:
         st.plotly_chart(charts.backtest_scatter(mine, 12, check.interval, currency=ctx.currency), key="ltv.backtest")
 
 st.subheader("Fitted model")
-st.caption("Each segment's model in business words: with these and the table of cohorts a figure can be "
+st.caption("Each group's model in business words: with these and the table of cohorts a figure can be "
            "redone by hand (docs/metrics.md gives the formulas).")
-pooled = [f for f in model.explained() if f["source"] != "own fit"]
-if pooled:
-    st.caption("Small groups borrow strength: "
-               + "; ".join(f"{literal.markdown(f['group'])}: {f['source']}" for f in pooled) + ".")
-explained = [{"group": f["group"], "model": f["model_label"], "customers": f["customers"], "parameter": p["name"],
+quality = pl.DataFrame([{**row, "log_likelihood": formats.count(row["log_likelihood"])} for row in model.fit_quality()],
+                       schema={"customer_group": pl.String, "model_label": pl.String, "fitted_customers": pl.Int64,
+                               "fit_source": pl.String, "log_likelihood": pl.String})
+widgets.table(quality, "ltv.fit_quality", ctx.currency)
+st.caption("Fit quality is the log-likelihood of the group's payment histories under its fitted model: nearer "
+           "zero is a closer fit, comparable only between models of the same customers. Small groups borrow "
+           "strength: a channel with too few customers uses its segment's fit (pooled), and one with enough is "
+           "fitted on its own and moved toward its segment's as far as channels really differ (shrunk); the "
+           "churn formula has no likelihood.")
+explained = [{"customer_group": model.group_name(stratum), "model_label": f["model_label"],
+              "fitted_customers": f["customers"], "parameter": p["name"],
               "value": widgets.parameter_text(p["value"], p["unit"], ctx.currency)}
-             for f in model.explained() for p in f["parameters"]]
-st.dataframe(pl.DataFrame(explained), hide_index=True, key="ltv.params",
-             column_config=widgets.column_config(["group", "model", "customers", "parameter", "value"], ctx.currency,
-                                                 group="Segment or channel", model="Model", customers="Customers",
-                                                 parameter="Fitted figure", value="Value"))
+             for stratum, f in zip(model.fits, model.explained(), strict=True) for p in f["parameters"]]
+widgets.table(pl.DataFrame(explained), "ltv.params", ctx.currency)
 for note in model.notes:
     st.caption(literal.markdown(note))
 table = rows.select("period_label", "status", "new_customers", "ltv", "ltv_low", "ltv_high", "ltv_cac",
                     "p_below_1", "p_below_target", "band", "payback_months")
-st.dataframe(table, hide_index=True, key="ltv.table",
-             column_config=widgets.column_config(
-                 table.columns, ctx.currency, p_below_1=measures.label("p_below_1"),
-                 p_below_target=f"{measures.label('p_below_target')} ({ctx.assumptions.target_ratio:g}x)"))
+widgets.table(table, "ltv.table", ctx.currency, p_below_1=measures.label("p_below_1"),
+              p_below_target=f"{measures.label('p_below_target')} ({ctx.assumptions.target_ratio:g}x)")
 widgets.downloads(table, "ltv", ctx)

@@ -84,3 +84,10 @@ def test_percent_count_months_and_day() -> None:
     assert formats.months(1) == "1 month" and formats.months(7.5) == "7.5 months" and formats.months(12) == "12 months"
     assert formats.months(float("inf")) == "beyond horizon" and formats.months(None) == "n/a"
     assert formats.day(date(2026, 12, 5)) == "05 Dec 2026"
+
+
+def test_duration() -> None:
+    assert formats.duration(0.4) == "under 1 s" and formats.duration(0.5) == "1 s"  # half-up to whole seconds
+    assert formats.duration(19.6) == "20 s" and formats.duration(60) == "1 min"
+    assert formats.duration(125.2) == "2 min 5 s" and formats.duration(3599.5) == "60 min"
+    assert formats.duration(None) == "n/a" and formats.duration(float("nan")) == "n/a" and formats.duration(-1) == "n/a"

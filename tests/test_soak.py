@@ -87,7 +87,7 @@ def test_a_short_soak_runs_every_page_and_reports(tmp_path: Path) -> None:
     assert report["checks"] == {"no exception": True, "memory growth under limit": True, "caches bounded": True,
                                 "session state steady": True}
     names = {c["name"] for c in report["caches"]}
-    assert {"finance.app.loaders.load_metrics", "finance.app.loaders.load_dataset",
+    assert {"finance.app.loaders.metrics_slot", "finance.app.loaders.load_dataset",
             "finance.app.context._cached_chart"} <= names
     assert all(c["bounded"] and c["entries"] <= c["bound"] for c in report["caches"])
     assert sum(c["entries"] for c in report["caches"]) > 0  # the caches were read, not just listed

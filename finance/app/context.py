@@ -14,7 +14,7 @@ from typing import Any, Literal
 import plotly.graph_objects as go
 import polars as pl
 
-from finance.app.loaders import load_cohort_matrix, load_currency, load_metrics
+from finance.app.loaders import ProgressNote, load_cohort_matrix, load_currency, load_metrics
 from finance.app.views import ViewState
 from finance.domain.assumptions import Assumptions
 from finance.ltv.base import LTVResult
@@ -40,10 +40,14 @@ class Context:
     checked: bool = False
     """Whether the model check of this data version is there (else it is running)."""
 
-    def metrics(self, by: str | None = None, window: int | str | None = "view") -> MetricsResult:
+    def metrics(self, by: str | None = None, window: int | str | None = "view",
+                method: str | None = None) -> MetricsResult:
+        """The metric table of the view (by ``by``, over ``window``, with LTV by ``method``: the view's
+        by default). A computation long enough to wait for shows its progress where the page is
+        (``ProgressNote``)."""
         chosen = self.view.window if window == "view" else window
-        return load_metrics(self.path, self.version, self.view.grain, chosen, by, self.view.method,  # type: ignore[arg-type]
-                            self.checked)
+        return load_metrics(self.path, self.version, self.view.grain, chosen, by,  # type: ignore[arg-type]
+                            method or self.view.method, self.checked, ProgressNote())
 
     def rows(self, by: str | None = None, window: int | str | None = "view") -> pl.DataFrame:
         """The metric rows for the view: its periods and its channel and segment filters.

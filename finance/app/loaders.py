@@ -13,7 +13,7 @@ import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,10 +25,13 @@ from finance.demo import build_demo_db
 from finance.domain import literal
 from finance.ltv import backtest
 from finance.ltv.base import cohort_margin_matrix
+from finance.ltv.methods import MODELS_BY_KEY
+from finance.ltv.progress import Progress, Report
 from finance.metrics.params import metric_params, resolve
 from finance.metrics.table import MetricsResult, compute
 from finance.planning.plans import PlanLine, PlanningBasis, Projection, optimise, planning_basis, project
 from finance.planning.session import PackPlan
+from finance.present import formats
 from finance.store.database import DEMO_SETTING, ENV_DB, Store, StoreBusy, StoreError
 from finance.store.dataset import Dataset, default_as_of
 
@@ -229,19 +232,100 @@ def check_progress(path: str, run: CheckRun) -> None:
     poll()
 
 
+LONG_SECONDS = 2.0
+"""A computation whose estimate is longer than this shows what it is doing and the time it has left."""
+
+
+class ProgressNote:
+    """A long computation's progress on the page: what ``finance.metrics.table.compute`` is given
+    to report to (``finance.ltv.progress.Report``).
+
+    While the estimate of the time left is under ``LONG_SECONDS`` it shows nothing. From the first
+    report past it, an ``st.status`` where the page is says what is being computed and about how
+    long it has left, over a bar with the step under way; when all is done the status closes (a
+    line with a tick) with the time it took and the estimate it started from.
+    """
+
+    def __init__(self) -> None:
+        self.status: Any = None
+        self.bar: Any = None
+        self.estimate = 0.0
+        self.shown = 0.0
+
+    def __call__(self, progress: Progress) -> None:
+        if self.status is None:
+            if progress.step is None or progress.seconds_left < LONG_SECONDS:
+                return
+            self.estimate = progress.elapsed + progress.seconds_left
+            self.status = st.status(self.running(progress), state="running", expanded=True)
+            self.bar = self.status.progress(0.0)
+        if progress.step is None:
+            self.status.update(label=self.finished(progress), state="complete", expanded=False)
+            self.bar.progress(1.0, text=f"Done: {progress.total} steps.")
+            return
+        self.status.update(label=self.running(progress), expanded=True)  # an update without it folds the status
+        verb = "Fitting" if progress.step.phase == "fit" else "Projecting"
+        group = literal.markdown(progress.group or "")  # a channel's name is text from the data
+        # By time rather than by steps; a pace that slows holds the bar rather than moving it back.
+        self.shown = max(self.shown, progress.elapsed / max(progress.elapsed + progress.seconds_left, 1e-9))
+        self.bar.progress(min(self.shown, 1.0),
+                          text=f"{verb} {group} ({formats.count(progress.step.customers)} customers): "
+                               f"step {progress.done + 1} of {progress.total}.")
+
+    @staticmethod
+    def work(progress: Progress) -> str:
+        """"BG/NBD and the churn formula to 20,000 customers in 23 groups"."""
+        models = [MODELS_BY_KEY[m].in_sentence for m in progress.models if m in MODELS_BY_KEY]
+        named = ", ".join(models[:-1]) + f" and {models[-1]}" if len(models) > 1 else "".join(models) or "the models"
+        groups = f"{progress.groups} group" + ("s" if progress.groups != 1 else "")
+        return f"{named} to {formats.count(progress.customers)} customers in {groups}"
+
+    def running(self, progress: Progress) -> str:
+        return (f"Computing LTV: fitting {self.work(progress)}, about {formats.duration(progress.seconds_left)} "
+                "left")
+
+    def finished(self, progress: Progress) -> str:
+        return (f"LTV computed: {self.work(progress)} fitted in {formats.duration(progress.elapsed)} "
+                f"(estimated {formats.duration(self.estimate)})")
+
+
+@dataclass
+class Figures:
+    """One view's metric table, once computed: the first session to ask computes it, the others wait."""
+
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    result: MetricsResult | None = None
+
+
 # 2 grains x 4 windows x 4 breakdowns (none, channel, segment, channel x segment) x 4 methods = 128
 # tables per database version: every view fits, so browsing never recomputes a BG/NBD table
 # (seconds) that it has already shown.
-@st.cache_resource(max_entries=160, ttl=3600, show_spinner="Computing the figures...")
+@st.cache_resource(max_entries=160, ttl=3600, show_spinner=False)
+def metrics_slot(path: str, version: tuple[int, ...], grain: str, window: int | None, by: str | None,
+                 method: str, checked: bool = True) -> Figures:
+    """Where a view's metric table is kept (``load_metrics`` fills it once).
+
+    The cache holds the place rather than running the computation: a computation inside a cached
+    function could not show its progress, because Streamlit records a cached function's elements
+    and replays them on every later hit.
+    """
+    return Figures()
+
+
 def load_metrics(path: str, version: tuple[int, ...], grain: str, window: int | None, by: str | None,
-                 method: str, checked: bool = True) -> MetricsResult:
-    """The metric table for a view. A shared resource, not a copy: callers never mutate it
-    (Polars frames are immutable), and a warm rerun does not pay to unpickle it. ``checked``
-    (part of the cache key) is whether the model check was there when it was computed."""
-    data, stored, _ = load_dataset(path, version)
-    check = _stored_check(path, _check_key(path, version)) if checked else None
-    return compute(data, resolve(stored, grain=grain, window=window, by=by,  # type: ignore[arg-type]
-                                 method=method).params, check)  # type: ignore[arg-type]
+                 method: str, checked: bool = True, progress: Report | None = None) -> MetricsResult:
+    """The metric table for a view, computed once per data version and view and then shared: callers
+    never mutate it (Polars frames are immutable), and a warm rerun does not pay to unpickle it.
+    ``checked`` (part of the key) is whether the model check was there when it was computed;
+    ``progress`` (a ``ProgressNote``) hears how a computation it starts is going."""
+    figures = metrics_slot(path, version, grain, window, by, method, checked)
+    with figures.lock:
+        if figures.result is None:
+            data, stored, _ = load_dataset(path, version)
+            check = _stored_check(path, _check_key(path, version)) if checked else None
+            figures.result = compute(data, resolve(stored, grain=grain, window=window, by=by,  # type: ignore[arg-type]
+                                                   method=method).params, check, progress)  # type: ignore[arg-type]
+        return figures.result
 
 
 @st.cache_resource(max_entries=8, ttl=3600)

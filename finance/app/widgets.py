@@ -57,6 +57,20 @@ def column_config(columns: Sequence[str], currency: str, **labels: str) -> dict[
     return config
 
 
+def table(frame: pl.DataFrame, key: str, currency: str, **labels: str) -> None:
+    """A table drawn whole: every row on the page, none behind a scrollbar inside the table (so a
+    history's latest period is in view), each column headed and formatted by ``column_config``.
+
+    A figure the page has already written as text (by ``finance.present.formats``, say to show
+    "n/a") stays aligned right like the numbers of its unit."""
+    config = column_config(frame.columns, currency, **labels)
+    for name, dtype in frame.schema.items():
+        label, unit = exports.column_label(name)
+        if dtype == pl.String and unit != "text":
+            config[name] = st.column_config.TextColumn(labels.get(name, label), alignment="right")
+    st.dataframe(frame, hide_index=True, key=key, height="content", column_config=config)
+
+
 def as_of_text(result: MetricsResult) -> str:
     return f"as of {result.as_of:%d %b %Y}"
 

@@ -34,6 +34,8 @@ import numpy as np
 import polars as pl
 
 from finance.domain.assumptions import RANGE_WIDTH, check_ltv_inputs
+from finance.ltv.groups import group_name
+from finance.ltv.progress import Report, Tracker
 from finance.store.dataset import UNKNOWN, Dataset, Grain, acquired_customers, grain_label, grain_start
 
 Method = Literal["auto", "formula", "cohort", "bgnbd"]
@@ -94,6 +96,27 @@ class LTVResult:
                         "parameters": [{"name": what, "value": round(value, 6), "unit": unit}
                                        for what, value, unit in method.describe(fit)]})
         return out
+
+    def group_name(self, stratum: tuple[str, ...]) -> str:
+        """A stratum (or a segment, ``(segment,)``) as people call it (``finance.ltv.groups.group_name``):
+        "Paid Search / DTC", "All customers" when the data records no segment."""
+        return group_name(stratum, {s[-1] for s in self.fits} or {stratum[-1]})
+
+    def fit_quality(self) -> list[dict[str, Any]]:
+        """How well each group's model fits its customers, one row per stratum, for people.
+
+        customer_group (in words), model_label, fitted_customers, fit_source (own fit, shrunk toward
+        or pooled with another group) and log_likelihood: the log-likelihood of the group's own fit
+        of its own customers' histories (higher, nearer zero, is a better fit; comparable only
+        between models of the same customers); None for the churn formula, which has none, and for
+        a group that uses another group's fit. ``diagnostics`` keeps the same figures by code name.
+        """
+        from finance.ltv.methods import MODELS_BY_KEY
+
+        return [{"customer_group": self.group_name(stratum), "model_label": MODELS_BY_KEY[fit.model].label,
+                 "fitted_customers": fit.customers, "fit_source": fit.source,
+                 "log_likelihood": fit.log_likelihood if not fit.source.startswith("pooled") else None}
+                for stratum, fit in self.fits.items()]
 
 
 def last_complete_month(as_of: date) -> date:
@@ -301,13 +324,16 @@ def model_by_shape(customers: pl.DataFrame) -> tuple[dict[str, str], dict[str, s
 
 def cohort_ltv(data: Dataset, *, grain: Grain = "quarter", by: str | None = None, as_of: date,
                settings: LTVSettings, errors: dict[tuple[str, str], Any] | None = None,
-               models: dict[str, str] | None = None, fiscal_year_start: int = 1) -> LTVResult:
+               models: dict[str, str] | None = None, fiscal_year_start: int = 1,
+               progress: Report | None = None) -> LTVResult:
     """LTV per acquisition cohort by the configured method, segment by segment (``finance.ltv.strata``).
 
     ``models`` fixes the model of each segment for ``auto`` (from a back-test); without it, ``auto``
     chooses by the shape of each segment's payments (``model_by_shape``). ``errors`` gives each
     (model, segment)'s measured model error (``finance.ltv.strata.ModelError``) for the ranges. Cohorts are
     months or the quarters of a fiscal year starting in ``fiscal_year_start`` (``grain_start``).
+    ``progress`` hears before each stratum's fit and projection and at the end how far the
+    computation is and the estimate of the time left (``finance.ltv.progress``).
     """
     from finance.ltv import strata  # SciPy: imported on demand
     from finance.ltv.methods import MODEL_OF_METHOD, MODELS_BY_KEY
@@ -336,9 +362,16 @@ def cohort_ltv(data: Dataset, *, grain: Grain = "quarter", by: str | None = None
         rfm = rfm_summary(data.revenue.filter(pl.col("revenue") > 0), customer="customer_id", date="date",
                           value="revenue", as_of=as_of)
         customers = strata.add_purchase_history(customers, rfm.rename({"customer": "customer_id"}, strict=False))
-    fits, notes = strata.fit_strata(customers, chosen, by is not None)  # type: ignore[arg-type]
+    segments = set(chosen)
+    tracker = Tracker(strata.planned_steps(customers, chosen, by is not None), progress,  # type: ignore[arg-type]
+                      customers.height, lambda stratum: group_name(stratum, segments)) \
+        if progress is not None else None
+    fits, notes = strata.fit_strata(customers, chosen, by is not None, tracker)  # type: ignore[arg-type]
     result = strata.project_strata(customers, observed_curves(margins, keys, settings.horizon_months), keys,
-                                   fits, settings.discount_factors, errors or {}, by is not None)  # type: ignore[arg-type]
+                                   fits, settings.discount_factors, errors or {}, by is not None,  # type: ignore[arg-type]
+                                   tracker)
+    if tracker is not None:
+        tracker.finish()
     cohorts = _cohort_frame(result, settings)
     params = {}
     for stratum, fit in fits.items():
@@ -347,7 +380,8 @@ def cohort_ltv(data: Dataset, *, grain: Grain = "quarter", by: str | None = None
     diagnostics = {f"{' / '.join(stratum)}: customers": float(fit.customers) for stratum, fit in fits.items()}
     diagnostics.update({f"{' / '.join(stratum)}: log_likelihood": fit.log_likelihood
                         for stratum, fit in fits.items() if fit.log_likelihood is not None})
-    out = LTVResult(settings.method, "month", params, cohorts, notes + [f"{k}: {v}" for k, v in reasons.items()]
+    out = LTVResult(settings.method, "month", params, cohorts,
+                    notes + [f"{group_name((k,), segments)}: {v}" for k, v in reasons.items()]
                     if settings.method == "auto" else notes, diagnostics)
     out.fits = fits
     out.models = {stratum[-1]: fit.model for stratum, fit in fits.items()}

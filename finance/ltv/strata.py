@@ -38,8 +38,10 @@ import numpy as np
 import polars as pl
 from scipy import special
 
+from finance.ltv.groups import group_name
 from finance.ltv.methods import FORMULA, MODELS_BY_KEY, Model, StratumFit, Units
 from finance.ltv.models import FitError
+from finance.ltv.progress import Step, Tracker
 
 OWN_FIT_CUSTOMERS = 400
 """A channel within a segment is fitted on its own from this many customers; smaller ones use the segment's fit."""
@@ -52,12 +54,13 @@ STEP = 1e-3
 # ---------------------------------------------------------------------------------------------
 
 
-def shrink(own: StratumFit, toward: StratumFit, tau2: np.ndarray) -> StratumFit:
+def shrink(own: StratumFit, toward: StratumFit, tau2: np.ndarray, name: str | None = None) -> StratumFit:
     """Empirical-Bayes shrinkage of a stratum's log-parameters toward its segment's.
 
     Each log-parameter moves toward the segment's by the weight w = tau^2 / (tau^2 + var_own),
     where tau^2 is the between-strata variance (DerSimonian-Laird) and var_own the stratum's own
-    sampling variance; its variance becomes w^2 var_own + (1 - w)^2 var_segment.
+    sampling variance; its variance becomes w^2 var_own + (1 - w)^2 var_segment. ``name`` is the
+    segment's in words (``group_name``), for the fit's source.
     """
     var_own = np.diag(own.covariance)
     w = tau2 / (tau2 + var_own)
@@ -65,9 +68,9 @@ def shrink(own: StratumFit, toward: StratumFit, tau2: np.ndarray) -> StratumFit:
     scale = np.sqrt(w**2 * var_own + (1 - w) ** 2 * np.diag(toward.covariance))
     corr = own.covariance / np.sqrt(np.outer(var_own, var_own))
     covariance = corr * np.outer(scale, scale)
-    segment = toward.stratum[-1]
     return StratumFit(own.stratum, own.model, own.names, log_params, covariance, own.customers,
-                      {**toward.extra, **own.extra}, f"shrunk toward {segment}", own.log_likelihood)
+                      {**toward.extra, **own.extra}, f"shrunk toward {name or toward.stratum[-1]}",
+                      own.log_likelihood)
 
 
 def between_variance(fits: Sequence[StratumFit], centre: StratumFit) -> np.ndarray:
@@ -199,14 +202,49 @@ def add_purchase_history(customers: pl.DataFrame, rfm: pl.DataFrame) -> pl.DataF
         mean_value=pl.col("revenue_total") / (pl.col("frequency").fill_null(0) + 1))
 
 
-def fit_strata(customers: pl.DataFrame, models: dict[str, Model], by_dim: bool) -> tuple[
-        dict[tuple[str, ...], StratumFit], list[str]]:
-    """Each stratum's fit (segment, or channel within segment), with the fallbacks and pooling above."""
+def fits_own(customers: int, groups: int) -> bool:
+    """Whether a channel within a segment is fitted on its own (else it uses its segment's fit)."""
+    return customers >= OWN_FIT_CUSTOMERS and groups > 1
+
+
+def planned_steps(customers: pl.DataFrame, models: dict[str, Model], by_dim: bool) -> list[Step]:
+    """The fits and projections ``fit_strata`` and ``project_strata`` will make, for their progress:
+    each segment's fit, each channel's own fit, then each stratum's projection."""
+    fits: list[Step] = []
+    projections: list[Step] = []
+    for (segment,), members in customers.group_by("segment", maintain_order=True):
+        model = models.get(str(segment), FORMULA.key)
+        fits.append(Step("fit", (str(segment),), model, members.height))
+        if not by_dim:
+            projections.append(Step("project", (str(segment),), model, members.height))
+            continue
+        sizes = members.group_by("dim", maintain_order=True).len()
+        for dim, size in sizes.iter_rows():
+            stratum = (str(dim), str(segment))
+            if fits_own(size, sizes.height):
+                fits.append(Step("fit", stratum, model, size))
+            projections.append(Step("project", stratum, model, size))
+    return fits + projections
+
+
+def fit_strata(customers: pl.DataFrame, models: dict[str, Model], by_dim: bool,
+               tracker: Tracker | None = None) -> tuple[dict[tuple[str, ...], StratumFit], list[str]]:
+    """Each stratum's fit (segment, or channel within segment), with the fallbacks and pooling above.
+
+    ``tracker`` hears of each fit as it starts (``finance.ltv.progress``). Notes and sources name
+    the strata as people do (``group_name``).
+    """
     notes: list[str] = []
     fits: dict[tuple[str, ...], StratumFit] = {}
     company: dict[Model, StratumFit | None] = {}
+    segments = [str(s) for s in customers.get_column("segment").unique(maintain_order=True).to_list()]
+
+    def name(stratum: tuple[str, ...]) -> str:
+        return group_name(stratum, segments)
 
     def fit_or_fallback(stratum: tuple[str, ...], members: pl.DataFrame, model: Model) -> StratumFit:
+        if tracker is not None:
+            tracker.begin(Step("fit", stratum, model, members.height))
         try:
             return MODELS_BY_KEY[model].fit(stratum, members)
         except FitError as exc:
@@ -214,7 +252,7 @@ def fit_strata(customers: pl.DataFrame, models: dict[str, Model], by_dim: bool) 
                 # Enough customers, and still no fit: the model does not describe this business (a
                 # purchase model on steady subscriptions, say). Borrowing another segment's fit would
                 # not either; the churn formula does.
-                notes.append(f"{' / '.join(stratum)}: {exc}; the churn formula is used")
+                notes.append(f"{name(stratum)}: {exc}; the churn formula is used")
                 return FORMULA.fit(stratum, members)
             if model not in company:
                 try:
@@ -223,11 +261,11 @@ def fit_strata(customers: pl.DataFrame, models: dict[str, Model], by_dim: bool) 
                     company[model] = None
             fallback = company[model]
             if fallback is not None and fallback.customers > members.height:
-                notes.append(f"{' / '.join(stratum)}: {exc}; the fit over all customers is used")
+                notes.append(f"{name(stratum)}: {exc}; the fit over all customers is used")
                 return StratumFit(stratum, model, fallback.names, fallback.log_params, fallback.covariance,
                                   members.height, {**fallback.extra, **MODELS_BY_KEY[model].extra_for(members)},
                                   "pooled with all customers", fallback.log_likelihood)
-            notes.append(f"{' / '.join(stratum)}: {exc}; the churn formula is used")
+            notes.append(f"{name(stratum)}: {exc}; the churn formula is used")
             return FORMULA.fit(stratum, members)
 
     for (segment,), members in customers.group_by("segment", maintain_order=True):
@@ -239,7 +277,9 @@ def fit_strata(customers: pl.DataFrame, models: dict[str, Model], by_dim: bool) 
         groups = {(str(d),): m for (d,), m in members.group_by("dim", maintain_order=True)}
         for (dim,), group in groups.items():
             stratum = (dim, str(segment))
-            if group.height >= OWN_FIT_CUSTOMERS and len(groups) > 1:
+            if fits_own(group.height, len(groups)):
+                if tracker is not None:
+                    tracker.begin(Step("fit", stratum, segment_fit.model, group.height))
                 try:
                     own[stratum] = MODELS_BY_KEY[segment_fit.model].fit(stratum, group)
                     continue
@@ -248,13 +288,14 @@ def fit_strata(customers: pl.DataFrame, models: dict[str, Model], by_dim: bool) 
             fits[stratum] = StratumFit(stratum, segment_fit.model, segment_fit.names, segment_fit.log_params,
                                        segment_fit.covariance, group.height,
                                        {**segment_fit.extra, **MODELS_BY_KEY[segment_fit.model].extra_for(group)},
-                                       f"pooled with {segment}", segment_fit.log_likelihood)
+                                       f"pooled with {name((str(segment),))}", segment_fit.log_likelihood)
         own = {stratum: _aligned(fit, segment_fit) for stratum, fit in own.items()}
+        toward = name((str(segment),))
         if len(own) >= 2:
             tau2 = between_variance(list(own.values()), segment_fit)
-            fits.update({stratum: shrink(fit, segment_fit, tau2) for stratum, fit in own.items()})
+            fits.update({stratum: shrink(fit, segment_fit, tau2, toward) for stratum, fit in own.items()})
         else:
-            fits.update({stratum: shrink(fit, segment_fit, np.zeros(len(fit.log_params)))
+            fits.update({stratum: shrink(fit, segment_fit, np.zeros(len(fit.log_params)), toward)
                          for stratum, fit in own.items()})
     return fits, notes
 
@@ -278,8 +319,11 @@ def _aligned(own: StratumFit, segment: StratumFit) -> StratumFit:
 
 def project_strata(customers: pl.DataFrame, observed: dict[tuple[Any, ...], np.ndarray], keys: list[str],
                    fits: dict[tuple[str, ...], StratumFit], discount: np.ndarray,
-                   errors: dict[tuple[Model, str], ModelError], by_dim: bool) -> StrataResult:
-    """Per cohort key: observed and projected margin per customer, and the variance of the projection."""
+                   errors: dict[tuple[Model, str], ModelError], by_dim: bool,
+                   tracker: Tracker | None = None) -> StrataResult:
+    """Per cohort key: observed and projected margin per customer, and the variance of the projection.
+
+    ``tracker`` hears of each stratum's projection as it starts (``finance.ltv.progress``)."""
     horizon = len(discount)
     key_frame = customers.group_by(keys).agg(customers=pl.len()).sort(keys).with_row_index("__key")
     n_keys = key_frame.height
@@ -292,6 +336,8 @@ def project_strata(customers: pl.DataFrame, observed: dict[tuple[Any, ...], np.n
     for stratum_key, members in frame.group_by(stratum_cols, maintain_order=True):
         stratum = tuple(str(v) for v in stratum_key)
         fit = fits[stratum]
+        if tracker is not None:
+            tracker.begin(Step("project", stratum, fit.model, members.height))
         units = MODELS_BY_KEY[fit.model].units(members)
         if not len(units.count):
             continue

@@ -21,6 +21,7 @@ from finance.domain.money import money_text as money
 from finance.domain.schema import DEFAULT_BAND_EDGES, band_of, check_band_edges
 from finance.ltv.base import LTVResult, LTVSettings, Method, cohort_ltv, payback_months
 from finance.ltv.methods import REGISTRY
+from finance.ltv.progress import Report
 from finance.ltv.strata import lognormal_quantile, probability_below
 from finance.metrics import measures
 from finance.metrics.cac import (
@@ -119,7 +120,7 @@ class MetricsResult:
         """
         by_model: dict[str, list[str]] = {}
         for segment, model in sorted(self.ltv.models.items()):
-            by_model.setdefault(model, []).append(segment)
+            by_model.setdefault(model, []).append(self.ltv.group_name((segment,)))
         parts = [f"{MODEL_WORDS.get(m, m)} for {', '.join(segs)}" for m, segs in by_model.items()]
         name = label or METHOD_WORDS.get(self.ltv.method, self.ltv.method)
         text = f"LTV by the {name} method" + (f" ({'; '.join(parts)})" if parts else "")
@@ -218,7 +219,8 @@ def period_status(grain: Grain, as_of: date) -> pl.Expr:
             .otherwise(pl.lit(STATUSES[2])))
 
 
-def compute(data: Dataset, params: MetricParams | None = None, check: Any = None) -> MetricsResult:
+def compute(data: Dataset, params: MetricParams | None = None, check: Any = None,
+            progress: Report | None = None) -> MetricsResult:
     """The metric table for ``params`` (see ``MetricParams``).
 
     With an explicit ``as_of`` every row dated after it is ignored (the figures as they stood
@@ -228,7 +230,8 @@ def compute(data: Dataset, params: MetricParams | None = None, check: Any = None
 
     ``check`` (a ``backtest.ModelCheck`` of the same data) gives ``auto`` its model per segment and
     every method its measured model error; without one, ``auto`` chooses by the shape of the data
-    and the ranges use ``finance.ltv.strata.PRIOR``.
+    and the ranges use ``finance.ltv.strata.PRIOR``. ``progress`` hears how far the LTV models'
+    fits are and the time they have left (``finance.ltv.progress``).
     """
     params = params or MetricParams()
     as_of = params.as_of or default_as_of(data)
@@ -239,7 +242,8 @@ def compute(data: Dataset, params: MetricParams | None = None, check: Any = None
                         allocation=params.allocation, fiscal_year_start=fiscal)
     ltv = cohort_ltv(data.as_of(as_of), grain=params.grain, by=params.by, as_of=as_of, settings=params.ltv,
                      errors=check.model_errors() if check is not None else None,
-                     models=check.recommended if check is not None else None, fiscal_year_start=fiscal)
+                     models=check.recommended if check is not None else None, fiscal_year_start=fiscal,
+                     progress=progress)
     keys = ["period", *dimension_columns(params.by)]
     cohorts = ltv.cohorts.rename({"cohort": "period"})
     # the LTV's breakdown column is the first of the dimension's (the channel of channel by segment)

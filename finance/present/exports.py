@@ -62,6 +62,10 @@ COLUMNS: dict[str, tuple[str, measures.Unit]] = {
     "customers": ("Projected new customers", "count"), "marginal_cac": ("Marginal CAC", "money"),
     "value_created": ("LTV created minus spend", "money"), "curve": ("Response curve", "text"),
     "r_squared": ("Fit (R squared)", "ratio"), "warning": ("Warning", "text"),
+    "customer_group": ("Customer group", "text"), "model_label": ("Model", "text"),
+    "fitted_customers": ("Customers", "count"), "fit_source": ("Fitted on", "text"),
+    "log_likelihood": ("Fit quality (log-likelihood)", "count"),  # a whole number: its decimals mean nothing
+    "parameter": ("Fitted figure", "text"),
 }
 """Business headers and units of the columns the metric registry (``finance.metrics.measures``) does not declare."""
 _DROPPED = ("period", "ltv_observed", "ltv_future", "ltv_sigma")

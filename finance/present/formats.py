@@ -17,6 +17,7 @@ count         ``1,234``                   whole, with thousands separators
 months        ``7.5 months``, ``1 month`` one decimal, dropped when whole; ``beyond horizon``
 day           ``05 Dec 2026``             day, abbreviated month, year
 span          ``5 to 6 months``           a range: each end by its unit's rule, a unit of months once
+duration      ``20 s``, ``2 min 5 s``     whole seconds, half-up; minutes from 60 s; ``under 1 s``
 ============  ==========================  ============================================
 
 The currency is an ISO code (``USD``, ``EUR``); ``symbol`` gives what is written before amounts.
@@ -180,6 +181,20 @@ def span(low: Any, high: Any, write: Callable[[Any], str]) -> str:
 def day(value: date | None) -> str:
     """``05 Dec 2026``; ``n/a`` when unknown."""
     return NA if value is None else f"{value:%d %b %Y}"
+
+
+def duration(seconds: Any) -> str:
+    """How long a computation takes or took: ``under 1 s``, ``20 s``, ``2 min 5 s``, ``3 min``; ``n/a`` when unknown."""
+    number = exact(seconds)
+    if number is None or number < 0:
+        return NA
+    whole = int(half_up(number, 0))
+    if whole < 1:
+        return "under 1 s"
+    minutes, rest = divmod(whole, 60)
+    if not minutes:
+        return f"{rest} s"
+    return f"{minutes} min" + (f" {rest} s" if rest else "")
 
 
 def excel_money(currency: str = DEFAULT_CURRENCY) -> str:
