@@ -8,7 +8,6 @@ import streamlit as st
 from finance.app import sidebar, widgets
 from finance.domain import literal
 from finance.ltv.base import METHODS
-from finance.metrics import measures
 from finance.metrics.table import MODEL_WORDS, headline_row, on_cac_basis
 from finance.present import charts, formats
 
@@ -44,18 +43,18 @@ for method in METHODS:
     rec = row.row(0, named=True)
     score = check.headline(method, 12) if check is not None else None
     comparison.append({
-        "method": sidebar.METHOD_LABELS[method], "LTV": rec["ltv"], "low": rec["ltv_low"], "high": rec["ltv_high"],
+        "Method": sidebar.METHOD_LABELS[method], "LTV": rec["ltv"], "Low": rec["ltv_low"], "High": rec["ltv_high"],
         "LTV:CAC": rec["ltv_cac"],
-        "forecast error": score.mape if score and score.mape is not None else None,
-        "bias": score.bias if score and score.bias is not None else None,
-        "range held": score.coverage if score and score.coverage is not None else None,
+        "Forecast error": score.mape if score and score.mape is not None else None,
+        "Bias": score.bias if score and score.bias is not None else None,
+        "Range held": score.coverage if score and score.coverage is not None else None,
     })
 money = st.column_config.NumberColumn(format=formats.table_format("money", ctx.currency))
 percent = st.column_config.NumberColumn(format=formats.table_format("fraction"))
 st.dataframe(pl.DataFrame(comparison), hide_index=True, key="ltv.methods",
-             column_config={"LTV": money, "low": money, "high": money,
+             column_config={"LTV": money, "Low": money, "High": money,
                             "LTV:CAC": st.column_config.NumberColumn(format=formats.table_format("ratio")),
-                            "forecast error": percent, "bias": percent, "range held": percent})
+                            "Forecast error": percent, "Bias": percent, "Range held": percent})
 
 st.subheader("Model check")
 if check is None:
@@ -75,13 +74,13 @@ else:
             score = check.scores.get(method, {}).get("", {}).get(horizon)
             if score is None or not score.predictions:
                 continue
-            table.append({"method": sidebar.METHOD_LABELS[method], "months ahead": int(horizon),
-                          "forecasts": score.predictions, "bias": score.bias, "forecast error": score.mape,
-                          "range held": score.coverage})
+            table.append({"Method": sidebar.METHOD_LABELS[method], "Months ahead": int(horizon),
+                          "Forecasts": score.predictions, "Bias": score.bias, "Forecast error": score.mape,
+                          "Range held": score.coverage})
     st.dataframe(pl.DataFrame(table), hide_index=True, key="ltv.check",
-                 column_config={"bias": percent, "forecast error": percent, "range held": percent})
-    picks = [{"segment": model.group_name((segment,)), "model": MODEL_WORDS.get(choice, choice),
-              "why": check.reasons.get(segment, "")} for segment, choice in sorted(check.recommended.items())]
+                 column_config={"Bias": percent, "Forecast error": percent, "Range held": percent})
+    picks = [{"Segment": model.group_name((segment,)), "Model": MODEL_WORDS.get(choice, choice),
+              "Why": check.reasons.get(segment, "")} for segment, choice in sorted(check.recommended.items())]
     st.dataframe(pl.DataFrame(picks), hide_index=True, key="ltv.picks")
     predictions = pl.DataFrame(check.predictions) if check.predictions else pl.DataFrame()
     if not predictions.is_empty():
@@ -106,9 +105,18 @@ explained = [{"customer_group": model.group_name(stratum), "model_label": f["mod
              for stratum, f in zip(model.fits, model.explained(), strict=True) for p in f["parameters"]]
 widgets.table(pl.DataFrame(explained), "ltv.params", ctx.currency)
 for note in model.notes:
-    st.caption(literal.markdown(note))
+    st.caption(literal.markdown(note if note.endswith((".", "?", "!")) else f"{note}."))
 table = rows.select("period_label", "status", "new_customers", "ltv", "ltv_low", "ltv_high", "ltv_cac",
                     "p_below_1", "p_below_target", "band", "payback_months")
-widgets.table(table, "ltv.table", ctx.currency, p_below_1=measures.label("p_below_1"),
-              p_below_target=f"{measures.label('p_below_target')} ({ctx.assumptions.target_ratio:g}x)")
+# On screen the range is one column and the chance of being under 1x is left to the download: the
+# table then fits the page at 1280 px, its latest period in view.
+shown_table = table.select(
+    "period_label", "status", "new_customers", "ltv",
+    pl.struct("ltv_low", "ltv_high").map_elements(
+        lambda r: "" if r["ltv_low"] is None else formats.span(
+            r["ltv_low"], r["ltv_high"], lambda v: formats.money(v, ctx.currency, whole=True)),
+        return_dtype=pl.String).alias("ltv_range"),
+    "ltv_cac", "p_below_target", "band", "payback_months")
+widgets.table(shown_table, "ltv.table", ctx.currency, ltv_range="LTV range", status="Status",
+              p_below_target=f"Chance < {ctx.assumptions.target_ratio:g}x")
 widgets.downloads(table, "ltv", ctx)

@@ -275,14 +275,14 @@ def test_the_ltv_page_shows_the_model_check_and_the_methods_side_by_side(app: Ru
 
     methods = frame_with("LTV:CAC")
     assert methods.shape[0] == 4  # auto, formula, cohort, bgnbd: each with its LTV, range and back-test error
-    assert (methods["low"] <= methods["LTV"]).all() and (methods["LTV"] <= methods["high"]).all()
-    table = frame_with("months ahead")
-    auto12 = table[(table["method"] == sidebar.METHOD_LABELS["auto"]) & (table["months ahead"] == 12)].iloc[0]
+    assert (methods["Low"] <= methods["LTV"]).all() and (methods["LTV"] <= methods["High"]).all()
+    table = frame_with("Months ahead")
+    auto12 = table[(table["Method"] == sidebar.METHOD_LABELS["auto"]) & (table["Months ahead"] == 12)].iloc[0]
     score = check.headline("auto", 12)
     assert score is not None
-    assert auto12["forecasts"] == score.predictions and abs(auto12["forecast error"] - score.mape) < 1e-12
-    picks = frame_with("why")
-    assert dict(zip(picks["segment"], picks["model"], strict=True)) == {
+    assert auto12["Forecasts"] == score.predictions and abs(auto12["Forecast error"] - score.mape) < 1e-12
+    picks = frame_with("Why")
+    assert dict(zip(picks["Segment"], picks["Model"], strict=True)) == {
         s: MODEL_WORDS[m] for s, m in check.recommended.items()}
     params = frame_with("parameter")
     assert set(params["customer_group"]) == set(check.recommended)  # every segment's fit, in business words

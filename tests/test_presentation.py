@@ -164,6 +164,30 @@ def test_the_ltv_page_shows_each_fit_in_business_words(monkeypatch: pytest.Monke
     assert not CODE_NAME.search(text), CODE_NAME.search(text)
 
 
+def test_fitted_figures_are_written_to_three_significant_figures() -> None:
+    from finance.app.widgets import parameter_text
+
+    written = {v: parameter_text(v, "", "USD") for v in (0.4897, 0.5216, 12.345, 1234.5, 3.0, 0.0004, -0.25)}
+    assert written == {0.4897: "0.49", 0.5216: "0.522", 12.345: "12.3", 1234.5: "1,234", 3.0: "3",
+                       0.0004: "under 0.001", -0.25: "-0.25"}
+    assert parameter_text(0.0425, "percent", "USD") == "4.3%"  # half up, as everywhere
+    assert parameter_text(23.14, "months", "USD") == "23.1 months"
+
+
+def test_the_ltv_table_writes_each_range_as_one_column(monkeypatch: pytest.MonkeyPatch, demo_db: Path) -> None:
+    at = open_dashboard(monkeypatch, demo_db, "pages/ltv.py")
+    values, columns = _table(at, "ltv_range")
+    assert columns["ltv_range"]["label"] == "LTV range" and "ltv_low" not in columns and "p_below_1" not in columns
+    with Store(demo_db, read_only=True) as store:
+        data, stored = store.dataset(), store.assumptions()
+    key, _, _ = demo_check_key(demo_db)
+    core = compute(data, metric_params(Assumptions.from_settings(stored)), backtest.load(demo_db, key)).rows
+    last = core.filter(pl.col("ltv_low").is_not_null()).row(-1, named=True)
+    shown = dict(zip(values["period_label"], values["ltv_range"], strict=True))
+    assert shown[last["period_label"]] == (f"{formats.money(last['ltv_low'], whole=True)} to "
+                                           f"{formats.money(last['ltv_high'], whole=True)}")
+
+
 def _without_segments(folder: Path) -> Path:
     """The demo company's files with no segment recorded for anyone; its database, with a model check."""
     folder.mkdir()

@@ -3,6 +3,7 @@ and the session's uploaded files."""
 
 from __future__ import annotations
 
+import math
 import shutil
 import tempfile
 import weakref
@@ -39,8 +40,7 @@ def downloads(frame: pl.DataFrame, name: str, ctx: Context) -> None:
 
 
 def no_data(message: str = "No data for this selection yet.") -> None:
-    st.info(f"{message} Load spend, funnel, customers and revenue files on the **Data** page "
-            "or with `python -m finance import`.")
+    st.info(f"{message} Load spend, funnel, customers and revenue files on the **Data** page.")
 
 
 def column_config(columns: Sequence[str], currency: str, **labels: str) -> dict[str, Any]:
@@ -81,14 +81,22 @@ def method_sentence(result: MetricsResult) -> str:
 
 
 def parameter_text(value: float, unit: str, currency: str) -> str:
-    """A fitted parameter in its unit: 4.2%, $1,234.56, 23.1 months, 0.8123."""
+    """A fitted parameter in its unit: 4.2%, $1,234.56, 23.1 months; a plain number to three significant
+    figures and at most three decimals (0.49, 0.522, 12.3), thousands separated (1,235)."""
     if unit == "percent":
         return formats.percent(value)
     if unit == "money":
         return formats.money(value, currency)
     if unit == "months":
         return formats.months(value)
-    return f"{value:,.4g}"
+    if not math.isfinite(value):
+        return formats.NA
+    if 0 < abs(value) < 0.001:
+        return "over -0.001" if value < 0 else "under 0.001"
+    if abs(value) >= 1000:
+        return f"{value:,.0f}"
+    places = 3 if value == 0 else min(3, max(0, 2 - math.floor(math.log10(abs(value)))))
+    return f"{value:,.{places}f}".rstrip("0").rstrip(".") if places else f"{value:,.0f}"
 
 
 UPLOAD_SUFFIXES = (".csv", ".txt", ".tsv")
