@@ -20,16 +20,20 @@ volume = st.segmented_control("Volume", list(charts.VOLUMES), default="leads", k
                               format_func=charts.VOLUMES.__getitem__) or "leads"
 st.plotly_chart(ctx.chart(charts.cpl_cpa_history, by="channel", dimension="channel", volume=volume), key="cpl.history")
 
-st.subheader("By channel and period")
+st.subheader("By channel")
 cost = charts.VOLUME_COSTS[volume][0]
 basis = ["spend_events"] if cost == "cost_per_attendee" else []  # attendees are costed on events spend
 columns = ["period_label", "channel", "direct_spend", *basis, volume, cost, "new_customers", "cpa"]
 recorded = rows.filter(pl.col(volume) > 0).get_column("channel").unique()
 history = rows.filter(pl.col("channel").is_in(recorded.implode())).select(columns).sort(
     "period_label", "channel", descending=[True, False])
-st.caption(f"Latest period first; the channels that record {charts.VOLUMES[volume].lower()}. Each cost is the "
-           "channel's spend over its volume in the period.")
+periods = history.get_column("period_label").unique(maintain_order=True).to_list()
+# One period at a time (the latest first): the full history, every period, is in the downloads.
+period = st.selectbox("Period", periods, key="cpl.period") if periods else None
+st.caption(f"The channels that record {charts.VOLUMES[volume].lower()}; each cost is the channel's spend over "
+           "its volume in the period. The downloads hold every period.")
 widgets.downloads(history, f"cpl_cpa_{volume}", ctx)
 money = [c for c in columns if c not in ("period_label", "channel", volume, "new_customers")]
-widgets.table(history.with_columns(pl.col(money).cast(pl.Float64).round(2), pl.col(volume, "new_customers")
-                                   .cast(pl.Int64)), "cpl.table", ctx.currency)
+widgets.table(history.filter(pl.col("period_label") == period).drop("period_label").with_columns(
+    pl.col(money).cast(pl.Float64).round(2), pl.col(volume, "new_customers").cast(pl.Int64)), "cpl.table",
+    ctx.currency)

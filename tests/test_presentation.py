@@ -262,13 +262,13 @@ def test_the_cpl_cpa_page_tables_each_volume_by_channel_and_period(monkeypatch: 
         assert not at.exception, at.exception
         values, columns = _table(at, cost)
         headers = [c["label"] for c in columns.values()]
-        assert headers == CPL_HEADERS[volume]
+        assert headers == CPL_HEADERS[volume][1:]  # one period on screen: the period is chosen above
         assert not any(CODE_NAME.search(h) for h in headers)
         assert values[volume].dtype.kind == "i" and values["new_customers"].dtype.kind == "i"  # counts are whole
-        assert values["period_label"].iloc[0] == latest  # the latest period first
+        assert at.selectbox(key="cpl.period").value == latest  # the latest period first
         recorded_channels = set(core.filter(pl.col(volume) > 0).get_column("channel"))
         assert set(values["channel"]) == recorded_channels  # the channels that record this volume
-        shown = values[(values["period_label"] == latest)].set_index("channel")
+        shown = values.set_index("channel")
         expected = core.filter(pl.col("period_label") == latest)
         for rec in expected.filter(pl.col("channel").is_in(list(recorded_channels))).iter_rows(named=True):
             assert shown.loc[rec["channel"], volume] == rec[volume]
@@ -282,9 +282,10 @@ def test_the_cpl_cpa_page_tables_each_volume_by_channel_and_period(monkeypatch: 
         # the downloads carry the same table: business headers, whole counts, money to the cent
         rows = list(csv.reader(io.StringIO(recorded.files[f"cpl_cpa_{volume}.csv"].decode("utf-8-sig"))))
         assert rows[0] == CPL_HEADERS[volume]
-        assert len(rows) - 1 == len(values)
+        periods = core.filter(pl.col("channel").is_in(list(recorded_channels))).get_column("period_label").n_unique()
+        assert len(rows) - 1 == len(values) * periods  # every period
         first = dict(zip(rows[0], rows[1], strict=True))
-        top = values.iloc[0]
+        top = values.iloc[0].to_dict() | {"period_label": latest}
         assert first["Period"] == top["period_label"] and first["Channel"] == top["channel"]
         assert first[CPL_HEADERS[volume][3 if volume != "event_attendees" else 4]] == str(top[volume])
         spend = core.filter((pl.col("period_label") == top["period_label"]) & (pl.col("channel") == top["channel"]))
@@ -295,6 +296,12 @@ def test_the_cpl_cpa_page_tables_each_volume_by_channel_and_period(monkeypatch: 
         cells = dict(zip(CPL_HEADERS[volume], [c.value for c in sheet[2]], strict=True))
         assert cells["Period"] == top["period_label"] and isinstance(cells["New customers"], int)
         assert Decimal(str(cells["Cost per acquisition"])) == _cents(spend.item(0, "cpa"))
+    # another period, chosen: its own figures
+    earlier = sorted(core.get_column("period_label").unique())[0]
+    at.selectbox(key="cpl.period").set_value(earlier).run()
+    values, _ = _table(at, "cost_per_attendee")
+    first = core.filter((pl.col("period_label") == earlier) & (pl.col("channel") == values.iloc[0]["channel"]))
+    assert values.iloc[0]["event_attendees"] == first.item(0, "event_attendees")
 
 
 # ---------------------------------------------------------------------------------------------
