@@ -242,11 +242,13 @@ class ProgressNote:
 
     While the estimate of the time left is under ``LONG_SECONDS`` it shows nothing. From the first
     report past it, an ``st.status`` where the page is says what is being computed and about how
-    long it has left, over a bar with the step under way; when all is done the status closes (a
-    line with a tick) with the time it took and the estimate it started from.
+    long it has left, over a bar with the step under way. When all is done the status leaves the
+    page (it would otherwise sit among the charts it made way for) and a toast says the time it
+    took and the estimate it started from.
     """
 
     def __init__(self) -> None:
+        self.slot: Any = None
         self.status: Any = None
         self.bar: Any = None
         self.estimate = 0.0
@@ -257,11 +259,12 @@ class ProgressNote:
             if progress.step is None or progress.seconds_left < LONG_SECONDS:
                 return
             self.estimate = progress.elapsed + progress.seconds_left
-            self.status = st.status(self.running(progress), state="running", expanded=True)
+            self.slot = st.empty()
+            self.status = self.slot.status(self.running(progress), state="running", expanded=True)
             self.bar = self.status.progress(0.0)
         if progress.step is None:
-            self.status.update(label=self.finished(progress), state="complete", expanded=False)
-            self.bar.progress(1.0, text=f"Done: {progress.total} steps.")
+            self.slot.empty()
+            st.toast(self.finished(progress), icon=":material/check_circle:")
             return
         self.status.update(label=self.running(progress), expanded=True)  # an update without it folds the status
         verb = "Fitting" if progress.step.phase == "fit" else "Projecting"
