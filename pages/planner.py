@@ -22,7 +22,7 @@ MONEY_FORMAT = formats.table_format("money", ctx.currency)  # a table column of 
 refused = plan_widgets.refused  # a refused change: its error on the page, and the page goes on
 st.title("Budget planner")
 try:
-    basis = loaders.load_basis(ctx.path, ctx.version, ctx.view.method, ctx.checked)
+    basis = loaders.load_basis(ctx.path, ctx.version, ctx.view.method, ctx.checked, loaders.ProgressNote())
 except PlanError as exc:
     widgets.no_data(f"No history to plan from yet: {exc}.")
     st.stop()

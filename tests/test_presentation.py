@@ -349,6 +349,19 @@ def test_a_long_fit_shows_what_it_does_and_the_time_it_has_left(monkeypatch: pyt
     assert not any("23 groups" in s.label for s in at.status) and not any("23 groups" in t.value for t in at.toast)
 
 
+def test_the_planners_fits_show_their_progress_too(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                                   recorded: Recorded) -> None:
+    db = tmp_path / "plan.duckdb"  # nothing of it computed in this process yet
+    build_demo_db(db)
+    at = open_dashboard(monkeypatch, db, "pages/planner.py", query={"method": "bgnbd"})
+    done = [t.value for t in at.toast if t.value.startswith("LTV computed: BG/NBD")]
+    assert len(done) == 1 and re.search(r"to 20,000 customers in \d+ groups fitted in .+ \(estimated .+\)", done[0])
+    sent = [m.delta for m in recorded.last() if m.HasField("delta")]
+    assert any(d.add_block.expandable.label.startswith("Computing LTV: fitting BG/NBD") for d in sent
+               if d.add_block.WhichOneof("type") == "expandable")
+    assert not [s for s in at.status if "groups" in s.label]  # gone once done
+
+
 def test_a_short_computation_shows_nothing(demo_db: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     opened: list[str] = []
     monkeypatch.setattr(loaders.st, "empty", lambda: opened.append("a place for a status"))

@@ -347,13 +347,32 @@ def load_cohort_matrix(path: str, version: tuple[int, ...], grain: str) -> pl.Da
                                 fiscal_year_start=assumptions.fiscal_year_start)
 
 
-@st.cache_resource(max_entries=8, ttl=3600, show_spinner="Fitting response curves to the history...")
-def load_basis(path: str, version: tuple[int, ...], method: str, checked: bool = False) -> PlanningBasis:
-    """The planner's basis (curves, LTVs, starting plans) for the stored assumptions and an LTV method."""
-    data, stored, _ = load_dataset(path, version)
-    check = _stored_check(path, _check_key(path, version)) if checked else None
-    return planning_basis(data, resolve(stored, method=method).params,  # type: ignore[arg-type]
-                          check=check)
+@dataclass
+class Basis:
+    """The planner's basis for one view, once computed (as ``Figures`` for the metric table)."""
+
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    result: PlanningBasis | None = None
+
+
+@st.cache_resource(max_entries=8, ttl=3600, show_spinner=False)
+def basis_slot(path: str, version: tuple[int, ...], method: str, checked: bool = False) -> Basis:
+    """Where a view's planning basis is kept (``load_basis`` fills it once, showing its progress)."""
+    return Basis()
+
+
+def load_basis(path: str, version: tuple[int, ...], method: str, checked: bool = False,
+               progress: Report | None = None) -> PlanningBasis:
+    """The planner's basis (curves, LTVs by channel, starting plans) for the stored assumptions and an
+    LTV method, computed once per data version and method; ``progress`` hears how its LTV fits go."""
+    slot = basis_slot(path, version, method, checked)
+    with slot.lock:
+        if slot.result is None:
+            data, stored, _ = load_dataset(path, version)
+            check = _stored_check(path, _check_key(path, version)) if checked else None
+            slot.result = planning_basis(data, resolve(stored, method=method).params,  # type: ignore[arg-type]
+                                         check=check, progress=progress)
+        return slot.result
 
 
 @st.cache_resource(max_entries=64, ttl=3600)

@@ -42,6 +42,7 @@ from finance.domain.money import MAX_INTEGER_DIGITS
 from finance.domain.periods import add_quarters, quarter_label, quarter_start
 from finance.domain.schema import CATEGORIES, MARKETING_CATEGORIES, band_of, channel_name_key
 from finance.ltv.base import cohort_ltv, payback_draws
+from finance.ltv.progress import Report
 from finance.metrics import table as metrics
 from finance.metrics.cac import CATEGORY_KEYS, acquisition
 from finance.metrics.table import MetricParams
@@ -269,10 +270,11 @@ def scale_shared(lines: Iterable[PlanLine], factor: Decimal | float) -> list[Pla
 # ---------------------------------------------------------------------------------------------
 
 def planning_basis(data: Dataset, params: MetricParams, *, max_shape: float = DEFAULT_MAX_SHAPE,
-                   trailing_quarters: int = 4, check: Any = None) -> PlanningBasis:
+                   trailing_quarters: int = 4, check: Any = None, progress: Report | None = None) -> PlanningBasis:
     """Response curves, LTVs and starting plans from the history up to ``params.as_of``.
 
     ``check`` is the data's model check (``backtest.ModelCheck``): the LTV models and ranges it chose.
+    ``progress`` hears how the LTV fits by channel go (``finance.ltv.progress``).
     """
     as_of = params.as_of or default_as_of(data)
     fiscal = params.fiscal_year_start
@@ -296,7 +298,8 @@ def planning_basis(data: Dataset, params: MetricParams, *, max_shape: float = DE
 
     ltv = cohort_ltv(data, grain="quarter", by="channel", as_of=as_of, settings=params.ltv,
                      errors=check.model_errors() if check is not None else None,
-                     models=check.recommended if check is not None else None, fiscal_year_start=fiscal)
+                     models=check.recommended if check is not None else None, fiscal_year_start=fiscal,
+                     progress=progress)
     cohorts = ltv.cohorts.filter(pl.col("ltv").is_not_null()).sort("cohort")
     names = {channel_name_key(c): c for c in history["channel"].unique() if c is not None}
     channels: dict[str, ChannelBasis] = {}
