@@ -134,6 +134,11 @@ def test_the_board_pack_prints_the_plan_and_the_split_on_the_page(planner: AppTe
     planner.button(key="plan.pack.xlsx").click().run()
     assert not planner.exception, planner.exception
     assert not planner.error, [e.value for e in planner.error]
+    # making it said what it did and the time it took (the next one's estimate)
+    made = [s for s in planner.status if s.label.startswith("Board pack ready (XLSX): made in ")]
+    assert len(made) == 1 and made[0].state == "complete"
+    assert [m.value for m in made[0].markdown][:2] == ["Gathering the figures, the plan and its projection...",
+                                                       "Writing the sheets..."]
     working = _tiles(planner.main.metric)
     optimised = _tiles(planner.tabs[0].metric)
     baseline, request, split = _sheet(planner.session_state["plan.pack.xlsx.bytes"], "Scenario comparison")

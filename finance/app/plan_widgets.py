@@ -227,8 +227,11 @@ def board_pack(ctx: Context, session: PlanSession, saved_names: Sequence[str]) -
     for col, kind in zip(st.columns(2), ("pdf", "xlsx"), strict=True):
         if col.button(f"Prepare the {kind.upper()}", key=f"plan.pack.{kind}"):
             try:
-                with st.spinner("Rendering the board pack..."):
-                    planner.prepare_pack(ctx, picked, request, kind)
+                with col.status(f"Preparing the board pack ({kind.upper()}), about "
+                                f"{formats.duration(planner.pack_estimate(kind))}", expanded=True) as status:
+                    taken = planner.prepare_pack(ctx, picked, request, kind, status.write)
+                    status.update(label=f"Board pack ready ({kind.upper()}): made in {formats.duration(taken)}",
+                                  state="complete", expanded=False)
             except Exception as exc:  # a missing renderer or bad input: say what, keep the page
                 col.error(f"Board pack not made: {exc}")
         if (made := planner.prepared_pack(ctx, picked, request, kind)) is not None:
