@@ -129,9 +129,8 @@ def upload_section() -> None:
             return
         status.update(label=f"Checked {literal.markdown(upload.name)}", state="complete")
     importing.map_categories(ctx.path, prepared, source, upload.name)
-    if "channel" in contract.column_names:
-        importing.map_channels(ctx.path, prepared, known_channels, source, upload.name,
-                               shared_allowed=not contract.column("channel").required)
+    unconfirmed = "channel" in contract.column_names and importing.map_channels(
+        ctx.path, prepared, known_channels, source, upload.name, shared_allowed=not contract.column("channel").required)
     importing.report(prepared, upload.name)
     if prepared.ok:
         totals = prepared.period_totals()
@@ -142,7 +141,10 @@ def upload_section() -> None:
                      hide_index=True, column_config={"Rows": st.column_config.NumberColumn(format="localized")})
         replace = st.checkbox("Replace the rows already imported for these periods", key="data.replace",
                               help="Without this, a file covering periods already imported is refused.")
-        if st.button(f"Import {prepared.rows.height:,} rows", type="primary", key="data.import"):
+        if unconfirmed:  # what the page shows for them is not yet how the file is read
+            st.info("Confirm the channels above (Use these channels) to import the file as shown.",
+                    icon=":material/arrow_upward:")
+        elif st.button(f"Import {prepared.rows.height:,} rows", type="primary", key="data.import"):
             try:
                 with loaders.writable_store(ctx.path, "importing a file") as store:
                     result = store.import_prepared(prepared, replace=replace, options=options)

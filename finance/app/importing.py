@@ -178,20 +178,24 @@ def map_categories(path: str, prepared: PreparedImport, mapping: SourceMapping, 
 
 
 def map_channels(path: str, prepared: PreparedImport, known: list[str], mapping: SourceMapping,
-                 file_name: str, *, shared_allowed: bool) -> None:
-    """Channel values the store has never seen: a known channel, shared costs, or a new channel, pre-filled."""
+                 file_name: str, *, shared_allowed: bool) -> bool:
+    """Channel values the store has never seen: a known channel, shared costs, or a new channel, pre-filled.
+
+    True while some are still to confirm: the file is read as the page shows it only once they are,
+    so the import waits for them.
+    """
     known_keys = {" ".join(k.lower().split()) for k in known}
     undecided = {value: rows for value, rows in prepared.channels.items()
                  if value not in mapping.channels and " ".join(value.lower().split()) not in known_keys}
     decided = {value: mapping.channels[value] for value in prepared.channels if value in mapping.channels}
     if not undecided and not decided:
-        return
+        return False
     st.subheader("Channels in this file")
     if decided:
         remembered_text = ", ".join(f"'{value}' as {_channel_text(target)}" for value, target in decided.items())
         st.caption(literal.markdown(f"Remembered for this source: {remembered_text}."))
     if not undecided:
-        return
+        return False
     st.caption("Channel values not seen before" + (" (the first import: every channel is new)" if not known else "")
                + ". Choose the known channel each one is, shared costs for a value that is no channel (a "
                "department such as 'Marketing - Shared'), or keep it as a new channel. The importer's "
@@ -215,6 +219,7 @@ def map_channels(path: str, prepared: PreparedImport, known: list[str], mapping:
         if remember(path, SourceMapping(mapping.kind, mapping.key, mapping.columns, mapping.categories,
                                         {**mapping.channels, **chosen}, mapping.name or file_name)):
             st.rerun()
+    return True
 
 
 def _channel_text(target: str | None) -> str:
