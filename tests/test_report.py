@@ -235,6 +235,9 @@ def test_xlsx_request_lines_sum_to_the_projections_spend(workbook: openpyxl.Work
     compared = {r["Scenario"].value: r for r in _records(workbook, "Scenario comparison")}
     assert list(compared) == [report.BASELINE, REQUEST, report.OPTIMISED]
     assert Decimal(repr(compared[REQUEST][_header("spend_sm")].value)) == REQUEST_TOTAL
+    # each channel's response curve by its name, as the planner writes it
+    curves = {r[_header("curve")].value for r in _records(workbook, "Projection by channel")}
+    assert curves and curves <= {"Hill", "Constant CPA"}
 
 
 @pytest.fixture(scope="module")

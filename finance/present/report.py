@@ -38,7 +38,7 @@ from finance.metrics.mix import Mix, headline_mix
 from finance.metrics.params import metric_params, resolve
 from finance.metrics.table import compute
 from finance.planning import plans as sc
-from finance.planning.curves import PlanError
+from finance.planning.curves import CURVE_NAMES, PlanError
 from finance.planning.session import PackPlan
 from finance.present import charts, exports, formats, pdf, summary
 from finance.store.database import DEMO_SETTING, PROJECT_DIR, Store
@@ -406,7 +406,8 @@ def tables(pack: BoardPack) -> dict[str, pl.DataFrame]:
         "Budget request lines": sc.lines_frame(pack.request.lines).select(
             pl.lit(pack.request.name).alias("scenario"), pl.lit(pack.plan_period).alias("quarter"), pl.all()),
         "Projection by channel": pack.request.channels.select(
-            pl.lit(pack.request.name).alias("scenario"), pl.all()),
+            pl.lit(pack.request.name).alias("scenario"), pl.all()).with_columns(
+            pl.col("curve").replace(CURVE_NAMES)),  # "Hill", "Constant CPA": the curve's name, not its key
         "Scenario comparison": _comparison_wide(pack),
     }
 
