@@ -155,7 +155,7 @@ def test_an_ambiguous_date_file_is_read_once_told_how(server: tuple[str, Path], 
     page.locator('input[type="file"]').set_input_files(str(dated))
     report = page.locator('[data-testid="stTable"]').first
     report.get_by_text("Dates that could be day first or month first").wait_for(timeout=60_000)
-    page.get_by_text("How to read this file").click()
+    page.get_by_text("How to read this file (dates").click()
     page.get_by_text("day first", exact=True).click()
     page.get_by_text("No problems found").wait_for(timeout=60_000)
     _shot(page, "6-data-date-format")

@@ -167,9 +167,9 @@ def test_the_ltv_page_shows_each_fit_in_business_words(monkeypatch: pytest.Monke
 def test_fitted_figures_are_written_to_three_significant_figures() -> None:
     from finance.app.widgets import parameter_text
 
-    written = {v: parameter_text(v, "", "USD") for v in (0.4897, 0.5216, 12.345, 1234.5, 3.0, 0.0004, -0.25)}
-    assert written == {0.4897: "0.49", 0.5216: "0.522", 12.345: "12.3", 1234.5: "1,234", 3.0: "3",
-                       0.0004: "under 0.001", -0.25: "-0.25"}
+    values = (0.4897, 0.5216, 12.345, 1234.5, 3.0, 0.0004, -0.25, 500.0, 250.04, 99.96, float("nan"))
+    written = [parameter_text(v, "", "USD") for v in values]
+    assert written == ["0.49", "0.522", "12.3", "1,235", "3", "under 0.001", "-0.25", "500", "250", "100", "n/a"]
     assert parameter_text(0.0425, "percent", "USD") == "4.3%"  # half up, as everywhere
     assert parameter_text(23.14, "months", "USD") == "23.1 months"
 

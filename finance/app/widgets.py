@@ -3,7 +3,6 @@ and the session's uploaded files."""
 
 from __future__ import annotations
 
-import math
 import shutil
 import tempfile
 import weakref
@@ -89,14 +88,7 @@ def parameter_text(value: float, unit: str, currency: str) -> str:
         return formats.money(value, currency)
     if unit == "months":
         return formats.months(value)
-    if not math.isfinite(value):
-        return formats.NA
-    if 0 < abs(value) < 0.001:
-        return "over -0.001" if value < 0 else "under 0.001"
-    if abs(value) >= 1000:
-        return f"{value:,.0f}"
-    places = 3 if value == 0 else min(3, max(0, 2 - math.floor(math.log10(abs(value)))))
-    return f"{value:,.{places}f}".rstrip("0").rstrip(".") if places else f"{value:,.0f}"
+    return formats.significant(value)
 
 
 UPLOAD_SUFFIXES = (".csv", ".txt", ".tsv")

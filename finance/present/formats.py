@@ -157,6 +157,21 @@ def count(value: Any) -> str:
     return NA if number is None else f"{half_up(number, 0):,.0f}"
 
 
+def significant(value: Any) -> str:
+    """A plain figure (a fitted model parameter) to three significant figures and at most three decimals:
+    ``0.49``, ``0.522``, ``12.3``, ``1,235``; ``under 0.001`` for a smaller one; ``n/a`` when unknown."""
+    number = exact(value)
+    if number is None:
+        return NA
+    if 0 < abs(number) < Decimal("0.001"):
+        return "over -0.001" if number < 0 else "under 0.001"
+    if abs(number) >= 1000 or number == 0:
+        return count(number)
+    places = min(3, max(0, 2 - math.floor(math.log10(abs(number)))))
+    written = f"{half_up(number, places):,.{places}f}"
+    return written.rstrip("0").rstrip(".") if places else written
+
+
 def months(value: Any) -> str:
     """``7.5 months``, ``12 months``, ``1 month``; ``beyond horizon`` for an infinite payback."""
     if isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isinf(float(value)) \
