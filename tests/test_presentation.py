@@ -344,8 +344,11 @@ def test_a_long_fit_shows_what_it_does_and_the_time_it_has_left(monkeypatch: pyt
     shown = [d.new_element.progress.value for d in sent if d.new_element.WhichOneof("type") == "progress"]
     assert shown == sorted(shown) and shown[-1] > shown[0]  # the bar only moves forward
 
-    # a second visit is served from the cache: no computation, no status
+    # a second visit is served from the cache: no computation, no status, and the page laid out alike
+    # (an element that came and went would shift the ones after it: Streamlit redraws them, tabs reset)
+    layout = [type(node).__name__ for node in at.main]
     at.run()
+    assert [type(node).__name__ for node in at.main] == layout
     assert not any("23 groups" in s.label for s in at.status) and not any("23 groups" in t.value for t in at.toast)
 
 
@@ -364,7 +367,12 @@ def test_the_planners_fits_show_their_progress_too(monkeypatch: pytest.MonkeyPat
 
 def test_a_short_computation_shows_nothing(demo_db: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     opened: list[str] = []
-    monkeypatch.setattr(loaders.st, "empty", lambda: opened.append("a place for a status"))
+
+    class Place:  # where a status would be shown
+        def status(self, label: str, **_: object) -> None:
+            opened.append(label)
+
+    monkeypatch.setattr(loaders.st, "empty", Place)
     monkeypatch.setattr(loaders.st, "toast", lambda label, **_: opened.append(label))
     with Store(demo_db, read_only=True) as store:
         data = store.dataset()

@@ -248,7 +248,10 @@ class ProgressNote:
     """
 
     def __init__(self) -> None:
-        self.slot: Any = None
+        # Its place on the page is taken whether or not a status is ever shown there, so that a run
+        # that computes and one served from the cache lay the page out alike: an element that came
+        # and went would shift the ones after it, and Streamlit would redraw them (tabs reset).
+        self.slot: Any = st.empty()
         self.status: Any = None
         self.bar: Any = None
         self.estimate = 0.0
@@ -259,7 +262,6 @@ class ProgressNote:
             if progress.step is None or progress.seconds_left < LONG_SECONDS:
                 return
             self.estimate = progress.elapsed + progress.seconds_left
-            self.slot = st.empty()
             self.status = self.slot.status(self.running(progress), state="running", expanded=True)
             self.bar = self.status.progress(0.0)
         if progress.step is None:
