@@ -220,7 +220,7 @@ class CsvSource:
     sheet: str | None = None
     """The sheet read, when the export is a workbook (``encoding`` is then empty)."""
     sheets: list[str] = field(default_factory=list)
-    """The workbook's sheets, in its order."""
+    """The workbook's sheets: the one read when none is named first, then the others in its order."""
 
     @property
     def names(self) -> list[str]:

@@ -14,6 +14,7 @@ Detection on a few characters is unreliable, so the decision never rests on the 
 from __future__ import annotations
 
 import codecs
+import re
 from collections import Counter
 from dataclasses import dataclass
 
@@ -43,7 +44,7 @@ LEGACY = ("shift_jis", "euc-jp", "gb18030", "big5", "windows-1252", "iso-8859-15
 """Tried in this order when a file is neither UTF-8 nor UTF-16; an exact tie goes to the first."""
 
 _ALIASES = {"utf_8": "utf-8", "utf_8_sig": "utf-8", "utf_16": "utf-16", "utf_16_le": "utf-16",
-            "utf_16_be": "utf-16", "cp1252": "windows-1252", "latin_1": "windows-1252",
+            "utf_16_be": "utf-16", "cp1252": "windows-1252", "iso8859_1": "windows-1252",
             "iso8859_15": "iso-8859-15", "shift_jis": "shift_jis", "cp932": "shift_jis",
             "shift_jisx0213": "shift_jis", "shift_jis_2004": "shift_jis", "euc_jp": "euc-jp",
             "euc_jisx0213": "euc-jp", "euc_jis_2004": "euc-jp", "gb18030": "gb18030", "gbk": "gb18030",
@@ -55,6 +56,7 @@ SAMPLE_BYTES = 1 << 20
 """The opening that decides among the encodings that decode (then the whole file must decode too)."""
 _TIE = 0.1
 """Readings whose scores are this close compete: the detector, then the person, decides."""
+_NON_ASCII = re.compile(r"[^\x00-\x7f]")
 _LEAST = 0.5
 """Below this share of ordinary characters no reading is text in any encoding read..."""
 _EVIDENCE = 8
@@ -172,17 +174,29 @@ def _likeliest(data: bytes) -> Reading | Problem:
 
 def _ordinary_share(text: str, name: str) -> float:
     """The share of the non-ASCII characters read that are ordinary in the encoding's language."""
-    counts = Counter(ch for ch in text[:SAMPLE_BYTES] if ord(ch) > 127)
+    sample = text[:SAMPLE_BYTES]
+    if name in ("windows-1252", "iso-8859-15"):
+        found = [_ordinary_latin(sample, match.start()) for match in _NON_ASCII.finditer(sample)]
+        return sum(found) / len(found) if found else 1.0
+    counts = Counter(ch for ch in sample if ord(ch) > 127)
     total = sum(counts.values())
     if not total:
         return 1.0
-    return sum(n for ch, n in counts.items() if _ordinary(ch, name)) / total
+    return sum(n for ch, n in counts.items() if _ordinary_cjk(ch, name)) / total
 
 
-def _ordinary(ch: str, name: str) -> bool:
+def _ordinary_latin(text: str, at: int) -> bool:
+    """A usual sign, or a letter beside an ASCII letter (Müller, Événements): Western European text
+    writes accented letters inside words, where a wrong reading strings symbols and letters together."""
+    ch = text[at]
+    if ch in _LATIN_SIGNS:
+        return True
+    return ch.isalpha() and any(0 <= i < len(text) and text[i].isascii() and text[i].isalpha()
+                                for i in (at - 1, at + 1))
+
+
+def _ordinary_cjk(ch: str, name: str) -> bool:
     code = ord(ch)
-    if name in ("windows-1252", "iso-8859-15"):
-        return ch.isalpha() or ch in _LATIN_SIGNS
     if 0x3000 <= code <= 0x303F or 0xFF01 <= code <= 0xFF5E:
         return True  # CJK punctuation, full-width letters and digits
     if 0x3041 <= code <= 0x30FF:

@@ -56,6 +56,7 @@ class Sheet:
 
     name: str
     sheets: list[str]
+    """The workbook's sheets: the one read when none is named first, then the others in its order."""
     csv: bytes
     sha256: str
 
@@ -175,16 +176,16 @@ def _child(sheet: str | None) -> int:
         return tell(error="unreadable", message=f"the file cannot be read as a workbook ({_first_line(exc)}); "
                     "it may be damaged, or not a workbook")
     names = list(book.sheet_names)
-    if sheet is None:
-        shown = [m.name for m in book.sheets_metadata
-                 if m.visible == python_calamine.SheetVisibleEnum.Visible
-                 and m.typ == python_calamine.SheetTypeEnum.WorkSheet]
-        if not shown and not names:
-            return tell(error="empty", message="the workbook has no sheets", sheets=names)
-        sheet = (shown or names)[0]
-    elif sheet not in names:
+    visible, worksheet = python_calamine.SheetVisibleEnum.Visible, python_calamine.SheetTypeEnum.WorkSheet
+    shown = [m.name for m in book.sheets_metadata if m.visible == visible and m.typ == worksheet]
+    if not names:
+        return tell(error="empty", message="the workbook has no sheets")
+    first = (shown or names)[0]
+    sheet = first if sheet is None else sheet
+    if sheet not in names:
         return tell(error="unknown_sheet", sheets=names, message=f"the workbook has no sheet named {sheet!r}; its "
                     f"sheets are {', '.join(repr(n) for n in names)}")
+    names = [first, *(n for n in names if n != first)]
     try:
         rows = book.get_sheet_by_name(sheet).iter_rows()
         text = io.StringIO()
