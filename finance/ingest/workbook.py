@@ -109,10 +109,13 @@ def _read_in_child(data: bytes, sheet: str | None) -> tuple[str, list[str], byte
         told: dict[str, Any] = json.loads(head) if done.returncode == 0 else {}
     except ValueError:
         told = {}
-    if not told:
+    if not told and done.returncode < 0:  # ended by a signal: calamine aborts when an allocation fails
         return Unreadable("unreadable", "the workbook cannot be read: it needs more memory than a sheet may "
                           f"take ({CHILD_MEMORY >> 30} GB; a cell far beyond the others makes a sheet that "
                           "large), or it is damaged")
+    if not told:
+        said = done.stderr.decode("utf-8", "replace").strip().splitlines() or ["no reason given"]
+        return Unreadable("unreadable", f"the workbook reader failed ({said[-1][:200]})")
     if "error" in told:
         return Unreadable(told["error"], told["message"], told.get("sheets", []))
     return told["sheet"], told["sheets"], table
