@@ -11,8 +11,10 @@ from finance.app import auth, importing, loaders, sidebar, widgets
 from finance.demo import remove_demo_data
 from finance.domain import literal
 from finance.domain.schema import CATEGORIES, FILE_KINDS, KINDS, MONEY_KINDS
-from finance.ingest.csvfile import preview
+from finance.ingest.encodings import ENCODINGS, label
 from finance.ingest.prepare import ImportOptions, OptionsError, is_header_for, prepare, recognised_headers
+from finance.ingest.reader import preview
+from finance.ingest.workbook import is_workbook
 from finance.present import formats, settings_text
 from finance.store.database import StoreError
 
@@ -43,6 +45,13 @@ if ctx.demo and editor:
 def total_text(result: Any) -> str:
     """An import's total: money in the database's currency, or a count of customers."""
     return formats.money(result.total, ctx.currency) if result.money else formats.count(result.total)
+
+
+def encoding_choice(key: str, detected: str | None) -> None:
+    """The text encoding the file is read in: the one detected (named), or another chosen."""
+    st.selectbox("Text encoding", [None, *ENCODINGS], key=key, format_func=lambda name: (
+        (f"{label(detected)} (detected)" if detected else "Detect") if name is None else label(name)),
+        help="If names read wrong (mojibake such as 'Ã©' or '譁'), choose the encoding the file was saved in.")
 
 
 def upload_section() -> None:
@@ -77,25 +86,41 @@ def upload_section() -> None:
                                                  key="data.default_category",
                                                  format_func=lambda k: "none" if k is None else CATEGORIES[k].label)
         default_channel = defaults[1].text_input("Channel for rows without one", key="data.default_channel") or None
-    upload = st.file_uploader(f"{kind.capitalize()} CSV (up to {MAX_UPLOAD_MB} MB)", type=["csv", "txt", "tsv"],
+    upload = st.file_uploader(f"{kind.capitalize()} file: CSV or workbook (.xlsx, .xls, .ods), up to "
+                              f"{MAX_UPLOAD_MB} MB", type=[suffix.lstrip(".") for suffix in widgets.UPLOAD_SUFFIXES],
                               key=f"data.upload.{kind}")
 
     uploads: widgets.Uploads = st.session_state.setdefault("data.uploads", widgets.Uploads())
+    sheet_key, encoding_key, seen_key = f"data.sheet.{kind}", f"data.encoding.{kind}", f"data.upload_id.{kind}"
+    if upload is None or st.session_state.get(seen_key) != upload.file_id:
+        for key in (sheet_key, encoding_key):  # another file: its first sheet, its encoding detected
+            st.session_state.pop(key, None)
+        st.session_state[seen_key] = None if upload is None else upload.file_id
     if upload is None:
         uploads.clear(kind)
         return
     path = uploads.copy(kind, upload)
+    workbook = is_workbook(path)
+    sheet, encoding = st.session_state.get(sheet_key), st.session_state.get(encoding_key)
     with loaders.read_store(ctx.path) as store:
         known_channels = store.channels()
         opened = preview(path, upload.name, is_header_for(contract, ImportOptions(
-            column_map=importing.remembered_headers(store, kind))))
+            column_map=importing.remembered_headers(store, kind))), encoding=encoding, sheet=sheet)
         if isinstance(opened, list):
             reasons = "; ".join(p.describe(upload.name) for p in opened)
             st.error(f"This file cannot be read: {literal.markdown(reasons)}")
+            if not workbook:
+                encoding_choice(encoding_key, None)
             return
         raw, first_rows = opened
         source = importing.remembered(store, kind, raw.headers)
     st.subheader("Preview")
+    if workbook:
+        st.selectbox("Sheet", [None, *raw.sheets[1:]], key=sheet_key, format_func=lambda name: (
+            f"{raw.sheets[0]} (the first sheet)" if name is None else name),
+            help="The workbook's sheet to import; the first sheet unless another is chosen.")
+    else:
+        encoding_choice(encoding_key, raw.encoding)
     if source.name:
         st.caption(literal.markdown(f"A file laid out like {source.name}: the choices made for it are used "
                                     "again."))
@@ -118,7 +143,8 @@ def upload_section() -> None:
                             known_channels=frozenset(known_channels) | {c for c in source.channels.values() if c},
                             date_format=None if str(date_format).startswith("(") else date_format,
                             decimal_comma=decimal_comma, fiscal_year_start=fiscal_start,
-                            default_category=default_category, default_channel=default_channel)
+                            default_category=default_category, default_channel=default_channel,
+                            encoding=encoding, sheet=sheet)
     with st.status("Checking the file...", expanded=False) as status:
         bar = st.progress(0.0, text="Reading the file")
         try:

@@ -198,3 +198,59 @@ def test_the_columns_the_page_names_are_headers_the_importer_reads() -> None:
         for column in contract.columns:
             written = header_text(column.name)
             assert "_" not in written and contract.header_lookup[normalise_header(written)] == column.name
+
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def test_a_workbook_uploads_from_its_sheet_and_imports_to_the_cent(app: Runner, company: Path, tmp_path: Path) -> None:
+    """An .xlsx with a cover sheet first: the budget is on the second sheet, chosen on the page."""
+    from .test_workbooks import budget_lines, write_budget
+
+    lines = [(end.replace(year=2026), category, channel, vendor, cents)
+             for end, category, channel, vendor, cents in budget_lines(9, seed=5)]
+    path = tmp_path / "budget-2026.xlsx"
+    write_budget(path, lines, formulas={2, 7}, sheets=("Cover",))
+    at = app(company, "pages/data.py")
+    at.file_uploader(key="data.upload.spend").set_value((path.name, path.read_bytes(), XLSX)).run()
+    assert not at.exception, at.exception
+    sheet = at.selectbox(key="data.sheet.spend")
+    assert sheet.options == ["Cover (the first sheet)", "Budget 2025"]
+    assert any("must be fixed" in e.value for e in at.error)  # the cover sheet holds no table
+    sheet.set_value("Budget 2025").run()
+    assert not at.exception, at.exception
+    assert "data.encoding.spend" not in [sb.key for sb in at.selectbox]  # a workbook has no text encoding
+    preview_rows = at.dataframe[0].value
+    assert preview_rows["Row"].tolist()[:3] == [4, 5, 6]  # the rows Excel shows, below the title
+    if "data.apply_channels" in [b.key for b in at.button]:
+        at.button(key="data.apply_channels").click().run()
+    total = sum((Decimal(line[-1]) for line in lines), Decimal(0)).scaleb(-2)
+    at.button(key="data.import").click().run()
+    assert not at.exception, at.exception
+    assert any(f"{len(lines)} rows, total ${total:,.2f}" in s.value for s in at.success), [s.value for s in at.success]
+    with Store(company, read_only=True) as store:
+        spend = store.frame("spend")
+    rows = spend.filter(spend["import_id"] == spend["import_id"].max())
+    assert sum(rows["amount"].to_list()) == total
+
+
+def test_a_short_chinese_file_asks_for_its_encoding_and_reads_as_chosen(app: Runner, company: Path) -> None:
+    data = "period,category,channel,amount\n2026-Q1,events,百度推广,1000.50\n".encode("gb18030")
+    at = upload(app(company, "pages/data.py"), "baidu.csv", data)
+    assert any("GB18030 reads" in e.value for e in at.error), [e.value for e in at.error]
+    assert "data.import" not in [b.key for b in at.button]  # nothing guessed, nothing to import
+    encoding = at.selectbox(key="data.encoding.spend")
+    assert encoding.value is None and "GB18030 (Simplified Chinese)" in encoding.options
+    encoding.set_value("gb18030").run()
+    assert not at.exception, at.exception
+    assert at.dataframe[0].value["channel"].tolist() == ["百度推广"]
+    assert at.selectbox(key="data.encoding.spend").value == "gb18030"
+
+
+def test_the_preview_names_the_encoding_detected(app: Runner, company: Path) -> None:
+    lines = "".join(f"2026-0{m},events,展示会,東京ビッグサイト,{m}000\n" for m in range(1, 4))
+    data = ("period,category,channel,vendor,amount\n" + lines).encode("cp932")
+    at = upload(app(company, "pages/data.py"), "tenjikai.csv", data)
+    encoding = at.selectbox(key="data.encoding.spend")
+    assert encoding.value is None and encoding.format_func(None) == "Shift_JIS (Japanese) (detected)"
+    assert at.dataframe[0].value["vendor"].tolist() == ["東京ビッグサイト"] * 3

@@ -56,6 +56,7 @@ FIXES = {
                      "How to read this file.",
     "total_row_dropped": "Nothing to do: total lines are left out so nothing is counted twice.",
     "blank_row_skipped": "Nothing to do.",
+    "encoding": "If names read wrong, choose the file's text encoding above the preview.",
 }
 """How to fix a problem on this page, by problem code (the command line has its own words)."""
 

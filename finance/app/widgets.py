@@ -15,6 +15,7 @@ import streamlit as st
 
 from finance.app.context import Context
 from finance.domain import literal
+from finance.ingest.workbook import WORKBOOK_SUFFIXES
 from finance.metrics.table import MetricsResult
 from finance.present import exports, formats
 
@@ -91,7 +92,8 @@ def parameter_text(value: float, unit: str, currency: str) -> str:
     return formats.significant(value)
 
 
-UPLOAD_SUFFIXES = (".csv", ".txt", ".tsv")
+UPLOAD_SUFFIXES = (".csv", ".txt", ".tsv", *WORKBOOK_SUFFIXES)
+"""The files the Data page takes: text exports and workbooks (read by their name's suffix)."""
 
 
 class Uploads:

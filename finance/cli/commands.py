@@ -20,9 +20,18 @@ from finance.cli.data import cmd_assumptions, cmd_import, cmd_imports, cmd_undo
 from finance.cli.figures import cmd_backtest, cmd_metrics
 from finance.cli.planning import cmd_plan, cmd_report, cmd_scenarios
 from finance.domain.schema import KINDS
+from finance.ingest.encodings import ENCODINGS, encoding_name
 from finance.ltv.base import METHODS
 from finance.store import backup
 from finance.store.database import ENV_USER
+
+
+def _encoding(text: str) -> str:
+    """``--encoding``: an encoding read, as people write its name (``Shift-JIS``, ``cp932``, ``utf8``)."""
+    name = encoding_name(text)
+    if name is None:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an encoding read; choose one of {', '.join(ENCODINGS)}")
+    return name
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -31,7 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="LTV:CAC marketing-finance dashboard: import exports into the store.")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    imp = sub.add_parser("import", help="validate a CSV export and import it atomically")
+    imp = sub.add_parser("import", help="validate an export (CSV or workbook) and import it atomically")
     imp.add_argument("kind", choices=KINDS)
     imp.add_argument("file", type=Path)
     add_db(imp)
@@ -53,6 +62,11 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("--decimal-comma", action="store_true", help="amounts are written 1.234,56")
     imp.add_argument("--fiscal-year-start", type=bounded_number(1, 12, kind=int), metavar="MONTH",
                      help="first month (1-12) of the fiscal year, for FY25 Q1 labels")
+    imp.add_argument("--sheet", metavar="NAME",
+                     help="the sheet of a workbook (.xlsx, .xls, .ods) to read; default: its first sheet")
+    imp.add_argument("--encoding", type=_encoding, metavar="NAME",
+                     help="the text encoding of a CSV, when it is not the one detected: "
+                          + ", ".join(ENCODINGS))
     imp.add_argument("--dry-run", action="store_true", help="validate and report; write nothing")
     imp.add_argument("--format", choices=("text", "json"), default="text")
 

@@ -11,6 +11,7 @@ from finance.cli.common import EXIT_FAILED, EXIT_OK, EXIT_REJECTED, fail
 from finance.domain.money import money_text
 from finance.domain.problems import Problem
 from finance.domain.schema import DEFAULT_CURRENCY, file_kind
+from finance.ingest.encodings import ENCODINGS
 from finance.ingest.prepare import ImportOptions, OptionsError, load_category_map, load_channel_map, prepare
 from finance.present import formats
 from finance.store.database import ImportResult, Store, StoreError, cli_user, default_db_path
@@ -35,6 +36,7 @@ FIXES = {
     "unknown_category": "map the label with --category-map FILE (a CSV: label,category)",
     "missing_column": 'map a header to the column with --map "HEADER=COLUMN"',
     "periods_already_imported": "pass --replace to replace those periods, or undo the earlier import",
+    "encoding": "pass --encoding NAME if the text reads wrong",
     "new_channel": "map a value written another way with --channel-map FILE (a CSV: value,channel; "
                    "a blank channel is a shared cost)",
 }
@@ -42,9 +44,14 @@ FIXES = {
 
 
 def fix(p: Problem) -> str | None:
-    """How to fix ``p`` from the command line, naming the header to map where the importer has a guess."""
+    """How to fix ``p`` from the command line, naming the header to map or the encoding where the importer
+    has a guess."""
     if p.code == "missing_column" and p.suggestion:
         return f'map the header with --map "{p.suggestion}={p.column}"'
+    if p.code == "not_text" and p.suggestion:
+        return f"pass --encoding {p.suggestion} if that is the file's encoding (or another of: {', '.join(ENCODINGS)})"
+    if p.code == "file_not_found" and "no sheet named" in p.message:
+        return "pass --sheet NAME with one of the workbook's sheets"
     return FIXES.get(p.code)
 
 
@@ -109,6 +116,8 @@ def cmd_import(args: argparse.Namespace) -> int:
             "fiscal_year_start": args.fiscal_year_start,
             "default_category": args.category,
             "default_channel": args.channel,
+            "encoding": args.encoding,
+            "sheet": args.sheet,
         }
         path = args.db or default_db_path()
         currency, known = DEFAULT_CURRENCY, frozenset[str]()

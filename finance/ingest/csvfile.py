@@ -32,6 +32,7 @@ import polars as pl
 
 from finance.domain.problems import Problem, problem
 from finance.domain.schema import MAX_COLUMNS, MAX_FIELD_CHARS
+from finance.ingest.encodings import Reading, decode_as, detect_legacy
 
 PREAMBLE_LIMIT = 30
 """Report titles and date-range lines above the header are skipped up to this many records."""
@@ -86,14 +87,23 @@ class Batch:
     """The longest cell's length in bytes, when known."""
 
 
-def _decode(data: bytes) -> tuple[str, str] | Problem:
-    """Decode the file's bytes: BOMs first, then UTF-8, then Windows-1252."""
+def _decode(data: bytes, encoding: str | None = None) -> Reading | Problem:
+    """Decode the file's bytes: in the encoding chosen; else BOMs first, then UTF-16, UTF-8, the rest.
+
+    The legacy encodings (Japanese, Chinese, Western European) are told apart in ``encodings``.
+    """
+    if encoding is not None:
+        return decode_as(data, encoding)
     if data.startswith(codecs.BOM_UTF8):
-        return data[len(codecs.BOM_UTF8):].decode("utf-8", errors="strict"), "utf-8-sig"
+        try:
+            return Reading(data[len(codecs.BOM_UTF8):].decode("utf-8"), "utf-8")
+        except UnicodeDecodeError as exc:
+            return problem("not_text", f"the file starts like UTF-8 but byte 0x{data[exc.start + 3]:02x} at offset "
+                           f"{exc.start + 3} is not UTF-8; choose the encoding it is written in")
     for bom, name in ((codecs.BOM_UTF16_LE, "utf-16-le"), (codecs.BOM_UTF16_BE, "utf-16-be")):
         if data.startswith(bom):
             try:
-                return data[len(bom):].decode(name), "utf-16"
+                return Reading(data[len(bom):].decode(name), "utf-16")
             except UnicodeDecodeError:
                 return problem("not_text", "the file starts like UTF-16 but does not decode")
     if b"\x00" in data[:65536] and _utf16_without_bom(data[:65536]):
@@ -104,19 +114,15 @@ def _decode(data: bytes) -> tuple[str, str] | Problem:
                 continue
             if text[:1000].isprintable() or "\n" in text[:4096]:
                 if not any(ord(ch) in _BINARY_CONTROL for ch in text[:4096]):
-                    return text, "utf-16"
+                    return Reading(text, "utf-16")
         return problem("not_text", "the file contains NUL bytes: it looks binary, not CSV")
     # A NUL byte here and there is no sign of UTF-16: the text is read, ``_looks_binary`` decides
     # whether it is text at all, and a NUL left in a cell is that cell's problem (named by row).
     try:
-        return data.decode("utf-8"), "utf-8"
+        return Reading(data.decode("utf-8"), "utf-8")
     except UnicodeDecodeError:
         pass
-    try:
-        return data.decode("cp1252"), "cp1252"
-    except UnicodeDecodeError as exc:
-        return problem("not_text", f"byte 0x{data[exc.start]:02x} at offset {exc.start} is "
-                       "not UTF-8, UTF-16 or Windows-1252 text")
+    return detect_legacy(data)
 
 
 def _utf16_without_bom(sample: bytes) -> bool:
@@ -211,6 +217,10 @@ class CsvSource:
     records: int = 0
     """Records below the header seen so far, blank ones included."""
     vectorised: bool = True
+    sheet: str | None = None
+    """The sheet read, when the export is a workbook (``encoding`` is then empty)."""
+    sheets: list[str] = field(default_factory=list)
+    """The workbook's sheets: the one read when none is named first, then the others in its order."""
 
     @property
     def names(self) -> list[str]:
@@ -273,7 +283,7 @@ class CsvSource:
         The last record of a block is read to its end, up to ``MAX_RECORD_BYTES``: past that, the
         whole records before it are the last block, and ``_RecordTooLong`` is raised.
         """
-        opened = io.BytesIO(self.body) if self.body is not None else _open_regular(self.path)
+        opened = io.BytesIO(self.body) if self.body is not None else open_regular(self.path)
         if isinstance(opened, Problem):
             raise ReadFailure([opened])
         handle: BinaryIO = opened
@@ -450,7 +460,7 @@ def _size(count: int) -> str:
     return f"{count >> 20} MB" if count >= 1 << 20 and not count % (1 << 20) else f"{count:,} bytes"
 
 
-def _open_regular(path: Path) -> BinaryIO | Problem:
+def open_regular(path: Path) -> BinaryIO | Problem:
     """``path`` opened for reading, or why not: a named pipe, device or folder is refused at once.
 
     The file is opened without waiting and checked before anything is read: opening a named pipe
@@ -472,20 +482,25 @@ def _open_regular(path: Path) -> BinaryIO | Problem:
 
 def open_csv(path: Path, display_name: str | None = None,
              is_header: Callable[[list[str]], bool] | None = None, *, text: bool = False,
-             vectorised: bool = True) -> CsvSource | list[Problem]:
+             vectorised: bool = True, encoding: str | None = None,
+             data: bytes | None = None) -> CsvSource | list[Problem]:
     """Open ``path`` for reading in blocks, or return the problems that make it unreadable.
 
     ``is_header`` recognises the header record; records above it (a report title, a
     date range) are skipped with a warning. Without it the first record is the header.
     ``text=True`` decodes the whole file first (a file found not to be UTF-8 part way through).
+    ``encoding`` (a name of ``encodings.ENCODINGS``) is the one chosen by the person importing:
+    the whole file is decoded in it, strictly; None detects it. ``data`` is the file's text
+    already in hand (a workbook's sheet as CSV), read instead of ``path``.
     """
+    chosen = encoding
     name = display_name or path.name
-    handle = _open_regular(path)
+    handle = open_regular(path) if data is None else io.BytesIO(data)
     if isinstance(handle, Problem):
         return [handle]
     with handle:
         try:
-            size = os.fstat(handle.fileno()).st_size
+            size = os.fstat(handle.fileno()).st_size if data is None else len(data)
             head = handle.read(HEAD_BYTES if not text else -1)
         except OSError as exc:
             return [problem("file_not_found", f"cannot read the file: {exc.strerror}")]
@@ -502,25 +517,27 @@ def open_csv(path: Path, display_name: str | None = None,
         opening = head[bom:]
         if not whole:
             opening = opening[:opening.rfind(b"\n") + 1]  # whole lines only
-        encoding = "utf-8-sig" if bom else "utf-8"
+        encoding = "utf-8"
+        reading: Reading | None = None
         utf16 = head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) or (
             b"\x00" in head[:65536] and _utf16_without_bom(head[:65536]))
         try:
             head_text = opening.decode("utf-8")
-            streamable = not text and not utf16
+            streamable = not text and not utf16 and chosen is None
         except UnicodeDecodeError:
             streamable = False
         if streamable and (("\r" in head_text and "\n" not in head_text) or not head_text):
             streamable = False  # classic Mac line endings, or no line end in the opening
         if not streamable:
             try:
-                data = head if whole else head + handle.read()
+                content = head if whole else head + handle.read()
             except OSError as exc:
                 return [problem("file_not_found", f"cannot read the file: {exc.strerror}")]
-            decoded = _decode(data)
+            decoded = _decode(content, chosen)
             if isinstance(decoded, Problem):
                 return [decoded]
-            head_text, encoding = decoded
+            reading = decoded
+            head_text, encoding = reading.text, reading.encoding
             if "\r" in head_text and "\n" not in head_text:
                 head_text = head_text.replace("\r", "\n")
             body = head_text.encode("utf-8")
@@ -529,9 +546,7 @@ def open_csv(path: Path, display_name: str | None = None,
         return [problem("not_text", "the file holds control characters: it looks binary, not CSV")]
     if not head_text.strip():
         return [problem("empty_file", "the file holds only blank lines")]
-    problems: list[Problem] = []
-    if encoding == "cp1252":
-        problems.append(problem("encoding", "the file is not UTF-8; it was read as Windows-1252"))
+    problems: list[Problem] = [] if reading is None else reading.problems
     delimiter = _sniff_delimiter(head_text)
     csv.field_size_limit(MAX_FIELD_CHARS)
     # The opening holds whole lines; at the end of the file the last line may lack its line end.
@@ -557,7 +572,7 @@ def open_csv(path: Path, display_name: str | None = None,
     source = CsvSource(name, path, size, encoding, delimiter, headers, header_index + 1, problems, body,
                        offset, vectorised=vectorised)
     if body is not None:
-        source.sha256 = hashlib.sha256(data).hexdigest()
+        source.sha256 = hashlib.sha256(content).hexdigest()
     return source
 
 
@@ -606,14 +621,20 @@ def read_raw(path: Path, display_name: str | None = None,
 
 
 def preview(path: Path, display_name: str | None = None,
-            is_header: Callable[[list[str]], bool] | None = None,
-            rows: int = 20) -> tuple[CsvSource, pl.DataFrame] | list[Problem]:
+            is_header: Callable[[list[str]], bool] | None = None, rows: int = 20, *,
+            encoding: str | None = None) -> tuple[CsvSource, pl.DataFrame] | list[Problem]:
     """The headers and first ``rows`` records, reading only the file's opening block.
 
     For showing a file before it is checked: the whole file is read once, by ``prepare``.
     """
+    return first_rows(lambda text: open_csv(path, display_name, is_header, text=text, encoding=encoding), rows)
+
+
+def first_rows(opener: Callable[[bool], CsvSource | list[Problem]],
+               rows: int = 20) -> tuple[CsvSource, pl.DataFrame] | list[Problem]:
+    """The source ``opener`` opens (given ``text``) and its first ``rows`` records, from its first block."""
     for text in (False, True):
-        source = open_csv(path, display_name, is_header, text=text)
+        source = opener(text)
         if isinstance(source, list):
             return source
         batches = source.batches()

@@ -47,7 +47,8 @@ from finance.domain.schema import (
     normalise_interval,
     normalise_label,
 )
-from finance.ingest.csvfile import RAGGED_LISTED, Batch, NotUtf8, ReadFailure, open_csv, ragged_problems
+from finance.ingest.csvfile import RAGGED_LISTED, Batch, NotUtf8, ReadFailure, ragged_problems
+from finance.ingest.reader import open_export
 from finance.ingest.sources import category_label, suggest_category, suggest_columns
 
 PROBLEMS_PER_KIND = 200
@@ -102,6 +103,10 @@ class ImportOptions:
     """Category for a file with no category column (an ad platform's export) or blank cells."""
     default_channel: str | None = None
     """Channel for a file with no channel column (one platform's export) or blank cells."""
+    encoding: str | None = None
+    """A text file's encoding as chosen (a name of ``encodings.ENCODINGS``); None detects it."""
+    sheet: str | None = None
+    """A workbook's sheet to read; None reads its first visible sheet."""
 
     def check(self, contract: FileKind) -> None:
         """Raise ``OptionsError`` for a mapping that names no contract column or category."""
@@ -720,7 +725,8 @@ def prepare(kind: str, path: Path, options: ImportOptions | None = None,
 def _prepare(contract: FileKind, path: Path, options: ImportOptions, name: str, report: Progress, *,
              text: bool) -> PreparedImport:
     report(0.0, "Reading the file")
-    source = open_csv(path, name, is_header_for(contract, options), text=text)
+    source = open_export(path, name, is_header_for(contract, options), text=text, encoding=options.encoding,
+                         sheet=options.sheet)
     if isinstance(source, list):
         return PreparedImport(contract.kind, name, "", pl.DataFrame(), source)
     head = _Collector()
