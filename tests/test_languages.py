@@ -3,8 +3,11 @@ period spellings and number formats in French, Japanese, German and Spanish."""
 
 from __future__ import annotations
 
+from datetime import date
+
 import pytest
 
+from finance.domain.periods import ParsedDate, ParseFailure, Period, month_end, parse_date, parse_period
 from finance.domain.schema import CATEGORY_LOOKUP, FILE_KINDS, normalise_header, normalise_label
 
 
@@ -119,3 +122,78 @@ def test_no_folded_synonym_is_claimed_twice() -> None:
         for column in contract.columns:
             for synonym in column.synonyms:
                 assert contract.header_lookup[normalise_header(synonym)] == column.name, synonym
+
+
+D = date
+
+
+@pytest.mark.parametrize(("text", "start", "end"), [
+    # French and Spanish quarters: T for trimestre, either way round
+    ("T1 2025", D(2025, 1, 1), D(2025, 3, 31)), ("T1-2025", D(2025, 1, 1), D(2025, 3, 31)),
+    ("T4 2024", D(2024, 10, 1), D(2024, 12, 31)), ("1T 2025", D(2025, 1, 1), D(2025, 3, 31)),
+    ("2025-T3", D(2025, 7, 1), D(2025, 9, 30)),
+    ("1er trimestre 2025", D(2025, 1, 1), D(2025, 3, 31)), ("2e trimestre 2025", D(2025, 4, 1), D(2025, 6, 30)),
+    ("3ème trimestre 2025", D(2025, 7, 1), D(2025, 9, 30)), ("premier trimestre 2025", D(2025, 1, 1), D(2025, 3, 31)),
+    ("primer trimestre de 2025", D(2025, 1, 1), D(2025, 3, 31)), ("2º trimestre 2025", D(2025, 4, 1), D(2025, 6, 30)),
+    ("Trimestre 4 2025", D(2025, 10, 1), D(2025, 12, 31)),
+    # German
+    ("1. Quartal 2025", D(2025, 1, 1), D(2025, 3, 31)), ("4. Quartal 2024", D(2024, 10, 1), D(2024, 12, 31)),
+    ("erstes Quartal 2025", D(2025, 1, 1), D(2025, 3, 31)), ("Q1/2025", D(2025, 1, 1), D(2025, 3, 31)),
+    # Japanese: the calendar year's quarter, and 2025/1Q as Japanese reports write it
+    ("2025年第1四半期", D(2025, 1, 1), D(2025, 3, 31)), ("2025年 第3四半期", D(2025, 7, 1), D(2025, 9, 30)),
+    ("2025/1Q", D(2025, 1, 1), D(2025, 3, 31)), ("1Q 2025", D(2025, 1, 1), D(2025, 3, 31)),
+])
+def test_quarters_in_four_languages(text: str, start: date, end: date) -> None:
+    assert parse_period(text) == Period(start, end, "quarter")
+
+
+@pytest.mark.parametrize(("text", "year", "month"), [
+    ("janv. 2025", 2025, 1), ("févr. 2025", 2025, 2), ("mars 2025", 2025, 3), ("avr. 2025", 2025, 4),
+    ("mai 2025", 2025, 5), ("juin 2025", 2025, 6), ("juil. 2025", 2025, 7), ("août 2025", 2025, 8),
+    ("sept. 2025", 2025, 9), ("oct. 2025", 2025, 10), ("nov. 2025", 2025, 11), ("déc. 2025", 2025, 12),
+    ("janvier 2025", 2025, 1), ("février 2024", 2024, 2), ("juillet 2025", 2025, 7), ("décembre 2025", 2025, 12),
+    ("Januar 2025", 2025, 1), ("März 2025", 2025, 3), ("Mrz. 2025", 2025, 3), ("Mai 2025", 2025, 5),
+    ("Okt. 2025", 2025, 10), ("Dezember 2025", 2025, 12), ("Jänner 2025", 2025, 1),
+    ("enero de 2025", 2025, 1), ("ene-25", 2025, 1), ("agosto 2025", 2025, 8), ("dic. 2025", 2025, 12),
+    ("Septiembre 2025", 2025, 9),
+    ("2025年1月", 2025, 1), ("2025年12月", 2025, 12), ("2025年3月分", 2025, 3),
+    ("MARS 2025", 2025, 3), ("fevrier 2025", 2025, 2),  # no accent, capitals: still the month
+])
+def test_months_in_four_languages(text: str, year: int, month: int) -> None:
+    parsed = parse_period(text)
+    assert isinstance(parsed, Period) and parsed.grain == "month"
+    assert (parsed.start, parsed.end) == (D(year, month, 1), month_end(D(year, month, 1)))
+
+
+@pytest.mark.parametrize(("text", "day"), [
+    ("1er janvier 2025", D(2025, 1, 1)), ("15 févr. 2025", D(2025, 2, 15)), ("15. März 2025", D(2025, 3, 15)),
+    ("15 de enero de 2025", D(2025, 1, 15)), ("2025年1月15日", D(2025, 1, 15)),
+    ("2025年3月31日 14:05", D(2025, 3, 31)),
+])
+def test_dates_in_four_languages(text: str, day: date) -> None:
+    assert parse_date(text) == ParsedDate(day)
+
+
+@pytest.mark.parametrize(("text", "fy_start", "start", "end"), [
+    # 年度 (a Japanese fiscal year) is named by the calendar year it starts in: 2025年度 from April
+    # runs 2025-04-01 to 2026-03-31, so its first quarter is April-June 2025 and its fourth Jan-Mar 2026.
+    ("2025年度第1四半期", 4, D(2025, 4, 1), D(2025, 6, 30)),
+    ("2025年度第4四半期", 4, D(2026, 1, 1), D(2026, 3, 31)),
+    ("2025年度 2Q", 4, D(2025, 7, 1), D(2025, 9, 30)),
+    ("2025年度第1四半期", 1, D(2025, 1, 1), D(2025, 3, 31)),  # a January start: the calendar year
+    # FY labels keep their own rule: named by the year they end in (FY2025 from April began in 2024)
+    ("FY2025 1Q", 4, D(2024, 4, 1), D(2024, 6, 30)),
+])
+def test_japanese_fiscal_quarters_use_the_fiscal_year_start(text: str, fy_start: int, start: date,
+                                                            end: date) -> None:
+    assert parse_period(text, fiscal_year_start=fy_start) == Period(start, end, "quarter")
+
+
+@pytest.mark.parametrize(("text", "code"), [
+    ("2025年度第1四半期", "fiscal_year_needed"),  # like FY25 Q1: the start month is needed
+    ("2025年第5四半期", "invalid_quarter"), ("T5 2025", "invalid_quarter"), ("5e trimestre 2025", "invalid_quarter"),
+    ("quinto trimestre 2025", "invalid_period"), ("2025年13月", "invalid_period"), ("Brumaire 2025", "invalid_period"),
+])
+def test_bad_spellings_are_refused_with_their_reason(text: str, code: str) -> None:
+    failure = parse_period(text)
+    assert isinstance(failure, ParseFailure) and failure.code == code
