@@ -411,7 +411,7 @@ FILE_KINDS: dict[Kind, FileKind] = {
                     "spend category", "type", "account", "gl account", "account name",
                     "gl account name", "expense account",
                     "catégorie", "catégorie de coût", "catégorie de dépense", "type de coût", "type de dépense",
-                    "nature", "nature de dépense", "compte", "compte comptable", "libellé du compte", "poste",
+                    "nature", "nature de dépense", "compte", "compte comptable", "libellé du compte",
                     "費目", "勘定科目", "科目", "カテゴリ", "カテゴリー", "費用区分", "経費区分",
                     "kategorie", "kostenart", "kostenkategorie", "konto", "sachkonto", "ausgabenart",
                     "aufwandsart",
