@@ -56,7 +56,9 @@ def ascii_digits(values: pl.Series) -> tuple[pl.Series, pl.Series]:
     as Japanese spreadsheets write them next to fullwidth digits, are written as ASCII too; only digits count
     as ``changed`` (what the ``non_ascii_digits`` warning tells).
     """
-    other = values.str.contains(r"[^\x00-\x7F]").fill_null(False)
+    # Only cells holding such a digit or form are mapped (in Python, once per distinct text): a French
+    # amount's narrow no-break space and euro sign need no mapping, and a ledger has millions of them.
+    other = values.str.contains(r"[\d&&[^\x00-\x7F]]|[\uff01-\uff5e]").fill_null(False)
     if not other.any():
         return values, other
     mapping = {text: _to_ascii(text) for text in values.filter(other).unique().to_list()}
@@ -282,6 +284,19 @@ def amount_currencies(values: pl.Series) -> pl.DataFrame:
     cell names none. ``parse_money`` drops the sign to read the number; this says what it was, so an
     amount in another currency than the reporting one is an error, never a silent conversion.
     """
+    # Only cells with something besides digits, marks and signs can name a currency (one pass for a
+    # ledger of plain amounts).
+    marked = values.str.contains(r"[^0-9.,'()+\-\s]").fill_null(False)
+    if not marked.all():
+        named = pl.DataFrame({"sign": pl.Series([None] * values.len(), dtype=pl.String),
+                              "currencies": pl.Series([None] * values.len(), dtype=pl.String)})
+        odd = marked.arg_true()
+        if odd.len():
+            found = amount_currencies(values.gather(odd))
+            named = named.with_columns(sign=named.get_column("sign").scatter(odd, found.get_column("sign")),
+                                       currencies=named.get_column("currencies").scatter(
+                                           odd, found.get_column("currencies")))
+        return named
     texts, _ = ascii_digits(values)
     signs = {sign: sign for sign in CURRENCY_SIGNS}
     frame = pl.DataFrame({"text": texts}).lazy().select(
