@@ -371,8 +371,9 @@ class _Collector:
 
 
 _TALLY_MESSAGES = {
-    "decimal_comma_detected": "{rows} of this column only read with a decimal comma (1.234,56 is 1234.56), "
-                              "the first in row {first}: the whole column is read with decimal commas",
+    "decimal_comma_detected": "{rows} of this column only read with a decimal comma (1.234,56 is 1234.56, "
+                              "1.234 is 1234), the first in row {first}: the whole column is read with decimal "
+                              "commas",
     "non_ascii_digits": "digits of another script (such as fullwidth or Arabic-Indic) were read as 0-9 in "
                         "{rows} of this column, the first in row {first}",
 }
