@@ -37,7 +37,9 @@ REJECTED: list[tuple[str, str, list[str], set[tuple[str, int | None, str | None]
     ("invalid_quarter_q5.csv", "spend", [], {("invalid_quarter", 3, "period")}),
     ("invalid_month.csv", "spend", [], {("invalid_period", 2, "period")}),
     ("fiscal_label_without_start.csv", "spend", [], {("fiscal_year_needed", 2, "period")}),
-    ("decimal_comma_undeclared.csv", "spend", [], {("decimal_comma", 2, "amount")}),
+    # A column whose numbers read both ways (1,234.56 and 12,50) cannot be read safely: the rows that
+    # differ from the first ones are named (a file reading one way only is read so: see below).
+    ("mixed_decimal_marks.csv", "spend", [], {("mixed_decimal_marks", 4, "amount")}),
     ("too_many_decimals.csv", "spend", [], {("too_many_decimals", 2, "amount")}),
     ("missing_required_value.csv", "spend", [], {("missing_value", 3, "amount")}),
     ("text_amount.csv", "spend", [], {("invalid_amount", 2, "amount")}),
@@ -52,8 +54,8 @@ REJECTED: list[tuple[str, str, list[str], set[tuple[str, int | None, str | None]
         ("invalid_amount", 5, "amount"), ("missing_value", 6, "amount")}),
     ("unclosed_quote.csv", "spend", [], {("malformed_csv", 2, None)}),
     ("quoted_newline_then_error.csv", "spend", [], {("invalid_amount", 3, "amount")}),
-    ("semicolon_decimal_comma.csv", "spend", [], {
-        ("decimal_comma", r, "Amount") for r in (2, 3, 4)}),
+    # A currency sign is dropped to read the number, never taken for the reporting currency (USD here).
+    ("amount_in_another_currency.csv", "spend", [], {("currency_mismatch", r, "amount") for r in (2, 3, 5)}),
     ("funnel_negative_leads.csv", "funnel", [], {("invalid_count", 3, "leads")}),
     ("funnel_fractional_leads.csv", "funnel", [], {("invalid_count", 2, "leads")}),
     ("funnel_missing_channel_column.csv", "funnel", [], {("missing_column", 1, "channel")}),
@@ -186,6 +188,31 @@ def test_declared_decimal_comma_with_semicolons(db_path: Path, capsys: pytest.Ca
                            capsys=capsys)
     assert [r["amount"] for r in rows] == [Decimal("1234.56"), Decimal("-50"), Decimal("-1000.10")]
     assert report["total"] == "184.46"  # 1234.56 - 50.00 - 1000.10
+
+
+def test_undeclared_decimal_comma_is_detected_with_a_warning(db_path: Path,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    # Rejected before (decimal_comma): 1234,56 reads only with a decimal comma, so the column is read so.
+    report, rows = _accept(db_path, "spend", "decimal_comma_undeclared.csv", capsys=capsys)
+    assert [r["amount"] for r in rows] == [Decimal("1234.56")]
+    assert [(w["code"], w["row"], w["column"], w["count"]) for w in report["warnings"]] == [
+        ("decimal_comma_detected", 2, "amount", 1)]
+
+
+def test_semicolons_and_decimal_commas_need_no_options(db_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # The same file and figures as with --decimal-comma above, read without it, with one warning.
+    report, rows = _accept(db_path, "spend", "semicolon_decimal_comma.csv", capsys=capsys)
+    assert [r["amount"] for r in rows] == [Decimal("1234.56"), Decimal("-50"), Decimal("-1000.10")]
+    assert report["total"] == "184.46"  # 1234.56 - 50.00 - 1000.10
+    assert [(w["code"], w["row"], w["count"]) for w in report["warnings"] if w["code"] != "credit"] == [
+        ("decimal_comma_detected", 2, 3)]
+
+
+def test_mixed_decimal_marks_name_the_row_that_decided(seeded: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    _, report = _import(seeded, "spend", BAD / "mixed_decimal_marks.csv", capsys=capsys)
+    [error] = report["errors"]
+    assert error["value"] == "12,50"
+    assert "decimal comma" in error["message"] and "row 2 writes '1,234.56'" in error["message"]
 
 
 def test_currency_strings_credits_and_scientific_notation(db_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

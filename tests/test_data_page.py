@@ -180,12 +180,14 @@ def test_the_report_is_grouped_with_counts_and_the_full_report_downloads(app: Ru
 
 
 def test_a_rejected_file_tells_how_to_fix_it_in_the_pages_words(app: Runner, company: Path) -> None:
-    data = b"period,category,channel,amount\n01/02/2026,events,Events,\"1.234,50\"\n"
+    # 1.234,50 alone would be read with a decimal comma; next to 1,234.50 the column mixes the two.
+    data = b"period,category,channel,amount\n01/02/2026,events,Events,\"1,234.50\"\n" \
+           b"01/02/2026,events,Events,\"1.234,50\"\n"
     at = upload(app(company, "pages/data.py"), "eu.csv", data)
     report = at.table[0].value
     fixes = dict(zip(report["Problem"].to_list(), report["How to fix"].to_list(), strict=True))
     assert "How to read this file" in fixes["Dates that could be day first or month first"]
-    assert "Decimal commas" in fixes["Amounts written with a decimal comma"]
+    assert "Decimal commas" in fixes["Numbers mixing decimal points and decimal commas"]
     text = page_text(at)
     assert not CLI_WORDS.search(text), CLI_WORDS.search(text)
 

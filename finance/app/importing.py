@@ -38,6 +38,9 @@ CHANNELS_LISTED = 40
 
 FIXES = {
     "decimal_comma": "Tick 'Decimal commas' under How to read this file, if the file writes 1.234,56.",
+    "mixed_decimal_marks": "Write every number of the column with the same decimal mark; if the file writes "
+                           "1.234,56 throughout, tick 'Decimal commas' under How to read this file.",
+    "decimal_comma_detected": "Nothing to do if the file writes 1.234,56; otherwise check these amounts.",
     "ambiguous_date": "Choose day first or month first under How to read this file.",
     "invalid_date": "Check the dates; choose day first or month first under How to read this file if they "
                     "are written 31/01/2025 or 01/31/2025.",

@@ -11,6 +11,7 @@ import math
 import re
 import unicodedata
 from collections.abc import Callable
+from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
 import polars as pl
@@ -24,10 +25,24 @@ SPREADSHEET_ERROR = r"(?i)^(#.*|[+-]?nan|[+-]?inf(inity)?|n/?a|null|none|div/0!?
 CURRENCY_CODES = frozenset(
     "USD EUR GBP CAD AUD NZD CHF JPY CNY INR SEK NOK DKK SGD HKD MXN BRL ZAR PLN".split())
 _CURRENCY_CODES = "|".join(sorted(CURRENCY_CODES))
+_DOLLARS = "AUD CAD HKD MXN NZD SGD USD"
+CURRENCY_SIGNS: dict[str, str] = {
+    "US$": "USD", "C$": "CAD", "CA$": "CAD", "A$": "AUD", "AU$": "AUD", "NZ$": "NZD", "HK$": "HKD",
+    "S$": "SGD", "R$": "BRL", "$": _DOLLARS, "€": "EUR", "£": "GBP", "¥": "CNY JPY", "\uffe5": "CNY JPY",
+    "円": "JPY", "₹": "INR", "₩": "KRW", "₽": "RUB",
+}
+"""The sign an amount may carry -> the currencies it can mean, space-separated: ``$`` is any dollar,
+``¥`` (and the fullwidth ``￥`` Japanese spreadsheets write) yen or yuan, ``円`` the yen alone."""
+_SIGNS = "|".join(re.escape(sign) for sign in sorted(CURRENCY_SIGNS, key=len, reverse=True))
+CURRENCY_SIGN_PATTERN = _SIGNS
+"""A regular expression matching any of ``CURRENCY_SIGNS``, the longest first (``US$`` before ``$``)."""
 _CURRENCY_NOISE = (
     rf"(?i:^(?:{_CURRENCY_CODES})|(?:{_CURRENCY_CODES})$)"
-    r"|US\$|CA?\$|AU?\$|NZ\$|HK\$|S\$|R\$|[$€£¥₹₩₽]|\s|\u00a0|\u202f|\u2009"
+    rf"|{_SIGNS}|\s|\u00a0|\u202f|\u2009"
 )
+"""What an amount may carry around its number and is dropped to read it: an ISO code before or after,
+a currency sign (``€`` before or after, ``1,234,567円``), and spaces as thousands separators: plain,
+no-break (U+00A0), narrow no-break (U+202F, as French formatting writes ``578 539,29 €``) and thin."""
 
 
 def ascii_digits(values: pl.Series) -> tuple[pl.Series, pl.Series]:
@@ -37,17 +52,24 @@ def ascii_digits(values: pl.Series) -> tuple[pl.Series, pl.Series]:
     ASCII digit, and per row whether any was. A regex ``\\d`` matches these digits but a cast
     does not read them, so they are mapped before any pattern looks at a cell: every pattern
     below is ASCII-only (``[0-9]``), and a cell either reads as a number or is an error.
+    The fullwidth forms of ASCII punctuation and letters (U+FF01-FF5E: comma, full stop, minus, Q),
+    as Japanese spreadsheets write them next to fullwidth digits, are written as ASCII too; only digits count
+    as ``changed`` (what the ``non_ascii_digits`` warning tells).
     """
-    changed = values.str.contains(r"[^\x00-\x7F]").fill_null(False)
-    if not changed.any():
-        return values, changed
-    mapping = {text: _to_ascii(text) for text in values.filter(changed).unique().to_list()}
+    # Only cells holding such a digit or form are mapped (in Python, once per distinct text): a French
+    # amount's narrow no-break space and euro sign need no mapping, and a ledger has millions of them.
+    other = values.str.contains(r"[\d&&[^\x00-\x7F]]|[\uff01-\uff5e]").fill_null(False)
+    if not other.any():
+        return values, other
+    mapping = {text: _to_ascii(text) for text in values.filter(other).unique().to_list()}
     mapped = values.replace(mapping)
-    return mapped, changed & (mapped != values).fill_null(False)
+    digits = values.str.contains(r"[\d&&[^\x00-\x7F]]").fill_null(False)
+    return mapped, other & digits
 
 
 def _to_ascii(text: str) -> str:
-    return "".join(str(unicodedata.decimal(ch)) if unicodedata.category(ch) == "Nd" else ch for ch in text)
+    return "".join(str(unicodedata.decimal(ch)) if unicodedata.category(ch) == "Nd"
+                   else chr(ord(ch) - 0xFEE0) if "\uff01" <= ch <= "\uff5e" else ch for ch in text)
 
 
 def _normalise_digits(decimal_comma: bool) -> pl.Expr:
@@ -252,6 +274,103 @@ def _parse_count(values: pl.Series, *, decimal_comma: bool = False) -> tuple[pl.
         .then(pl.col("count")).otherwise(None),
     ).collect()
     return frame.get_column("count").alias(values.name), frame.get_column("code").alias(values.name)
+
+
+def amount_currencies(values: pl.Series) -> pl.DataFrame:
+    """The currency each amount cell names, if any: its sign (``€``, ``¥``, ``円``, ``US$``) or ISO code.
+
+    Returns a frame with, per row, ``sign`` (as written, the code in capitals) and ``currencies``
+    (what it can mean, space-separated: ``$`` is any dollar, ``¥`` yen or yuan); both null where the
+    cell names none. ``parse_money`` drops the sign to read the number; this says what it was, so an
+    amount in another currency than the reporting one is an error, never a silent conversion.
+    """
+    # Only cells with something besides digits, marks and signs can name a currency (one pass for a
+    # ledger of plain amounts).
+    marked = values.str.contains(r"[^0-9.,'()+\-\s]").fill_null(False)
+    if not marked.all():
+        named = pl.DataFrame({"sign": pl.Series([None] * values.len(), dtype=pl.String),
+                              "currencies": pl.Series([None] * values.len(), dtype=pl.String)})
+        odd = marked.arg_true()
+        if odd.len():
+            found = amount_currencies(values.gather(odd))
+            named = named.with_columns(sign=named.get_column("sign").scatter(odd, found.get_column("sign")),
+                                       currencies=named.get_column("currencies").scatter(
+                                           odd, found.get_column("currencies")))
+        return named
+    texts, _ = ascii_digits(values)
+    signs = {sign: sign for sign in CURRENCY_SIGNS}
+    frame = pl.DataFrame({"text": texts}).lazy().select(
+        code=pl.coalesce(pl.col("text").str.extract(rf"(?i)^\s*({_CURRENCY_CODES})(?:[^A-Za-z]|$)", 1),
+                         pl.col("text").str.extract(rf"(?i)(?:^|[^A-Za-z])({_CURRENCY_CODES})\s*$", 1))
+        .str.to_uppercase(),
+        sign=pl.col("text").str.extract(f"({_SIGNS})", 1).replace_strict(signs, default=None),
+    ).select(
+        sign=pl.coalesce("code", "sign"),
+        currencies=pl.coalesce("code", pl.col("sign").replace_strict(CURRENCY_SIGNS, default=None)),
+    ).collect()
+    return frame
+
+
+@dataclass(frozen=True)
+class MarkReadings:
+    """A column of numbers read with a decimal point and with a decimal comma, and what each cell allows.
+
+    ``evidence`` per cell: ``"comma"`` where it reads only with a decimal comma (``1.234,56``,
+    ``578 539,29``, ``12,5``), ``"point"`` only with a decimal point (``1,234.56``, ``12.50``), ``"either"``
+    where both read but differently (``1,234`` is 1234 or 1.234), null where both agree (``1234``) or
+    neither reads. ``point`` and ``comma`` are the two readings, as ``parse_money`` (or ``parse_count``)
+    gives them: values and codes.
+    """
+
+    evidence: pl.Series
+    point: tuple[pl.Series, pl.Series]
+    comma: tuple[pl.Series, pl.Series]
+
+
+_ONE_GROUP = r"^-?[0-9]{1,3}\.[0-9]{3}$"
+"""A plain amount a decimal comma would read as thousands: ``1.234`` is 1.234 or 1234."""
+
+
+def read_both_marks(values: pl.Series, *, counts: bool = False) -> MarkReadings:
+    """Each cell of a money column (or, with ``counts``, a count column) read both ways: see ``MarkReadings``.
+
+    Cells in a plain form are classed by pattern, without a second reading (``1234`` reads alike both
+    ways, ``1234.5`` only with a point): a ledger of plain amounts costs one reading and two patterns.
+    """
+    if counts:
+        point = parse_count(values)
+        both = ~values.str.contains(PLAIN_COUNT).fill_null(True)
+        point_only = pl.repeat(False, values.len(), eager=True)
+        full: Callable[..., tuple[pl.Series, pl.Series]] = _parse_count
+        warnings: tuple[str, ...] = ("non_ascii_digits",)
+    else:
+        point = parse_money(values)
+        plain = values.str.contains(PLAIN_AMOUNT).fill_null(True)
+        group = values.str.contains(_ONE_GROUP).fill_null(False)
+        both = ~plain | group
+        point_only = plain & ~group & values.str.contains(".", literal=True).fill_null(False)
+        full = _parse_money
+        warnings = MONEY_WARNINGS
+    comma_values = pl.select(pl.when(point_only).then(None).otherwise(point[0])).to_series().alias(values.name)
+    comma_codes = pl.select(pl.when(point_only).then(pl.lit("invalid_amount")).otherwise(point[1])
+                            ).to_series().alias(values.name)
+    odd = both.arg_true()
+    if odd.len():
+        slow, slow_codes = full(values.gather(odd), decimal_comma=True)
+        comma_values = comma_values.scatter(odd, slow)
+        comma_codes = comma_codes.scatter(odd, slow_codes)
+    reads = pl.DataFrame({"p": point[0], "pc": point[1], "c": comma_values, "cc": comma_codes}).select(
+        p=pl.col("p").is_not_null() & (pl.col("pc").is_null() | pl.col("pc").is_in(warnings)),
+        c=pl.col("c").is_not_null() & (pl.col("cc").is_null() | pl.col("cc").is_in(warnings)),
+        same=pl.col("p").eq_missing(pl.col("c")),
+    )
+    evidence = reads.select(
+        pl.when(pl.col("c") & ~pl.col("p")).then(pl.lit("comma"))
+        .when(pl.col("p") & ~pl.col("c")).then(pl.lit("point"))
+        .when(pl.col("p") & pl.col("c") & ~pl.col("same")).then(pl.lit("either"))
+        .otherwise(None).alias(values.name)
+    ).to_series()
+    return MarkReadings(evidence, point, (comma_values, comma_codes))
 
 
 def money_text(value: Decimal | float | int | None) -> str | None:

@@ -12,6 +12,8 @@ import re
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
+from finance.domain.schema import fold_text
+
 MIN_DATE = date(1990, 1, 1)
 MAX_DATE = date(2100, 12, 31)
 EXCEL_EPOCH = date(1899, 12, 30)
@@ -19,9 +21,35 @@ EXCEL_EPOCH = date(1899, 12, 30)
 EXCEL_SERIAL_MIN = (MIN_DATE - EXCEL_EPOCH).days
 EXCEL_SERIAL_MAX = (MAX_DATE - EXCEL_EPOCH).days
 
-MONTHS = {name: i for i, name in enumerate(
-    ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"], start=1)}
-MONTHS["sept"] = 9
+_MONTH_NAMES: dict[int, tuple[str, ...]] = {
+    # English, French (with its abbreviations: janv., févr., avr., juil., sept., déc.), German, Spanish
+    1: ("jan", "january", "janv", "janvier", "januar", "jän", "jänner", "ene", "enero"),
+    2: ("feb", "february", "fév", "févr", "février", "februar", "febr", "febrero"),
+    3: ("mar", "march", "mars", "mär", "märz", "mrz", "marzo"),
+    4: ("apr", "april", "avr", "avril", "abr", "abril"),
+    5: ("may", "mai", "mayo"),
+    6: ("jun", "june", "juin", "juni", "junio"),
+    7: ("jul", "july", "juil", "juillet", "juli", "julio"),
+    8: ("aug", "august", "août", "ago", "agosto"),
+    9: ("sep", "sept", "september", "septembre", "septiembre", "set", "setiembre"),
+    10: ("oct", "october", "octobre", "okt", "oktober", "octubre"),
+    11: ("nov", "november", "novembre", "noviembre"),
+    12: ("dec", "december", "déc", "décembre", "dez", "dezember", "dic", "diciembre"),
+}
+MONTHS: dict[str, int] = {}
+"""A month's name or abbreviation, folded (accents dropped: ``fevr``, ``aout``, ``marz``) -> its number."""
+for _number, _names in _MONTH_NAMES.items():
+    for _name in _names:
+        if MONTHS.setdefault(fold_text(_name), _number) != _number:
+            raise AssertionError(f"month name {_name!r} is claimed twice")
+
+_ORDINAL_WORDS: dict[str, int] = {
+    # first to fourth, as a quarter is counted in English, French, German and Spanish (folded)
+    "first": 1, "premier": 1, "premiere": 1, "erstes": 1, "erste": 1, "primer": 1, "primero": 1,
+    "second": 2, "deuxieme": 2, "seconde": 2, "zweites": 2, "zweite": 2, "segundo": 2,
+    "third": 3, "troisieme": 3, "drittes": 3, "dritte": 3, "tercer": 3, "tercero": 3,
+    "fourth": 4, "quatrieme": 4, "viertes": 4, "vierte": 4, "cuarto": 4,
+}
 
 
 @dataclass(frozen=True)
@@ -56,18 +84,33 @@ _ISO = re.compile(r"^(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})$")
 _COMPACT = re.compile(r"^(\d{4})(\d{2})(\d{2})$")
 _SLASH = re.compile(r"^(\d{1,2})([/-])(\d{1,2})\2(\d{4})$")
 _DOTTED = re.compile(r"^(\d{1,2})\.(\d{1,2})\.(\d{4})$")
-_DAY_MONTH_NAME = re.compile(r"^(\d{1,2})[ -]([A-Za-z]{3,9})\.?[ -],?\s*(\d{4}|\d{2})$")
+_DAY_MONTH_NAME = re.compile(r"^(\d{1,2})(?:er|\.|º)?[ -](?:de\s+)?([^\W\d_]{3,10})\.?(?:\s+de)?[ -],?\s*"
+                             r"(\d{4}|\d{2})$")
+"""``31 Mar 2025``, ``31-Mar-25``, ``1er janvier 2025``, ``15. März 2025``, ``15 de enero de 2025``."""
+_JAPANESE_DATE = re.compile(r"^(\d{4})\s*年\s*(\d{1,2})\s*月\s*(\d{1,2})\s*日$")
 _MONTH_NAME_DAY = re.compile(r"^([A-Za-z]{3,9})\.? (\d{1,2})(?:st|nd|rd|th)?,? (\d{4})$")
 _SERIAL = re.compile(r"^(\d{5})(?:\.\d+)?$")
 
-_QUARTER_YEAR_FIRST = re.compile(r"^(\d{4})\s*[-/_ ]?\s*[Qq]\s*(\d)$")
-_QUARTER_FIRST = re.compile(r"^[Qq]\s*(\d)\s*[-/_ ]?\s*(\d{4})$")
-_FISCAL = re.compile(r"^FY\s*'?(\d{2}|\d{4})\s*[-/_ ]?\s*Q\s*(\d)$", re.IGNORECASE)
-_FISCAL_Q_FIRST = re.compile(r"^Q\s*(\d)\s*[-/_ ]?\s*FY\s*'?(\d{2}|\d{4})$", re.IGNORECASE)
+# A quarter is Q (T in French and Spanish: trimestre) and its number, either way round: Q1, T1, 1Q, 1T.
+_QUARTER_YEAR_FIRST = re.compile(r"^(\d{4})\s*[-/_ ]?\s*(?:[QT]\s*(\d)|(\d)\s*[QT])$", re.IGNORECASE)
+_QUARTER_FIRST = re.compile(r"^(?:[QT]\s*(\d)|(\d)\s*[QT])\s*[-/_ ]?\s*(\d{4})$", re.IGNORECASE)
+_QUARTER_WORDS = re.compile(
+    r"^(?:(\d)\s*(?:er|re|ere|e|eme|st|nd|rd|th|o|a|°|\.|\.o|\.er)?|([^\W\d_]+))\s+"
+    r"(?:trimestre|trim\.?|quartal|quarter|qtr\.?)\s*(?:de\s+|del\s+|of\s+)?(\d{4})$")
+"""``1er trimestre 2025``, ``2e trimestre 2025``, ``1. Quartal 2025``, ``primer trimestre de 2025``
+(matched on the folded text: ``2ème`` is ``2eme``, ``1º`` is ``1o``)."""
+_QUARTER_WORD_FIRST = re.compile(r"^(?:trimestre|trim\.?|quartal|quarter)\s*(\d)\s*(?:de\s+|del\s+)?[-/ ]?\s*(\d{4})$")
+_JAPANESE_QUARTER = re.compile(r"^(\d{4})\s*年\s*(度)?\s*(?:第\s*(\d)\s*四半期|(\d)\s*Q|Q\s*(\d))$", re.IGNORECASE)
+"""``2025年第1四半期`` (calendar), ``2025年度第1四半期`` (fiscal year 2025), also ``2025年度 1Q``."""
+_JAPANESE_MONTH = re.compile(r"^(\d{4})\s*年\s*(\d{1,2})\s*月\s*分?$")
+"""``2025年1月``, and ``2025年1月分`` ("for January 2025"), as Japanese ledgers write a month."""
+_FISCAL = re.compile(r"^FY\s*'?(\d{2}|\d{4})\s*[-/_ ]?\s*(?:Q\s*(\d)|(\d)\s*Q)$", re.IGNORECASE)
+_FISCAL_Q_FIRST = re.compile(r"^(?:Q\s*(\d)|(\d)\s*Q)\s*[-/_ ]?\s*FY\s*'?(\d{2}|\d{4})$", re.IGNORECASE)
 _YEAR_MONTH = re.compile(r"^(\d{4})[-/.](\d{1,2})$")
 _COMPACT_MONTH = re.compile(r"^(\d{4})(\d{2})$")
 _MONTH_YEAR = re.compile(r"^(\d{1,2})[-/.](\d{4})$")
-_MONTH_NAME_YEAR = re.compile(r"^([A-Za-z]{3,9})\.?[ -]'?(\d{4}|\d{2})$")
+_MONTH_NAME_YEAR = re.compile(r"^([^\W\d_]{3,10})\.?(?:\s+de)?[ -]'?(\d{4}|\d{2})$")
+"""``Mar 2025``, ``Mar-25``, ``janv. 2025``, ``März 2025``, ``enero de 2025``."""
 
 
 def strip_time(text: str) -> str:
@@ -86,13 +129,8 @@ def _make_date(year: int, month: int, day: int, text: str) -> date | ParseFailur
 
 
 def _month_number(name: str) -> int | None:
-    key = name.casefold().rstrip(".")
-    if key in MONTHS:
-        return MONTHS[key]
-    for full in calendar.month_name[1:]:
-        if full.casefold() == key:
-            return list(calendar.month_name).index(full)
-    return None
+    """The month a name or abbreviation says, in English, French, German or Spanish; None if none."""
+    return MONTHS.get(fold_text(name).rstrip("."))
 
 
 def _two_digit_year(text: str) -> int:
@@ -104,9 +142,11 @@ def parse_date(text: str, date_format: str | None = None) -> ParsedDate | ParseF
     """Parse one date value.
 
     Accepted: ISO ``2025-03-31`` (also ``/`` or ``.``), ``20250331``, ``31.03.2025``
-    (day first), ``31 Mar 2025``, ``31-Mar-25``, ``Mar 31, 2025``, Excel serial days
-    (``45747``), a trailing time of day, and ``dd/mm/yyyy`` or ``mm/dd/yyyy`` when the day is
-    above 12. ``01/02/2025`` is ambiguous and refused unless ``date_format`` says how to read it.
+    (day first), ``31 Mar 2025``, ``31-Mar-25``, ``Mar 31, 2025``, month names in French, German
+    and Spanish too (``1er janvier 2025``, ``15. März 2025``, ``15 de enero de 2025``), Japanese
+    ``2025年1月15日``, Excel serial days (``45747``), a trailing time of day, and ``dd/mm/yyyy`` or
+    ``mm/dd/yyyy`` when the day is above 12. ``01/02/2025`` is ambiguous and refused unless
+    ``date_format`` says how to read it.
     """
     value = strip_time(text)
     if date_format:
@@ -119,7 +159,7 @@ def parse_date(text: str, date_format: str | None = None) -> ParsedDate | ParseF
             return made if isinstance(made, ParseFailure) else ParsedDate(made)
     result: date | ParseFailure
     order: str | None = None
-    if m := _ISO.match(value) or _COMPACT.match(value):
+    if m := _ISO.match(value) or _COMPACT.match(value) or _JAPANESE_DATE.match(value):
         result = _make_date(int(m[1]), int(m[2]), int(m[3]), text)
     elif m := _SLASH.match(value):
         first, second, year = int(m[1]), int(m[3]), int(m[4])
@@ -204,29 +244,67 @@ def fiscal_quarter(fiscal_year: int, quarter: int, fiscal_year_start: int,
     return _quarter_period(first_year, quarter, text or f"FY{fiscal_year} Q{quarter}", fiscal_year_start)
 
 
+def _fiscal_label(value: str) -> tuple[int, int] | None:
+    """(fiscal year, quarter) of an ``FY`` label: ``FY25 Q1``, ``FY2025-Q1``, ``Q1 FY25``, ``FY2025 1Q``."""
+    if m := _FISCAL.match(value):
+        return _two_digit_year(m[1]), int(m[2] or m[3])
+    if m := _FISCAL_Q_FIRST.match(value):
+        return _two_digit_year(m[3]), int(m[1] or m[2])
+    return None
+
+
+def _quarter_in_words(folded: str) -> tuple[int, int] | None:
+    """(year, quarter) of a quarter written in words, on the folded text: ``1er trimestre 2025``,
+    ``2e trimestre 2025``, ``1. Quartal 2025``, ``primer trimestre de 2025``, ``first quarter 2025``,
+    ``trimestre 1 2025``; None for anything else (an unknown ordinal word included)."""
+    if m := _QUARTER_WORDS.match(folded):
+        quarter = int(m[1]) if m[1] else _ORDINAL_WORDS.get(m[2])
+        return (int(m[3]), quarter) if quarter is not None else None
+    if m := _QUARTER_WORD_FIRST.match(folded):
+        return int(m[2]), int(m[1])
+    return None
+
+
 def parse_period(text: str, *, date_format: str | None = None,
                  fiscal_year_start: int | None = None) -> Period | ParseFailure:
     """Parse one period value into the days it covers.
 
-    Quarters: ``2025-Q1``, ``2025Q1``, ``Q1 2025``, and ``FY25 Q1`` / ``Q1 FY2025`` when a
-    fiscal-year start month is configured. Months: ``2025-03``, ``03/2025``, ``202503``,
-    ``Mar 2025``, ``Mar-25``. Anything else must be a single date (see ``parse_date``).
+    Quarters: ``2025-Q1``, ``2025Q1``, ``Q1 2025``, ``Q1/2025``, ``2025/1Q``, ``1Q 2025``, with T for
+    trimestre as French and Spanish write it (``T1 2025``, ``T1-2025``, ``1T 2025``), in words
+    (``1er trimestre 2025``, ``2e trimestre 2025``, ``1. Quartal 2025``, ``primer trimestre de 2025``)
+    and in Japanese (``2025年第1四半期``). Fiscal quarters, when a fiscal-year start month is
+    configured: ``FY25 Q1`` / ``Q1 FY2025`` (the fiscal year named by the calendar year it ends in)
+    and Japanese ``2025年度第1四半期`` (年度, named by the calendar year it starts in).
+    Months: ``2025-03``, ``03/2025``, ``202503``, ``Mar 2025``, ``Mar-25``, in French, German and
+    Spanish too (``janv. 2025``, ``März 2025``, ``enero de 2025``), and ``2025年3月``. Anything
+    else must be a single date (see ``parse_date``).
     """
     value = text.strip()
+    folded = fold_text(value)
     if m := _QUARTER_YEAR_FIRST.match(value):
-        return _quarter_period(int(m[1]), int(m[2]), text)
+        return _quarter_period(int(m[1]), int(m[2] or m[3]), text)
     if m := _QUARTER_FIRST.match(value):
-        return _quarter_period(int(m[2]), int(m[1]), text)
-    fiscal = _FISCAL.match(value)
-    fiscal_q_first = _FISCAL_Q_FIRST.match(value)
-    if fiscal or fiscal_q_first:
-        year_text, quarter_text = (fiscal[1], fiscal[2]) if fiscal else (fiscal_q_first[2], fiscal_q_first[1])  # type: ignore[index]
+        return _quarter_period(int(m[3]), int(m[1] or m[2]), text)
+    if words := _quarter_in_words(folded):
+        return _quarter_period(words[0], words[1], text)
+    if m := _JAPANESE_QUARTER.match(value):
+        year, quarter = int(m[1]), int(m[3] or m[4] or m[5])
+        if not m[2]:
+            return _quarter_period(year, quarter, text)
+        if fiscal_year_start is None:
+            return ParseFailure("fiscal_year_needed",
+                                f"{text!r} is a quarter of a fiscal year (年度); give the month the fiscal "
+                                "year starts in (April in most Japanese companies) so it can be placed on "
+                                "the calendar")
+        # A 年度 is named by the calendar year it starts in: 2025年度 from April runs 2025-04 to 2026-03.
+        return _quarter_period(year, quarter, text, fiscal_year_start)
+    if (fiscal := _fiscal_label(value)) is not None:
         if fiscal_year_start is None:
             return ParseFailure("fiscal_year_needed",
                                 f"{text!r} is a fiscal quarter; give the month the fiscal year starts "
                                 "in so it can be placed on the calendar")
-        return fiscal_quarter(_two_digit_year(year_text), int(quarter_text), fiscal_year_start, text)
-    if m := _YEAR_MONTH.match(value) or _COMPACT_MONTH.match(value):
+        return fiscal_quarter(fiscal[0], fiscal[1], fiscal_year_start, text)
+    if m := _YEAR_MONTH.match(value) or _COMPACT_MONTH.match(value) or _JAPANESE_MONTH.match(value):
         return _month_period(int(m[1]), int(m[2]), text)
     if m := _MONTH_YEAR.match(value):
         return _month_period(int(m[2]), int(m[1]), text)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from itertools import pairwise
 from typing import Literal
@@ -53,6 +54,16 @@ COST_CATEGORIES: tuple[CostCategory, ...] = (
             "display", "display ads", "programmatic", "retargeting", "video ads",
             "paid media", "media", "advertising", "digital marketing", "online advertising",
             "ads", "ad spend", "media spend",
+            # French, Japanese, German, Spanish (as ledgers in Paris, Tokyo, Berlin, Madrid write them)
+            "publicité digitale", "publicité numérique", "publicité en ligne", "publicité", "achat média",
+            "achats média", "achat d'espace", "médias payants", "référencement payant",
+            "marketing digital", "marketing numérique", "réseaux sociaux payants",
+            "広告宣伝費", "広告費", "デジタル広告", "ネット広告", "インターネット広告", "web広告",
+            "オンライン広告", "リスティング広告", "検索広告", "sns広告", "ディスプレイ広告", "媒体費",
+            "werbung", "werbekosten", "online-werbung", "digitale werbung", "digitales marketing",
+            "mediakosten", "suchmaschinenwerbung", "social-media-werbung", "anzeigen",
+            "publicidad digital", "publicidad", "publicidad en línea", "publicidad online",
+            "medios pagados", "compra de medios", "anuncios", "publicidad en redes sociales",
         ),
     ),
     CostCategory(
@@ -61,7 +72,11 @@ COST_CATEGORIES: tuple[CostCategory, ...] = (
         "Search-engine optimisation and content distribution: SEO agencies and tools' "
         "services, content syndication, organic programmes.",
         ("seo", "content marketing", "content", "organic", "organic search",
-         "content syndication", "search engine optimisation", "search engine optimization"),
+         "content syndication", "search engine optimisation", "search engine optimization",
+         "référencement", "référencement naturel", "marketing de contenu", "contenu",
+         "seo対策", "コンテンツマーケティング", "オウンドメディア",
+         "suchmaschinenoptimierung", "content-marketing",
+         "posicionamiento web", "posicionamiento seo", "marketing de contenidos", "contenidos"),
     ),
     CostCategory(
         "content_creation",
@@ -69,7 +84,12 @@ COST_CATEGORIES: tuple[CostCategory, ...] = (
         "Producing assets: writers, video and podcast production, whitepapers, "
         "case studies, freelance content.",
         ("copywriting", "video production", "writers", "freelance content", "podcast",
-         "content production", "whitepapers", "ebooks"),
+         "content production", "whitepapers", "ebooks",
+         "création de contenu", "production de contenu", "rédaction", "production vidéo",
+         "livres blancs", "コンテンツ制作", "コンテンツ制作費", "動画制作", "動画制作費",
+         "content-erstellung", "texterstellung", "videoproduktion",
+         "creación de contenido", "creación de contenidos", "producción de contenido",
+         "producción de vídeo", "producción de video", "redacción"),
     ),
     CostCategory(
         "events",
@@ -78,35 +98,57 @@ COST_CATEGORIES: tuple[CostCategory, ...] = (
         "field events and their travel.",
         ("event", "trade shows", "trade show", "tradeshows", "conferences", "conference",
          "sponsorships", "sponsorship", "webinars", "field marketing", "event management",
-         "booth"),
+         "booth",
+         "événements", "événementiel", "salons", "salon", "salons professionnels", "parrainage",
+         "sponsoring", "webinaires", "séminaires",
+         "イベント費", "イベント", "展示会", "展示会費", "セミナー", "セミナー費", "協賛金", "ウェビナー",
+         "veranstaltungen", "veranstaltungskosten", "messen", "messe", "messekosten", "konferenzen",
+         "webinare", "eventos", "ferias", "feria", "ferias comerciales", "conferencias",
+         "patrocinio", "patrocinios", "seminarios"),
     ),
     CostCategory(
         "media_relations",
         "Media relations (PR)",
         "Public relations agencies, press releases and analyst relations.",
         ("pr", "public relations", "press", "press releases", "analyst relations",
-         "communications"),
+         "communications",
+         "relations presse", "relations publiques", "rp", "presse", "communication",
+         "広報費", "広報", "pr費", "プレスリリース",
+         "pressearbeit", "öffentlichkeitsarbeit",
+         "relaciones públicas", "relaciones con los medios", "prensa", "comunicación"),
     ),
     CostCategory(
         "influencer",
         "Influencer marketing",
         "Payments to influencers, creators and affiliates for promotion.",
         ("influencers", "influencer marketing", "creators", "affiliates", "affiliate",
-         "ambassadors"),
+         "ambassadors",
+         "influenceurs", "marketing d'influence", "affiliation", "créateurs",
+         "インフルエンサー", "インフルエンサー費", "インフルエンサーマーケティング", "アフィリエイト",
+         "アフィリエイト費", "affiliate-marketing",
+         "marketing de influencers", "marketing de influencia", "influenciadores", "afiliados"),
     ),
     CostCategory(
         "creative_services",
         "Creative services",
         "Creative and design agencies, brand work, ad creative production.",
         ("creative", "creative agency", "design", "design agency", "branding", "brand",
-         "agency fees", "agency"),
+         "agency fees", "agency",
+         "agence créative", "studio de création", "création", "graphisme", "agence",
+         "デザイン費", "デザイン", "クリエイティブ", "クリエイティブ制作", "広告制作費", "ブランディング",
+         "kreativagentur", "agentur", "agenturkosten", "gestaltung", "grafikdesign",
+         "servicios creativos", "agencia creativa", "agencia", "diseño", "diseño gráfico", "creatividad"),
     ),
     CostCategory(
         "website",
         "Website",
         "Website development and maintenance: hosting, CMS, web agency, domains.",
         ("web", "website development", "website maintenance", "hosting", "web hosting",
-         "cms", "web development", "domains", "landing pages"),
+         "cms", "web development", "domains", "landing pages",
+         "site web", "site internet", "hébergement", "développement web",
+         "ウェブサイト", "ホームページ", "サーバー費", "サイト運営費", "web制作費",
+         "webseite", "webhosting", "internetauftritt", "homepage",
+         "sitio web", "página web", "alojamiento web", "desarrollo web"),
     ),
     CostCategory(
         "personnel",
@@ -115,7 +157,12 @@ COST_CATEGORIES: tuple[CostCategory, ...] = (
         "working as staff, recruiting and training.",
         ("people", "staff", "salaries", "salary", "payroll", "benefits", "wages",
          "headcount", "bonuses", "contractors", "marketing staff", "marketing salaries",
-         "training", "recruiting"),
+         "training", "recruiting",
+         "salaires", "salaire", "masse salariale", "charges sociales", "frais de personnel",
+         "charges de personnel", "rémunérations",
+         "人件費", "給与", "給料", "給与手当", "賞与", "法定福利費", "福利厚生費", "採用費", "研修費",
+         "personalkosten", "gehälter", "gehalt", "löhne", "löhne und gehälter", "sozialabgaben", "personal",
+         "salarios", "sueldos", "sueldos y salarios", "nómina", "gastos de personal"),
     ),
     CostCategory(
         "martech",
@@ -124,7 +171,11 @@ COST_CATEGORIES: tuple[CostCategory, ...] = (
         "attribution, data and other software subscriptions.",
         ("marketing technology", "software", "tools", "saas", "subscriptions",
          "marketing automation", "analytics", "crm", "technology", "tech stack",
-         "licenses", "licences"),
+         "licenses", "licences",
+         "logiciels", "logiciel", "outils", "abonnements", "technologie marketing", "outils marketing",
+         "ソフトウェア", "ソフトウェア費", "システム利用料", "ツール費", "saas利用料", "マーケティングツール",
+         "softwarelizenzen", "lizenzen", "marketingtechnologie",
+         "herramientas", "licencias", "suscripciones", "tecnología de marketing"),
     ),
     CostCategory(
         "other_vendors",
@@ -132,7 +183,11 @@ COST_CATEGORIES: tuple[CostCategory, ...] = (
         "Any other acquisition-related vendor cost: research, lists and data, printing, "
         "direct mail, consultants.",
         ("other", "misc", "miscellaneous", "vendors", "other vendors", "consultants",
-         "consulting", "research", "direct mail", "printing", "data", "lists"),
+         "consulting", "research", "direct mail", "printing", "data", "lists",
+         "autres", "divers", "autres fournisseurs", "conseil", "études", "impression", "publipostage",
+         "その他", "雑費", "外注費", "印刷費", "調査費",
+         "sonstiges", "sonstige", "sonstige kosten", "beratung", "druckkosten", "marktforschung",
+         "otros", "varios", "otros proveedores", "consultoría", "impresión", "investigación de mercado"),
     ),
     CostCategory(
         "sales",
@@ -140,7 +195,11 @@ COST_CATEGORIES: tuple[CostCategory, ...] = (
         "Sales costs: sales salaries, commissions, sales tools and travel. Counted only "
         "in the sales-and-marketing CAC view.",
         ("commissions", "commission", "sales salaries", "sales team", "sales tools",
-         "sales travel", "business development", "sdr", "sdrs", "account executives"),
+         "sales travel", "business development", "sdr", "sdrs", "account executives",
+         "ventes", "force de vente", "frais commerciaux", "salaires commerciaux",
+         "営業費", "販売手数料", "営業人件費",
+         "vertrieb", "vertriebskosten", "provisionen",
+         "ventas", "comisiones", "equipo de ventas", "fuerza de ventas"),
         in_marketing_cac=False,
     ),
 )
@@ -158,9 +217,25 @@ def category(key: str) -> CostCategory:
         raise KeyError(f"unknown cost category {key!r}; valid: {', '.join(CATEGORIES)}") from None
 
 
+_ACCENTS = re.compile("[\u0300-\u036f]")
+"""The combining accents of Latin, Greek and Cyrillic letters (é is e + U+0301 once decomposed).
+Japanese voicing marks (U+3099, U+309A) lie outside: ガ stays ガ, never カ."""
+
+
+def fold_text(text: str) -> str:
+    """Text as it is matched, in any script: case folded, accents dropped (Événements = evenements),
+    fullwidth Latin letters as ASCII and halfwidth katakana as fullwidth (ｶﾞｲﾄﾞ = ガイド); CJK kept."""
+    decomposed = unicodedata.normalize("NFKD", text).casefold()
+    return unicodedata.normalize("NFC", _ACCENTS.sub("", decomposed))
+
+
 def normalise_label(text: str) -> str:
-    """Fold a free-text label for matching: lower case, punctuation and spacing as one space."""
-    return " ".join(re.sub(r"[^0-9a-z]+", " ", text.casefold().replace("&", " and ")).split())
+    """Fold a free-text label for matching: ``fold_text``, then punctuation and spacing as one space.
+
+    Letters and digits of every script are kept ("Publicité digitale" is "publicite digitale",
+    "広告宣伝費" stays itself); only what is neither (punctuation, symbols, spaces) separates words.
+    """
+    return " ".join(re.sub(r"[\W_]+", " ", fold_text(text).replace("&", " and ")).split())
 
 
 def _category_lookup() -> dict[str, str]:
@@ -278,8 +353,9 @@ def channel_name_key(name: str) -> str:
 
 
 def normalise_header(text: str) -> str:
-    """Fold a header for matching: case, spaces and punctuation are ignored."""
-    return re.sub(r"[^0-9a-z]+", "", text.casefold())
+    """Fold a header for matching: case, accents, spaces and punctuation are ignored, letters of every
+    script kept ("Période" is "periode", "Cost-Category" is "costcategory", "金額" stays itself)."""
+    return re.sub(r"[\W_]+", "", fold_text(text))
 
 
 def _file_kind(kind: Kind, description: str, columns: tuple[Column, ...], period_column: str,
@@ -293,11 +369,30 @@ def _file_kind(kind: Kind, description: str, columns: tuple[Column, ...], period
     return FileKind(kind, description, columns, period_column, measure, lookup)
 
 
+# Headers as finance teams in Paris, Tokyo, Berlin and Madrid write them: French, Japanese, German
+# and Spanish, in that order in each list. They fold like English ones ("Période" is "periode").
+_PERIOD_ABROAD = ("période", "période comptable", "trimestre", "mois", "date comptable",
+                  "date de comptabilisation",
+                  "期間", "対象期間", "会計期間", "四半期", "月", "年月", "計上月", "計上日", "日付",
+                  "zeitraum", "quartal", "monat", "datum", "buchungsdatum", "buchungsperiode", "belegdatum",
+                  "período", "periodo contable", "mes", "fecha", "fecha contable")
+_CURRENCY_ABROAD = ("devise", "monnaie", "通貨", "通貨コード", "währung", "moneda", "divisa")
+_CUSTOMER_ABROAD = ("client", "id client", "identifiant client", "numéro client", "n° client", "code client",
+                    "顧客", "顧客id", "顧客番号", "顧客コード", "会員id", "会員番号",
+                    "kunde", "kundennummer", "kunden-id", "kundennr",
+                    "cliente", "id cliente", "id de cliente", "número de cliente", "código de cliente")
+_SEGMENT_ABROAD = ("segment client", "type de client", "セグメント", "顧客区分", "顧客セグメント", "顧客種別",
+                   "kundensegment", "kundentyp", "segmento", "segmento de cliente", "tipo de cliente")
+
 _CHANNEL = Column(
     "channel", "text",
     synonyms=("marketing channel", "source", "utm source", "acquisition channel", "lead source",
               "campaign channel", "original source", "default channel group", "channel group",
-              "session default channel group", "first touch channel"),
+              "session default channel group", "first touch channel",
+              "canal", "canal marketing", "canal d'acquisition", "origine",
+              "チャネル", "チャンネル", "チャネル名", "流入元", "集客チャネル", "媒体",
+              "kanal", "marketingkanal", "quelle", "akquisitionskanal",
+              "canal de marketing", "canal de adquisición", "fuente", "origen"),
     description="Marketing channel, free text (e.g. Paid Search).",
 )
 
@@ -309,23 +404,44 @@ FILE_KINDS: dict[Kind, FileKind] = {
             Column("period", "period", True,
                    ("quarter", "month", "date", "fiscal period", "posting date",
                     "period name", "fiscal quarter", "day", "year month", "transaction date",
-                    "invoice date", "posting period", "accounting period"),
+                    "invoice date", "posting period", "accounting period", *_PERIOD_ABROAD),
                    "The period the cost belongs to: a date, month or quarter."),
             Column("category", "category", True,
                    ("cost category", "cost type", "expense category", "expense type",
                     "spend category", "type", "account", "gl account", "account name",
-                    "gl account name", "expense account"),
+                    "gl account name", "expense account",
+                    "catégorie", "catégorie de coût", "catégorie de dépense", "type de coût", "type de dépense",
+                    "nature", "nature de dépense", "compte", "compte comptable", "libellé du compte",
+                    "費目", "勘定科目", "科目", "カテゴリ", "カテゴリー", "費用区分", "経費区分",
+                    "kategorie", "kostenart", "kostenkategorie", "konto", "sachkonto", "ausgabenart",
+                    "aufwandsart",
+                    "categoría", "categoría de gasto", "tipo de gasto", "tipo de coste", "tipo de costo",
+                    "cuenta", "cuenta contable", "partida"),
                    "Cost category: a canonical key or a documented synonym."),
             Column("channel", "text", False,
                    _CHANNEL.synonyms,
                    "Marketing channel; blank for shared costs (personnel, martech, ...)."),
             Column("amount", "money", True,
                    ("spend", "cost", "amount spent", "total", "value", "net amount",
-                    "expense", "debit"),
+                    "expense", "debit",
+                    "montant", "montant ht", "coût", "dépense", "dépenses", "valeur", "débit",
+                    "金額", "支出", "支出額", "費用", "税抜金額", "合計", "借方金額", "コスト",
+                    "betrag", "kosten", "ausgaben", "summe", "nettobetrag", "wert", "soll", "aufwand",
+                    "importe", "monto", "gasto", "gastos", "coste", "costo", "valor", "importe neto", "debe"),
                    "Amount in the reporting currency; negative for credits."),
-            Column("currency", "currency", False, ("ccy", "currency code", "curr")),
-            Column("vendor", "text", False, ("supplier", "payee", "vendor name", "partner")),
-            Column("description", "text", False, ("memo", "notes", "note", "details", "line description")),
+            Column("currency", "currency", False, ("ccy", "currency code", "curr", *_CURRENCY_ABROAD)),
+            Column("vendor", "text", False, ("supplier", "payee", "vendor name", "partner",
+                                             "fournisseur", "prestataire", "tiers", "bénéficiaire",
+                                             "取引先", "仕入先", "支払先", "ベンダー",
+                                             "lieferant", "anbieter", "kreditor", "zahlungsempfänger",
+                                             "proveedor", "acreedor", "beneficiario")),
+            Column("description", "text", False, ("memo", "notes", "note", "details", "line description",
+                                                  "libellé", "commentaire", "désignation",
+                                                  "摘要", "説明", "備考", "内容", "メモ",
+                                                  "beschreibung", "buchungstext", "verwendungszweck",
+                                                  "bemerkung", "notiz",
+                                                  "descripción", "concepto", "notas", "comentario",
+                                                  "observaciones")),
         ),
         "period",
         "amount",
@@ -334,16 +450,38 @@ FILE_KINDS: dict[Kind, FileKind] = {
         "funnel",
         "Funnel volumes per period and channel from ad platforms, analytics and the CRM.",
         (
-            Column("period", "period", True, ("quarter", "month", "date", "week", "day", "year month")),
+            Column("period", "period", True, ("quarter", "month", "date", "week", "day", "year month",
+                                              "période", "trimestre", "mois", "semaine", "jour",
+                                              "期間", "四半期", "月", "週", "日付", "年月",
+                                              "zeitraum", "quartal", "monat", "woche", "datum", "tag",
+                                              "período", "mes", "semana", "fecha", "día")),
             Column("channel", "text", True, _CHANNEL.synonyms),
-            Column("leads", "count", True, ("lead count", "new leads", "total leads", "contacts")),
+            Column("leads", "count", True, ("lead count", "new leads", "total leads", "contacts",
+                                            "prospects", "nombre de leads", "nouveaux leads",
+                                            "リード", "リード数", "見込み客", "見込み客数", "問い合わせ数",
+                                            "anzahl leads", "interessenten", "kontakte",
+                                            "prospectos", "clientes potenciales", "contactos")),
             Column("visitors", "count", False, ("visits", "sessions", "users", "unique visitors",
-                                                "website visitors")),
+                                                "website visitors", "visiteurs", "visites",
+                                                "訪問者数", "訪問数", "セッション", "セッション数", "ユーザー",
+                                                "ユーザー数", "besucher", "besuche", "sitzungen", "nutzer",
+                                                "visitantes", "visitas", "sesiones", "usuarios")),
             Column("event_attendees", "count", False, ("attendees", "event attendance",
-                                                       "registrants attended")),
-            Column("mqls", "count", False, ("mql", "marketing qualified leads")),
-            Column("sqls", "count", False, ("sql", "sales qualified leads")),
-            Column("opportunities", "count", False, ("opps", "opportunity", "deals", "pipeline deals")),
+                                                       "registrants attended", "participants",
+                                                       "participants aux événements",
+                                                       "イベント参加者", "イベント参加者数", "参加者数", "来場者数",
+                                                       "teilnehmer", "veranstaltungsteilnehmer",
+                                                       "asistentes", "asistentes a eventos")),
+            Column("mqls", "count", False, ("mql", "marketing qualified leads", "leads qualifiés marketing",
+                                            "mql数", "marketingqualifizierte leads",
+                                            "leads cualificados por marketing",
+                                            "leads calificados por marketing")),
+            Column("sqls", "count", False, ("sql", "sales qualified leads", "leads qualifiés ventes", "sql数",
+                                            "vertriebsqualifizierte leads", "leads cualificados por ventas",
+                                            "leads calificados por ventas")),
+            Column("opportunities", "count", False, ("opps", "opportunity", "deals", "pipeline deals",
+                                                     "opportunités", "商談", "商談数", "案件数",
+                                                     "verkaufschancen", "chancen", "oportunidades")),
         ),
         "period",
         "leads",
@@ -354,19 +492,35 @@ FILE_KINDS: dict[Kind, FileKind] = {
         (
             Column("customer_id", "text", True, ("customer", "customer number", "account id",
                                                  "client id", "id", "customer no", "cust id",
-                                                 "record id", "contact id")),
+                                                 "record id", "contact id", *_CUSTOMER_ABROAD)),
             Column("acquired_on", "date", True, ("acquired", "acquisition date", "signup date",
                                                  "sign up date", "created", "created at",
                                                  "first order date", "close date", "won date",
                                                  "start date", "date", "became a customer date",
-                                                 "customer since", "first purchase date")),
+                                                 "customer since", "first purchase date",
+                                                 "date d'acquisition", "date d'inscription",
+                                                 "date de création", "client depuis", "date de signature",
+                                                 "date de première commande",
+                                                 "獲得日", "登録日", "契約日", "入会日", "初回購入日", "作成日",
+                                                 "日付", "akquisitionsdatum", "anmeldedatum",
+                                                 "registrierungsdatum", "kunde seit", "abschlussdatum",
+                                                 "vertragsbeginn", "erstellt am", "datum",
+                                                 "fecha de adquisición", "fecha de alta", "fecha de registro",
+                                                 "cliente desde", "fecha de primera compra",
+                                                 "fecha de cierre", "fecha")),
             Column("channel", "text", False, _CHANNEL.synonyms),
-            Column("segment", "segment", False, ("customer segment", "customer type", "tier")),
+            Column("segment", "segment", False, ("customer segment", "customer type", "tier",
+                                                 *_SEGMENT_ABROAD)),
             Column("billing_interval", "interval", False,
                    ("billing interval", "billing period", "billing frequency", "billing cycle",
                     "billing term", "plan interval", "subscription interval", "subscription term",
                     "term", "contract term", "payment frequency", "payment interval",
-                    "renewal frequency", "interval"),
+                    "renewal frequency", "interval",
+                    "périodicité de facturation", "fréquence de facturation", "cycle de facturation",
+                    "périodicité", "請求間隔", "請求周期", "課金周期", "支払サイクル", "契約期間",
+                    "abrechnungsintervall", "abrechnungszeitraum", "zahlungsintervall", "laufzeit",
+                    "periodicidad de facturación", "frecuencia de facturación", "ciclo de facturación",
+                    "periodicidad"),
                    "How often the customer pays: month, quarter, half-year or year; "
                    "blank when unknown (detected from the revenue ledger)."),
         ),
@@ -378,17 +532,36 @@ FILE_KINDS: dict[Kind, FileKind] = {
         "Revenue ledger per customer and date from billing.",
         (
             Column("customer_id", "text", True, ("customer", "customer number", "account id",
-                                                 "client id", "cust id", "customer no")),
+                                                 "client id", "cust id", "customer no",
+                                                 *_CUSTOMER_ABROAD)),
             Column("date", "date", True, ("invoice date", "order date", "transaction date",
                                           "billing date", "paid at", "created at", "period",
-                                          "created utc", "created", "day", "month")),
+                                          "created utc", "created", "day", "month",
+                                          "date de facture", "date de facturation", "date de commande",
+                                          "date de transaction", "période", "mois",
+                                          "請求日", "売上日", "計上日", "日付", "取引日", "注文日", "年月", "期間",
+                                          "月",
+                                          "rechnungsdatum", "datum", "bestelldatum", "buchungsdatum", "monat",
+                                          "zeitraum", "fecha de factura", "fecha", "fecha de pedido",
+                                          "fecha de transacción", "mes", "período")),
             Column("revenue", "money", True, ("amount", "net revenue", "sales", "total",
-                                              "invoice amount", "order value")),
-            Column("gross_margin", "money", False, ("margin", "gross profit", "gm")),
-            Column("cost", "money", False, ("cogs", "cost of goods sold", "cost of revenue")),
-            Column("segment", "segment", False, ("customer segment", "customer type")),
+                                              "invoice amount", "order value",
+                                              "chiffre d'affaires", "ca", "revenu", "revenus", "montant",
+                                              "montant ht", "ventes", "売上", "売上高", "売上金額", "金額", "収益",
+                                              "請求金額", "umsatz", "erlös", "erlöse", "umsatzerlöse", "betrag",
+                                              "rechnungsbetrag", "ingresos", "ventas", "importe", "monto",
+                                              "facturación")),
+            Column("gross_margin", "money", False, ("margin", "gross profit", "gm", "marge brute", "marge",
+                                                    "粗利", "粗利益", "売上総利益", "bruttomarge", "rohertrag",
+                                                    "deckungsbeitrag", "margen bruto", "margen",
+                                                    "beneficio bruto")),
+            Column("cost", "money", False, ("cogs", "cost of goods sold", "cost of revenue", "coût", "coûts",
+                                            "coût des ventes", "coût de revient", "原価", "売上原価", "kosten",
+                                            "wareneinsatz", "herstellkosten", "coste", "costo", "coste de ventas",
+                                            "costo de ventas")),
+            Column("segment", "segment", False, ("customer segment", "customer type", *_SEGMENT_ABROAD)),
             Column("channel", "text", False, _CHANNEL.synonyms),
-            Column("currency", "currency", False, ("ccy", "currency code", "curr")),
+            Column("currency", "currency", False, ("ccy", "currency code", "curr", *_CURRENCY_ABROAD)),
         ),
         "date",
         "revenue",

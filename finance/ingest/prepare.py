@@ -19,7 +19,17 @@ from typing import Any
 import polars as pl
 
 from finance.domain.literal import FORMULA_TRIGGERS
-from finance.domain.money import CURRENCY_CODES, MONEY_DTYPE, ascii_digits, parse_count, parse_money
+from finance.domain.money import (
+    CURRENCY_CODES,
+    CURRENCY_SIGN_PATTERN,
+    CURRENCY_SIGNS,
+    MONEY_DTYPE,
+    amount_currencies,
+    ascii_digits,
+    parse_count,
+    parse_money,
+    read_both_marks,
+)
 from finance.domain.money import money_text as money_text  # the store imports it from here
 from finance.domain.periods import (
     TIME_SUFFIX_PATTERN,
@@ -75,7 +85,10 @@ _CONTROL_NAMES = {"\x00": "NUL", "\x07": "BEL", "\x08": "backspace", "\x1b": "ES
 _TIME_OF_DAY = re.compile(r"[T ]([0-9]{1,2}):([0-9]{2})(?::([0-9]{2})(?:\.[0-9]+)?)?\s*([AaPp][Mm])?\s*"
                           r"(?:Z|[+-]([0-9]{2}):?([0-9]{2})|UTC)?$")
 """A time of day after a date, as ``periods`` strips it (there with ``\\d``), its parts captured."""
-_HEADER_CURRENCY = re.compile(r"^(.*?)[\s_]*[\(\[]?\s*([A-Za-z]{3})\s*[\)\]]?$")
+_HEADER_CURRENCY = re.compile(rf"^(.*?)[\s_]*[\(\[\uff08\uff3b]?\s*([A-Za-z]{{3}}|{CURRENCY_SIGN_PATTERN})"
+                              r"\s*[\)\]\uff09\uff3d]?$")
+"""A money header with its currency: ``Amount (USD)``, ``Cost [USD]``, ``Montant (€)``, ``金額(円)`` (parentheses
+and brackets fullwidth too, as Japanese headers write them)."""
 
 
 class OptionsError(ValueError):
@@ -97,6 +110,8 @@ class ImportOptions:
     (``new_channel``). None (or empty: the first import) warns about none."""
     date_format: str | None = None
     decimal_comma: bool = False
+    """True: every amount and count is read with a decimal comma (1.234,56). False: each column's mark is
+    the one its values show (``decimal_comma_detected`` says when that is a comma)."""
     fiscal_year_start: int | None = None
     currency: str = DEFAULT_CURRENCY
     default_category: str | None = None
@@ -361,6 +376,9 @@ class _Collector:
 
 
 _TALLY_MESSAGES = {
+    "decimal_comma_detected": "{rows} of this column only read with a decimal comma (1.234,56 is 1234.56, "
+                              "1.234 is 1234), the first in row {first}: the whole column is read with decimal "
+                              "commas",
     "non_ascii_digits": "digits of another script (such as fullwidth or Arabic-Indic) were read as 0-9 in "
                         "{rows} of this column, the first in row {first}",
 }
@@ -438,17 +456,19 @@ class _Columns:
 
 def _header_target(name: str, contract: FileKind, options: ImportOptions,
                    explicit: Mapping[str, str]) -> tuple[str | None, str | None]:
-    """The contract column a header names, and a currency code it carries ("Amount (USD)")."""
+    """The contract column a header names, and the currency it carries: a code ("Amount (USD)") or a
+    sign ("Montant (€)", "金額(円)")."""
     folded = normalise_header(name)
-    target = options.column_map.get(name) or explicit.get(folded) or contract.header_lookup.get(folded)
+    target = options.column_map.get(name) or explicit.get(folded)
     if target is not None:
         return target, None
+    target = contract.header_lookup.get(folded)
     match = _HEADER_CURRENCY.match(name.strip())
-    if match and match[2].upper() in CURRENCY_CODES:
+    if match and (match[2].upper() in CURRENCY_CODES or match[2] in CURRENCY_SIGNS):
         base = contract.header_lookup.get(normalise_header(match[1]))
-        if base is not None and contract.column(base).type == "money":
-            return base, match[2].upper()
-    return None, None
+        if base is not None and contract.column(base).type == "money" and target in (None, base):
+            return base, match[2].upper() if match[2].upper() in CURRENCY_CODES else match[2]
+    return target, None
 
 
 def recognised_headers(headers: list[str], contract: FileKind, options: ImportOptions) -> dict[str, str]:
@@ -494,9 +514,9 @@ def _map_headers(headers: list[str], row: int, contract: FileKind, options: Impo
             out.add(problem("unknown_column", f"{_clip(name)!r} is not part of the {contract.kind} "
                             "contract and is ignored", row=row, column=name, value=_clip(name)))
             continue
-        if currency is not None and currency != options.currency:
-            out.add(problem("currency_mismatch", f"the header says {currency}; amounts must be in the "
-                            f"reporting currency {options.currency}", row=row, column=name, value=name))
+        if currency is not None and options.currency not in CURRENCY_SIGNS.get(currency, currency).split():
+            out.add(problem("currency_mismatch", f"the header says {_sign_named(currency)}; amounts must be in "
+                            f"the reporting currency {options.currency}", row=row, column=name, value=name))
         if target in source:
             out.add(problem("duplicate_column",
                             f"{name!r} and {header[target]!r} are both the {target!r} column",
@@ -697,6 +717,35 @@ def _intervals(frame: pl.DataFrame, column: str, header: str, out: _Collector, s
     return keyed.get_column("text").replace_strict(seen.values, default=None, return_dtype=pl.String)
 
 
+@dataclass
+class _Mark:
+    """The decimal mark of one number column, decided by the first values that read one way only."""
+
+    comma: bool | None = None
+    """True: a decimal comma (1.234,56); False: a decimal point; None: no value has shown it yet."""
+    detected: bool = False
+    """The column's values showed it (no value alone could: a point read as before)."""
+    example: tuple[int, str] | None = None
+    """The row and cell that decided it."""
+
+    def decide(self, rows: pl.Series, values: pl.Series, evidence: pl.Series) -> None:
+        """Decide from a block's evidence: the mark more cells read only with (a point on a tie), else a
+        point where a cell reads both ways (``1,234`` is 1234, as before); else wait for the next block."""
+        commas, points = (evidence == "comma").sum(), (evidence == "point").sum()
+        shown = "comma" if commas > points else "point" if points else "either"
+        first = (evidence == shown).arg_true()
+        if not first.len():
+            return
+        self.comma, self.detected = shown == "comma", shown != "either"
+        self.example = (int(rows[first[0]]), str(values[first[0]]))
+
+    def mixed_message(self) -> str:
+        mark, other = ("comma", "point") if self.comma else ("point", "comma")
+        row, text = self.example or (0, "")
+        return (f"this number reads only with a decimal {other}, but the column is read with a decimal {mark} "
+                f"(row {row} writes {_clip(text)!r}); write every number of the column one way")
+
+
 Progress = Callable[[float, str], None]
 
 
@@ -787,6 +836,8 @@ class _Checker:
                 self.header.setdefault(column, f"--{column}")
         self.out = _Collector()
         self.lookups: dict[str, _Lookup] = {}
+        self.marks: dict[str, _Mark] = {}
+        """Each number column's decimal mark, once its values have shown it."""
         self.channels: dict[str, int] = {}
         """Each channel value as written (spacing folded) and its rows, before any mapping."""
         self.new_channels: dict[str, tuple[int, int]] = {}
@@ -866,13 +917,10 @@ class _Checker:
             elif col.type == "category":
                 result[col.name] = _categories(frame, col.name, where, options, out, self.lookup(col.name))
             elif col.type == "money":
-                amounts, codes = parse_money(frame.get_column(col.name), decimal_comma=options.decimal_comma)
-                _value_problems(frame, col.name, codes, where, out, _money_message)
-                result[col.name] = amounts
+                _amount_currencies(frame, col.name, where, options, out)
+                result[col.name] = self._numbers(frame, col.name, where, counts=False)
             elif col.type == "count":
-                counts, codes = parse_count(frame.get_column(col.name), decimal_comma=options.decimal_comma)
-                _value_problems(frame, col.name, codes, where, out, _count_message)
-                result[col.name] = counts
+                result[col.name] = self._numbers(frame, col.name, where, counts=True)
             elif col.type == "segment":
                 result[col.name] = _segments(frame, col.name, where, out, self.lookup(col.name))
             elif col.type == "currency":
@@ -892,6 +940,36 @@ class _Checker:
         # Exact duplicates are found across blocks from each row's cells, hashed.
         # One chunk per column per block: blocks then stack without copying the whole file again.
         return rows.with_columns(__hash=frame.drop("row").hash_rows()).rechunk()
+
+    def _numbers(self, frame: pl.DataFrame, column: str, where: str, *, counts: bool) -> pl.Series:
+        """A money or count column read with its decimal mark: the option's, else the one its values show.
+
+        Without the decimal-comma option, the column's first values that read one way only decide
+        (``578 539,29`` a comma, ``1,234.56`` a point; ``1,234`` alone stays a thousands comma, as
+        before), a warning says when that is a comma, and a value that reads only the other way is
+        an error naming the row that decided (a column mixing the two cannot be read safely).
+        """
+        values = frame.get_column(column)
+        parse, message = (parse_count, _count_message) if counts else (parse_money, _money_message)
+        if self.options.decimal_comma:
+            numbers, codes = parse(values, decimal_comma=True)
+            _value_problems(frame, column, codes, where, self.out, message)
+            return numbers
+        read = read_both_marks(values, counts=counts)
+        mark = self.marks.setdefault(column, _Mark())
+        if mark.comma is None:
+            mark.decide(frame.get_column("row"), values, read.evidence)
+        numbers, codes = read.comma if mark.comma else read.point
+        if mark.comma is not None:
+            other = read.evidence == ("point" if mark.comma else "comma")
+            codes = pl.select(pl.when(other).then(pl.lit("mixed_decimal_marks")).otherwise(codes)).to_series()
+            numbers = pl.select(pl.when(other).then(None).otherwise(numbers)).to_series()
+            if mark.comma and mark.detected:
+                keyed = frame.select("row", column).with_columns(evidence=read.evidence)
+                self.out.tally(keyed, pl.col("evidence") == "comma", "decimal_comma_detected", where, column)
+        _value_problems(frame, column, codes, where, self.out,
+                        lambda code: mark.mixed_message() if code == "mixed_decimal_marks" else message(code))
+        return numbers.alias(column)
 
     def _channels(self, frame: pl.DataFrame, values: pl.Series) -> pl.Series:
         """Channel values counted as written, then mapped (to a channel, or to none: a shared cost)."""
@@ -1052,6 +1130,29 @@ def _money_message(code: str) -> str:
         "amount_out_of_range": "the amount is 100 trillion or more",
         "dash_as_zero": "a lone dash is read as zero",
     }[code]
+
+
+def _sign_named(sign: str) -> str:
+    """A currency sign or code as a message names it: ``USD``, ``€ (EUR)``, ``¥ (CNY or JPY)``."""
+    codes = CURRENCY_SIGNS.get(sign, sign).split()
+    return sign if codes == [sign] else f"{sign} ({' or '.join(codes)})"
+
+
+def _amount_currencies(frame: pl.DataFrame, column: str, header: str, options: ImportOptions,
+                       out: _Collector) -> None:
+    """An amount written with the sign or code of another currency than the reporting one is an error:
+    the sign is dropped to read the number, never taken as a conversion."""
+    named = amount_currencies(frame.get_column(column))
+    if named.get_column("sign").null_count() == named.height:
+        return
+    keyed = frame.select("row", column).with_columns(named)
+    signs = {sign: _sign_named(sign) for sign in keyed.get_column("sign").drop_nulls().unique().to_list()}
+    out.rows(keyed, pl.col("currencies").is_not_null()
+             & ~pl.col("currencies").str.split(" ").list.contains(options.currency),
+             "currency_mismatch", header, column,
+             pl.format("the amount is written in {}; amounts must be in the reporting currency "
+                       f"{options.currency}; convert them first",
+                       pl.col("sign").replace_strict(signs, default=None, return_dtype=pl.String)))
 
 
 def _currency(frame: pl.DataFrame, column: str, header: str, options: ImportOptions,
