@@ -37,6 +37,7 @@ FIXES = {
     "missing_column": 'map a header to the column with --map "HEADER=COLUMN"',
     "periods_already_imported": "pass --replace to replace those periods, or undo the earlier import",
     "encoding": "pass --encoding NAME if the text reads wrong",
+    "mixed_decimal_marks": "write one decimal mark in the column, or pass --decimal-comma if it is the comma",
     "new_channel": "map a value written another way with --channel-map FILE (a CSV: value,channel; "
                    "a blank channel is a shared cost)",
 }

@@ -21,7 +21,8 @@ CODES: dict[str, tuple[Severity, str]] = {
     "not_a_regular_file": ("error", "a regular file, not a named pipe, device or folder"),
     "empty_file": ("error", "a header row and at least one data row"),
     "no_data_rows": ("error", "at least one data row below the header"),
-    "not_text": ("error", "a text CSV file (UTF-8, UTF-16 or Windows-1252), not a binary file"),
+    "not_text": ("error", "a text CSV file in one encoding (UTF-8, UTF-16, Windows-1252, ISO-8859-15, Shift_JIS, "
+                          "EUC-JP, GB18030 or Big5), or the encoding chosen; not a binary file"),
     "malformed_csv": ("error", "a well-formed CSV file"),
     "no_line_break": ("error", "a CSV file, whose header row ends in a line break near its start"),
     "row_too_long": ("error", "rows of at most 64 MB"),
