@@ -22,7 +22,7 @@ import pytest
 import xlsxwriter
 
 from finance.cli.commands import main
-from finance.ingest.encodings import ENCODINGS, detect_legacy, encoding_name
+from finance.ingest.encodings import ENCODINGS, Reading, as_written, detect_legacy, encoding_name
 from finance.ingest.prepare import ImportOptions, prepare
 from finance.ingest.reader import preview
 from finance.ingest.workbook import cell_text, number_text
@@ -314,6 +314,26 @@ def test_japanese_headers_read_in_a_cp932_file(tmp_path: Path) -> None:
     source, cells = opened
     assert (source.encoding, source.headers) == ("shift_jis", ["期間", "費目", "チャネル", "金額"])
     assert cells["c2"].to_list() == ["検索広告", "展示会", "リスティング広告", ""]
+
+
+def test_a_yen_sign_written_on_japanese_windows_reads_as_yen(tmp_path: Path) -> None:
+    """cp932 writes ¥ as byte 0x5C, which decodes as a backslash: in a Shift_JIS file it is read as ¥."""
+    path = tmp_path / "経費.csv"
+    text = ("期間,費目,チャネル,金額\n2026年1月,広告宣伝費,検索広告,\"\\1,234,567\"\n"
+            "2026年1月,人件費,,3000000\n2026年2月,展示会,展示会,\"\\250,000\"\n")
+    data = text.encode("cp932")
+    assert data.count(b"\\") == 2  # the yen sign, as Japanese Windows writes it
+    path.write_bytes(data)
+    db = tmp_path / "jpy.duckdb"
+    with Store(db) as store:
+        store.set_setting("currency", "JPY")
+        result = store.import_file("spend", path, ImportOptions(currency="JPY"))
+        assert result.status == "imported", [p.describe() for p in result.errors]
+        amounts = store.frame("spend").sort("source_row")["amount"].to_list()
+    assert amounts == [Decimal(1_234_567), Decimal(3_000_000), Decimal(250_000)]
+    # the same bytes read as UTF-8 text elsewhere keep their backslash: only Shift_JIS is read so
+    assert as_written(Reading("a\\b", "utf-8")).text == "a\\b"
+    assert as_written(Reading("a\\b", "shift_jis")).text == "a\u00a5b"
 
 
 def test_a_short_file_that_reads_in_two_encodings_asks_which(tmp_path: Path,

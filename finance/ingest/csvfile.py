@@ -32,7 +32,7 @@ import polars as pl
 
 from finance.domain.problems import Problem, problem
 from finance.domain.schema import MAX_COLUMNS, MAX_FIELD_CHARS
-from finance.ingest.encodings import Reading, decode_as, detect_legacy
+from finance.ingest.encodings import Reading, as_written, decode_as, detect_legacy
 
 PREAMBLE_LIMIT = 30
 """Report titles and date-range lines above the header are skipped up to this many records."""
@@ -536,7 +536,7 @@ def open_csv(path: Path, display_name: str | None = None,
             decoded = _decode(content, chosen)
             if isinstance(decoded, Problem):
                 return [decoded]
-            reading = decoded
+            reading = as_written(decoded)
             head_text, encoding = reading.text, reading.encoding
             if "\r" in head_text and "\n" not in head_text:
                 head_text = head_text.replace("\r", "\n")

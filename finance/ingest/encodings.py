@@ -106,6 +106,14 @@ class Reading:
         return [problem("encoding", f"the file is not UTF-8; it was read as {ENCODINGS[self.encoding][1]}")]
 
 
+def as_written(reading: Reading) -> Reading:
+    """The text as its people see it: a Shift_JIS file written on Japanese Windows shows byte 0x5C as
+    the yen sign ¥ (JIS X 0201), which cp932 decodes as a backslash; "\\1,234,567" is ¥1,234,567."""
+    if reading.encoding == "shift_jis" and "\\" in reading.text:
+        return Reading(reading.text.replace("\\", "\u00a5"), reading.encoding, reading.detected)
+    return reading
+
+
 def decode_as(data: bytes, name: str) -> Reading | Problem:
     """The bytes read in the encoding chosen (a byte-order mark is dropped), or where they fail."""
     if name not in ENCODINGS:
