@@ -18,7 +18,7 @@ import streamlit as st
 from finance.app import loaders
 from finance.domain import literal
 from finance.domain.problems import TITLES, Problem, ProblemGroup, grouped
-from finance.domain.schema import CATEGORIES, FileKind
+from finance.domain.schema import CATEGORIES, FileKind, channel_name_key
 from finance.ingest.prepare import PreparedImport
 from finance.ingest.sources import (
     SourceMapping,
@@ -174,8 +174,7 @@ def map_categories(path: str, prepared: PreparedImport, mapping: SourceMapping, 
             chosen[label] = choice
     left, right = st.columns([1, 3])
     if left.button("Use these categories", key="data.apply_categories", type="primary", disabled=not chosen):
-        if remember(path, SourceMapping(mapping.kind, mapping.key, mapping.columns, {**mapping.categories, **chosen},
-                                        mapping.channels, mapping.name or file_name)):
+        if remember(path, mapping.merged(categories=chosen, name=file_name)):
             st.rerun()
     if len(chosen) < len(labels):
         right.caption(f"{len(labels) - len(chosen)} of {len(labels)} still need a category.")
@@ -188,9 +187,9 @@ def map_channels(path: str, prepared: PreparedImport, known: list[str], mapping:
     True while some are still to confirm: the file is read as the page shows it only once they are,
     so the import waits for them.
     """
-    known_keys = {" ".join(k.lower().split()) for k in known}
+    known_keys = {channel_name_key(k) for k in known}
     undecided = {value: rows for value, rows in prepared.channels.items()
-                 if value not in mapping.channels and " ".join(value.lower().split()) not in known_keys}
+                 if value not in mapping.channels and channel_name_key(value) not in known_keys}
     decided = {value: mapping.channels[value] for value in prepared.channels if value in mapping.channels}
     if not undecided and not decided:
         return False
@@ -220,8 +219,7 @@ def map_channels(path: str, prepared: PreparedImport, known: list[str], mapping:
         st.caption(f"The {len(listed)} values with the most rows are listed; "
                    f"{len(undecided) - len(listed):,} more are kept as written.")
     if st.button("Use these channels", key="data.apply_channels", type="primary"):
-        if remember(path, SourceMapping(mapping.kind, mapping.key, mapping.columns, mapping.categories,
-                                        {**mapping.channels, **chosen}, mapping.name or file_name)):
+        if remember(path, mapping.merged(channels=chosen, name=file_name)):
             st.rerun()
     return True
 

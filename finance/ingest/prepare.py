@@ -841,6 +841,8 @@ class _Checker:
         self.channels: dict[str, int] = {}
         """Each channel value as written (spacing folded) and its rows, before any mapping."""
         self.new_channels: dict[str, tuple[int, int]] = {}
+        self.known_channels = {channel_name_key(k) for k in options.known_channels or ()}
+        """The store's channels as they match (case and spacing aside), folded once for every block."""
         """Channel (after mapping) the store has never seen -> (first row, rows)."""
         self.blank_count = 0
         self.first_blank: int | None = None
@@ -981,7 +983,7 @@ class _Checker:
                    if channel_name_key(v) in chosen}
         if mapping:
             values = values.replace(mapping)
-        known = {channel_name_key(k) for k in self.options.known_channels or ()}
+        known = self.known_channels
         if known:
             firsts = pl.DataFrame({"row": frame.get_column("row"), "channel": values}).drop_nulls().group_by(
                 "channel").agg(first=pl.col("row").min(), rows=pl.len())
