@@ -222,7 +222,7 @@ def test_the_sheet_is_chosen_by_name(tmp_path: Path, capsys: pytest.CaptureFixtu
     code, report = run(capsys, "import", "spend", path, "--db", db)  # the first sheet: no budget there
     assert code == 2 and {e["code"] for e in report["errors"]} == {"no_data_rows"}
     code, report = run(capsys, "import", "spend", path, "--db", db, "--sheet", "Nope")
-    assert code == 2
+    assert code == 2 and [e["code"] for e in report["errors"]] == ["unknown_sheet"]
     assert report["errors"][0]["message"] == ("the workbook has no sheet named 'Nope'; its sheets are "
                                               "'Read me', 'Budget 2025'")
     assert report["errors"][0]["fix"] == "pass --sheet NAME with one of the workbook's sheets"
@@ -260,7 +260,7 @@ def test_an_unreadable_workbook_is_refused_and_nothing_is_written(
     db = tmp_path / "s.duckdb"
     code, report = run(capsys, "import", "spend", path, "--db", db)
     assert code == 2
-    assert [e["code"] for e in report["errors"]] == ["file_not_found"]
+    assert [e["code"] for e in report["errors"]] == ["unreadable_workbook"]
     assert words in report["errors"][0]["message"]
     assert not db.exists() or Store(db, read_only=True).imports().is_empty()
 
@@ -345,7 +345,7 @@ def test_a_short_file_that_reads_in_two_encodings_asks_which(tmp_path: Path,
     code, report = run(capsys, "import", "spend", path, "--db", db)
     assert code == 2
     (error,) = report["errors"]
-    assert error["code"] == "not_text" and error["suggestion"] == "gb18030"
+    assert error["code"] == "encoding_unclear" and error["suggestion"] == "gb18030"
     assert "GB18030 reads '百度推广'" in error["message"] and "EUC-JP reads" in error["message"]
     assert error["fix"].startswith("pass --encoding gb18030")
     code, report = run(capsys, "import", "spend", path, "--db", db, "--encoding", "GBK")

@@ -60,6 +60,10 @@ FIXES = {
     "total_row_dropped": "Nothing to do: total lines are left out so nothing is counted twice.",
     "blank_row_skipped": "Nothing to do.",
     "encoding": "If names read wrong, choose the file's text encoding above the preview.",
+    "encoding_unclear": "Choose the file's text encoding: each reading is shown in the message.",
+    "unknown_sheet": "Choose one of the workbook's sheets.",
+    "unreadable_workbook": "Open the workbook in its spreadsheet program, remove the password or repair it, "
+                           "and save a copy to import.",
 }
 """How to fix a problem on this page, by problem code (the command line has its own words)."""
 

@@ -49,9 +49,9 @@ def fix(p: Problem) -> str | None:
     has a guess."""
     if p.code == "missing_column" and p.suggestion:
         return f'map the header with --map "{p.suggestion}={p.column}"'
-    if p.code == "not_text" and p.suggestion:
+    if p.code in ("not_text", "encoding_unclear") and p.suggestion:
         return f"pass --encoding {p.suggestion} if that is the file's encoding (or another of: {', '.join(ENCODINGS)})"
-    if p.code == "file_not_found" and "no sheet named" in p.message:
+    if p.code == "unknown_sheet":
         return "pass --sheet NAME with one of the workbook's sheets"
     return FIXES.get(p.code)
 

@@ -174,7 +174,7 @@ def _likeliest(data: bytes) -> Reading | Problem:
         ranked = _detector_ranking(data, [best, *rivals])
         if len(ranked) > 1 and ranked[1][1] - ranked[0][1] < _TIE:
             shown = "; ".join(f"{ENCODINGS[n][1]} reads '{_first_words(readings[n])}'" for n, _ in ranked)
-            return problem("not_text", f"the file is not UTF-8, and it reads as text in more than one encoding "
+            return problem("encoding_unclear", f"the file is not UTF-8, and it reads as text in more than one encoding "
                            f"({shown}); choose the encoding it is written in", suggestion=ranked[0][0])
         best = ranked[0][0]
     return Reading(readings[best], best)

@@ -16,8 +16,8 @@ from finance.domain.problems import Problem, problem
 from finance.ingest.csvfile import CsvSource, first_rows, open_csv, open_regular
 from finance.ingest.workbook import Unreadable, is_workbook, read_sheet
 
-_WORKBOOK_PROBLEM = {"empty": "empty_file", "unknown_sheet": "file_not_found", "encrypted": "file_not_found",
-                     "unreadable": "file_not_found"}
+_WORKBOOK_PROBLEM = {"empty": "empty_file", "unknown_sheet": "unknown_sheet", "encrypted": "unreadable_workbook",
+                     "unreadable": "unreadable_workbook"}
 
 
 def open_export(path: Path, display_name: str | None = None,
