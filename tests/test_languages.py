@@ -13,7 +13,7 @@ import pytest
 
 from finance.domain.money import amount_currencies, parse_money, read_both_marks
 from finance.domain.periods import ParsedDate, ParseFailure, Period, month_end, parse_date, parse_period
-from finance.domain.schema import CATEGORY_LOOKUP, FILE_KINDS, normalise_header, normalise_label
+from finance.domain.schema import CATEGORY_LOOKUP, FILE_KINDS, category_of, normalise_header, normalise_label
 from finance.ingest.prepare import ImportOptions, prepare
 from finance.store.database import Store
 
@@ -117,6 +117,19 @@ def test_english_headers_fold_as_before() -> None:
 ])
 def test_cost_categories_in_four_languages(label: str, key: str) -> None:
     assert CATEGORY_LOOKUP[normalise_label(label)] == key
+
+
+@pytest.mark.parametrize(("label", "key"), [
+    ("Contenu et SEO", "content_seo"), ("Salaries & benefits", "personnel"),
+    ("Salaires et charges sociales", "personnel"), ("広告費・媒体費", "digital_advertising"),
+    ("Werbung und Anzeigen", "digital_advertising"), ("Salaires marketing", "personnel"),
+    ("Marketing events", "events"), ("販売促進費", "other_vendors"),
+    # Parts of two categories, the department alone, or any word unknown: no category, only a suggestion.
+    ("Sales & marketing", None), ("Events / PR", None), ("Marketing", None), ("Marketing - Events", None),
+    ("6200 Salaries - Marketing", None), ("Salaires et primes exceptionnelles", None),
+])
+def test_labels_joined_or_with_the_department_name_one_category_or_none(label: str, key: str | None) -> None:
+    assert category_of(label) == key
 
 
 def test_no_folded_synonym_is_claimed_twice() -> None:

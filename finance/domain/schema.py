@@ -185,7 +185,9 @@ COST_CATEGORIES: tuple[CostCategory, ...] = (
         ("other", "misc", "miscellaneous", "vendors", "other vendors", "consultants",
          "consulting", "research", "direct mail", "printing", "data", "lists",
          "autres", "divers", "autres fournisseurs", "conseil", "études", "impression", "publipostage",
-         "その他", "雑費", "外注費", "印刷費", "調査費",
+         "promotion", "sales promotion", "promotions", "promotion des ventes", "promotion commerciale",
+         "その他", "雑費", "外注費", "印刷費", "調査費", "販売促進費", "販促費", "販売促進",
+         "verkaufsförderung", "promoción de ventas", "promoción",
          "sonstiges", "sonstige", "sonstige kosten", "beratung", "druckkosten", "marktforschung",
          "otros", "varios", "otros proveedores", "consultoría", "impresión", "investigación de mercado"),
     ),
@@ -250,6 +252,35 @@ def _category_lookup() -> dict[str, str]:
 
 CATEGORY_LOOKUP: dict[str, str] = _category_lookup()
 """Folded label -> canonical category key."""
+
+_DEPARTMENT = frozenset({"marketing", "mktg", "mkt", "マーケティング", "マーケ", "marketingabteilung"})
+"""Words naming the marketing department: "Salaires marketing" is the department's salaries."""
+_JOINS = re.compile(r"\s+(?:and|et|und|y|e|o|or|ou|oder)\s+|[&/+,;、・]|\s+-\s+")
+"""What joins two labels of one category: "Contenu et SEO", "Salaries & benefits", "広告費・媒体費"."""
+
+
+def category_of(label: str) -> str | None:
+    """The category a label names, without guessing; None when it names none (or two).
+
+    A synonym, folded (``normalise_label``); else a label whose parts, joined by "and", "et",
+    "und", "y", "&", "/", "・" and the like, each name the same category ("Contenu et SEO",
+    "Salaries & benefits"); else a synonym with the marketing department's name beside it
+    ("Salaires marketing", "Marketing events"). "Sales & marketing" names no one category. Anything
+    looser is only suggested, never taken.
+    """
+    folded = normalise_label(label)
+    if folded in CATEGORY_LOOKUP:
+        return CATEGORY_LOOKUP[folded]
+    parts = [normalise_label(p) for p in _JOINS.split(fold_text(label))]
+    parts = [p for p in parts if p]
+    keys: set[str] = set()
+    for part in parts:
+        words = [w for w in part.split() if w not in _DEPARTMENT]
+        key = CATEGORY_LOOKUP.get(part) or CATEGORY_LOOKUP.get(" ".join(words))
+        if key is None:
+            return None
+        keys.add(key)
+    return keys.pop() if len(keys) == 1 else None
 
 # Segments: the four customer types of the domain, matched case-insensitively; any other
 # text is kept as a segment of its own (the data contract allows free text).

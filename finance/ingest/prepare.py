@@ -51,6 +51,7 @@ from finance.domain.schema import (
     SEGMENT_LOOKUP,
     FileKind,
     Kind,
+    category_of,
     channel_name_key,
     file_kind,
     normalise_header,
@@ -676,7 +677,7 @@ def _categories(frame: pl.DataFrame, column: str, header: str, options: ImportOp
     explicit = {normalise_label(k): v for k, v in options.category_map.items()}
     for label in seen.new(frame.get_column(column)):
         folded = normalise_label(label)
-        key = explicit.get(folded) or CATEGORY_LOOKUP.get(folded)
+        key = explicit.get(folded) or category_of(label)
         if key:
             seen.values[label] = key
             continue
