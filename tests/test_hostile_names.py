@@ -333,3 +333,29 @@ def test_a_rebinding_host_is_refused_and_metrics_are_off(hostile_server: str) ->
         assert " 400 " in _status(hostile_server, host) + " ", host
         assert " 101 " not in _status(hostile_server, host, "/_stcore/stream", upgrade) + " ", host
     assert " 404 " in _status(hostile_server, f"localhost:{port}", "/_stcore/metrics") + " "
+
+
+def test_the_data_page_shows_hostile_headers_labels_and_channels_as_text(hostile_db: Path, tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A file whose header, category labels and channel values are the corpus: the mapping choices,
+    the preview and the report name each as text, none as markup."""
+    db = tmp_path / "copy.duckdb"
+    db.write_bytes(hostile_db.read_bytes())
+    header = CHANNELS["Paid Social"]
+    labels = [CHANNELS["Paid Search"], SEGMENTS["SMB"], COMPANY]
+    channels = [f"{CHANNELS[name]} 2" for name in ("Display", "Outbound", "Content")]  # not yet in the store
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["period", "category", "channel", "amount", header])
+    for i, (label, channel) in enumerate(zip(labels, channels, strict=True)):
+        writer.writerow([f"2026-0{i + 1}", label, channel, "100.00", "x"])
+    at = _app(db, monkeypatch, "pages/data.py")
+    at.file_uploader(key="data.upload.spend").set_value(("hostile.csv", out.getvalue().encode(), "text/csv")).run()
+    assert not at.exception, at.exception
+    assert rendered_markup(at) == []
+    shown = [_as_read(sb.label) for sb in at.selectbox]
+    for name in [header, *labels]:  # each unknown header and category label is offered, as written
+        assert any(literal.visible(name) in label for label in shown), (name, shown)
+    for channel in channels:  # channels the store has never seen, each offered to confirm
+        assert any(literal.visible(channel) in label for label in shown), (channel, shown)
+    assert rendered_markup(at) == []
