@@ -8,6 +8,7 @@ from collections import defaultdict
 from datetime import date
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 import pytest
 
@@ -135,3 +136,35 @@ def test_a_ledger_aggregated_in_partitions_of_customers_gives_the_same_ltv(
         for a, b in zip(parted[column].to_list(), whole[column].to_list(), strict=True):
             assert (a is None and b is None) or a == pytest.approx(b, rel=1e-6), column
     assert whole["ltv"].drop_nulls().len() >= 8  # the comparison reached real cohorts
+
+
+def test_bgnbd_projection_is_never_another_cohorts_when_an_id_is_reused() -> None:
+    """Cohorts of one size, each freed before the next is made (so CPython hands the next one the same
+    id): each one's expected margin is its own, as computed with nothing cached."""
+    from finance.ltv.methods import bgnbd
+    from finance.ltv.methods.common import StratumFit, Units
+
+    log_params = np.log(np.array([0.25, 4.0, 0.8, 2.5]))
+    fit = StratumFit(("all",), "bgnbd", ("r", "alpha", "a", "b"), log_params, np.eye(4), 3,
+                     {"margin_pct": 0.7, "mean_spend": 50.0})
+    method = bgnbd.BGNBD
+
+    def cohort(frequency: int) -> Units:
+        return Units(np.zeros(3, dtype=np.int64), np.array([6, 9, 12]), np.ones(3),
+                     {"frequency": np.full(3, float(frequency)), "recency": np.full(3, 20.0),
+                      "T": np.full(3, 40.0), "monetary_value": np.full(3, 50.0)})
+
+    alone, ids = [], set()
+    for frequency in range(8):  # each with nothing cached
+        bgnbd._PURCHASES.clear()
+        units = cohort(frequency)
+        ids.add(id(units))
+        alone.append(method.expected_margin(fit, units, 24, log_params))
+        bgnbd._PURCHASES.clear()
+        del units
+    assert len(ids) < 8  # ids are reused once their objects are freed: the case the cache must tell apart
+    assert not np.array_equal(alone[0], alone[1])
+    for frequency in range(8):  # one after another, the cache kept
+        units = cohort(frequency)
+        assert np.array_equal(method.expected_margin(fit, units, 24, log_params), alone[frequency]), frequency
+        del units

@@ -48,8 +48,10 @@ def _spend(fit: StratumFit, units: Units, lp: np.ndarray) -> np.ndarray:
     return np.where(x > 0, m, fit.extra.get("mean_spend", 0.0))
 
 
-_PURCHASES: dict[tuple[int, bytes, int | None], np.ndarray] = {}
-"""The last projection's expected purchases by BG/NBD parameters: perturbing a spend parameter reuses them."""
+_PURCHASES: dict[tuple[int, bytes, int | None], tuple[Units, np.ndarray]] = {}
+"""The last projections' expected purchases by customers and BG/NBD parameters: perturbing a spend parameter
+reuses them. Each entry holds its ``Units``, so the id in its key cannot be another object's while it is
+cached (an id is reused once its object is freed: two cohorts of the same size would share purchases)."""
 
 
 class BGNBDPurchases(Named):
@@ -106,7 +108,8 @@ class BGNBDPurchases(Named):
                         horizon: int | None = None) -> np.ndarray:
         """Expected purchases in each month ahead times the margin on each customer's expected spend."""
         key = (id(units), log_params[:4].tobytes(), horizon)
-        purchases = _PURCHASES.get(key)
+        cached = _PURCHASES.get(key)
+        purchases = cached[1] if cached is not None and cached[0] is units else None
         if purchases is None or purchases.shape != (len(units.count), months):
             x, tx, big_t = (units.columns[n] for n in ("frequency", "recency", "T"))
             ahead = np.broadcast_to(np.arange(1, months + 1), (len(x), months))
@@ -118,7 +121,7 @@ class BGNBDPurchases(Named):
             purchases = np.where(needed, np.diff(cumulative, axis=1, prepend=0.0), 0.0)
             if len(_PURCHASES) > 16:
                 _PURCHASES.clear()
-            _PURCHASES[key] = purchases
+            _PURCHASES[key] = (units, purchases)
         return np.asarray(purchases * (_spend(fit, units, log_params) * fit.extra["margin_pct"])[:, None])
 
     def process_variance(self, fit: StratumFit, units: Units, weights: np.ndarray,
