@@ -190,8 +190,8 @@ PRESETS: dict[str, Preset] = {p.name: p for p in (
         notes="Export by day or month: each row is dated by its first day, which puts it in its month."),
     Preset(
         "stripe_payments", "Stripe payments export (unified_payments.csv)", "revenue",
-        signature=("createdutc", "amount", "amountrefunded", "currency", "status", "customerid"),
-        columns=(("createdutc", "date"), ("currency", "currency"), ("customerid", "customer_id")),
+        signature=("created(date)?utc", "amount", "amountrefunded", "currency", "status", "customerid"),
+        columns=(("created(date)?utc", "date"), ("currency", "currency"), ("customerid", "customer_id")),
         ignored=("convertedamount", "convertedamountrefunded", "fee", "convertedcurrency"),
         drops=(Drop("status", "failed|canceled|cancelled|requires_payment_method|blocked",
                     "a payment that failed or was cancelled is not revenue"),
@@ -201,15 +201,16 @@ PRESETS: dict[str, Preset] = {p.name: p for p in (
               "leaves 0). Fees are a cost of payment processing, not a reduction of revenue or margin. "
               "The currency is the payment's (Stripe's lowercase `usd` is USD)."),
     Preset(
-        "stripe_balance", "Stripe balance history export (itemised balance change)", "revenue",
-        signature=("type", "source", "amount", "fee", "net", "currency", "createdutc", "availableonutc"),
-        columns=(("createdutc", "date"), ("amount", "revenue"), ("currency", "currency"),
+        "stripe_balance", "Stripe itemised balance change from activity report", "revenue",
+        signature=("balancetransactionid", "createdutc", "gross", "fee", "net", "reportingcategory", "customerid"),
+        columns=(("createdutc", "date"), ("gross", "revenue"), ("currency", "currency"),
                  ("customerid", "customer_id")),
-        ignored=("net", "fee", "availableonutc", "source"),
-        drops=(Drop("type", "charge|payment|refund|payment_refund",
-                    "a payout, fee, transfer or adjustment is not revenue", unless=True),),
-        notes="Charges and payments are revenue; refunds (negative) reduce it on their own date. Payouts, "
-              "transfers, Stripe fees and adjustments are left out."),
+        ignored=("net", "fee", "created", "availableonutc", "availableon", "customerfacingamount",
+                 "customerfacingcurrency"),
+        drops=(Drop("reportingcategory", "charge|refund|dispute|dispute_reversal|partial_capture_reversal",
+                    "a payout, transfer, Stripe fee or other balance change is not revenue", unless=True),),
+        notes="Charges are revenue (gross, before Stripe's fee); refunds and disputes (negative) reduce it on "
+              "their own date. Payouts, transfers, fees and other balance changes are left out."),
     Preset(
         "shopify_orders", "Shopify orders export", "revenue",
         signature=("name", "email", "financialstatus", "paidat", "subtotal", "shipping", "taxes", "total",
@@ -446,7 +447,8 @@ class Applied:
             consumed.add(i)
         if p.sections and (i := find(p.sections.column)) is not None:
             consumed.add(i)
-        consumed.update(i for pattern in p.ignored if (i := find(pattern)) is not None)
+        explicitly_ignored = {i for pattern in p.ignored if (i := find(pattern)) is not None}
+        consumed.update(explicitly_ignored)
         consumed -= {i for i, _ in mapped}
         self._mapped = dict(mapped)
         keep: list[int] = []
@@ -461,9 +463,7 @@ class Applied:
                     keep.append(index)
         self._keep = keep
         self.ignored = [self.source_headers[i] for i in range(len(self.source_headers))
-                        if i not in keep and i in consumed and self.source_headers[i]]
-        self.ignored += [self.source_headers[i] for i in range(len(self.source_headers))
-                         if i not in keep and i not in consumed]
+                        if i not in keep and (i not in consumed or i in explicitly_ignored)]
         self.headers = [self.source_headers[i] for i in keep]
         self.column_map = {self.source_headers[i]: self._mapped[i] for i in keep if i in self._mapped}
         for d in p.derived:
