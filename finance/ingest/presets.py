@@ -517,10 +517,15 @@ class Applied:
             drop = drop | heading
         kept = ~drop
         out = [cells.get_column(f"c{i}").alias(f"n{j}") for j, i in enumerate(self._keep)]
+        failed = pl.Series([False] * cells.height)
         for d in p.derived:
-            out.append(self._difference(text, d, kept))
+            values, bad = self._difference(text, d, kept)
+            out.append(values)
+            failed = failed | bad
         if p.span:
-            out.append(self._span(text, p.span, kept))
+            values, bad = self._span(text, p.span, kept)
+            out.append(values)
+            failed = failed | bad
         if self._channel_index is not None and p.channel_from:
             values = text.get_column(f"c{self._channel_index}")
             channels = {k.casefold(): v for k, v in p.channel_from.channels.items()}
@@ -530,8 +535,9 @@ class Applied:
         frame = pl.DataFrame([cells.get_column("row"), *[s.alias(f"c{j}") for j, s in enumerate(out)]])
         # A blank row stays blank, whatever a preset would derive for it (the contract skips it).
         derived = [f"c{j}" for j in range(len(self._keep), len(out))]
+        # A row whose derived cell is an error is reported once, at the cell it comes from: not checked further.
         frame = frame.with_columns(pl.when(pl.Series(blank)).then(pl.lit("")).otherwise(pl.col(c)).alias(c)
-                                   for c in derived).filter(kept)
+                                   for c in derived).filter(kept & ~failed)
         dropped_rows = set(cells.get_column("row").filter(drop).to_list())
         return frame, [r for r in ragged if r[0] not in dropped_rows]
 
@@ -572,7 +578,7 @@ class Applied:
         self._count(len(self.preset.drops), text, later & ~again, keys)
         return later
 
-    def _difference(self, text: pl.DataFrame, d: Difference, kept: pl.Series) -> pl.Series:
+    def _difference(self, text: pl.DataFrame, d: Difference, kept: pl.Series) -> tuple[pl.Series, pl.Series]:
         """``plus - minus...`` exactly (Decimal), as text; a cell that is no amount is an error at its column."""
         operands = [i for i in (self._find(d.plus), *map(self._find, d.minus))]
         present = [i for i in operands if i is not None]
@@ -595,15 +601,15 @@ class Applied:
             signed = amounts.fill_null(0) if position == 0 else -amounts.fill_null(0)
             total = signed if total is None else total + signed
         if total is None or not present:
-            return pl.Series([""] * text.height, dtype=pl.String)
+            return pl.Series([""] * text.height, dtype=pl.String), bad
         return pl.select(pl.when(pl.Series(all_blank) | pl.Series(bad)).then(pl.lit(""))
-                         .otherwise(pl.Series(total).cast(pl.String))).to_series()
+                         .otherwise(pl.Series(total).cast(pl.String))).to_series(), bad
 
-    def _span(self, text: pl.DataFrame, span: Span, kept: pl.Series) -> pl.Series:
+    def _span(self, text: pl.DataFrame, span: Span, kept: pl.Series) -> tuple[pl.Series, pl.Series]:
         """Each row's period from its first and last day: the day, the month or the quarter they span."""
         starts, ends = (self._find(span.start), self._find(span.end))
         if starts is None or ends is None:
-            return pl.Series([""] * text.height, dtype=pl.String)
+            return pl.Series([""] * text.height, dtype=pl.String), pl.Series([False] * text.height)
         pairs = text.select(s=pl.col(f"c{starts}"), e=pl.col(f"c{ends}"))
         labels: dict[tuple[str, str], str] = {}
         for first, last in pairs.unique().iter_rows():
@@ -614,7 +620,8 @@ class Applied:
             if label.startswith("\x00") and kept[at]:
                 self._error(problem("invalid_period", label[1:], row=int(rows[at]), column=span.header,
                                     value=f"{pairs.row(at)[0]} - {pairs.row(at)[1]}"))
-        return pl.Series([label if not label.startswith("\x00") else "" for label in out], dtype=pl.String)
+        bad = pl.Series([label.startswith("\x00") for label in out])
+        return pl.Series([label if not label.startswith("\x00") else "" for label in out], dtype=pl.String), bad
 
     # -- the file --------------------------------------------------------------------------------
     def problems(self) -> list[Problem]:
