@@ -18,19 +18,22 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
-from typing import Any, Protocol, TypeVar
+from typing import Protocol, TypeVar
 
 import polars as pl
 
 from finance.domain.money import MONEY_WARNINGS, parse_money
 from finance.domain.periods import ParsedDate, parse_date
 from finance.domain.problems import Problem, problem
-from finance.domain.schema import MEDIA_CATEGORY, FileKind, Kind, file_kind, normalise_header
+from finance.domain.schema import MEDIA_CATEGORY, FileKind, Kind, normalise_header
 
 NO_PRESET = "none"
 """The preset option that turns detection off: the file is read by the contract alone."""
-LISTED_PER_RULE = 20
-"""Rows a preset's error (a repeated order) lists one by one; the rest are counted."""
+LISTED_PER_RULE = 200
+"""Rows each error of a preset (a repeated order, a refund that is no amount) lists one by one, per column;
+the rest are counted, as the contract's own problems are."""
+PROBLEM_VALUE_CHARS = 1_000
+"""A cell quoted in a problem is cut to this many characters (as ``prepare`` cuts them)."""
 
 
 @dataclass(frozen=True)
@@ -403,7 +406,8 @@ class Applied:
     dropped: dict[int, _Tally] = field(init=False, default_factory=dict)
     """Rule index (``len(drops)``: line items, ``+1``: account headings) -> rows left out."""
     errors: list[Problem] = field(init=False, default_factory=list)
-    _errors_more: dict[str, int] = field(init=False, default_factory=dict)
+    _listed: dict[tuple[str, str | None], int] = field(init=False, default_factory=dict)
+    _errors_more: dict[tuple[str, str | None], int] = field(init=False, default_factory=dict)
     _seen_orders: dict[str, int] = field(init=False, default_factory=dict)
     _section: str | None = field(init=False, default=None)
     ignored: list[str] = field(init=False)
@@ -538,6 +542,8 @@ class Applied:
         # A row whose derived cell is an error is reported once, at the cell it comes from: not checked further.
         frame = frame.with_columns(pl.when(pl.Series(blank)).then(pl.lit("")).otherwise(pl.col(c)).alias(c)
                                    for c in derived).filter(kept & ~failed)
+        if not ragged:
+            return frame, ragged
         dropped_rows = set(cells.get_column("row").filter(drop).to_list())
         return frame, [r for r in ragged if r[0] not in dropped_rows]
 
@@ -548,15 +554,17 @@ class Applied:
         tally = self.dropped.setdefault(number, _Tally())
         if not tally.rows:
             first = hit.arg_true()[0]
-            tally.first, tally.value = int(text.get_column("row")[first]), str(cell[first])
+            tally.first, tally.value = int(text.get_column("row")[first]), _clip(str(cell[first]))
         tally.rows += count
 
-    def _error(self, p: Problem) -> None:
-        listed = sum(1 for e in self.errors if (e.code, e.column) == (p.code, p.column))
-        if listed < LISTED_PER_RULE:
-            self.errors.append(p)
-        else:
-            self._errors_more[f"{p.code}\x1f{p.column}"] = self._errors_more.get(f"{p.code}\x1f{p.column}", 0) + 1
+    def _listing(self, code: str, column: str | None) -> bool:
+        """Whether the next ``code`` error at ``column`` is listed (True) or only counted."""
+        key = (code, column)
+        if self._listed.get(key, 0) < LISTED_PER_RULE:
+            self._listed[key] = self._listed.get(key, 0) + 1
+            return True
+        self._errors_more[key] = self._errors_more.get(key, 0) + 1
+        return False
 
     def _line_items(self, text: pl.DataFrame, key: int, left: pl.Series) -> pl.Series:
         """Rows after an order's first: its line items (dropped), or an error if one carries totals again."""
@@ -569,12 +577,14 @@ class Applied:
         rows = text.get_column("row")
         for position in (left & ~later & (keys != "")).arg_true().to_list():
             self._seen_orders.setdefault(keys[position], int(rows[position]))
+        header = self.source_headers[key]
         for position in again.arg_true().to_list():
-            header = self.source_headers[key]
-            self._error(problem("order_repeated", f"the order {keys[position]!r} already starts at row "
-                                f"{self._seen_orders[keys[position]]}: only an order's first row carries its "
-                                "totals, so this row would count it twice (is the order in the file twice?)",
-                                row=int(rows[position]), column=header, value=keys[position]))
+            if self._listing("order_repeated", header):
+                order = _clip(keys[position])
+                self.errors.append(problem(
+                    "order_repeated", f"the order {order!r} already starts at row {self._seen_orders[keys[position]]}: "
+                    "only an order's first row carries its totals, so this row would count it twice (is the order "
+                    "in the file twice?)", row=int(rows[position]), column=header, value=order))
         self._count(len(self.preset.drops), text, later & ~again, keys)
         return later
 
@@ -593,10 +603,12 @@ class Applied:
             all_blank = all_blank & cell.is_null()
             amounts, codes = parse_money(cell, decimal_comma=self.decimal_comma)
             failed = codes.is_not_null() & ~codes.is_in(list(MONEY_WARNINGS)) & kept
+            column = self.source_headers[index]
             for at in failed.arg_true().to_list():
-                self._error(problem(codes[at], f"expected an amount such as 1234.56 or -50 (the preset derives "
-                                    f"{d.header!r} from it)", row=int(rows[at]), column=self.source_headers[index],
-                                    value=str(cell[at])))
+                if self._listing(codes[at], column):
+                    self.errors.append(problem(
+                        codes[at], f"expected an amount such as 1234.56 or -50 (the preset derives {d.header!r} from "
+                        "it)", row=int(rows[at]), column=column, value=_clip(str(cell[at]))))
             bad = bad | failed
             signed = amounts.fill_null(0) if position == 0 else -amounts.fill_null(0)
             total = signed if total is None else total + signed
@@ -610,18 +622,17 @@ class Applied:
         starts, ends = (self._find(span.start), self._find(span.end))
         if starts is None or ends is None:
             return pl.Series([""] * text.height, dtype=pl.String), pl.Series([False] * text.height)
-        pairs = text.select(s=pl.col(f"c{starts}"), e=pl.col(f"c{ends}"))
-        labels: dict[tuple[str, str], str] = {}
-        for first, last in pairs.unique().iter_rows():
-            labels[(first, last)] = _span_label(first, last)
-        out = [labels[(a, b)] for a, b in pairs.iter_rows()]
-        rows = text.get_column("row")
-        for at, label in enumerate(out):
-            if label.startswith("\x00") and kept[at]:
-                self._error(problem("invalid_period", label[1:], row=int(rows[at]), column=span.header,
-                                    value=f"{pairs.row(at)[0]} - {pairs.row(at)[1]}"))
-        bad = pl.Series([label.startswith("\x00") for label in out])
-        return pl.Series([label if not label.startswith("\x00") else "" for label in out], dtype=pl.String), bad
+        pairs = text.select("row", s=pl.col(f"c{starts}"), e=pl.col(f"c{ends}"))
+        distinct = pairs.select("s", "e").unique()  # each span read once: a report has few
+        labels = distinct.with_columns(label=pl.Series([_span_label(a, b) for a, b in distinct.iter_rows()],
+                                                       dtype=pl.String))
+        keyed = pairs.join(labels, on=["s", "e"], how="left", maintain_order="left")
+        bad = keyed.get_column("label").str.starts_with("\x00")
+        for row, first, last, why in keyed.filter(bad & kept).iter_rows():
+            if self._listing("invalid_period", span.header):
+                self.errors.append(problem("invalid_period", why[1:], row=row, column=span.header,
+                                           value=_clip(f"{first} - {last}")))
+        return pl.select(pl.when(bad).then(pl.lit("")).otherwise(keyed.get_column("label"))).to_series(), bad
 
     # -- the file --------------------------------------------------------------------------------
     def problems(self) -> list[Problem]:
@@ -644,8 +655,7 @@ class Applied:
             out.append(problem(code, f"{tally.rows:,} row(s) left out: {reason}", row=tally.first,
                                column=column, value=tally.value, count=tally.rows))
         out.extend(self.errors)
-        for key, rest in self._errors_more.items():
-            code, column = key.split("\x1f")
+        for (code, column), rest in self._errors_more.items():
             out.append(problem(code, f"{rest:,} more rows in this column have this problem", column=column,
                                count=rest))
         return out
@@ -680,10 +690,6 @@ def _quarter_end(start: date) -> date:
     return date(year, (month - 1) % 12 + 1, 1) - timedelta(days=1)
 
 
-def described() -> list[dict[str, Any]]:
-    """Every preset as the CLI's help and the docs list it: name, title, kind."""
-    return [{"name": p.name, "title": p.title, "kind": p.kind} for p in PRESETS.values()]
-
-
-def for_kind(kind: str) -> list[Preset]:
-    return [p for p in PRESETS.values() if p.kind == file_kind(kind).kind]
+def _clip(text: str) -> str:
+    """A cell as a problem quotes it: whole, or its opening and its length when it is very long."""
+    return text if len(text) <= PROBLEM_VALUE_CHARS else f"{text[:PROBLEM_VALUE_CHARS]}... ({len(text)} characters)"
