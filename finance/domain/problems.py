@@ -87,8 +87,8 @@ CODES: dict[str, tuple[Severity, str]] = {
     "new_channel": ("warning", "a channel already in the database, or a new one on purpose"),
     "unknown_segment": ("warning", "Enterprise B2B, SMB, DTC or B2B2C (other text is kept)"),
     "preset_applied": ("warning", "a known export is read by its preset"),
-    "preset_row_dropped": ("warning", "rows that are data: a preset leaves out failed payments, voided orders, "
-                           "line items after an order's first row, footers and headings"),
+    "preset_row_dropped": ("warning", "rows that are not data are left out: failed payments, voided orders, "
+                           "line items after an order's first row, report footers and account headings"),
 }
 
 

@@ -149,23 +149,23 @@ _AD_TOTALS = "a report total, not a campaign"
 PRESETS: dict[str, Preset] = {p.name: p for p in (
     Preset(
         "google_ads", "Google Ads campaign report", "spend",
-        signature=("campaign", "currencycode", "cost", "impr"),
-        columns=(("month|day|quarter|week|date", "period"), ("cost", "amount"), ("currencycode", "currency"),
+        signature=("campaign", "currencycode", "cost([a-z]{3})?", "impr"),
+        columns=(("month|day|date", "period"), ("cost([a-z]{3})?", "amount"), ("currencycode", "currency"),
                  ("campaign", "description")),
         drops=(Drop("campaign", _TOTAL, _AD_TOTALS, code="total_row_dropped"),),
         channel_from=ChannelFrom("campaigntype", {
             "search": "Paid Search", "shopping": "Paid Search", "performance max": "Paid Search",
             "display": "Display", "video": "Display", "demand gen": "Paid Social", "discovery": "Paid Social"}),
         default_category=MEDIA_CATEGORY, default_channel="Paid Search",
-        notes="Segment the report by Month or Day: a report without a time column has no period. The vendor "
-              "is not set; the campaign is the description."),
+        notes="Segment the report by Month or Day: a report without a time column has no period (nor one by "
+              "week, whose days straddle months). The vendor is not set; the campaign is the description."),
     Preset(
         "microsoft_ads", "Microsoft Advertising campaign performance report", "spend",
         signature=("campaignname", "currencycode", "spend", "impressions"),
-        columns=(("month|day|gregoriandate|timeperiod|quarter|week", "period"), ("spend", "amount"),
+        columns=(("month|day|gregoriandate|timeperiod", "period"), ("spend", "amount"),
                  ("currencycode", "currency"), ("campaignname", "description")),
         ignored=("accountname",),
-        drops=(Drop("month|day|gregoriandate|timeperiod|quarter|week", r"(©|\(c\)|copyright).*",
+        drops=(Drop("month|day|gregoriandate|timeperiod", r"(©|\(c\)|copyright).*",
                     "the report's copyright footer"),
                Drop("campaignname|month|day|gregoriandate|timeperiod", _TOTAL, _AD_TOTALS, code="total_row_dropped")),
         channel_from=ChannelFrom("campaigntype", {
@@ -185,8 +185,8 @@ PRESETS: dict[str, Preset] = {p.name: p for p in (
               "report down by month or day). The currency is the one the amount header names."),
     Preset(
         "linkedin_ads", "LinkedIn Campaign Manager campaign performance report", "spend",
-        signature=("startdateinutc", "campaignname", "totalspent", "currency"),
-        columns=(("startdateinutc", "period"), ("totalspent", "amount"), ("currency", "currency"),
+        signature=("startdateinutc", "campaignname", "totalspent([a-z]{3})?", "currency"),
+        columns=(("startdateinutc", "period"), ("totalspent([a-z]{3})?", "amount"), ("currency", "currency"),
                  ("campaignname", "description")),
         ignored=("accountname", "campaigngroupname"),
         default_category=MEDIA_CATEGORY, default_channel="Paid Social", date_format="%m/%d/%Y",
@@ -615,7 +615,8 @@ class Applied:
         if total is None or not present:
             return pl.Series([""] * text.height, dtype=pl.String), bad
         return pl.select(pl.when(pl.Series(all_blank) | pl.Series(bad)).then(pl.lit(""))
-                         .otherwise(pl.Series(total).cast(pl.String))).to_series(), bad
+                         .otherwise(pl.Series(total).cast(pl.String).str.replace(_TRAILING_ZEROS, "${1}")
+                                    )).to_series(), bad
 
     def _span(self, text: pl.DataFrame, span: Span, kept: pl.Series) -> tuple[pl.Series, pl.Series]:
         """Each row's period from its first and last day: the day, the month or the quarter they span."""
@@ -659,6 +660,10 @@ class Applied:
             out.append(problem(code, f"{rest:,} more rows in this column have this problem", column=column,
                                count=rest))
         return out
+
+
+_TRAILING_ZEROS = r"(\.[0-9]{2}[0-9]*?)0+$"
+"""Zeros past the cents that a decimal's scale adds (``-1492.6300`` is quoted ``-1492.63``); the value is the same."""
 
 
 def _bare(header: str) -> str:
