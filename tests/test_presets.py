@@ -6,6 +6,7 @@ rows by the rule the docs state (not by the importer), exact to the cent.
 from __future__ import annotations
 
 import csv
+import json
 import random
 import re
 from collections.abc import Callable
@@ -14,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from finance.cli.commands import build_parser
+from finance.cli.commands import build_parser, main
 from finance.domain.schema import FILE_KINDS
 from finance.ingest import csvfile
 from finance.ingest.prepare import ImportOptions, OptionsError, PreparedImport, prepare
@@ -243,6 +244,34 @@ def test_shopify_order_whose_totals_appear_twice_is_refused(tmp_path: Path) -> N
     assert "row 2" in error.message
 
 
+def test_shopify_generated_orders_in_tiny_blocks_exact_to_the_cent(tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    rng = random.Random(7)
+    header = (SAMPLES / "shopify_orders_export.csv").read_text(encoding="utf-8").splitlines()[0].split(",")
+    out, expected = [header], 0
+    for n in range(400):
+        status = rng.choice(["paid", "paid", "partially_refunded", "voided", "pending", "refunded"])
+        total, taxes = rng.randrange(100, 10**6), rng.randrange(0, 5_000)
+        refunded = rng.randrange(0, total) if status == "partially_refunded" else total if status == "refunded" else 0
+        if status in ("paid", "partially_refunded"):
+            expected += total - taxes - refunded
+        for item in range(rng.randrange(1, 5)):  # only the first row of an order carries its totals
+            row = dict.fromkeys(header, "")
+            row.update({"Name": f"#{5000 + n}", "Email": f"b{n % 50}@example.org", "Lineitem name": f"item {item}"})
+            if item == 0:
+                row.update({"Financial Status": status, "Paid at": "2025-02-03 10:00:00 +0100", "Currency": "USD",
+                            "Total": f"{total // 100}.{total % 100:02d}", "Taxes": f"{taxes // 100}.{taxes % 100:02d}",
+                            "Refunded Amount": f"{refunded // 100}.{refunded % 100:02d}"})
+            out.append([row[h] for h in header])
+    path = tmp_path / "orders_export_1.csv"
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        csv.writer(handle).writerows(out)
+    monkeypatch.setattr(csvfile, "BLOCK_BYTES", 1_000)  # orders cut across blocks
+    prepared = prepare("revenue", path)
+    assert prepared.ok, [p.describe() for p in prepared.errors]
+    assert prepared.total() == Decimal(expected).scaleb(-2)
+
+
 def test_chargebee_invoices_paid_only_less_adjustments() -> None:
     rows = _rows("chargebee_invoices.csv", "Invoice Number")
     paid = [r for r in rows if r["Status"] == "paid"]
@@ -280,6 +309,28 @@ def test_quickbooks_general_ledger_accounts_from_their_headings() -> None:
     assert _by(prepared, "category", "amount") == _sum_by(
         lines, lambda x: QB_ACCOUNTS[x[0]], lambda x: _dec(x[1]["Amount"]))
     assert _dropped(prepared, "total_row_dropped") == 5  # four "Total for ..." lines and TOTAL
+
+
+def test_quickbooks_sub_accounts_close_with_their_totals(tmp_path: Path) -> None:
+    path = write(tmp_path / "gl.csv", "\n".join([
+        "Northwind Analytics Inc.", "General Ledger", "",
+        ",Date,Transaction Type,Num,Name,Memo/Description,Split,Amount,Balance",
+        "6100 Advertising,,,,,,,,",
+        ",01/03/2025,Bill,1,Agency,Retainer,Checking,100.00,100.00",
+        "6110 Google Ads,,,,,,,,",
+        ',01/05/2025,Expense,2,Google,Search,Checking,"1,000.10","1,000.10"',
+        ",01/09/2025,Expense,3,Google,Search,Checking,-0.05,1000.05",
+        'Total for 6110 Google Ads,,,,,,,"$1,000.05",',
+        ",02/03/2025,Bill,4,Agency,Retainer,Checking,200.00,300.00",
+        'Total for 6100 Advertising,,,,,,,"$1,300.05",',
+        'TOTAL,,,,,,,"$1,300.05",',
+    ]) + "\n")
+    accounts = {"6100 Advertising": "creative_services", "6110 Google Ads": "digital_advertising"}
+    prepared = prepare("spend", path, ImportOptions(category_map=accounts))
+    assert prepared.ok, [p.describe() for p in prepared.errors]
+    # 6110: 1,000.10 - 0.05 = 1,000.05; 6100's own rows, before and after its sub-account: 100 + 200 = 300
+    assert _by(prepared, "category", "amount") == {"digital_advertising": Decimal("1000.05"),
+                                                   "creative_services": Decimal("300.00")}
 
 
 def test_quickbooks_read_in_tiny_blocks_gives_the_same_rows(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -425,10 +476,15 @@ def test_command_line_names_the_preset_and_imports_exact_totals(tmp_path: Path) 
     with Store(db) as store:
         found = store.one("SELECT sum(revenue), count(*) FROM revenue")
     assert found is not None and (Decimal(found[0]), found[1]) == (Decimal(report["total"]), len(kept))
-    code, report = run_cli_json("import", "spend", SAMPLES / "google_ads_campaign_report.csv", "--db", db,
-                                "--preset", "linkedin_ads", "--dry-run")
+
+
+def test_command_line_refuses_a_file_that_is_not_the_chosen_preset(tmp_path: Path,
+                                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["import", "spend", str(SAMPLES / "google_ads_campaign_report.csv"), "--db",
+                 str(tmp_path / "s.duckdb"), "--preset", "linkedin_ads", "--dry-run", "--format", "json"])
+    report = json.loads(capsys.readouterr().out)
     assert code == 2 and [e["code"] for e in report["errors"]] == ["preset_mismatch"]
-    assert "--preset none" in report["errors"][0]["fix"]
+    assert report["preset"] is None and "--preset none" in report["errors"][0]["fix"]
 
 
 def test_help_lists_every_preset() -> None:

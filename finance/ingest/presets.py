@@ -409,7 +409,9 @@ class Applied:
     _listed: dict[tuple[str, str | None], int] = field(init=False, default_factory=dict)
     _errors_more: dict[tuple[str, str | None], int] = field(init=False, default_factory=dict)
     _seen_orders: dict[str, int] = field(init=False, default_factory=dict)
-    _section: str | None = field(init=False, default=None)
+    _open: list[str] = field(init=False, default_factory=list)
+    """The account headings open at the end of the last block, innermost last."""
+    _current: str = field(init=False, default="")
     ignored: list[str] = field(init=False)
     """Columns of the file the preset leaves out (beside the ones the contract ignores)."""
     _find: Callable[[str], int | None] = field(init=False)
@@ -498,6 +500,8 @@ class Applied:
         if p.line_items and (key := self._find(p.line_items.key)) is not None:
             drop = drop | self._line_items(text, key, left)
             left = left & ~drop
+        section_index = self._find(p.sections.column) if p.sections else None
+        closing = pl.Series([False] * cells.height)
         for number, rule in enumerate(p.drops):
             index = self._find(rule.column)
             if index is None:
@@ -507,17 +511,16 @@ class Applied:
             hit = (~hit if rule.unless else hit) & left
             self._count(number, text, hit, cell)
             drop, left = drop | hit, left & ~hit
+            if index == section_index and rule.code == "total_row_dropped":
+                closing = closing | hit
         section_values: pl.Series | None = None
-        if p.sections and (index := self._find(p.sections.column)) is not None:
-            cell = text.get_column(f"c{index}")
-            others = [pl.col(c) == "" for c in names if c != f"c{index}"]
+        if section_index is not None:
+            cell = text.get_column(f"c{section_index}")
+            others = [pl.col(c) == "" for c in names if c != f"c{section_index}"]
             heading = text.select((pl.all_horizontal(others) if others else pl.lit(True)).alias("h")
                                   ).get_column("h") & (cell != "") & left
             self._count(len(p.drops) + 1, text, heading, cell)
-            section_values = pl.select(pl.when(heading).then(cell).otherwise(None).forward_fill()
-                                       .fill_null(self._section or "")).to_series()
-            if heading.any():
-                self._section = cell.filter(heading)[-1]
+            section_values = self._sections(cell, heading, closing)
             drop = drop | heading
         kept = ~drop
         out = [cells.get_column(f"c{i}").alias(f"n{j}") for j, i in enumerate(self._keep)]
@@ -546,6 +549,28 @@ class Applied:
             return frame, ragged
         dropped_rows = set(cells.get_column("row").filter(drop).to_list())
         return frame, [r for r in ragged if r[0] not in dropped_rows]
+
+    def _sections(self, cell: pl.Series, heading: pl.Series, closing: pl.Series) -> pl.Series:
+        """The account of each row: the heading above it, nested headings closed by their total lines.
+
+        A heading opens an account (a sub-account inside the one open); an account's total line closes
+        it, so the rows after a sub-account's total are the parent's again, and rows after the last
+        total belong to no account (a missing category, never the wrong one). Carried across blocks.
+        """
+        events = (heading | closing).arg_true().to_list()
+        at_event: list[str] = []
+        for position in events:
+            if heading[position]:
+                self._open.append(cell[position])
+            elif self._open:
+                self._open.pop()
+            at_event.append(self._open[-1] if self._open else "")
+        before = self._current
+        if at_event:
+            self._current = at_event[-1]
+        marks = pl.Series([None] * cell.len(), dtype=pl.String).scatter(events, at_event) if events else \
+            pl.Series([None] * cell.len(), dtype=pl.String)
+        return marks.forward_fill().fill_null(before)
 
     def _count(self, number: int, text: pl.DataFrame, hit: pl.Series, cell: pl.Series) -> None:
         count = int(hit.sum())
