@@ -16,7 +16,7 @@ from pathlib import Path
 
 from finance.cli.admin import cmd_backup, cmd_backups, cmd_demo, cmd_restore
 from finance.cli.common import EXIT_FAILED, TerminalText, add_db, band_edges, bounded_number, fail
-from finance.cli.data import cmd_assumptions, cmd_import, cmd_imports, cmd_undo
+from finance.cli.data import add_preset_option, cmd_assumptions, cmd_import, cmd_imports, cmd_undo
 from finance.cli.figures import cmd_backtest, cmd_metrics
 from finance.cli.planning import cmd_plan, cmd_report, cmd_scenarios
 from finance.domain.schema import KINDS
@@ -67,6 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("--encoding", type=_encoding, metavar="NAME",
                      help="the text encoding of a CSV, when it is not the one detected: "
                           + ", ".join(ENCODINGS))
+    add_preset_option(imp)
     imp.add_argument("--dry-run", action="store_true", help="validate and report; write nothing")
     imp.add_argument("--format", choices=("text", "json"), default="text")
 

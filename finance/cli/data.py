@@ -11,10 +11,20 @@ from finance.cli.common import EXIT_FAILED, EXIT_OK, EXIT_REJECTED, fail
 from finance.domain.money import money_text
 from finance.domain.problems import Problem
 from finance.domain.schema import DEFAULT_CURRENCY, file_kind
+from finance.ingest import presets
 from finance.ingest.encodings import ENCODINGS
 from finance.ingest.prepare import ImportOptions, OptionsError, load_category_map, load_channel_map, prepare
 from finance.present import formats
 from finance.store.database import ImportResult, Store, StoreError, cli_user, default_db_path
+
+
+def add_preset_option(parser: argparse.ArgumentParser) -> None:
+    """``--preset NAME``: read the file as a known export; the presets are listed in ``--help``."""
+    listed = "; ".join(f"{p.name} ({p.kind}: {p.title})" for p in presets.PRESETS.values())
+    parser.add_argument("--preset", choices=[*presets.PRESETS, presets.NO_PRESET], metavar="NAME",
+                        help="read the file as a known export (default: detected from its header; "
+                             f"{presets.NO_PRESET!r}: read it by the contract alone). Presets: "
+                             + listed.replace("%", "%%"))
 
 
 def _column_map(pairs: Sequence[Sequence[str]]) -> dict[str, str]:
@@ -38,6 +48,8 @@ FIXES = {
     "periods_already_imported": "pass --replace to replace those periods, or undo the earlier import",
     "encoding": "pass --encoding NAME if the text reads wrong",
     "mixed_decimal_marks": "write one decimal mark in the column, or pass --decimal-comma if it is the comma",
+    "preset_ambiguous": "pass --preset NAME with the export it is, or --preset none to read it by the contract alone",
+    "preset_mismatch": "pass the --preset of the export it is, or --preset none to read it by the contract alone",
     "new_channel": "map a value written another way with --channel-map FILE (a CSV: value,channel; "
                    "a blank channel is a shared cost)",
 }
@@ -68,8 +80,10 @@ def _print_problems(title: str, problems: list[Problem], file_name: str) -> None
             print(f"      to fix: {how}")
 
 
-def _report_import(result: ImportResult, fmt: str, dry_run: bool = False, currency: str = DEFAULT_CURRENCY) -> int:
+def _report_import(result: ImportResult, fmt: str, dry_run: bool = False, currency: str = DEFAULT_CURRENCY,
+                   preset: str | None = None) -> int:
     payload = result.to_json()
+    payload["preset"] = preset
     for entry, p in zip((*payload["errors"], *payload["warnings"]), (*result.errors, *result.warnings),
                         strict=True):
         if (how := fix(p)) is not None:
@@ -90,6 +104,8 @@ def _report_import(result: ImportResult, fmt: str, dry_run: bool = False, curren
             if dry_run:
                 verb = "valid (dry run: nothing written)"
             print(f"{name}: {result.kind} {verb}")
+            if preset is not None:
+                print(f"  read as a known export: {presets.PRESETS[preset].title} (preset {preset})")
             measure = file_kind(result.kind).measure
             print(f"  {'period':<24}{'rows':>10}{measure:>20}")
             for p in payload["periods"]:
@@ -119,6 +135,7 @@ def cmd_import(args: argparse.Namespace) -> int:
             "default_channel": args.channel,
             "encoding": args.encoding,
             "sheet": args.sheet,
+            "preset": args.preset,
         }
         path = args.db or default_db_path()
         currency, known = DEFAULT_CURRENCY, frozenset[str]()
@@ -137,7 +154,8 @@ def cmd_import(args: argparse.Namespace) -> int:
                 result.rows = prepared.rows.height
                 result.periods = prepared.period_totals()
                 result.total = prepared.total()
-            return _report_import(result, args.format, dry_run=True, currency=options.currency)
+            return _report_import(result, args.format, dry_run=True, currency=options.currency,
+                                  preset=_preset_applied(prepared.problems))
         with Store(path, user=cli_user()) as store:
             if store.currency != currency:
                 raise StoreError(f"the database's currency changed to {store.currency} while the file was read; "
@@ -147,7 +165,12 @@ def cmd_import(args: argparse.Namespace) -> int:
         return fail(str(exc), args.format, EXIT_REJECTED)
     except StoreError as exc:
         return fail(str(exc), args.format, EXIT_FAILED)
-    return _report_import(result, args.format, currency=currency)
+    return _report_import(result, args.format, currency=currency, preset=_preset_applied(prepared.problems))
+
+
+def _preset_applied(problems: list[Problem]) -> str | None:
+    """The preset the file was read with (its ``preset_applied`` notice names it), or None."""
+    return next((p.value for p in problems if p.code == "preset_applied"), None)
 
 
 def cmd_assumptions(args: argparse.Namespace) -> int:

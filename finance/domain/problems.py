@@ -60,6 +60,9 @@ CODES: dict[str, tuple[Severity, str]] = {
                                  "(also monthly, quarterly, semi-annual, annual, 1, 3, 6, 12, 12 months, "
                                  "...), or blank when unknown"),
     "duplicate_customer": ("error", "each customer_id once"),
+    "preset_mismatch": ("error", "the columns of the known export chosen"),
+    "preset_ambiguous": ("error", "a header that fits one known export, or the preset chosen"),
+    "order_repeated": ("error", "each order once: only an order's first row carries its totals"),
     "value_too_long": ("error", f"at most {MAX_FIELD_CHARS:,} characters in any field of the file"),
     "text_too_long": ("error", f"at most {MAX_CELL_CHARS:,} characters in a cell (Excel's cell limit)"),
     "control_character": ("error", "text without control characters (tab and line breaks are fine)"),
@@ -86,6 +89,9 @@ CODES: dict[str, tuple[Severity, str]] = {
     "future_date": ("warning", "a date no later than one year from today"),
     "new_channel": ("warning", "a channel already in the database, or a new one on purpose"),
     "unknown_segment": ("warning", "Enterprise B2B, SMB, DTC or B2B2C (other text is kept)"),
+    "preset_applied": ("warning", "a known export is read by its preset"),
+    "preset_row_dropped": ("warning", "rows that are not data are left out: failed payments, voided orders, "
+                           "line items after an order's first row, report footers and account headings"),
 }
 
 
@@ -126,6 +132,9 @@ TITLES: dict[str, str] = {
     "currency_mismatch": "Amounts in another currency",
     "invalid_billing_interval": "Billing intervals that cannot be read",
     "duplicate_customer": "Customers listed twice",
+    "preset_mismatch": "Not the export the preset reads",
+    "preset_ambiguous": "A header that fits several known exports",
+    "order_repeated": "Orders whose totals appear twice",
     "value_too_long": "A value too long to be read",
     "text_too_long": "Text too long for a spreadsheet cell",
     "control_character": "Invisible control characters in text",
@@ -149,6 +158,8 @@ TITLES: dict[str, str] = {
     "future_date": "Dates more than a year ahead",
     "new_channel": "Channels not seen before",
     "unknown_segment": "Segments that are not standard",
+    "preset_applied": "Read as a known export",
+    "preset_row_dropped": "Rows a known export's preset left out",
 }
 """A short title per code, for a report that groups problems."""
 

@@ -58,6 +58,7 @@ from finance.domain.schema import (
     normalise_interval,
     normalise_label,
 )
+from finance.ingest import presets
 from finance.ingest.csvfile import RAGGED_LISTED, Batch, NotUtf8, ReadFailure, ragged_problems
 from finance.ingest.reader import open_export
 from finance.ingest.sources import category_label, suggest_category, suggest_columns
@@ -123,6 +124,9 @@ class ImportOptions:
     """A text file's encoding as chosen (a name of ``encodings.ENCODINGS``); None detects it."""
     sheet: str | None = None
     """A workbook's sheet to read; None reads its first visible sheet."""
+    preset: str | None = None
+    """A known export's preset (``presets.PRESETS``) to read the file with; None detects it from the header,
+    ``presets.NO_PRESET`` reads the file by the contract alone."""
 
     def check(self, contract: FileKind) -> None:
         """Raise ``OptionsError`` for a mapping that names no contract column or category."""
@@ -141,6 +145,8 @@ class ImportOptions:
                                f"{', '.join(sorted(set(CATEGORY_LOOKUP.values())))}")
         if self.fiscal_year_start is not None and not 1 <= self.fiscal_year_start <= 12:
             raise OptionsError(f"the fiscal year's first month must be a month 1-12, not {self.fiscal_year_start}")
+        if (why := presets.check_choice(self.preset, contract.kind)) is not None:
+            raise OptionsError(why)
         if None in self.channel_map.values() and contract.column("channel").required:
             raise OptionsError(f"a {contract.kind} file has a channel on every row: no value can be a shared cost")
 
@@ -775,12 +781,16 @@ def prepare(kind: str, path: Path, options: ImportOptions | None = None,
 def _prepare(contract: FileKind, path: Path, options: ImportOptions, name: str, report: Progress, *,
              text: bool) -> PreparedImport:
     report(0.0, "Reading the file")
-    source = open_export(path, name, is_header_for(contract, options), text=text, encoding=options.encoding,
-                         sheet=options.sheet)
+    is_header = presets.header_test(contract.kind, options.preset, is_header_for(contract, options))
+    source = open_export(path, name, is_header, text=text, encoding=options.encoding, sheet=options.sheet)
     if isinstance(source, list):
         return PreparedImport(contract.kind, name, "", pl.DataFrame(), source)
+    preset = presets.apply(contract, source.headers, source.header_row, options)
+    if isinstance(preset, list):
+        return PreparedImport(contract.kind, name, "", pl.DataFrame(), [*source.problems, *preset])
+    applied, options = preset or (None, options)
     head = _Collector()
-    columns = _map_headers(source.headers, source.header_row, contract, options, head)
+    columns = _map_headers(applied.headers if applied else source.headers, source.header_row, contract, options, head)
     checker = _Checker(contract, options, columns,
                        values=not any(p.code == "missing_column" for p in head.problems))
     parts: list[pl.DataFrame] = []
@@ -789,6 +799,8 @@ def _prepare(contract: FileKind, path: Path, options: ImportOptions, name: str, 
     done = 0
     try:
         for batch in source.batches():
+            if applied:  # the preset's rows left out and columns derived, on the cells as read
+                batch.cells, batch.ragged = applied.transform(batch.cells, batch.ragged)
             ragged_total += len(batch.ragged)
             ragged.extend(batch.ragged[:max(0, RAGGED_LISTED - len(ragged))])
 
@@ -808,7 +820,8 @@ def _prepare(contract: FileKind, path: Path, options: ImportOptions, name: str, 
     report(0.95, "Checking duplicates and totals")
     rows = checker.finish(parts)
     header_problems = [p for p in head.finish() if p.code != "blank_header" or p in checker.blank_with_data()]
-    problems = [*source.problems, *ragged_problems(ragged, len(source.headers), ragged_total),
+    problems = [*source.problems, *(applied.problems() if applied else []),
+                *ragged_problems(ragged, len(source.headers), ragged_total),
                 *_cap_listing(header_problems, HEADER_PROBLEMS_LISTED, "columns"),
                 *checker.blank_rows_problem(), *checker.out.finish(), *checker.new_channel_problems()]
     report(1.0, "Checked")
