@@ -6,6 +6,7 @@ rows by the rule the docs state (not by the importer), exact to the cent.
 from __future__ import annotations
 
 import csv
+import io
 import json
 import random
 import re
@@ -112,6 +113,24 @@ def test_google_ads_excel_download_utf16_tabs_and_cost_with_its_currency(tmp_pat
     prepared = prepare("spend", path)
     assert prepared.ok and _applied(prepared) == "google_ads"
     assert prepared.total() == sum(_dec(r["Cost"]) for r in rows if not r["Campaign"].startswith("Total"))
+
+
+def test_google_ads_total_lines_are_left_out_from_the_first_column_whatever_it_is(tmp_path: Path) -> None:
+    """With "Campaign status" (or any column) first, the report writes "Total: Account" there, and the
+    Campaign column of its total lines says '--'."""
+    rows = _rows("google_ads_campaign_report.csv", "Cost")
+    out = [["Campaign report"], ["January 1, 2025 - March 31, 2025"], ["Campaign status", *rows[0]]]
+    for r in rows:
+        total = r["Campaign"].startswith("Total")
+        out.append([r["Campaign"] if total else "Enabled", *("--" if total and k == "Campaign" else v
+                                                              for k, v in r.items())])
+    text = io.StringIO()
+    csv.writer(text).writerows(out)
+    prepared = prepare("spend", write(tmp_path / "Campaign report.csv", text.getvalue()))
+    assert prepared.ok, [p.describe() for p in prepared.errors]
+    assert _applied(prepared) == "google_ads"
+    assert prepared.total() == sum(_dec(r["Cost"]) for r in rows if not r["Campaign"].startswith("Total"))
+    assert _dropped(prepared, "total_row_dropped") == 2
 
 
 def test_microsoft_ads_report_with_its_preamble_and_copyright_footer() -> None:

@@ -146,13 +146,17 @@ _TOTAL = r"(grand\s*)?totals?(\s*[:\-\u2013]\s*.*|\s+for\s+.*|\s+.*)?"
 
 _AD_TOTALS = "a report total, not a campaign"
 
+FIRST_COLUMN = ".*"
+"""A rule's column: the file's first, whatever its header (a report writes its total lines' labels there)."""
+
 PRESETS: dict[str, Preset] = {p.name: p for p in (
     Preset(
         "google_ads", "Google Ads campaign report", "spend",
         signature=("campaign", "currencycode", "cost([a-z]{3})?", "impr"),
         columns=(("month|day|date", "period"), ("cost([a-z]{3})?", "amount"), ("currencycode", "currency"),
                  ("campaign", "description")),
-        drops=(Drop("campaign", _TOTAL, _AD_TOTALS, code="total_row_dropped"),),
+        drops=(Drop("campaign", _TOTAL, _AD_TOTALS, code="total_row_dropped"),
+               Drop(FIRST_COLUMN, _TOTAL, _AD_TOTALS, code="total_row_dropped")),
         channel_from=ChannelFrom("campaigntype", {
             "search": "Paid Search", "shopping": "Paid Search", "performance max": "Paid Search",
             "display": "Display", "video": "Display", "demand gen": "Paid Social", "discovery": "Paid Social"}),
