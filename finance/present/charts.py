@@ -199,14 +199,14 @@ def _floats(values: Iterable[Any]) -> list[float | None]:
 
 def _money_axis(currency: str) -> dict[str, str]:
     """A money axis's ticks: the currency's symbol, whole amounts with thousands separators."""
-    prefix, d3 = formats.d3_money(currency, 0)
-    return {"tickprefix": prefix, "tickformat": d3}
+    prefix, d3, suffix = formats.d3_money(currency, 0)
+    return {"tickprefix": prefix, "tickformat": d3, "ticksuffix": suffix}
 
 
 def _money_hover(currency: str, axis: str = "y", places: int | None = None) -> str:
     """A hover's money by the ``money`` rule of ``finance.present.formats``: ``$%{y:,.2f}``."""
-    prefix, d3 = formats.d3_money(currency, places)
-    return f"{prefix}%{{{axis}:{d3}}}"
+    prefix, d3, suffix = formats.d3_money(currency, places)
+    return f"{prefix}%{{{axis}:{d3}}}{suffix}"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -301,6 +301,7 @@ def _fit(fig: go.Figure) -> go.Figure:
                "subtitle": {"text": subtitle, "font": {"size": SUBTITLE_SIZE, "color": MUTED}}},
         margin={**MARGIN, "t": _top_margin(lines, _lines(subtitle) if title else 0)},
         legend=LEGEND,
+        separators=formats.d3_separators(),  # the decimal mark and thousands separator of the language
     )
     fig.update_xaxes(automargin=True)
     fig.update_yaxes(automargin=True)
@@ -1018,7 +1019,8 @@ def spend_by_category(rows: pl.DataFrame, include_sales: bool = False, currency:
     fig.update_layout(title={"text": title, "subtitle": {"text": subtitle}}, barmode="stack", hovermode="x unified")
     _category_axis(fig, axis)
     # headroom over the tallest bar for its total
-    fig.update_yaxes(title_text="Spend", tickprefix=formats.symbol(currency), tickformat="~s", rangemode="tozero",
+    prefix, _digits, suffix = formats.d3_money(currency, 0)
+    fig.update_yaxes(title_text="Spend", tickprefix=prefix, ticksuffix=suffix, tickformat="~s", rangemode="tozero",
                      range=[min(0.0, *known), max(0.0, *known) * 1.12] if known else None)
     return fig
 
