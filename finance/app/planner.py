@@ -201,11 +201,12 @@ def prepare_pack(ctx: Context, picked: str | None, request: PackPlan | None, kin
     actor = current_actor()
     by = (actor.email or actor.name) if actor is not None else None
     say("Gathering the figures, the plan and its projection...")
-    pack = load_pack(ctx.path, ctx.version, ctx.view.method, request, picked or None, ctx.checked, by)
+    pack = load_pack(ctx.path, ctx.version, ctx.view.method, request, picked or None, ctx.checked, by,
+                     ctx.view.language)
     say("Drawing the charts and laying out the pages in Chromium..." if kind == "pdf" else
         "Writing the sheets...")
     st.session_state[f"plan.pack.{kind}.bytes"] = report.to_pdf(pack) if kind == "pdf" else report.to_xlsx(pack)
-    st.session_state[f"plan.pack.{kind}.stamp"] = (picked, ctx.version, request)
+    st.session_state[f"plan.pack.{kind}.stamp"] = (picked, ctx.version, request, ctx.view.language)
     taken = time.perf_counter() - began
     PACK_SECONDS[kind] = taken
     return taken
@@ -215,6 +216,7 @@ def prepared_pack(ctx: Context, picked: str | None, request: PackPlan | None, ki
     """The board pack file made for this very plan, request and data version, if any: one made for
     another is not offered for download."""
     state = st.session_state
-    if f"plan.pack.{kind}.bytes" in state and state.get(f"plan.pack.{kind}.stamp") == (picked, ctx.version, request):
+    if f"plan.pack.{kind}.bytes" in state and state.get(f"plan.pack.{kind}.stamp") == (picked, ctx.version, request,
+                                                                                     ctx.view.language):
         return state[f"plan.pack.{kind}.bytes"]  # type: ignore[no-any-return]
     return None

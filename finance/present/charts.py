@@ -26,6 +26,7 @@ from __future__ import annotations
 import functools
 import math
 import re
+import unicodedata
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import date
 from decimal import Decimal, InvalidOperation
@@ -52,6 +53,8 @@ from finance.domain.schema import (
 )
 from finance.metrics import measures
 from finance.present import formats
+from finance.present.i18n import N_, _
+from finance.present.summary import band as band_words
 
 # ---------------------------------------------------------------------------------------------
 # Theme
@@ -128,7 +131,8 @@ MARGIN = {"l": TITLE_PAD, "r": 28, "b": 8}
 def _build_template() -> go.layout.Template:
     template = go.layout.Template(pio.templates["plotly_white"])
     template.layout.update(
-        font={"family": "Inter, 'Segoe UI', Roboto, 'Helvetica Neue', Arial, sans-serif", "size": 13,
+        font={"family": "Inter, 'Segoe UI', Roboto, 'Helvetica Neue', Arial, 'Noto Sans CJK JP', sans-serif",
+              "size": 13,
               "color": INK},
         title={"x": 0.0, "xanchor": "left", "xref": "container", "y": 1.0, "yanchor": "top", "yref": "container",
                "pad": {"l": TITLE_PAD, "t": TITLE_PAD}, "font": {"size": TITLE_SIZE, "color": INK},
@@ -153,7 +157,7 @@ def _build_template() -> go.layout.Template:
 TEMPLATE: go.layout.Template = _build_template()
 pio.templates[TEMPLATE_NAME] = TEMPLATE  # registered once, at import; figures name it explicitly
 
-NO_DATA = "No data for this selection"
+NO_DATA = N_("No data for this selection")
 DIMENSIONS = ("channel", "segment")
 VOLUMES: dict[str, str] = {"leads": "Leads", "visitors": "Visitors", "event_attendees": "Event attendees"}
 VOLUME_COSTS: dict[str, tuple[str, str]] = {
@@ -221,18 +225,42 @@ def _shown(text: str) -> list[str]:
     return _SHOWN_CHAR.findall(text)
 
 
+def _cells(chars: Sequence[str]) -> int:
+    """The width of characters as shown, in characters of Latin text: a Japanese character is two."""
+    return sum(2 if len(c) == 1 and unicodedata.east_asian_width(c) in "WF" else 1 for c in chars)
+
+
+def _fitting(chars: Sequence[str], width: int) -> int:
+    """How many of ``chars`` fit in ``width`` (at least one)."""
+    used = 0
+    for index, char in enumerate(chars):
+        used += _cells([char])
+        if used > width:
+            return max(index, 1)
+    return len(chars)
+
+
 def _greedy(words: list[str], width: int) -> list[str]:
-    """Words filled into lines of at most ``width`` characters as shown; a longer word is cut."""
+    """Words filled into lines of at most ``width`` characters as shown; a longer word is cut (Japanese,
+    written without spaces, is a long word: it breaks between any two characters)."""
     lines: list[str] = []
     line: list[str] = []
     for word in words:
-        if line and len(_shown(" ".join([*line, word]))) > width:
+        if line and _cells(_shown(" ".join([*line, word]))) > width:
             lines.append(" ".join(line))
             line = []
         chars = _shown(word)
-        while len(chars) > width:
-            lines.append("".join(chars[:width]))
-            chars = chars[width:]
+        room = width - (_cells(_shown(" ".join(line))) + 1 if line else 0)
+        if line and _cells(chars) > width and room > 0:  # a Japanese run: fill the line first
+            cut = _fitting(chars, room)
+            line.append("".join(chars[:cut]))
+            chars = chars[cut:]
+            lines.append(" ".join(line))
+            line = []
+        while _cells(chars) > width:
+            cut = _fitting(chars, width)
+            lines.append("".join(chars[:cut]))
+            chars = chars[cut:]
         line.append("".join(chars))
     return [*lines, " ".join(line)]
 
@@ -252,7 +280,7 @@ def wrap(text: str, width: int) -> str:
 def shorten(text: str, width: int) -> str:
     """``text`` (already escaped) cut to ``width`` characters as shown, with "…" where it was cut."""
     chars = _shown(text)
-    return text if len(chars) <= width else "".join(chars[:width - 1]).rstrip() + "…"
+    return text if _cells(chars) <= width else "".join(chars[:_fitting(chars, width - 1)]).rstrip() + "…"
 
 
 def _at_most(wrapped: str, lines: int, width: int) -> str:
@@ -381,7 +409,7 @@ def _figure(title: str, subtitle: str | None = None) -> go.Figure:
 def empty_figure(title: str = "", message: str = NO_DATA) -> go.Figure:
     """A figure that says there is nothing to show, instead of empty axes."""
     fig = _figure(title)
-    fig.add_annotation(text=message, x=0.5, y=0.5, xref="paper", yref="paper", showarrow=False,
+    fig.add_annotation(text=_(message), x=0.5, y=0.5, xref="paper", yref="paper", showarrow=False,
                        font={"size": 16, "color": MUTED})
     fig.update_xaxes(visible=False)
     fig.update_yaxes(visible=False)
@@ -496,8 +524,9 @@ def _band_rectangles(fig: go.Figure, edges: tuple[float, ...], y_low: float, y_h
     for label, low, high in zip(BAND_LABELS, lows, highs, strict=True):
         fig.add_hrect(y0=low, y1=high, fillcolor=BAND_COLORS[label], opacity=0.13, line_width=0, layer="below",
                       name=label)
-        fig.add_annotation(text=label, x=1.0, xref="x domain", xanchor="right", y=math.log10(high) if log else high,
-                           yref="y", yanchor="top", showarrow=False, font={"color": BAND_COLORS[label], "size": 12})
+        fig.add_annotation(text=band_words(label), x=1.0, xref="x domain", xanchor="right",
+                           y=math.log10(high) if log else high, yref="y", yanchor="top", showarrow=False,
+                           font={"color": BAND_COLORS[label], "size": 12})
     for edge, above in zip(edges, BAND_LABELS[1:], strict=True):
         fig.add_hline(y=edge, line={"color": BAND_COLORS[above], "dash": "dot", "width": 1}, layer="below",
                       name=f"{edge:g}x")
@@ -528,7 +557,7 @@ def ltv_cac_trend(rows: pl.DataFrame, edges: Sequence[float] = DEFAULT_BAND_EDGE
     """
     band_edges = check_band_edges(tuple(edges))
     if rows.is_empty() or _all_null(rows, ["ltv_cac"]):
-        return empty_figure("LTV:CAC")
+        return empty_figure(_("LTV:CAC"))
     _require(rows, ["period", "ltv_cac"], "ltv_cac_trend")
     rows = _labelled(rows)
     axis = _period_axis(rows)
@@ -542,7 +571,7 @@ def ltv_cac_trend(rows: pl.DataFrame, edges: Sequence[float] = DEFAULT_BAND_EDGE
         low = _floats(frame.get_column("ltv_cac_low")) if "ltv_cac_low" in frame.columns else [None] * len(axis)
         high = _floats(frame.get_column("ltv_cac_high")) if "ltv_cac_high" in frame.columns else [None] * len(axis)
         color = _color(index) if dim else INK
-        label = name or "LTV:CAC"
+        label = name or _("LTV:CAC")
         group = f"series-{index}"
         if any(v is not None for v in low) and any(v is not None for v in high):
             has_interval = True
@@ -556,8 +585,8 @@ def ltv_cac_trend(rows: pl.DataFrame, edges: Sequence[float] = DEFAULT_BAND_EDGE
         bands = [band_of(r, band_edges) for r in ratio]
         ltv = frame.get_column("ltv").to_list() if "ltv" in frame.columns else [None] * len(axis)
         cac = frame.get_column(cac_column).to_list() if cac_column in frame.columns else [None] * len(axis)
-        custom = [[b or "n/a", f"{formats.ratio(lo)} - {formats.ratio(hi)}" if lo is not None and hi is not None
-                   else "n/a", formats.money(lv, currency), formats.money(cv, currency)]
+        custom = [[band_words(b), f"{formats.ratio(lo)} - {formats.ratio(hi)}" if lo is not None and hi is not None
+                   else formats.na(), formats.money(lv, currency), formats.money(cv, currency)]
                   for b, lo, hi, lv, cv in zip(bands, low, high, ltv, cac, strict=True)]
         marker_colors = [BAND_COLORS[b] if b else NO_BAND_COLOR for b in bands] if not dim else color
         fig.add_trace(go.Scatter(
@@ -565,9 +594,10 @@ def ltv_cac_trend(rows: pl.DataFrame, edges: Sequence[float] = DEFAULT_BAND_EDGE
             line={"color": color, "width": 2.5 if not dim else 2}, connectgaps=False,
             marker={"color": marker_colors, "size": 9 if not dim else 7, "line": {"color": "white", "width": 1}},
             customdata=custom,
-            hovertemplate=(f"<b>{'%{fullData.name} · ' if name else ''}%{{x}}</b><br>LTV:CAC %{{y:.2f}}x "
-                           "(range %{customdata[1]})<br>Band: %{customdata[0]}<br>"
-                           f"LTV %{{customdata[2]}} · {_cac_words(cac_column)} %{{customdata[3]}}<extra></extra>"),
+            hovertemplate=(f"<b>{'%{fullData.name} · ' if name else ''}%{{x}}</b><br>" + _(
+                "LTV:CAC {ratio} (range {range})<br>Band: {band}<br>LTV {ltv} · {cac} {cac_value}").format(
+                ratio="%{y:.2f}x", range="%{customdata[1]}", band="%{customdata[0]}", ltv="%{customdata[2]}",
+                cac=_cac_words(cac_column), cac_value="%{customdata[3]}") + "<extra></extra>"),
         ))
         plotted += [v for v in (*ratio, *low, *high) if v is not None]
     log = _wide_range(plotted, band_edges[-1])
@@ -583,32 +613,43 @@ def ltv_cac_trend(rows: pl.DataFrame, edges: Sequence[float] = DEFAULT_BAND_EDGE
         y_high = max(band_edges[-1] * 1.25, max(plotted) * 1.08)
         fig.update_yaxes(ticksuffix="x", range=[y_low, y_high])
     _band_rectangles(fig, band_edges, y_low, y_high, log)
-    fig.update_yaxes(title_text="LTV:CAC" + (" (log scale)" if log else ""), showgrid=False)
-    title, subtitle = _trend_title(rows, dim, band_edges, has_interval)
-    subtitle = subtitle.replace("fully loaded CAC", _cac_words(cac_column))
+    fig.update_yaxes(title_text=_("LTV:CAC (log scale)") if log else _("LTV:CAC"), showgrid=False)
+    title, subtitle = _trend_title(rows, dim, band_edges, has_interval, _cac_words(cac_column))
     fig.update_layout(title={"text": title, "subtitle": {"text": subtitle}})
     return fig
 
 
 def _trend_title(rows: pl.DataFrame, dim: str | None, edges: tuple[float, ...],
-                 has_interval: bool) -> tuple[str, str]:
+                 has_interval: bool, cac_words: str | None = None) -> tuple[str, str]:
     latest = _latest_known(rows, "ltv_cac")
     label = str(latest.get_column("period_label")[0])
-    shading = "Shaded: health bands" + ("; around each line: the LTV interval" if has_interval else "")
+    cac = cac_words or _cac_words("cac")
+    shading = _("Shaded: health bands; around each line: the LTV interval") if has_interval \
+        else _("Shaded: health bands")
     if dim is None:
         ratio = latest.get_column("ltv_cac")[0]
-        return (f"LTV:CAC is {formats.ratio(ratio, edges)} in {label}: {band_of(ratio, edges)}",
-                f"LTV (gross margin) / fully loaded CAC per period. {shading}.")
+        return (_("LTV:CAC is {ratio} in {period}: {band}").format(
+                    ratio=formats.ratio(ratio, edges), period=label, band=band_words(band_of(ratio, edges))),
+                _("LTV (gross margin) / {cac} per period. {shading}.").format(cac=cac, shading=shading))
     ranked = latest.sort("ltv_cac", descending=True)
     names = [literal.chart(v) for v in ranked.get_column(dim).to_list()]
     ratios = ranked.get_column("ltv_cac").to_list()
     if len(names) == 1:
-        title = f"LTV:CAC is {formats.ratio(ratios[0], edges)} for {names[0]} in {label}: {band_of(ratios[0], edges)}"
+        title = _("LTV:CAC is {ratio} for {name} in {period}: {band}").format(
+            ratio=formats.ratio(ratios[0], edges), name=names[0], period=label,
+            band=band_words(band_of(ratios[0], edges)))
     else:
-        title = (f"LTV:CAC in {label}: {names[0]} highest at {formats.ratio(ratios[0], edges)} "
-                 f"({band_of(ratios[0], edges)}), {names[-1]} lowest at {formats.ratio(ratios[-1], edges)} "
-                 f"({band_of(ratios[-1], edges)})")
-    return title, f"LTV (gross margin) / fully loaded CAC per period and {dim}. {shading}."
+        title = _("LTV:CAC in {period}: {best} highest at {best_ratio} ({best_band}), {worst} lowest at "
+                  "{worst_ratio} ({worst_band})").format(
+            period=label, best=names[0], best_ratio=formats.ratio(ratios[0], edges),
+            best_band=band_words(band_of(ratios[0], edges)), worst=names[-1],
+            worst_ratio=formats.ratio(ratios[-1], edges), worst_band=band_words(band_of(ratios[-1], edges)))
+    return title, _("LTV (gross margin) / {cac} per period and {dimension}. {shading}.").format(
+        cac=cac, dimension=_(DIMENSION_WORDS.get(dim, dim)), shading=shading)
+
+
+DIMENSION_WORDS = {"channel": N_("channel"), "segment": N_("segment")}
+"""A breakdown's name in a sentence, in the language."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -708,7 +749,7 @@ class _LabelPlane:
         offset (``ax``, ``ay`` in px) for a label further away with a leader line, else None."""
         def crowd(index: int) -> tuple[int, float]:
             cx, cy, radius = self.markers[index]
-            near = sum(1 for x, y, _ in self.markers if (x - cx) ** 2 + (y - cy) ** 2 < 120.0**2)
+            near = sum(1 for x, y, _radius in self.markers if (x - cx) ** 2 + (y - cy) ** 2 < 120.0**2)
             return (-near, -radius)
 
         chosen: list[str | tuple[float, float] | None] = [None] * len(names)
@@ -739,7 +780,7 @@ class _LabelPlane:
 
 def _cac_words(cac_column: str) -> str:
     """The name of the CAC in a column: S&M CAC includes sales costs, fully loaded CAC does not."""
-    return "S&M CAC" if cac_column == "cac_sm" else "fully loaded CAC"
+    return _("S&M CAC") if cac_column == "cac_sm" else _("fully loaded CAC")
 
 
 @_fitted
@@ -761,7 +802,7 @@ def channel_efficiency(rows: pl.DataFrame, dimension: str = "channel",
     words = _cac_words(cac_column)[:1].upper() + _cac_words(cac_column)[1:]
     spend_column = "spend_sm" if cac_column == "cac_sm" else "spend"
     if rows.is_empty() or _all_null(rows, [cac_column, "ltv"]):
-        return empty_figure("LTV against CAC")
+        return empty_figure(_("LTV against CAC"))
     _require(rows, [cac_column, "ltv"], "channel_efficiency")
     if "period" in rows.columns:
         rows = _labelled(rows).filter(pl.col("period") == pl.col("period").max())
@@ -769,7 +810,7 @@ def channel_efficiency(rows: pl.DataFrame, dimension: str = "channel",
     points: list[dict[str, Any]] = []
     missing: list[str] = []
     for rec in rows.iter_rows(named=True):
-        name = literal.chart(rec[dimension]) if rec.get(dimension) is not None else (_label_of(rec) or "All")
+        name = literal.chart(rec[dimension]) if rec.get(dimension) is not None else (_label_of(rec) or _("All"))
         cac, ltv = _float(rec[cac_column]), _float(rec["ltv"])
         if cac is None or ltv is None or cac <= 0:
             missing.append(name)
@@ -780,8 +821,10 @@ def channel_efficiency(rows: pl.DataFrame, dimension: str = "channel",
         points.append({"name": name, "cac": cac, "ltv": ltv, "ratio": ratio, "band": band,
                        "spend": _float(rec.get(spend_column)), "raw": rec})
     if not points:
-        where = label or "this selection"
-        return empty_figure("LTV against CAC", f"{NO_DATA}: no {dimension} has both a CAC and an LTV in {where}")
+        where = label or _("this selection")
+        return empty_figure(_("LTV against CAC"), _(
+            "{no_data}: no {dimension} has both a CAC and an LTV in {where}").format(
+            no_data=_(NO_DATA), dimension=_(DIMENSION_WORDS.get(dimension, dimension)), where=where))
     fig = _figure("")
     cacs, ltvs = [p["cac"] for p in points], [p["ltv"] for p in points]
     # A log-log view when values span an order of magnitude: the LTV = k x CAC diagonals stay
@@ -806,7 +849,8 @@ def channel_efficiency(rows: pl.DataFrame, dimension: str = "channel",
         at, position = plane.place_line_label(f"{multiple:g}x", start, end, multiple)
         fig.add_trace(go.Scatter(
             x=[start, at, end], y=[multiple * start, multiple * at, multiple * end], mode="lines+text",
-            hoverinfo="skip", name=f"LTV = {multiple:g}x CAC" + (" (break-even)" if multiple == 1 else ""),
+            hoverinfo="skip", name=(_("LTV = {multiple} CAC (break-even)") if multiple == 1 else
+                                    _("LTV = {multiple} CAC")).format(multiple=formats.threshold(multiple)),
             line={"color": MUTED, "dash": dash, "width": 1.2}, text=["", f"{multiple:g}x", ""],
             textposition=position, textfont={"color": MUTED, "size": LABEL_SIZE}, cliponaxis=False,
         ))
@@ -814,7 +858,7 @@ def channel_efficiency(rows: pl.DataFrame, dimension: str = "channel",
         p["label"] = shorten(p["name"], LABEL_CHARS)  # the whole name is in the hover
     positions = plane.place_point_labels([p["label"] for p in points])
     unlabelled = [p["label"] for p, spot in zip(points, positions, strict=True) if spot is None]
-    for p, spot, (_, _, radius) in zip(points, positions, plane.markers, strict=True):
+    for p, spot, (_x, _y, radius) in zip(points, positions, plane.markers, strict=True):
         p["position"] = spot if isinstance(spot, str) else None
         if isinstance(spot, tuple):  # no room beside the point: the label further off, with a line to it
             fig.add_annotation(x=math.log10(p["cac"]) if log else p["cac"], y=math.log10(p["ltv"]) if log else p["ltv"],
@@ -827,46 +871,53 @@ def channel_efficiency(rows: pl.DataFrame, dimension: str = "channel",
             continue
         fig.add_trace(go.Scatter(
             x=[p["cac"] for p in members], y=[p["ltv"] for p in members], mode="markers+text",
-            name=band or "no band", text=[p["label"] if p["position"] else "" for p in members],
+            name=band_words(band) if band else _("no band"),
+            text=[p["label"] if p["position"] else "" for p in members],
             textposition=[p["position"] or "top center" for p in members], cliponaxis=False,
             textfont={"size": LABEL_SIZE, "color": INK},
             marker={"color": BAND_COLORS[band] if band else NO_BAND_COLOR, "opacity": 0.85,
                     "size": [p["spend"] if p["spend"] and p["spend"] > 0 else 0.0 for p in members],
                     "sizemode": "area", "sizeref": size_ref, "sizemin": 8, "line": {"color": "white", "width": 1}},
             customdata=[[p["name"], formats.money(p["raw"][cac_column], currency),
-                         formats.money(p["raw"]["ltv"], currency), formats.ratio(p["ratio"]), p["band"] or "n/a",
+                         formats.money(p["raw"]["ltv"], currency), formats.ratio(p["ratio"]), band_words(p["band"]),
                          formats.money(p["raw"].get(spend_column), currency),
                          formats.count(p["raw"].get("new_customers"))] for p in members],
-            hovertemplate=(f"<b>%{{customdata[0]}}</b><br>{words} %{{customdata[1]}}<br>"
-                           "LTV %{customdata[2]}<br>LTV:CAC %{customdata[3]} (%{customdata[4]})<br>"
-                           "Spend %{customdata[5]} · %{customdata[6]} new customers<extra></extra>"),
+            hovertemplate=(f"<b>%{{customdata[0]}}</b><br>{words} %{{customdata[1]}}<br>" + _(
+                "LTV {ltv}<br>LTV:CAC {ratio} ({band})<br>Spend {spend} · {customers} new customers").format(
+                ltv="%{customdata[2]}", ratio="%{customdata[3]}", band="%{customdata[4]}", spend="%{customdata[5]}",
+                customers="%{customdata[6]}") + "<extra></extra>"),
         ))
     ranked = sorted(points, key=lambda p: p["ratio"], reverse=True)
     ratio_edges = band_edges or DEFAULT_BAND_EDGES
     best, worst = ranked[0], ranked[-1]
     if len(ranked) == 1:
-        title = f"{best['name']}: LTV:CAC {formats.ratio(best['ratio'], ratio_edges)}"
+        title = _("{name}: LTV:CAC {ratio}").format(name=best["name"], ratio=formats.ratio(best["ratio"], ratio_edges))
     else:
-        title = (f"{best['name']} is the most efficient {dimension} at {formats.ratio(best['ratio'], ratio_edges)} "
-                 f"LTV:CAC; {worst['name']} the least at {formats.ratio(worst['ratio'], ratio_edges)}")
+        title = (_("{best} is the most efficient channel at {best_ratio} LTV:CAC; {worst} the least at {worst_ratio}")
+                 if dimension == "channel" else
+                 _("{best} is the most efficient segment at {best_ratio} LTV:CAC; {worst} the least at {worst_ratio}")
+                 ).format(best=best["name"], best_ratio=formats.ratio(best["ratio"], ratio_edges), worst=worst["name"],
+                          worst_ratio=formats.ratio(worst["ratio"], ratio_edges))
     # the y axis title is kept short to fit the height of a chart in the board pack: the subtitle
     # says what LTV is
-    subtitle = (f"{label + ': ' if label else ''}LTV is gross margin; bubble area = "
-                f"{'S&M' if cac_column == 'cac_sm' else 'fully loaded'} spend; colour = health band")
+    subtitle = (_("LTV is gross margin; bubble area = S&M spend; colour = health band") if cac_column == "cac_sm"
+                else _("LTV is gross margin; bubble area = fully loaded spend; colour = health band"))
+    if label:
+        subtitle = f"{label}: {subtitle}"
     if missing:
-        subtitle += f"; n/a (no CAC or LTV): {', '.join(missing)}"
+        subtitle += "; " + _("n/a (no CAC or LTV): {names}").format(names=", ".join(missing))
     if unlabelled:
-        subtitle += f"; no room to label (hover for them): {', '.join(unlabelled)}"
+        subtitle += "; " + _("no room to label (hover for them): {names}").format(names=", ".join(unlabelled))
     fig.update_layout(title={"text": title, "subtitle": {"text": subtitle}})
     if log:
-        fig.update_xaxes(title_text=f"{words} per new customer (log scale)", type="log",
+        fig.update_xaxes(title_text=_("{cac} per new customer (log scale)").format(cac=words), type="log",
                          range=[math.log10(x_low), math.log10(x_high)], **_log_money_ticks(x_low, x_high, currency))
-        fig.update_yaxes(title_text="LTV per customer (log scale)", type="log",
+        fig.update_yaxes(title_text=_("LTV per customer (log scale)"), type="log",
                          range=[math.log10(y_low), math.log10(y_high)], **_log_money_ticks(y_low, y_high, currency))
     else:
-        fig.update_xaxes(title_text=f"{words} per new customer", **_money_axis(currency),
+        fig.update_xaxes(title_text=_("{cac} per new customer").format(cac=words), **_money_axis(currency),
                          range=[x_low, x_high])
-        fig.update_yaxes(title_text="LTV per customer", **_money_axis(currency),
+        fig.update_yaxes(title_text=_("LTV per customer"), **_money_axis(currency),
                          range=[y_low, y_high])
     return fig
 
@@ -877,7 +928,8 @@ def _log_money_ticks(low: float, high: float, currency: str) -> dict[str, Any]:
               for m in (1, 2, 5) if low <= m * 10.0**k <= high]
     sign = formats.symbol(currency)
     text = [f"{sign}{v / 1e6:g}M" if v >= 1e6 else f"{sign}{v / 1e3:g}K" if v >= 1e3 else f"{sign}{v:g}"
-            for v in values]
+            for v in values] if formats.language_is_default() else \
+        [formats.money_compact(v, currency).replace(",00", "").replace(".00", "") for v in values]
     return {"tickvals": values, "ticktext": text}
 
 

@@ -48,10 +48,10 @@ from babel.dates import format_date
 from babel.numbers import format_decimal
 
 from finance.domain.schema import DEFAULT_CURRENCY, band_of
-from finance.present.i18n import DEFAULT_LANGUAGE, _, language, locale, ngettext
+from finance.present.i18n import DEFAULT_LANGUAGE, N_, _, language, locale, ngettext
 
-NA = "n/a"
-"""What an unknown figure is written as, everywhere."""
+NA = N_("n/a")
+"""What an unknown figure is written as, everywhere (``na()``: in the language being written in)."""
 
 CURRENCY_SYMBOLS = {"USD": "$", "EUR": "€", "GBP": "£", "JPY": "¥", "CNY": "CN¥", "INR": "₹",
                     "CAD": "CA$", "AUD": "A$", "NZD": "NZ$", "HKD": "HK$", "SGD": "S$", "MXN": "MX$",
@@ -65,7 +65,14 @@ _COMPACT = ((Decimal(10) ** 9, "B"), (Decimal(10) ** 6, "M"), (Decimal(10) ** 3,
 _DIGITS = re.compile(r"#,##0(?:\.0+)?")
 """The digits of a CLDR number pattern (``#,##0.00``), replaced by as many decimals as a rule writes."""
 DAY_PATTERNS = {"en": "dd MMM y", "fr": "dd MMM y", "ja": "y年M月d日"}
+LONG_DAY_PATTERNS = {"en": "d MMMM y", "fr": "d MMMM y", "ja": "y年M月d日"}
+"""A day written out: ``5 December 2026``, ``5 décembre 2026``, ``2026年12月5日``."""
 """A day as each language writes it: ``05 Dec 2026``, ``05 déc. 2026``, ``2026年12月5日``."""
+
+
+def language_is_default() -> bool:
+    """Whether the language being written in is English, the source language."""
+    return language() == DEFAULT_LANGUAGE
 
 
 def na() -> str:
@@ -289,6 +296,11 @@ def span(low: Any, high: Any, write: Callable[[Any], str]) -> str:
 def day(value: date | None) -> str:
     """``05 Dec 2026``; ``n/a`` when unknown."""
     return na() if value is None else format_date(value, DAY_PATTERNS[language()], locale=locale())
+
+
+def long_day(value: date) -> str:
+    """``5 December 2026``: a day written out, as on a cover page."""
+    return format_date(value, LONG_DAY_PATTERNS[language()], locale=locale())
 
 
 def duration(seconds: Any) -> str:

@@ -95,3 +95,42 @@ def ngettext(singular: str, plural: str, n: int) -> str:
 def N_(message: str) -> str:
     """Marks a label declared once (a constant, a table of labels) for translation where it is shown."""
     return message
+
+
+def declared_labels() -> list[str]:
+    """English words declared below the present layer that the dashboard and the pack show translated
+    (by their words as the msgid): the metric registry's labels, the cost categories, the health bands,
+    the assumptions' labels, the response curves' names and the projected figures' labels."""
+    from finance.domain.assumptions import LABELS
+    from finance.domain.schema import BAND_LABELS, CATEGORIES
+    from finance.metrics import measures
+    from finance.planning.curves import CURVE_NAMES
+    from finance.planning.plans import FIGURES
+
+    return [*(figure.label for figure in measures.FIGURES), *(c.label for c in CATEGORIES.values()), *BAND_LABELS,
+            *LABELS.values(), *CURVE_NAMES.values(), *(label for label, _unit in FIGURES.values())]
+
+
+KEYWORDS = {"_": None, "N_": None, "ngettext": (1, 2)}
+"""The calls whose first argument (``ngettext``: first two) is a message to translate."""
+SOURCES = ("app.py", "pages/*.py", "finance/app/*.py", "finance/present/*.py")
+"""Where the dashboard's and the pack's words are written (the command line and the JSON stay English)."""
+
+
+def messages(root: Path | None = None) -> dict[str | tuple[str, str], list[str]]:
+    """Every message the code marks for translation, with where it is (``path:line``), plus
+    :func:`declared_labels`: what the catalogs must translate. A plural is ``(singular, plural)``."""
+    from babel.messages.extract import extract
+
+    base = root or LOCALE_DIR.parents[1]
+    found: dict[str | tuple[str, str], list[str]] = {}
+    for pattern in SOURCES:
+        for path in sorted(base.glob(pattern)):
+            with path.open("rb") as source:
+                for line, message, _comments, _context in extract("python", source, keywords=KEYWORDS):
+                    key = message if isinstance(message, str) else (message[0], message[1])
+                    if key:
+                        found.setdefault(key, []).append(f"{path.relative_to(base).as_posix()}:{line}")
+    for label in declared_labels():
+        found.setdefault(label, []).append("declared below the present layer")
+    return found
