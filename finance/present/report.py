@@ -451,11 +451,11 @@ def _category_table(pack: BoardPack) -> pl.DataFrame:
     for key in (*MARKETING_CATEGORIES, "sales"):
         spend = row[f"spend_{key}"]
         if key == "sales":
-            rows.append(("marketing", "Fully loaded (marketing)", total, row["cac"], 1.0 if total else None))
+            rows.append(("marketing", N_("Fully loaded (marketing)"), total, row["cac"], 1.0 if total else None))
         share = float(spend / total) if spend is not None and total else None
         rows.append((key, CATEGORIES[key].label, spend, pack.cac_by_category.get(key),
                      None if key == "sales" else share))
-    rows.append(("sales_and_marketing", "Sales and marketing", row["spend_sm"], row["cac_sm"], None))
+    rows.append(("sales_and_marketing", N_("Sales and marketing"), row["spend_sm"], row["cac_sm"], None))
     return pl.DataFrame(rows, schema={"category": pl.String, "label": pl.String, "spend": pl.Decimal(38, 4),
                                       "cac_contribution": pl.Decimal(38, 10), "share_of_marketing": pl.Float64},
                         orient="row").select(pl.lit(pack.period).alias("quarter"), pl.all())
@@ -552,8 +552,8 @@ def _table(title: str, frame: pl.DataFrame, columns: Sequence[tuple[str, str, st
            note: str | None = None) -> pdf.Table:
     """A PDF table of ``frame``'s columns (source, header, format), headers readable (and translated, as
     the health bands in it are)."""
-    selected = frame.select([(pl.col(source).map_elements(summary.band, return_dtype=pl.String)
-                              if source == "band" else pl.col(source)).alias(_(header))
+    selected = frame.select([(pl.col(source).replace(summary.band_words()) if source == "band" else pl.col(source))
+                             .alias(_(header))
                              for source, header, _kind in columns])
     return pdf.Table(title, selected, {_(header): kind for _source, header, kind in columns if kind != "text"}, note)
 
@@ -650,7 +650,8 @@ def _key_figures(pack: BoardPack, sheets: Mapping[str, pl.DataFrame]) -> pdf.Sec
 
 
 def _cac(pack: BoardPack, sheets: Mapping[str, pl.DataFrame]) -> pdf.Section:
-    categories = sheets["CAC by category"].with_columns(pl.col("label").map_elements(_, return_dtype=pl.String))
+    labels = sheets["CAC by category"].get_column("label").to_list()
+    categories = sheets["CAC by category"].with_columns(pl.col("label").replace({label: _(label) for label in labels}))
     table = _table(_("CAC by cost category, {period}").format(period=pack.period), categories, [
         ("label", N_("Cost category"), "text"), ("spend", N_("Spend"), "money"),
         ("cac_contribution", N_("Per new customer"), "money"),
@@ -716,7 +717,8 @@ def _budget(pack: BoardPack, sheets: Mapping[str, pl.DataFrame]) -> pdf.Section:
     intro.append(_("For {period}; {source}. Ranges are the central {interval} of the projection's draws "
                    "(see Methodology).").format(period=pack.plan_period, source=pack.request_source,
                                                 interval=formats.percent(pack.interval, places=0)))
-    projection = sheets["Projection by channel"].with_columns(pl.col("curve").map_elements(_, return_dtype=pl.String))
+    curves = sheets["Projection by channel"].get_column("curve").drop_nulls().to_list()
+    projection = sheets["Projection by channel"].with_columns(pl.col("curve").replace({c: _(c) for c in curves}))
     channels = _table(_("Projection by channel"), projection, [
         ("channel", N_("Channel"), "text"), ("spend", N_("Direct spend"), "money"),
         ("customers", N_("Customers"), "int"),

@@ -30,6 +30,11 @@ CAC_BASIS_WORDS = {"marketing": N_("fully loaded CAC (every cost category but sa
 """The CAC a ratio divides by, in words (``finance.metrics.table.CAC_BASIS_WORDS``, in the language)."""
 
 
+def band_words() -> dict[str, str]:
+    """Each health band and its words in the language being written in (for ``pl.Expr.replace``)."""
+    return {name: _(words) for name, words in BAND_WORDS.items()}
+
+
 def band(name: str | None) -> str:
     """A health band in the language; ``n/a`` when unknown."""
     return _(BAND_WORDS.get(name, name)) if name else formats.na()
