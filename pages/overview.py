@@ -29,7 +29,9 @@ previous = earlier.row(-1, named=True) if earlier.height else None
 awaiting = known.filter(pl.col("period") > latest["period"])
 result = ctx.metrics()
 window = _(sidebar.WINDOW_LABELS[ctx.view.window]).lower()
-st.caption(f"{latest['period_label']}, {window}; {widgets.as_of_text(result)}; {widgets.method_sentence(result)}")
+st.caption(_("{period}, {window}; {as_of}; {method}").format(period=latest["period_label"], window=window,
+                                                            as_of=widgets.as_of_text(result),
+                                                            method=widgets.method_sentence(result)))
 
 
 def delta(key: str, fmt: str = "money") -> str | None:

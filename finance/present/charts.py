@@ -929,7 +929,7 @@ def _log_money_ticks(low: float, high: float, currency: str) -> dict[str, Any]:
     sign = formats.symbol(currency)
     text = [f"{sign}{v / 1e6:g}M" if v >= 1e6 else f"{sign}{v / 1e3:g}K" if v >= 1e3 else f"{sign}{v:g}"
             for v in values] if formats.language_is_default() else \
-        [formats.money_compact(v, currency).replace(",00", "").replace(".00", "") for v in values]
+        [formats.money_tick(v, currency) for v in values]
     return {"tickvals": values, "ticktext": text}
 
 

@@ -198,6 +198,17 @@ def _compact_in_locale(amount: Decimal, currency: str) -> str:
     return money(amount, currency)
 
 
+def money_tick(value: Any, currency: str = DEFAULT_CURRENCY) -> str:
+    """A round amount on an axis: compact (``$50K``, ``5万``), its decimals dropped when they are zeros."""
+    amount = exact(value)
+    if amount is None:
+        return na()
+    text = money_compact(amount, currency)
+    if text == money(amount, currency):  # below the first compact unit: the whole amount
+        return money(amount, currency, whole=True)
+    return re.sub(r"(\d)[.,]0+(?!\d)", r"\1", text)
+
+
 def ratio(value: Any, edges: Sequence[float] | None = None) -> str:
     """``3.04x``; ``n/a`` when unknown.
 

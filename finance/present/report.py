@@ -624,7 +624,7 @@ def _key_figures(pack: BoardPack, sheets: Mapping[str, pl.DataFrame]) -> pdf.Sec
         if now is None or before is None:
             return formats.na()
         if kind in ("money", "int"):
-            return _change(now, before, None) or formats.na() if p else formats.na()
+            return formats.percent(float(now) / float(before) - 1, signed=True) if float(before) else formats.na()
         if kind == "months":
             return summary.months_change(now, before) or formats.na()
         if kind == "ratio":
