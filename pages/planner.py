@@ -16,9 +16,9 @@ from finance.present import formats
 from finance.present.i18n import N_, _
 from finance.store.dataset import SHARED
 
+# Each kind of saved scenario (stored in English, shown in the language).
 KIND_WORDS = {"request": N_("request"), "custom": N_("custom"), "baseline": N_("baseline"),
               "optimised": N_("optimised"), "goal seek": N_("goal seek")}
-"""Each kind of saved scenario (stored in English, shown in the language)."""
 
 ctx = sidebar.context()
 money = functools.partial(formats.money, currency=ctx.currency)  # amounts in the database's currency

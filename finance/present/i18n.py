@@ -2,7 +2,7 @@
 
 English is the source language: every label in the code is English, marked ``_("...")`` where it is
 shown (or ``N_("...")`` where it is declared, then ``_(label)`` where it is shown). The French and
-Japanese words are gettext catalogs kept as ``.po`` sources in ``finance/locale/<lang>/LC_MESSAGES/``,
+Japanese words are gettext catalogs kept as ``.po`` sources in ``finance/present/locale/<lang>/LC_MESSAGES/``,
 compiled in memory the first time a language is used (nothing is downloaded or written at run time).
 
 The language is a context variable: the dashboard sets it at the start of every run of a session
@@ -30,7 +30,8 @@ DEFAULT_LANGUAGE = "en"
 LOCALES = {"en": "en_US", "fr": "fr_FR", "ja": "ja_JP"}
 """The Babel locale whose number and date rules each language writes with."""
 DOMAIN = "finance"
-LOCALE_DIR = Path(__file__).resolve().parents[1] / "locale"
+LOCALE_DIR = Path(__file__).resolve().parent / "locale"
+"""The catalogs: ``<lang>/LC_MESSAGES/finance.po`` (the present layer owns the words shown to people)."""
 
 _language: ContextVar[str] = ContextVar("language", default=DEFAULT_LANGUAGE)
 
@@ -122,7 +123,7 @@ def messages(root: Path | None = None) -> dict[str | tuple[str, str], list[str]]
     :func:`declared_labels`: what the catalogs must translate. A plural is ``(singular, plural)``."""
     from babel.messages.extract import extract
 
-    base = root or LOCALE_DIR.parents[1]
+    base = root or LOCALE_DIR.parents[2]
     found: dict[str | tuple[str, str], list[str]] = {}
     for pattern in SOURCES:
         for path in sorted(base.glob(pattern)):

@@ -253,7 +253,7 @@ def _data_version(imports: pl.DataFrame, as_of: date, prepared_on: date, prepare
     latest = active.sort("imported_at").row(-1, named=True)
     when = latest["imported_at"]
     words = {"day": formats.day(as_of), "numbers": numbers,
-             "kinds": ", ".join(_(KIND_WORDS.get(k, k)) for k in KINDS if k in kinds),
+             "kinds": ", ".join(_(summary.KIND_WORDS.get(k, k)) for k in KINDS if k in kinds),
              "latest": formats.day(when.date() if isinstance(when, datetime) else when),
              "person": latest.get("imported_by") or "", "prepared": prepared}
     if latest.get("imported_by"):
@@ -267,9 +267,6 @@ def _data_version(imports: pl.DataFrame, as_of: date, prepared_on: date, prepare
                 _("Figures as of {day}, from import {numbers} ({kinds}), the latest on {latest} (UTC). {prepared}"))
     return text.format(**words)
 
-
-KIND_WORDS = {"spend": N_("spend"), "funnel": N_("funnel"), "customers": N_("customers"), "revenue": N_("revenue")}
-"""The kinds of imported file (``finance.domain.schema.KINDS``) in a sentence."""
 
 
 def _saved_request(store: Store, name: str | None) -> sc.Scenario | None:

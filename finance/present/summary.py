@@ -25,6 +25,8 @@ MODEL_WORDS = {"formula": N_("the churn formula"), "bgnbd": N_("BG/NBD"), "sbg":
 METHOD_WORDS = {"auto": N_("recommended"), "formula": N_("churn formula"), "bgnbd": N_("purchase model"),
                 "cohort": N_("cohort retention")}
 """Each LTV method in a sentence (``finance.metrics.table.METHOD_WORDS``, in the language)."""
+KIND_WORDS = {"spend": N_("spend"), "funnel": N_("funnel"), "customers": N_("customers"), "revenue": N_("revenue")}
+"""The kinds of imported file (``finance.domain.schema.KINDS``) in a sentence."""
 CAC_BASIS_WORDS = {"marketing": N_("fully loaded CAC (every cost category but sales)"),
                    "sales_and_marketing": N_("S&M CAC (every cost category, sales included)")}
 """The CAC a ratio divides by, in words (``finance.metrics.table.CAC_BASIS_WORDS``, in the language)."""
