@@ -14,18 +14,22 @@ ADDRESS ?= localhost
 install: system-packages $(STAMP)
 
 # Debian packages: chromium prints the board-pack PDF and runs the browser test; poppler-utils
-# (pdftotext, pdfinfo, pdftoppm) lets the tests read the PDF back. Installed only when missing and
-# we are root with apt-get; otherwise a note. Never a reason for install to fail.
+# (pdftotext, pdfinfo, pdftoppm) lets the tests read the PDF back; fonts-noto-cjk draws the Japanese
+# dashboard and pack (Noto Sans CJK JP: without it Japanese prints as empty boxes). Installed only
+# when missing and we are root with apt-get; otherwise a note. Never a reason for install to fail.
 SYSTEM_TOOLS := chromium pdftotext pdfinfo pdftoppm
+SYSTEM_PACKAGES := chromium poppler-utils fonts-noto-cjk
+JAPANESE_FONT := /usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc
 system-packages:
 	@missing=""; for tool in $(SYSTEM_TOOLS); do command -v $$tool >/dev/null 2>&1 || missing="$$missing $$tool"; done; \
+	if [ ! -f $(JAPANESE_FONT) ] && ! fc-list :lang=ja 2>/dev/null | grep -q .; then missing="$$missing fonts-noto-cjk"; fi; \
 	if [ -z "$$missing" ]; then exit 0; fi; \
 	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-		echo "installing chromium and poppler-utils (missing:$$missing)"; \
-		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium poppler-utils >/dev/null; } \
-			|| echo "note: apt-get could not install chromium poppler-utils; the PDF export and its tests need them"; \
+		echo "installing $(SYSTEM_PACKAGES) (missing:$$missing)"; \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(SYSTEM_PACKAGES) >/dev/null; } \
+			|| echo "note: apt-get could not install $(SYSTEM_PACKAGES); the PDF export and its tests need them"; \
 	else \
-		echo "note:$$missing not found; the PDF export and its tests need them: apt-get install chromium poppler-utils"; \
+		echo "note:$$missing not found; the PDF export and its tests need them: apt-get install $(SYSTEM_PACKAGES)"; \
 	fi
 
 $(STAMP): requirements.txt

@@ -10,36 +10,40 @@ import streamlit as st
 
 from finance.app import auth, loaders, sidebar
 from finance.domain import literal
-from finance.present import settings_text
+from finance.present import formats, settings_text
+from finance.present.i18n import _
 from finance.store.database import StoreError
 
 ctx = sidebar.context()
 current = ctx.assumptions
-st.title("Assumptions")
-st.write("These shape every figure and are shown with every export. They are stored in the database: "
-         "a change here changes what everyone sees.")
+st.title(_("Assumptions"))
+st.write(_("These shape every figure and are shown with every export. They are stored in the database: "
+           "a change here changes what everyone sees."))
 
 
 def edit_form() -> None:
     """The form, for editors; saving checks the role again on the server."""
     with st.form("assumptions.form"):
-        margin = st.number_input("Default gross margin (%)", 0.0, 100.0, float(current.default_gross_margin) * 100,
-                                 step=1.0, help="Applied to revenue rows that carry neither a margin nor a cost.")
-        discount = st.number_input("Annual discount rate (%)", 0.0, 99.0, current.annual_discount_rate * 100,
+        margin = st.number_input(_("Default gross margin (%)"), 0.0, 100.0,
+                                 float(current.default_gross_margin) * 100, step=1.0,
+                                 help=_("Applied to revenue rows that carry neither a margin nor a cost."))
+        discount = st.number_input(_("Annual discount rate (%)"), 0.0, 99.0, current.annual_discount_rate * 100,
                                    step=0.5)
-        horizon = st.number_input("LTV horizon (months)", 1, 600, current.horizon_months, step=6)
-        edges = st.text_input("LTV:CAC band edges", ", ".join(f"{e:g}" for e in current.band_edges),
-                              help="Four increasing numbers: unprofitable < e1 <= at risk < e2 <= healthy < e3 "
-                                   "<= strong < e4 <= under-investing?")
-        lag = st.number_input("Acquisition lag (quarters)", 0, 4, current.lag_quarters,
-                              help="Spend in quarter t acquires the customers of quarter t + lag.")
-        fiscal = st.number_input("Fiscal year starts in month", 1, 12, current.fiscal_year_start)
-        target = st.number_input("Target LTV:CAC", 0.1, 100.0, float(current.target_ratio), step=0.5,
-                                 help="The ratio marketing is held to: every row gives the chance of falling below it.")
-        allocation = st.radio("Shared costs are allocated to channels by", ["spend", "customers"],
+        horizon = st.number_input(_("LTV horizon (months)"), 1, 600, current.horizon_months, step=6)
+        edges = st.text_input(_("LTV:CAC band edges"), ", ".join(f"{e:g}" for e in current.band_edges),
+                              help=_("Four increasing numbers: unprofitable < e1 <= at risk < e2 <= healthy < e3 "
+                                     "<= strong < e4 <= under-investing?"))
+        lag = st.number_input(_("Acquisition lag (quarters)"), 0, 4, current.lag_quarters,
+                              help=_("Spend in quarter t acquires the customers of quarter t + lag."))
+        fiscal = st.number_input(_("Fiscal year starts in month"), 1, 12, current.fiscal_year_start)
+        target = st.number_input(_("Target LTV:CAC"), 0.1, 100.0, float(current.target_ratio), step=0.5,
+                                 help=_("The ratio marketing is held to: every row gives the chance of falling "
+                                        "below it."))
+        allocation_words = {"spend": _("their direct spend"), "customers": _("their new customers")}
+        allocation = st.radio(_("Shared costs are allocated to channels by"), ["spend", "customers"],
                               index=["spend", "customers"].index(current.allocation), horizontal=True,
-                              format_func=lambda a: "their direct spend" if a == "spend" else "their new customers")
-        saved = st.form_submit_button("Save assumptions", type="primary")
+                              format_func=allocation_words.__getitem__)
+        saved = st.form_submit_button(_("Save assumptions"), type="primary")
     if not saved:
         return
     try:
@@ -51,7 +55,7 @@ def edit_form() -> None:
             lag_quarters=int(lag), fiscal_year_start=int(fiscal), allocation=allocation, target_ratio=float(target),
         )
     except ValueError as exc:
-        st.error(f"Not saved: {literal.markdown(exc)}")
+        st.error(_("Not saved: {reason}").format(reason=literal.markdown(exc)))
         return
     try:
         with loaders.writable_store(ctx.path, "changing the assumptions") as store:
@@ -59,30 +63,31 @@ def edit_form() -> None:
     except StoreError as exc:
         loaders.show_store_error(exc)
         return
-    st.session_state["assumptions.flash"] = "Saved. Every page now uses these assumptions."
+    st.session_state["assumptions.flash"] = _("Saved. Every page now uses these assumptions.")
     st.rerun()
 
 
 if auth.can_edit():
     edit_form()
 else:
-    st.info("You can read the assumptions; changing them needs the editor role.", icon=":material/visibility:")
+    st.info(_("You can read the assumptions; changing them needs the editor role."), icon=":material/visibility:")
 if flash := st.session_state.pop("assumptions.flash", None):
     st.success(flash)
-st.subheader("In force")
+st.subheader(_("In force"))
 in_force = settings_text.assumption_texts(current)
-st.table({"Assumption": [literal.markdown(label) for label, _ in in_force],  # cells are Markdown
-          "Value": [literal.markdown(value) for _, value in in_force]})
+st.table({_("Assumption"): [literal.markdown(label) for label, _value in in_force],  # cells are Markdown
+          _("Value"): [literal.markdown(value) for _label, value in in_force]})
 
-st.subheader("Changes")
+st.subheader(_("Changes"))
 with loaders.read_store(ctx.path) as reader:
     history = reader.changes(limit=50, actions=("assumptions", "setting"))
 if history.is_empty():
-    st.caption("No assumption or mapping has been changed here yet.")
+    st.caption(_("No assumption or mapping has been changed here yet."))
 else:
     words = [settings_text.change_text(action, detail)
              for action, detail in history.select("action", "detail").iter_rows()]
-    table = history.select(pl.col("changed_at").dt.strftime("%d %b %Y %H:%M UTC").alias("When"),
-                           pl.col("changed_by").alias("Who"),
-                           pl.Series("What changed", words, dtype=pl.String))
+    when = "%d %b %Y %H:%M UTC" if formats.language_is_default() else "%Y-%m-%d %H:%M UTC"  # month names are English
+    table = history.select(pl.col("changed_at").dt.strftime(when).alias(_("When")),
+                           pl.col("changed_by").alias(_("Who")),
+                           pl.Series(_("What changed"), words, dtype=pl.String))
     st.dataframe(table, hide_index=True, key="assumptions.history")

@@ -7,16 +7,17 @@ import streamlit as st
 
 from finance.app import sidebar, widgets
 from finance.present import charts
+from finance.present.i18n import N_, _
 
 ctx = sidebar.context()
-st.title("Customer acquisition cost")
+st.title(_("Customer acquisition cost"))
 rows = ctx.rows()
 if rows.is_empty() or rows.get_column("spend").is_null().all():
     widgets.no_data()
     st.stop()
 known = rows.filter(pl.col("spend").is_not_null() & (pl.col("new_customers") > 0))
 if known.is_empty():
-    widgets.no_data("No period has both spend and new customers yet.")
+    widgets.no_data(N_("No period has both spend and new customers yet."))
     st.stop()
 st.plotly_chart(ctx.chart(charts.cac_waterfall, source="costed", include_sales=ctx.view.include_sales),
                 key="cac.waterfall")

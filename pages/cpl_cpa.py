@@ -7,20 +7,22 @@ import streamlit as st
 
 from finance.app import sidebar, widgets
 from finance.present import charts
+from finance.present.i18n import _
 
 ctx = sidebar.context()
-st.title("Cost per lead and per acquisition")
-st.caption("On each channel's direct spend (its own programmes, before shared costs); fully loaded "
-           "cost is on the CAC page.")
+st.title(_("Cost per lead and per acquisition"))
+st.caption(_("On each channel's direct spend (its own programmes, before shared costs); fully loaded "
+             "cost is on the CAC page."))
 rows = ctx.rows(by="channel")
 if rows.is_empty():
     widgets.no_data()
     st.stop()
-volume = st.segmented_control("Volume", list(charts.VOLUMES), default="leads", key="cpl.volume",
-                              format_func=charts.VOLUMES.__getitem__) or "leads"
+volume_words = {v: _(label) for v, label in charts.VOLUMES.items()}
+volume = st.segmented_control(_("Volume"), list(charts.VOLUMES), default="leads", key="cpl.volume",
+                              format_func=volume_words.__getitem__) or "leads"
 st.plotly_chart(ctx.chart(charts.cpl_cpa_history, by="channel", dimension="channel", volume=volume), key="cpl.history")
 
-st.subheader("By channel")
+st.subheader(_("By channel"))
 cost = charts.VOLUME_COSTS[volume][0]
 basis = ["spend_events"] if cost == "cost_per_attendee" else []  # attendees are costed on events spend
 columns = ["period_label", "channel", "direct_spend", *basis, volume, cost, "new_customers", "cpa"]
@@ -29,9 +31,9 @@ history = rows.filter(pl.col("channel").is_in(recorded.implode())).select(column
     "period_label", "channel", descending=[True, False])
 periods = history.get_column("period_label").unique(maintain_order=True).to_list()
 # One period at a time (the latest first): the full history, every period, is in the downloads.
-period = st.selectbox("Period", periods, key="cpl.period") if periods else None
-st.caption(f"The channels that record {charts.VOLUMES[volume].lower()}; each cost is the channel's spend over "
-           "its volume in the period. The downloads hold every period.")
+period = st.selectbox(_("Period"), periods, key="cpl.period") if periods else None
+st.caption(_("The channels that record {volume}; each cost is the channel's spend over its volume in the period. "
+             "The downloads hold every period.").format(volume=volume_words[volume].lower()))
 widgets.downloads(history, f"cpl_cpa_{volume}", ctx)
 money = [c for c in columns if c not in ("period_label", "channel", volume, "new_customers")]
 widgets.table(history.filter(pl.col("period_label") == period).drop("period_label").with_columns(

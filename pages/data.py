@@ -16,29 +16,32 @@ from finance.ingest.prepare import ImportOptions, OptionsError, is_header_for, p
 from finance.ingest.reader import preview
 from finance.ingest.workbook import is_workbook
 from finance.present import formats, settings_text
+from finance.present.i18n import _
+from finance.present.summary import KIND_WORDS
 from finance.store.database import StoreError
 
 MAX_UPLOAD_MB = int(st.get_option("server.maxUploadSize"))
 
 ctx = sidebar.context()
 editor = auth.can_edit()
-st.title("Data")
+st.title(_("Data"))
 if not editor:
-    st.info("You can read the import history; importing and undoing imports need the editor role.",
+    st.info(_("You can read the import history; importing and undoing imports need the editor role."),
             icon=":material/visibility:")
 if ctx.demo and editor:
     with st.container(border=True):
-        st.write(f"This database holds the demo company ({literal.markdown(ctx.demo)}). Start from an empty "
-                 "database to load your own files; the demo's imports are undone, not deleted, and can be "
-                 "brought back by the administrator.")
-        if st.button("Remove the demo data and start empty", key="data.clear_demo"):
+        st.write(_("This database holds the demo company ({company}). Start from an empty database to load your "
+                   "own files; the demo's imports are undone, not deleted, and can be brought back by the "
+                   "administrator.").format(company=literal.markdown(ctx.demo)))
+        if st.button(_("Remove the demo data and start empty"), key="data.clear_demo"):
             try:
                 with loaders.writable_store(ctx.path, "removing the demo data") as store:
                     undone = remove_demo_data(store)
             except StoreError as exc:
                 loaders.show_store_error(exc)
             else:
-                st.session_state["data.last"] = f"Started from an empty database ({undone} demo imports undone)."
+                st.session_state["data.last"] = _(
+                    "Started from an empty database ({count} demo imports undone).").format(count=undone)
                 st.rerun()
 
 
@@ -56,12 +59,14 @@ def encoding_choice(key: str, detected: str | None) -> None:
 
 def upload_section() -> None:
     """Upload, preview, map, check and import: the editor's part of the page."""
-    st.write("Load the quarterly exports. A file is checked completely before anything is written: every "
-             "problem is listed by row and column, and a file with errors changes nothing. "
-             "Columns it does not recognise, category labels and channel values can be mapped below; "
-             "what you choose is remembered for the next file laid out the same way.")
+    st.write(_("Load the quarterly exports. A file is checked completely before anything is written: every "
+               "problem is listed by row and column, and a file with errors changes nothing. "
+               "Columns it does not recognise, category labels and channel values can be mapped below; "
+               "what you choose is remembered for the next file laid out the same way."))
 
-    kind = st.segmented_control("File", KINDS, key="data.kind", default="spend", format_func=str.capitalize) or "spend"
+    kinds = {kind: _(KIND_WORDS.get(kind, kind)).capitalize() for kind in KINDS}
+    kind = st.segmented_control(_("File"), KINDS, key="data.kind", default="spend",
+                                format_func=kinds.__getitem__) or "spend"
     contract = FILE_KINDS[kind]
     # headers match ignoring case, spaces and punctuation: "Customer ID" is customer_id
     st.caption("Columns: " + ", ".join(importing.header_text(c.name) for c in contract.columns if c.required)
@@ -197,26 +202,28 @@ if editor:
 if message := st.session_state.pop("data.last", None):
     st.success(message)
 
-st.subheader("Import history")
+st.subheader(_("Import history"))
 with loaders.read_store(ctx.path) as store:
     log = store.imports()
 if log.is_empty():
-    st.write("No imports yet.")
+    st.write(_("No imports yet."))
 else:
     st.dataframe(settings_text.import_history(log, ctx.currency), hide_index=True, key="data.history",
                  column_config={"Rows": st.column_config.NumberColumn("Rows", format="localized")})
     active = log.filter(pl.col("status") == "active").get_column("import_id").to_list()
     if active and editor:
         cols = st.columns([2, 1, 3])
-        chosen = cols[0].selectbox("Undo import", active, key="data.undo_id", format_func=lambda i: f"#{i}")
-        confirm = cols[2].checkbox("Yes, remove its rows (and restore what it replaced)", key="data.undo_confirm")
-        if cols[1].button("Undo", key="data.undo", disabled=not confirm):
+        chosen = cols[0].selectbox(_("Undo import"), active, key="data.undo_id", format_func=lambda i: f"#{i}")
+        confirm = cols[2].checkbox(_("Yes, remove its rows (and restore what it replaced)"), key="data.undo_confirm")
+        if cols[1].button(_("Undo"), key="data.undo", disabled=not confirm):
             try:
                 with loaders.writable_store(ctx.path, "undoing an import") as store:
                     outcome = store.undo(int(chosen))
             except StoreError as exc:
                 st.error(literal.markdown(exc))
             else:
-                st.session_state["data.last"] = (f"Undid import #{chosen}: {outcome['rows_removed']:,} rows removed, "
-                                                 f"{outcome['rows_restored']:,} restored.")
+                st.session_state["data.last"] = _("Undid import #{number}: {removed} rows removed, {restored} "
+                                                  "restored.").format(number=chosen,
+                                                                      removed=formats.count(outcome["rows_removed"]),
+                                                                      restored=formats.count(outcome["rows_restored"]))
                 st.rerun()

@@ -49,12 +49,20 @@ ARTEFACTS = CHART_ARTEFACTS.parent / "pages"
 HEIGHT = 1000
 
 
+def _words(node: ast.expr) -> str:
+    """A keyword's text: a literal, or the English words of a translated one (``_("Overview")``)."""
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "_":
+        node = node.args[0]
+    return str(ast.literal_eval(node))
+
+
 def _pages() -> dict[str, str]:
-    """``app.py``'s navigation as {url path: title}, so a page added there is checked here too."""
+    """``app.py``'s navigation as {url path: title} (the English titles: the pages open in English), so a
+    page added there is checked here too."""
     pages: dict[str, str] = {}
     for node in ast.walk(ast.parse((ROOT / "app.py").read_text(encoding="utf-8"))):
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "Page":
-            words = {k.arg: ast.literal_eval(k.value) for k in node.keywords if k.arg in ("title", "url_path")}
+            words = {k.arg: _words(k.value) for k in node.keywords if k.arg in ("title", "url_path")}
             pages[words.get("url_path", "")] = words["title"]
     return pages
 

@@ -24,8 +24,11 @@ from finance.domain.access import (
     decide,
     host_allowed,
 )
+from finance.present.i18n import N_, _
 
 LOOPBACK_NAMES = {"localhost", "127.0.0.1", "::1"}
+ROLE_WORDS = {"editor": N_("editor"), "viewer": N_("viewer")}
+"""The roles (``finance.domain.access``) in a sentence."""
 
 
 def auth_configured() -> bool:
@@ -105,8 +108,8 @@ def gate() -> Actor:
                      f"It is listening on {bound or 'every network address'}: start it with "
                      "`--server.address localhost`, or configure sign-in (see .streamlit/secrets.example.toml).")
             st.stop()
-        st.sidebar.warning("Unauthenticated: sign-in is not configured. This dashboard serves this computer "
-                           "only, and anyone using it can change the data.", icon=":material/lock_open:")
+        st.sidebar.warning(_("Unauthenticated: sign-in is not configured. This dashboard serves this computer "
+                             "only, and anyone using it can change the data."), icon=":material/lock_open:")
         return LOCAL
     try:
         decision = _decision()
@@ -118,25 +121,26 @@ def gate() -> Actor:
         st.logout()
         st.stop()
     if decision.actor is None:
-        st.title("LTV:CAC dashboard")
+        st.title(_("LTV:CAC dashboard"))
         st.markdown(literal.markdown(decision.message))
         if decision.outcome == "signed_out":
             providers = [key for key, value in st.secrets["auth"].items() if isinstance(value, Mapping)]
             for provider in providers or [None]:
-                label = f"Sign in with {provider}" if provider else "Sign in"
+                label = _("Sign in with {provider}").format(provider=provider) if provider else _("Sign in")
                 if st.button(label, type="primary", key=f"auth.login.{provider or 'default'}"):
                     if provider:
                         st.login(provider)
                     else:
                         st.login()
-        elif st.button("Sign out", key="auth.logout"):
+        elif st.button(_("Sign out"), key="auth.logout"):
             st.logout()
         st.stop()
     actor = decision.actor
     with st.sidebar:
-        st.caption(f"Signed in as **{literal.markdown(actor.name)}** ({literal.markdown(actor.email or 'no e-mail')}), "
-                   f"{actor.role}.")
-        if st.button("Sign out", key="auth.logout"):
+        st.caption(_("Signed in as **{name}** ({email}), {role}.").format(
+            name=literal.markdown(actor.name), email=literal.markdown(actor.email or _("no e-mail")),
+            role=_(ROLE_WORDS.get(actor.role, actor.role))))
+        if st.button(_("Sign out"), key="auth.logout"):
             st.logout()
     return actor
 

@@ -32,6 +32,7 @@ from finance.metrics.table import MetricsResult, compute
 from finance.planning.plans import PlanLine, PlanningBasis, Projection, optimise, planning_basis, project
 from finance.planning.session import PackPlan
 from finance.present import formats
+from finance.present.i18n import DEFAULT_LANGUAGE
 from finance.store.database import DEMO_SETTING, ENV_DB, Store, StoreBusy, StoreError
 from finance.store.dataset import Dataset, default_as_of
 
@@ -393,11 +394,13 @@ def load_projection(path: str, version: tuple[int, ...], method: str, lines: tup
 
 @st.cache_resource(max_entries=4, ttl=3600, show_spinner=False)
 def load_pack(path: str, version: tuple[int, ...], method: str, request: PackPlan | None,
-              scenario: str | None = None, checked: bool = False, prepared_by: str | None = None) -> Any:
+              scenario: str | None = None, checked: bool = False, prepared_by: str | None = None,
+              language: str = DEFAULT_LANGUAGE) -> Any:
     """The board pack (``finance.present.report.BoardPack``) with ``request`` (the planner's working plan and
     the optimised split it shows), else the saved ``scenario``, projected on the planner's own basis:
     the pack's plan is the page's; ``prepared_by`` (the signed-in person) is named on its first page.
-    Built once per plan, data version and person."""
+    Built once per plan, data version, person and ``language`` (the pack is written in this run's language,
+    ``finance.present.i18n``: the argument keys the cache)."""
     from finance.present import report  # the PDF toolchain: only when a pack is asked for
 
     return report.gather(path, scenario=scenario, method=method, request=request,  # type: ignore[arg-type]

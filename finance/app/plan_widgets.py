@@ -23,7 +23,8 @@ from finance.domain import literal
 from finance.planning import plans as sc
 from finance.planning.curves import CURVE_NAMES, HILL, PlanError, ResponseCurve
 from finance.planning.session import PlanSession
-from finance.present import charts, formats
+from finance.present import charts, formats, summary
+from finance.present.i18n import N_, _
 from finance.store.database import StoreError
 
 
@@ -40,25 +41,25 @@ def refused(prefix: str = "", where: Any = st) -> Iterator[None]:
 def money_columns(currency: str) -> dict[str, Any]:
     """The channel table's column formats: amounts in ``currency``, customers as whole numbers."""
     shown = formats.table_format("money", currency)
-    columns: dict[str, Any] = {c: st.column_config.NumberColumn(c, format=shown)
-                               for c in ("Spend", "CPA", "Marginal CAC", "LTV")}
-    columns["New customers"] = st.column_config.NumberColumn("New customers", format="localized")
+    columns: dict[str, Any] = {_(c): st.column_config.NumberColumn(_(c), format=shown)
+                               for c in (N_("Spend"), N_("CPA"), N_("Marginal CAC"), N_("LTV"))}
+    columns[_("New customers")] = st.column_config.NumberColumn(_("New customers"), format="localized")
     return columns
 
 
 def bounds_columns(currency: str) -> dict[str, Any]:
     """The bounds editor's column headers and formats: amounts in ``currency``, and the lock."""
     shown = formats.table_format("money", currency)
-    return {"channel": st.column_config.TextColumn("Channel"),
-            "minimum": st.column_config.NumberColumn("Minimum", min_value=0.0, format=shown),
-            "maximum": st.column_config.NumberColumn("Maximum", min_value=0.0, format=shown),
-            "locked": st.column_config.CheckboxColumn("Locked at plan", help="Keep the plan's spend")}
+    return {"channel": st.column_config.TextColumn(_("Channel")),
+            "minimum": st.column_config.NumberColumn(_("Minimum"), min_value=0.0, format=shown),
+            "maximum": st.column_config.NumberColumn(_("Maximum"), min_value=0.0, format=shown),
+            "locked": st.column_config.CheckboxColumn(_("Locked at plan"), help=_("Keep the plan's spend"))}
 
 
 def _range(value: sc.Range, fmt: Callable[[Any], str]) -> str:
     if value.low is None or value.high is None:
-        return "range n/a"
-    return f"range {formats.span(value.low, value.high, fmt)}"
+        return _("range n/a")
+    return _("range {span}").format(span=formats.span(value.low, value.high, fmt))
 
 
 def tiles(p: sc.Projection, currency: str) -> None:
@@ -66,17 +67,18 @@ def tiles(p: sc.Projection, currency: str) -> None:
     money = functools.partial(formats.money, currency=currency)
     f = p.figures
     cols = [*st.columns(3), *st.columns(3)]  # two rows, as on the Overview: six in one cut "$1,07..." at 1280 px
-    cols[0].metric("Marketing spend", formats.money_compact(p.spend, currency), help=f"Exactly {money(p.spend)}; "
-                   f"{money(p.shared)} of it shared")
-    cols[1].metric("New customers", formats.count(f["customers"].point),
+    cols[0].metric(_("Marketing spend"), formats.money_compact(p.spend, currency),
+                   help=_("Exactly {amount}; {shared} of it shared").format(amount=money(p.spend),
+                                                                             shared=money(p.shared)))
+    cols[1].metric(_("New customers"), formats.count(f["customers"].point),
                    _range(f["customers"], formats.count), delta_color="off", delta_arrow="off")
-    cols[2].metric("Fully loaded CAC", money(f["cac"].point), _range(f["cac"], money), delta_color="off",
+    cols[2].metric(_("Fully loaded CAC"), money(f["cac"].point), _range(f["cac"], money), delta_color="off",
                    delta_arrow="off", help=_range(f["cac"], money))
-    cols[3].metric("LTV:CAC", formats.ratio(f["ltv_cac"].point), p.band or "n/a", delta_color="off", delta_arrow="off",
-                   help=_range(f["ltv_cac"], formats.ratio))
-    cols[4].metric("Payback", formats.months(f["payback_months"].point),
+    cols[3].metric(_("LTV:CAC"), formats.ratio(f["ltv_cac"].point), summary.band(p.band), delta_color="off",
+                   delta_arrow="off", help=_range(f["ltv_cac"], formats.ratio))
+    cols[4].metric(_("Payback"), formats.months(f["payback_months"].point),
                    _range(f["payback_months"], formats.months), delta_color="off", delta_arrow="off")
-    cols[5].metric("ROI", formats.percent(f["roi"].point),
+    cols[5].metric(_("ROI"), formats.percent(f["roi"].point),
                    _range(f["roi"], formats.percent), delta_color="off", delta_arrow="off")
     for warning in p.warnings:
         st.warning(literal.markdown(warning))
@@ -85,14 +87,16 @@ def tiles(p: sc.Projection, currency: str) -> None:
 def channel_table(p: sc.Projection, currency: str) -> None:
     """A projection's channels: spend, customers and their range, costs, LTV and the curve's fit."""
     whole = pl.col("customers_low").round(0).cast(pl.Int64), pl.col("customers_high").round(0).cast(pl.Int64)
+    curves = {key: _(name) for key, name in CURVE_NAMES.items()}
     table = p.channels.select(
-        pl.col("channel").alias("Channel"), pl.col("spend").cast(pl.Float64).alias("Spend"),
-        pl.col("customers").round(0).alias("New customers"), pl.format("{} to {}", *whole).alias("Range"),
-        pl.col("cpa").round(2).alias("CPA"), pl.col("marginal_cac").round(2).alias("Marginal CAC"),
-        pl.col("ltv").round(2).alias("LTV"), pl.col("curve").replace(CURVE_NAMES).alias("Curve"),
-        pl.col("r_squared").round(3).alias("R²"), pl.col("warning").fill_null("").alias("Warning"))
-    if (table["Warning"] == "").all():
-        table = table.drop("Warning")  # a column of blanks says nothing
+        pl.col("channel").alias(_("Channel")), pl.col("spend").cast(pl.Float64).alias(_("Spend")),
+        pl.col("customers").round(0).alias(_("New customers")),
+        pl.format(_("{} to {}"), *whole).alias(_("Range")),
+        pl.col("cpa").round(2).alias(_("CPA")), pl.col("marginal_cac").round(2).alias(_("Marginal CAC")),
+        pl.col("ltv").round(2).alias(_("LTV")), pl.col("curve").replace(curves).alias(_("Curve")),
+        pl.col("r_squared").round(3).alias("R²"), pl.col("warning").fill_null("").alias(_("Warning")))
+    if (table[_("Warning")] == "").all():
+        table = table.drop(_("Warning"))  # a column of blanks says nothing
     st.dataframe(table, hide_index=True, width="stretch", column_config=money_columns(currency))
 
 
@@ -103,17 +107,17 @@ def optimised_split(ctx: Context, session: PlanSession) -> None:
         return
     money = functools.partial(formats.money, currency=ctx.currency)
     try:
-        best = planner.projected(ctx, session.optimised.lines, "Optimised split")
+        best = planner.projected(ctx, session.optimised.lines, _("Optimised split"))
     except PlanError as exc:
-        st.error(f"The optimised split no longer fits this plan: {literal.markdown(exc)}")
+        st.error(_("The optimised split no longer fits this plan: {reason}").format(reason=literal.markdown(exc)))
         session.optimised = None
         return
     if session.optimised.total != session.budget_to_split:
-        st.caption(f"This split is of {money(session.optimised.total)}; the working plan's channels "
-                   f"spend {money(session.budget_to_split)}.")
+        st.caption(_("This split is of {total}; the working plan's channels spend {spend}.").format(
+            total=money(session.optimised.total), spend=money(session.budget_to_split)))
     tiles(best, ctx.currency)
     channel_table(best, ctx.currency)
-    if st.button("Use the optimised split as the working plan", key="plan.use_optimised"):
+    if st.button(_("Use the optimised split as the working plan"), key="plan.use_optimised"):
         session.adopt_optimised()
         st.rerun()
 
@@ -124,13 +128,13 @@ def goal_answer(ctx: Context, session: PlanSession) -> None:
         return
     money = functools.partial(formats.money, currency=ctx.currency)
     goal = session.goal.answer
-    sought = planner.projected(ctx, session.goal.lines, "Goal seek")
-    st.success(f"Channel budget {money(goal.channel_total)} ({literal.markdown(goal.note)}); with shared "
-               f"and sales lines, {money(sought.spend_sm)} in all.")
+    sought = planner.projected(ctx, session.goal.lines, _("Goal seek"))
+    st.success(_("Channel budget {budget} ({note}); with shared and sales lines, {total} in all.").format(
+        budget=money(goal.channel_total), note=literal.markdown(goal.note), total=money(sought.spend_sm)))
     tiles(sought, ctx.currency)
-    st.caption("Goal seek splits each budget optimally, with channels capped at twice their largest past "
-               "quarter. The budget is found to within 0.1%.")
-    if st.button("Use this plan as the working plan", key="plan.use_goal"):
+    st.caption(_("Goal seek splits each budget optimally, with channels capped at twice their largest past "
+                 "quarter. The budget is found to within 0.1%."))
+    if st.button(_("Use this plan as the working plan"), key="plan.use_goal"):
         session.adopt_goal()
         st.rerun()
 
@@ -139,7 +143,7 @@ def comparison(ctx: Context, session: PlanSession, baseline: sc.Projection, plan
                saved_names: Sequence[str]) -> None:
     """The plans chosen side by side: the baseline, the working plan, its optimised split and saved scenarios."""
     candidates = planner.candidates(ctx, session, baseline, plan)
-    chosen = st.multiselect("Compare", [*candidates, *saved_names], default=list(candidates)[:3],
+    chosen = st.multiselect(_("Compare"), [*candidates, *saved_names], default=list(candidates)[:3],
                             key="plan.compare")
     projections, problems = planner.compared(ctx, candidates, chosen)
     for problem in problems:
@@ -163,25 +167,25 @@ def comparison(ctx: Context, session: PlanSession, baseline: sc.Projection, plan
         else:
             point = writers[rec["unit"]]
             ends = to_the_dollar if rec["unit"] == "money" else point
-        text = point(rec["value"]) if rec["value"] is not None else formats.NA
+        text = point(rec["value"]) if rec["value"] is not None else formats.na()
         if rec["low"] is not None and rec["high"] is not None and rec["low"] != rec["high"]:
             text += f" ({formats.span(rec['low'], rec['high'], ends)})"
         return text
 
     cells = []
     for rec in table.iter_rows(named=True):
-        cells.append({"scenario": rec["scenario"], "Figure": rec["label"], "text": cell(rec)})
+        cells.append({"scenario": rec["scenario"], "Figure": _(rec["label"]), "text": cell(rec)})
         if rec["figure"] == "ltv_cac":
-            cells.append({"scenario": rec["scenario"], "Figure": "LTV:CAC band", "text": rec["band"] or formats.NA})
+            cells.append({"scenario": rec["scenario"], "Figure": _("LTV:CAC band"), "text": summary.band(rec["band"])})
     wide = pl.DataFrame(cells, schema={"scenario": pl.String, "Figure": pl.String, "text": pl.String}).pivot(
-        on="scenario", index="Figure", values="text", maintain_order=True)
+        on="scenario", index="Figure", values="text", maintain_order=True).rename({"Figure": _("Figure")})
     st.dataframe(wide, hide_index=True, width="stretch")
     st.plotly_chart(charts.scenario_comparison(table, ctx.assumptions.band_edges), key="plan.compare.chart")
 
 
 def response_curve(ctx: Context, basis: sc.PlanningBasis, plan: sc.Projection) -> None:
     """A channel's response curve with its history and the working plan's point, and the fit in words."""
-    channel = st.selectbox("Channel", list(basis.channels), key="plan.curve.channel")
+    channel = st.selectbox(_("Channel"), list(basis.channels), key="plan.curve.channel")
     b = basis.channels[channel]
     planned = plan.channels.filter(pl.col("channel") == channel).row(0, named=True)
     planned_point = {"spend": float(planned["spend"]), "customers": planned["customers"],
@@ -202,40 +206,44 @@ def curve_text(curve: ResponseCurve, currency: str) -> str:
     """
     p = curve.params
     if curve.kind == HILL:
-        text = (f"Hill curve: new customers rise towards {formats.count(p['ceiling'])} a quarter, half of that "
-                f"at {formats.money_compact(p['half_saturation'], currency)} of spend (shape {p['shape']:.2g})")
+        text = _("Hill curve: new customers rise towards {ceiling} a quarter, half of that at {half} of spend "
+                 "(shape {shape})").format(ceiling=formats.count(p["ceiling"]),
+                                           half=formats.money_compact(p["half_saturation"], currency),
+                                           shape=f"{p['shape']:.2g}")
     elif math.isinf(p["cpa"]):
-        text = "Constant CPA: no new customer in the channel's history"
+        text = _("Constant CPA: no new customer in the channel's history")
     else:
-        text = f"Constant CPA: {formats.money(p['cpa'], currency)} per new customer"
+        text = _("Constant CPA: {amount} per new customer").format(amount=formats.money(p["cpa"], currency))
     quarters = formats.count(curve.points)
-    fit = f"; fitted on {quarters} quarters, R² {curve.r_squared:.3f}." if curve.r_squared is not None \
-        else f", over {quarters} quarters."
+    fit = _("; fitted on {quarters} quarters, R² {r_squared}.").format(
+        quarters=quarters, r_squared=f"{curve.r_squared:.3f}") if curve.r_squared is not None \
+        else _(", over {quarters} quarters.").format(quarters=quarters)
     warning = f" {literal.markdown(curve.warning[0].upper() + curve.warning[1:])}." if curve.warning else ""
     return text + fit + warning
 
 
 def board_pack(ctx: Context, session: PlanSession, saved_names: Sequence[str]) -> None:
     """The board pack of a budget request: a button to make each file, and its download once made for this plan."""
-    st.write("The CFO board pack: KPIs, LTV:CAC trend with bands, fully loaded CAC breakdown, CPL/CPA history, "
-             "the budget request with its projection and range, assumptions and methodology.")
-    picked = st.selectbox("Budget request", ["", None, *saved_names], key="plan.pack.scenario",
-                          format_func=lambda n: "The working plan on this page, with its optimised split"
-                          if n == "" else "Latest saved request (else last quarter repeated)" if n is None
-                          else n)
+    st.write(_("The CFO board pack: KPIs, LTV:CAC trend with bands, fully loaded CAC breakdown, CPL/CPA history, "
+               "the budget request with its projection and range, assumptions and methodology."))
+    working, latest = _("The working plan on this page, with its optimised split"), \
+        _("Latest saved request (else last quarter repeated)")
+    picked = st.selectbox(_("Budget request"), ["", None, *saved_names], key="plan.pack.scenario",
+                          format_func=lambda n: working if n == "" else latest if n is None else n)
     request = planner.pack_request(session, picked)
     for col, kind in zip(st.columns(2), ("pdf", "xlsx"), strict=True):
-        if col.button(f"Prepare the {kind.upper()}", key=f"plan.pack.{kind}"):
+        if col.button(_("Prepare the {kind}").format(kind=kind.upper()), key=f"plan.pack.{kind}"):
             try:
-                with col.status(f"Preparing the board pack ({kind.upper()}), about "
-                                f"{formats.duration(planner.pack_estimate(kind))}", expanded=True) as status:
+                with col.status(_("Preparing the board pack ({kind}), about {time}").format(
+                        kind=kind.upper(), time=formats.duration(planner.pack_estimate(kind))),
+                        expanded=True) as status:
                     taken = planner.prepare_pack(ctx, picked, request, kind, status.write)
-                    status.update(label=f"Board pack ready ({kind.upper()}): made in {formats.duration(taken)}",
-                                  state="complete", expanded=False)
+                    status.update(label=_("Board pack ready ({kind}): made in {time}").format(
+                        kind=kind.upper(), time=formats.duration(taken)), state="complete", expanded=False)
             except Exception as exc:  # a missing renderer or bad input: say what, keep the page
-                col.error(f"Board pack not made: {exc}")
+                col.error(_("Board pack not made: {reason}").format(reason=exc))
         if (made := planner.prepared_pack(ctx, picked, request, kind)) is not None:
-            col.download_button(f"Download board pack ({kind.upper()})", made,
+            col.download_button(_("Download board pack ({kind})").format(kind=kind.upper()), made,
                                 file_name=f"board-pack-{session.period}.{kind}", key=f"plan.pack.{kind}.download",
                                 mime="application/pdf" if kind == "pdf" else
                                 "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")

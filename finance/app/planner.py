@@ -24,6 +24,7 @@ from finance.domain.schema import CATEGORIES
 from finance.planning import plans as sc
 from finance.planning.curves import PlanError
 from finance.planning.session import PackPlan, PlanSession
+from finance.present.i18n import _
 
 SESSION = "plan.session"
 """The session state's key of the working :class:`PlanSession`."""
@@ -43,9 +44,9 @@ def saved_scenarios(path: str) -> pl.DataFrame:
 
 def start_options(basis: sc.PlanningBasis, saved_names: Sequence[str]) -> dict[str, str]:
     """Where a working plan can start, each with its label: last quarter, the trailing average, a saved scenario."""
-    return {"last_quarter": f"Last quarter's spend ({basis.last_label})",
-            "trailing_average": "Average quarter of the last four",
-            **{f"saved:{name}": f"Saved scenario: {name}" for name in saved_names}}
+    return {"last_quarter": _("Last quarter's spend ({period})").format(period=basis.last_label),
+            "trailing_average": _("Average quarter of the last four"),
+            **{f"saved:{name}": _("Saved scenario: {name}").format(name=name) for name in saved_names}}
 
 
 def working_session(ctx: Context, basis: sc.PlanningBasis, start: str) -> tuple[PlanSession, list[str]]:
@@ -87,7 +88,7 @@ def editor_frame(lines: Sequence[sc.PlanLine]) -> pl.DataFrame:
     return pl.DataFrame({
         "channel": [ln.channel for ln in lines],
         "category": [ln.category for ln in lines],
-        "Cost category": [CATEGORIES[ln.category].label for ln in lines],
+        "Cost category": [_(CATEGORIES[ln.category].label) for ln in lines],
         "amount": [float(ln.amount) for ln in lines],
     }, schema={"channel": pl.String, "category": pl.String, "Cost category": pl.String, "amount": pl.Float64})
 
@@ -133,7 +134,7 @@ def save_scenario(ctx: Context, session: PlanSession, name: str, kind: str, note
         saved = sc.save_scenario(store, sc.Scenario(name, session.period, kind, note, session.working, settings),
                                  overwrite=overwrite)
     session.mark_saved(saved.name, saved.kind)
-    st.session_state[FLASH] = f"Saved '{literal.markdown(' '.join(name.split()))}'."
+    st.session_state[FLASH] = _("Saved '{name}'.").format(name=literal.markdown(" ".join(name.split())))
 
 
 def flash() -> str | None:
@@ -152,7 +153,7 @@ def candidates(ctx: Context, session: PlanSession, baseline: sc.Projection,
     """The plans to compare besides the saved ones: the baseline, the working plan and its optimised split
     (the session's: the last optimise of this working plan, else the default split)."""
     return {baseline.name: baseline, plan.name: plan,
-            "Optimised split": projected(ctx, session.optimised_lines(), "Optimised split")}
+            _("Optimised split"): projected(ctx, session.optimised_lines(), _("Optimised split"))}
 
 
 def compared(ctx: Context, shown: Mapping[str, sc.Projection],
@@ -192,7 +193,7 @@ def pack_estimate(kind: str) -> float:
 
 
 def prepare_pack(ctx: Context, picked: str | None, request: PackPlan | None, kind: str,
-                 say: Callable[[str], object] = lambda _: None) -> float:
+                 say: Callable[[str], object] = lambda _words: None) -> float:
     """Render the board pack (``kind``: pdf or xlsx) of this request and data version, through one cached
     loader, saying each step through ``say``; returns the seconds it took (the next estimate)."""
     from finance.present import report  # rendering pulls in the PDF toolchain: import it only here
@@ -200,12 +201,13 @@ def prepare_pack(ctx: Context, picked: str | None, request: PackPlan | None, kin
     began = time.perf_counter()
     actor = current_actor()
     by = (actor.email or actor.name) if actor is not None else None
-    say("Gathering the figures, the plan and its projection...")
-    pack = load_pack(ctx.path, ctx.version, ctx.view.method, request, picked or None, ctx.checked, by)
-    say("Drawing the charts and laying out the pages in Chromium..." if kind == "pdf" else
-        "Writing the sheets...")
+    say(_("Gathering the figures, the plan and its projection..."))
+    pack = load_pack(ctx.path, ctx.version, ctx.view.method, request, picked or None, ctx.checked, by,
+                     ctx.view.language)
+    say(_("Drawing the charts and laying out the pages in Chromium...") if kind == "pdf" else
+        _("Writing the sheets..."))
     st.session_state[f"plan.pack.{kind}.bytes"] = report.to_pdf(pack) if kind == "pdf" else report.to_xlsx(pack)
-    st.session_state[f"plan.pack.{kind}.stamp"] = (picked, ctx.version, request)
+    st.session_state[f"plan.pack.{kind}.stamp"] = (picked, ctx.version, request, ctx.view.language)
     taken = time.perf_counter() - began
     PACK_SECONDS[kind] = taken
     return taken
@@ -215,6 +217,7 @@ def prepared_pack(ctx: Context, picked: str | None, request: PackPlan | None, ki
     """The board pack file made for this very plan, request and data version, if any: one made for
     another is not offered for download."""
     state = st.session_state
-    if f"plan.pack.{kind}.bytes" in state and state.get(f"plan.pack.{kind}.stamp") == (picked, ctx.version, request):
+    if f"plan.pack.{kind}.bytes" in state and state.get(f"plan.pack.{kind}.stamp") == (picked, ctx.version, request,
+                                                                                     ctx.view.language):
         return state[f"plan.pack.{kind}.bytes"]  # type: ignore[no-any-return]
     return None

@@ -23,15 +23,18 @@ from finance.app.views import GRAIN_CHOICES, ViewState, map_range
 from finance.domain import literal
 from finance.ltv.base import METHODS
 from finance.metrics.params import resolve
+from finance.present.i18n import LANGUAGES, N_, _, known, set_language
 from finance.store.database import StoreError, default_db_path
 
-METHOD_LABELS = {"auto": "Recommended (per segment)",
-                 "formula": "Formula (ARPA x margin / churn)", "cohort": "Cohort retention (sBG)",
-                 "bgnbd": "Purchase model (BG/NBD)"}
-METHOD_HELP = ("Recommended: for each segment, the model whose forecasts were closest in the back-test "
-               "(the LTV page's model check).")
-WINDOW_LABELS = {None: "Each period", 0: "Each period", 3: "Trailing 3 months", 6: "Trailing 6 months",
-                 12: "Trailing 12 months"}
+METHOD_LABELS = {"auto": N_("Recommended (per segment)"),
+                 "formula": N_("Formula (ARPA x margin / churn)"), "cohort": N_("Cohort retention (sBG)"),
+                 "bgnbd": N_("Purchase model (BG/NBD)")}
+"""Each LTV method as the picker shows it (in English: ``_(METHOD_LABELS[m])`` where it is shown)."""
+METHOD_HELP = N_("Recommended: for each segment, the model whose forecasts were closest in the back-test "
+                 "(the LTV page's model check).")
+WINDOW_LABELS = {None: N_("Each period"), 0: N_("Each period"), 3: N_("Trailing 3 months"),
+                 6: N_("Trailing 6 months"), 12: N_("Trailing 12 months")}
+GRAIN_LABELS = {"quarter": N_("Quarter"), "month": N_("Month")}
 WINDOW_OPTIONS = (0, 3, 6, 12)  # 0 = each period alone (a select box cannot show None as a choice)
 
 
@@ -48,12 +51,29 @@ def _choices(path: str, version: tuple[int, ...], grain: str) -> tuple[tuple[str
     return periods, channels, segments
 
 
+def choose_language() -> str:
+    """Set and return this run's language: the URL's (``?lang=fr``) when the URL says something new
+    (a shared link, a pasted URL), else the session's choice, as :func:`sidebar` reads the rest of the view.
+
+    Called before anything is drawn, so the page titles and the sidebar are in that language.
+    """
+    state = st.session_state
+    asked = ViewState.from_query(st.query_params.to_dict())
+    incoming = asked.to_query()
+    if "view.loaded_from" not in state or (incoming and state.get("view.loaded_from") != incoming):
+        code = asked.language
+    else:
+        code = known(state.get("view.language"))
+    set_language(code)
+    return code
+
+
 def sidebar() -> Context:
     """Render the shared sidebar and return the page context; the URL mirrors every choice."""
     try:
         path = prepare_db(str(default_db_path()))
         version = readable_version(path)
-        _, stored, demo = load_dataset(path, version)
+        _dataset, stored, demo = load_dataset(path, version)
     except StoreError as exc:  # busy with nothing read yet, or a file that cannot be opened
         st.error(literal.markdown(sentence(str(exc))))
         st.stop()
@@ -77,15 +97,20 @@ def sidebar() -> Context:
         state["view.channels"] = list(view.channels)
         state["view.segments"] = list(view.segments)
         state["view.sales"] = view.include_sales
+        state["view.language"] = view.language
     kept = (state.get("view.from"), state.get("view.to"))
     if periods and all(isinstance(p, str) for p in kept) and not all(p in periods for p in kept):
         # The periods were renamed under the pickers (the fiscal year changed): keep the same months.
         state["view.from"], state["view.to"] = (map_range((str(kept[0]), str(kept[1])), periods,
                                                           assumptions.fiscal_year_start) or (periods[0], periods[-1]))
     with st.sidebar:
-        st.header("View")
-        grain = st.segmented_control("Grain", GRAIN_CHOICES, key="view.grain",
-                                     format_func=lambda g: g.capitalize()) or "quarter"
+        language = st.selectbox("Language · Langue · 言語", tuple(LANGUAGES), key="view.language",
+                                format_func=LANGUAGES.__getitem__)
+        st.header(_("View"))
+        # each choice's words made now, in this run's language (a format function may be called later)
+        grain_words = {g: _(GRAIN_LABELS[g]) for g in GRAIN_CHOICES}
+        grain = st.segmented_control(_("Grain"), GRAIN_CHOICES, key="view.grain",
+                                     format_func=grain_words.__getitem__) or "quarter"
         if grain != requested.grain:
             # The grain just changed: the pickers get the new grain's periods, and the range the
             # same months in them (the quarters containing the months chosen, or the reverse).
@@ -100,23 +125,28 @@ def sidebar() -> Context:
         end: str | None = None
         if periods:
             pick = st.columns(2)
-            start = pick[0].selectbox("From", periods, key="view.from")
-            end = pick[1].selectbox("To", periods, key="view.to")
+            start = pick[0].selectbox(_("From"), periods, key="view.from")
+            end = pick[1].selectbox(_("To"), periods, key="view.to")
             if start and end and start > end:
                 start, end = end, start
-        window = st.selectbox("Window", WINDOW_OPTIONS, key="view.window",
-                              format_func=lambda w: WINDOW_LABELS[w]) or None
-        method = st.selectbox("LTV method", METHODS, key="view.method", format_func=lambda m: METHOD_LABELS[m],
-                              help=METHOD_HELP)
-        chosen_channels = st.multiselect("Channels", channels, key="view.channels", placeholder="All channels")
-        chosen_segments = st.multiselect("Segments", segments, key="view.segments", placeholder="All segments")
-        include_sales = st.toggle("Include sales costs (S&M CAC)", key="view.sales")
+        window_words = {w: _(WINDOW_LABELS[w]) for w in WINDOW_OPTIONS}
+        window = st.selectbox(_("Window"), WINDOW_OPTIONS, key="view.window",
+                              format_func=window_words.__getitem__) or None
+        method_words = {m: _(METHOD_LABELS[m]) for m in METHODS}
+        method = st.selectbox(_("LTV method"), METHODS, key="view.method",
+                              format_func=method_words.__getitem__, help=_(METHOD_HELP))
+        chosen_channels = st.multiselect(_("Channels"), channels, key="view.channels",
+                                         placeholder=_("All channels"))
+        chosen_segments = st.multiselect(_("Segments"), segments, key="view.segments",
+                                         placeholder=_("All segments"))
+        include_sales = st.toggle(_("Include sales costs (S&M CAC)"), key="view.sales")
         if demo:
-            st.caption(f"Demo data: {literal.markdown(demo)}")
+            st.caption(_("Demo data: {company}").format(company=literal.markdown(demo)))
     current = ViewState(grain=grain, period_from=start if start != (periods[0] if periods else None) else None,
                         period_to=end if end != (periods[-1] if periods else None) else None,
                         window=window, method=method, channels=tuple(chosen_channels),
-                        segments=tuple(chosen_segments), include_sales=include_sales)
+                        segments=tuple(chosen_segments), include_sales=include_sales,
+                        language=known(language))
     query = current.to_query()
     if st.query_params.to_dict() != query:
         st.query_params.from_dict(query)
@@ -131,6 +161,7 @@ def sidebar() -> Context:
 def context() -> Context:
     """The context the entry script computed for this run."""
     require_frame()
+    choose_language()
     if not st.session_state.pop("frame.ran", False):
         # A page run on its own (a cold server's first deep link, the test harness's reruns):
         # the entry script's gate did not run, so it runs here.

@@ -14,6 +14,7 @@ from typing import Any
 
 from finance.domain.periods import quarter_label_start
 from finance.ltv.base import METHODS, Method
+from finance.present.i18n import DEFAULT_LANGUAGE, known
 
 WINDOW_CHOICES: tuple[int | None, ...] = (None, 3, 6, 12)
 GRAIN_CHOICES = ("quarter", "month")
@@ -31,6 +32,8 @@ class ViewState:
     channels: tuple[str, ...] = field(default_factory=tuple)
     segments: tuple[str, ...] = field(default_factory=tuple)
     include_sales: bool = False
+    language: str = DEFAULT_LANGUAGE
+    """What the dashboard is written in (``?lang=fr``): ``finance.present.i18n.LANGUAGES``."""
 
     @classmethod
     def from_query(cls, query: Mapping[str, Any]) -> ViewState:
@@ -59,6 +62,7 @@ class ViewState:
             channels=many("channels"),
             segments=many("segments"),
             include_sales=one("sm") in ("1", "true", "yes"),
+            language=known(one("lang")),
         )
 
     def to_query(self) -> dict[str, str]:
@@ -81,6 +85,8 @@ class ViewState:
             out["segments"] = "|".join(self.segments)
         if self.include_sales:
             out["sm"] = "1"
+        if self.language != default.language:
+            out["lang"] = self.language
         return out
 
     def clamp(self, periods: Sequence[str], channels: Sequence[str], segments: Sequence[str]) -> ViewState:

@@ -17,7 +17,8 @@ from finance.app.context import Context
 from finance.domain import literal
 from finance.ingest.workbook import WORKBOOK_SUFFIXES
 from finance.metrics.table import MetricsResult
-from finance.present import exports, formats
+from finance.present import exports, formats, summary
+from finance.present.i18n import N_, _
 
 
 def downloads(frame: pl.DataFrame, name: str, ctx: Context) -> None:
@@ -31,16 +32,20 @@ def downloads(frame: pl.DataFrame, name: str, ctx: Context) -> None:
     assumptions = {**result.assumptions(), "view": str(ctx.view.to_query() or "defaults")}
     table, money, percent = exports.for_people(frame, ctx.currency)
     left, right = st.columns([1, 1])
-    left.download_button("Download CSV", exports.to_csv_bytes(table), file_name=f"{name}.csv",
+    left.download_button(_("Download CSV"), exports.to_csv_bytes(table), file_name=f"{name}.csv",
                          mime="text/csv", key=f"download.{name}.csv")
-    right.download_button("Download XLSX", exports.to_xlsx_bytes({name: table}, assumptions, sorted(money),
+    right.download_button(_("Download XLSX"), exports.to_xlsx_bytes({name: table}, assumptions, sorted(money),
                                                                  currency=ctx.currency, percent_columns=percent),
                           file_name=f"{name}.xlsx", key=f"download.{name}.xlsx",
                           mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
 
 
-def no_data(message: str = "No data for this selection yet.") -> None:
-    st.info(f"{message} Load spend, funnel, customers and revenue files on the **Data** page.")
+NO_DATA = N_("No data for this selection yet.")
+
+
+def no_data(message: str = NO_DATA) -> None:
+    """``message`` (translated where it is declared or here) and where to load the data."""
+    st.info(_(message) + " " + _("Load spend, funnel, customers and revenue files on the **Data** page."))
 
 
 def column_config(columns: Sequence[str], currency: str, **labels: str) -> dict[str, Any]:
@@ -72,12 +77,12 @@ def table(frame: pl.DataFrame, key: str, currency: str, **labels: str) -> None:
 
 
 def as_of_text(result: MetricsResult) -> str:
-    return f"as of {result.as_of:%d %b %Y}"
+    return _("as of {day}").format(day=formats.day(result.as_of))
 
 
 def method_sentence(result: MetricsResult) -> str:
-    """Which models made the LTV and how well they back-tested (``MetricsResult.model_sentence``), Markdown-safe."""
-    return literal.markdown(result.model_sentence())
+    """Which models made the LTV and how well they back-tested (``summary.model_sentence``), Markdown-safe."""
+    return literal.markdown(summary.model_sentence(result))
 
 
 def parameter_text(value: float, unit: str, currency: str) -> str:

@@ -26,6 +26,7 @@ from __future__ import annotations
 import functools
 import math
 import re
+import unicodedata
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import date
 from decimal import Decimal, InvalidOperation
@@ -52,6 +53,8 @@ from finance.domain.schema import (
 )
 from finance.metrics import measures
 from finance.present import formats
+from finance.present.i18n import N_, _
+from finance.present.summary import band as band_words
 
 # ---------------------------------------------------------------------------------------------
 # Theme
@@ -128,7 +131,8 @@ MARGIN = {"l": TITLE_PAD, "r": 28, "b": 8}
 def _build_template() -> go.layout.Template:
     template = go.layout.Template(pio.templates["plotly_white"])
     template.layout.update(
-        font={"family": "Inter, 'Segoe UI', Roboto, 'Helvetica Neue', Arial, sans-serif", "size": 13,
+        font={"family": "Inter, 'Segoe UI', Roboto, 'Helvetica Neue', Arial, 'Noto Sans CJK JP', sans-serif",
+              "size": 13,
               "color": INK},
         title={"x": 0.0, "xanchor": "left", "xref": "container", "y": 1.0, "yanchor": "top", "yref": "container",
                "pad": {"l": TITLE_PAD, "t": TITLE_PAD}, "font": {"size": TITLE_SIZE, "color": INK},
@@ -153,12 +157,12 @@ def _build_template() -> go.layout.Template:
 TEMPLATE: go.layout.Template = _build_template()
 pio.templates[TEMPLATE_NAME] = TEMPLATE  # registered once, at import; figures name it explicitly
 
-NO_DATA = "No data for this selection"
+NO_DATA = N_("No data for this selection")
 DIMENSIONS = ("channel", "segment")
-VOLUMES: dict[str, str] = {"leads": "Leads", "visitors": "Visitors", "event_attendees": "Event attendees"}
+VOLUMES: dict[str, str] = {"leads": N_("Leads"), "visitors": N_("Visitors"), "event_attendees": N_("Event attendees")}
 VOLUME_COSTS: dict[str, tuple[str, str]] = {
-    "leads": ("cpl", "CPL"), "visitors": ("cost_per_visitor", "cost per visitor"),
-    "event_attendees": ("cost_per_attendee", "cost per event attendee"),
+    "leads": ("cpl", N_("CPL")), "visitors": ("cost_per_visitor", N_("cost per visitor")),
+    "event_attendees": ("cost_per_attendee", N_("cost per event attendee")),
 }
 """The cost per unit of each volume: its column in the metric rows, and its name in a sentence."""
 
@@ -199,14 +203,14 @@ def _floats(values: Iterable[Any]) -> list[float | None]:
 
 def _money_axis(currency: str) -> dict[str, str]:
     """A money axis's ticks: the currency's symbol, whole amounts with thousands separators."""
-    prefix, d3 = formats.d3_money(currency, 0)
-    return {"tickprefix": prefix, "tickformat": d3}
+    prefix, d3, suffix = formats.d3_money(currency, 0)
+    return {"tickprefix": prefix, "tickformat": d3, "ticksuffix": suffix}
 
 
 def _money_hover(currency: str, axis: str = "y", places: int | None = None) -> str:
     """A hover's money by the ``money`` rule of ``finance.present.formats``: ``$%{y:,.2f}``."""
-    prefix, d3 = formats.d3_money(currency, places)
-    return f"{prefix}%{{{axis}:{d3}}}"
+    prefix, d3, suffix = formats.d3_money(currency, places)
+    return f"{prefix}%{{{axis}:{d3}}}{suffix}"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -221,18 +225,42 @@ def _shown(text: str) -> list[str]:
     return _SHOWN_CHAR.findall(text)
 
 
+def _cells(chars: Sequence[str]) -> int:
+    """The width of characters as shown, in characters of Latin text: a Japanese character is two."""
+    return sum(2 if len(c) == 1 and unicodedata.east_asian_width(c) in "WF" else 1 for c in chars)
+
+
+def _fitting(chars: Sequence[str], width: int) -> int:
+    """How many of ``chars`` fit in ``width`` (at least one)."""
+    used = 0
+    for index, char in enumerate(chars):
+        used += _cells([char])
+        if used > width:
+            return max(index, 1)
+    return len(chars)
+
+
 def _greedy(words: list[str], width: int) -> list[str]:
-    """Words filled into lines of at most ``width`` characters as shown; a longer word is cut."""
+    """Words filled into lines of at most ``width`` characters as shown; a longer word is cut (Japanese,
+    written without spaces, is a long word: it breaks between any two characters)."""
     lines: list[str] = []
     line: list[str] = []
     for word in words:
-        if line and len(_shown(" ".join([*line, word]))) > width:
+        if line and _cells(_shown(" ".join([*line, word]))) > width:
             lines.append(" ".join(line))
             line = []
         chars = _shown(word)
-        while len(chars) > width:
-            lines.append("".join(chars[:width]))
-            chars = chars[width:]
+        room = width - (_cells(_shown(" ".join(line))) + 1 if line else 0)
+        if line and _cells(chars) > width and room > 0:  # a Japanese run: fill the line first
+            cut = _fitting(chars, room)
+            line.append("".join(chars[:cut]))
+            chars = chars[cut:]
+            lines.append(" ".join(line))
+            line = []
+        while _cells(chars) > width:
+            cut = _fitting(chars, width)
+            lines.append("".join(chars[:cut]))
+            chars = chars[cut:]
         line.append("".join(chars))
     return [*lines, " ".join(line)]
 
@@ -252,7 +280,7 @@ def wrap(text: str, width: int) -> str:
 def shorten(text: str, width: int) -> str:
     """``text`` (already escaped) cut to ``width`` characters as shown, with "…" where it was cut."""
     chars = _shown(text)
-    return text if len(chars) <= width else "".join(chars[:width - 1]).rstrip() + "…"
+    return text if _cells(chars) <= width else "".join(chars[:_fitting(chars, width - 1)]).rstrip() + "…"
 
 
 def _at_most(wrapped: str, lines: int, width: int) -> str:
@@ -301,6 +329,7 @@ def _fit(fig: go.Figure) -> go.Figure:
                "subtitle": {"text": subtitle, "font": {"size": SUBTITLE_SIZE, "color": MUTED}}},
         margin={**MARGIN, "t": _top_margin(lines, _lines(subtitle) if title else 0)},
         legend=LEGEND,
+        separators=formats.d3_separators(),  # the decimal mark and thousands separator of the language
     )
     fig.update_xaxes(automargin=True)
     fig.update_yaxes(automargin=True)
@@ -380,7 +409,7 @@ def _figure(title: str, subtitle: str | None = None) -> go.Figure:
 def empty_figure(title: str = "", message: str = NO_DATA) -> go.Figure:
     """A figure that says there is nothing to show, instead of empty axes."""
     fig = _figure(title)
-    fig.add_annotation(text=message, x=0.5, y=0.5, xref="paper", yref="paper", showarrow=False,
+    fig.add_annotation(text=_(message), x=0.5, y=0.5, xref="paper", yref="paper", showarrow=False,
                        font={"size": 16, "color": MUTED})
     fig.update_xaxes(visible=False)
     fig.update_yaxes(visible=False)
@@ -495,8 +524,9 @@ def _band_rectangles(fig: go.Figure, edges: tuple[float, ...], y_low: float, y_h
     for label, low, high in zip(BAND_LABELS, lows, highs, strict=True):
         fig.add_hrect(y0=low, y1=high, fillcolor=BAND_COLORS[label], opacity=0.13, line_width=0, layer="below",
                       name=label)
-        fig.add_annotation(text=label, x=1.0, xref="x domain", xanchor="right", y=math.log10(high) if log else high,
-                           yref="y", yanchor="top", showarrow=False, font={"color": BAND_COLORS[label], "size": 12})
+        fig.add_annotation(text=band_words(label), x=1.0, xref="x domain", xanchor="right",
+                           y=math.log10(high) if log else high, yref="y", yanchor="top", showarrow=False,
+                           font={"color": BAND_COLORS[label], "size": 12})
     for edge, above in zip(edges, BAND_LABELS[1:], strict=True):
         fig.add_hline(y=edge, line={"color": BAND_COLORS[above], "dash": "dot", "width": 1}, layer="below",
                       name=f"{edge:g}x")
@@ -527,7 +557,7 @@ def ltv_cac_trend(rows: pl.DataFrame, edges: Sequence[float] = DEFAULT_BAND_EDGE
     """
     band_edges = check_band_edges(tuple(edges))
     if rows.is_empty() or _all_null(rows, ["ltv_cac"]):
-        return empty_figure("LTV:CAC")
+        return empty_figure(_("LTV:CAC"))
     _require(rows, ["period", "ltv_cac"], "ltv_cac_trend")
     rows = _labelled(rows)
     axis = _period_axis(rows)
@@ -541,7 +571,7 @@ def ltv_cac_trend(rows: pl.DataFrame, edges: Sequence[float] = DEFAULT_BAND_EDGE
         low = _floats(frame.get_column("ltv_cac_low")) if "ltv_cac_low" in frame.columns else [None] * len(axis)
         high = _floats(frame.get_column("ltv_cac_high")) if "ltv_cac_high" in frame.columns else [None] * len(axis)
         color = _color(index) if dim else INK
-        label = name or "LTV:CAC"
+        label = name or _("LTV:CAC")
         group = f"series-{index}"
         if any(v is not None for v in low) and any(v is not None for v in high):
             has_interval = True
@@ -555,8 +585,8 @@ def ltv_cac_trend(rows: pl.DataFrame, edges: Sequence[float] = DEFAULT_BAND_EDGE
         bands = [band_of(r, band_edges) for r in ratio]
         ltv = frame.get_column("ltv").to_list() if "ltv" in frame.columns else [None] * len(axis)
         cac = frame.get_column(cac_column).to_list() if cac_column in frame.columns else [None] * len(axis)
-        custom = [[b or "n/a", f"{formats.ratio(lo)} - {formats.ratio(hi)}" if lo is not None and hi is not None
-                   else "n/a", formats.money(lv, currency), formats.money(cv, currency)]
+        custom = [[band_words(b), f"{formats.ratio(lo)} - {formats.ratio(hi)}" if lo is not None and hi is not None
+                   else formats.na(), formats.money(lv, currency), formats.money(cv, currency)]
                   for b, lo, hi, lv, cv in zip(bands, low, high, ltv, cac, strict=True)]
         marker_colors = [BAND_COLORS[b] if b else NO_BAND_COLOR for b in bands] if not dim else color
         fig.add_trace(go.Scatter(
@@ -564,9 +594,10 @@ def ltv_cac_trend(rows: pl.DataFrame, edges: Sequence[float] = DEFAULT_BAND_EDGE
             line={"color": color, "width": 2.5 if not dim else 2}, connectgaps=False,
             marker={"color": marker_colors, "size": 9 if not dim else 7, "line": {"color": "white", "width": 1}},
             customdata=custom,
-            hovertemplate=(f"<b>{'%{fullData.name} · ' if name else ''}%{{x}}</b><br>LTV:CAC %{{y:.2f}}x "
-                           "(range %{customdata[1]})<br>Band: %{customdata[0]}<br>"
-                           f"LTV %{{customdata[2]}} · {_cac_words(cac_column)} %{{customdata[3]}}<extra></extra>"),
+            hovertemplate=(f"<b>{'%{fullData.name} · ' if name else ''}%{{x}}</b><br>" + _(
+                "LTV:CAC {ratio} (range {range})<br>Band: {band}<br>LTV {ltv} · {cac} {cac_value}").format(
+                ratio="%{y:.2f}x", range="%{customdata[1]}", band="%{customdata[0]}", ltv="%{customdata[2]}",
+                cac=_cac_words(cac_column), cac_value="%{customdata[3]}") + "<extra></extra>"),
         ))
         plotted += [v for v in (*ratio, *low, *high) if v is not None]
     log = _wide_range(plotted, band_edges[-1])
@@ -582,32 +613,43 @@ def ltv_cac_trend(rows: pl.DataFrame, edges: Sequence[float] = DEFAULT_BAND_EDGE
         y_high = max(band_edges[-1] * 1.25, max(plotted) * 1.08)
         fig.update_yaxes(ticksuffix="x", range=[y_low, y_high])
     _band_rectangles(fig, band_edges, y_low, y_high, log)
-    fig.update_yaxes(title_text="LTV:CAC" + (" (log scale)" if log else ""), showgrid=False)
-    title, subtitle = _trend_title(rows, dim, band_edges, has_interval)
-    subtitle = subtitle.replace("fully loaded CAC", _cac_words(cac_column))
+    fig.update_yaxes(title_text=_("LTV:CAC (log scale)") if log else _("LTV:CAC"), showgrid=False)
+    title, subtitle = _trend_title(rows, dim, band_edges, has_interval, _cac_words(cac_column))
     fig.update_layout(title={"text": title, "subtitle": {"text": subtitle}})
     return fig
 
 
 def _trend_title(rows: pl.DataFrame, dim: str | None, edges: tuple[float, ...],
-                 has_interval: bool) -> tuple[str, str]:
+                 has_interval: bool, cac_words: str | None = None) -> tuple[str, str]:
     latest = _latest_known(rows, "ltv_cac")
     label = str(latest.get_column("period_label")[0])
-    shading = "Shaded: health bands" + ("; around each line: the LTV interval" if has_interval else "")
+    cac = cac_words or _cac_words("cac")
+    shading = _("Shaded: health bands; around each line: the LTV interval") if has_interval \
+        else _("Shaded: health bands")
     if dim is None:
         ratio = latest.get_column("ltv_cac")[0]
-        return (f"LTV:CAC is {formats.ratio(ratio, edges)} in {label}: {band_of(ratio, edges)}",
-                f"LTV (gross margin) / fully loaded CAC per period. {shading}.")
+        return (_("LTV:CAC is {ratio} in {period}: {band}").format(
+                    ratio=formats.ratio(ratio, edges), period=label, band=band_words(band_of(ratio, edges))),
+                _("LTV (gross margin) / {cac} per period. {shading}.").format(cac=cac, shading=shading))
     ranked = latest.sort("ltv_cac", descending=True)
     names = [literal.chart(v) for v in ranked.get_column(dim).to_list()]
     ratios = ranked.get_column("ltv_cac").to_list()
     if len(names) == 1:
-        title = f"LTV:CAC is {formats.ratio(ratios[0], edges)} for {names[0]} in {label}: {band_of(ratios[0], edges)}"
+        title = _("LTV:CAC is {ratio} for {name} in {period}: {band}").format(
+            ratio=formats.ratio(ratios[0], edges), name=names[0], period=label,
+            band=band_words(band_of(ratios[0], edges)))
     else:
-        title = (f"LTV:CAC in {label}: {names[0]} highest at {formats.ratio(ratios[0], edges)} "
-                 f"({band_of(ratios[0], edges)}), {names[-1]} lowest at {formats.ratio(ratios[-1], edges)} "
-                 f"({band_of(ratios[-1], edges)})")
-    return title, f"LTV (gross margin) / fully loaded CAC per period and {dim}. {shading}."
+        title = _("LTV:CAC in {period}: {best} highest at {best_ratio} ({best_band}), {worst} lowest at "
+                  "{worst_ratio} ({worst_band})").format(
+            period=label, best=names[0], best_ratio=formats.ratio(ratios[0], edges),
+            best_band=band_words(band_of(ratios[0], edges)), worst=names[-1],
+            worst_ratio=formats.ratio(ratios[-1], edges), worst_band=band_words(band_of(ratios[-1], edges)))
+    return title, _("LTV (gross margin) / {cac} per period and {dimension}. {shading}.").format(
+        cac=cac, dimension=_(DIMENSION_WORDS.get(dim, dim)), shading=shading)
+
+
+DIMENSION_WORDS = {"channel": N_("channel"), "segment": N_("segment")}
+"""A breakdown's name in a sentence, in the language."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -707,7 +749,7 @@ class _LabelPlane:
         offset (``ax``, ``ay`` in px) for a label further away with a leader line, else None."""
         def crowd(index: int) -> tuple[int, float]:
             cx, cy, radius = self.markers[index]
-            near = sum(1 for x, y, _ in self.markers if (x - cx) ** 2 + (y - cy) ** 2 < 120.0**2)
+            near = sum(1 for x, y, _radius in self.markers if (x - cx) ** 2 + (y - cy) ** 2 < 120.0**2)
             return (-near, -radius)
 
         chosen: list[str | tuple[float, float] | None] = [None] * len(names)
@@ -738,7 +780,7 @@ class _LabelPlane:
 
 def _cac_words(cac_column: str) -> str:
     """The name of the CAC in a column: S&M CAC includes sales costs, fully loaded CAC does not."""
-    return "S&M CAC" if cac_column == "cac_sm" else "fully loaded CAC"
+    return _("S&M CAC") if cac_column == "cac_sm" else _("fully loaded CAC")
 
 
 @_fitted
@@ -760,7 +802,7 @@ def channel_efficiency(rows: pl.DataFrame, dimension: str = "channel",
     words = _cac_words(cac_column)[:1].upper() + _cac_words(cac_column)[1:]
     spend_column = "spend_sm" if cac_column == "cac_sm" else "spend"
     if rows.is_empty() or _all_null(rows, [cac_column, "ltv"]):
-        return empty_figure("LTV against CAC")
+        return empty_figure(_("LTV against CAC"))
     _require(rows, [cac_column, "ltv"], "channel_efficiency")
     if "period" in rows.columns:
         rows = _labelled(rows).filter(pl.col("period") == pl.col("period").max())
@@ -768,7 +810,7 @@ def channel_efficiency(rows: pl.DataFrame, dimension: str = "channel",
     points: list[dict[str, Any]] = []
     missing: list[str] = []
     for rec in rows.iter_rows(named=True):
-        name = literal.chart(rec[dimension]) if rec.get(dimension) is not None else (_label_of(rec) or "All")
+        name = literal.chart(rec[dimension]) if rec.get(dimension) is not None else (_label_of(rec) or _("All"))
         cac, ltv = _float(rec[cac_column]), _float(rec["ltv"])
         if cac is None or ltv is None or cac <= 0:
             missing.append(name)
@@ -779,8 +821,10 @@ def channel_efficiency(rows: pl.DataFrame, dimension: str = "channel",
         points.append({"name": name, "cac": cac, "ltv": ltv, "ratio": ratio, "band": band,
                        "spend": _float(rec.get(spend_column)), "raw": rec})
     if not points:
-        where = label or "this selection"
-        return empty_figure("LTV against CAC", f"{NO_DATA}: no {dimension} has both a CAC and an LTV in {where}")
+        where = label or _("this selection")
+        return empty_figure(_("LTV against CAC"), _(
+            "{no_data}: no {dimension} has both a CAC and an LTV in {where}").format(
+            no_data=_(NO_DATA), dimension=_(DIMENSION_WORDS.get(dimension, dimension)), where=where))
     fig = _figure("")
     cacs, ltvs = [p["cac"] for p in points], [p["ltv"] for p in points]
     # A log-log view when values span an order of magnitude: the LTV = k x CAC diagonals stay
@@ -805,7 +849,8 @@ def channel_efficiency(rows: pl.DataFrame, dimension: str = "channel",
         at, position = plane.place_line_label(f"{multiple:g}x", start, end, multiple)
         fig.add_trace(go.Scatter(
             x=[start, at, end], y=[multiple * start, multiple * at, multiple * end], mode="lines+text",
-            hoverinfo="skip", name=f"LTV = {multiple:g}x CAC" + (" (break-even)" if multiple == 1 else ""),
+            hoverinfo="skip", name=(_("LTV = {multiple} CAC (break-even)") if multiple == 1 else
+                                    _("LTV = {multiple} CAC")).format(multiple=formats.threshold(multiple)),
             line={"color": MUTED, "dash": dash, "width": 1.2}, text=["", f"{multiple:g}x", ""],
             textposition=position, textfont={"color": MUTED, "size": LABEL_SIZE}, cliponaxis=False,
         ))
@@ -813,7 +858,7 @@ def channel_efficiency(rows: pl.DataFrame, dimension: str = "channel",
         p["label"] = shorten(p["name"], LABEL_CHARS)  # the whole name is in the hover
     positions = plane.place_point_labels([p["label"] for p in points])
     unlabelled = [p["label"] for p, spot in zip(points, positions, strict=True) if spot is None]
-    for p, spot, (_, _, radius) in zip(points, positions, plane.markers, strict=True):
+    for p, spot, (_x, _y, radius) in zip(points, positions, plane.markers, strict=True):
         p["position"] = spot if isinstance(spot, str) else None
         if isinstance(spot, tuple):  # no room beside the point: the label further off, with a line to it
             fig.add_annotation(x=math.log10(p["cac"]) if log else p["cac"], y=math.log10(p["ltv"]) if log else p["ltv"],
@@ -826,46 +871,53 @@ def channel_efficiency(rows: pl.DataFrame, dimension: str = "channel",
             continue
         fig.add_trace(go.Scatter(
             x=[p["cac"] for p in members], y=[p["ltv"] for p in members], mode="markers+text",
-            name=band or "no band", text=[p["label"] if p["position"] else "" for p in members],
+            name=band_words(band) if band else _("no band"),
+            text=[p["label"] if p["position"] else "" for p in members],
             textposition=[p["position"] or "top center" for p in members], cliponaxis=False,
             textfont={"size": LABEL_SIZE, "color": INK},
             marker={"color": BAND_COLORS[band] if band else NO_BAND_COLOR, "opacity": 0.85,
                     "size": [p["spend"] if p["spend"] and p["spend"] > 0 else 0.0 for p in members],
                     "sizemode": "area", "sizeref": size_ref, "sizemin": 8, "line": {"color": "white", "width": 1}},
             customdata=[[p["name"], formats.money(p["raw"][cac_column], currency),
-                         formats.money(p["raw"]["ltv"], currency), formats.ratio(p["ratio"]), p["band"] or "n/a",
+                         formats.money(p["raw"]["ltv"], currency), formats.ratio(p["ratio"]), band_words(p["band"]),
                          formats.money(p["raw"].get(spend_column), currency),
                          formats.count(p["raw"].get("new_customers"))] for p in members],
-            hovertemplate=(f"<b>%{{customdata[0]}}</b><br>{words} %{{customdata[1]}}<br>"
-                           "LTV %{customdata[2]}<br>LTV:CAC %{customdata[3]} (%{customdata[4]})<br>"
-                           "Spend %{customdata[5]} · %{customdata[6]} new customers<extra></extra>"),
+            hovertemplate=(f"<b>%{{customdata[0]}}</b><br>{words} %{{customdata[1]}}<br>" + _(
+                "LTV {ltv}<br>LTV:CAC {ratio} ({band})<br>Spend {spend} · {customers} new customers").format(
+                ltv="%{customdata[2]}", ratio="%{customdata[3]}", band="%{customdata[4]}", spend="%{customdata[5]}",
+                customers="%{customdata[6]}") + "<extra></extra>"),
         ))
     ranked = sorted(points, key=lambda p: p["ratio"], reverse=True)
     ratio_edges = band_edges or DEFAULT_BAND_EDGES
     best, worst = ranked[0], ranked[-1]
     if len(ranked) == 1:
-        title = f"{best['name']}: LTV:CAC {formats.ratio(best['ratio'], ratio_edges)}"
+        title = _("{name}: LTV:CAC {ratio}").format(name=best["name"], ratio=formats.ratio(best["ratio"], ratio_edges))
     else:
-        title = (f"{best['name']} is the most efficient {dimension} at {formats.ratio(best['ratio'], ratio_edges)} "
-                 f"LTV:CAC; {worst['name']} the least at {formats.ratio(worst['ratio'], ratio_edges)}")
+        title = (_("{best} is the most efficient channel at {best_ratio} LTV:CAC; {worst} the least at {worst_ratio}")
+                 if dimension == "channel" else
+                 _("{best} is the most efficient segment at {best_ratio} LTV:CAC; {worst} the least at {worst_ratio}")
+                 ).format(best=best["name"], best_ratio=formats.ratio(best["ratio"], ratio_edges), worst=worst["name"],
+                          worst_ratio=formats.ratio(worst["ratio"], ratio_edges))
     # the y axis title is kept short to fit the height of a chart in the board pack: the subtitle
     # says what LTV is
-    subtitle = (f"{label + ': ' if label else ''}LTV is gross margin; bubble area = "
-                f"{'S&M' if cac_column == 'cac_sm' else 'fully loaded'} spend; colour = health band")
+    subtitle = (_("LTV is gross margin; bubble area = S&M spend; colour = health band") if cac_column == "cac_sm"
+                else _("LTV is gross margin; bubble area = fully loaded spend; colour = health band"))
+    if label:
+        subtitle = f"{label}: {subtitle}"
     if missing:
-        subtitle += f"; n/a (no CAC or LTV): {', '.join(missing)}"
+        subtitle += "; " + _("n/a (no CAC or LTV): {names}").format(names=", ".join(missing))
     if unlabelled:
-        subtitle += f"; no room to label (hover for them): {', '.join(unlabelled)}"
+        subtitle += "; " + _("no room to label (hover for them): {names}").format(names=", ".join(unlabelled))
     fig.update_layout(title={"text": title, "subtitle": {"text": subtitle}})
     if log:
-        fig.update_xaxes(title_text=f"{words} per new customer (log scale)", type="log",
+        fig.update_xaxes(title_text=_("{cac} per new customer (log scale)").format(cac=words), type="log",
                          range=[math.log10(x_low), math.log10(x_high)], **_log_money_ticks(x_low, x_high, currency))
-        fig.update_yaxes(title_text="LTV per customer (log scale)", type="log",
+        fig.update_yaxes(title_text=_("LTV per customer (log scale)"), type="log",
                          range=[math.log10(y_low), math.log10(y_high)], **_log_money_ticks(y_low, y_high, currency))
     else:
-        fig.update_xaxes(title_text=f"{words} per new customer", **_money_axis(currency),
+        fig.update_xaxes(title_text=_("{cac} per new customer").format(cac=words), **_money_axis(currency),
                          range=[x_low, x_high])
-        fig.update_yaxes(title_text="LTV per customer", **_money_axis(currency),
+        fig.update_yaxes(title_text=_("LTV per customer"), **_money_axis(currency),
                          range=[y_low, y_high])
     return fig
 
@@ -876,7 +928,8 @@ def _log_money_ticks(low: float, high: float, currency: str) -> dict[str, Any]:
               for m in (1, 2, 5) if low <= m * 10.0**k <= high]
     sign = formats.symbol(currency)
     text = [f"{sign}{v / 1e6:g}M" if v >= 1e6 else f"{sign}{v / 1e3:g}K" if v >= 1e3 else f"{sign}{v:g}"
-            for v in values]
+            for v in values] if formats.language_is_default() else \
+        [formats.money_tick(v, currency) for v in values]
     return {"tickvals": values, "ticktext": text}
 
 
@@ -896,7 +949,7 @@ def cac_waterfall(row: Mapping[str, Any] | pl.DataFrame, include_sales: bool = F
     Required keys: new_customers, spend_<category> for ``MARKETING_CATEGORIES`` (and sales).
     """
     rec = _row_of(row)
-    title = "Fully loaded CAC"
+    title = _("Fully loaded CAC")
     if rec is None:
         return empty_figure(title)
     label = _label_of(rec)
@@ -906,15 +959,17 @@ def cac_waterfall(row: Mapping[str, Any] | pl.DataFrame, include_sales: bool = F
         return empty_figure(title)
     customers = _float(rec.get("new_customers"))
     if customers is None or customers <= 0:
-        return empty_figure(title, f"{NO_DATA}: no new customers{' in ' + label if label else ''}, so CAC is n/a")
+        return empty_figure(title, (_("{no_data}: no new customers in {period}, so CAC is n/a") if label else
+                                    _("{no_data}: no new customers, so CAC is n/a")).format(no_data=_(NO_DATA),
+                                                                                          period=label))
     count = Decimal(int(customers))
     per = {k: (v or Decimal(0)) / count for k, v in spends.items()}
-    labels = {c.key: c.label for c in COST_CATEGORIES}
+    labels = {c.key: _(c.label) for c in COST_CATEGORIES}
     media = per[MEDIA_CATEGORY]
     fully_loaded = sum((per[k] for k in MARKETING_CATEGORIES), Decimal(0))
-    customers_text = f"{formats.count(count)} new customers"
+    customers_text = _("{customers} new customers").format(customers=formats.count(count))
     steps: list[tuple[str, Decimal, str, str]] = [
-        ("Media-only CAC", media, "absolute",
+        (_("Media-only CAC"), media, "absolute",
          f"{labels[MEDIA_CATEGORY]} {formats.money(spends[MEDIA_CATEGORY] or 0, currency)} / {customers_text}"),
     ]
     for key in MARKETING_CATEGORIES:
@@ -922,14 +977,16 @@ def cac_waterfall(row: Mapping[str, Any] | pl.DataFrame, include_sales: bool = F
             steps.append((labels[key], per[key], "relative",
                           f"{formats.money(spends[key], currency)} / {customers_text}"))
     total_spend = sum((spends[k] or Decimal(0) for k in MARKETING_CATEGORIES), Decimal(0))
-    steps.append(("Fully loaded CAC", fully_loaded, "total",
-                  f"Marketing spend {formats.money(total_spend, currency)} / {customers_text}"))
+    steps.append((_("Fully loaded CAC"), fully_loaded, "total",
+                  _("Marketing spend {amount}").format(amount=formats.money(total_spend, currency))
+                  + f" / {customers_text}"))
     sales_and_marketing = fully_loaded + per.get("sales", Decimal(0))
     if include_sales:
         steps.append((labels["sales"], per["sales"], "relative",
                       f"{formats.money(spends['sales'] or 0, currency)} / {customers_text}"))
-        steps.append(("Sales & marketing CAC", sales_and_marketing, "total",
-                      f"S&M spend {formats.money(total_spend + (spends['sales'] or 0), currency)} / {customers_text}"))
+        steps.append((_("Sales & marketing CAC"), sales_and_marketing, "total",
+                      _("S&M spend {amount}").format(amount=formats.money(total_spend + (spends["sales"] or 0),
+                                                                          currency)) + f" / {customers_text}"))
     fig = _figure("")
     fig.add_trace(go.Waterfall(
         x=[s[0] for s in steps], y=[float(s[1]) for s in steps], measure=[s[2] for s in steps],
@@ -938,20 +995,23 @@ def cac_waterfall(row: Mapping[str, Any] | pl.DataFrame, include_sales: bool = F
         increasing={"marker": {"color": STEP_COLOR}}, decreasing={"marker": {"color": "#CBD5E1"}},
         totals={"marker": {"color": LEVEL_COLOR}},
         customdata=[s[3] for s in steps],
-        hovertemplate="<b>%{x}</b><br>%{text} per new customer<br>%{customdata}<extra></extra>",
+        hovertemplate="<b>%{x}</b><br>" + _("{amount} per new customer").format(amount="%{text}")
+        + "<br>%{customdata}<extra></extra>",
         name="CAC",
     ))
     if media > 0:
-        title = f"Fully loaded CAC is {formats.ratio(fully_loaded / media)} media-only CAC"
+        title = _("Fully loaded CAC is {ratio} media-only CAC").format(ratio=formats.ratio(fully_loaded / media))
     else:
-        title = f"Fully loaded CAC is {formats.money(fully_loaded, currency)}, with no media spend"
-    subtitle = (f"{label + ': ' if label else ''}{formats.money(media, currency)} media-only → "
-                f"{formats.money(fully_loaded, currency)} "
-                "fully loaded per new customer")
+        title = _("Fully loaded CAC is {amount}, with no media spend").format(
+            amount=formats.money(fully_loaded, currency))
+    subtitle = _("{media} media-only → {fully_loaded} fully loaded per new customer").format(
+        media=formats.money(media, currency), fully_loaded=formats.money(fully_loaded, currency))
+    if label:
+        subtitle = f"{label}: {subtitle}"
     if include_sales:
-        subtitle += f" → {formats.money(sales_and_marketing, currency)} with sales"
+        subtitle += " → " + _("{amount} with sales").format(amount=formats.money(sales_and_marketing, currency))
     fig.update_layout(title={"text": title, "subtitle": {"text": subtitle}}, showlegend=False)
-    fig.update_yaxes(title_text="Per new customer", **_money_axis(currency), rangemode="tozero")
+    fig.update_yaxes(title_text=_("Per new customer"), **_money_axis(currency), rangemode="tozero")
     fig.update_xaxes(tickangle=-30)
     return fig
 
@@ -966,7 +1026,7 @@ def spend_by_category(rows: pl.DataFrame, include_sales: bool = False, currency:
     """
     keys = [*MARKETING_CATEGORIES, *(["sales"] if include_sales else [])]
     columns = [f"spend_{k}" for k in keys]
-    title = "Spend by category"
+    title = _("Spend by category")
     if rows.is_empty() or _all_null(rows, columns):
         return empty_figure(title)
     _require(rows, ["period", *columns], "spend_by_category")
@@ -977,17 +1037,18 @@ def spend_by_category(rows: pl.DataFrame, include_sales: bool = False, currency:
               .with_columns(total=pl.sum_horizontal(columns)))
     axis = [str(v) for v in totals.get_column("period_label").to_list()]
     period_total = _floats(totals.get_column("total"))
-    labels = {c.key: c.label for c in COST_CATEGORIES}
+    labels = {c.key: _(c.label) for c in COST_CATEGORIES}
     fig = _figure("")
     for key, column in zip(keys, columns, strict=True):
         values = _floats(totals.get_column(column))
         if not any(values):
             continue
-        shares = [formats.percent(v / t) if v is not None and t else formats.NA
+        shares = [formats.percent(v / t) if v is not None and t else formats.na()
                   for v, t in zip(values, period_total, strict=True)]
         fig.add_trace(go.Bar(
             x=axis, y=values, name=labels[key], marker={"color": CATEGORY_COLORS[key]}, customdata=shares,
-            hovertemplate=f"{labels[key]}: {_money_hover(currency)} (%{{customdata}} of spend)<extra></extra>",
+            hovertemplate=f"{labels[key]}: " + _("{amount} ({share} of spend)").format(
+                amount=_money_hover(currency), share="%{customdata}") + "<extra></extra>",
         ))
     # Each total over its bar, where there is room: every k-th period back from the latest, at most
     # about twelve (``TOTAL_LABEL_CHARS``); every total is still in the hover.
@@ -997,28 +1058,32 @@ def spend_by_category(rows: pl.DataFrame, include_sales: bool = False, currency:
         x=axis, y=period_total, mode="text", cliponaxis=False,
         text=[t if label in labelled else "" for label, t in zip(axis, written, strict=True)],
         textposition="top center",
-        textfont={"size": 11, "color": MUTED}, name="Total", showlegend=False,
-        hovertemplate=f"<b>Total: {_money_hover(currency)}</b><extra></extra>",
+        textfont={"size": 11, "color": MUTED}, name=_("Total"), showlegend=False,
+        hovertemplate="<b>" + _("Total: {amount}").format(amount=_money_hover(currency)) + "</b><extra></extra>",
     ))
     known = [v for v in period_total if v is not None]
     latest = totals.row(-1, named=True)
     total = latest["total"]
-    scope = "S&M" if include_sales else "marketing"
     if total:
         top = max(keys, key=lambda k: latest[f"spend_{k}"] or 0.0)
         def share(key: str) -> str:
             return formats.percent((latest[f"spend_{key}"] or 0) / total, places=0)
 
-        title = (f"{labels[top]} is the largest cost in {latest['period_label']}: "
-                 f"{share(top)} of {formats.money_compact(total, currency)} {scope} spend")
-        subtitle = (f"Marketing technology {share('martech')} and personnel "
-                    f"{share('personnel')} of {latest['period_label']} spend")
+        words = {"category": labels[top], "period": latest["period_label"], "share": share(top),
+                 "total": formats.money_compact(total, currency)}
+        title = (_("{category} is the largest cost in {period}: {share} of {total} S&M spend") if include_sales else
+                 _("{category} is the largest cost in {period}: {share} of {total} marketing spend")).format(**words)
+        subtitle = _("Marketing technology {martech} and personnel {personnel} of {period} spend").format(
+            martech=share("martech"), personnel=share("personnel"), period=latest["period_label"])
     else:
-        title, subtitle = f"No {scope} spend in {latest['period_label']}", ""
+        title = (_("No S&M spend in {period}") if include_sales else _("No marketing spend in {period}")).format(
+            period=latest["period_label"])
+        subtitle = ""
     fig.update_layout(title={"text": title, "subtitle": {"text": subtitle}}, barmode="stack", hovermode="x unified")
     _category_axis(fig, axis)
     # headroom over the tallest bar for its total
-    fig.update_yaxes(title_text="Spend", tickprefix=formats.symbol(currency), tickformat="~s", rangemode="tozero",
+    prefix, _digits, suffix = formats.d3_money(currency, 0)
+    fig.update_yaxes(title_text=_("Spend"), tickprefix=prefix, ticksuffix=suffix, tickformat="~s", rangemode="tozero",
                      range=[min(0.0, *known), max(0.0, *known) * 1.12] if known else None)
     return fig
 
@@ -1031,7 +1096,7 @@ def cac_by_dimension(rows: pl.DataFrame, dimension: str = "channel", currency: s
     without new customers is a gap. Required columns: period, cac; optional: spend,
     new_customers, period_label, ``dimension``.
     """
-    title = f"Fully loaded CAC by {dimension}"
+    title = (_("Fully loaded CAC by channel") if dimension == "channel" else _("Fully loaded CAC by segment"))
     if rows.is_empty() or _all_null(rows, ["cac"]):
         return empty_figure(title)
     _require(rows, ["period", "cac"], "cac_by_dimension")
@@ -1044,28 +1109,34 @@ def cac_by_dimension(rows: pl.DataFrame, dimension: str = "channel", currency: s
         spend = frame.get_column("spend").to_list() if "spend" in frame.columns else [None] * len(axis)
         customers = (frame.get_column("new_customers").to_list() if "new_customers" in frame.columns
                      else [None] * len(axis))
-        label = name or "Fully loaded CAC"
+        label = name or _("Fully loaded CAC")
         fig.add_trace(go.Scatter(
             x=axis, y=_floats(frame.get_column("cac")), mode="lines+markers", name=label, connectgaps=False,
             line={"color": _color(index) if dim else INK, "width": 2}, marker={"size": 6},
             customdata=[[formats.money(s, currency), formats.count(c)] for s, c in zip(spend, customers, strict=True)],
-            hovertemplate=(f"%{{fullData.name}}: <b>{_money_hover(currency)}</b> "
-                           "(%{customdata[0]} / %{customdata[1]} new customers)<extra></extra>"),
+            hovertemplate=(f"%{{fullData.name}}: <b>{_money_hover(currency)}</b> ("
+                           + _("{spend} / {customers} new customers").format(spend="%{customdata[0]}",
+                                                                            customers="%{customdata[1]}")
+                           + ")<extra></extra>"),
         ))
     latest = _latest_known(rows, "cac").sort("cac")
     period = latest.get_column("period_label")[0]
     if dim and latest.height > 1:
         names = [literal.chart(v) for v in latest.get_column(dim).to_list()]
         values = latest.get_column("cac").to_list()
-        title = (f"Fully loaded CAC in {period}: lowest {names[0]} ({formats.money(values[0], currency)}), "
-                 f"highest {names[-1]} ({formats.money(values[-1], currency)})")
+        title = _("Fully loaded CAC in {period}: lowest {lowest} ({low}), highest {highest} ({high})").format(
+            period=period, lowest=names[0], low=formats.money(values[0], currency), highest=names[-1],
+            high=formats.money(values[-1], currency))
     else:
-        who = f" for {literal.chart(latest.get_column(dim)[0])}" if dim else ""
-        title = f"Fully loaded CAC is {formats.money(latest.get_column('cac')[0], currency)}{who} in {period}"
-    fig.update_layout(title={"text": title, "subtitle": {"text": "All marketing spend / new customers, per period"}},
-                      hovermode="x unified", legend_title_text=dimension.capitalize() if dim else "")
+        amount = formats.money(latest.get_column("cac")[0], currency)
+        title = (_("Fully loaded CAC is {amount} for {name} in {period}").format(
+                     amount=amount, name=literal.chart(latest.get_column(dim)[0]), period=period) if dim else
+                 _("Fully loaded CAC is {amount} in {period}").format(amount=amount, period=period))
+    fig.update_layout(title={"text": title, "subtitle": {"text": _("All marketing spend / new customers, per period")}},
+                      hovermode="x unified",
+                      legend_title_text=_(DIMENSION_WORDS.get(dimension, dimension)).capitalize() if dim else "")
     _category_axis(fig, axis)
-    fig.update_yaxes(title_text="CAC per new customer", **_money_axis(currency), rangemode="tozero")
+    fig.update_yaxes(title_text=_("CAC per new customer"), **_money_axis(currency), rangemode="tozero")
     return fig
 
 
@@ -1094,14 +1165,15 @@ def cpl_cpa_history(rows: pl.DataFrame, dimension: str = "channel", volume: str 
     cost, short = VOLUME_COSTS[volume]
     if cost not in rows.columns:
         cost, short = VOLUME_COSTS["leads"]
-    title = f"{measures.label(cost)} and cost per acquisition"
+    short = _(short)
+    title = _("{cost} and cost per acquisition").format(cost=_(measures.label(cost)))
     if rows.is_empty() or _all_null(rows, [cost, "cpa", volume]):
         return empty_figure(title)
     _require(rows, ["period", "cpl", "cpa", volume], "cpl_cpa_history")
     rows = _labelled(rows)
     axis = _period_axis(rows)
     dim = dimension if dimension in rows.columns else None
-    volume_label = VOLUMES[volume]
+    volume_label = _(VOLUMES[volume])
     fig = _figure("")
     # Axes: y = volume bars (top panel, right side), y2 = the volume's cost (top panel, left side,
     # drawn over the bars because an overlaying axis is drawn last), y3 = CPA (bottom panel).
@@ -1109,7 +1181,7 @@ def cpl_cpa_history(rows: pl.DataFrame, dimension: str = "channel", volume: str 
     for index, (name, series) in enumerate(_series(rows, dim)):
         frame = _aligned(series, axis)
         color = _color(index) if dim else INK
-        label = name or "All"
+        label = name or _("All")
         fig.add_trace(go.Bar(
             x=axis, y=_floats(frame.get_column(volume)), name=f"{label} {volume_label.lower()}", legendgroup=label,
             showlegend=False, marker={"color": _rgba(color, 0.25)}, xaxis="x", yaxis="y",
@@ -1130,20 +1202,21 @@ def cpl_cpa_history(rows: pl.DataFrame, dimension: str = "channel", volume: str 
     # a few dollars per visitor would read $0, $1, $1, $2 in whole amounts
     cost_axis = {**money_axis, "tickformat": formats.d3_money(currency, 2)[1]} if costs and max(costs) < 20 \
         else money_axis
-    basis = ("Cost per attendee on events spend, CPA on each channel's direct spend" if cost == "cost_per_attendee"
-             else "On each channel's direct spend")
+    basis = (_("Cost per attendee on events spend, CPA on each channel's direct spend") if cost == "cost_per_attendee"
+             else _("On each channel's direct spend"))
     fig.update_layout(
         title={"text": _cpl_cpa_title(rows, dim, currency, cost, short) or title,
-               "subtitle": {"text": f"{basis}. Bars: {volume_label.lower()} (right axis)"}},
+               "subtitle": {"text": _("{basis}. Bars: {volume} (right axis)").format(
+                   basis=basis, volume=volume_label.lower())}},
         barmode="stack", height=640,
         xaxis={"type": "category", "categoryorder": "array", "categoryarray": axis, "anchor": "y3",
                **_period_tick_layout(axis)},
         yaxis={"domain": [0.5, 1.0], "title": {"text": volume_label}, "side": "right", "showgrid": False,
                "rangemode": "tozero", "tickformat": "~s", "anchor": "x"},
         yaxis2={"domain": [0.5, 1.0], "overlaying": "y", "side": "left", "anchor": "x",
-                "title": {"text": measures.label(cost)}, **cost_axis},
-        yaxis3={"domain": [0.0, 0.42], "anchor": "x", "title": {"text": measures.label("cpa")}, **money_axis},
-        legend_title_text=dimension.capitalize() if dim else "",
+                "title": {"text": _(measures.label(cost))}, **cost_axis},
+        yaxis3={"domain": [0.0, 0.42], "anchor": "x", "title": {"text": _(measures.label("cpa"))}, **money_axis},
+        legend_title_text=_(DIMENSION_WORDS.get(dimension, dimension)).capitalize() if dim else "",
     )
     return fig
 
@@ -1159,9 +1232,10 @@ def _cpl_cpa_title(rows: pl.DataFrame, dim: str | None, currency: str, cost: str
     period = latest.get_column("period_label")[0]
     if dim is None or latest.height == 1:
         rec = latest.row(0, named=True)
-        who = f" for {literal.chart(rec[dim])}" if dim else ""
-        return (f"CPA is {formats.money(rec['cpa'], currency)} and {short} {formats.money(rec[cost], currency)}{who} "
-                f"in {period}")
+        words = {"cpa": formats.money(rec["cpa"], currency), "cost": short, "value": formats.money(rec[cost], currency),
+                 "period": period, "name": literal.chart(rec[dim]) if dim else ""}
+        return (_("CPA is {cpa} and {cost} {value} for {name} in {period}") if dim else
+                _("CPA is {cpa} and {cost} {value} in {period}")).format(**words)
     lowest: dict[str, tuple[str, Any]] = {}
     only: dict[str, tuple[str, Any]] = {}  # a cost that one channel alone has (events spend per attendee)
     for metric in ("cpa", cost):
@@ -1172,19 +1246,25 @@ def _cpl_cpa_title(rows: pl.DataFrame, dim: str | None, currency: str, cost: str
             lowest[metric] = (literal.chart(known.get_column(dim)[0]), known.get_column(metric)[0])
     if only and "cpa" in lowest:
         (who, value), (best, cpa) = only[cost], lowest["cpa"]
-        return (f"In {period}, {best} has the lowest CPA ({formats.money(cpa, currency)}); {who} alone has a "
-                f"{short}: {formats.money(value, currency)}")
+        return _("In {period}, {best} has the lowest CPA ({cpa}); {who} alone has a {cost}: {value}").format(
+            period=period, best=best, cpa=formats.money(cpa, currency), who=who, cost=short,
+            value=formats.money(value, currency))
     lowest.update(only)
     if not lowest:
         return None
     words = {"cpa": "CPA", cost: short}
     if "cpa" in lowest and cost in lowest and lowest["cpa"][0] == lowest[cost][0]:
         name = lowest["cpa"][0]
-        return (f"In {period}, {name} has the lowest CPA ({formats.money(lowest['cpa'][1], currency)}) "
-                f"and {short} ({formats.money(lowest[cost][1], currency)})")
-    parts = [f"{who} the lowest {words[metric]} ({formats.money(value, currency)})"
-             for metric, (who, value) in lowest.items()]
-    return f"In {period}, " + " and ".join(parts).replace(" the lowest", " has the lowest", 1)
+        return _("In {period}, {name} has the lowest CPA ({cpa}) and {cost} ({value})").format(
+            period=period, name=name, cpa=formats.money(lowest["cpa"][1], currency), cost=short,
+            value=formats.money(lowest[cost][1], currency))
+    parts = [(who, words[metric], formats.money(value, currency)) for metric, (who, value) in lowest.items()]
+    if len(parts) == 1:
+        return _("In {period}, {name} has the lowest {cost} ({value})").format(
+            period=period, name=parts[0][0], cost=parts[0][1], value=parts[0][2])
+    return _("In {period}, {name} has the lowest {cost} ({value}) and {other} the lowest {other_cost} "
+             "({other_value})").format(period=period, name=parts[0][0], cost=parts[0][1], value=parts[0][2],
+                                       other=parts[1][0], other_cost=parts[1][1], other_value=parts[1][2])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1201,7 +1281,7 @@ def cohort_heatmap(matrix: pl.DataFrame, currency: str = DEFAULT_CURRENCY) -> go
     Unobserved months are blank. Required columns: cohort, age,
     cumulative_margin_per_customer; optional: cohort_label, customers, margin_per_customer.
     """
-    title = "Cumulative gross margin per customer by cohort"
+    title = _("Cumulative gross margin per customer by cohort")
     if matrix.is_empty() or _all_null(matrix, ["cumulative_margin_per_customer"]):
         return empty_figure(title)
     _require(matrix, ["cohort", "age", "cumulative_margin_per_customer"], "cohort_heatmap")
@@ -1220,7 +1300,8 @@ def cohort_heatmap(matrix: pl.DataFrame, currency: str = DEFAULT_CURRENCY) -> go
         z.append([_float(cells[(label, a)]["cumulative_margin_per_customer"]) if (label, a) in cells else None
                   for a in ages])
         custom.append([[formats.money(cells[(label, a)].get("margin_per_customer"), currency),
-                        formats.count(cells[(label, a)].get("customers"))] if (label, a) in cells else ["n/a", "n/a"]
+                        formats.count(cells[(label, a)].get("customers"))] if (label, a) in cells
+                       else [formats.na(), formats.na()]
                        for a in ages])
     known = [v for line in z for v in line if v is not None]
     if not known:
@@ -1230,20 +1311,21 @@ def cohort_heatmap(matrix: pl.DataFrame, currency: str = DEFAULT_CURRENCY) -> go
         z=z, x=[a + 1 for a in ages], y=labels, customdata=custom, hoverongaps=False,
         colorscale=[[0.0, "#F1F5F9"], [0.5, "#6FA8DC"], [1.0, "#1F3A5F"]],
         zmin=min(0.0, min(known)), zmax=max(known) if max(known) > 0 else 1.0,
-        colorbar={"title": {"text": "Per customer"}, **_money_axis(currency)},
-        hovertemplate=("<b>Cohort %{y}, month %{x}</b><br>Cumulative margin per customer "
-                       + _money_hover(currency, "z") + "<br>"
-                       "That month %{customdata[0]} · cohort of %{customdata[1]} customers<extra></extra>"),
+        colorbar={"title": {"text": _("Per customer")}, **_money_axis(currency)},
+        hovertemplate=("<b>" + _("Cohort {cohort}, month {month}").format(cohort="%{y}", month="%{x}") + "</b><br>"
+                       + _("Cumulative margin per customer {amount}").format(amount=_money_hover(currency, "z"))
+                       + "<br>" + _("That month {amount} · cohort of {customers} customers").format(
+                           amount="%{customdata[0]}", customers="%{customdata[1]}") + "<extra></extra>"),
         xgap=1, ygap=1,
     ))
     title = _cohort_title(z, labels, ages, currency) or title
     fig.update_layout(title={"text": title, "subtitle": {
-        "text": "Observed gross margin per acquired customer, cumulative; blank: not yet observed"}})
-    fig.update_xaxes(title_text="Months since acquisition (1 = acquisition month)", dtick=3 if len(ages) > 12 else 1,
-                     showgrid=False)
+        "text": _("Observed gross margin per acquired customer, cumulative; blank: not yet observed")}})
+    fig.update_xaxes(title_text=_("Months since acquisition (1 = acquisition month)"),
+                     dtick=3 if len(ages) > 12 else 1, showgrid=False)
     # a row of 13 px labels needs about 18 px: twelve fit the plot of a 450 px tall chart
     cohort_ticks = period_ticks(labels, most=12)
-    fig.update_yaxes(title_text="Acquisition cohort", type="category", autorange="reversed", showgrid=False,
+    fig.update_yaxes(title_text=_("Acquisition cohort"), type="category", autorange="reversed", showgrid=False,
                      tickmode="array", tickvals=cohort_ticks, ticktext=cohort_ticks)
     return fig
 
@@ -1257,11 +1339,13 @@ def _cohort_title(z: list[list[float | None]], labels: list[str], ages: list[int
         return None
     if len(at_month) == 1:
         only, value = at_month[0]
-        return f"After {month} months, the {only} cohort has returned {formats.money(value, currency)} per customer"
+        return _("After {months} months, the {cohort} cohort has returned {amount} per customer").format(
+            months=month, cohort=only, amount=formats.money(value, currency))
     low = min(at_month, key=lambda item: item[1])
     high = max(at_month, key=lambda item: item[1])
-    return (f"After {month} months, cohorts have returned {formats.money(low[1], currency)} ({low[0]}) to "
-            f"{formats.money(high[1], currency)} ({high[0]}) of gross margin per customer")
+    return _("After {months} months, cohorts have returned {low} ({low_cohort}) to {high} ({high_cohort}) of gross "
+             "margin per customer").format(months=month, low=formats.money(low[1], currency), low_cohort=low[0],
+                                           high=formats.money(high[1], currency), high_cohort=high[0])
 
 
 @_fitted
@@ -1273,7 +1357,7 @@ def ltv_curves(rows: pl.DataFrame, cac: Decimal | float | None = None, currency:
     horizontal line at the CAC: the latest curve's payback is where it crosses.
     Required columns: curve; optional: period, period_label.
     """
-    title = "Expected cumulative gross margin per customer"
+    title = _("Expected cumulative gross margin per customer")
     if rows.is_empty() or "curve" not in rows.columns:
         return empty_figure(title)
     rows = _labelled(rows) if "period" in rows.columns else rows
@@ -1289,7 +1373,7 @@ def ltv_curves(rows: pl.DataFrame, cac: Decimal | float | None = None, currency:
             running = running + step if running is not None and step is not None else None
             cumulative.append(running)
         if any(v is not None for v in cumulative):
-            curves.append((_label_of(rec) or f"Row {len(curves) + 1}", cumulative))
+            curves.append((_label_of(rec) or _("Row {number}").format(number=len(curves) + 1), cumulative))
     if not curves:
         return empty_figure(title)
     fig = _figure("")
@@ -1300,8 +1384,9 @@ def ltv_curves(rows: pl.DataFrame, cac: Decimal | float | None = None, currency:
         fig.add_trace(go.Scatter(
             x=list(range(1, len(cumulative) + 1)), y=cumulative, mode="lines", name=name, connectgaps=False,
             line={"color": color, "width": 3 if latest else 1.8},
-            hovertemplate=(f"<b>{name}, month %{{x}}</b><br>Cumulative margin per customer "
-                           f"{_money_hover(currency)}<extra></extra>"),
+            hovertemplate=("<b>" + _("{name}, month {month}").format(name=name, month="%{x}") + "</b><br>"
+                           + _("Cumulative margin per customer {amount}").format(amount=_money_hover(currency))
+                           + "<extra></extra>"),
         ))
     latest_name, latest_curve = curves[-1]
     horizon = len(latest_curve)
@@ -1313,37 +1398,42 @@ def ltv_curves(rows: pl.DataFrame, cac: Decimal | float | None = None, currency:
         fig.add_trace(go.Scatter(x=months, y=_floats(band_high), mode="lines", line={"width": 0},
                                  showlegend=False, hoverinfo="skip", name=f"{latest_name} high"))
         fig.add_trace(go.Scatter(x=months, y=_floats(band_low), mode="lines", line={"width": 0}, fill="tonexty",
-                                 fillcolor=_rgba(ramp[-1], 0.15), name=f"{latest_name} interval",
-                                 hovertemplate=f"<b>{latest_name}, month %{{x}}</b><br>Interval low "
-                                               f"{_money_hover(currency)}<extra></extra>"))
+                                 fillcolor=_rgba(ramp[-1], 0.15),
+                                 name=_("{name} interval").format(name=latest_name),
+                                 hovertemplate="<b>" + _("{name}, month {month}").format(name=latest_name, month="%{x}")
+                                 + "</b><br>" + _("Interval low {amount}").format(amount=_money_hover(currency))
+                                 + "<extra></extra>"))
     cac_value = _float(cac)
     if cac_value is None:
         final = next((v for v in reversed(latest_curve) if v is not None), None)
-        title = (f"{latest_name} customers are expected to return {formats.money(final, currency)} of gross margin "
-                 f"in {horizon} months")
+        title = _("{name} customers are expected to return {amount} of gross margin in {months} months").format(
+            name=latest_name, amount=formats.money(final, currency), months=horizon)
     else:
         fig.add_hline(y=cac_value, line={"color": INK, "dash": "dash", "width": 1.5}, name="CAC",
-                      annotation={"text": f"CAC {formats.money(cac, currency)}", "font": {"color": INK}},
+                      annotation={"text": "CAC " + formats.money(cac, currency), "font": {"color": INK}},
                       annotation_position="bottom right")
         payback = next((m for m, v in enumerate(latest_curve, start=1) if v is not None and v >= cac_value - 1e-9),
                        None)
         if payback is None:
-            title = (f"{latest_name} customers do not repay the {formats.money(cac, currency)} CAC "
-                     f"within {horizon} months")
+            title = _("{name} customers do not repay the {amount} CAC within {months} months").format(
+                name=latest_name, amount=formats.money(cac, currency), months=horizon)
         else:
-            title = f"Payback in {payback} months: {latest_name} customers repay the {formats.money(cac, currency)} CAC"
+            title = _("Payback in {months} months: {name} customers repay the {amount} CAC").format(
+                months=payback, name=latest_name, amount=formats.money(cac, currency))
             fig.add_trace(go.Scatter(
-                x=[payback], y=[latest_curve[payback - 1]], mode="markers+text", name=f"Payback ({latest_name})",
-                text=[f"month {payback}"], textposition="top left", showlegend=False,
+                x=[payback], y=[latest_curve[payback - 1]], mode="markers+text",
+                name=_("Payback ({name})").format(name=latest_name),
+                text=[_("month {month}").format(month=payback)], textposition="top left", showlegend=False,
                 marker={"color": INK, "size": 10, "symbol": "diamond"},
-                hovertemplate=(f"<b>Payback: month {payback}</b><br>Cumulative margin "
-                               f"{_money_hover(currency)}<extra></extra>"),
+                hovertemplate=("<b>" + _("Payback: month {month}").format(month=payback) + "</b><br>"
+                               + _("Cumulative margin {amount}").format(amount=_money_hover(currency))
+                               + "<extra></extra>"),
             ))
     fig.update_layout(title={"text": title, "subtitle": {
-        "text": "Expected gross margin per acquired customer, cumulative by month since acquisition"}},
-        legend_title_text="Cohort")
-    fig.update_xaxes(title_text="Months since acquisition (1 = acquisition month)", rangemode="tozero")
-    fig.update_yaxes(title_text="Cumulative margin per customer", **_money_axis(currency),
+        "text": _("Expected gross margin per acquired customer, cumulative by month since acquisition")}},
+        legend_title_text=_("Cohort"))
+    fig.update_xaxes(title_text=_("Months since acquisition (1 = acquisition month)"), rangemode="tozero")
+    fig.update_yaxes(title_text=_("Cumulative margin per customer"), **_money_axis(currency),
                      rangemode="tozero")
     return fig
 
@@ -1362,26 +1452,28 @@ def response_curve(channel: str, history: pl.DataFrame, grid: pl.DataFrame,
     grid: spend, customers, low, high (the curve and its prediction range over a spend grid);
     planned: spend, customers, low, high, marginal_cac of the plan (optional).
     """
-    title = f"{literal.chart(channel)}: new customers per quarter against spend"
+    title = _("{channel}: new customers per quarter against spend").format(channel=literal.chart(channel))
     if grid.is_empty():
         return empty_figure(title)
-    fig = _figure(title, "Points: past quarters. Line: fitted response curve, shaded: its prediction range.")
+    fig = _figure(title, _("Points: past quarters. Line: fitted response curve, shaded: its prediction range."))
     spend, low, high = _floats(grid["spend"]), _floats(grid["low"]), _floats(grid["high"])
     fig.add_trace(go.Scatter(x=spend, y=high, mode="lines", line={"width": 0}, showlegend=False, hoverinfo="skip",
                              name="range high"))
     fig.add_trace(go.Scatter(x=spend, y=low, mode="lines", line={"width": 0}, fill="tonexty",
-                             fillcolor=_rgba(SERIES_COLORS[0], 0.15), name="Prediction range", hoverinfo="skip"))
+                             fillcolor=_rgba(SERIES_COLORS[0], 0.15), name=_("Prediction range"), hoverinfo="skip"))
     fig.add_trace(go.Scatter(
-        x=spend, y=_floats(grid["customers"]), mode="lines", name="Response curve",
+        x=spend, y=_floats(grid["customers"]), mode="lines", name=_("Response curve"),
         line={"color": SERIES_COLORS[0], "width": 2.5},
-        hovertemplate=f"Spend {_money_hover(currency, 'x', 0)}<br>Projected %{{y:,.0f}} new customers<extra></extra>"))
+        hovertemplate=_("Spend {amount}").format(amount=_money_hover(currency, "x", 0)) + "<br>"
+        + _("Projected {customers} new customers").format(customers="%{y:,.0f}") + "<extra></extra>"))
     if not history.is_empty():
         fig.add_trace(go.Scatter(
             x=_floats(history["direct_spend"]), y=_floats(history["new_customers"]), mode="markers",
-            name="Past quarters", text=history["period_label"].to_list(),
+            name=_("Past quarters"), text=history["period_label"].to_list(),
             marker={"color": INK, "size": 8, "opacity": 0.75},
-            hovertemplate=(f"<b>%{{text}}</b><br>Spend {_money_hover(currency, 'x')}<br>%{{y:,}} "
-                           "new customers<extra></extra>")))
+            hovertemplate=("<b>%{text}</b><br>" + _("Spend {amount}").format(amount=_money_hover(currency, "x"))
+                           + "<br>" + _("{customers} new customers").format(customers="%{y:,}")
+                           + "<extra></extra>")))
     if planned is not None and _float(planned.get("spend")) is not None:
         plan_y = _float(planned.get("customers"))
         errors = None
@@ -1390,14 +1482,17 @@ def response_curve(channel: str, history: pl.DataFrame, grid: pl.DataFrame,
                       "array": [float(planned["high"]) - plan_y], "arrayminus": [plan_y - float(planned["low"])]}
         marginal = _float(planned.get("marginal_cac"))
         fig.add_trace(go.Scatter(
-            x=[_float(planned["spend"])], y=[plan_y], mode="markers", name="Plan", error_y=errors,
+            x=[_float(planned["spend"])], y=[plan_y], mode="markers", name=_("Plan"), error_y=errors,
             marker={"color": BAND_COLORS["healthy"], "size": 14, "symbol": "diamond", "line": {"color": INK,
                                                                                                 "width": 1}},
-            hovertemplate=(f"<b>Plan</b><br>Spend {_money_hover(currency, 'x')}<br>%{{y:,.0f}} new customers<br>"
-                           f"Marginal CAC {formats.money(marginal, currency)}<extra></extra>")))
-    fig.update_xaxes(title_text="Direct marketing spend in the quarter", **_money_axis(currency),
+            hovertemplate=("<b>" + _("Plan") + "</b><br>"
+                           + _("Spend {amount}").format(amount=_money_hover(currency, "x")) + "<br>"
+                           + _("{customers} new customers").format(customers="%{y:,.0f}") + "<br>"
+                           + _("Marginal CAC {amount}").format(amount=formats.money(marginal, currency))
+                           + "<extra></extra>")))
+    fig.update_xaxes(title_text=_("Direct marketing spend in the quarter"), **_money_axis(currency),
                      rangemode="tozero")
-    fig.update_yaxes(title_text="New customers in the quarter", tickformat=",.0f", rangemode="tozero")
+    fig.update_yaxes(title_text=_("New customers in the quarter"), tickformat=",.0f", rangemode="tozero")
     return fig
 
 
@@ -1409,7 +1504,7 @@ def scenario_comparison(table: pl.DataFrame, edges: Sequence[float] = DEFAULT_BA
     high, band); only the ``ltv_cac`` rows are drawn, one bar per scenario in table order.
     """
     edges = check_band_edges(tuple(edges))
-    title = "Projected LTV:CAC by scenario"
+    title = _("Projected LTV:CAC by scenario")
     rows = table.filter(pl.col("figure") == "ltv_cac") if "figure" in table.columns else table.clear()
     if rows.is_empty() or rows["value"].is_null().all():
         return empty_figure(title)
@@ -1418,8 +1513,9 @@ def scenario_comparison(table: pl.DataFrame, edges: Sequence[float] = DEFAULT_BA
     lows, highs = _floats(rows["low"]), _floats(rows["high"])
     bands = [band_of(v, edges) for v in values]
     best = max((v, n) for v, n in zip(values, names, strict=True) if v is not None)
-    fig = _figure(f"{best[1]} projects the highest LTV:CAC, {formats.ratio(best[0], edges)}",
-                  "Bars: projection. Whiskers: range from the response curves and the LTV model.")
+    fig = _figure(_("{name} projects the highest LTV:CAC, {ratio}").format(name=best[1],
+                                                                            ratio=formats.ratio(best[0], edges)),
+                  _("Bars: projection. Whiskers: range from the response curves and the LTV model."))
     top = max([v for v in [*values, *highs] if v is not None] + [edges[-1]]) * 1.15
     _band_rectangles(fig, edges, 0.0, top)
     fig.add_trace(go.Bar(
@@ -1430,7 +1526,8 @@ def scenario_comparison(table: pl.DataFrame, edges: Sequence[float] = DEFAULT_BA
                                                                                             strict=True)],
                  "arrayminus": [(v - lo) if lo is not None and v is not None else 0 for lo, v in zip(lows, values,
                                                                                                     strict=True)]},
-        text=[f"{formats.ratio(v, edges)} {b or ''}".strip() for v, b in zip(values, bands, strict=True)],
+        text=[f"{formats.ratio(v, edges)} {band_words(b) if b else ''}".strip()
+              for v, b in zip(values, bands, strict=True)],
         textposition="inside", insidetextanchor="start",
         hovertemplate="<b>%{x}</b><br>LTV:CAC %{y:.2f}x<extra></extra>"))
     fig.update_yaxes(title_text="LTV:CAC", range=[0, top], ticksuffix="x")
@@ -1447,34 +1544,36 @@ def backtest_scatter(predictions: pl.DataFrame, horizon: int = 12, interval: flo
     columns: cutoff, cohort, horizon, predicted, actual, low, high (``backtest.ModelCheck.predictions``
     of one method).
     """
-    title = "Back-test: forecast against what customers really earned"
+    title = _("Back-test: forecast against what customers really earned")
     rows = predictions.filter(pl.col("horizon") == horizon) if not predictions.is_empty() else predictions
     if rows.is_empty():
-        return empty_figure(title, "Too little history for a back-test yet.")
+        return empty_figure(title, _("Too little history for a back-test yet."))
     held = rows.filter((pl.col("low") <= pl.col("actual")) & (pl.col("actual") <= pl.col("high"))).height
     error = float((rows.get_column("predicted") / rows.get_column("actual") - 1).abs().mean())  # type: ignore[arg-type]
-    fig = _figure(f"{horizon}-month forecasts were within {formats.percent(error)} on average; the "
-                  f"{formats.percent(interval, places=0)} range "
-                  f"held {held} of {rows.height}",
-                  "Each point: one cohort's gross margin per customer in the months after a past quarter-end")
+    fig = _figure(_("{horizon}-month forecasts were within {error} on average; the {interval} range held {held} of "
+                    "{total}").format(horizon=horizon, error=formats.percent(error),
+                                      interval=formats.percent(interval, places=0), held=held, total=rows.height),
+                  _("Each point: one cohort's gross margin per customer in the months after a past quarter-end"))
     top = float(max(rows.get_column("actual").max() or 0.0, rows.get_column("high").max() or 0.0))  # type: ignore[arg-type]
     fig.add_trace(go.Scatter(x=[0, top], y=[0, top], mode="lines", line={"color": INK, "dash": "dot", "width": 1},
-                             name="Forecast = actual", hoverinfo="skip"))
+                             name=_("Forecast = actual"), hoverinfo="skip"))
     cutoffs = sorted(set(rows.get_column("cutoff").to_list()))
     for index, cutoff in enumerate(cutoffs):
         part = rows.filter(pl.col("cutoff") == cutoff)
         predicted = part.get_column("predicted").to_list()
         fig.add_trace(go.Scatter(
-            x=part.get_column("actual").to_list(), y=predicted, mode="markers", name=f"Cut-off {cutoff}",
+            x=part.get_column("actual").to_list(), y=predicted, mode="markers",
+            name=_("Cut-off {day}").format(day=cutoff),
             marker={"color": _color(index), "size": 8},
             error_y={"type": "data", "symmetric": False, "color": _rgba(_color(index), 0.45),
                      "array": [h - p for h, p in zip(part.get_column("high").to_list(), predicted, strict=True)],
                      "arrayminus": [p - lo for lo, p in zip(part.get_column("low").to_list(), predicted, strict=True)]},
             customdata=part.select("cohort").to_series().to_list(),
-            hovertemplate=(f"<b>Cohort %{{customdata}}</b><br>Actual {_money_hover(currency, 'x')}<br>"
-                           f"Forecast {_money_hover(currency)}<extra></extra>")))
-    fig.update_xaxes(title_text=f"Actual margin per customer, {horizon} months after the cut-off",
-                     **_money_axis(currency), rangemode="tozero")
-    fig.update_yaxes(title_text="Forecast at the cut-off", **_money_axis(currency), rangemode="tozero")
-    fig.update_layout(legend_title_text="Cut-off")
+            hovertemplate=("<b>" + _("Cohort {cohort}").format(cohort="%{customdata}") + "</b><br>"
+                           + _("Actual {amount}").format(amount=_money_hover(currency, "x")) + "<br>"
+                           + _("Forecast {amount}").format(amount=_money_hover(currency)) + "<extra></extra>")))
+    fig.update_xaxes(title_text=_("Actual margin per customer, {months} months after the cut-off").format(
+                         months=horizon), **_money_axis(currency), rangemode="tozero")
+    fig.update_yaxes(title_text=_("Forecast at the cut-off"), **_money_axis(currency), rangemode="tozero")
+    fig.update_layout(legend_title_text=_("Cut-off"))
     return fig

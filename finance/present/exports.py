@@ -30,6 +30,7 @@ from finance.domain import literal
 from finance.domain.schema import CATEGORIES, DEFAULT_CURRENCY
 from finance.metrics import measures
 from finance.present.formats import MINOR_UNITS, excel_money, half_up
+from finance.present.i18n import N_, _
 
 MONEY_FORMAT = excel_money()
 """Money in the default currency (USD): ``$#,##0.00``; ``finance.present.formats.excel_money`` for another."""
@@ -51,21 +52,22 @@ _CENT = Decimal("0.01")
 
 
 COLUMNS: dict[str, tuple[str, measures.Unit]] = {
-    "period_label": ("Period", "text"), "quarter": ("Quarter", "text"), "channel": ("Channel", "text"),
-    "segment": ("Segment", "text"), "scenario": ("Scenario", "text"), "category": ("Category code", "text"),
-    "label": ("Cost category", "text"), "category_label": ("Cost category", "text"),
-    "amount": ("Amount", "money"), "direct_spend": ("Direct spend", "money"),
-    "cac_contribution": ("CAC contribution (per new customer)", "money"),
-    "share_of_marketing": ("Share of marketing spend", "fraction"),
-    "visitors": ("Visitors", "count"), "event_attendees": ("Event attendees", "count"), "mqls": ("MQLs", "count"),
-    "sqls": ("SQLs", "count"), "opportunities": ("Opportunities", "count"),
-    "customers": ("Projected new customers", "count"), "marginal_cac": ("Marginal CAC", "money"),
-    "value_created": ("LTV created minus spend", "money"), "curve": ("Response curve", "text"),
-    "r_squared": ("Fit (R squared)", "ratio"), "warning": ("Warning", "text"),
-    "customer_group": ("Customer group", "text"), "model_label": ("Model", "text"),
-    "fitted_customers": ("Customers", "count"), "fit_source": ("Fitted on", "text"),
-    "log_likelihood": ("Fit quality (log-likelihood)", "count"),  # a whole number: its decimals mean nothing
-    "parameter": ("Fitted figure", "text"),
+    "period_label": (N_("Period"), "text"), "quarter": (N_("Quarter"), "text"), "channel": (N_("Channel"), "text"),
+    "segment": (N_("Segment"), "text"), "scenario": (N_("Scenario"), "text"), "category": (N_("Category code"), "text"),
+    "label": (N_("Cost category"), "text"), "category_label": (N_("Cost category"), "text"),
+    "amount": (N_("Amount"), "money"), "direct_spend": (N_("Direct spend"), "money"),
+    "cac_contribution": (N_("CAC contribution (per new customer)"), "money"),
+    "share_of_marketing": (N_("Share of marketing spend"), "fraction"),
+    "visitors": (N_("Visitors"), "count"), "event_attendees": (N_("Event attendees"), "count"),
+    "mqls": (N_("MQLs"), "count"),
+    "sqls": (N_("SQLs"), "count"), "opportunities": (N_("Opportunities"), "count"),
+    "customers": (N_("Projected new customers"), "count"), "marginal_cac": (N_("Marginal CAC"), "money"),
+    "value_created": (N_("LTV created minus spend"), "money"), "curve": (N_("Response curve"), "text"),
+    "r_squared": (N_("Fit (R squared)"), "ratio"), "warning": (N_("Warning"), "text"),
+    "customer_group": (N_("Customer group"), "text"), "model_label": (N_("Model"), "text"),
+    "fitted_customers": (N_("Customers"), "count"), "fit_source": (N_("Fitted on"), "text"),
+    "log_likelihood": (N_("Fit quality (log-likelihood)"), "count"),  # a whole number: its decimals mean nothing
+    "parameter": (N_("Fitted figure"), "text"),
 }
 """Business headers and units of the columns the metric registry (``finance.metrics.measures``) does not declare."""
 _DROPPED = ("period", "ltv_observed", "ltv_future", "ltv_sigma")
@@ -76,22 +78,25 @@ def column_label(name: str) -> tuple[str, measures.Unit]:
     """A column's header for people and its unit: ``cac`` -> ("Fully loaded CAC", "money"); a count of
     months says so (``payback_months`` -> "Payback (months)")."""
     label, unit = _label(name)
-    return label + (" (months)" if unit == "months" else ""), unit
+    return (_("{label} (months)").format(label=label) if unit == "months" else label), unit
 
 
 def _label(name: str) -> tuple[str, measures.Unit]:
+    """The header in the language: the registry's labels and the categories' are translated by their
+    English words (``finance.present.i18n.declared_labels`` lists them for the catalogs)."""
     if name in COLUMNS:
-        return COLUMNS[name]
+        label, unit = COLUMNS[name]
+        return _(label), unit
     if name in measures.BY_NAME:
-        return measures.label(name), measures.unit(name)
-    for suffix, words in (("_low", "low end of range"), ("_high", "high end of range")):
+        return _(measures.label(name)), measures.unit(name)
+    for suffix, words in (("_low", N_("{label}, low end of range")), ("_high", N_("{label}, high end of range"))):
         if name.endswith(suffix):
             label, unit = _label(name.removesuffix(suffix))
-            return f"{label}, {words}", unit
+            return _(words).format(label=label), unit
     if name.startswith("spend_") and name.removeprefix("spend_") in CATEGORIES:
-        return f"Spend: {CATEGORIES[name.removeprefix('spend_')].label}", "money"
+        return _("Spend: {category}").format(category=_(CATEGORIES[name.removeprefix("spend_")].label)), "money"
     if name.startswith("cac_") and name.removeprefix("cac_") in CATEGORIES:
-        return f"CAC: {CATEGORIES[name.removeprefix('cac_')].label}", "money"
+        return _("CAC: {category}").format(category=_(CATEGORIES[name.removeprefix("cac_")].label)), "money"
     return name.replace("_", " ").capitalize(), measures.unit(name)
 
 

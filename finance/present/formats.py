@@ -20,24 +20,38 @@ span          ``5 to 6 months``           a range: each end by its unit's rule, 
 duration      ``20 s``, ``2 min 5 s``     whole seconds, half-up; minutes from 60 s; ``under 1 s``
 ============  ==========================  ============================================
 
-The currency is an ISO code (``USD``, ``EUR``); ``symbol`` gives what is written before amounts.
+The currency is an ISO code (``USD``, ``EUR``); ``symbol`` gives what is written with amounts.
 The same rules, for surfaces that format numbers themselves: ``excel_money`` (the XLSX number
 format), ``d3_money`` (Plotly hovers and axes) and ``table_format`` (the dashboard's table columns).
+
+Every rule writes in the language being written in (``finance.present.i18n.language``), with
+Babel's number and date rules for its locale: the examples above are English; in French money is
+``1 234,56 €`` (narrow no-break spaces between thousands, a no-break space before the symbol), a
+ratio ``3,04x``, a percentage ``12,5 %``; in Japanese ``¥1,234,567`` and ``2026年12月5日``. The symbol is
+the currency's own short one in every language (``£``, not ``£GB``), so one pack reads the same
+currency in each.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 import numbers
+import re
 from collections.abc import Callable, Sequence
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
-from finance.domain.schema import DEFAULT_CURRENCY, band_of
+from babel import Locale
+from babel.dates import format_date
+from babel.numbers import format_decimal
 
-NA = "n/a"
-"""What an unknown figure is written as, everywhere."""
+from finance.domain.schema import DEFAULT_CURRENCY, band_of
+from finance.present.i18n import DEFAULT_LANGUAGE, N_, _, language, locale, ngettext
+
+NA = N_("n/a")
+"""What an unknown figure is written as, everywhere (``na()``: in the language being written in)."""
 
 CURRENCY_SYMBOLS = {"USD": "$", "EUR": "€", "GBP": "£", "JPY": "¥", "CNY": "CN¥", "INR": "₹",
                     "CAD": "CA$", "AUD": "A$", "NZD": "NZ$", "HKD": "HK$", "SGD": "S$", "MXN": "MX$",
@@ -48,11 +62,59 @@ MINOR_UNITS = {"JPY": 0}
 """Decimals of currencies without two (ISO 4217); every other currency has two."""
 
 _COMPACT = ((Decimal(10) ** 9, "B"), (Decimal(10) ** 6, "M"), (Decimal(10) ** 3, "K"))
+_DIGITS = re.compile(r"#,##0(?:\.0+)?")
+"""The digits of a CLDR number pattern (``#,##0.00``), replaced by as many decimals as a rule writes."""
+DAY_PATTERNS = {"en": "dd MMM y", "fr": "dd MMM y", "ja": "y年M月d日"}
+LONG_DAY_PATTERNS = {"en": "d MMMM y", "fr": "d MMMM y", "ja": "y年M月d日"}
+"""A day written out: ``5 December 2026``, ``5 décembre 2026``, ``2026年12月5日``."""
+"""A day as each language writes it: ``05 Dec 2026``, ``05 déc. 2026``, ``2026年12月5日``."""
+
+
+def language_is_default() -> bool:
+    """Whether the language being written in is English, the source language."""
+    return language() == DEFAULT_LANGUAGE
+
+
+def na() -> str:
+    """``n/a`` in the language being written in."""
+    return _(NA)
+
+
+def _digits(places: int) -> str:
+    return "#,##0" + ("." + "0" * places if places else "")
+
+
+def _number(value: Decimal, places: int) -> str:
+    """An already rounded number, thousands grouped, in the locale: ``1,234.5``, ``1 234,5``."""
+    return format_decimal(value, _digits(places), locale=locale(), decimal_quantization=False)
+
+
+@functools.cache
+def _currency_pattern(where: str, currency: str, places: int) -> str:
+    """The locale's money pattern with ``places`` decimals and the currency's own symbol as a literal."""
+    pattern = _DIGITS.sub(_digits(places), Locale.parse(where).currency_formats["standard"].pattern)
+    sign = symbol(currency).strip()
+    if sign == currency and re.search(r"¤[#0]", pattern):
+        sign += " "  # a code before the digits: "CHF 1,234.50"
+    return pattern.replace("¤", "'" + sign.replace("'", "''") + "'")
+
+
+def _symbol_after(currency: str = DEFAULT_CURRENCY) -> bool:
+    """Whether the language writes the currency after the amount (French: ``1 234,56 €``)."""
+    return Locale.parse(locale()).currency_formats["standard"].pattern.rstrip().endswith("¤")
 
 
 def symbol(currency: str = DEFAULT_CURRENCY) -> str:
     """``$`` for USD, ``€`` for EUR; the code and a space for a currency without a symbol here."""
     return CURRENCY_SYMBOLS.get(currency, f"{currency} ")
+
+
+def currency_name(currency: str = DEFAULT_CURRENCY) -> str:
+    """The currency's name in the language being written in: ``euro``, ``円``; its code when Babel has none."""
+    try:
+        return str(Locale.parse(locale()).currencies.get(currency, currency))
+    except (ValueError, TypeError):
+        return currency
 
 
 def exact(value: Any) -> Decimal | None:
@@ -86,21 +148,24 @@ def money(value: Any, currency: str = DEFAULT_CURRENCY, *, whole: bool = False) 
     """
     amount = exact(value)
     if amount is None:
-        return NA
+        return na()
     places = 0 if whole else MINOR_UNITS.get(currency, 2)
     rounded = half_up(amount, places)
-    sign = "-" if rounded < 0 else ""
-    return f"{sign}{symbol(currency)}{abs(rounded):,.{places}f}"
+    return format_decimal(rounded, _currency_pattern(locale(), currency, places), locale=locale(),
+                          decimal_quantization=False)
 
 
 def money_compact(value: Any, currency: str = DEFAULT_CURRENCY) -> str:
     """``$2.77M``, ``$412.5K``, ``$41.25K``, ``$980.40``: for tiles, titles and bar labels.
 
-    The exact figure (``money``) belongs next to it, in a tile's help or a table.
+    The exact figure (``money``) belongs next to it, in a tile's help or a table. French writes
+    ``2,77 M €`` and ``412,5 k€``; Japanese counts in 万 and 億 (``¥277万``, ``¥3.2億``).
     """
     amount = exact(value)
     if amount is None:
-        return NA
+        return na()
+    if language() != DEFAULT_LANGUAGE:
+        return _compact_in_locale(amount, currency)
     for size, suffix in _COMPACT:
         scaled = abs(amount) / size
         if half_up(scaled, 2) >= 1:
@@ -112,6 +177,38 @@ def money_compact(value: Any, currency: str = DEFAULT_CURRENCY) -> str:
     return money(amount, currency)
 
 
+_LOCAL_COMPACT = {
+    "fr": ((Decimal(10) ** 9, "\u00a0Md"), (Decimal(10) ** 6, "\u00a0M"), (Decimal(10) ** 3, "\u00a0k")),
+    "ja": ((Decimal(10) ** 8, "億"), (Decimal(10) ** 4, "万")),
+}
+"""Each language's units of a compact amount, largest first (CLDR's short decimal formats)."""
+
+
+def _compact_in_locale(amount: Decimal, currency: str) -> str:
+    for size, suffix in _LOCAL_COMPACT.get(language(), ()):
+        scaled = abs(amount) / size
+        if half_up(scaled, 2) >= 1:
+            places = 2 if half_up(scaled, 2) < 100 else 1
+            shown = half_up(scaled, places)
+            figure = _number(shown, places).rstrip("0").rstrip(",.") if language() == "ja" else _number(shown, places)
+            sign = "-" if amount < 0 else ""
+            if _symbol_after(currency):
+                return f"{sign}{figure}{suffix}\u00a0{symbol(currency).strip()}"
+            return f"{sign}{symbol(currency)}{figure}{suffix}"
+    return money(amount, currency)
+
+
+def money_tick(value: Any, currency: str = DEFAULT_CURRENCY) -> str:
+    """A round amount on an axis: compact (``$50K``, ``5万``), its decimals dropped when they are zeros."""
+    amount = exact(value)
+    if amount is None:
+        return na()
+    text = money_compact(amount, currency)
+    if text == money(amount, currency):  # below the first compact unit: the whole amount
+        return money(amount, currency, whole=True)
+    return re.sub(r"(\d)[.,]0+(?!\d)", r"\1", text)
+
+
 def ratio(value: Any, edges: Sequence[float] | None = None) -> str:
     """``3.04x``; ``n/a`` when unknown.
 
@@ -120,41 +217,43 @@ def ratio(value: Any, edges: Sequence[float] | None = None) -> str:
     """
     number = exact(value)
     if number is None:
-        return NA
-    text = half_up(number, 2)
-    if edges is not None and band_of(float(text), tuple(edges)) != band_of(float(number), tuple(edges)):
-        text = half_up(number, 3)
-    return f"{text:,}x"
+        return na()
+    places = 2
+    if edges is not None and band_of(float(half_up(number, 2)), tuple(edges)) != band_of(float(number), tuple(edges)):
+        places = 3
+    return f"{_number(half_up(number, places), places)}x"
 
 
 def points(value: Any) -> str:
     """A change between two percentages, in percentage points: ``+2.5 pp`` (0.025); ``n/a`` when unknown."""
     number = exact(value)
     if number is None:
-        return NA
+        return na()
     shown = half_up(number * 100, 1)
-    return f"{'+' if shown > 0 else ''}{shown} pp"
+    return _("{change} pp").format(change=f"{'+' if shown > 0 else ''}{_number(shown, 1)}")
 
 
 def threshold(value: float) -> str:
     """A target or band edge as people set it: ``3x``, ``2.5x`` (no trailing zeros)."""
-    return f"{value:g}x"
+    written = Decimal(f"{value:g}")
+    return f"{_number(written, max(0, -int(written.as_tuple().exponent)))}x"
 
 
 def percent(value: Any, *, signed: bool = False, places: int = 1) -> str:
     """A fraction as ``12.5%`` (0.125), or as a change ``+5.1%`` when ``signed``; ``n/a`` when unknown."""
     number = exact(value)
     if number is None:
-        return NA
+        return na()
     shown = half_up(number * 100, places)
     sign = "+" if signed and shown > 0 else ""
-    return f"{sign}{shown:,.{places}f}%"
+    pattern = _DIGITS.sub(_digits(places), Locale.parse(locale()).percent_formats[None].pattern)
+    return sign + format_decimal(shown.scaleb(-2), pattern, locale=locale(), decimal_quantization=False)
 
 
 def count(value: Any) -> str:
     """``1,234``: a whole number with thousands separators; ``n/a`` when unknown."""
     number = exact(value)
-    return NA if number is None else f"{half_up(number, 0):,.0f}"
+    return na() if number is None else _number(half_up(number, 0), 0)
 
 
 def significant(value: Any) -> str:
@@ -162,74 +261,109 @@ def significant(value: Any) -> str:
     ``0.49``, ``0.522``, ``12.3``, ``1,235``; ``under 0.001`` for a smaller one; ``n/a`` when unknown."""
     number = exact(value)
     if number is None:
-        return NA
+        return na()
     if 0 < abs(number) < Decimal("0.001"):
-        return "over -0.001" if number < 0 else "under 0.001"
+        return (_("over {figure}") if number < 0 else _("under {figure}")).format(
+            figure=_number(Decimal("-0.001") if number < 0 else Decimal("0.001"), 3))
     if abs(number) >= 1000 or number == 0:
         return count(number)
     places = min(3, max(0, 2 - math.floor(math.log10(abs(number)))))
-    written = f"{half_up(number, places):,.{places}f}"
-    return written.rstrip("0").rstrip(".") if places else written
+    written = _number(half_up(number, places), places)
+    return written.rstrip("0").rstrip(".,") if places else written
 
 
 def months(value: Any) -> str:
     """``7.5 months``, ``12 months``, ``1 month``; ``beyond horizon`` for an infinite payback."""
-    if isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isinf(float(value)) \
-            and float(value) > 0:
-        return "beyond horizon"
+    if _beyond(value):
+        return _("beyond horizon")
+    number = _months_figure(value)
+    if number is None:
+        return na()
+    return ngettext("{months} month", "{months} months", 1 if number[1] == 1 else 2).format(months=number[0])
+
+
+def _beyond(value: Any) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isinf(float(value)) \
+        and float(value) > 0
+
+
+def _months_figure(value: Any) -> tuple[str, Decimal] | None:
     number = exact(value)
     if number is None:
-        return NA
+        return None
     shown = half_up(number, 1)
-    text = f"{shown:,.0f}" if shown == shown.to_integral_value() else f"{shown:,.1f}"
-    return f"{text} month" if shown == 1 else f"{text} months"
+    return _number(shown, 0 if shown == shown.to_integral_value() else 1), shown
 
 
 def span(low: Any, high: Any, write: Callable[[Any], str]) -> str:
     """A range, each end written by ``write``: ``$1,034 to $1,123``; months name their unit once: ``5 to 6 months``."""
     first, last = write(low), write(high)
-    if write is months and first.endswith((" month", " months")) and last.endswith(" months"):
-        first = first.rsplit(" ", 1)[0]
-    return f"{first} to {last}"
+    if write is months and not _beyond(high) and (figure := _months_figure(low)) is not None \
+            and (upper := _months_figure(high)) is not None and upper[1] != 1:
+        first = figure[0]
+    return _("{low} to {high}").format(low=first, high=last)
 
 
 def day(value: date | None) -> str:
     """``05 Dec 2026``; ``n/a`` when unknown."""
-    return NA if value is None else f"{value:%d %b %Y}"
+    return na() if value is None else format_date(value, DAY_PATTERNS[language()], locale=locale())
+
+
+def long_day(value: date) -> str:
+    """``5 December 2026``: a day written out, as on a cover page."""
+    return format_date(value, LONG_DAY_PATTERNS[language()], locale=locale())
 
 
 def duration(seconds: Any) -> str:
     """How long a computation takes or took: ``under 1 s``, ``20 s``, ``2 min 5 s``, ``3 min``; ``n/a`` when unknown."""
     number = exact(seconds)
     if number is None or number < 0:
-        return NA
+        return na()
     whole = int(half_up(number, 0))
     if whole < 1:
-        return "under 1 s"
+        return _("under 1 s")
     minutes, rest = divmod(whole, 60)
     if not minutes:
-        return f"{rest} s"
-    return f"{minutes} min" + (f" {rest} s" if rest else "")
+        return _("{seconds} s").format(seconds=rest)
+    if not rest:
+        return _("{minutes} min").format(minutes=minutes)
+    return _("{minutes} min {seconds} s").format(minutes=minutes, seconds=rest)
 
 
 def excel_money(currency: str = DEFAULT_CURRENCY) -> str:
-    """The XLSX number format of money by the ``money`` rule: ``$#,##0.00``, ``"€"#,##0.00``, ``"¥"#,##0``."""
+    """The XLSX number format of money by the ``money`` rule: ``$#,##0.00``, ``"€"#,##0.00``, ``"¥"#,##0``;
+    in French the symbol follows the amount: ``#,##0.00\\ "€"`` (the separators are the reader's Excel's)."""
     places = MINOR_UNITS.get(currency, 2)
-    digits = "#,##0" + ("." + "0" * places if places else "")
-    sign = symbol(currency)
-    return f"{sign}{digits}" if sign == "$" else f'"{sign}"{digits}'
+    digits = _digits(places)
+    sign = symbol(currency).strip()
+    quoted = sign if sign == "$" else f'"{sign}"'
+    if _symbol_after(currency):
+        return f"{digits}\\ {quoted}"
+    return f"{quoted}{digits}" if sign == "$" else f'"{symbol(currency)}"{digits}'
 
 
-def d3_money(currency: str = DEFAULT_CURRENCY, places: int | None = None) -> tuple[str, str]:
-    """(prefix, d3-format) of money in a Plotly hover or axis: ``("$", ",.2f")`` like ``money``;
-    ``places=0`` for axis ticks."""
+def d3_money(currency: str = DEFAULT_CURRENCY, places: int | None = None) -> tuple[str, str, str]:
+    """(prefix, d3-format, suffix) of money in a Plotly hover or axis: ``("$", ",.2f", "")`` like ``money``,
+    ``("", ",.2f", " €")`` in French; ``places=0`` for axis ticks. The figure's ``separators``
+    (``d3_separators``) write the digits the language's way."""
     shown = MINOR_UNITS.get(currency, 2) if places is None else places
-    return symbol(currency), f",.{shown}f"
+    if _symbol_after(currency):
+        return "", f",.{shown}f", "\u00a0" + symbol(currency).strip()
+    return symbol(currency), f",.{shown}f", ""
+
+
+def d3_separators() -> str:
+    """Plotly's ``separators``: the language's decimal mark, then its thousands separator (``.,``)."""
+    where = Locale.parse(locale())
+    return where.number_symbols["latn"]["decimal"] + where.number_symbols["latn"]["group"]
 
 
 def table_format(unit: str, currency: str = DEFAULT_CURRENCY) -> str | None:
     """The printf-style format of a dashboard table column of ``unit`` (a ``finance.metrics.measures`` unit):
-    ``$%,.2f`` for money, ``%.2fx`` for a ratio, ``percent`` for a fraction; None to leave it as it is."""
+    ``$%,.2f`` for money (``%,.2f €`` where the language writes the symbol after), ``%.2fx`` for a ratio,
+    ``percent`` for a fraction; None to leave it as it is."""
     if unit == "money":
-        return f"{symbol(currency).replace('%', '%%')}%,.{MINOR_UNITS.get(currency, 2)}f"
+        sign = symbol(currency).replace("%", "%%")
+        digits = f"%,.{MINOR_UNITS.get(currency, 2)}f"
+        return f"{digits} {sign.strip()}" if _symbol_after(currency) else f"{sign}{digits}"
     return {"ratio": "%.2fx", "fraction": "percent", "count": "localized"}.get(unit)

@@ -31,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import contextvars
 import numbers
 import os
 import re
@@ -55,6 +56,11 @@ from finance.domain import literal
 from finance.domain.schema import DEFAULT_CURRENCY
 from finance.present import formats
 from finance.present.charts import BAND_COLORS, GRID, INK, MUTED
+from finance.present.i18n import _, language
+from finance.present.summary import band as band_words
+
+FONTS = '"Liberation Sans", Arial, Helvetica, "Noto Sans CJK JP", sans-serif'
+"""The pack's typefaces: Latin text in Liberation Sans, Japanese in Noto Sans CJK JP (Debian's fonts-noto-cjk)."""
 
 NA = formats.NA
 FORMATS: dict[str, str] = {
@@ -246,9 +252,9 @@ def format_cell(value: object, kind: str = "text", currency: str = DEFAULT_CURRE
     if kind not in FORMATS:
         raise ValueError(f"unknown format {kind!r}; the formats are {', '.join(FORMATS)}")
     if value is None:
-        return NA
+        return formats.na()
     if kind == "text":
-        return NA if isinstance(value, float) and not _finite(value) else str(value)
+        return formats.na() if isinstance(value, float) and not _finite(value) else str(value)
     if isinstance(value, bool) or not isinstance(value, numbers.Real | Decimal):
         raise TypeError(f"expected a number, got {type(value).__name__} {value!r}")
     if kind == "money":
@@ -298,14 +304,15 @@ def _e(text: str) -> str:
 def _html(doc: Document, svgs: Sequence[bytes]) -> str:
     svg_of = iter(svgs)
     contents = "".join(f"<li>{_e(section.heading)}</li>" for section in doc.sections)
+    prepared, contents_heading = _("Prepared {day}").format(day=formats.long_day(doc.prepared_on)), _("Contents")
     cover = (
         '<section class="cover">'
         f'<p class="company">{_e(doc.company)}</p>'
         f"<h1>{_e(doc.title)}</h1>"
         f'<p class="subtitle">{_e(doc.subtitle)}</p>'
-        f'<p class="prepared">Prepared {doc.prepared_on.day} {doc.prepared_on:%B %Y}</p>'
+        f'<p class="prepared">{_e(prepared)}</p>'
         f'<p class="about">{_e(doc.about)}</p>'
-        + (f'<h2 class="contents">Contents</h2><ol>{contents}</ol>' if doc.sections else "")
+        + (f'<h2 class="contents">{_e(contents_heading)}</h2><ol>{contents}</ol>' if doc.sections else "")
         + "</section>"
     )
     if not doc.cover:
@@ -325,7 +332,7 @@ def _html(doc: Document, svgs: Sequence[bytes]) -> str:
         for i, section in enumerate(doc.sections)
     )
     return (
-        '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
+        f'<!DOCTYPE html><html lang="{language()}"><head><meta charset="utf-8">'
         # Defence in depth behind the escaping: no script runs and nothing is fetched.
         "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; "
         "style-src 'unsafe-inline'; img-src data:\">"
@@ -363,26 +370,27 @@ def _block_html(block: Block, currency: str, svgs: Iterator[bytes]) -> str:
 def _kpi_html(kpi: Kpi) -> str:
     # The band is written out and coloured: colour is never the only carrier of the verdict.
     color = BAND_COLORS[kpi.band] if kpi.band else GRID
-    band = (f'<div class="kpi-band"><span class="swatch" style="background:{color}"></span>{_e(kpi.band)}</div>'
-            if kpi.band else "")
+    band = (f'<div class="kpi-band"><span class="swatch" style="background:{color}"></span>'
+            f"{_e(band_words(kpi.band))}</div>" if kpi.band else "")
     detail = f'<div class="kpi-detail">{_e(kpi.detail)}</div>' if kpi.detail else ""
     return (f'<div class="kpi" style="border-left-color:{color}"><div class="kpi-label">{_e(kpi.label)}</div>'
             f'<div class="kpi-value">{_e(kpi.value)}</div>{band}{detail}</div>')
 
 
 def _table_html(table: Table, currency: str) -> str:
+    no_rows = _("No rows")
     kinds = [table.formats.get(column, "text") for column in table.frame.columns]
     numeric = [kind != "text" or dtype.is_numeric() or column in table.right
                for column, kind, dtype in zip(table.frame.columns, kinds, table.frame.dtypes, strict=True)]
     # A health band is one of the pack's own words ("under-investing?"): never broken across lines.
-    align = ['class="num"' if is_number else 'class="word"' if column == "Band" else ""
+    align = ['class="num"' if is_number else 'class="word"' if column in ("Band", _("Band")) else ""
              for column, is_number in zip(table.frame.columns, numeric, strict=True)]
     head = "".join(f"<th {a}>{_e(column)}</th>" for a, column in zip(align, table.frame.columns, strict=True))
     rows = "".join(
         "<tr>" + "".join(f"<td {a}>{_e(format_cell(value, kind, currency))}</td>"
                          for a, kind, value in zip(align, kinds, row, strict=True)) + "</tr>"
         for row in table.frame.iter_rows()
-    ) or f'<tr><td colspan="{max(table.frame.width, 1)}" class="empty">No rows</td></tr>'
+    ) or f'<tr><td colspan="{max(table.frame.width, 1)}" class="empty">{_e(no_rows)}</td></tr>'
     note = f'<p class="note">{_e(table.note)}</p>' if table.note else ""
     keep = " keep" if table.frame.height <= KEEP_ROWS else ""
     return (f'<div class="table{keep}"><h3>{_e(table.title)}</h3>'
@@ -424,14 +432,16 @@ def _css_string(text: str) -> str:
 
 def _css(doc: Document) -> str:
     footer = _css_string(f"{doc.company} - {doc.title}")
+    page_of = " ".join(_css_string(part) if i % 2 == 0 else f"counter({part})"
+                       for i, part in enumerate(re.split(r"\{(page|pages)\}", _("Page {page} of {pages}"))) if part)
     return f"""
 @page {{ size: {PAPER[doc.paper]}; margin: 12mm 14mm 14mm 14mm;
-  @bottom-left {{ content: {footer}; font: 8pt sans-serif; color: {MUTED}; }}
-  @bottom-right {{ content: "Page " counter(page) " of " counter(pages); font: 8pt sans-serif; color: {MUTED}; }} }}
+  @bottom-left {{ content: {footer}; font: 8pt {FONTS}; color: {MUTED}; }}
+  @bottom-right {{ content: {page_of}; font: 8pt {FONTS}; color: {MUTED}; }} }}
 {"@page :first { @bottom-left { content: none; } @bottom-right { content: none; } }" if doc.cover else ""}
 * {{ box-sizing: border-box; }}
 html {{ -webkit-print-color-adjust: exact; print-color-adjust: exact; }}
-body {{ margin: 0; font: 10pt/1.4 "Liberation Sans", Arial, Helvetica, sans-serif; color: {INK}; }}
+body {{ margin: 0; font: 10pt/1.4 {FONTS}; color: {INK}; }}
 h1 {{ font-size: 28pt; margin: 0 0 4mm; }}
 h2 {{ font-size: 17pt; margin: 0 0 4mm; break-after: avoid; }}
 h3, h4, h5, h6 {{ margin: 5mm 0 2mm; break-after: avoid; }}
@@ -481,7 +491,7 @@ td {{ border-bottom: 1px solid {GRID}; padding: 0.8mm 2mm; vertical-align: top; 
 .markdown table {{ width: auto; }}
 .section > p, .markdown > p, .markdown > ul, .markdown > ol {{ max-width: 210mm; }}
 pre {{ background: #F3F4F6; padding: 2mm 3mm; white-space: pre-wrap; overflow-wrap: anywhere; break-inside: avoid; }}
-code {{ font: 8.5pt "Liberation Mono", "DejaVu Sans Mono", monospace; }}
+code {{ font: 8.5pt "Liberation Mono", "DejaVu Sans Mono", "Noto Sans Mono CJK JP", monospace; }}
 """
 
 
@@ -521,7 +531,8 @@ def _run(work: Callable[[str], Coroutine[Any, Any, bytes]], timeout: float) -> b
     started = time.monotonic()
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="finance-pdf") as pool:
         try:
-            result: bytes = pool.submit(asyncio.run, bounded()).result()
+            # in this thread's context: the document is written in the caller's language
+            result: bytes = pool.submit(contextvars.copy_context().run, asyncio.run, bounded()).result()
         except PdfError:
             raise
         except Exception as error:

@@ -41,21 +41,22 @@ from finance.planning import plans as sc
 from finance.planning.curves import CURVE_NAMES, PlanError
 from finance.planning.session import PackPlan
 from finance.present import charts, exports, formats, pdf, summary
+from finance.present.i18n import N_, _
 from finance.store.database import DEMO_SETTING, PROJECT_DIR, Store
 from finance.store.dataset import Dataset
 
-TITLE = "Marketing efficiency board pack"
-DEFAULT_COMPANY = "Marketing efficiency"
-BASELINE = "Baseline (repeat last quarter)"
-OPTIMISED = "Optimised split"
+TITLE = N_("Marketing efficiency board pack")
+DEFAULT_COMPANY = N_("Marketing efficiency")
+BASELINE = N_("Baseline (repeat last quarter)")
+OPTIMISED = N_("Optimised split")
 SUFFIXES = (".pdf", ".xlsx")
 TREND_TABLE_QUARTERS = 8
 """Quarters in the PDF's trend table (the XLSX has every quarter up to the pack's)."""
 METHODOLOGY = PROJECT_DIR / "docs" / "methodology.md"
 
-SECTIONS = ("Executive summary", "Key figures and trend", "Fully loaded CAC", "CPL and CPA",
-            "Channel efficiency", "Budget request", "Assumptions", "Methodology")
-"""The PDF's section headings, in order."""
+SECTIONS = (N_("Executive summary"), N_("Key figures and trend"), N_("Fully loaded CAC"), N_("CPL and CPA"),
+            N_("Channel efficiency"), N_("Budget request"), N_("Assumptions"), N_("Methodology"))
+"""The PDF's section headings, in order (in English: ``_(heading)`` in the pack's language)."""
 SHEETS = ("KPI summary", "LTV-CAC trend", "CAC by category", "CPL-CPA history", "Channels", "Segments",
           "Budget request lines", "Projection by channel", "Scenario comparison")
 """The XLSX's tables, in order (an Assumptions sheet follows them)."""
@@ -206,9 +207,9 @@ def gather(store: Store | Path | str, *, period: str | None = None, scenario: st
                        "segment", assumptions.target_ratio, edges)
     prepared = prepared_on or date.today()
     return BoardPack(
-        company=company or DEFAULT_COMPANY, currency=currency, prepared_on=prepared,
+        company=company or _(DEFAULT_COMPANY), currency=currency, prepared_on=prepared,
         period=chosen, prior_period=prior, quarters=quarters, as_of=pooled.as_of, method=method,
-        model_note=pooled.model_sentence(), target_ratio=assumptions.target_ratio, band_edges=edges,
+        model_note=summary.model_sentence(pooled), target_ratio=assumptions.target_ratio, band_edges=edges,
         quarterly=quarterly, by_channel=by_channel, by_segment=by_segment,
         cac_by_category={k: Decimal(v) if v is not None else None for k, v in category_json.items()},
         plan_period=plan.basis.period, interval=plan.basis.interval, request=plan.request, request_note=plan.note,
@@ -239,19 +240,33 @@ def _data_version(imports: pl.DataFrame, as_of: date, prepared_on: date, prepare
     """'Figures as of 31 Dec 2025, from imports 1, 2, 3 and 4 (spend, funnel, customers, revenue), the latest
     on 5 Dec 2026 by ops@example.com. Prepared on 5 Dec 2026 by cfo@example.com.'"""
     active = imports.filter(pl.col("status") == "active").sort("import_id")
-    prepared = f"Prepared on {formats.day(prepared_on)}" + (f" by {prepared_by}." if prepared_by else ".")
+    prepared = (_("Prepared on {day} by {person}.").format(day=formats.day(prepared_on), person=prepared_by)
+                if prepared_by else _("Prepared on {day}.").format(day=formats.day(prepared_on)))
     if active.is_empty():
-        return f"Figures as of {formats.day(as_of)}, from no imported files (nothing in force). {prepared}"
+        return _("Figures as of {day}, from no imported files (nothing in force). {prepared}").format(
+            day=formats.day(as_of), prepared=prepared)
     ids = [str(i) for i in active.get_column("import_id").to_list()]
-    shown = ids if len(ids) <= 8 else [*ids[:7], f"{len(ids) - 7} more"]
-    numbers = shown[0] if len(shown) == 1 else f"{', '.join(shown[:-1])} and {shown[-1]}"
+    shown = ids if len(ids) <= 8 else [*ids[:7], _("{count} more").format(count=len(ids) - 7)]
+    numbers = shown[0] if len(shown) == 1 else _("{first} and {last}").format(first=", ".join(shown[:-1]),
+                                                                              last=shown[-1])
     kinds = set(active.get_column("kind").to_list())
     latest = active.sort("imported_at").row(-1, named=True)
     when = latest["imported_at"]
-    by = f" by {latest['imported_by']}" if latest.get("imported_by") else ""
-    return (f"Figures as of {formats.day(as_of)}, from import{'s' if len(ids) > 1 else ''} {numbers} "
-            f"({', '.join(k for k in KINDS if k in kinds)}), the latest on "
-            f"{formats.day(when.date() if isinstance(when, datetime) else when)} (UTC){by}. {prepared}")
+    words = {"day": formats.day(as_of), "numbers": numbers,
+             "kinds": ", ".join(_(summary.KIND_WORDS.get(k, k)) for k in KINDS if k in kinds),
+             "latest": formats.day(when.date() if isinstance(when, datetime) else when),
+             "person": latest.get("imported_by") or "", "prepared": prepared}
+    if latest.get("imported_by"):
+        text = (_("Figures as of {day}, from imports {numbers} ({kinds}), the latest on {latest} (UTC) by {person}. "
+                  "{prepared}") if len(ids) > 1 else
+                _("Figures as of {day}, from import {numbers} ({kinds}), the latest on {latest} (UTC) by {person}. "
+                  "{prepared}"))
+    else:
+        text = (_("Figures as of {day}, from imports {numbers} ({kinds}), the latest on {latest} (UTC). {prepared}")
+                if len(ids) > 1 else
+                _("Figures as of {day}, from import {numbers} ({kinds}), the latest on {latest} (UTC). {prepared}"))
+    return text.format(**words)
+
 
 
 def _saved_request(store: Store, name: str | None) -> sc.Scenario | None:
@@ -306,25 +321,28 @@ def _plan(data: Dataset, assumptions: Assumptions, method: Method, saved: sc.Sce
         name, lines, note, source = given.name, given.lines, given.note, given.source
     elif saved is not None:
         name, lines, note = saved.name, saved.lines, saved.note
-        updated = f", updated {saved.updated_at:%d %b %Y %H:%M}" if isinstance(saved.updated_at, datetime) else ""
-        source = f"saved scenario ({saved.kind}{updated})"
+        updated = _(", updated {day} {time}").format(day=formats.day(saved.updated_at.date()),
+                                                    time=f"{saved.updated_at:%H:%M}") \
+            if isinstance(saved.updated_at, datetime) else ""
+        source = _("saved scenario ({kind}{updated})").format(kind=saved.kind, updated=updated)
         if saved.period != basis.period:
-            warnings.append(f"The scenario {saved.name!r} was saved for {saved.period}; it is projected here for "
-                            f"{basis.period}, the quarter after the last one with spend ({last}).")
+            warnings.append(_("The scenario {name} was saved for {saved}; it is projected here for {period}, the "
+                              "quarter after the last one with spend ({last}).").format(
+                name=repr(saved.name), saved=saved.period, period=basis.period, last=last))
     else:
-        name, lines, note = f"Repeat of {last}", basis.starts["last_quarter"], ""
-        source = "no saved budget request: last quarter's spend repeated"
-        warnings.append(f"No budget request is saved, so the request shown is {last}'s spend repeated; save a "
-                        "scenario of kind \"request\" in the planner to put it here.")
-    if name in (BASELINE, OPTIMISED):  # the comparison needs three distinct names
-        name = f"{name} (request)"
+        name, lines, note = _("Repeat of {period}").format(period=last), basis.starts["last_quarter"], ""
+        source = _("no saved budget request: last quarter's spend repeated")
+        warnings.append(_("No budget request is saved, so the request shown is {period}'s spend repeated; save a "
+                          "scenario of kind \"request\" in the planner to put it here.").format(period=last))
+    if name in (_(BASELINE), _(OPTIMISED)):  # the comparison needs three distinct names
+        name = _("{name} (request)").format(name=name)
     try:
         request = sc.project(basis, lines, name=name)
         optimised_lines = list(given.optimised) if given is not None else sc.optimise(basis, request.lines)[0]
     except PlanError as exc:
         raise PlanError(f"the budget request {name!r} cannot be projected: {exc}") from None
-    baseline = sc.project(basis, basis.starts["last_quarter"], name=BASELINE)
-    optimised = sc.project(basis, optimised_lines, name=OPTIMISED)
+    baseline = sc.project(basis, basis.starts["last_quarter"], name=_(BASELINE))
+    optimised = sc.project(basis, optimised_lines, name=_(OPTIMISED))
     warnings += [f"{p.name}: {w}" for p in (request, optimised) for w in p.warnings]
     return _Plan(basis, request, baseline, optimised, note, source, warnings)
 
@@ -333,38 +351,48 @@ def _assumption_rows(settings: Mapping[str, Any], assumptions: Assumptions, curr
                      plan: _Plan) -> tuple[tuple[str, Any, str], ...]:
     """Every assumption behind the pack, labelled for a CFO: the metrics' (as ``compute`` has them) and the plan's."""
     edges = settings["band_edges"]
-    bounds = [f"below {edges[0]:g}x", *(f"{low:g}x to {high:g}x" for low, high in itertools.pairwise(edges)),
-              f"{edges[-1]:g}x and over"]
-    bands = "; ".join(f"{label} {bound}" for label, bound in zip(BAND_LABELS, bounds, strict=True))
+    bounds = [_("below {edge}").format(edge=formats.threshold(edges[0])),
+              *(_("{low} to {high}").format(low=formats.threshold(low), high=formats.threshold(high))
+                for low, high in itertools.pairwise(edges)),
+              _("{edge} and over").format(edge=formats.threshold(edges[-1]))]
+    bands = "; ".join(f"{summary.band(label)} {bound}" for label, bound in zip(BAND_LABELS, bounds, strict=True))
     low, high = sc.CHANGE_LIMITS
     window = settings["window_months"]
+    grain = _(GRAIN_WORDS.get(settings["grain"], settings["grain"]))
     return (
-        ("Quarter reported", period, "text"),
-        ("Data as of", settings["as_of"], "text"),
-        ("Currency", currency, "text"),
-        ("Grain and window", f"{settings['grain']}, " + (f"trailing {window} months" if window else
-                                                           "each quarter alone"), "text"),
-        ("LTV method", settings["ltv_method"], "text"),
-        (LABELS["horizon_months"], settings["ltv_horizon_months"], "int"),
-        (LABELS["annual_discount_rate"], settings["annual_discount_rate"], "percent"),
-        (LABELS["default_gross_margin"], settings["default_gross_margin"], "percent"),
-        ("LTV interval (central share of draws)", settings["interval"], "percent"),
-        (LABELS["band_edges"], bands, "text"),
-        (LABELS["target_ratio"], settings["target_ratio"], "ratio"),
-        (LABELS["lag_quarters"], settings["acquisition_lag_quarters"], "int"),
-        (LABELS["allocation"], settings["shared_cost_allocation"], "text"),
-        (LABELS["fiscal_year_start"], assumptions.fiscal_year_start, "int"),
-        ("Budget request", plan.request.name, "text"),
-        ("Budget request source", plan.source, "text"),
-        ("Budget request note", plan.note or "none", "text"),
-        ("Planned quarter", plan.basis.period, "text"),
-        ("Planned from the history to", plan.basis.as_of.isoformat(), "text"),
-        ("Projection draws", sc.DRAWS, "int"),
-        ("Projection ranges (central share of draws)", plan.basis.interval, "percent"),
-        ("Acquisition quarters behind a channel's projected LTV", sc.LTV_QUARTERS, "int"),
-        ("Optimised split bounds (share of each channel's request)",
-         f"{formats.percent(low, places=0)} to {formats.percent(high, places=0)}", "text"),
+        (_("Quarter reported"), period, "text"),
+        (_("Data as of"), settings["as_of"], "text"),
+        (_("Currency"), currency, "text"),
+        (_("Grain and window"), f"{grain}, " + (_("trailing {months} months").format(months=window) if window else
+                                                 _("each quarter alone")), "text"),
+        (_("LTV method"), settings["ltv_method"], "text"),  # the key the command line takes: auto, formula...
+        (_(LABELS["horizon_months"]), settings["ltv_horizon_months"], "int"),
+        (_(LABELS["annual_discount_rate"]), settings["annual_discount_rate"], "percent"),
+        (_(LABELS["default_gross_margin"]), settings["default_gross_margin"], "percent"),
+        (_("LTV interval (central share of draws)"), settings["interval"], "percent"),
+        (_(LABELS["band_edges"]), bands, "text"),
+        (_(LABELS["target_ratio"]), settings["target_ratio"], "ratio"),
+        (_(LABELS["lag_quarters"]), settings["acquisition_lag_quarters"], "int"),
+        (_(LABELS["allocation"]), _(ALLOCATION_WORDS.get(settings["shared_cost_allocation"],
+                                                         settings["shared_cost_allocation"])), "text"),
+        (_(LABELS["fiscal_year_start"]), assumptions.fiscal_year_start, "int"),
+        (_("Budget request"), plan.request.name, "text"),
+        (_("Budget request source"), plan.source, "text"),
+        (_("Budget request note"), plan.note or _("none"), "text"),
+        (_("Planned quarter"), plan.basis.period, "text"),
+        (_("Planned from the history to"), plan.basis.as_of.isoformat(), "text"),
+        (_("Projection draws"), sc.DRAWS, "int"),
+        (_("Projection ranges (central share of draws)"), plan.basis.interval, "percent"),
+        (_("Acquisition quarters behind a channel's projected LTV"), sc.LTV_QUARTERS, "int"),
+        (_("Optimised split bounds (share of each channel's request)"),
+         _("{low} to {high}").format(low=formats.percent(low, places=0), high=formats.percent(high, places=0)),
+         "text"),
     )
+
+
+GRAIN_WORDS = {"quarter": N_("quarter"), "month": N_("month")}
+ALLOCATION_WORDS = {"spend": N_("spend"), "customers": N_("customers")}
+"""How shared costs are split across channels (the stored ``shared_cost_allocation``), in a sentence."""
 
 
 def _methodology() -> str:
@@ -420,11 +448,11 @@ def _category_table(pack: BoardPack) -> pl.DataFrame:
     for key in (*MARKETING_CATEGORIES, "sales"):
         spend = row[f"spend_{key}"]
         if key == "sales":
-            rows.append(("marketing", "Fully loaded (marketing)", total, row["cac"], 1.0 if total else None))
+            rows.append(("marketing", N_("Fully loaded (marketing)"), total, row["cac"], 1.0 if total else None))
         share = float(spend / total) if spend is not None and total else None
         rows.append((key, CATEGORIES[key].label, spend, pack.cac_by_category.get(key),
                      None if key == "sales" else share))
-    rows.append(("sales_and_marketing", "Sales and marketing", row["spend_sm"], row["cac_sm"], None))
+    rows.append(("sales_and_marketing", N_("Sales and marketing"), row["spend_sm"], row["cac_sm"], None))
     return pl.DataFrame(rows, schema={"category": pl.String, "label": pl.String, "spend": pl.Decimal(38, 4),
                                       "cac_contribution": pl.Decimal(38, 10), "share_of_marketing": pl.Float64},
                         orient="row").select(pl.lit(pack.period).alias("quarter"), pl.all())
@@ -476,12 +504,16 @@ def to_pdf(pack: BoardPack) -> bytes:
 def document(pack: BoardPack) -> pdf.Document:
     """The pack laid out as a ``finance.present.pdf`` document: cover, then :data:`SECTIONS`."""
     sheets = tables(pack)
+    methodology: list[pdf.Block] = [pdf.Markdown(pack.methodology, columns=2)]
+    if not formats.language_is_default():  # docs/methodology.md is written in English only
+        methodology.insert(0, pdf.Paragraph(_("The methodology is documented in English.")))
     sections = [_executive_summary(pack, sheets), _key_figures(pack, sheets), _cac(pack, sheets),
                 _cpl_cpa(pack, sheets), _channels(pack, sheets), _budget(pack, sheets), _assumptions(pack),
-                pdf.Section(SECTIONS[7], [pdf.Markdown(pack.methodology, columns=2)])]
-    assert tuple(s.heading for s in sections) == SECTIONS
+                pdf.Section(_(SECTIONS[7]), methodology)]
+    assert tuple(s.heading for s in sections) == tuple(_(heading) for heading in SECTIONS)
     return pdf.Document(
-        title=TITLE, subtitle=f"{pack.period}, with the budget request for {pack.plan_period}",
+        title=_(TITLE), subtitle=_("{period}, with the budget request for {plan_period}").format(
+            period=pack.period, plan_period=pack.plan_period),
         prepared_on=pack.prepared_on, company=pack.company, sections=sections, currency=pack.currency,
         about=pack.data_version, cover=False)
 
@@ -499,7 +531,7 @@ def _change(latest: Any, previous: Any, prior: str | None) -> str | None:
     """``+5.1% vs 2025-Q3``; None when either is unknown or the prior is zero."""
     if prior is None or latest is None or previous is None or float(previous) == 0:
         return None
-    return f"{formats.percent(float(latest) / float(previous) - 1, signed=True)} vs {prior}"
+    return summary.versus(formats.percent(float(latest) / float(previous) - 1, signed=True), prior)
 
 
 def _joined(*parts: str | None) -> str | None:
@@ -510,14 +542,17 @@ def _joined(*parts: str | None) -> str | None:
 def _range(pack: BoardPack, low: Any, high: Any, kind: str) -> str | None:
     if low is None or high is None:
         return None
-    return f"range {_fmt(pack, low, kind)} to {_fmt(pack, high, kind)}"
+    return _("range {low} to {high}").format(low=_fmt(pack, low, kind), high=_fmt(pack, high, kind))
 
 
 def _table(title: str, frame: pl.DataFrame, columns: Sequence[tuple[str, str, str]],
            note: str | None = None) -> pdf.Table:
-    """A PDF table of ``frame``'s columns (source, header, format), headers readable."""
-    selected = frame.select([pl.col(source).alias(header) for source, header, _ in columns])
-    return pdf.Table(title, selected, {header: kind for _, header, kind in columns if kind != "text"}, note)
+    """A PDF table of ``frame``'s columns (source, header, format), headers readable (and translated, as
+    the health bands in it are)."""
+    selected = frame.select([(pl.col(source).replace(summary.band_words()) if source == "band" else pl.col(source))
+                             .alias(_(header))
+                             for source, header, _kind in columns])
+    return pdf.Table(title, selected, {_(header): kind for _source, header, kind in columns if kind != "text"}, note)
 
 
 def _executive_summary(pack: BoardPack, sheets: Mapping[str, pl.DataFrame]) -> pdf.Section:
@@ -527,117 +562,131 @@ def _executive_summary(pack: BoardPack, sheets: Mapping[str, pl.DataFrame]) -> p
     request, fig = pack.request, pack.request.figures
     payback = row["payback_months"]
     tiles = [
-        pdf.Kpi("LTV:CAC", _fmt(pack, row["ltv_cac"], "ratio"),
+        pdf.Kpi(_("LTV:CAC"), _fmt(pack, row["ltv_cac"], "ratio"),
                 _joined(summary.ltv_cac_detail(row, pack.target_ratio),
-                        f"was {_fmt(pack, was.get('ltv_cac'), 'ratio')} in {p}" if p else None), row["band"]),
-        pdf.Kpi("CAC payback", _fmt(pack, payback, "months"),
+                        _("was {ratio} in {period}").format(ratio=_fmt(pack, was.get("ltv_cac"), "ratio"), period=p)
+                        if p else None), row["band"]),
+        pdf.Kpi(_("CAC payback"), _fmt(pack, payback, "months"),
                 _joined(summary.months_change(payback, was.get("payback_months"), p),
-                        "months of gross margin to recover the CAC")),
-        pdf.Kpi("Fully loaded CAC", _fmt(pack, row["cac"], "money"),
+                        _("months of gross margin to recover the CAC"))),
+        pdf.Kpi(_("Fully loaded CAC"), _fmt(pack, row["cac"], "money"),
                 _joined(_change(row["cac"], was.get("cac"), p),
-                        f"media-only {_fmt(pack, row['cac_media'], 'money')}")),
-        pdf.Kpi("LTV (gross margin)", _fmt(pack, row["ltv"], "money"),
+                        _("media-only {amount}").format(amount=_fmt(pack, row["cac_media"], "money")))),
+        pdf.Kpi(_("LTV (gross margin)"), _fmt(pack, row["ltv"], "money"),
                 _joined(_range(pack, row["ltv_low"], row["ltv_high"], "money"),
                         _change(row["ltv"], was.get("ltv"), p))),
-        pdf.Kpi(f"Budget request, {pack.plan_period}", _short_money(pack, request.spend),
-                f"{request.name}: marketing spend, exactly {_fmt(pack, request.spend, 'money')}"),
-        pdf.Kpi("Projected LTV:CAC", _fmt(pack, fig["ltv_cac"].point, "ratio"),
+        pdf.Kpi(_("Budget request, {period}").format(period=pack.plan_period), _short_money(pack, request.spend),
+                _("{name}: marketing spend, exactly {amount}").format(name=request.name,
+                                                                       amount=_fmt(pack, request.spend, "money"))),
+        pdf.Kpi(_("Projected LTV:CAC"), _fmt(pack, fig["ltv_cac"].point, "ratio"),
                 _range(pack, fig["ltv_cac"].low, fig["ltv_cac"].high, "ratio"), request.band),
-        pdf.Kpi("Projected new customers", _fmt(pack, fig["customers"].point, "int"),
+        pdf.Kpi(_("Projected new customers"), _fmt(pack, fig["customers"].point, "int"),
                 _range(pack, fig["customers"].low, fig["customers"].high, "int")),
-        pdf.Kpi("New customers", _fmt(pack, row["new_customers"], "int"),
-                _joined(f"in {pack.period}", _change(row["new_customers"], was.get("new_customers"), p))),
+        pdf.Kpi(_("New customers"), _fmt(pack, row["new_customers"], "int"),
+                _joined(_("in {period}").format(period=pack.period),
+                        _change(row["new_customers"], was.get("new_customers"), p))),
     ]
+    headers = {key: _(label) for key, label in (
+        ("segment", N_("Segment")), ("new_customers", N_("New customers")), ("share", N_("Share of new customers")),
+        ("cac", N_("Fully loaded CAC")), ("ltv", N_("LTV")), ("ltv_cac", N_("LTV:CAC")), ("band", N_("Band")))}
     mix = pl.DataFrame([(part.name, part.new_customers, part.customer_share,
                          part.spend / part.new_customers if part.new_customers else None, part.ltv, part.ltv_cac,
-                         part.band or "n/a") for part in pack.mix.parts],
-                       schema={"Segment": pl.String, "New customers": pl.Int64, "Share of new customers": pl.Float64,
-                               "Fully loaded CAC": pl.Float64, "LTV": pl.Float64, "LTV:CAC": pl.Float64,
-                               "Band": pl.String}, orient="row")
-    table = pdf.Table(f"The mix behind the headline, {pack.period}", mix,
-                      {"New customers": "int", "Share of new customers": "percent", "Fully loaded CAC": "money",
-                       "LTV": "money", "LTV:CAC": "ratio"},
+                         summary.band(part.band)) for part in pack.mix.parts],
+                       schema={headers["segment"]: pl.String, headers["new_customers"]: pl.Int64,
+                               headers["share"]: pl.Float64, headers["cac"]: pl.Float64, headers["ltv"]: pl.Float64,
+                               headers["ltv_cac"]: pl.Float64, headers["band"]: pl.String}, orient="row")
+    table = pdf.Table(_("The mix behind the headline, {period}").format(period=pack.period), mix,
+                      {headers["new_customers"]: "int", headers["share"]: "percent", headers["cac"]: "money",
+                       headers["ltv"]: "money", headers["ltv_cac"]: "ratio"},
                       summary.mix_note(pack.mix, pack.target_ratio))
     finding = summary.finding(row, pack.period, pack.target_ratio, pack.mix, prior, p)
-    return pdf.Section(SECTIONS[0], [pdf.Paragraph(finding, lead=True), pdf.Kpis(tiles), table])
+    return pdf.Section(_(SECTIONS[0]), [pdf.Paragraph(finding, lead=True), pdf.Kpis(tiles), table])
 
 
 def _key_figures(pack: BoardPack, sheets: Mapping[str, pl.DataFrame]) -> pdf.Section:
     row, prior, p = pack.row, pack.prior, pack.prior_period
     was = prior or {}
-    figures = [("spend", "Marketing spend", "money"), ("spend_sm", "Sales and marketing spend", "money"),
-               ("new_customers", "New customers", "int"), ("cac_media", "Media-only CAC", "money"),
-               ("cac", "Fully loaded CAC", "money"), ("cac_sm", "Sales and marketing CAC", "money"),
-               ("ltv", "LTV (gross margin)", "money"), ("ltv_cac", "LTV:CAC", "ratio"),
-               ("payback_months", "CAC payback", "months"), ("roi", "ROI", "percent")]
+    figures = [("spend", N_("Marketing spend"), "money"), ("spend_sm", N_("Sales and marketing spend"), "money"),
+               ("new_customers", N_("New customers"), "int"), ("cac_media", N_("Media-only CAC"), "money"),
+               ("cac", N_("Fully loaded CAC"), "money"), ("cac_sm", N_("Sales and marketing CAC"), "money"),
+               ("ltv", N_("LTV (gross margin)"), "money"), ("ltv_cac", N_("LTV:CAC"), "ratio"),
+               ("payback_months", N_("CAC payback"), "months"), ("roi", N_("ROI"), "percent")]
 
     def cell(rec: Mapping[str, Any], key: str, kind: str) -> str:
         text = _fmt(pack, rec.get(key), kind)
-        return f"{text}, {rec['band']}" if key == "ltv_cac" and rec.get("band") else text
+        return f"{text}, {summary.band(rec['band'])}" if key == "ltv_cac" and rec.get("band") else text
 
     def change(key: str, kind: str) -> str:
         now, before = row[key], was.get(key)
         if now is None or before is None:
-            return "n/a"
+            return formats.na()
         if kind in ("money", "int"):
-            return (_change(now, before, p) or "n/a").split(" vs ")[0]
+            return formats.percent(float(now) / float(before) - 1, signed=True) if float(before) else formats.na()
         if kind == "months":
-            return summary.months_change(now, before) or "n/a"
+            return summary.months_change(now, before) or formats.na()
         if kind == "ratio":
-            return summary.ratio_change(now, before) or "n/a"
+            return summary.ratio_change(now, before) or formats.na()
         return formats.points(now - before)
 
-    lines = [(label, cell(row, key, kind), cell(was, key, kind) if prior else "n/a", change(key, kind))
+    prior_header, change_header = p or _("Prior quarter"), _("Change")
+    lines = [(_(label), cell(row, key, kind), cell(was, key, kind) if prior else formats.na(), change(key, kind))
              for key, label, kind in figures]
-    comparison = pl.DataFrame(lines, schema=["Figure", pack.period, p or "Prior quarter", "Change"], orient="row")
+    comparison = pl.DataFrame(lines, schema=[_("Figure"), pack.period, prior_header, change_header], orient="row")
     trend = sheets["LTV-CAC trend"].tail(TREND_TABLE_QUARTERS)
-    table = _table(f"LTV:CAC by quarter, last {trend.height} quarters", trend, [
-        ("quarter", "Quarter", "text"), ("ltv", "LTV", "money"), ("cac", "Fully loaded CAC", "money"),
-        ("ltv_cac", "LTV:CAC", "ratio"), ("ltv_cac_low", "Low", "ratio"), ("ltv_cac_high", "High", "ratio"),
-        ("band", "Band", "text"), ("payback_months", "Payback", "months"), ("roi", "ROI", "percent")],
-        note=(f"Low and high: LTV:CAC at the ends of the LTV range. Every quarter is in the XLSX pack. "
-              f"{pack.model_note}"))
-    return pdf.Section(SECTIONS[1], [
-        pdf.Columns([pdf.Table(f"{pack.period} against the prior quarter", comparison,
-                               right=(pack.period, p or "Prior quarter", "Change")),
+    table = _table(_("LTV:CAC by quarter, last {count} quarters").format(count=trend.height), trend, [
+        ("quarter", N_("Quarter"), "text"), ("ltv", N_("LTV"), "money"), ("cac", N_("Fully loaded CAC"), "money"),
+        ("ltv_cac", N_("LTV:CAC"), "ratio"), ("ltv_cac_low", N_("Low"), "ratio"), ("ltv_cac_high", N_("High"), "ratio"),
+        ("band", N_("Band"), "text"), ("payback_months", N_("Payback"), "months"), ("roi", N_("ROI"), "percent")],
+        note=_("Low and high: LTV:CAC at the ends of the LTV range. Every quarter is in the XLSX pack.") + " "
+        + pack.model_note)
+    return pdf.Section(_(SECTIONS[1]), [
+        pdf.Columns([pdf.Table(_("{period} against the prior quarter").format(period=pack.period), comparison,
+                               right=(pack.period, prior_header, change_header)),
                      pdf.Figure(pack.figures["trend"].to_dict(), height=360, width=pdf.COLUMN_FIGURE_WIDTH)]),
         table])
 
 
 def _cac(pack: BoardPack, sheets: Mapping[str, pl.DataFrame]) -> pdf.Section:
-    table = _table(f"CAC by cost category, {pack.period}", sheets["CAC by category"], [
-        ("label", "Cost category", "text"), ("spend", "Spend", "money"),
-        ("cac_contribution", "Per new customer", "money"), ("share_of_marketing", "Share of marketing", "percent")],
-        note=(f"Each category's spend over the quarter's {formats.count(pack.row['new_customers'])} new customers; the "
-              "marketing categories add up to fully loaded CAC (to rounding), sales to the S&M CAC."))
+    labels = sheets["CAC by category"].get_column("label").to_list()
+    categories = sheets["CAC by category"].with_columns(pl.col("label").replace({label: _(label) for label in labels}))
+    table = _table(_("CAC by cost category, {period}").format(period=pack.period), categories, [
+        ("label", N_("Cost category"), "text"), ("spend", N_("Spend"), "money"),
+        ("cac_contribution", N_("Per new customer"), "money"),
+        ("share_of_marketing", N_("Share of marketing"), "percent")],
+        note=_("Each category's spend over the quarter's {customers} new customers; the marketing categories add up "
+               "to fully loaded CAC (to rounding), sales to the S&M CAC.").format(
+            customers=formats.count(pack.row["new_customers"])))
     waterfall = pdf.Figure(pack.figures["waterfall"].to_dict(), height=520, width=pdf.COLUMN_FIGURE_WIDTH)
-    return pdf.Section(SECTIONS[2], [pdf.Columns([waterfall, table])])
+    return pdf.Section(_(SECTIONS[2]), [pdf.Columns([waterfall, table])])
 
 
 def _cpl_cpa(pack: BoardPack, sheets: Mapping[str, pl.DataFrame]) -> pdf.Section:
-    table = _table("CPL and CPA by quarter, all channels", sheets["CPL-CPA history"], [
-        ("quarter", "Quarter", "text"), ("direct_spend", "Direct spend", "money"), ("leads", "Leads", "int"),
-        ("cpl", "CPL", "money"), ("new_customers", "New customers", "int"), ("cpa", "CPA", "money")],
-        note="On direct spend: each channel's own programmes, before shared costs.")
-    return pdf.Section(SECTIONS[3], [pdf.Columns([pdf.Figure(pack.figures["cpl_cpa"].to_dict(), height=620,
+    table = _table(_("CPL and CPA by quarter, all channels"), sheets["CPL-CPA history"], [
+        ("quarter", N_("Quarter"), "text"), ("direct_spend", N_("Direct spend"), "money"),
+        ("leads", N_("Leads"), "int"),
+        ("cpl", N_("CPL"), "money"), ("new_customers", N_("New customers"), "int"), ("cpa", N_("CPA"), "money")],
+        note=_("On direct spend: each channel's own programmes, before shared costs."))
+    return pdf.Section(_(SECTIONS[3]), [pdf.Columns([pdf.Figure(pack.figures["cpl_cpa"].to_dict(), height=620,
                                                               width=pdf.COLUMN_FIGURE_WIDTH), table])])
 
 
-_EFFICIENCY = [("spend", "Spend", "money"), ("new_customers", "New customers", "int"),
-               ("cac", "Fully loaded CAC", "money"), ("ltv", "LTV", "money"), ("ltv_cac", "LTV:CAC", "ratio"),
-               ("band", "Band", "text"), ("payback_months", "Payback", "months"), ("roi", "ROI", "percent")]
+_EFFICIENCY = [("spend", N_("Spend"), "money"), ("new_customers", N_("New customers"), "int"),
+               ("cac", N_("Fully loaded CAC"), "money"), ("ltv", N_("LTV"), "money"),
+               ("ltv_cac", N_("LTV:CAC"), "ratio"), ("band", N_("Band"), "text"),
+               ("payback_months", N_("Payback"), "months"), ("roi", N_("ROI"), "percent")]
 
 
 def _channels(pack: BoardPack, sheets: Mapping[str, pl.DataFrame]) -> pdf.Section:
-    channels = _table(f"Channels, {pack.period}", sheets["Channels"],
-                      [("channel", "Channel", "text"), *_EFFICIENCY, ("cpl", "CPL", "money"), ("cpa", "CPA", "money")],
-                      note="Spend and CAC include each channel's share of shared costs; CPL and CPA are on its "
-                           "direct spend.")
-    segments = _table(f"Segments, {pack.period}", sheets["Segments"], [
-        ("segment", "Segment", "text"), ("new_customers", "New customers", "int"), ("cac", "Fully loaded CAC", "money"),
-        ("ltv_cac", "LTV:CAC", "ratio"), ("band", "Band", "text")],
-        note="Each segment's LTV is in the executive summary's mix table and the XLSX pack.")
-    return pdf.Section(SECTIONS[4], [pdf.Columns([pdf.Figure(pack.figures["channels"].to_dict(), height=420,
+    channels = _table(_("Channels, {period}").format(period=pack.period), sheets["Channels"],
+                      [("channel", N_("Channel"), "text"), *_EFFICIENCY, ("cpl", N_("CPL"), "money"),
+                       ("cpa", N_("CPA"), "money")],
+                      note=_("Spend and CAC include each channel's share of shared costs; CPL and CPA are on its "
+                             "direct spend."))
+    segments = _table(_("Segments, {period}").format(period=pack.period), sheets["Segments"], [
+        ("segment", N_("Segment"), "text"), ("new_customers", N_("New customers"), "int"),
+        ("cac", N_("Fully loaded CAC"), "money"), ("ltv_cac", N_("LTV:CAC"), "ratio"), ("band", N_("Band"), "text")],
+        note=_("Each segment's LTV is in the executive summary's mix table and the XLSX pack."))
+    return pdf.Section(_(SECTIONS[4]), [pdf.Columns([pdf.Figure(pack.figures["channels"].to_dict(), height=420,
                                                               width=pdf.COLUMN_FIGURE_WIDTH), segments]), channels])
 
 
@@ -649,33 +698,40 @@ def _budget(pack: BoardPack, sheets: Mapping[str, pl.DataFrame]) -> pdf.Section:
         return _range(pack, fig[key].low, fig[key].high, kind)
 
     tiles = [  # the other projected figures, each with its range, are in the comparison table below
-        pdf.Kpi("Marketing spend requested", _short_money(pack, request.spend),
-                f"exactly {_fmt(pack, request.spend, 'money')}; with sales {_fmt(pack, request.spend_sm, 'money')}"),
-        pdf.Kpi("Projected LTV:CAC", _fmt(pack, fig["ltv_cac"].point, "ratio"), ranged("ltv_cac", "ratio"),
+        pdf.Kpi(_("Marketing spend requested"), _short_money(pack, request.spend),
+                _("exactly {amount}; with sales {with_sales}").format(
+                    amount=_fmt(pack, request.spend, "money"), with_sales=_fmt(pack, request.spend_sm, "money"))),
+        pdf.Kpi(_("Projected LTV:CAC"), _fmt(pack, fig["ltv_cac"].point, "ratio"), ranged("ltv_cac", "ratio"),
                 request.band),
-        pdf.Kpi("Projected payback", _fmt(pack, fig["payback_months"].point, "months"),
+        pdf.Kpi(_("Projected payback"), _fmt(pack, fig["payback_months"].point, "months"),
                 ranged("payback_months", "months")),
-        pdf.Kpi("LTV created minus spend", _short_money(pack, fig["value_created"].point),
+        pdf.Kpi(_("LTV created minus spend"), _short_money(pack, fig["value_created"].point),
                 ranged("value_created", "money")),
     ]
-    intro = [f"Request: {request.name}"]
+    intro = [_("Request: {name}").format(name=request.name)]
     if pack.request_note:
-        intro.append(f"Note: {pack.request_note}")
-    intro.append(f"For {pack.plan_period}; {pack.request_source}. Ranges are the central "
-                 f"{formats.percent(pack.interval, places=0)} of the "
-                 "projection's draws (see Methodology).")
-    channels = _table("Projection by channel", sheets["Projection by channel"], [
-        ("channel", "Channel", "text"), ("spend", "Direct spend", "money"), ("customers", "Customers", "int"),
-        ("customers_low", "Low", "int"), ("customers_high", "High", "int"), ("cpa", "CPA", "money"),
-        ("marginal_cac", "Marginal CAC", "money"), ("ltv", "LTV", "money"), ("curve", "Response curve", "text")],
-        note=(f"Marketing {_fmt(pack, request.spend, 'money')}, of which shared costs (on no channel; they "
-              f"count in the fully loaded CAC) {_fmt(pack, request.shared, 'money')}; sales and marketing "
-              f"{_fmt(pack, request.spend_sm, 'money')}. The request's {len(request.lines)} lines by channel and "
-              "cost category are in the XLSX pack."))
+        intro.append(_("Note: {note}").format(note=pack.request_note))
+    intro.append(_("For {period}; {source}. Ranges are the central {interval} of the projection's draws "
+                   "(see Methodology).").format(period=pack.plan_period, source=pack.request_source,
+                                                interval=formats.percent(pack.interval, places=0)))
+    curves = sheets["Projection by channel"].get_column("curve").drop_nulls().to_list()
+    projection = sheets["Projection by channel"].with_columns(pl.col("curve").replace({c: _(c) for c in curves}))
+    channels = _table(_("Projection by channel"), projection, [
+        ("channel", N_("Channel"), "text"), ("spend", N_("Direct spend"), "money"),
+        ("customers", N_("Customers"), "int"),
+        ("customers_low", N_("Low"), "int"), ("customers_high", N_("High"), "int"), ("cpa", N_("CPA"), "money"),
+        ("marginal_cac", N_("Marginal CAC"), "money"), ("ltv", N_("LTV"), "money"),
+        ("curve", N_("Response curve"), "text")],
+        note=_("Marketing {spend}, of which shared costs (on no channel; they count in the fully loaded CAC) "
+               "{shared}; sales and marketing {spend_sm}. The request's {lines} lines by channel and cost category "
+               "are in the XLSX pack.").format(spend=_fmt(pack, request.spend, "money"),
+                                               shared=_fmt(pack, request.shared, "money"),
+                                               spend_sm=_fmt(pack, request.spend_sm, "money"),
+                                               lines=len(request.lines)))
     blocks: list[pdf.Block] = [pdf.Paragraph("\n\n".join(intro)), pdf.Kpis(tiles), _comparison_table(pack),
                                channels]
-    blocks.append(pdf.Bullets("Warnings", tuple(pack.warnings) or ("None.",)))
-    return pdf.Section(SECTIONS[5], blocks)
+    blocks.append(pdf.Bullets(_("Warnings"), tuple(pack.warnings) or (_("None."),)))
+    return pdf.Section(_(SECTIONS[5]), blocks)
 
 
 _UNIT_FORMATS = {"money": "money", "count": "int", "ratio": "ratio", "months": "months", "percent": "percent"}
@@ -684,28 +740,32 @@ _UNIT_FORMATS = {"money": "money", "count": "int", "ratio": "ratio", "months": "
 def _comparison_table(pack: BoardPack) -> pdf.Table:
     """Figures down, scenarios across; each cell the projection with its range."""
     names = [p.name for p in pack.projections]
-    columns: dict[str, list[str]] = {"Figure": []}
+    figure = _("Figure")
+    columns: dict[str, list[str]] = {figure: []}
     for name in names:
         columns[name] = []
     for key, (label, unit) in sc.FIGURES.items():
-        columns["Figure"].append(label)
+        columns[figure].append(_(label))
         kind = _UNIT_FORMATS[unit]
         for rec in pack.comparison.filter(pl.col("figure") == key).iter_rows(named=True):
             text = _fmt(pack, rec["value"], kind)
             if key not in ("spend", "spend_sm") and rec["low"] is not None and rec["high"] is not None:
-                text += f" ({_fmt(pack, rec['low'], kind)} to {_fmt(pack, rec['high'], kind)})"
+                text += " (" + _("{low} to {high}").format(low=_fmt(pack, rec["low"], kind),
+                                                           high=_fmt(pack, rec["high"], kind)) + ")"
             if rec["band"]:
-                text += f", {rec['band']}"
+                text += f", {summary.band(rec['band'])}"
             columns[rec["scenario"]].append(text)
-    return pdf.Table(f"{BASELINE}, the request and its {OPTIMISED.lower()}", pl.DataFrame(columns),
-                     note=(f"{OPTIMISED}: the request's channel spend re-split to maximise projected LTV minus "
-                           "spend (bounds in Assumptions)."))
+    return pdf.Table(_("{baseline}, the request and its {optimised}").format(
+                         baseline=_(BASELINE), optimised=_(OPTIMISED).lower()), pl.DataFrame(columns),
+                     note=_("{optimised}: the request's channel spend re-split to maximise projected LTV minus "
+                            "spend (bounds in Assumptions).").format(optimised=_(OPTIMISED)))
 
 
 def _assumptions(pack: BoardPack) -> pdf.Section:
     frame = pl.DataFrame([(label, _fmt(pack, value, kind) if kind != "text" else str(value))
-                          for label, value, kind in pack.assumptions], schema=["Assumption", "Value"], orient="row")
-    return pdf.Section(SECTIONS[6], [pdf.Table("Assumptions behind every figure", frame)])
+                          for label, value, kind in pack.assumptions],
+                         schema=[_("Assumption"), _("Value")], orient="row")
+    return pdf.Section(_(SECTIONS[6]), [pdf.Table(_("Assumptions behind every figure"), frame)])
 
 
 # ---------------------------------------------------------------------------------------------

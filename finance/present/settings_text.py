@@ -15,14 +15,16 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import polars as pl
+from babel.dates import get_month_names
 
 from finance.domain.assumptions import LABELS, Assumptions
 from finance.domain.schema import MONEY_KINDS, file_kind
 from finance.ingest.sources import SourceMapping
 from finance.present import formats
+from finance.present.i18n import N_, _, locale, ngettext
 
-ALLOCATION_WORDS = {"spend": "their direct spend", "customers": "their new customers"}
-SETTING_WORDS = {"demo_company": "Company name (demo)", "currency": "Currency"}
+ALLOCATION_WORDS = {"spend": N_("their direct spend"), "customers": N_("their new customers")}
+SETTING_WORDS = {"demo_company": N_("Company name (demo)"), "currency": N_("Currency")}
 """Names for people of the store's other settings (the rest are written with spaces for underscores)."""
 
 
@@ -31,7 +33,7 @@ def assumption_value(name: str, value: Any) -> str:
     (``None``, as the change log records a first change) is its default."""
     if value is None:
         if name not in LABELS:
-            return "not set"
+            return _("not set")
         value = getattr(Assumptions(), name)
     try:
         if name in ("default_gross_margin", "annual_discount_rate"):
@@ -40,9 +42,14 @@ def assumption_value(name: str, value: Any) -> str:
             return formats.months(int(value))
         if name == "lag_quarters":
             quarters = int(value)
-            return "none" if quarters == 0 else f"{quarters} quarter{'s' if quarters != 1 else ''}"
+            return _("none") if quarters == 0 else ngettext("{quarters} quarter", "{quarters} quarters",
+                                                             quarters).format(quarters=quarters)
         if name == "fiscal_year_start":
-            return calendar.month_name[int(value)]
+            month = int(value)
+            if not 1 <= month <= 12:
+                raise IndexError(month)
+            return str(get_month_names("wide", locale=locale())[month]) if not formats.language_is_default() \
+                else calendar.month_name[month]
         if name == "target_ratio":
             return formats.threshold(float(value))
         if name == "band_edges":
@@ -51,13 +58,13 @@ def assumption_value(name: str, value: Any) -> str:
     except (ValueError, InvalidOperation, IndexError):
         return str(value)  # a stored value that no longer parses: shown as it is
     if name == "allocation":
-        return ALLOCATION_WORDS.get(str(value), str(value))
+        return _(ALLOCATION_WORDS[str(value)]) if str(value) in ALLOCATION_WORDS else str(value)
     return str(value)
 
 
 def assumption_texts(assumptions: Assumptions) -> list[tuple[str, str]]:
     """(label, value in words) for every assumption, in the order the page and the pack list them."""
-    return [(label, assumption_value(name, getattr(assumptions, name))) for name, label in LABELS.items()]
+    return [(_(label), assumption_value(name, getattr(assumptions, name))) for name, label in LABELS.items()]
 
 
 def change_text(action: str, detail: str | None) -> str:
@@ -72,17 +79,18 @@ def change_text(action: str, detail: str | None) -> str:
         parts = []
         for name, change in parsed.items():
             if isinstance(change, Mapping):
-                label = LABELS.get(name, name.replace("_", " "))
+                label = _(LABELS[name]) if name in LABELS else name.replace("_", " ")
                 parts.append(f"{label}: {assumption_value(name, change.get('from'))} → "
                              f"{assumption_value(name, change.get('to'))}")
-        return "; ".join(parts) or "no change"
+        return "; ".join(parts) or _("no change")
     if "key" in parsed and str(parsed["key"]).startswith("source."):
         return _source_text(str(parsed["key"]), parsed.get("to"))
     if "key" in parsed:
         key = str(parsed["key"])
-        label = SETTING_WORDS.get(key, key.replace("_", " ").replace(".", ": ").capitalize())
+        label = _(SETTING_WORDS[key]) if key in SETTING_WORDS else key.replace("_", " ").replace(".", ": ").capitalize()
         before = parsed.get("from")
-        return f"{label}: {'not set' if before is None else before} → {parsed.get('to')}"
+        shown = _("not set") if before is None else before
+        return f"{label}: {shown} → {parsed.get('to')}"
     return "; ".join(f"{str(k).replace('_', ' ')}: {v}" for k, v in parsed.items())
 
 

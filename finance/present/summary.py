@@ -11,9 +11,90 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from finance.domain.assumptions import RANGE_WIDTH
 from finance.metrics.mix import Mix
-from finance.metrics.table import chance_text
+from finance.metrics.table import MetricsResult
 from finance.present import formats
+from finance.present.i18n import N_, _, ngettext
+
+BAND_WORDS = {"unprofitable": N_("unprofitable"), "at risk": N_("at risk"), "healthy": N_("healthy"),
+              "strong": N_("strong"), "under-investing?": N_("under-investing?")}
+"""The health bands (``finance.domain.schema.BAND_LABELS``) as each language writes them."""
+MODEL_WORDS = {"formula": N_("the churn formula"), "bgnbd": N_("BG/NBD"), "sbg": N_("sBG retention")}
+"""Each LTV model in a sentence (``finance.metrics.table.MODEL_WORDS``, in the language)."""
+METHOD_WORDS = {"auto": N_("recommended"), "formula": N_("churn formula"), "bgnbd": N_("purchase model"),
+                "cohort": N_("cohort retention")}
+"""Each LTV method in a sentence (``finance.metrics.table.METHOD_WORDS``, in the language)."""
+KIND_WORDS = {"spend": N_("spend"), "funnel": N_("funnel"), "customers": N_("customers"), "revenue": N_("revenue")}
+"""The kinds of imported file (``finance.domain.schema.KINDS``) in a sentence."""
+CAC_BASIS_WORDS = {"marketing": N_("fully loaded CAC (every cost category but sales)"),
+                   "sales_and_marketing": N_("S&M CAC (every cost category, sales included)")}
+"""The CAC a ratio divides by, in words (``finance.metrics.table.CAC_BASIS_WORDS``, in the language)."""
+
+
+def band_words() -> dict[str, str]:
+    """Each health band and its words in the language being written in (for ``pl.Expr.replace``)."""
+    return {name: _(words) for name, words in BAND_WORDS.items()}
+
+
+def band(name: str | None) -> str:
+    """A health band in the language; ``n/a`` when unknown."""
+    return _(BAND_WORDS.get(name, name)) if name else formats.na()
+
+
+def interval() -> str:
+    """The width of every stated range: ``80%`` (``80 %`` in French)."""
+    return formats.percent(RANGE_WIDTH, places=0)
+
+
+def chance(p: float) -> str:
+    """A chance as a CFO reads it: ``<1%``, ``38%``, ``>99%``."""
+    if p < 0.005:
+        return "<" + formats.percent(0.01, places=0)
+    if p > 0.995:
+        return ">" + formats.percent(0.99, places=0)
+    return formats.percent(p, places=0)
+
+
+def chance_text(row: Mapping[str, Any], target: float) -> str:
+    """'<1% chance below 1x, 38% below the 3x target' from a row's p_below_1 and p_below_target; '' if unknown."""
+    below_1, below_target = row.get("p_below_1"), row.get("p_below_target")
+    if below_1 is None or below_target is None:
+        return ""
+    return _("{below_1} chance below {one}, {below_target} below the {target} target").format(
+        below_1=chance(below_1), one=formats.threshold(1), below_target=chance(below_target),
+        target=formats.threshold(target))
+
+
+def model_sentence(result: MetricsResult, label: str | None = None) -> str:
+    """Which model valued each segment, and how well the method forecast in the back-test: plain text
+    (``MetricsResult.model_sentence`` in the language). ``label`` names the method."""
+    by_model: dict[str, list[str]] = {}
+    for segment, model in sorted(result.ltv.models.items()):
+        by_model.setdefault(model, []).append(result.ltv.group_name((segment,)))
+    parts = [_("{model} for {segments}").format(model=_(MODEL_WORDS[m]) if m in MODEL_WORDS else m,
+                                                segments=", ".join(segs)) for m, segs in by_model.items()]
+    name = label or (_(METHOD_WORDS[result.ltv.method]) if result.ltv.method in METHOD_WORDS else result.ltv.method)
+    text = _("LTV by the {method} method").format(method=name) + (f" ({'; '.join(parts)})" if parts else "")
+    check = result.check
+    if check is None:
+        return text + ". " + _("The model check against this history is still running.")
+    by_horizon = check.scores.get(result.ltv.method, {}).get("", {})
+    horizon = next((h for h in ("12", "6", "3") if by_horizon.get(h) and by_horizon[h].mape is not None), None)
+    if horizon is None:
+        return text + ". " + _("Too little history for a back-test yet: each segment's model was chosen by the "
+                               "shape of its payments.")
+    score = by_horizon[horizon]
+    held = _("; its {interval} range held {coverage} of the time").format(
+        interval=formats.percent(check.interval, places=0), coverage=formats.percent(score.coverage, places=0)) \
+        if score.coverage is not None else ""
+    return text + ". " + ngettext(
+        "In back-tests at {cutoffs} past quarter-end its {horizon}-month forecasts were within {error} on average "
+        "(bias {bias}){held}.",
+        "In back-tests at {cutoffs} past quarter-ends its {horizon}-month forecasts were within {error} on average "
+        "(bias {bias}){held}.", len(check.cutoffs)).format(
+        cutoffs=len(check.cutoffs), horizon=horizon, error=formats.percent(score.mape),
+        bias=formats.percent(score.bias, signed=True), held=held)
 
 
 def finding(row: Mapping[str, Any], period: str, target: float, mix: Mix | None = None,
@@ -21,20 +102,27 @@ def finding(row: Mapping[str, Any], period: str, target: float, mix: Mix | None 
     """One sentence: where LTV:CAC stands against the target in ``period``, and what carries it."""
     ratio = row.get("ltv_cac")
     if ratio is None:
-        return f"{period} has no LTV:CAC yet: it has no new customers or no spend to set against them."
-    target_text = formats.threshold(target)
-    where = "above" if ratio >= target else "below"
-    change = ""
+        return _("{period} has no LTV:CAC yet: it has no new customers or no spend to set against them.").format(
+            period=period)
+    words = {"ratio": formats.ratio(ratio), "period": period, "target": formats.threshold(target)}
     if prior is not None and prior.get("ltv_cac") is not None and prior_label:
-        change = f", against {formats.ratio(prior['ltv_cac'])} in {prior_label}"
-    head = f"LTV:CAC was {formats.ratio(ratio)} in {period}, {where} the {target_text} target{change}"
+        words |= {"prior": formats.ratio(prior["ltv_cac"]), "prior_period": prior_label}
+        head = (_("LTV:CAC was {ratio} in {period}, above the {target} target, against {prior} in {prior_period}")
+                if ratio >= target else
+                _("LTV:CAC was {ratio} in {period}, below the {target} target, against {prior} in {prior_period}"))
+    else:
+        head = (_("LTV:CAC was {ratio} in {period}, above the {target} target") if ratio >= target else
+                _("LTV:CAC was {ratio} in {period}, below the {target} target"))
+    head = head.format(**words)
     carrier = mix.carrier if mix is not None else None
     if carrier is not None:
         rest_share = 1.0 - carrier.part.customer_share
-        rest = formats.ratio(carrier.rest_ratio) if carrier.rest_ratio is not None else "n/a"
-        return (f"{head}; but {carrier.part.name}, {formats.percent(carrier.part.customer_share, places=0)} of new "
-                f"customers, carries it: the other {formats.percent(rest_share, places=0)} return {rest}.")
-    return head + "."
+        rest = formats.ratio(carrier.rest_ratio) if carrier.rest_ratio is not None else formats.na()
+        return _("{headline}; but {name}, {share} of new customers, carries it: the other {rest_share} "
+                 "return {rest}.").format(headline=head, name=carrier.part.name,
+                                          share=formats.percent(carrier.part.customer_share, places=0),
+                                          rest_share=formats.percent(rest_share, places=0), rest=rest)
+    return _("{headline}.").format(headline=head)
 
 
 def mix_note(mix: Mix, target: float) -> str | None:
@@ -43,12 +131,13 @@ def mix_note(mix: Mix, target: float) -> str | None:
     if carrier is None:
         return None
     part = carrier.part
-    rest = formats.ratio(carrier.rest_ratio) if carrier.rest_ratio is not None else "n/a"
-    band = f" ({carrier.rest_band})" if carrier.rest_band else ""
-    return (f"{part.name} carries the headline: {formats.count(part.new_customers)} new customers "
-            f"({formats.percent(part.customer_share, places=0)}) bring {formats.percent(part.margin_share, places=0)} "
-            f"of the lifetime margin at {formats.ratio(part.ltv_cac)}. Without them, LTV:CAC is {rest}{band}, "
-            f"below the {formats.threshold(target)} target.")
+    rest = formats.ratio(carrier.rest_ratio) if carrier.rest_ratio is not None else formats.na()
+    rest_band = f" ({band(carrier.rest_band)})" if carrier.rest_band else ""
+    return _("{name} carries the headline: {customers} new customers ({share}) bring {margin_share} of the "
+             "lifetime margin at {ratio}. Without them, LTV:CAC is {rest}{band}, below the {target} target.").format(
+        name=part.name, customers=formats.count(part.new_customers),
+        share=formats.percent(part.customer_share, places=0), margin_share=formats.percent(part.margin_share, places=0),
+        ratio=formats.ratio(part.ltv_cac), rest=rest, band=rest_band, target=formats.threshold(target))
 
 
 def months_change(now: int | None, before: int | None, prior: str | None = None) -> str | None:
@@ -57,8 +146,14 @@ def months_change(now: int | None, before: int | None, prior: str | None = None)
     if now is None or before is None:
         return None
     if now == before:
-        return f"unchanged from {prior}" if prior else "unchanged"
-    return f"{now - before:+d} months" + (f" vs {prior}" if prior else "")
+        return _("unchanged from {period}").format(period=prior) if prior else _("unchanged")
+    change = ngettext("{change} month", "{change} months", abs(now - before)).format(change=f"{now - before:+d}")
+    return versus(change, prior)
+
+
+def versus(change: str, prior: str | None) -> str:
+    """A change and what it is against: '+5.1% vs 2025-Q3'; the change alone without ``prior``."""
+    return _("{change} vs {period}").format(change=change, period=prior) if prior else change
 
 
 def ratio_change(now: float | None, before: float | None, prior: str | None = None) -> str | None:
@@ -66,14 +161,15 @@ def ratio_change(now: float | None, before: float | None, prior: str | None = No
     if now is None or before is None:
         return None
     difference = now - before
-    return f"{'+' if difference >= 0 else ''}{formats.ratio(difference)}" + (f" vs {prior}" if prior else "")
+    return versus(f"{'+' if difference >= 0 else ''}{formats.ratio(difference)}", prior)
 
 
 def ltv_cac_detail(row: Mapping[str, Any], target: float) -> str:
     """'range 3.91x to 6.12x; <1% chance below 1x, 4% below the 3x target', or what of it is known."""
     parts = []
     if row.get("ltv_cac_low") is not None and row.get("ltv_cac_high") is not None:
-        parts.append(f"range {formats.ratio(row['ltv_cac_low'])} to {formats.ratio(row['ltv_cac_high'])}")
+        parts.append(_("range {low} to {high}").format(low=formats.ratio(row["ltv_cac_low"]),
+                                                       high=formats.ratio(row["ltv_cac_high"])))
     if chance := chance_text(row, target):
         parts.append(chance)
     return "; ".join(parts)

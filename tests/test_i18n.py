@@ -1,0 +1,189 @@
+"""The dashboard and the board pack in English, French and Japanese (finance.present.i18n).
+
+Every message the code marks has a French and a Japanese translation that keeps its placeholders;
+money, numbers and dates follow each language's rules (written out here by hand, not by Babel);
+``?lang=fr`` and ``?lang=ja`` turn the Overview's headings and money; the Japanese pack prints
+Japanese (read back with ``pdftotext``).
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+import shutil
+import subprocess
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from babel.messages.pofile import read_po
+
+from finance.present import formats
+from finance.present.i18n import (
+    LANGUAGES,
+    SOURCES,
+    _,
+    catalog_path,
+    language,
+    messages,
+    ngettext,
+    speaking,
+    translations,
+)
+
+from .conftest import ROOT, open_dashboard
+
+NNBSP, NBSP = "\u202f", "\u00a0"
+TRANSLATED = [code for code in LANGUAGES if code != "en"]
+PLACEHOLDER = re.compile(r"\{[a-z_0-9]*\}")
+
+
+def _catalog(code: str) -> dict[str | tuple[str, ...], str | tuple[str, ...]]:
+    with catalog_path(code).open("rb") as source:
+        return {m.id if isinstance(m.id, str) else tuple(m.id): m.string for m in read_po(source) if m.id}
+
+
+@pytest.mark.parametrize("code", TRANSLATED)
+def test_every_message_in_the_code_is_translated_keeping_its_placeholders(code: str) -> None:
+    catalog = _catalog(code)
+    untranslated, broken = [], []
+    for key, where in messages(ROOT).items():
+        text = catalog.get(key)
+        strings = [text] if isinstance(text, str) else list(text or ())
+        if not strings or not all(strings):
+            untranslated.append((key, where[0]))
+            continue
+        wanted = set(PLACEHOLDER.findall(key if isinstance(key, str) else key[1]))
+        broken += [(key, s) for s in strings if set(PLACEHOLDER.findall(s)) != wanted]
+    assert not untranslated, f"{len(untranslated)} messages without a {code} translation: {untranslated[:10]}"
+    assert not broken, broken[:10]
+
+
+def test_the_completeness_check_sees_a_new_label(tmp_path: Path) -> None:
+    for pattern in SOURCES:
+        if "/" in pattern:
+            (tmp_path / pattern.rsplit("/", 1)[0]).mkdir(parents=True, exist_ok=True)
+    (tmp_path / "pages" / "new.py").write_text('st.title(_("A label nobody translated"))\nx = N_("Another")\n'
+                                               'y = ngettext("{n} row", "{n} rows", 2)\n')
+    found = messages(tmp_path)
+    assert "A label nobody translated" in found and "Another" in found and ("{n} row", "{n} rows") in found
+    assert "A label nobody translated" not in _catalog("fr")
+
+
+def test_no_message_is_marked_inside_an_f_string() -> None:
+    """``f"{_('Band')}"`` translates but is invisible to extraction (Python 3.11 f-strings are one token)."""
+    hidden = []
+    for pattern in SOURCES:
+        for path in ROOT.glob(pattern):
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                if isinstance(node, ast.JoinedStr):
+                    hidden += [f"{path.name}:{call.lineno}" for call in ast.walk(node) if isinstance(call, ast.Call)
+                               and isinstance(call.func, ast.Name) and call.func.id in ("_", "N_", "ngettext")]
+    assert not hidden, hidden
+
+
+def test_translations_are_used_and_english_is_the_source() -> None:
+    assert language() == "en" and _("Overview") == "Overview"
+    with speaking("fr"):
+        assert _("Overview") == "Vue d'ensemble" and _("Marketing efficiency board pack").startswith("Dossier")
+        assert ngettext("{months} month", "{months} months", 1).format(months=1) == "1 mois"
+        with speaking("ja"):
+            assert _("CAC") == "顧客獲得コスト（CAC）" and _("LTV") == "顧客生涯価値（LTV）"
+        assert language() == "fr"
+    assert language() == "en"
+    with speaking("xx"):  # an unknown ?lang= is English
+        assert language() == "en"
+    assert translations("fr") is translations("fr")  # compiled once
+
+
+@pytest.mark.parametrize(("code", "value", "currency", "text"), [
+    ("en", Decimal("1234.56"), "USD", "$1,234.56"),
+    ("en", Decimal("-50"), "GBP", "-£50.00"),
+    ("fr", Decimal("1234.56"), "EUR", f"1{NNBSP}234,56{NBSP}€"),
+    ("fr", Decimal("-1234567.891"), "EUR", f"-1{NNBSP}234{NNBSP}567,89{NBSP}€"),
+    ("fr", Decimal("2.675"), "GBP", f"2,68{NBSP}£"),  # half-up, and "£", not "£GB"
+    ("fr", Decimal("12"), "CHF", f"12,00{NBSP}CHF"),
+    ("ja", Decimal("1234567"), "JPY", "¥1,234,567"),  # no decimals, the narrow yen (not "￥")
+    ("ja", Decimal("1234.5"), "JPY", "¥1,235"),  # half-up to the yen
+    ("ja", Decimal("1234.56"), "USD", "$1,234.56"),
+    ("ja", Decimal("-0.004"), "EUR", "€0.00"),  # a rounded zero has no sign
+])
+def test_money_in_each_language(code: str, value: Decimal, currency: str, text: str) -> None:
+    with speaking(code):
+        assert formats.money(value, currency) == text
+
+
+def test_numbers_and_dates_in_each_language() -> None:
+    with speaking("fr"):
+        assert formats.ratio(3.04) == "3,04x" and formats.count(12345) == f"12{NNBSP}345"
+        assert formats.percent(0.125) == f"12,5{NBSP}%" and formats.percent(0.051, signed=True) == f"+5,1{NBSP}%"
+        assert formats.months(7.5) == "7,5 mois" and formats.months(1) == "1 mois"
+        assert formats.span(5, 6, formats.months) == "5 à 6 mois"
+        assert formats.day(date(2026, 12, 5)) == "05 déc. 2026" and formats.na() == "n.d."
+        assert formats.money_compact(2_770_000, "EUR") == f"2,77{NBSP}M{NBSP}€"
+        assert formats.excel_money("EUR") == '#,##0.00\\ "€"'  # the symbol after the amount, as in French
+        assert formats.d3_money("EUR") == ("", ",.2f", f"{NBSP}€") and formats.d3_separators() == f",{NNBSP}"
+    with speaking("ja"):
+        assert formats.day(date(2026, 12, 5)) == "2026年12月5日" and formats.months(12) == "12か月"
+        assert formats.money_compact(2_770_000, "JPY") == "¥277万" and formats.money_compact(3.2e9, "JPY") == "¥32億"
+        assert formats.duration(125) == "2分5秒" and formats.excel_money("JPY") == '"¥"#,##0'
+    # English is unchanged
+    assert formats.day(date(2026, 12, 5)) == "05 Dec 2026" and formats.money_compact(2_770_000) == "$2.77M"
+    assert formats.excel_money("EUR") == '"€"#,##0.00' and formats.d3_separators() == ".,"
+
+
+def test_the_language_is_read_from_the_url_and_written_back() -> None:
+    from finance.app.views import ViewState
+
+    assert ViewState.from_query({"lang": "ja"}).language == "ja"
+    assert ViewState.from_query({"lang": "klingon"}).language == "en"  # a hand-edited link never breaks
+    assert ViewState(language="fr").to_query() == {"lang": "fr"} and ViewState().to_query() == {}
+
+
+@pytest.mark.parametrize(("code", "title", "tile", "money"), [
+    ("fr", "Vue d'ensemble", "CAC complet", re.compile(r"^\d{1,3}(\u202f\d{3})*,\d\d\u00a0\$$")),
+    ("ja", "概要", "フルコストCAC", re.compile(r"^\$\d{1,3}(,\d{3})*\.\d\d$")),
+])
+def test_the_overview_speaks_the_language_of_the_url(monkeypatch: pytest.MonkeyPatch, demo_db: Path, code: str,
+                                                      title: str, tile: str, money: re.Pattern[str]) -> None:
+    at = open_dashboard(monkeypatch, demo_db, query={"lang": code})
+    assert at.title[0].value == title
+    assert at.metric[0].label == tile and money.match(at.metric[0].value), at.metric[0].value
+    assert at.metric[4].label == _catalog(code)["Marketing spend"]
+    assert at.subheader[0].value == _catalog(code)["The mix behind the headline"]
+    assert at.query_params["lang"] == code  # carried in the URL, so a shared link opens in the language
+    assert at.selectbox(key="view.language").value == code
+    at.switch_page("pages/cac.py").run()  # the page's URL loses its query; the session keeps the language
+    assert not at.exception and at.query_params["lang"] == code
+
+
+def test_choosing_a_language_in_the_sidebar(monkeypatch: pytest.MonkeyPatch, demo_db: Path) -> None:
+    at = open_dashboard(monkeypatch, demo_db, entry_script_reruns=True)
+    assert at.title[0].value == "Overview" and "lang" not in at.query_params
+    at.selectbox(key="view.language").set_value("ja").run()
+    assert not at.exception and at.title[0].value == "概要" and at.query_params["lang"] == "ja"
+
+
+@pytest.mark.slow
+def test_the_japanese_board_pack_prints_japanese(demo_db: Path, tmp_path: Path) -> None:
+    from finance.present import pdf, report
+
+    try:
+        pdf.chromium_path()
+    except pdf.PdfError as error:
+        pytest.fail(f"{error} (`make install` installs it as root)")
+    pdftotext = shutil.which("pdftotext")
+    assert pdftotext, "pdftotext (poppler-utils) is needed: `make install` installs it as root"
+    with speaking("ja"):
+        pack = report.gather(demo_db)
+        made = report.to_pdf(pack)
+    path = tmp_path / "pack-ja.pdf"
+    path.write_bytes(made)
+    text = subprocess.run([pdftotext, path, "-"], capture_output=True, text=True, check=True).stdout
+    flat = re.sub(r"\s+", "", text)  # pdftotext may break a line anywhere in Japanese
+    for words in ("取締役会資料：マーケティング効率", "エグゼクティブサマリー", "主要指標と推移", "予算要求",
+                  "フルコストCAC", "前提条件", "新規顧客数", "ページ"):
+        assert words in flat, words
+    assert re.search(r"\$\d{1,3}(,\d{3})*\.\d\d", text)  # the demo's dollars, written the Japanese way
+    assert "Executive summary" not in text and "Key figures and trend" not in text
