@@ -5,16 +5,28 @@ from __future__ import annotations
 import argparse
 import json
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from finance.cli.common import EXIT_FAILED, EXIT_OK, EXIT_REJECTED, fail
+from finance.domain.fx import RateTable
 from finance.domain.money import money_text
 from finance.domain.problems import Problem
 from finance.domain.schema import DEFAULT_CURRENCY, file_kind
 from finance.ingest.encodings import ENCODINGS
-from finance.ingest.prepare import ImportOptions, OptionsError, load_category_map, load_channel_map, prepare
+from finance.ingest.fx import convert_rows, read_rates
+from finance.ingest.prepare import (
+    ImportOptions,
+    OptionsError,
+    PreparedImport,
+    load_category_map,
+    load_channel_map,
+    prepare,
+)
 from finance.present import formats
+from finance.store import fx
 from finance.store.database import ImportResult, Store, StoreError, cli_user, default_db_path
+from finance.store.fx import RatesResult
 
 
 def _column_map(pairs: Sequence[Sequence[str]]) -> dict[str, str]:
@@ -107,6 +119,8 @@ def _total_text(value: Any, currency: str) -> str:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
+    if args.kind == "fx":
+        return _import_rates(args)
     try:
         options_kwargs: dict[str, Any] = {
             "column_map": _column_map(args.map),
@@ -119,12 +133,15 @@ def cmd_import(args: argparse.Namespace) -> int:
             "default_channel": args.channel,
             "encoding": args.encoding,
             "sheet": args.sheet,
+            "file_currency": args.file_currency,
         }
         path = args.db or default_db_path()
-        currency, known = DEFAULT_CURRENCY, frozenset[str]()
+        currency, known, fresh = args.currency or DEFAULT_CURRENCY, frozenset[str](), True
         if path.exists():
             with Store(path, read_only=True) as reader:
-                currency, known = reader.currency, frozenset(reader.channels())
+                fresh = not fx.holds_amounts(reader)
+                currency = args.currency if args.currency and fresh else reader.currency
+                known = frozenset(reader.channels())
         # The file is read and checked before the store is opened for writing, so a long check
         # never holds the writer's lock (other imports, the app's editors) while it runs.
         options = ImportOptions(**options_kwargs, currency=currency, known_channels=known)
@@ -134,20 +151,97 @@ def cmd_import(args: argparse.Namespace) -> int:
                                   prepared.file_name, errors=prepared.errors,
                                   warnings=prepared.warnings)
             if prepared.ok:
+                prepared, result = _dry_run_conversion(path, prepared, result, args.currency)
+            if prepared.ok and not result.errors:
                 result.rows = prepared.rows.height
                 result.periods = prepared.period_totals()
                 result.total = prepared.total()
-            return _report_import(result, args.format, dry_run=True, currency=options.currency)
+            else:
+                result.status = "rejected"
+            return _report_import(result, args.format, dry_run=True, currency=result.currency or options.currency)
         with Store(path, user=cli_user()) as store:
-            if store.currency != currency:
+            if fx.holds_amounts(store) != (not fresh) or (not fresh and store.currency != currency):
                 raise StoreError(f"the database's currency changed to {store.currency} while the file was read; "
                                  "import it again")
-            result = store.import_prepared(prepared, replace=args.replace, options=options)
+            result = store.import_prepared(prepared, replace=args.replace, options=options,
+                                           reporting_currency=args.currency)
     except OptionsError as exc:
         return fail(str(exc), args.format, EXIT_REJECTED)
     except StoreError as exc:
         return fail(str(exc), args.format, EXIT_FAILED)
-    return _report_import(result, args.format, currency=currency)
+    return _report_import(result, args.format, currency=result.currency or currency)
+
+
+def _dry_run_conversion(path: Path, prepared: PreparedImport, result: ImportResult,
+                        requested: str | None) -> tuple[PreparedImport, ImportResult]:
+    """A dry run converts as the import would, at the stored rates (none in a new database)."""
+    from finance.store.database import Store as Reader
+
+    if not path.exists():  # a new database: no rate yet
+        reporting = requested or fx.first_currency(prepared) or DEFAULT_CURRENCY
+        converted, conversion = prepared, convert_rows(prepared.kind, prepared.rows, reporting, RateTable())
+    else:
+        with Reader(path, read_only=True) as reader:
+            reporting = fx.reporting_currency_for(reader, prepared, requested)
+            converted, conversion = fx.convert_import(reader, prepared, reporting)
+    result.errors = conversion.problems
+    if prepared.kind in ("spend", "revenue"):
+        result.currency, result.converted, result.originals = reporting, conversion.converted, conversion.originals
+    return converted, result
+
+
+def _import_rates(args: argparse.Namespace) -> int:
+    """``import fx FILE``: exchange rates, the ECB's layout or a long one."""
+    prepared = read_rates(args.file, base=args.base)
+    path = args.db or default_db_path()
+    try:
+        if args.dry_run:
+            result = RatesResult("rejected" if prepared.problems else "valid", prepared.file_name, prepared.layout,
+                                 errors=prepared.problems, added=len(prepared.rows),
+                                 currencies=prepared.currencies(), bases=prepared.bases())
+        else:
+            with Store(path, user=cli_user()) as store:
+                result = store.import_rates(prepared, replace=args.replace)
+    except StoreError as exc:
+        return fail(str(exc), args.format, EXIT_FAILED)
+    payload = result.to_json()
+    for entry, p in zip(payload["errors"], result.errors, strict=True):
+        if (how := fix(p)) is not None:
+            entry["fix"] = how
+    if args.format == "json":
+        print(json.dumps(payload, indent=2))
+    elif result.status == "rejected":
+        print(f"rejected {result.file_name}: {len(result.errors)} error(s); no rate was imported")
+        _print_problems("errors", result.errors, result.file_name)
+    else:
+        print(f"{result.file_name}: exchange rates ({result.layout}) {result.status}: {result.added} added, "
+              f"{result.unchanged} unchanged, {result.replaced} replaced; {', '.join(result.currencies)} per "
+              f"{', '.join(result.bases)}, {result.first} to {result.last}")
+    return EXIT_REJECTED if result.status == "rejected" else EXIT_OK
+
+
+def cmd_currency(args: argparse.Namespace) -> int:
+    """Show the reporting currency, or change it: every stored amount is converted again, or nothing changes."""
+    path = args.db or default_db_path()
+    try:
+        with Store(path, read_only=args.code is None and path.exists(), user=cli_user()) as store:
+            outcome: dict[str, Any] = {"from": store.currency, "to": store.currency, "converted": {}}
+            if args.code is not None:
+                outcome = store.set_reporting_currency(args.code)
+            rates = store.fx_rates().height if args.code is None else None
+    except StoreError as exc:
+        return fail(str(exc), args.format, EXIT_FAILED)
+    if args.format == "json":
+        print(json.dumps({"currency": outcome["to"], "changed": outcome["from"] != outcome["to"], **outcome}))
+    elif args.code is None:
+        print(f"reporting currency: {outcome['to']} ({rates} exchange rates stored)")
+    elif outcome["from"] == outcome["to"]:
+        print(f"the reporting currency is already {outcome['to']}: nothing changed")
+    else:
+        counts = ", ".join(f"{kind}: {sum(c.values())} rows converted" for kind, c in outcome["converted"].items())
+        print(f"reporting currency changed from {outcome['from']} to {outcome['to']}"
+              + (f" ({counts})" if counts else ""))
+    return EXIT_OK
 
 
 def cmd_assumptions(args: argparse.Namespace) -> int:
