@@ -50,6 +50,9 @@ FIXES = {
     "periods_already_imported": "pass --replace to replace those periods, or undo the earlier import",
     "encoding": "pass --encoding NAME if the text reads wrong",
     "mixed_decimal_marks": "write one decimal mark in the column, or pass --decimal-comma if it is the comma",
+    "fx_rate_missing": "import exchange rates covering it: python -m finance import fx FILE",
+    "ambiguous_currency": "pass --file-currency CODE, or add a currency column",
+    "rate_changed": "pass --replace to take this file's rates",
     "new_channel": "map a value written another way with --channel-map FILE (a CSV: value,channel; "
                    "a blank channel is a shared cost)",
 }

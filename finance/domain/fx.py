@@ -124,26 +124,26 @@ class RateTable:
                 out.append((legs[0], legs[1]))
         return out
 
-    def _on(self, pair: tuple[str, str] | None, day: date) -> tuple[date, Decimal] | None:
-        """The rate of ``pair`` on ``day`` or the latest before it, within ``STALE_DAYS``."""
-        if pair is None:
-            return day, Decimal(1)
-        days = self._days[pair]
-        at = bisect.bisect_right(days, day) - 1
-        if at < 0 or (day - days[at]).days > STALE_DAYS:
-            return None
-        return days[at], self._rates[pair][at]
-
     def on(self, source: str, target: str, day: date) -> Rate | None:
-        """Units of ``target`` per 1 ``source`` for an amount dated ``day``; None when no rate is known."""
+        """Units of ``target`` per 1 ``source`` for an amount dated ``day``: the rate of the latest day on or
+        before it, at most ``STALE_DAYS`` earlier, on which every leg is published; None when there is none."""
         if source == target:
             return Rate(Decimal(1), day, day, 1)
         for from_leg, to_leg in self._legs(source, target):
-            a, b = self._on(from_leg, day), self._on(to_leg, day)
-            if a is not None and b is not None:
-                used = max(a[0], b[0]) if from_leg and to_leg else (a[0] if from_leg else b[0])
-                return Rate(rounded_rate(b[1] / a[1]), used, used, 1)
+            for back in range(STALE_DAYS + 1):
+                used = day - timedelta(days=back)
+                a, b = self._exact(from_leg, used), self._exact(to_leg, used)
+                if a is not None and b is not None:
+                    return Rate(rounded_rate(b / a), used, used, 1)
         return None
+
+    def _exact(self, pair: tuple[str, str] | None, day: date) -> Decimal | None:
+        """The rate of ``pair`` published on ``day`` (1 for the base itself)."""
+        if pair is None:
+            return Decimal(1)
+        days = self._days[pair]
+        at = bisect.bisect_left(days, day)
+        return self._rates[pair][at] if at < len(days) and days[at] == day else None
 
     def average(self, source: str, target: str, start: date, end: date) -> Rate | None:
         """Units of ``target`` per 1 ``source`` for an amount of the period ``start``..``end``: the mean of
@@ -159,13 +159,13 @@ class RateTable:
                 if rate is not None and (end - rate.first).days <= STALE_DAYS:
                     return rate
                 continue
-            if not self._covers(legs, published, start, end):
+            if not self._covers(source, target, published, start, end):
                 continue
             total = Decimal(0)
             for day in published:
-                a, b = self._on(from_leg, day), self._on(to_leg, day)
+                a, b = self._exact(from_leg, day), self._exact(to_leg, day)
                 assert a is not None and b is not None
-                total += b[1] / a[1]
+                total += b / a
             return Rate(rounded_rate(total / len(published)), published[0], published[-1], len(published))
         return None
 
@@ -173,13 +173,13 @@ class RateTable:
         days = self._days[pair]
         return days[bisect.bisect_left(days, start):bisect.bisect_right(days, end)]
 
-    def _covers(self, legs: list[tuple[str, str]], published: list[date], start: date, end: date) -> bool:
+    def _covers(self, source: str, target: str, published: list[date], start: date, end: date) -> bool:
         """No day of the period is more than ``STALE_DAYS`` after the latest rate on or before it."""
         marks = published
         if published[0] > start:  # the period opens on a weekend or holiday: a rate just before covers it
-            before = [self._on(leg, start) for leg in legs]
-            if any(b is None for b in before):
+            before = self.on(source, target, start)
+            if before is None:
                 return False
-            marks = [min(b[0] for b in before if b is not None), *published]
+            marks = [before.first, *published]
         gaps = (later - earlier for earlier, later in itertools.pairwise(marks))
         return all(g <= timedelta(days=STALE_DAYS + 1) for g in gaps) and (end - marks[-1]).days <= STALE_DAYS

@@ -285,16 +285,18 @@ def convert_rows(kind: str, rows: pl.DataFrame, reporting: str, rates: RateTable
         table, on=["currency", *keys], how="left", maintain_order="left")
     at = joined.get_column("fx_rate").is_not_null().arg_true()
     rate_values = joined.get_column("fx_rate").gather(at).to_list()
-    empty = pl.Series([None] * joined.height, dtype=MONEY_DTYPE)
+    # ``scatter`` writes into the series it is called on: each starts from a copy of its own.
     columns: dict[str, pl.Series] = {}
     for column in money:
         written = joined.get_column(column).gather(at).to_list()
         exact = [None if a is None else converted(a, r, reporting) for a, r in zip(written, rate_values, strict=True)]
-        columns[column] = joined.get_column(column).scatter(at, pl.Series(exact, dtype=MONEY_DTYPE))
-        columns[f"original_{column}"] = empty.scatter(at, pl.Series(written, dtype=MONEY_DTYPE))
+        columns[column] = joined.get_column(column).clone().scatter(at, pl.Series(exact, dtype=MONEY_DTYPE))
+        columns[f"original_{column}"] = pl.Series([None] * joined.height, dtype=MONEY_DTYPE).scatter(
+            at, pl.Series(written, dtype=MONEY_DTYPE))
     originals = joined.get_column("currency").gather(at)
     columns["original_currency"] = pl.Series([None] * joined.height, dtype=pl.String).scatter(at, originals)
-    columns["currency"] = joined.get_column("currency").scatter(at, pl.Series([reporting] * at.len(), dtype=pl.String))
+    columns["currency"] = joined.get_column("currency").clone().scatter(
+        at, pl.Series([reporting] * at.len(), dtype=pl.String))
     out = joined.with_columns(**columns)
     counted = out.lazy().filter(pl.col("fx_rate").is_not_null()).group_by("original_currency").agg(
         rows=pl.len(), total=pl.col(f"original_{money[0]}").sum()).collect()

@@ -23,11 +23,12 @@ import polars as pl
 from finance.domain.fx import ISO_CURRENCIES, RateTable
 from finance.domain.money import money_text
 from finance.domain.problems import Problem, problem
+from finance.domain.schema import DEFAULT_CURRENCY
 from finance.ingest.fx import MONEY_COLUMNS, Conversion, PreparedRates, convert_rows
 from finance.ingest.prepare import FX_COLUMNS, PreparedImport, period_totals
 from finance.store.connection import Connection
 from finance.store.errors import StoreError
-from finance.store.settings import currency, log_change
+from finance.store.settings import currency, log_change, setting
 
 CHANGES_LISTED = 20
 
@@ -61,6 +62,10 @@ class RatesResult:
 def fx_rates(db: Connection, currency: str | None = None) -> pl.DataFrame:
     """The stored rates (of ``currency`` only, when given): day, base, currency, rate (units of currency per
     1 base), the file each came from, when and by whom; oldest first."""
+    if not _has_rates_table(db):
+        return pl.DataFrame(schema={"day": pl.Date, "base": pl.String, "currency": pl.String,
+                                    "rate": pl.Decimal(38, 12), "file_name": pl.String,
+                                    "imported_at": pl.Datetime("us"), "imported_by": pl.String})
     return db.query("SELECT day, base, currency, rate, file_name, imported_at, imported_by FROM fx_rates "
                     "WHERE $1 IS NULL OR currency = $1 OR base = $1 ORDER BY day, base, currency", [currency])
 
@@ -73,7 +78,12 @@ def rate_table(db: Connection) -> RateTable:
 
 
 def _has_rates_table(db: Connection) -> bool:
-    found = db.one("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'fx_rates'")
+    return _has_table(db, "fx_rates")
+
+
+def _has_table(db: Connection, name: str) -> bool:
+    """Whether the file has the table (a read-only store may hold an older schema)."""
+    found = db.one("SELECT count(*) FROM duckdb_tables() WHERE table_name = ?", [name])
     return bool(found and found[0])
 
 
@@ -106,9 +116,9 @@ def import_rates(db: Connection, prepared: PreparedRates, *, replace_rates: bool
     finally:
         con.unregister("new_rates")
     if differ and not replace_rates:
-        result.errors = [problem("rate_changed", f"{c} per 1 {b} on {d} is {new} here but {old} is stored (from "
-                                 f"{name}); import with --replace to take this file's rates", value=str(new))
-                         for d, b, c, old, new, name in changed]
+        result.errors = [problem("rate_changed", f"{c} per 1 {b} on {d} is {_shown(new)} here but {_shown(old)} is "
+                                 f"stored (from {name}); import with --replace to take this file's rates",
+                                 value=_shown(new)) for d, b, c, old, new, name in changed]
         if differ > len(changed):
             result.errors.append(problem("rate_changed", f"{differ - len(changed):,} more rates differ",
                                          count=differ - len(changed)))
@@ -135,6 +145,12 @@ def import_rates(db: Connection, prepared: PreparedRates, *, replace_rates: bool
                    user=user)
     result.status = "imported"
     return result
+
+
+def _shown(rate: Decimal) -> str:
+    """A stored rate as a file writes it: ``1.0385``, not ``1.038500000000``."""
+    text = format(Decimal(rate).normalize(), "f")
+    return text
 
 
 def convert_import(db: Connection, prepared: PreparedImport, reporting: str) -> tuple[PreparedImport, Conversion]:
@@ -293,6 +309,8 @@ def reporting_currency_for(db: Connection, prepared: PreparedImport, requested: 
 
 def currency_chosen(db: Connection) -> bool:
     """Whether the reporting currency was ever set (a change logged), rather than left at its default."""
+    if not _has_table(db, "changes"):  # a file older than the change log
+        return setting(db, "currency") not in (None, DEFAULT_CURRENCY)
     found = db.one("SELECT count(*) FROM changes WHERE action = 'currency' OR (action = 'setting' "
                    "AND json_extract_string(detail, '$.key') = 'currency')")
     return bool(found and found[0])
