@@ -15,12 +15,11 @@ from typing import Any
 import duckdb
 import pytest
 
+from finance.cli.commands import main
 from finance.ingest.fx import read_rates
 from finance.ingest.prepare import FX_COLUMNS, STORAGE_SCHEMAS, ImportOptions
 from finance.store import migrations
 from finance.store.database import Store
-
-from finance.cli.commands import main
 
 from .conftest import run_cli_json, write
 
@@ -221,7 +220,7 @@ def test_amounts_convert_at_the_period_average_and_the_dated_rate(files: dict[st
     assert code == 0, report["errors"]
     expected = _expected_spend("USD")
     by_currency: dict[str, list[Decimal]] = {}
-    for start, end, amount, currency in SPEND_ROWS:
+    for _, _, amount, currency in SPEND_ROWS:
         if currency not in (None, "USD"):
             by_currency.setdefault(currency, []).append(amount)
     assert report["currency"] == "USD"

@@ -139,12 +139,13 @@ def cmd_import(args: argparse.Namespace) -> int:
             "file_currency": args.file_currency,
         }
         path = args.db or default_db_path()
-        currency, known, fresh = args.currency or DEFAULT_CURRENCY, frozenset[str](), True
+        currency, known, fresh, chosen = args.currency or DEFAULT_CURRENCY, frozenset[str](), True, False
         if path.exists():
             with Store(path, read_only=True) as reader:
                 fresh = not fx.holds_amounts(reader)
                 currency = args.currency if args.currency and fresh else reader.currency
                 known = frozenset(reader.channels())
+                chosen = fx.currency_chosen(reader)
         # The file is read and checked before the store is opened for writing, so a long check
         # never holds the writer's lock (other imports, the app's editors) while it runs.
         options = ImportOptions(**options_kwargs, currency=currency, known_channels=known)
@@ -154,7 +155,8 @@ def cmd_import(args: argparse.Namespace) -> int:
                                   prepared.file_name, errors=prepared.errors,
                                   warnings=prepared.warnings)
             if prepared.ok:
-                prepared, result = _dry_run_conversion(path, prepared, result, args.currency)
+                prepared, result = _dry_run_conversion(path, prepared, result, _requested(args, prepared, fresh,
+                                                                                          chosen))
             if prepared.ok and not result.errors:
                 result.rows = prepared.rows.height
                 result.periods = prepared.period_totals()
@@ -167,12 +169,20 @@ def cmd_import(args: argparse.Namespace) -> int:
                 raise StoreError(f"the database's currency changed to {store.currency} while the file was read; "
                                  "import it again")
             result = store.import_prepared(prepared, replace=args.replace, options=options,
-                                           reporting_currency=args.currency)
+                                           reporting_currency=_requested(args, prepared, fresh, chosen))
     except OptionsError as exc:
         return fail(str(exc), args.format, EXIT_REJECTED)
     except StoreError as exc:
         return fail(str(exc), args.format, EXIT_FAILED)
     return _report_import(result, args.format, currency=result.currency or currency)
+
+
+def _requested(args: argparse.Namespace, prepared: PreparedImport, fresh: bool, chosen: bool) -> str | None:
+    """The reporting currency asked for: ``--currency``; on a database holding no amounts and whose currency
+    was never chosen, the file's first currency (else the database's, USD by default)."""
+    if args.currency is not None or not fresh or chosen:
+        return args.currency
+    return fx.first_currency(prepared)
 
 
 def _dry_run_conversion(path: Path, prepared: PreparedImport, result: ImportResult,
@@ -181,7 +191,7 @@ def _dry_run_conversion(path: Path, prepared: PreparedImport, result: ImportResu
     from finance.store.database import Store as Reader
 
     if not path.exists():  # a new database: no rate yet
-        reporting = requested or fx.first_currency(prepared) or DEFAULT_CURRENCY
+        reporting = requested or DEFAULT_CURRENCY
         converted, conversion = prepared, convert_rows(prepared.kind, prepared.rows, reporting, RateTable())
     else:
         with Reader(path, read_only=True) as reader:

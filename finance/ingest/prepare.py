@@ -1262,7 +1262,13 @@ def _row_currencies(frame: pl.DataFrame, result: dict[str, pl.Series], signs: Ma
                  pl.format("this amount is in {} but the row's {} is in {}", pl.col(other),
                            pl.lit(first.removeprefix("__")), pl.col(first)))
     currency = keyed.select(pl.coalesce("declared", *from_signs) if from_signs else pl.col("declared")).to_series()
-    if currency.null_count() < currency.len() or "currency" in result:
+    if "currency" in result:
+        result["currency"] = currency.alias("currency")
+        return
+    # Without a currency column, a row in the reporting currency names none (NULL, as before): a ledger of
+    # "$1,234.56" in a dollar store stores no column of "USD".
+    currency = pl.select(pl.when(currency == options.currency).then(None).otherwise(currency)).to_series()
+    if currency.null_count() < currency.len():
         result["currency"] = currency.alias("currency")
 
 

@@ -284,7 +284,8 @@ def _restate_imports(db: Connection) -> list[int]:
 
 def reporting_currency_for(db: Connection, prepared: PreparedImport, requested: str | None) -> str:
     """The reporting currency an import converts to: the store's; for a store holding no amounts yet,
-    ``requested`` (``--currency``), else the file's first currency, else the store's (USD by default).
+    ``requested`` when given (the command line passes ``--currency``, else the file's first currency
+    unless one was chosen: ``currency_chosen``).
 
     A ``requested`` currency other than the store's, once it holds amounts, is refused (``StoreError``):
     changing it converts every stored amount, which is its own command.
@@ -300,11 +301,7 @@ def reporting_currency_for(db: Connection, prepared: PreparedImport, requested: 
                              f"change it with `python -m finance currency {requested}` (every amount is converted "
                              "again at the stored rates)")
         return current
-    if requested is not None:
-        return requested
-    if not currency_chosen(db):
-        return first_currency(prepared) or current
-    return current
+    return requested or current
 
 
 def currency_chosen(db: Connection) -> bool:
