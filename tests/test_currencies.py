@@ -404,3 +404,22 @@ def test_a_database_of_the_previous_schema_still_opens_and_converts(files: dict[
     rate = period_rate(date(2025, 2, 1), date(2025, 2, 28), "EUR", "USD")
     assert [r[2:] for r in rows] == [(Decimal(100), None, None, None, None),
                                      (in_minor_units(Decimal(50), rate, "USD"), "USD", Decimal(50), "EUR", rate)]
+
+
+def test_rounding_is_half_even_to_the_minor_unit_and_the_ecbs_daily_file_reads(tmp_path: Path) -> None:
+    # 1 EUR = 0.1 USD: 1.25 EUR is 0.125 USD exactly, 0.12 half-even (0.13 half-up); 1.35 EUR is 0.135, 0.14.
+    rates = write(tmp_path / "rates.csv", "date,currency,rate,base\n2025-01-06,USD,0.1,EUR\n2025-01-06,JPY,2,EUR\n")
+    euros = write(tmp_path / "euros.csv", "period,category,amount,currency\n2025-01-06,events,1.25,EUR\n"
+                                          "2025-01-06,events,1.35,EUR\n")
+    with Store(tmp_path / "usd.duckdb", keep_backups=0) as store:
+        assert store.import_rates(read_rates(rates)).added == 2
+        assert store.import_file("spend", euros, reporting_currency="USD").status == "imported"
+        assert [r[2] for r in _spend_rows(store)] == [Decimal("0.12"), Decimal("0.14")]
+        # In yen (2 JPY per EUR): 2.50 yen is 2 half-even (3 half-up), 2.70 is 3.
+        store.set_reporting_currency("JPY")
+        assert [r[2] for r in _spend_rows(store)] == [Decimal(2), Decimal(3)]
+    daily = write(tmp_path / "eurofxref.csv", "Date, USD, JPY, BGN, \n04 December 2025, 1.1650, 181.25, N/A, \n")
+    read = read_rates(daily)
+    assert (read.layout, read.problems) == ("ecb", [])
+    assert read.rows == [(date(2025, 12, 4), "EUR", "USD", Decimal("1.1650")),
+                         (date(2025, 12, 4), "EUR", "JPY", Decimal("181.25"))]

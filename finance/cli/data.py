@@ -112,6 +112,10 @@ def _report_import(result: ImportResult, fmt: str, dry_run: bool = False, curren
             print(f"  {'total':<24}{result.rows:>10}{_total_text(payload['total'], currency):>20}")
             if result.replaced:
                 print(f"  replaced rows of import(s): {', '.join(f'#{i}' for i in result.replaced)}")
+            if result.converted:
+                parts = [f"{n} row(s) from {c} ({money_text(result.originals.get(c)) or '0.00'} {c} as written)"
+                         for c, n in sorted(result.converted.items())]
+                print(f"  converted to {result.currency}: {'; '.join(parts)}")
         _print_problems("warnings", result.warnings, name)
     return EXIT_REJECTED if result.status == "rejected" else EXIT_OK
 

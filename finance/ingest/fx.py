@@ -8,7 +8,8 @@ store writes the rates only when there is no problem (``finance.store.fx``).
   currency had no rate that day; the trailing empty column the ECB writes is ignored.
 - A long file: columns ``date``, ``currency``, ``rate`` and optionally ``base``; the rate is the units of
   ``currency`` per 1 unit of ``base`` (the column, else the base given: ``--base CODE``).
-Dates are ISO (``2025-03-31``); rates are plain decimals with a point (``1.0876``), kept exactly.
+Dates are ISO (``2025-03-31``, or the ECB's daily file's ``31 March 2025``); rates are plain decimals with
+a point (``1.0876``), kept exactly.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import csv
 import hashlib
 import re
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -94,11 +95,17 @@ def _rate(text: str, row: int, column: str, out: _Problems) -> Decimal | None:
 
 
 def _day(text: str, row: int, column: str, out: _Problems) -> date | None:
+    """An ISO date, or the ECB's daily file's ``04 December 2025``."""
+    cell = text.strip()
     try:
-        return date.fromisoformat(text.strip())
+        return date.fromisoformat(cell)
     except ValueError:
-        out.add(problem("invalid_date", f"{text.strip()[:80]!r} is not a date: a rates file writes ISO dates "
-                        "such as 2025-03-31", row=row, column=column, value=text.strip()[:200]))
+        pass
+    try:
+        return datetime.strptime(cell, "%d %B %Y").date()
+    except ValueError:
+        out.add(problem("invalid_date", f"{cell[:80]!r} is not a date: a rates file writes ISO dates such as "
+                        "2025-03-31 (or the ECB's 31 March 2025)", row=row, column=column, value=cell[:200]))
         return None
 
 

@@ -206,6 +206,8 @@ def set_reporting_currency(db: Connection, code: str, *, user: str | None = None
             _write_back(db, kind, frame, conversion.rows)
             outcome["converted"][kind] = conversion.converted
         outcome["restated_imports"] = _restate_imports(db)
+        # A saved budget is a plan for a future quarter, with no rate yet: it is kept as saved, and named.
+        outcome["scenarios_not_converted"] = [name for (name,) in db.rows("SELECT name FROM scenarios ORDER BY 1")]
         con.execute("INSERT OR REPLACE INTO settings VALUES ('currency', ?)", [code])
         log_change(db, "currency", outcome, user=user)
     return outcome

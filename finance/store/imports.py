@@ -382,9 +382,10 @@ def _month_list(months: pl.DataFrame) -> str:
 def _options_json(options: ImportOptions | None) -> dict[str, Any]:
     if options is None:
         return {}
-    # A sheet or an encoding is named only when chosen: earlier imports of the same bytes stay unchanged.
-    chosen = {name: value for name, value in (("sheet", options.sheet), ("encoding", options.encoding))
-              if value is not None}
+    # A sheet, an encoding or a file's currency is named only when chosen: earlier imports of the same
+    # bytes stay unchanged.
+    chosen = {name: value for name, value in (("sheet", options.sheet), ("encoding", options.encoding),
+                                              ("file_currency", options.file_currency)) if value is not None}
     return {"column_map": dict(options.column_map), "category_map": dict(options.category_map),
             "date_format": options.date_format, "decimal_comma": options.decimal_comma,
             "fiscal_year_start": options.fiscal_year_start, "currency": options.currency, **chosen}
