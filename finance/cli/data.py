@@ -169,11 +169,12 @@ def cmd_import(args: argparse.Namespace) -> int:
                 result.status = "rejected"
             return _report_import(result, args.format, dry_run=True, currency=result.currency or options.currency)
         with Store(path, user=cli_user()) as store:
-            if fx.holds_amounts(store) != (not fresh) or (not fresh and store.currency != currency):
+            if store.currency != currency and fx.holds_amounts(store):
                 raise StoreError(f"the database's currency changed to {store.currency} while the file was read; "
                                  "import it again")
             result = store.import_prepared(prepared, replace=args.replace, options=options,
-                                           reporting_currency=_requested(args, prepared, fresh, chosen))
+                                           reporting_currency=_requested(args, prepared, not fx.holds_amounts(store),
+                                                                         fx.currency_chosen(store)))
     except OptionsError as exc:
         return fail(str(exc), args.format, EXIT_REJECTED)
     except StoreError as exc:
