@@ -53,9 +53,9 @@ CODES: dict[str, tuple[Severity, str]] = {
     "unknown_category": ("error", "a cost category or one of its synonyms, or a label mapped to one"),
     "invalid_currency": ("error", "a 3-letter ISO currency code"),
     "currency_mismatch": ("error", "one currency per row: its amounts' signs, the currency column, a header's "
-                          "currency and --file-currency agree"),
+                          "currency and the file's currency agree"),
     "ambiguous_currency": ("error", "a sign that names one currency (¥ is yen or yuan, $ any dollar), or the "
-                           "currency given by a header, a currency column or --file-currency"),
+                           "currency given by a header, a currency column or the file's currency"),
     "invalid_rate": ("error", "an exchange rate above 0 with at most 12 decimal places, or N/A"),
     "duplicate_rate": ("error", "one rate per date and currency in a rates file"),
     "invalid_billing_interval": ("error", "a billing interval: month, quarter, half-year or year "
@@ -71,9 +71,9 @@ CODES: dict[str, tuple[Severity, str]] = {
     "customer_already_imported": ("error", "a customer_id not already in the store"),
     "partial_replace": ("error", "a file covering every month of the rows it replaces"),
     "fx_rate_missing": ("error", "an exchange rate for the row's currency on its date or over its period "
-                        "(import the rates first: python -m finance import fx FILE)"),
+                        "(import the rates first)"),
     "rate_changed": ("error", "the rate already stored for that date and currency, or the file imported "
-                     "with --replace"),
+                     "to replace it"),
     # warnings
     "credit": ("warning", "a negative amount is stored as a credit"),
     "refund": ("warning", "negative revenue is stored as a refund"),

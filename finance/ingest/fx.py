@@ -278,8 +278,8 @@ def convert_rows(kind: str, rows: pl.DataFrame, reporting: str, rates: RateTable
                 more = f" and {record['rows'] - 1:,} more rows" if record["rows"] > 1 else ""
                 problems.append(problem(
                     "fx_rate_missing", f"no exchange rate from {currency} to {reporting} for {when}, needed by row "
-                    f"{record['first']}{more}{_coverage(rates, currency, reporting)}; import rates covering it "
-                    "(python -m finance import fx FILE)", row=record["first"], column=money[0], value=currency,
+                    f"{record['first']}{more}{_coverage(rates, currency, reporting)}; import exchange rates "
+                    "covering it", row=record["first"], column=money[0], value=currency,
                     count=record["rows"]))
             continue
         found.append((currency, *[record[k] for k in keys], rate.value))

@@ -561,12 +561,12 @@ def _header_currency(named: list[tuple[str, str]], row: int, options: ImportOpti
             (c for c in (options.file_currency, options.currency) if c in choices), None)
         if chosen is None:
             out.add(problem("ambiguous_currency", f"the header says {_sign_named(sign)}, which may be "
-                            f"{' or '.join(choices)}; pass --file-currency CODE or write the code, as "
+                            f"{' or '.join(choices)}; give the file's currency or write the code, as "
                             f"'Amount ({choices[0]})'", row=row, column=name, value=name))
             continue
         found.append((name, chosen))
     if options.file_currency is not None:
-        found.append(("--file-currency", options.file_currency))
+        found.append(("the file's currency", options.file_currency))
     for name, code in found[1:]:
         if code != found[0][1]:
             out.add(problem("currency_mismatch", f"{name!r} says {code} but {found[0][0]!r} says {found[0][1]}; "
@@ -1228,7 +1228,7 @@ def _row_currencies(frame: pl.DataFrame, result: dict[str, pl.Series], signs: Ma
         out.rows(keyed.with_columns(text=pl.col("column")), pl.col("column").is_not_null()
                  & (pl.col("column") != pl.col("file")), "currency_mismatch", header["currency"], "text",
                  f"the row says its currency is this, but the file's is {declared} (from its header or "
-                 "--file-currency)")
+                 "the file's currency given)")
     keyed = keyed.with_columns(declared=pl.coalesce("column", "file"))
     from_signs: list[str] = []
     for column, named in signs.items():
@@ -1250,7 +1250,7 @@ def _row_currencies(frame: pl.DataFrame, result: dict[str, pl.Series], signs: Ma
         out.rows(both, pl.col("declared").is_null() & pl.col("choices").is_not_null() & pl.col("resolved").is_null(),
                  "ambiguous_currency", header[column], "text",
                  pl.format("the amount is written in {}, which may be {}; say which with a currency column, a "
-                           "header such as 'Amount (JPY)' or --file-currency CODE", pl.col("named"),
+                           "header such as 'Amount (JPY)' or the file's currency", pl.col("named"),
                            pl.col("choices").list.join(" or ")))
         name = f"__{column}"
         keyed = keyed.with_columns(both.get_column("resolved").alias(name))

@@ -117,7 +117,7 @@ def import_rates(db: Connection, prepared: PreparedRates, *, replace_rates: bool
         con.unregister("new_rates")
     if differ and not replace_rates:
         result.errors = [problem("rate_changed", f"{c} per 1 {b} on {d} is {_shown(new)} here but {_shown(old)} is "
-                                 f"stored (from {name}); import with --replace to take this file's rates",
+                                 f"stored (from {name}); import the file replacing the stored rates to take its rates",
                                  value=_shown(new)) for d, b, c, old, new, name in changed]
         if differ > len(changed):
             result.errors.append(problem("rate_changed", f"{differ - len(changed):,} more rates differ",
