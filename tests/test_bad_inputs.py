@@ -43,7 +43,8 @@ REJECTED: list[tuple[str, str, list[str], set[tuple[str, int | None, str | None]
     ("too_many_decimals.csv", "spend", [], {("too_many_decimals", 2, "amount")}),
     ("missing_required_value.csv", "spend", [], {("missing_value", 3, "amount")}),
     ("text_amount.csv", "spend", [], {("invalid_amount", 2, "amount")}),
-    ("currency_mismatch.csv", "spend", [], {("currency_mismatch", 3, "currency")}),
+    # An amount in another currency is converted at import: with no rate stored for it, the file is refused.
+    ("currency_mismatch.csv", "spend", [], {("fx_rate_missing", 3, "amount")}),
     ("invalid_currency.csv", "spend", [], {("invalid_currency", 2, "currency")}),
     ("double_sign.csv", "spend", [], {("invalid_amount", 2, "amount")}),
     ("amount_too_large.csv", "spend", [], {("amount_out_of_range", 2, "amount")}),
@@ -54,8 +55,9 @@ REJECTED: list[tuple[str, str, list[str], set[tuple[str, int | None, str | None]
         ("invalid_amount", 5, "amount"), ("missing_value", 6, "amount")}),
     ("unclosed_quote.csv", "spend", [], {("malformed_csv", 2, None)}),
     ("quoted_newline_then_error.csv", "spend", [], {("invalid_amount", 3, "amount")}),
-    # A currency sign is dropped to read the number, never taken for the reporting currency (USD here).
-    ("amount_in_another_currency.csv", "spend", [], {("currency_mismatch", r, "amount") for r in (2, 3, 5)}),
+    # A currency sign names the amount's currency (converted at import); ¥ alone may be yen or yuan, and
+    # the reporting currency (USD here) is neither: refused, naming the row, before any rate is looked up.
+    ("amount_in_another_currency.csv", "spend", [], {("ambiguous_currency", 3, "amount")}),
     ("funnel_negative_leads.csv", "funnel", [], {("invalid_count", 3, "leads")}),
     ("funnel_fractional_leads.csv", "funnel", [], {("invalid_count", 2, "leads")}),
     ("funnel_missing_channel_column.csv", "funnel", [], {("missing_column", 1, "channel")}),
@@ -67,7 +69,7 @@ REJECTED: list[tuple[str, str, list[str], set[tuple[str, int | None, str | None]
     ("revenue_missing_customer.csv", "revenue", [], {("missing_value", 3, "customer_id")}),
     ("unknown_category_mapped.csv", "spend", [], {("unknown_category", 2, "category")}),
     ("quarter_labels.csv", "spend", [], {("fiscal_year_needed", 5, "period")}),
-    ("header_currency_mismatch.csv", "spend", [], {("currency_mismatch", 1, "Cost (EUR)")}),
+    ("header_currency_mismatch.csv", "spend", [], {("fx_rate_missing", 2, "amount")}),
     ("ad_platform_export.csv", "spend", [], {("missing_column", 3, "category")}),
     # Over Excel's 32,767-character cell limit: no export could write it (was stored whole before).
     ("field_100kb.csv", "spend", [], {("text_too_long", 2, "description")}),

@@ -325,9 +325,10 @@ def test_a_french_ledger_in_euros_is_refused_by_a_dollar_store(tmp_path: Path) -
         before = store.snapshot()
         result = store.import_file("spend", path)
         assert result.status == "rejected" and store.snapshot() == before
-    # The sign is the currency: the row with € is refused; the row without a sign is read as the store's.
-    assert [(e.code, e.row, e.column) for e in result.errors] == [("currency_mismatch", 2, "Montant")]
-    assert "€ (EUR)" in result.errors[0].message and "USD" in result.errors[0].message
+    # The sign is the currency: the row with € needs a EUR rate, and none is stored; the row without a sign
+    # is read as the store's.
+    assert [(e.code, e.row, e.value) for e in result.errors] == [("fx_rate_missing", 2, "EUR")]
+    assert "from EUR to USD" in result.errors[0].message
 
 
 def test_a_japanese_ledger_imports_to_the_yen(tmp_path: Path) -> None:

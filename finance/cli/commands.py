@@ -16,9 +16,10 @@ from pathlib import Path
 
 from finance.cli.admin import cmd_backup, cmd_backups, cmd_demo, cmd_restore
 from finance.cli.common import EXIT_FAILED, TerminalText, add_db, band_edges, bounded_number, fail
-from finance.cli.data import add_preset_option, cmd_assumptions, cmd_import, cmd_imports, cmd_undo
+from finance.cli.data import add_preset_option, cmd_assumptions, cmd_currency, cmd_import, cmd_imports, cmd_undo
 from finance.cli.figures import cmd_backtest, cmd_metrics
 from finance.cli.planning import cmd_plan, cmd_report, cmd_scenarios
+from finance.domain.fx import ISO_CURRENCIES
 from finance.domain.schema import KINDS
 from finance.ingest.encodings import ENCODINGS, encoding_name
 from finance.ltv.base import METHODS
@@ -34,6 +35,14 @@ def _encoding(text: str) -> str:
     return name
 
 
+def _currency_code(text: str) -> str:
+    """A currency flag: an ISO 4217 code, in any case."""
+    code = text.strip().upper()
+    if code not in ISO_CURRENCIES:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an ISO 4217 currency code (such as USD, EUR, JPY)")
+    return code
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m finance",
@@ -41,7 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     imp = sub.add_parser("import", help="validate an export (CSV or workbook) and import it atomically")
-    imp.add_argument("kind", choices=KINDS)
+    imp.add_argument("kind", choices=(*KINDS, "fx"),
+                     help="the kind of file; fx: exchange rates (the ECB's CSV, or date,currency,rate)")
     imp.add_argument("file", type=Path)
     add_db(imp)
     imp.add_argument("--map", action="append", nargs="+", default=[], metavar="HEADER=COLUMN",
@@ -68,8 +78,22 @@ def build_parser() -> argparse.ArgumentParser:
                      help="the text encoding of a CSV, when it is not the one detected: "
                           + ", ".join(ENCODINGS))
     add_preset_option(imp)
+    imp.add_argument("--currency", type=_currency_code, metavar="CODE",
+                     help="the database's reporting currency, on its first import (default: the file's currency, "
+                          "else USD); later, change it with the currency command")
+    imp.add_argument("--file-currency", type=_currency_code, metavar="CODE",
+                     help="the currency of the file's amounts when no currency column or header says it; "
+                          "converted to the reporting currency at the stored rates")
+    imp.add_argument("--base", type=_currency_code, metavar="CODE",
+                     help="fx: the currency a long rates file's rates are per 1 unit of (when it has no base column)")
     imp.add_argument("--dry-run", action="store_true", help="validate and report; write nothing")
     imp.add_argument("--format", choices=("text", "json"), default="text")
+
+    cur = sub.add_parser("currency", help="show the reporting currency, or change it (every amount is converted "
+                                          "again from its amounts as written, at the stored rates)")
+    cur.add_argument("code", nargs="?", type=_currency_code, help="the new reporting currency, e.g. EUR")
+    add_db(cur)
+    cur.add_argument("--format", choices=("text", "json"), default="text")
 
     log = sub.add_parser("imports", help="list the imports log")
     add_db(log)
@@ -192,7 +216,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    handlers = {"import": cmd_import, "imports": cmd_imports, "undo": cmd_undo, "metrics": cmd_metrics,
+    handlers = {"import": cmd_import, "currency": cmd_currency, "imports": cmd_imports, "undo": cmd_undo,
+                "metrics": cmd_metrics,
                 "assumptions": cmd_assumptions, "demo": cmd_demo, "backtest": cmd_backtest, "report": cmd_report,
                 "plan": cmd_plan, "scenarios": cmd_scenarios, "backups": cmd_backups, "backup": cmd_backup,
                 "restore": cmd_restore}

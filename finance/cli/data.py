@@ -5,17 +5,29 @@ from __future__ import annotations
 import argparse
 import json
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from finance.cli.common import EXIT_FAILED, EXIT_OK, EXIT_REJECTED, fail
+from finance.domain.fx import RateTable
 from finance.domain.money import money_text
 from finance.domain.problems import Problem
 from finance.domain.schema import DEFAULT_CURRENCY, file_kind
 from finance.ingest import presets
 from finance.ingest.encodings import ENCODINGS
-from finance.ingest.prepare import ImportOptions, OptionsError, load_category_map, load_channel_map, prepare
+from finance.ingest.fx import convert_rows, read_rates
+from finance.ingest.prepare import (
+    ImportOptions,
+    OptionsError,
+    PreparedImport,
+    load_category_map,
+    load_channel_map,
+    prepare,
+)
 from finance.present import formats
+from finance.store import fx
 from finance.store.database import ImportResult, Store, StoreError, cli_user, default_db_path
+from finance.store.fx import RatesResult
 
 
 def add_preset_option(parser: argparse.ArgumentParser) -> None:
@@ -50,6 +62,9 @@ FIXES = {
     "mixed_decimal_marks": "write one decimal mark in the column, or pass --decimal-comma if it is the comma",
     "preset_ambiguous": "pass --preset NAME with the export it is, or --preset none to read it by the contract alone",
     "preset_mismatch": "pass the --preset of the export it is, or --preset none to read it by the contract alone",
+    "fx_rate_missing": "import exchange rates covering it: python -m finance import fx FILE",
+    "ambiguous_currency": "pass --file-currency CODE, or add a currency column",
+    "rate_changed": "pass --replace to take this file's rates",
     "new_channel": "map a value written another way with --channel-map FILE (a CSV: value,channel; "
                    "a blank channel is a shared cost)",
 }
@@ -113,6 +128,10 @@ def _report_import(result: ImportResult, fmt: str, dry_run: bool = False, curren
             print(f"  {'total':<24}{result.rows:>10}{_total_text(payload['total'], currency):>20}")
             if result.replaced:
                 print(f"  replaced rows of import(s): {', '.join(f'#{i}' for i in result.replaced)}")
+            if result.converted:
+                parts = [f"{n} row(s) from {c} ({money_text(result.originals.get(c)) or '0.00'} {c} as written)"
+                         for c, n in sorted(result.converted.items())]
+                print(f"  converted to {result.currency}: {'; '.join(parts)}")
         _print_problems("warnings", result.warnings, name)
     return EXIT_REJECTED if result.status == "rejected" else EXIT_OK
 
@@ -123,6 +142,8 @@ def _total_text(value: Any, currency: str) -> str:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
+    if args.kind == "fx":
+        return _import_rates(args)
     try:
         options_kwargs: dict[str, Any] = {
             "column_map": _column_map(args.map),
@@ -136,12 +157,16 @@ def cmd_import(args: argparse.Namespace) -> int:
             "encoding": args.encoding,
             "sheet": args.sheet,
             "preset": args.preset,
+            "file_currency": args.file_currency,
         }
         path = args.db or default_db_path()
-        currency, known = DEFAULT_CURRENCY, frozenset[str]()
+        currency, known, fresh, chosen = args.currency or DEFAULT_CURRENCY, frozenset[str](), True, False
         if path.exists():
             with Store(path, read_only=True) as reader:
-                currency, known = reader.currency, frozenset(reader.channels())
+                fresh = not fx.holds_amounts(reader)
+                currency = args.currency if args.currency and fresh else reader.currency
+                known = frozenset(reader.channels())
+                chosen = fx.currency_chosen(reader)
         # The file is read and checked before the store is opened for writing, so a long check
         # never holds the writer's lock (other imports, the app's editors) while it runs.
         options = ImportOptions(**options_kwargs, currency=currency, known_channels=known)
@@ -151,26 +176,114 @@ def cmd_import(args: argparse.Namespace) -> int:
                                   prepared.file_name, errors=prepared.errors,
                                   warnings=prepared.warnings)
             if prepared.ok:
+                prepared, result = _dry_run_conversion(path, prepared, result, _requested(args, prepared, fresh,
+                                                                                          chosen))
+            if prepared.ok and not result.errors:
                 result.rows = prepared.rows.height
                 result.periods = prepared.period_totals()
                 result.total = prepared.total()
-            return _report_import(result, args.format, dry_run=True, currency=options.currency,
+            else:
+                result.status = "rejected"
+            return _report_import(result, args.format, dry_run=True, currency=result.currency or options.currency,
                                   preset=_preset_applied(prepared.problems))
         with Store(path, user=cli_user()) as store:
-            if store.currency != currency:
+            if store.currency != currency and fx.holds_amounts(store):
                 raise StoreError(f"the database's currency changed to {store.currency} while the file was read; "
                                  "import it again")
-            result = store.import_prepared(prepared, replace=args.replace, options=options)
+            result = store.import_prepared(prepared, replace=args.replace, options=options,
+                                           reporting_currency=_requested(args, prepared, not fx.holds_amounts(store),
+                                                                         fx.currency_chosen(store)))
     except OptionsError as exc:
         return fail(str(exc), args.format, EXIT_REJECTED)
     except StoreError as exc:
         return fail(str(exc), args.format, EXIT_FAILED)
-    return _report_import(result, args.format, currency=currency, preset=_preset_applied(prepared.problems))
+    return _report_import(result, args.format, currency=result.currency or currency,
+                          preset=_preset_applied(prepared.problems))
 
 
 def _preset_applied(problems: list[Problem]) -> str | None:
     """The preset the file was read with (its ``preset_applied`` notice names it), or None."""
     return next((p.value for p in problems if p.code == "preset_applied"), None)
+
+
+def _requested(args: argparse.Namespace, prepared: PreparedImport, fresh: bool, chosen: bool) -> str | None:
+    """The reporting currency asked for: ``--currency``; on a database holding no amounts and whose currency
+    was never chosen, the file's first currency (else the database's, USD by default)."""
+    if args.currency is not None or not fresh or chosen:
+        return args.currency
+    return fx.first_currency(prepared)
+
+
+def _dry_run_conversion(path: Path, prepared: PreparedImport, result: ImportResult,
+                        requested: str | None) -> tuple[PreparedImport, ImportResult]:
+    """A dry run converts as the import would, at the stored rates (none in a new database)."""
+    from finance.store.database import Store as Reader
+
+    if not path.exists():  # a new database: no rate yet
+        reporting = requested or DEFAULT_CURRENCY
+        converted, conversion = prepared, convert_rows(prepared.kind, prepared.rows, reporting, RateTable())
+    else:
+        with Reader(path, read_only=True) as reader:
+            reporting = fx.reporting_currency_for(reader, prepared, requested)
+            converted, conversion = fx.convert_import(reader, prepared, reporting)
+    result.errors = conversion.problems
+    if prepared.kind in ("spend", "revenue"):
+        result.currency, result.converted, result.originals = reporting, conversion.converted, conversion.originals
+    return converted, result
+
+
+def _import_rates(args: argparse.Namespace) -> int:
+    """``import fx FILE``: exchange rates, the ECB's layout or a long one."""
+    prepared = read_rates(args.file, base=args.base)
+    path = args.db or default_db_path()
+    try:
+        if args.dry_run:
+            result = RatesResult("rejected" if prepared.problems else "valid", prepared.file_name, prepared.layout,
+                                 errors=prepared.problems, added=len(prepared.rows),
+                                 currencies=prepared.currencies(), bases=prepared.bases())
+        else:
+            with Store(path, user=cli_user()) as store:
+                result = store.import_rates(prepared, replace=args.replace)
+    except StoreError as exc:
+        return fail(str(exc), args.format, EXIT_FAILED)
+    payload = result.to_json()
+    for entry, p in zip(payload["errors"], result.errors, strict=True):
+        if (how := fix(p)) is not None:
+            entry["fix"] = how
+    if args.format == "json":
+        print(json.dumps(payload, indent=2))
+    elif result.status == "rejected":
+        print(f"rejected {result.file_name}: {len(result.errors)} error(s); no rate was imported")
+        _print_problems("errors", result.errors, result.file_name)
+    else:
+        print(f"{result.file_name}: exchange rates ({result.layout}) {result.status}: {result.added} added, "
+              f"{result.unchanged} unchanged, {result.replaced} replaced; {', '.join(result.currencies)} per "
+              f"{', '.join(result.bases)}, {result.first} to {result.last}")
+    return EXIT_REJECTED if result.status == "rejected" else EXIT_OK
+
+
+def cmd_currency(args: argparse.Namespace) -> int:
+    """Show the reporting currency, or change it: every stored amount is converted again, or nothing changes."""
+    path = args.db or default_db_path()
+    try:
+        with Store(path, read_only=args.code is None and path.exists(), user=cli_user()) as store:
+            outcome: dict[str, Any] = {"from": store.currency, "to": store.currency, "converted": {}}
+            if args.code is not None:
+                outcome = store.set_reporting_currency(args.code)
+            rates = store.fx_rates().height if args.code is None else None
+    except StoreError as exc:
+        return fail(str(exc), args.format, EXIT_FAILED)
+    if args.format == "json":
+        print(json.dumps({"currency": outcome["to"], "changed": outcome["from"] != outcome["to"], **outcome}))
+    elif args.code is None:
+        print(f"reporting currency: {outcome['to']} ({rates} exchange rates stored)")
+    elif outcome["from"] == outcome["to"]:
+        print(f"the reporting currency is already {outcome['to']}: nothing changed")
+    else:
+        counts = ", ".join(f"{kind}: {sum(c.values())} rows converted" for kind, c in outcome["converted"].items())
+        print(f"reporting currency changed from {outcome['from']} to {outcome['to']}"
+              + (f" ({counts})" if counts else ""))
+    return EXIT_OK
 
 
 def cmd_assumptions(args: argparse.Namespace) -> int:

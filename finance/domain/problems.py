@@ -55,7 +55,12 @@ CODES: dict[str, tuple[Severity, str]] = {
     "fiscal_year_needed": ("error", "the month the fiscal year starts in, for FY and 年度 labels"),
     "unknown_category": ("error", "a cost category or one of its synonyms, or a label mapped to one"),
     "invalid_currency": ("error", "a 3-letter ISO currency code"),
-    "currency_mismatch": ("error", "the store's reporting currency"),
+    "currency_mismatch": ("error", "one currency per row: its amounts' signs, the currency column, a header's "
+                          "currency and the file's currency agree"),
+    "ambiguous_currency": ("error", "a sign that names one currency (¥ is yen or yuan, $ any dollar), or the "
+                           "currency given by a header, a currency column or the file's currency"),
+    "invalid_rate": ("error", "an exchange rate above 0 with at most 12 decimal places, or N/A"),
+    "duplicate_rate": ("error", "one rate per date and currency in a rates file"),
     "invalid_billing_interval": ("error", "a billing interval: month, quarter, half-year or year "
                                  "(also monthly, quarterly, semi-annual, annual, 1, 3, 6, 12, 12 months, "
                                  "...), or blank when unknown"),
@@ -71,6 +76,10 @@ CODES: dict[str, tuple[Severity, str]] = {
     "periods_already_imported": ("error", "new periods, or the file imported to replace them"),
     "customer_already_imported": ("error", "a customer_id not already in the store"),
     "partial_replace": ("error", "a file covering every month of the rows it replaces"),
+    "fx_rate_missing": ("error", "an exchange rate for the row's currency on its date or over its period "
+                        "(import the rates first)"),
+    "rate_changed": ("error", "the rate already stored for that date and currency, or the file imported "
+                     "to replace it"),
     # warnings
     "credit": ("warning", "a negative amount is stored as a credit"),
     "refund": ("warning", "negative revenue is stored as a refund"),
@@ -129,7 +138,12 @@ TITLES: dict[str, str] = {
     "fiscal_year_needed": "Fiscal quarters without a fiscal year",
     "unknown_category": "Cost categories not recognised",
     "invalid_currency": "Currency codes that cannot be read",
-    "currency_mismatch": "Amounts in another currency",
+    "currency_mismatch": "Amounts whose currencies disagree",
+    "ambiguous_currency": "Currency signs that could mean several currencies",
+    "invalid_rate": "Exchange rates that cannot be read",
+    "duplicate_rate": "Exchange rates given twice",
+    "fx_rate_missing": "Amounts without an exchange rate",
+    "rate_changed": "Exchange rates that differ from the stored ones",
     "invalid_billing_interval": "Billing intervals that cannot be read",
     "duplicate_customer": "Customers listed twice",
     "preset_mismatch": "Not the export the preset reads",

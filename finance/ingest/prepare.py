@@ -8,6 +8,7 @@ errors, so a bad file changes nothing.
 from __future__ import annotations
 
 import csv
+import itertools
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -18,6 +19,7 @@ from typing import Any
 
 import polars as pl
 
+from finance.domain.fx import ISO_CURRENCIES, RATE_PRECISION, RATE_SCALE
 from finance.domain.literal import FORMULA_TRIGGERS
 from finance.domain.money import (
     CURRENCY_CODES,
@@ -116,6 +118,11 @@ class ImportOptions:
     the one its values show (``decimal_comma_detected`` says when that is a comma)."""
     fiscal_year_start: int | None = None
     currency: str = DEFAULT_CURRENCY
+    """The store's reporting currency: what an amount naming no currency is in, and what an ambiguous sign
+    (``$``, ``¥``) is taken for when it can be that."""
+    file_currency: str | None = None
+    """The currency of every amount in the file that names none by a currency column or a header
+    (``--file-currency``); None: such amounts are in the reporting currency."""
     default_category: str | None = None
     """Category for a file with no category column (an ad platform's export) or blank cells."""
     default_channel: str | None = None
@@ -147,6 +154,9 @@ class ImportOptions:
             raise OptionsError(f"the fiscal year's first month must be a month 1-12, not {self.fiscal_year_start}")
         if (why := presets.check_choice(self.preset, contract.kind)) is not None:
             raise OptionsError(why)
+        for name, code in (("reporting currency", self.currency), ("file's currency", self.file_currency)):
+            if code is not None and code not in ISO_CURRENCIES:
+                raise OptionsError(f"the {name} {code!r} is not an ISO 4217 currency code (such as USD, EUR, JPY)")
         if None in self.channel_map.values() and contract.column("channel").required:
             raise OptionsError(f"a {contract.kind} file has a channel on every row: no value can be a shared cost")
 
@@ -459,6 +469,8 @@ class _Columns:
     header: dict[str, str]  # contract column -> header as written in the file
     blank: dict[str, Problem] = field(default_factory=dict)
     """Cell column -> the problem to report if that unnamed column turns out to hold data."""
+    currency: str | None = None
+    """The currency the money headers name ("Amount (EUR)"), else ``--file-currency``; None: neither."""
 
 
 def _header_target(name: str, contract: FileKind, options: ImportOptions,
@@ -504,6 +516,7 @@ def _map_headers(headers: list[str], row: int, contract: FileKind, options: Impo
     header: dict[str, str] = {}
     blank: dict[str, Problem] = {}
     unknown: list[str] = []
+    header_currencies: list[tuple[str, str]] = []
     for index, name in enumerate(headers):
         cell = f"c{index}"
         if control := _CONTROL.search(name):
@@ -521,9 +534,8 @@ def _map_headers(headers: list[str], row: int, contract: FileKind, options: Impo
             out.add(problem("unknown_column", f"{_clip(name)!r} is not part of the {contract.kind} "
                             "contract and is ignored", row=row, column=name, value=_clip(name)))
             continue
-        if currency is not None and options.currency not in CURRENCY_SIGNS.get(currency, currency).split():
-            out.add(problem("currency_mismatch", f"the header says {_sign_named(currency)}; amounts must be in "
-                            f"the reporting currency {options.currency}", row=row, column=name, value=name))
+        if currency is not None:
+            header_currencies.append((name, currency))
         if target in source:
             out.add(problem("duplicate_column",
                             f"{name!r} and {header[target]!r} are both the {target!r} column",
@@ -544,7 +556,30 @@ def _map_headers(headers: list[str], row: int, contract: FileKind, options: Impo
             out.add(problem("missing_column",
                             f"no {required!r} column; headers accepted: {accepted}{hint}",
                             row=row, column=required, suggestion=close[0] if close else None))
-    return _Columns(source, header, blank)
+    return _Columns(source, header, blank, _header_currency(header_currencies, row, options, out))
+
+
+def _header_currency(named: list[tuple[str, str]], row: int, options: ImportOptions, out: _Collector) -> str | None:
+    """The one currency the money headers and ``--file-currency`` give, or None; disagreement is an error."""
+    found: list[tuple[str, str]] = []
+    for name, sign in named:
+        choices = CURRENCY_SIGNS.get(sign, sign).split()
+        chosen = choices[0] if len(choices) == 1 else next(
+            (c for c in (options.file_currency, options.currency) if c in choices), None)
+        if chosen is None:
+            out.add(problem("ambiguous_currency", f"the header says {_sign_named(sign)}, which may be "
+                            f"{' or '.join(choices)}; give the file's currency or write the code, as "
+                            f"'Amount ({choices[0]})'", row=row, column=name, value=name))
+            continue
+        found.append((name, chosen))
+    if options.file_currency is not None:
+        found.append(("the file's currency", options.file_currency))
+    for name, code in found[1:]:
+        if code != found[0][1]:
+            out.add(problem("currency_mismatch", f"{name!r} says {code} but {found[0][0]!r} says {found[0][1]}; "
+                            "a row's amounts are in one currency", row=row, column=name, value=name))
+            return None
+    return found[0][1] if found else None
 
 
 @dataclass
@@ -920,6 +955,7 @@ class _Checker:
         if batch.controls or batch.longest is None or batch.longest >= MAX_CELL_CHARS:
             frame = self._unstorable_text(frame, controls=batch.controls)
         result: dict[str, pl.Series] = {"source_row": frame.get_column("row")}
+        signs: dict[str, pl.DataFrame] = {}
         present = [c for c in contract.columns if c.name in frame.columns]
         for index, col in enumerate(present):
             step(index / max(len(present), 1), f"Checking the {col.name} column")
@@ -933,7 +969,7 @@ class _Checker:
             elif col.type == "category":
                 result[col.name] = _categories(frame, col.name, where, options, out, self.lookup(col.name))
             elif col.type == "money":
-                _amount_currencies(frame, col.name, where, options, out)
+                signs[col.name] = _amount_currencies(frame, col.name, where, options, out)
                 result[col.name] = self._numbers(frame, col.name, where, counts=False)
             elif col.type == "count":
                 result[col.name] = self._numbers(frame, col.name, where, counts=True)
@@ -949,6 +985,8 @@ class _Checker:
                     values = self._channels(frame, values.str.replace_all(r"\s+", " ").str.strip_chars())
                 result[col.name] = values
         step(1.0, "Checking the rows")
+        if "currency" in contract.column_names:
+            _row_currencies(frame, result, signs, self.columns.currency, header, options, out)
         rows = pl.DataFrame(result)
         rows = _row_checks(contract, frame, rows, header, out)
         rows = rows.select(output_columns(contract.kind, rows.columns))
@@ -1083,10 +1121,12 @@ class _Checker:
         return rows
 
 
+FX_RATE_DTYPE = pl.Decimal(RATE_PRECISION, RATE_SCALE)
 STORAGE_SCHEMAS: dict[str, dict[str, pl.DataType]] = {
     "spend": {"source_row": pl.Int64(), "period_start": pl.Date(), "period_end": pl.Date(),
               "category": pl.String(), "channel": pl.String(), "amount": MONEY_DTYPE,
-              "currency": pl.String(), "vendor": pl.String(), "description": pl.String()},
+              "currency": pl.String(), "vendor": pl.String(), "description": pl.String(),
+              "original_amount": MONEY_DTYPE, "original_currency": pl.String(), "fx_rate": FX_RATE_DTYPE},
     "funnel": {"source_row": pl.Int64(), "period_start": pl.Date(), "period_end": pl.Date(),
                "channel": pl.String(), "leads": pl.Int64(), "visitors": pl.Int64(),
                "event_attendees": pl.Int64(), "mqls": pl.Int64(), "sqls": pl.Int64(),
@@ -1095,9 +1135,21 @@ STORAGE_SCHEMAS: dict[str, dict[str, pl.DataType]] = {
                   "channel": pl.String(), "segment": pl.String(), "billing_interval": pl.String()},
     "revenue": {"source_row": pl.Int64(), "customer_id": pl.String(), "date": pl.Date(),
                 "revenue": MONEY_DTYPE, "cost": MONEY_DTYPE, "gross_margin": MONEY_DTYPE,
-                "segment": pl.String(), "channel": pl.String(), "currency": pl.String()},
+                "segment": pl.String(), "channel": pl.String(), "currency": pl.String(),
+                "original_revenue": MONEY_DTYPE, "original_cost": MONEY_DTYPE, "original_gross_margin": MONEY_DTYPE,
+                "original_currency": pl.String(), "fx_rate": FX_RATE_DTYPE},
 }
-"""The normalised columns of each kind, in storage order and type."""
+"""The normalised columns of each kind, in storage order and type.
+
+``currency`` is the currency the row's amounts are in: as the file gives it (``_row_currencies``) until the
+import converts the row to the reporting currency; then the amounts as written are kept in ``original_*``
+with ``original_currency`` and the rate used (``fx_rate``: reporting units per 1 original unit). A row
+written in the reporting currency has no originals (NULL)."""
+FX_COLUMNS: dict[str, tuple[str, ...]] = {
+    "spend": ("original_amount", "original_currency", "fx_rate"),
+    "revenue": ("original_revenue", "original_cost", "original_gross_margin", "original_currency", "fx_rate"),
+}
+"""The storage columns that keep a converted row's amounts as written and the rate used."""
 
 
 def span_columns(kind: Kind) -> tuple[str, str]:
@@ -1155,32 +1207,83 @@ def _sign_named(sign: str) -> str:
 
 
 def _amount_currencies(frame: pl.DataFrame, column: str, header: str, options: ImportOptions,
-                       out: _Collector) -> None:
-    """An amount written with the sign or code of another currency than the reporting one is an error:
-    the sign is dropped to read the number, never taken as a conversion."""
-    named = amount_currencies(frame.get_column(column))
-    if named.get_column("sign").null_count() == named.height:
-        return
-    keyed = frame.select("row", column).with_columns(named)
-    signs = {sign: _sign_named(sign) for sign in keyed.get_column("sign").drop_nulls().unique().to_list()}
-    out.rows(keyed, pl.col("currencies").is_not_null()
-             & ~pl.col("currencies").str.split(" ").list.contains(options.currency),
-             "currency_mismatch", header, column,
-             pl.format("the amount is written in {}; amounts must be in the reporting currency "
-                       f"{options.currency}; convert them first",
-                       pl.col("sign").replace_strict(signs, default=None, return_dtype=pl.String)))
+                       out: _Collector) -> pl.DataFrame:
+    """The currency each amount's sign or code names (``sign``, ``currencies``: see ``amount_currencies``);
+    the sign is dropped to read the number, and ``_row_currencies`` says which currency each row is in."""
+    return amount_currencies(frame.get_column(column))
 
 
 def _currency(frame: pl.DataFrame, column: str, header: str, options: ImportOptions,
               out: _Collector) -> pl.Series:
-    values = frame.get_column(column).str.to_uppercase()
+    """The currency column: ISO 4217 codes (any case); an amount in another currency than the reporting
+    one is converted at import (``finance.store.fx``)."""
+    values = frame.get_column(column).str.strip_chars().str.to_uppercase()
     keyed = frame.select("row", column).with_columns(code=values)
-    out.rows(keyed, pl.col("code").is_not_null() & ~pl.col("code").str.contains(r"^[A-Z]{3}$"),
-             "invalid_currency", header, column, "expected a 3-letter ISO currency code such as USD")
-    out.rows(keyed, pl.col("code").str.contains(r"^[A-Z]{3}$") & (pl.col("code") != options.currency),
-             "currency_mismatch", header, column,
-             f"amounts must be in the reporting currency {options.currency}; convert them first")
-    return values
+    out.rows(keyed, pl.col("code").is_not_null() & ~pl.col("code").is_in(sorted(ISO_CURRENCIES)),
+             "invalid_currency", header, column, "expected a 3-letter ISO 4217 currency code such as USD, EUR or JPY")
+    return pl.select(pl.when(values.is_in(sorted(ISO_CURRENCIES))).then(values).otherwise(None)).to_series().alias(
+        column)
+
+
+def _row_currencies(frame: pl.DataFrame, result: dict[str, pl.Series], signs: Mapping[str, pl.DataFrame],
+                    declared: str | None, header: Mapping[str, str], options: ImportOptions,
+                    out: _Collector) -> None:
+    """Each row's currency, into ``result["currency"]`` (None where nothing names one: the reporting currency).
+
+    The currency column, else the money headers' currency or ``--file-currency`` (``declared``), else the
+    amounts' signs. A sign that disagrees with the declared currency is an error; a sign naming several
+    currencies (``$``, ``¥``) with nothing declared is the reporting currency when it can be that, else an
+    error (``ambiguous_currency``).
+    """
+    keyed = frame.select("row").with_columns(
+        column=result["currency"] if "currency" in result else pl.lit(None, pl.String),
+        file=pl.lit(declared, pl.String))
+    if "currency" in result and declared is not None:
+        out.rows(keyed.with_columns(text=pl.col("column")), pl.col("column").is_not_null()
+                 & (pl.col("column") != pl.col("file")), "currency_mismatch", header["currency"], "text",
+                 f"the row says its currency is this, but the file's is {declared} (from its header or "
+                 "the file's currency given)")
+    keyed = keyed.with_columns(declared=pl.coalesce("column", "file"))
+    from_signs: list[str] = []
+    for column, named in signs.items():
+        if named.get_column("sign").null_count() == named.height:
+            continue
+        names = {sign: _sign_named(sign) for sign in named.get_column("sign").drop_nulls().unique().to_list()}
+        choices = named.get_column("currencies").str.split(" ")
+        both = keyed.with_columns(
+            text=frame.get_column(column), choices=choices,
+            named=named.get_column("sign").replace_strict(names, default=None, return_dtype=pl.String))
+        out.rows(both, pl.col("declared").is_not_null() & pl.col("choices").is_not_null()
+                 & ~pl.col("choices").list.contains(pl.col("declared")), "currency_mismatch", header[column], "text",
+                 pl.format("the amount is written in {} but the row's currency is {}", pl.col("named"),
+                           pl.col("declared")))
+        reporting = pl.col("choices").list.contains(pl.lit(options.currency))
+        both = both.with_columns(resolved=pl.when(pl.col("choices").list.len() == 1)
+                                 .then(pl.col("choices").list.first())
+                                 .when(reporting).then(pl.lit(options.currency)).otherwise(None))
+        out.rows(both, pl.col("declared").is_null() & pl.col("choices").is_not_null() & pl.col("resolved").is_null(),
+                 "ambiguous_currency", header[column], "text",
+                 pl.format("the amount is written in {}, which may be {}; say which with a currency column, a "
+                           "header such as 'Amount (JPY)' or the file's currency", pl.col("named"),
+                           pl.col("choices").list.join(" or ")))
+        name = f"__{column}"
+        keyed = keyed.with_columns(both.get_column("resolved").alias(name))
+        from_signs.append(name)
+    for first, other in itertools.pairwise(from_signs):
+        column = other.removeprefix("__")
+        out.rows(keyed.with_columns(text=frame.get_column(column)), pl.col("declared").is_null()
+                 & (pl.col(first) != pl.col(other)), "currency_mismatch", header[column], "text",
+                 pl.format("this amount is in {} but the row's {} is in {}", pl.col(other),
+                           pl.lit(first.removeprefix("__")), pl.col(first)))
+    currency = keyed.select(pl.coalesce("declared", *from_signs) if from_signs else pl.col("declared")).to_series()
+    if "currency" in result:
+        result["currency"] = currency.alias("currency")
+        return
+    # Without a currency column, a row in the reporting currency names none (NULL, as before): a ledger of
+    # "$1,234.56" in a dollar store stores no column of "USD".
+    currency = pl.select(pl.when(currency == options.currency).then(None).otherwise(currency)).to_series()
+    if currency.null_count() < currency.len():
+        result["currency"] = currency.alias("currency")
 
 
 def _row_checks(contract: FileKind, frame: pl.DataFrame, rows: pl.DataFrame,

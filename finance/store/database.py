@@ -30,9 +30,10 @@ from typing import Any
 import duckdb
 import polars as pl
 
+from finance.ingest.fx import PreparedRates
 from finance.ingest.prepare import ImportOptions, PreparedImport, period_totals
 from finance.ingest.sources import SourceMapping, setting_key, source_key
-from finance.store import backup, imports, migrations, reading, scenarios, settings
+from finance.store import backup, fx, imports, migrations, reading, scenarios, settings
 from finance.store.connection import (
     DEFAULT_BUSY_TIMEOUT,
     DEFAULT_DB,
@@ -132,15 +133,32 @@ class Store(Connection):
     # importing, history and undo ---------------------------------------------------------
     def import_file(self, kind: str, path: Path | str, options: ImportOptions | None = None, *,
                     replace: bool = False, display_name: str | None = None,
-                    user: str | None = None) -> ImportResult:
-        """Validate ``path`` and, if it is clean, import it in one transaction."""
+                    user: str | None = None, reporting_currency: str | None = None) -> ImportResult:
+        """Validate ``path`` and, if it is clean, import it in one transaction (foreign amounts converted;
+        ``reporting_currency``: the currency of a store holding no amounts yet)."""
         return imports.import_file(self, kind, path, options, replace=replace, display_name=display_name,
-                                   user=user)
+                                   user=user, reporting_currency=reporting_currency)
 
     def import_prepared(self, prepared: PreparedImport, *, replace: bool = False,
-                        options: ImportOptions | None = None, user: str | None = None) -> ImportResult:
+                        options: ImportOptions | None = None, user: str | None = None,
+                        reporting_currency: str | None = None) -> ImportResult:
         """Write a prepared import, or report why it cannot be written (nothing changes)."""
-        return imports.import_prepared(self, prepared, replace=replace, options=options, user=user)
+        return imports.import_prepared(self, prepared, replace=replace, options=options, user=user,
+                                       reporting_currency=reporting_currency)
+
+    # exchange rates and the reporting currency ------------------------------------------------
+    def import_rates(self, prepared: PreparedRates, *, replace: bool = False,
+                     user: str | None = None) -> fx.RatesResult:
+        """Store a rates file's rates in one transaction (``finance.store.fx``)."""
+        return fx.import_rates(self, prepared, replace_rates=replace, user=user)
+
+    def fx_rates(self, currency: str | None = None) -> pl.DataFrame:
+        """The stored exchange rates: day, base, currency, rate (units of currency per 1 base), source."""
+        return fx.fx_rates(self, currency)
+
+    def set_reporting_currency(self, code: str, *, user: str | None = None) -> dict[str, Any]:
+        """Change the reporting currency, converting every stored amount again (or change nothing)."""
+        return fx.set_reporting_currency(self, code, user=user)
 
     def imports(self) -> pl.DataFrame:
         """The imports log, newest first."""

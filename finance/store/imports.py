@@ -35,6 +35,7 @@ from finance.ingest.prepare import (
     prepare,
     span_columns,
 )
+from finance.store import fx
 from finance.store.connection import Connection
 from finance.store.errors import StoreError
 from finance.store.settings import currency, log_change
@@ -56,6 +57,12 @@ class ImportResult:
     errors: list[Problem] = field(default_factory=list)
     warnings: list[Problem] = field(default_factory=list)
     replaced: list[int] = field(default_factory=list)
+    currency: str | None = None
+    """The reporting currency the amounts were imported in (money kinds only)."""
+    converted: dict[str, int] = field(default_factory=dict)
+    """Original currency -> rows converted from it to ``currency``."""
+    originals: dict[str, Decimal] = field(default_factory=dict)
+    """Original currency -> the converted rows' measure as written."""
 
     @property
     def money(self) -> bool:
@@ -78,6 +85,9 @@ class ImportResult:
             "total": self._total_text(self.total),
             "measure": file_kind(self.kind).measure,
             "replaced_imports": self.replaced,
+            **({"currency": self.currency, "converted_rows": sum(self.converted.values()), "converted": [
+                {"currency": c, "rows": n, "original_total": money_text(self.originals.get(c, Decimal(0)))}
+                for c, n in sorted(self.converted.items())]} if self.money and self.currency else {}),
             "errors": [_problem_json(p) for p in self.errors],
             "warnings": [_problem_json(p) for p in self.warnings],
         }
@@ -90,13 +100,18 @@ def _problem_json(p: Problem) -> dict[str, Any]:
 
 def import_file(db: Connection, kind: str, path: Path | str, options: ImportOptions | None = None, *,
                 replace: bool = False, display_name: str | None = None,
-                user: str | None = None) -> ImportResult:
-    """Validate ``path`` and, if it is clean, import it in one transaction."""
-    options = options or ImportOptions(currency=currency(db))
-    if options.currency != currency(db):
-        options = dataclasses.replace(options, currency=currency(db))
+                user: str | None = None, reporting_currency: str | None = None) -> ImportResult:
+    """Validate ``path`` and, if it is clean, import it in one transaction.
+
+    ``reporting_currency`` (``--currency``): the store's reporting currency, for a store holding no amounts
+    yet (``fx.reporting_currency_for``)."""
+    reading = reporting_currency.strip().upper() if reporting_currency and not fx.holds_amounts(db) else currency(db)
+    options = options or ImportOptions(currency=reading)
+    if options.currency != reading:
+        options = dataclasses.replace(options, currency=reading)
     prepared = prepare(kind, Path(path), options, display_name)
-    return import_prepared(db, prepared, replace=replace, options=options, user=user)
+    return import_prepared(db, prepared, replace=replace, options=options, user=user,
+                           reporting_currency=reporting_currency)
 
 
 def _same_import(db: Connection, kind: str, sha256: str, options_text: str) -> int | None:
@@ -115,13 +130,25 @@ def _same_import(db: Connection, kind: str, sha256: str, options_text: str) -> i
 
 
 def import_prepared(db: Connection, prepared: PreparedImport, *, replace: bool = False,
-                    options: ImportOptions | None = None, user: str | None = None) -> ImportResult:
-    """Write a prepared import, or report why it cannot be written (nothing changes)."""
+                    options: ImportOptions | None = None, user: str | None = None,
+                    reporting_currency: str | None = None) -> ImportResult:
+    """Write a prepared import, or report why it cannot be written (nothing changes).
+
+    Amounts in another currency than the reporting one are converted first, at the stored rates
+    (``finance.store.fx``); a missing rate rejects the file. ``reporting_currency``: see ``import_file``.
+    """
     kind = prepared.kind
     result = ImportResult("rejected", kind, prepared.file_name, errors=prepared.errors,
                           warnings=prepared.warnings)
     if not prepared.ok:
         return result
+    reporting = fx.reporting_currency_for(db, prepared, reporting_currency)
+    prepared, conversion = fx.convert_import(db, prepared, reporting)
+    if conversion.problems:
+        result.errors = conversion.problems
+        return result
+    if kind in MONEY_KINDS:
+        result.currency, result.converted, result.originals = reporting, conversion.converted, conversion.originals
     rows = prepared.rows
     result.rows = rows.height
     result.periods = prepared.period_totals()
@@ -193,6 +220,11 @@ def _write(db: Connection, prepared: PreparedImport, result: ImportResult, repla
             raise _Rehearsed
         result.import_id = import_id
         result.status = "imported"
+        if result.currency is not None and result.currency != currency(db):
+            before = currency(db)
+            con.execute("INSERT OR REPLACE INTO settings VALUES ('currency', ?)", [result.currency])
+            log_change(db, "currency", {"from": before, "to": result.currency, "first_import": import_id},
+                       user=user)
         con.execute(
             "INSERT INTO imports (import_id, kind, file_name, sha256, row_count, period_start, period_end, "
             "total, period_totals, imported_at, imported_by, status, undone_at, replaced, warning_count, "
@@ -211,7 +243,8 @@ def _write(db: Connection, prepared: PreparedImport, result: ImportResult, repla
             con.unregister("new_rows")
         _verify(db, kind, import_id, result)
         log_change(db, "import", {"import_id": import_id, "kind": kind, "file": prepared.file_name,
-                                  "rows": rows.height, "replaced": result.replaced}, user=user)
+                                  "rows": rows.height, "replaced": result.replaced,
+                                  **({"converted": result.converted} if result.converted else {})}, user=user)
     return result
 
 
@@ -349,8 +382,10 @@ def _month_list(months: pl.DataFrame) -> str:
 def _options_json(options: ImportOptions | None) -> dict[str, Any]:
     if options is None:
         return {}
-    # A sheet or an encoding is named only when chosen: earlier imports of the same bytes stay unchanged.
-    chosen = {name: value for name, value in (("sheet", options.sheet), ("encoding", options.encoding))
+    # A sheet, an encoding, a file's currency or a preset is named only when chosen: earlier imports of the
+    # same bytes stay unchanged.
+    chosen = {name: value for name, value in (("sheet", options.sheet), ("encoding", options.encoding),
+                                              ("file_currency", options.file_currency), ("preset", options.preset))
               if value is not None}
     return {"column_map": dict(options.column_map), "category_map": dict(options.category_map),
             "date_format": options.date_format, "decimal_comma": options.decimal_comma,

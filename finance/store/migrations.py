@@ -18,16 +18,18 @@ from typing import Any
 import duckdb
 import polars as pl
 
+from finance.domain.fx import RATE_SCALE, RATE_SQL
 from finance.domain.schema import DEFAULT_CURRENCY, KINDS, MONEY_SCALE, MONEY_SQL, Kind
-from finance.ingest.prepare import STORAGE_SCHEMAS
+from finance.ingest.prepare import FX_COLUMNS, STORAGE_SCHEMAS
 from finance.store import backup
 from finance.store.connection import Connection, connect_file, unreadable
 from finance.store.errors import StoreUnreadable
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 """1: imports, settings and the four data tables; 2: saved budget scenarios; 3: who undid an import
-and the ``changes`` log; 4: the customers' ``billing_interval``."""
-_ADDED_COLUMNS: dict[Kind, tuple[str, ...]] = {"customers": ("billing_interval",)}
+and the ``changes`` log; 4: the customers' ``billing_interval``; 5: exchange rates (``fx_rates``) and each
+converted spend and revenue row's amounts as written, currency and rate (``FX_COLUMNS``)."""
+_ADDED_COLUMNS: dict[Kind, tuple[str, ...]] = {"customers": ("billing_interval",), **FX_COLUMNS}  # type: ignore[dict-item]
 """Storage columns added to a data table after version 1: an older file gains them (NULL) in place."""
 
 
@@ -36,7 +38,7 @@ _SQL_TYPES = {pl.Int64: "BIGINT", pl.Date: "DATE", pl.String: "VARCHAR"}
 
 def _sql_type(dtype: pl.DataType) -> str:
     if isinstance(dtype, pl.Decimal):
-        return MONEY_SQL
+        return RATE_SQL if dtype.scale == RATE_SCALE else MONEY_SQL
     return _SQL_TYPES[type(dtype)]  # type: ignore[index]
 
 
@@ -86,6 +88,16 @@ def _ddl() -> list[str]:
             category VARCHAR NOT NULL,
             amount DECIMAL(18,{MONEY_SCALE}) NOT NULL,
             PRIMARY KEY (scenario, channel, category)
+        )""",
+        f"""CREATE TABLE IF NOT EXISTS fx_rates (
+            day DATE NOT NULL,
+            base VARCHAR NOT NULL,
+            currency VARCHAR NOT NULL,
+            rate {RATE_SQL} NOT NULL,
+            file_name VARCHAR NOT NULL,
+            imported_at TIMESTAMP NOT NULL,
+            imported_by VARCHAR,
+            PRIMARY KEY (day, base, currency)
         )""",
     ]
     for kind in KINDS:

@@ -9,7 +9,7 @@ from typing import Any
 import polars as pl
 
 from finance.domain.schema import KINDS, file_kind
-from finance.ingest.prepare import STORAGE_SCHEMAS
+from finance.ingest.prepare import FX_COLUMNS, STORAGE_SCHEMAS
 from finance.store.connection import Connection
 from finance.store.dataset import Dataset
 from finance.store.imports import measure_sql
@@ -44,7 +44,8 @@ def dataset_columns(db: Connection) -> dict[str, list[str]]:
         # A read-only store may hold an older schema (only a writer migrates it): read the
         # columns its view has; a newer one is nulls to the core, as on a file without it.
         present = set(db.query(f"SELECT * FROM {kind} LIMIT 0").columns)
-        names = [n for n in STORAGE_SCHEMAS[kind] if n in present]
+        # The amounts as written and the rate of a converted row are for audit, not for the metrics.
+        names = [n for n in STORAGE_SCHEMAS[kind] if n in present and n not in FX_COLUMNS.get(kind, ())]
         counts = db.one(f"SELECT {', '.join(f'count({n})' for n in names)} FROM {kind}") or ()
         used = [n for n, count in zip(names, counts, strict=True) if count]
         if kind == "revenue" and not {"channel", "segment"} & set(used):
@@ -73,5 +74,7 @@ def totals(db: Connection) -> dict[str, dict[str, Any]]:
 
 def snapshot(db: Connection) -> dict[str, list[tuple[Any, ...]]]:
     """Every table's full content, sorted: for proving that something changed nothing."""
-    tables = ["imports", "settings", "changes", "scenarios", "scenario_lines", *[f"{k}_rows" for k in KINDS]]
-    return {t: db.rows(f"SELECT * FROM {t} ORDER BY ALL") for t in tables}
+    tables = ["imports", "settings", "changes", "scenarios", "scenario_lines", "fx_rates",
+              *[f"{k}_rows" for k in KINDS]]
+    present = {name for (name,) in db.rows("SELECT table_name FROM duckdb_tables()")}  # an older file: fewer
+    return {t: db.rows(f"SELECT * FROM {t} ORDER BY ALL") for t in tables if t in present or t != "fx_rates"}
