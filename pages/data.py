@@ -12,6 +12,7 @@ from finance.demo import remove_demo_data
 from finance.domain import literal
 from finance.domain.schema import CATEGORIES, FILE_KINDS, KINDS, MONEY_KINDS
 from finance.ingest.encodings import ENCODINGS, label
+from finance.ingest.fx import read_rates
 from finance.ingest.prepare import ImportOptions, OptionsError, is_header_for, prepare, recognised_headers
 from finance.ingest.reader import preview
 from finance.ingest.workbook import is_workbook
@@ -21,6 +22,9 @@ from finance.present.summary import KIND_WORDS
 from finance.store.database import StoreError
 
 MAX_UPLOAD_MB = int(st.get_option("server.maxUploadSize"))
+CURRENCY_CHOICES = ("USD", "EUR", "GBP", "JPY", "CNY", "CHF", "CAD", "AUD", "SEK", "NOK", "DKK", "PLN", "INR",
+                    "KRW", "SGD", "HKD", "BRL", "MXN", "ZAR")
+"""The currencies offered for a file's amounts or a rates file's base (any ISO code works on the command line)."""
 
 ctx = sidebar.context()
 editor = auth.can_edit()
@@ -91,6 +95,11 @@ def upload_section() -> None:
                                                  key="data.default_category",
                                                  format_func=lambda k: "none" if k is None else CATEGORIES[k].label)
         default_channel = defaults[1].text_input("Channel for rows without one", key="data.default_channel") or None
+        file_currency = st.selectbox(
+            "Amounts are in (when the file does not say)", [None, *CURRENCY_CHOICES], key="data.file_currency",
+            format_func=lambda code: f"the reporting currency ({ctx.currency})" if code is None else code,
+            help="For a file with no currency column, no currency in the amount's header and no sign in the "
+                 "amounts; amounts in another currency are converted at the stored exchange rates.")
     upload = st.file_uploader(f"{kind.capitalize()} file: CSV or workbook (.xlsx, .xls, .ods), up to "
                               f"{MAX_UPLOAD_MB} MB", type=[suffix.lstrip(".") for suffix in widgets.UPLOAD_SUFFIXES],
                               key=f"data.upload.{kind}")
@@ -149,7 +158,7 @@ def upload_section() -> None:
                             date_format=None if str(date_format).startswith("(") else date_format,
                             decimal_comma=decimal_comma, fiscal_year_start=fiscal_start,
                             default_category=default_category, default_channel=default_channel,
-                            encoding=encoding, sheet=sheet)
+                            encoding=encoding, sheet=sheet, currency=ctx.currency, file_currency=file_currency)
     with st.status("Checking the file...", expanded=False) as status:
         bar = st.progress(0.0, text="Reading the file")
         try:
@@ -196,8 +205,58 @@ def upload_section() -> None:
                         st.error(literal.markdown(importing.problem_text(problem)))
 
 
+def rates_section() -> None:
+    """Exchange rates: the ECB's reference rates or a long date,currency,rate file, for amounts in other
+    currencies than the reporting one."""
+    with loaders.read_store(ctx.path) as store:
+        stored = store.fx_rates()
+    with st.expander("Exchange rates (for amounts in other currencies than " + ctx.currency + ")"):
+        if stored.is_empty():
+            st.caption("No exchange rates yet: a file with amounts in another currency than the reporting one "
+                       "is refused until rates covering its periods are loaded.")
+        else:
+            spans = stored.group_by("currency").agg(pl.col("day").min().alias("first"),
+                                                    pl.col("day").max().alias("last")).sort("currency")
+            st.caption("Rates stored: " + "; ".join(
+                f"{code} {formats.day(first)} to {formats.day(last)}" for code, first, last in spans.iter_rows()))
+        st.caption("The ECB's reference rates file as published (Date,USD,JPY,... units per euro), or a file "
+                   "with the columns date, currency, rate and base (units of currency per 1 unit of base).")
+        upload = st.file_uploader("Exchange rates file (CSV)", type=["csv"], key="data.upload.fx")
+        if upload is None:
+            return
+        base = st.selectbox("Base of a file without a base column", [None, *CURRENCY_CHOICES], key="data.fx_base",
+                            format_func=lambda code: "(the file names it)" if code is None else code)
+        uploads: widgets.Uploads = st.session_state.setdefault("data.uploads", widgets.Uploads())
+        prepared = read_rates(uploads.copy("fx", upload), base=base, display_name=upload.name)
+        if not prepared.ok:
+            for problem in prepared.problems:
+                st.error(literal.markdown(importing.problem_text(problem)))
+            return
+        first, last = min(r[0] for r in prepared.rows), max(r[0] for r in prepared.rows)
+        st.write(literal.markdown(f"{upload.name}: {len(prepared.rows):,} rates for "
+                                  f"{', '.join(prepared.currencies())} per {', '.join(prepared.bases())}, "
+                                  f"{formats.day(first)} to {formats.day(last)}."))
+        replace = st.checkbox("Replace stored rates that differ", key="data.fx_replace",
+                              help="Without this, a file whose rate for a day differs from the one stored is refused.")
+        if st.button("Import rates", type="primary", key="data.fx_import"):
+            try:
+                with loaders.writable_store(ctx.path, "importing exchange rates") as store:
+                    result = store.import_rates(prepared, replace=replace)
+            except StoreError as exc:
+                st.error(literal.markdown(exc))
+                return
+            if result.status == "rejected":
+                for problem in result.errors:
+                    st.error(literal.markdown(importing.problem_text(problem)))
+                return
+            st.session_state["data.last"] = (f"Imported {literal.markdown(upload.name)}: {result.added:,} rates added, "
+                                             f"{result.unchanged:,} already stored, {result.replaced:,} replaced.")
+            st.rerun()
+
+
 if editor:
     upload_section()
+    rates_section()
 
 if message := st.session_state.pop("data.last", None):
     st.success(message)

@@ -10,7 +10,8 @@ import functools
 import io
 import re
 from collections.abc import Callable
-from decimal import Decimal
+from datetime import date, timedelta
+from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
 
 import pytest
@@ -256,3 +257,35 @@ def test_the_preview_names_the_encoding_detected(app: Runner, company: Path) -> 
     encoding = at.selectbox(key="data.encoding.spend")
     assert encoding.value is None and encoding.format_func(None) == "Shift_JIS (Japanese) (detected)"
     assert at.dataframe[0].value["vendor"].tolist() == ["東京ビッグサイト"] * 3
+
+
+def test_exchange_rates_load_on_the_page_and_a_file_in_pounds_converts_to_the_cent(app: Runner,
+                                                                                   company: Path) -> None:
+    """The ECB's rates file uploaded under Exchange rates; then a spend file in pounds is converted at the
+    month's average USD-per-GBP rate, rounded half-even to 12 places, each amount half-even to the cent."""
+    days = [date(2025, 12, 31) + timedelta(days=n) for n in range(32)]
+    days = [d for d in days if d.weekday() < 5]
+    usd = {d: Decimal("1.0400") + Decimal(n) / 10_000 for n, d in enumerate(days)}
+    gbp = {d: Decimal("0.83000") - Decimal(n) / 100_000 for n, d in enumerate(days)}
+    ecb = "Date,USD,JPY,CYP,GBP,\n" + "".join(f"{d.isoformat()},{usd[d]},162.10,N/A,{gbp[d]},\n"
+                                              for d in reversed(days))
+    at = app(company, "pages/data.py")
+    at.file_uploader(key="data.upload.fx").set_value(("eurofxref-hist.csv", ecb.encode(), "text/csv")).run()
+    at.button(key="data.fx_import").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert any(f"{len(days) * 3} rates added" in s.value for s in at.success), [s.value for s in at.success]
+
+    january = [d for d in days if d.month == 1]
+    rate = (sum((usd[d] / gbp[d] for d in january), Decimal(0)) / len(january)).quantize(
+        Decimal("1e-12"), rounding=ROUND_HALF_EVEN)
+    pounds = [Decimal("12500.00"), Decimal("3333.33"), Decimal("0.05")]
+    expected = sum((p * rate).quantize(Decimal("0.01"), rounding=ROUND_HALF_EVEN) for p in pounds)
+    lines = "Month,Category,Channel,Amount (GBP)\n" + "".join(
+        f"Jan 2026,Events,Events,{p}\n" for p in pounds)
+    upload(at, "events-uk-2026-01.csv", lines.encode())
+    at.button(key="data.import").click().run()
+    assert any(f"3 rows, total ${expected:,.2f}" in s.value for s in at.success), [s.value for s in at.success]
+    with Store(company, read_only=True) as store:
+        spend = store.frame("spend")
+    rows = spend.filter(spend["import_id"] == spend["import_id"].max())
+    assert sum(rows["amount"].to_list()) == expected

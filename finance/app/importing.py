@@ -54,7 +54,12 @@ FIXES = {
     "partial_replace": "Import a file covering every month of the rows it replaces.",
     "new_channel": "If it is a known channel written another way, or no channel at all, choose it under "
                    "Channels in this file.",
-    "currency_mismatch": "Convert the amounts to the reporting currency before importing.",
+    "currency_mismatch": "Make the row's currency column, the sign in its amount and the amount's header agree.",
+    "ambiguous_currency": "Choose the currency the amounts are in under How to read this file.",
+    "fx_rate_missing": "Load exchange rates covering these periods under Exchange rates, then choose the file "
+                       "again.",
+    "rate_changed": "Tick 'Replace stored rates that differ' to take this file's rates.",
+    "preset_ambiguous": "Map the file's columns under Map columns; the export it is could not be told apart.",
     "missing_value": "Fill in the blank cells, or choose a category or channel for rows without one under "
                      "How to read this file.",
     "total_row_dropped": "Nothing to do: total lines are left out so nothing is counted twice.",
