@@ -67,8 +67,35 @@ def edit_form() -> None:
     st.rerun()
 
 
+CURRENCY_CHOICES = ("USD", "EUR", "GBP", "JPY", "CNY", "CHF", "CAD", "AUD", "SEK", "NOK", "DKK", "PLN", "INR",
+                    "KRW", "SGD", "HKD", "BRL", "MXN", "ZAR")
+
+
+def currency_form() -> None:
+    """The reporting currency: changing it converts every stored amount again from the amounts as written."""
+    with st.form("assumptions.currency"):
+        choices = list(dict.fromkeys([ctx.currency, *CURRENCY_CHOICES]))
+        code = st.selectbox("Reporting currency", choices, index=0,
+                            help="Every amount is converted again from the amounts as written, at the stored "
+                                 "exchange rates; refused, changing nothing, if a rate is missing.")
+        changed = st.form_submit_button("Change the reporting currency")
+    if not changed or code == ctx.currency:
+        return
+    try:
+        with loaders.writable_store(ctx.path, "changing the reporting currency") as store:
+            outcome = store.set_reporting_currency(code)
+    except StoreError as exc:
+        st.error(literal.markdown(exc))
+        return
+    rows = sum(n for per_kind in outcome["converted"].values() for n in per_kind.values())
+    st.session_state["assumptions.flash"] = (f"The reporting currency is now {code}: {rows:,} rows converted "
+                                             "again.")
+    st.rerun()
+
+
 if auth.can_edit():
     edit_form()
+    currency_form()
 else:
     st.info(_("You can read the assumptions; changing them needs the editor role."), icon=":material/visibility:")
 if flash := st.session_state.pop("assumptions.flash", None):
@@ -80,7 +107,7 @@ st.table({_("Assumption"): [literal.markdown(label) for label, _value in in_forc
 
 st.subheader(_("Changes"))
 with loaders.read_store(ctx.path) as reader:
-    history = reader.changes(limit=50, actions=("assumptions", "setting"))
+    history = reader.changes(limit=50, actions=("assumptions", "setting", "currency"))
 if history.is_empty():
     st.caption(_("No assumption or mapping has been changed here yet."))
 else:

@@ -423,3 +423,42 @@ def test_rounding_is_half_even_to_the_minor_unit_and_the_ecbs_daily_file_reads(t
     assert (read.layout, read.problems) == ("ecb", [])
     assert read.rows == [(date(2025, 12, 4), "EUR", "USD", Decimal("1.1650")),
                          (date(2025, 12, 4), "EUR", "JPY", Decimal("181.25"))]
+
+
+def test_the_reporting_currency_changes_on_the_assumptions_page_and_every_amount_converts(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The demo company in dollars: without rates the change is refused and nothing moves; with a rate of
+    0.9 EUR per USD every day, every spend amount is its dollars x 0.9, half-even to the cent."""
+    from finance.demo import build_demo_db
+
+    from .conftest import open_dashboard
+
+    db = tmp_path / "demo.duckdb"
+    build_demo_db(db)
+    with Store(db, read_only=True) as store:
+        dollars = store.frame("spend").get_column("amount").to_list()
+    at = open_dashboard(monkeypatch, db, "pages/assumptions.py")
+    choice = next(sb for sb in at.selectbox if sb.label == "Reporting currency")
+    choice.set_value("EUR")
+    next(b for b in at.button if b.label == "Change the reporting currency").click().run()
+    assert any("reporting currency stays USD" in e.value and "missing to convert the stored amounts to EUR" in e.value
+               for e in at.error), [e.value for e in at.error]
+    with Store(db, read_only=True) as store:
+        assert store.currency == "USD" and store.frame("spend").get_column("amount").to_list() == dollars
+
+    first, last = date(2022, 12, 1), date(2026, 1, 31)
+    lines = "date,currency,rate,base\n" + "".join(
+        f"{first + timedelta(days=n)},EUR,0.9,USD\n" for n in range((last - first).days + 1))
+    with Store(db) as store:
+        assert store.import_rates(read_rates(write(tmp_path / "rates.csv", lines))).status == "imported"
+    at = open_dashboard(monkeypatch, db, "pages/assumptions.py")
+    next(sb for sb in at.selectbox if sb.label == "Reporting currency").set_value("EUR")
+    next(b for b in at.button if b.label == "Change the reporting currency").click().run()
+    assert not at.error, [e.value for e in at.error]
+    assert any("now EUR" in s.value for s in at.success), [s.value for s in at.success]
+    with Store(db, read_only=True) as store:
+        assert store.currency == "EUR"
+        euros = store.frame("spend").get_column("amount").to_list()
+    assert euros == [(d * Decimal("0.9")).quantize(Decimal("0.01"), rounding=ROUND_HALF_EVEN) for d in dollars]
+    history = at.dataframe[-1].value
+    assert any(str(text).startswith("Reporting currency: USD → EUR") for text in history.iloc[:, -1])

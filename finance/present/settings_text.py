@@ -83,6 +83,10 @@ def change_text(action: str, detail: str | None) -> str:
                 parts.append(f"{label}: {assumption_value(name, change.get('from'))} → "
                              f"{assumption_value(name, change.get('to'))}")
         return "; ".join(parts) or _("no change")
+    if action == "currency" and "from" in parsed and "to" in parsed:
+        rows = sum(int(n) for per_kind in (parsed.get("converted") or {}).values() if isinstance(per_kind, Mapping)
+                   for n in per_kind.values() if isinstance(n, int))
+        return f"Reporting currency: {parsed['from']} → {parsed['to']} ({rows:,} rows converted again)"
     if "key" in parsed and str(parsed["key"]).startswith("source."):
         return _source_text(str(parsed["key"]), parsed.get("to"))
     if "key" in parsed:
