@@ -10,6 +10,7 @@ import streamlit as st
 
 from finance.app import auth, loaders, sidebar
 from finance.domain import literal
+from finance.domain.fx import OFFERED_CURRENCIES
 from finance.present import formats, settings_text
 from finance.present.i18n import _
 from finance.store.database import StoreError
@@ -67,14 +68,10 @@ def edit_form() -> None:
     st.rerun()
 
 
-CURRENCY_CHOICES = ("USD", "EUR", "GBP", "JPY", "CNY", "CHF", "CAD", "AUD", "SEK", "NOK", "DKK", "PLN", "INR",
-                    "KRW", "SGD", "HKD", "BRL", "MXN", "ZAR")
-
-
 def currency_form() -> None:
     """The reporting currency: changing it converts every stored amount again from the amounts as written."""
     with st.form("assumptions.currency"):
-        choices = list(dict.fromkeys([ctx.currency, *CURRENCY_CHOICES]))
+        choices = list(dict.fromkeys([ctx.currency, *OFFERED_CURRENCIES]))
         code = st.selectbox("Reporting currency", choices, index=0,
                             help="Every amount is converted again from the amounts as written, at the stored "
                                  "exchange rates; refused, changing nothing, if a rate is missing.")

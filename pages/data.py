@@ -10,6 +10,7 @@ import streamlit as st
 from finance.app import auth, importing, loaders, sidebar, widgets
 from finance.demo import remove_demo_data
 from finance.domain import literal
+from finance.domain.fx import OFFERED_CURRENCIES
 from finance.domain.schema import CATEGORIES, FILE_KINDS, KINDS, MONEY_KINDS
 from finance.ingest.encodings import ENCODINGS, label
 from finance.ingest.fx import read_rates
@@ -22,9 +23,6 @@ from finance.present.summary import KIND_WORDS
 from finance.store.database import StoreError
 
 MAX_UPLOAD_MB = int(st.get_option("server.maxUploadSize"))
-CURRENCY_CHOICES = ("USD", "EUR", "GBP", "JPY", "CNY", "CHF", "CAD", "AUD", "SEK", "NOK", "DKK", "PLN", "INR",
-                    "KRW", "SGD", "HKD", "BRL", "MXN", "ZAR")
-"""The currencies offered for a file's amounts or a rates file's base (any ISO code works on the command line)."""
 
 ctx = sidebar.context()
 editor = auth.can_edit()
@@ -96,7 +94,7 @@ def upload_section() -> None:
                                                  format_func=lambda k: "none" if k is None else CATEGORIES[k].label)
         default_channel = defaults[1].text_input("Channel for rows without one", key="data.default_channel") or None
         file_currency = st.selectbox(
-            "Amounts are in (when the file does not say)", [None, *CURRENCY_CHOICES], key="data.file_currency",
+            "Amounts are in (when the file does not say)", [None, *OFFERED_CURRENCIES], key="data.file_currency",
             format_func=lambda code: f"the reporting currency ({ctx.currency})" if code is None else code,
             help="For a file with no currency column, no currency in the amount's header and no sign in the "
                  "amounts; amounts in another currency are converted at the stored exchange rates.")
@@ -224,7 +222,7 @@ def rates_section() -> None:
         upload = st.file_uploader("Exchange rates file (CSV)", type=["csv"], key="data.upload.fx")
         if upload is None:
             return
-        base = st.selectbox("Base of a file without a base column", [None, *CURRENCY_CHOICES], key="data.fx_base",
+        base = st.selectbox("Base of a file without a base column", [None, *OFFERED_CURRENCIES], key="data.fx_base",
                             format_func=lambda code: "(the file names it)" if code is None else code)
         uploads: widgets.Uploads = st.session_state.setdefault("data.uploads", widgets.Uploads())
         prepared = read_rates(uploads.copy("fx", upload), base=base, display_name=upload.name)

@@ -42,6 +42,10 @@ MINOR_UNITS: dict[str, int] = {
     **dict.fromkeys(_FOUR_DECIMALS.split(), 4)}
 """ISO 4217 minor units that are not 2 (yen and won have none, the dinars of Bahrain and Kuwait 3)."""
 
+OFFERED_CURRENCIES = ("USD", "EUR", "GBP", "JPY", "CNY", "CHF", "CAD", "AUD", "SEK", "NOK", "DKK", "PLN", "INR",
+                      "KRW", "SGD", "HKD", "BRL", "MXN", "ZAR")
+"""The currencies the dashboard offers in its choices (any ISO 4217 code works on the command line)."""
+
 ISO_CURRENCIES = frozenset("""
 AED AFN ALL AMD ANG AOA ARS AUD AWG AZN BAM BBD BDT BGN BHD BIF BMD BND BOB BOV BRL BSD BTN BWP BYN BZD
 CAD CDF CHE CHF CHW CLF CLP CNY COP COU CRC CUP CVE CZK DJF DKK DOP DZD EGP ERN ETB EUR FJD FKP GBP GEL
