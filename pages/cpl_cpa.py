@@ -36,6 +36,6 @@ st.caption(_("The channels that record {volume}; each cost is the channel's spen
              "The downloads hold every period.").format(volume=volume_words[volume].lower()))
 widgets.downloads(history, f"cpl_cpa_{volume}", ctx)
 money = [c for c in columns if c not in ("period_label", "channel", volume, "new_customers")]
-widgets.table(history.filter(pl.col("period_label") == period).drop("period_label").with_columns(
+widgets.table(history.filter(pl.col("period_label").eq_missing(period)).drop("period_label").with_columns(
     pl.col(money).cast(pl.Float64).round(2), pl.col(volume, "new_customers").cast(pl.Int64)), "cpl.table",
     ctx.currency)

@@ -89,7 +89,7 @@ def _number(value: Decimal, places: int) -> str:
     return format_decimal(value, _digits(places), locale=locale(), decimal_quantization=False)
 
 
-@functools.cache
+@functools.lru_cache(maxsize=64)  # languages x currencies x decimals in use: a handful
 def _currency_pattern(where: str, currency: str, places: int) -> str:
     """The locale's money pattern with ``places`` decimals and the currency's own symbol as a literal."""
     pattern = _DIGITS.sub(_digits(places), Locale.parse(where).currency_formats["standard"].pattern)

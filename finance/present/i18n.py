@@ -70,7 +70,7 @@ def catalog_path(code: str) -> Path:
     return LOCALE_DIR / code / "LC_MESSAGES" / f"{DOMAIN}.po"
 
 
-@functools.cache
+@functools.lru_cache(maxsize=8)  # one per language
 def translations(code: str) -> gettext.NullTranslations:
     """The compiled catalog of ``code`` (English: the source words themselves)."""
     if code == DEFAULT_LANGUAGE or not catalog_path(code).exists():
