@@ -219,6 +219,8 @@ def rates_section() -> None:
                 f"{code} {formats.day(first)} to {formats.day(last)}" for code, first, last in spans.iter_rows()))
         st.caption("The ECB's reference rates file as published (Date,USD,JPY,... units per euro), or a file "
                    "with the columns date, currency, rate and base (units of currency per 1 unit of base).")
+        if not st.toggle("Load an exchange rates file", key="data.fx_open"):
+            return  # one file box on the page at a time: the export's, unless rates are being loaded
         upload = st.file_uploader("Exchange rates file (CSV)", type=["csv"], key="data.upload.fx")
         if upload is None:
             return

@@ -270,6 +270,7 @@ def test_exchange_rates_load_on_the_page_and_a_file_in_pounds_converts_to_the_ce
     ecb = "Date,USD,JPY,CYP,GBP,\n" + "".join(f"{d.isoformat()},{usd[d]},162.10,N/A,{gbp[d]},\n"
                                               for d in reversed(days))
     at = app(company, "pages/data.py")
+    at.toggle(key="data.fx_open").set_value(True).run()
     at.file_uploader(key="data.upload.fx").set_value(("eurofxref-hist.csv", ecb.encode(), "text/csv")).run()
     at.button(key="data.fx_import").click().run()
     assert not at.exception and not at.error, [e.value for e in at.error]

@@ -286,10 +286,12 @@ def test_page_shows_no_code_name_clipped_label_or_raw_number(path: str, width: i
     try:
         page.goto(f"{url}/{path}")
         _settle(page)
-        closed = page.locator('[data-testid="stMain"] details:not([open]) > summary').all()
-        for summary in closed:
-            summary.click()  # an expander's content is on the page, one click away
-        if closed:
+        closed = page.locator('[data-testid="stMain"] details:not([open]) > summary')
+        opened = 0
+        while closed.count() and opened < 20:  # an expander's content is on the page, one click away
+            closed.first.click()  # the locator is read again: the one clicked is open now
+            opened += 1
+        if opened:
             _settle(page)
         problems = _check(page)
         _screenshot(page, name, width)
