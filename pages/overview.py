@@ -104,9 +104,8 @@ if len(mix.parts) > 1:
                          schema={"segment": pl.String, "new_customers": pl.Int64, "share": pl.Float64,
                                  cac_key: pl.Float64, "ltv": pl.Float64, "ltv_cac": pl.Float64, "band": pl.String},
                          orient="row")
-    st.dataframe(parts, hide_index=True, key="overview.mix", column_config={
-        **widgets.column_config(parts.columns, ctx.currency, ltv_cac=_("LTV:S&M CAC") if sales else _("LTV:CAC")),
-        "share": st.column_config.NumberColumn(_("Share of new customers"), format="percent")})
+    widgets.table(parts, "overview.mix", ctx.currency, units={"share": "fraction"},
+                  ltv_cac=_("LTV:S&M CAC") if sales else _("LTV:CAC"), share=_("Share of new customers"))
 st.plotly_chart(ctx.chart(charts.ltv_cac_trend, edges=ctx.assumptions.band_edges, cac_column=cac_key),
                 key="overview.trend")
 st.plotly_chart(ctx.chart(charts.channel_efficiency, by="channel", period=latest["period_label"], dimension="channel",

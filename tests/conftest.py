@@ -101,3 +101,13 @@ def open_dashboard(monkeypatch: pytest.MonkeyPatch, db: Path, page: str | None =
     if check:
         assert not at.exception, at.exception
     return at
+
+
+def shown_text(element: Any) -> Any:
+    """What a table element draws in each cell (a pandas frame of text, the same shape as its values):
+    the dashboard writes its tables' numbers itself (finance.app.widgets.shown), as a Styler's display text."""
+    from streamlit.dataframe_util import convert_arrow_bytes_to_pandas_df
+
+    assert element.proto.arrow_data.HasField("styler"), "a table whose numbers the browser would write"
+    return convert_arrow_bytes_to_pandas_df(element.proto.arrow_data.styler.display_values)
+

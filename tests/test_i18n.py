@@ -32,7 +32,7 @@ from finance.present.i18n import (
     translations,
 )
 
-from .conftest import ROOT, open_dashboard
+from .conftest import ROOT, open_dashboard, shown_text
 
 NNBSP, NBSP = "\u202f", "\u00a0"
 TRANSLATED = [code for code in LANGUAGES if code != "en"]
@@ -156,6 +156,31 @@ def test_the_overview_speaks_the_language_of_the_url(monkeypatch: pytest.MonkeyP
     assert at.selectbox(key="view.language").value == code
     at.switch_page("pages/cac.py").run()  # the page's URL loses its query; the session keeps the language
     assert not at.exception and at.query_params["lang"] == code
+
+
+@pytest.mark.parametrize(("code", "money", "ratio"), [
+    ("fr", re.compile(r"^\d{1,3}(\u202f\d{3})*,\d\d\u00a0\$$"), re.compile(r"^\d+,\d\dx$")),
+    ("ja", re.compile(r"^\$\d{1,3}(,\d{3})*\.\d\d$"), re.compile(r"^\d+\.\d\dx$")),
+])
+def test_tables_write_numbers_in_the_language_and_sort_them_as_numbers(
+        monkeypatch: pytest.MonkeyPatch, demo_db: Path, code: str, money: re.Pattern[str],
+        ratio: re.Pattern[str]) -> None:
+    """Streamlit's number formats follow the browser's language; the dashboard's tables follow the page's."""
+    at = open_dashboard(monkeypatch, demo_db, "pages/cac.py", query={"lang": code}, entry_script_reruns=True)
+    element = next(e for e in at.dataframe if "cac" in e.value.columns)
+    values, drawn = element.value, shown_text(element)
+    assert values["cac"].dtype.kind == "f"  # the table keeps the numbers: a click on the header sorts them as numbers
+    with speaking(code):
+        assert list(drawn["cac"]) == [formats.money(v, "USD") for v in values["cac"]]
+        assert list(drawn["new_customers"]) == [formats.count(v) for v in values["new_customers"]]
+    assert all(money.match(text) for text in drawn["cac"] if text != "n/a" and text != _catalog(code)["n/a"]), \
+        list(drawn["cac"])
+    at.switch_page("pages/overview.py").run()
+    mix = next(e for e in at.dataframe if "ltv_cac" in e.value.columns)
+    drawn = shown_text(mix)
+    assert all(ratio.match(text) for text in drawn["ltv_cac"]), list(drawn["ltv_cac"])
+    with speaking(code):
+        assert list(drawn["share"]) == [formats.percent(v, places=2) for v in mix.value["share"]]
 
 
 def test_choosing_a_language_in_the_sidebar(monkeypatch: pytest.MonkeyPatch, demo_db: Path) -> None:

@@ -34,7 +34,7 @@ from finance.present import formats
 from finance.store.database import Store
 from finance.store.dataset import UNKNOWN
 
-from .conftest import open_dashboard
+from .conftest import open_dashboard, shown_text
 
 CODE_NAME = re.compile(r"\(unknown\)|log_likelihood|: customers\b|\b[a-z]+_[a-z_]+\b")
 """What a reader must never see: the store's "(unknown)", a diagnostics key, a snake_case column name."""
@@ -140,7 +140,7 @@ def test_the_ltv_page_shows_each_fit_in_business_words(monkeypatch: pytest.Monke
     values, columns = _table(at, "log_likelihood")
     assert [c["label"] for c in columns.values()] == [
         "Customer group", "Model", "Customers", "Fitted on", "Fit quality (log-likelihood)"]
-    assert columns["fitted_customers"]["type_config"]["format"] == "localized"  # 13,000
+    drawn = shown_text(next(e for e in at.dataframe if "log_likelihood" in e.value.columns))
     with Store(demo_db, read_only=True) as store:
         data, stored = store.dataset(), store.assumptions()
     key, _, _ = demo_check_key(demo_db)
@@ -152,6 +152,8 @@ def test_the_ltv_page_shows_each_fit_in_business_words(monkeypatch: pytest.Monke
     for (segment,), fit in core.fits.items():
         row = shown[segment]
         assert row["fitted_customers"] == fit.customers
+        drawn_row = drawn[values["customer_group"] == segment].iloc[0]
+        assert drawn_row["fitted_customers"] == formats.count(fit.customers)  # 13,000
         # written by the one formatter: whole, with thousands separators, n/a where there is none
         assert row["log_likelihood"] == formats.count(fit.log_likelihood)
         assert re.fullmatch(r"-?\d{1,3}(,\d{3})*|n/a", row["log_likelihood"])
@@ -276,7 +278,8 @@ def test_the_cpl_cpa_page_tables_each_volume_by_channel_and_period(monkeypatch: 
                 if rec[money] is not None:  # rounded to cents
                     written = Decimal(str(shown.loc[rec["channel"], money]))
                     assert written == written.quantize(Decimal("0.01")) and abs(written - _cents(rec[money])) <= 0.01
-        assert columns[cost]["type_config"]["format"] == formats.table_format("money", "USD")
+        drawn = shown_text(next(e for e in at.dataframe if cost in e.value.columns)).set_index(values["channel"])
+        assert list(drawn[cost]) == [formats.money(v, "USD") for v in shown[cost]]  # $1,234.56, as everywhere
         assert _sent_table(recorded.last(), cost).height_config.WhichOneof("height_spec") == "use_content"
 
         # the downloads carry the same table: business headers, whole counts, money to the cent

@@ -6,7 +6,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 import weakref
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -50,21 +50,39 @@ def no_data(message: str = NO_DATA) -> None:
 
 def column_config(columns: Sequence[str], currency: str, **labels: str) -> dict[str, Any]:
     """The dashboard table's columns: each headed by its business label (``finance.present.exports.column_label``:
-    never a code name) and formatted by its unit (money in the database's currency, ratios as 3.04x,
-    fractions as percentages, counts with thousands separators); ``labels`` overrides a header."""
+    never a code name), numbers right-aligned; ``labels`` overrides a header. The numbers themselves are
+    written by ``shown``."""
     config: dict[str, Any] = {}
     for column in columns:
         label, unit = exports.column_label(column)
         label = labels.get(column, label)
-        shown = formats.table_format(unit, currency)
-        config[column] = (st.column_config.NumberColumn(label, format=shown) if shown is not None
-                          else st.column_config.Column(label))
+        config[column] = (st.column_config.Column(label) if unit == "text"
+                          else st.column_config.NumberColumn(label))
     return config
 
 
-def table(frame: pl.DataFrame, key: str, currency: str, **labels: str) -> None:
+def shown(frame: pl.DataFrame, currency: str, units: Mapping[str, str] | None = None) -> Any:
+    """``frame`` as a table shows it: each number written by its unit's rule in the page's language
+    (``finance.present.formats.cell_writer``: money in the database's currency, ratios as 3.04x,
+    fractions as percentages, counts with thousands separators; ``1 234,56 €`` in French), while the
+    table keeps the number itself, so a column sorts as numbers. ``units`` overrides a column's unit.
+
+    Streamlit's own number formats follow the browser's language, not the page's; a pandas Styler's
+    display text is what the table draws instead. Text columns are left as they are (text)."""
+    writers: dict[str, Any] = {}
+    for name, dtype in frame.schema.items():
+        unit = (units or {}).get(name) or exports.column_label(name)[1]
+        if dtype.is_numeric() and (write := formats.cell_writer(unit, currency)) is not None:
+            writers[name] = write
+    data = frame.to_pandas()
+    return data.style.format(writers, na_rep=formats.na()) if writers else data
+
+
+def table(frame: pl.DataFrame, key: str, currency: str, units: Mapping[str, str] | None = None,
+          **labels: str) -> None:
     """A table drawn whole: every row on the page, none behind a scrollbar inside the table (so a
-    history's latest period is in view), each column headed and formatted by ``column_config``.
+    history's latest period is in view), each column headed by ``column_config`` and its numbers
+    written by ``shown``.
 
     A figure the page has already written as text (by ``finance.present.formats``, say to show
     "n/a") stays aligned right like the numbers of its unit."""
@@ -73,7 +91,7 @@ def table(frame: pl.DataFrame, key: str, currency: str, **labels: str) -> None:
         label, unit = exports.column_label(name)
         if dtype == pl.String and unit != "text":
             config[name] = st.column_config.TextColumn(labels.get(name, label), alignment="right")
-    st.dataframe(frame, hide_index=True, key=key, height="content", column_config=config)
+    st.dataframe(shown(frame, currency, units), hide_index=True, key=key, height="content", column_config=config)
 
 
 def as_of_text(result: MetricsResult) -> str:

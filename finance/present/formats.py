@@ -22,7 +22,8 @@ duration      ``20 s``, ``2 min 5 s``     whole seconds, half-up; minutes from 6
 
 The currency is an ISO code (``USD``, ``EUR``); ``symbol`` gives what is written with amounts.
 The same rules, for surfaces that format numbers themselves: ``excel_money`` (the XLSX number
-format), ``d3_money`` (Plotly hovers and axes) and ``table_format`` (the dashboard's table columns).
+format), ``d3_money`` (Plotly hovers and axes) and ``table_format`` (the planner's editable columns:
+Streamlit writes those itself, in English); ``cell_writer`` writes the dashboard's tables' numbers.
 
 Every rule writes in the language being written in (``finance.present.i18n.language``), with
 Babel's number and date rules for its locale: the examples above are English; in French money is
@@ -356,6 +357,24 @@ def d3_separators() -> str:
     """Plotly's ``separators``: the language's decimal mark, then its thousands separator (``.,``)."""
     where = Locale.parse(locale())
     return where.number_symbols["latn"]["decimal"] + where.number_symbols["latn"]["group"]
+
+
+def cell_writer(unit: str, currency: str = DEFAULT_CURRENCY) -> Callable[[Any], str] | None:
+    """How a dashboard table writes each number of a column of ``unit``, by the rule above for that unit
+    in the language being written in (``1 234,56 €`` in French, ``¥1,234,567`` in Japanese); None for a
+    unit a table leaves as it is (text). The table keeps the number itself, so it sorts as a number."""
+    writers: dict[str, Callable[[Any], str]] = {
+        "money": functools.partial(money, currency=currency), "ratio": ratio, "count": count,
+        "fraction": functools.partial(percent, places=2), "months": _months_cell}
+    return writers.get(unit)
+
+
+def _months_cell(value: Any) -> str:
+    """A count of months under a header that says so: ``7.5``; ``beyond horizon`` for an infinite payback."""
+    if _beyond(value):
+        return _("beyond horizon")
+    number = _months_figure(value)
+    return na() if number is None else number[0]
 
 
 def table_format(unit: str, currency: str = DEFAULT_CURRENCY) -> str | None:
