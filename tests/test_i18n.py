@@ -9,12 +9,14 @@ Japanese (read back with ``pdftotext``).
 from __future__ import annotations
 
 import ast
+import json
 import re
 import shutil
 import subprocess
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 from babel.messages.pofile import read_po
@@ -212,3 +214,107 @@ def test_the_japanese_board_pack_prints_japanese(demo_db: Path, tmp_path: Path) 
         assert words in flat, words
     assert re.search(r"\$\d{1,3}(,\d{3})*\.\d\d", text)  # the demo's dollars, written the Japanese way
     assert "Executive summary" not in text and "Key figures and trend" not in text
+
+
+# ---------------------------------------------------------------------------------------------
+# Every word a page writes is in its language: only the data's own names and the product's
+# acronyms are left as they are.
+# ---------------------------------------------------------------------------------------------
+
+TEXT_FIELDS = {"body", "label", "help", "options", "placeholder", "content", "caption", "default_value"}
+ACRONYMS = {"LTV", "CAC", "CPL", "CPA", "CSV", "XLSX", "XLS", "ODS", "PDF", "SEO", "MQL", "MQLs", "SQL", "SQLs",
+            "ARPA", "BG", "NBD", "sBG", "ROI", "USD", "EUR", "JPY", "GBP", "UTC", "URL", "JSON", "PR", "DuckDB",
+            "Gamma", "gamma", "alpha", "beta"}
+ENGLISH = re.compile(r"\b(the|and|of|to|is|are|for|with|this|that|from|by|each|not|which|when|has|have|be|"
+                     r"was|were|will|its|their|yet|per|rows?|file|amounts?|new|shared|none|choose|load|"
+                     r"spend|customers?|period|channel|revenue)\b", re.IGNORECASE)
+"""Words a French page never writes (every word of the Japanese pages is checked)."""
+NOT_TEXT = re.compile(r"`[^`]*`|https?://\S+|:material/[a-z_]+:|\S+\.(?:py|md|csv|duckdb)\b")
+
+
+def _texts(node: Any, out: list[str]) -> list[str]:
+    """Every text an element shows: headings, Markdown, captions, alerts, labels, help, options, tabs and
+    expanders, table headers and the tables' written cells."""
+    from google.protobuf.json_format import MessageToDict
+
+    proto = getattr(node, "proto", None)
+    if proto is not None and hasattr(proto, "DESCRIPTOR"):
+        def pick(value: Any, key: str = "") -> None:
+            if isinstance(value, dict):
+                for k, v in value.items():
+                    pick(v, k)
+            elif isinstance(value, list):
+                for v in value:
+                    pick(v, key)
+            elif isinstance(value, str) and key in TEXT_FIELDS:
+                out.append(value)
+        data = MessageToDict(proto, preserving_proto_field_name=True)
+        pick(data)
+        if proto.DESCRIPTOR.name == "PlotlyChart" and proto.spec:
+            figure = json.loads(proto.spec)
+            layout = figure.get("layout", {})
+            for name, part in layout.items():
+                title = part.get("title") if name.startswith(("xaxis", "yaxis")) and isinstance(part, dict) \
+                    else part if name == "title" else None
+                if isinstance(title, dict):
+                    out.append(str(title.get("text", "")))
+            out.extend(str(note.get("text", "")) for note in layout.get("annotations", []))
+            out.extend(str(trace.get("name", "")) for trace in figure.get("data", []))
+        if node.__class__.__name__ == "Dataframe":
+            out.extend(c.get("label") or "" for c in json.loads(proto.columns or "{}").values())
+            if proto.arrow_data.HasField("styler"):
+                drawn = shown_text(node)
+                out.extend(str(v) for column in drawn.columns for v in drawn[column] if isinstance(v, str))
+    for child in (getattr(node, "children", None) or {}).values():
+        _texts(child, out)
+    return out
+
+
+def _data_names(db: Path) -> set[str]:
+    """The names the demo company's data brings: channels, segments, the company, who changed what."""
+    import duckdb
+
+    with duckdb.connect(str(db), read_only=True) as con:
+        queries = ("select channel from spend", "select channel from customers", "select segment from customers",
+                   "select value from settings", "select changed_by from changes", "select file_name from imports",
+                   "select imported_by from imports", "select name from scenarios")
+        names = {row[0] for sql in queries for row in con.execute(sql).fetchall() if isinstance(row[0], str)}
+    return names | set(LANGUAGES.values()) | {"Language · Langue · 言語"}
+
+
+def english_left(texts: list[str], code: str, names: set[str]) -> list[str]:
+    """The texts that still hold English words once the data's names and code are taken out."""
+    left = []
+    for text in texts:
+        plain = NOT_TEXT.sub(" ", text.replace("\\", "").replace("<br>", " "))
+        for name in sorted(names, key=len, reverse=True):
+            plain = plain.replace(name, " ")
+        words = ENGLISH.findall(plain) if code == "fr" else \
+            [w for w in re.findall(r"[A-Za-z][A-Za-z'-]{2,}", plain) if w not in ACRONYMS]
+        if words:
+            left.append(f"{text[:120]!r}: {words[:5]}")
+    return left
+
+
+PAGES = ["pages/overview.py", "pages/cac.py", "pages/cpl_cpa.py"]
+
+
+@pytest.mark.parametrize("code", TRANSLATED)
+def test_no_english_is_left_on_the_pages(monkeypatch: pytest.MonkeyPatch, demo_db: Path, code: str) -> None:
+    names = _data_names(demo_db)
+    at = open_dashboard(monkeypatch, demo_db, query={"lang": code}, entry_script_reruns=True)
+    left = []
+    for page in PAGES:
+        at.switch_page(page).run()
+        assert not at.exception, at.exception
+        texts = _texts(at._tree, [])
+        assert len(texts) > 10, (page, texts)
+        left += [f"{page}: {line}" for line in english_left(texts, code, names)]
+    assert not left, "\n".join(left)
+
+
+def test_the_english_check_sees_an_untranslated_label() -> None:
+    names = {"Paid Search"}
+    assert english_left(["Paid Search のCAC", "`FINANCE_DB` を設定"], "ja", names) == []
+    assert english_left(["Cost category"], "ja", names) and english_left(["Load the file"], "fr", names)
+    assert english_left(["Coût complet de Paid Search"], "fr", names) == []

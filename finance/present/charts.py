@@ -577,11 +577,11 @@ def ltv_cac_trend(rows: pl.DataFrame, edges: Sequence[float] = DEFAULT_BAND_EDGE
             has_interval = True
             fig.add_trace(go.Scatter(x=axis, y=low, mode="lines", line={"width": 0, "color": color},
                                      hoverinfo="skip", showlegend=False, legendgroup=group,
-                                     name=f"{label} low", connectgaps=False))
+                                     name=_("{label}, low end of range").format(label=label), connectgaps=False))
             fig.add_trace(go.Scatter(x=axis, y=high, mode="lines", line={"width": 0, "color": color},
                                      fill="tonexty", fillcolor=_rgba(color, 0.22), hoverinfo="skip",
-                                     showlegend=False, legendgroup=group, name=f"{label} high",
-                                     connectgaps=False))
+                                     showlegend=False, legendgroup=group,
+                                     name=_("{label}, high end of range").format(label=label), connectgaps=False))
         bands = [band_of(r, band_edges) for r in ratio]
         ltv = frame.get_column("ltv").to_list() if "ltv" in frame.columns else [None] * len(axis)
         cac = frame.get_column(cac_column).to_list() if cac_column in frame.columns else [None] * len(axis)
@@ -1396,7 +1396,8 @@ def ltv_curves(rows: pl.DataFrame, cac: Decimal | float | None = None, currency:
         # the model's interval around the latest cohort's curve, shaded between its bounds
         months = list(range(1, horizon + 1))
         fig.add_trace(go.Scatter(x=months, y=_floats(band_high), mode="lines", line={"width": 0},
-                                 showlegend=False, hoverinfo="skip", name=f"{latest_name} high"))
+                                 showlegend=False, hoverinfo="skip",
+                                 name=_("{label}, high end of range").format(label=latest_name)))
         fig.add_trace(go.Scatter(x=months, y=_floats(band_low), mode="lines", line={"width": 0}, fill="tonexty",
                                  fillcolor=_rgba(ramp[-1], 0.15),
                                  name=_("{name} interval").format(name=latest_name),
@@ -1458,7 +1459,7 @@ def response_curve(channel: str, history: pl.DataFrame, grid: pl.DataFrame,
     fig = _figure(title, _("Points: past quarters. Line: fitted response curve, shaded: its prediction range."))
     spend, low, high = _floats(grid["spend"]), _floats(grid["low"]), _floats(grid["high"])
     fig.add_trace(go.Scatter(x=spend, y=high, mode="lines", line={"width": 0}, showlegend=False, hoverinfo="skip",
-                             name="range high"))
+                             name=_("{label}, high end of range").format(label=_("Prediction range"))))
     fig.add_trace(go.Scatter(x=spend, y=low, mode="lines", line={"width": 0}, fill="tonexty",
                              fillcolor=_rgba(SERIES_COLORS[0], 0.15), name=_("Prediction range"), hoverinfo="skip"))
     fig.add_trace(go.Scatter(
