@@ -113,7 +113,7 @@ def test_trend_plots_ltv_cac_with_its_interval_and_gaps_for_nulls() -> None:
     assert ratio.x == ("2025-Q1", "2025-Q2", "2025-Q3")
     assert ratio.y == (2.5, None, 3.24)
     assert ratio.connectgaps is False
-    low, high = trace(fig, "LTV:CAC low"), trace(fig, "LTV:CAC high")
+    low, high = trace(fig, "LTV:CAC, low end of range"), trace(fig, "LTV:CAC, high end of range")
     assert low.y == (2.25, None, 3.0) and high.y == (2.75, None, 3.5)
     assert high.fill == "tonexty"  # shaded between low and high
     # markers in the band colour of each point; unknown ratio grey
