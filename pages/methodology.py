@@ -1,18 +1,15 @@
-"""Methodology: how every figure is computed, in a CFO's words (docs/methodology.md, the pack's appendix too)."""
+"""Methodology: how every figure is computed, in a CFO's words (docs/methodology.md, the pack's appendix too),
+in the reader's language (docs/methodology.<lang>.md; the English when a language has no translation)."""
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import streamlit as st
 
 from finance.app import sidebar
-from finance.present import formats
-from finance.present.i18n import _
+from finance.present import methodology_doc
+from finance.present.i18n import _, language
 
-sidebar.context()  # the sign-in gate too, when this page runs on its own
-DOC = Path(__file__).resolve().parent.parent / "docs" / "methodology.md"
-
-if not formats.language_is_default():
+sidebar.context()  # the sign-in gate too, when this page runs on its own; it sets the language
+if methodology_doc.untranslated(language()):
     st.info(_("The methodology is documented in English."), icon=":material/translate:")
-st.markdown(DOC.read_text(encoding="utf-8"))
+st.markdown(methodology_doc.path(language()).read_text(encoding="utf-8"))

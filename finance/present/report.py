@@ -40,8 +40,8 @@ from finance.metrics.table import compute
 from finance.planning import plans as sc
 from finance.planning.curves import CURVE_NAMES, PlanError
 from finance.planning.session import PackPlan
-from finance.present import charts, exports, formats, pdf, summary
-from finance.present.i18n import N_, _
+from finance.present import charts, exports, formats, methodology_doc, pdf, summary
+from finance.present.i18n import N_, _, language
 from finance.store.database import DEMO_SETTING, PROJECT_DIR, Store
 from finance.store.dataset import Dataset
 
@@ -53,6 +53,7 @@ SUFFIXES = (".pdf", ".xlsx")
 TREND_TABLE_QUARTERS = 8
 """Quarters in the PDF's trend table (the XLSX has every quarter up to the pack's)."""
 METHODOLOGY = PROJECT_DIR / "docs" / "methodology.md"
+"""The appendix in English; ``docs/methodology.<lang>.md`` next to it in the pack's language when there is one."""
 
 SECTIONS = (N_("Executive summary"), N_("Key figures and trend"), N_("Fully loaded CAC"), N_("CPL and CPA"),
             N_("Channel efficiency"), N_("Budget request"), N_("Assumptions"), N_("Methodology"))
@@ -396,9 +397,10 @@ ALLOCATION_WORDS = {"spend": N_("spend"), "customers": N_("customers")}
 
 
 def _methodology() -> str:
-    """docs/metrics.md without its command-line section (a board reads formulas, not flags)."""
+    """docs/methodology.md in the pack's language (docs/methodology.<lang>.md, else the English), without
+    any command-line section (a board reads formulas, not flags)."""
     try:
-        text = METHODOLOGY.read_text(encoding="utf-8")
+        text = methodology_doc.path(language(), METHODOLOGY).read_text(encoding="utf-8")
     except OSError:
         return f"The formulas are documented in docs/metrics.md (not found at {METHODOLOGY})."
     parts = re.split(r"(?m)^(?=## )", text)
@@ -505,7 +507,7 @@ def document(pack: BoardPack) -> pdf.Document:
     """The pack laid out as a ``finance.present.pdf`` document: cover, then :data:`SECTIONS`."""
     sheets = tables(pack)
     methodology: list[pdf.Block] = [pdf.Markdown(pack.methodology, columns=2)]
-    if not formats.language_is_default():  # docs/methodology.md is written in English only
+    if methodology_doc.untranslated(language(), METHODOLOGY):  # no docs/methodology.<lang>.md: the English
         methodology.insert(0, pdf.Paragraph(_("The methodology is documented in English.")))
     sections = [_executive_summary(pack, sheets), _key_figures(pack, sheets), _cac(pack, sheets),
                 _cpl_cpa(pack, sheets), _channels(pack, sheets), _budget(pack, sheets), _assumptions(pack),
