@@ -297,6 +297,7 @@ def english_left(texts: list[str], code: str, names: set[str]) -> list[str]:
 
 
 PAGES = ["pages/overview.py", "pages/cac.py", "pages/cpl_cpa.py"]
+"""The pages checked here (the Methodology cites English titles: tests/test_methodology_i18n.py checks it)."""
 
 
 @pytest.mark.parametrize("code", TRANSLATED)
