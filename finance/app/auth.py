@@ -122,7 +122,7 @@ def gate() -> Actor:
         st.stop()
     if decision.actor is None:
         st.title(_("LTV:CAC dashboard"))
-        st.markdown(literal.markdown(decision.message))
+        st.markdown(literal.markdown(_decision_text(decision)))
         if decision.outcome == "signed_out":
             providers = [key for key, value in st.secrets["auth"].items() if isinstance(value, Mapping)]
             for provider in providers or [None]:
@@ -150,8 +150,27 @@ def require_editor(action: str) -> Actor:
     an error and the run stops, whatever the browser sent (a hidden button, a crafted message)."""
     actor = current_actor()
     if actor is None or not actor.can_edit:
-        who = f"{literal.markdown(actor.name)} is a viewer" if actor else "you are not signed in"
-        st.error(f"Not allowed: {action} needs the editor role, and {who}. Nothing was changed.")
+        if actor:
+            text = _("Not allowed: {action} needs the editor role, and {name} is a viewer. Nothing was changed.")
+        else:
+            text = _("Not allowed: {action} needs the editor role, and you are not signed in. Nothing was changed.")
+        st.error(text.format(action=_(action), name=literal.markdown(actor.name) if actor else ""))
         st.stop()
     return actor
+
+
+EDITOR_ACTIONS = (N_("removing the demo data"), N_("importing a file"), N_("importing exchange rates"),
+                  N_("undoing an import"), N_("changing the assumptions"), N_("changing the reporting currency"),
+                  N_("remembering how to read a file"), N_("saving a scenario"), N_("deleting a scenario"))
+"""What an editor does, as ``finance.app.loaders.writable_store`` is told it and a refusal says it."""
+
+
+def _decision_text(decision: Decision) -> str:
+    """Why a session is not let in, in the page's language (the decision's own message is English)."""
+    if decision.outcome == "signed_out":
+        return _("Sign in to see the dashboard.")
+    if decision.outcome == "refused":
+        return _("{who} is signed in but has no access to this dashboard; ask its administrator to add you as "
+                 "a viewer or an editor.").format(who=decision.who)
+    return decision.message
 

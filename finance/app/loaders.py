@@ -32,7 +32,7 @@ from finance.metrics.table import MetricsResult, compute
 from finance.planning.plans import PlanLine, PlanningBasis, Projection, optimise, planning_basis, project
 from finance.planning.session import PackPlan
 from finance.present import formats
-from finance.present.i18n import DEFAULT_LANGUAGE
+from finance.present.i18n import DEFAULT_LANGUAGE, _, ngettext
 from finance.store.database import DEMO_SETTING, ENV_DB, Store, StoreBusy, StoreError
 from finance.store.dataset import Dataset, default_as_of
 
@@ -57,14 +57,16 @@ def read_store(path: str) -> Iterator[Store]:
     try:
         store = Store(path, read_only=True, busy_timeout=READ_WAIT)
     except StoreBusy as exc:
-        st.warning(f"{literal.markdown(sentence(str(exc)))}.", icon=":material/hourglass_top:")
+        busy = (f"{literal.markdown(sentence(str(exc)))}." if formats.language_is_default() else
+                _("The database is busy: another import, undo or change is being written; try again in a moment."))
+        st.warning(busy, icon=":material/hourglass_top:")
         st.stop()
     with store:
         yield store
 
 
 def show_store_error(exc: StoreError) -> None:
-    st.error(f"Nothing was changed: {literal.markdown(exc)}")
+    st.error(_("Nothing was changed: {reason}").format(reason=literal.markdown(exc)))
 
 
 @st.cache_resource(max_entries=4)
@@ -114,8 +116,8 @@ def readable_version(path: str) -> tuple[int, ...]:
         previous = _last_read.get(path)
         if previous is None:
             raise
-        st.info("An import is being written to the database; these are the figures from before it. "
-                "Refresh in a moment to see it.", icon=":material/hourglass_top:")
+        st.info(_("An import is being written to the database; these are the figures from before it. "
+                  "Refresh in a moment to see it."), icon=":material/hourglass_top:")
         return previous
     _last_read[path] = version
     return version
@@ -222,13 +224,15 @@ def check_progress(path: str, run: CheckRun) -> None:
         if _stored_check(path, run.key) is not None:
             st.rerun(scope="app")
         if run.error:
-            st.warning(f"The model check could not be completed ({literal.markdown(run.error)}); LTV ranges use "
-                       "the prior model error and the recommended method chooses by the shape of the data.")
+            st.warning(_("The model check could not be completed ({reason}); LTV ranges use the prior model error "
+                         "and the recommended method chooses by the shape of the data.").format(
+                reason=literal.markdown(run.error)))
             return
         total = max(run.total, 1)
-        st.progress(run.done / total, text=f"Checking the LTV models against your history: {run.done} of "
-                    f"{run.total or '...'} cut-offs. Until then the recommended method chooses by the shape "
-                    "of the data and the ranges use a cautious prior.")
+        st.progress(run.done / total, text=_(
+            "Checking the LTV models against your history: {done} of {total} cut-offs. Until then the recommended "
+            "method chooses by the shape of the data and the ranges use a cautious prior.").format(
+            done=formats.count(run.done), total=formats.count(run.total) if run.total else "…"))
 
     poll()
 
@@ -270,29 +274,32 @@ class ProgressNote:
             st.toast(self.finished(progress), icon=":material/check_circle:")
             return
         self.status.update(label=self.running(progress), expanded=True)  # an update without it folds the status
-        verb = "Fitting" if progress.step.phase == "fit" else "Projecting"
         group = literal.markdown(progress.group or "")  # a channel's name is text from the data
         # By time rather than by steps; a pace that slows holds the bar rather than moving it back.
         self.shown = max(self.shown, progress.elapsed / max(progress.elapsed + progress.seconds_left, 1e-9))
-        self.bar.progress(min(self.shown, 1.0),
-                          text=f"{verb} {group} ({formats.count(progress.step.customers)} customers): "
-                               f"step {progress.done + 1} of {progress.total}.")
+        step = (_("Fitting {group} ({customers} customers): step {step} of {steps}.") if progress.step.phase == "fit"
+                else _("Projecting {group} ({customers} customers): step {step} of {steps}."))
+        self.bar.progress(min(self.shown, 1.0), text=step.format(
+            group=group, customers=formats.count(progress.step.customers), step=formats.count(progress.done + 1),
+            steps=formats.count(progress.total)))
 
     @staticmethod
     def work(progress: Progress) -> str:
-        """"BG/NBD and the churn formula to 20,000 customers in 23 groups"."""
-        models = [MODELS_BY_KEY[m].in_sentence for m in progress.models if m in MODELS_BY_KEY]
-        named = ", ".join(models[:-1]) + f" and {models[-1]}" if len(models) > 1 else "".join(models) or "the models"
-        groups = f"{progress.groups} group" + ("s" if progress.groups != 1 else "")
-        return f"{named} to {formats.count(progress.customers)} customers in {groups}"
+        """"BG/NBD and the churn formula to 20,000 customers in 23 groups", in the page's language."""
+        models = [_(MODELS_BY_KEY[m].in_sentence) for m in progress.models if m in MODELS_BY_KEY]
+        return ngettext("{models} to {customers} customers in {groups} group",
+                        "{models} to {customers} customers in {groups} groups", progress.groups).format(
+            models=formats.listed(models) or _("the models"), customers=formats.count(progress.customers),
+            groups=formats.count(progress.groups))
 
     def running(self, progress: Progress) -> str:
-        return (f"Computing LTV: fitting {self.work(progress)}, about {formats.duration(progress.seconds_left)} "
-                "left")
+        return _("Computing LTV: fitting {work}, about {seconds} left").format(
+            work=self.work(progress), seconds=formats.duration(progress.seconds_left))
 
     def finished(self, progress: Progress) -> str:
-        return (f"LTV computed: {self.work(progress)} fitted in {formats.duration(progress.elapsed)} "
-                f"(estimated {formats.duration(self.estimate)})")
+        return _("LTV computed: {work} fitted in {seconds} (estimated {estimate})").format(
+            work=self.work(progress), seconds=formats.duration(progress.elapsed),
+            estimate=formats.duration(self.estimate))
 
 
 @dataclass

@@ -143,6 +143,8 @@ class Decision:
     outcome: Literal["allowed", "expired", "refused", "signed_out"]
     actor: Actor | None = None
     message: str = ""
+    who: str = ""
+    """Whom a refusal is about (their e-mail, else name): a page writes ``message`` in its own words."""
 
 
 def decide(claims: Mapping[str, Any], policy: AccessPolicy, now: float) -> Decision:
@@ -166,7 +168,8 @@ def decide(claims: Mapping[str, Any], policy: AccessPolicy, now: float) -> Decis
     if role is None:
         who = claims.get("email") or name
         return Decision("refused", message=f"{who} is signed in but has no access to this dashboard; "
-                                           "ask its administrator to add you as a viewer or an editor.")
+                                           "ask its administrator to add you as a viewer or an editor.",
+                        who=str(who))
     return Decision("allowed", Actor(role, name, email or (str(claims["sub"]) if claims.get("sub") else None)))
 
 

@@ -46,6 +46,7 @@ from typing import Any
 
 from babel import Locale
 from babel.dates import format_date
+from babel.lists import format_list
 from babel.numbers import format_decimal
 
 from finance.domain.schema import DEFAULT_CURRENCY, band_of
@@ -357,6 +358,11 @@ def d3_separators() -> str:
     """Plotly's ``separators``: the language's decimal mark, then its thousands separator (``.,``)."""
     where = Locale.parse(locale())
     return where.number_symbols["latn"]["decimal"] + where.number_symbols["latn"]["group"]
+
+
+def listed(items: Sequence[str]) -> str:
+    """Items joined as the language joins a list: ``a, b, and c``, ``a, b et c``, ``a、b、c``."""
+    return format_list(list(items), locale=locale()) if items else ""
 
 
 def cell_writer(unit: str, currency: str = DEFAULT_CURRENCY) -> Callable[[Any], str] | None:
