@@ -319,3 +319,21 @@ def test_the_english_check_sees_an_untranslated_label() -> None:
     assert english_left(["Paid Search のCAC", "`FINANCE_DB` を設定"], "ja", names) == []
     assert english_left(["Cost category"], "ja", names) and english_left(["Load the file"], "fr", names)
     assert english_left(["Coût complet de Paid Search"], "fr", names) == []
+
+
+@pytest.mark.parametrize("code", TRANSLATED)
+def test_the_ltv_progress_note_speaks_the_language(code: str) -> None:
+    """The status and toast of a long LTV computation: the models listed as the language lists them."""
+    from finance.app.loaders import ProgressNote
+    from finance.ltv.progress import Progress
+
+    done = Progress(done=39, total=39, step=None, group=None, models=("bgnbd", "sbg", "formula"),
+                    customers=20_000, groups=23, elapsed=19.0, seconds_left=0.0, estimate=21.0)
+    note = ProgressNote.__new__(ProgressNote)
+    note.estimate = 21.0
+    with speaking(code):
+        text = note.finished(done)
+        models = [_(words) for words in ("BG/NBD", "sBG retention", "the churn formula")]
+        assert text.startswith(_("LTV computed: {work} fitted in {seconds} (estimated {estimate})").split("{")[0])
+        assert formats.listed(models) in text and formats.count(20_000) in text and formats.duration(19.0) in text
+    assert english_left([text], code, {"BG/NBD"}) == [], text
