@@ -52,13 +52,14 @@ def total_text(result: Any) -> str:
     return formats.money(result.total, ctx.currency) if result.money else formats.count(result.total)
 
 
+# The languages an encoding is for, as finance.ingest.encodings.label names them, to translate
+# (comments, not strings: a bare string in a page is written on it).
 ENCODING_LANGUAGES = {"windows-1252": N_("Western European"), "iso-8859-15": N_("Western European, with €"),
                       "shift_jis": N_("Japanese"), "euc-jp": N_("Japanese"), "gb18030": N_("Simplified Chinese"),
                       "big5": N_("Traditional Chinese")}
-"""The languages an encoding is for, as ``finance.ingest.encodings.label`` names them, to translate."""
+# The importer's progress steps (finance.ingest.prepare), to translate.
 STEPS = {"Reading the file": N_("Reading the file"), "Checking the rows": N_("Checking the rows"),
          "Checking duplicates and totals": N_("Checking duplicates and totals"), "Checked": N_("Checked")}
-"""The importer's progress steps (``finance.ingest.prepare``), to translate."""
 
 
 def encoding_label(name: str) -> str:
@@ -79,9 +80,10 @@ def step_text(step: str) -> str:
 
 def encoding_choice(key: str, detected: str | None) -> None:
     """The text encoding the file is read in: the one detected (named), or another chosen."""
-    st.selectbox(_("Text encoding"), [None, *ENCODINGS], key=key, format_func=lambda name: (
-        (_("{encoding} (detected)").format(encoding=encoding_label(detected)) if detected else _("Detect"))
-        if name is None else encoding_label(name)),
+    # every option's words made now, in the page's language (a format_func may be called after the run)
+    words = {None: _("{encoding} (detected)").format(encoding=encoding_label(detected)) if detected else _("Detect"),
+             **{name: encoding_label(name) for name in ENCODINGS}}
+    st.selectbox(_("Text encoding"), list(words), key=key, format_func=words.__getitem__,
         help=_("If names read wrong (mojibake such as 'Ã©' or '譁'), choose the encoding the file was saved in."))
 
 
@@ -102,30 +104,30 @@ def upload_section() -> None:
         optional=_(", ").join(importing.column_label(c.name) for c in contract.columns if not c.required)))
     with st.expander(_("How to read this file (dates, decimals, fiscal quarters, one-platform exports)")):
         reading = st.columns(3)
-        date_words = {"%d/%m/%Y": _("day first"), "%m/%d/%Y": _("month first")}
-        date_format = reading[0].radio(_("Dates like 01/02/2025 are"), ["(refuse: ambiguous)", "%d/%m/%Y", "%m/%d/%Y"],
-                                       key="data.date_format",
-                                       format_func=lambda f: date_words.get(f, _("ambiguous: refuse")))
+        date_words = {"(refuse: ambiguous)": _("ambiguous: refuse"), "%d/%m/%Y": _("day first"),
+                      "%m/%d/%Y": _("month first")}
+        date_format = reading[0].radio(_("Dates like 01/02/2025 are"), list(date_words), key="data.date_format",
+                                       format_func=date_words.__getitem__)
         decimal_comma = reading[1].checkbox(_("Decimal commas (1.234,56)"), key="data.decimal_comma",
                                             help=_("Amounts are written with a decimal comma and dot thousands."))
         # The stored fiscal year (the Assumptions page's) reads "FY25 Q1" unless changed for this file.
+        months: dict[int | None, str] = {None: _("not used (refuse FY labels)"), **{m: (
+            _("{month} (the stored fiscal year)").format(month=m) if m == ctx.assumptions.fiscal_year_start
+            else str(m)) for m in range(1, 13)}}
         fiscal_start = reading[2].selectbox(
-            _("Fiscal year starts in month (for FY25 Q1 labels)"), [None, *range(1, 13)], key="data.fiscal",
-            index=ctx.assumptions.fiscal_year_start,
-            format_func=lambda m: _("not used (refuse FY labels)") if m is None else (
-                _("{month} (the stored fiscal year)").format(month=m) if m == ctx.assumptions.fiscal_year_start
-                else str(m)))
+            _("Fiscal year starts in month (for FY25 Q1 labels)"), list(months), key="data.fiscal",
+            index=ctx.assumptions.fiscal_year_start, format_func=months.__getitem__)
         defaults = st.columns(2)
-        default_category = defaults[0].selectbox(_("Category for rows without one"), [None, *CATEGORIES],
-                                                 key="data.default_category",
-                                                 format_func=lambda k: _("none") if k is None
-                                                 else _(CATEGORIES[k].label))
+        categories = {None: _("none"), **{k: _(c.label) for k, c in CATEGORIES.items()}}
+        default_category = defaults[0].selectbox(_("Category for rows without one"), list(categories),
+                                                 key="data.default_category", format_func=categories.__getitem__)
         default_channel = defaults[1].text_input(_("Channel for rows without one"),
                                                  key="data.default_channel") or None
+        currencies = {None: _("the reporting currency ({currency})").format(currency=ctx.currency),
+                      **{code: code for code in OFFERED_CURRENCIES}}
         file_currency = st.selectbox(
-            _("Amounts are in (when the file does not say)"), [None, *OFFERED_CURRENCIES], key="data.file_currency",
-            format_func=lambda code: _("the reporting currency ({currency})").format(currency=ctx.currency)
-            if code is None else code,
+            _("Amounts are in (when the file does not say)"), list(currencies), key="data.file_currency",
+            format_func=currencies.__getitem__,
             help=_("For a file with no currency column, no currency in the amount's header and no sign in the "
                    "amounts; amounts in another currency are converted at the stored exchange rates."))
     upload = st.file_uploader(_("{kind} file: CSV or workbook (.xlsx, .xls, .ods), up to {size} MB").format(
@@ -159,8 +161,9 @@ def upload_section() -> None:
         source = importing.remembered(store, kind, raw.headers)
     st.subheader(_("Preview"))
     if workbook:
-        st.selectbox(_("Sheet"), [None, *raw.sheets[1:]], key=sheet_key, format_func=lambda name: (
-            _("{sheet} (the first sheet)").format(sheet=raw.sheets[0]) if name is None else name),
+        sheets = {None: _("{sheet} (the first sheet)").format(sheet=raw.sheets[0]),
+                  **{name: name for name in raw.sheets[1:]}}
+        st.selectbox(_("Sheet"), list(sheets), key=sheet_key, format_func=sheets.__getitem__,
             help=_("The workbook's sheet to import; the first sheet unless another is chosen."))
     else:
         encoding_choice(encoding_key, raw.encoding)
@@ -263,9 +266,9 @@ def rates_section() -> None:
         upload = st.file_uploader(_("Exchange rates file (CSV)"), type=["csv"], key="data.upload.fx")
         if upload is None:
             return
-        base = st.selectbox(_("Base of a file without a base column"), [None, *OFFERED_CURRENCIES],
-                            key="data.fx_base",
-                            format_func=lambda code: _("(the file names it)") if code is None else code)
+        bases = {None: _("(the file names it)"), **{code: code for code in OFFERED_CURRENCIES}}
+        base = st.selectbox(_("Base of a file without a base column"), list(bases), key="data.fx_base",
+                            format_func=bases.__getitem__)
         uploads: widgets.Uploads = st.session_state.setdefault("data.uploads", widgets.Uploads())
         prepared = read_rates(uploads.copy("fx", upload), base=base, display_name=upload.name)
         if not prepared.ok:

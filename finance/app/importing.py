@@ -14,7 +14,6 @@ translated), so no English sentence is left on the page.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import re
 
@@ -158,6 +157,7 @@ def map_columns(path: str, contract: FileKind, unknown: list[str], missing: list
     st.caption(_("Headers the importer does not recognise, with its suggestion where it has one. Choose what "
                  "each holds, or leave it ignored; the choice is remembered for the next file like this one."))
     options = [IGNORE, *contract.column_names]
+    names = {option: _column_name(option) for option in options}  # made now, in the page's language
     chosen: dict[str, str] = {}
     grid = st.columns(2)
     for index, header in enumerate(unknown):
@@ -166,7 +166,7 @@ def map_columns(path: str, contract: FileKind, unknown: list[str], missing: list
         choice = grid[index % 2].selectbox(
             _("'{header}' holds").format(header=literal.markdown(header)), options,
             index=options.index(default) if default in options else 0,
-            key=key, format_func=_column_name, on_change=_remember_column,
+            key=key, format_func=names.__getitem__, on_change=_remember_column,
             args=(path, mapping, header, key, file_name))
         if choice != IGNORE:
             chosen[header] = choice
@@ -223,6 +223,7 @@ def map_categories(path: str, prepared: PreparedImport, mapping: SourceMapping, 
                  "suggestion is chosen where it has one: check each, then use them. They are remembered "
                  "for the next file like this one."))
     options = ["", *CATEGORIES]
+    names = {k: _(category_label(k)) if k else _("choose a category") for k in options}
     chosen: dict[str, str] = {}
     grid = st.columns(2)
     for index, label in enumerate(labels):
@@ -230,7 +231,7 @@ def map_categories(path: str, prepared: PreparedImport, mapping: SourceMapping, 
         choice = grid[index % 2].selectbox(
             _("'{label}' is").format(label=literal.markdown(label)), options, index=options.index(suggestion),
             key=f"data.cat.{mapping.key}.{_key(label)}",
-            format_func=lambda k: _(category_label(k)) if k else _("choose a category"))
+            format_func=names.__getitem__)
         if choice:
             chosen[label] = choice
     left, right = st.columns([1, 3])
@@ -265,11 +266,12 @@ def map_channels(path: str, prepared: PreparedImport, known: list[str], mapping:
         st.caption(_("Remembered for this source: {choices}.").format(choices=remembered_text))
     if not undecided:
         return False
-    st.caption((_("Channel values not seen before (the first import: every channel is new).") if not known
-                else _("Channel values not seen before.")) + " "
-               + _("Choose the known channel each one is, shared costs for a value that is no channel (a "
-                   "department such as 'Marketing - Shared'), or keep it as a new channel. The importer's "
-                   "suggestion is chosen; the choices are remembered for the next file like this one."))
+    st.caption(_("{intro} {choose}").format(
+        intro=_("Channel values not seen before (the first import: every channel is new).") if not known
+        else _("Channel values not seen before."),
+        choose=_("Choose the known channel each one is, shared costs for a value that is no channel (a "
+                 "department such as 'Marketing - Shared'), or keep it as a new channel. The importer's "
+                 "suggestion is chosen; the choices are remembered for the next file like this one.")))
     listed = sorted(undecided.items(), key=lambda item: (-item[1], item[0]))[:CHANNELS_LISTED]
     chosen: dict[str, str | None] = {}
     grid = st.columns(2)
@@ -281,7 +283,7 @@ def map_channels(path: str, prepared: PreparedImport, known: list[str], mapping:
             ngettext("'{value}' ({rows} row) is", "'{value}' ({rows} rows) is", rows).format(
                 value=literal.markdown(value), rows=formats.count(rows)), options,
             index=options.index(default) if default in options else 0, key=f"data.channel.{mapping.key}.{_key(value)}",
-            format_func=functools.partial(_channel_option, value=value))
+            format_func={option: _channel_option(option, value) for option in options}.__getitem__)
         chosen[value] = None if choice == SHARED else choice
     if len(undecided) > len(listed):
         st.caption(ngettext("The {listed} values with the most rows are listed; {count} more is kept as written.",

@@ -22,6 +22,7 @@ from finance.domain.schema import MONEY_KINDS, file_kind
 from finance.ingest.sources import SourceMapping
 from finance.present import formats
 from finance.present.i18n import N_, _, locale, ngettext
+from finance.present.summary import KIND_WORDS
 
 ALLOCATION_WORDS = {"spend": N_("their direct spend"), "customers": N_("their new customers")}
 SETTING_WORDS = {"demo_company": N_("Company name (demo)"), "currency": N_("Currency")}
@@ -134,7 +135,7 @@ def import_history(log: pl.DataFrame, currency: str) -> pl.DataFrame:
         total, kind = rec.get("total"), str(rec["kind"])
         status = rec.get("status")
         rows.append([
-            f"#{rec['import_id']}", _(KIND_NAMES[kind]) if kind in KIND_NAMES else kind.capitalize(),
+            f"#{rec['import_id']}", _(KIND_WORDS[kind]).capitalize() if kind in KIND_WORDS else kind.capitalize(),
             rec.get("file_name") or "", rec.get("row_count"),
             _("{start}\u2013{end}").format(start=formats.month(start), end=formats.month(end)) if start and end
             else "",  # an en dash
@@ -149,6 +150,3 @@ def import_history(log: pl.DataFrame, currency: str) -> pl.DataFrame:
     types = [pl.String, pl.String, pl.String, pl.Int64, pl.String, pl.String, pl.String, pl.String]
     return pl.DataFrame(rows, schema=dict(zip(names, types, strict=True)), orient="row")
 
-
-KIND_NAMES = {"spend": N_("Spend"), "funnel": N_("Funnel"), "customers": N_("Customers"), "revenue": N_("Revenue")}
-"""Each kind of imported file as the import history names it."""
