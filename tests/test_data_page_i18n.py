@@ -252,3 +252,17 @@ def test_the_full_report_download_has_headers_and_words_in_the_language(code: st
 
     read = list(csv.reader(io.StringIO(exports.to_csv_bytes(frame).decode("utf-8-sig"))))
     assert read[1][4] != HOSTILE_AMOUNT and read[1][4].endswith(HOSTILE_AMOUNT)  # neutralised, not a formula
+
+
+@pytest.mark.parametrize("code", LANGUAGES)
+def test_the_columns_the_page_names_in_the_language_are_headers_the_importer_reads(code: str) -> None:
+    """The "Columns:" caption and the Map columns choices name each column in the language: a header
+    written as the page names it is read as that column."""
+    from finance.domain.schema import FILE_KINDS, normalise_header
+
+    with speaking(code):
+        for contract in FILE_KINDS.values():
+            for column in contract.columns:
+                written = importing.column_label(column.name)
+                assert written != importing.header_text(column.name) or written.isupper() or code == "fr"
+                assert contract.header_lookup.get(normalise_header(written)) == column.name, (code, written)

@@ -109,11 +109,12 @@ def problem_text(p: Problem) -> str:
         return f"{where}: {p.message}".lstrip(": ") + (f". {fix}" if fix else "")
     what = _("{problem}. Expected: {expected}.").format(problem=_what(p), expected=_(p.expected))
     if p.count > 1:
-        what += " " + ngettext("({count} more row like it)", "({count} more rows like it)",
-                               p.count - 1).format(count=formats.count(p.count - 1))
+        what = _("{problem} {more}").format(problem=what, more=ngettext(
+            "({count} more row like it)", "({count} more rows like it)", p.count - 1).format(
+            count=formats.count(p.count - 1)))
     where = _where(p)
     text = _("{where}: {what}").format(where=where, what=what) if where else what
-    return text + (" " + _(fix) if fix else "")
+    return _("{problem} {fix}").format(problem=text, fix=_(fix)) if fix else text
 
 
 def _where(p: Problem) -> str:
