@@ -16,6 +16,7 @@ percent       ``12.5%``, ``+5.1%``        one decimal; ``signed`` for a change
 count         ``1,234``                   whole, with thousands separators
 months        ``7.5 months``, ``1 month`` one decimal, dropped when whole; ``beyond horizon``
 day           ``05 Dec 2026``             day, abbreviated month, year
+month         ``Dec 2026``                abbreviated month, year
 span          ``5 to 6 months``           a range: each end by its unit's rule, a unit of months once
 duration      ``20 s``, ``2 min 5 s``     whole seconds, half-up; minutes from 60 s; ``under 1 s``
 ============  ==========================  ============================================
@@ -69,6 +70,8 @@ _DIGITS = re.compile(r"#,##0(?:\.0+)?")
 DAY_PATTERNS = {"en": "dd MMM y", "fr": "dd MMM y", "ja": "y年M月d日"}
 LONG_DAY_PATTERNS = {"en": "d MMMM y", "fr": "d MMMM y", "ja": "y年M月d日"}
 """A day written out: ``5 December 2026``, ``5 décembre 2026``, ``2026年12月5日``."""
+MONTH_PATTERNS = {"en": "MMM y", "fr": "MMM y", "ja": "y年M月"}
+"""A month as each language writes it: ``Dec 2026``, ``déc. 2026``, ``2026年12月``."""
 """A day as each language writes it: ``05 Dec 2026``, ``05 déc. 2026``, ``2026年12月5日``."""
 
 
@@ -309,6 +312,11 @@ def span(low: Any, high: Any, write: Callable[[Any], str]) -> str:
 def day(value: date | None) -> str:
     """``05 Dec 2026``; ``n/a`` when unknown."""
     return na() if value is None else format_date(value, DAY_PATTERNS[language()], locale=locale())
+
+
+def month(value: date | None) -> str:
+    """``Dec 2026``: the month a day falls in (a period's first or last month); ``n/a`` when unknown."""
+    return na() if value is None else format_date(value, MONTH_PATTERNS[language()], locale=locale())
 
 
 def long_day(value: date) -> str:

@@ -22,6 +22,7 @@ from finance.domain.schema import MONEY_KINDS, file_kind
 from finance.ingest.sources import SourceMapping
 from finance.present import formats
 from finance.present.i18n import N_, _, locale, ngettext
+from finance.present.summary import KIND_WORDS
 
 ALLOCATION_WORDS = {"spend": N_("their direct spend"), "customers": N_("their new customers")}
 SETTING_WORDS = {"demo_company": N_("Company name (demo)"), "currency": N_("Currency")}
@@ -111,30 +112,41 @@ def _source_text(key: str, stored: Any) -> str:
 
 def import_history(log: pl.DataFrame, currency: str) -> pl.DataFrame:
     """The store's import log as the Data page shows it: one line per import, every value in words
-    (dates as 05 Dec 2026 14:05, in UTC, totals in the currency or as counts, nothing shown as None)."""
+    (dates as 05 Dec 2026 14:05, in UTC, totals in the currency or as counts, nothing shown as None),
+    its headers and words in the language being written in; file names and people as stored."""
 
     def when(moment: Any, who: Any, zone: str = " UTC") -> str:
         if moment is None:
             return ""
-        return f"{moment:%d %b %Y %H:%M}{zone}" + (f" by {who}" if who else "")
+        written = f"{formats.day(moment)} {moment:%H:%M}{zone}"
+        return _("{moment} by {person}").format(moment=written, person=who) if who else written
+
+    def counted(total: Any, kind: str) -> str:
+        number, written = int(total), formats.count(total)
+        if kind == "customers":
+            return ngettext("{count} customer", "{count} customers", number).format(count=written)
+        if kind == "funnel":
+            return ngettext("{count} lead", "{count} leads", number).format(count=written)
+        return f"{written} {file_kind(kind).measure}"
 
     rows = []
     for rec in log.iter_rows(named=True):
         start, end = rec.get("period_start"), rec.get("period_end")
         total, kind = rec.get("total"), str(rec["kind"])
         status = rec.get("status")
-        rows.append({
-            "#": f"#{rec['import_id']}", "Kind": kind.capitalize(),
-            "File": rec.get("file_name") or "", "Rows": rec.get("row_count"),
-            "Covers": f"{start:%b %Y}\u2013{end:%b %Y}" if start and end else "",  # an en dash
+        rows.append([
+            f"#{rec['import_id']}", _(KIND_WORDS[kind]).capitalize() if kind in KIND_WORDS else kind.capitalize(),
+            rec.get("file_name") or "", rec.get("row_count"),
+            _("{start}\u2013{end}").format(start=formats.month(start), end=formats.month(end)) if start and end
+            else "",  # an en dash
             # money in the currency; a count with what it counts (customers, leads)
-            "Total": "" if total is None else (formats.money(total, currency) if kind in MONEY_KINDS
-                                              else f"{formats.count(total)} {file_kind(kind).measure}"),
-            "Imported (UTC)": when(rec.get("imported_at"), rec.get("imported_by"), zone=""),
-            "Status": "in force" if status == "active" else (
-                f"undone {when(rec.get('undone_at'), rec.get('undone_by'))}".strip() if status == "undone"
-                else str(status or "")),
-        })
-    schema = {"#": pl.String, "Kind": pl.String, "File": pl.String, "Rows": pl.Int64,
-              "Covers": pl.String, "Total": pl.String, "Imported (UTC)": pl.String, "Status": pl.String}
-    return pl.DataFrame(rows, schema=schema)
+            "" if total is None else (formats.money(total, currency) if kind in MONEY_KINDS else counted(total, kind)),
+            when(rec.get("imported_at"), rec.get("imported_by"), zone=""),
+            _("in force") if status == "active" else (
+                _("undone {moment}").format(moment=when(rec.get("undone_at"), rec.get("undone_by")))
+                if status == "undone" else str(status or "")),
+        ])
+    names = ["#", _("Kind"), _("File"), _("Rows"), _("Covers"), _("Total"), _("Imported (UTC)"), _("Status")]
+    types = [pl.String, pl.String, pl.String, pl.Int64, pl.String, pl.String, pl.String, pl.String]
+    return pl.DataFrame(rows, schema=dict(zip(names, types, strict=True)), orient="row")
+
