@@ -337,3 +337,21 @@ def test_the_ltv_progress_note_speaks_the_language(code: str) -> None:
         assert text.startswith(_("LTV computed: {work} fitted in {seconds} (estimated {estimate})").split("{")[0])
         assert formats.listed(models) in text and formats.count(20_000) in text and formats.duration(19.0) in text
     assert english_left([text], code, {"BG/NBD"}) == [], text
+
+
+def test_every_editor_action_a_page_names_is_translated() -> None:
+    """A refusal says what was refused (``writable_store(path, "importing a file")``) in the page's language:
+    each action a page names is one of the declared ones, so the catalogs translate it."""
+    from finance.app.auth import EDITOR_ACTIONS
+
+    named = []
+    for pattern in ("pages/*.py", "finance/app/*.py"):
+        for path in sorted(ROOT.glob(pattern)):
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                if isinstance(node, ast.Call) and getattr(node.func, "attr", getattr(node.func, "id", None)) in (
+                        "writable_store", "require_editor"):
+                    action = node.args[-1]
+                    if isinstance(action, ast.Constant):
+                        named.append((path.name, action.value))
+    assert len(named) >= 9, named
+    assert [n for n in named if n[1] not in EDITOR_ACTIONS] == []
