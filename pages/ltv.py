@@ -112,7 +112,7 @@ explained = [{"customer_group": model.group_name(stratum), "model_label": phrase
               "fitted_customers": f["customers"], "parameter": phrases.text(p["name"]),
               "value": widgets.parameter_text(p["value"], p["unit"], ctx.currency)}
              for stratum, f in zip(model.fits, model.explained(), strict=True) for p in f["parameters"]]
-widgets.table(pl.DataFrame(explained), "ltv.params", ctx.currency)
+widgets.table(pl.DataFrame(explained), "ltv.params", ctx.currency, value=_("Value"))
 for note in phrases.texts(model.notes):
     st.caption(literal.markdown(note if note.endswith((".", "?", "!", "。")) else _("{sentence}.").format(
         sentence=note)))

@@ -57,9 +57,11 @@ def _patterns() -> list[tuple[str, re.Pattern[str], int]]:
 def read(text: str) -> tuple[str, dict[str, str]] | None:
     """The template ``text`` was written from and its fields' English text; None if it is no template's.
 
-    Of the templates that fit, the one whose fields make sense wins: a model's name, a number where one is
-    due, a sentence that is itself a template's ("DTC: BG/NBD had the lowest error..." is a note on DTC,
-    not a model named "DTC: BG/NBD"); then the one with the most words of its own."""
+    Of the templates that fit, one whose fields make sense (a model's name, a number where one is due:
+    "DTC: BG/NBD had the lowest error..." is a note on DTC, not a model named "DTC: BG/NBD") with the most
+    words of its own wins, then the one whose sentences are templates' too. A template with no words
+    of its own ("{group}: {reason}") fits only around a sentence that is a template's, so a model's own error
+    ("sBG: nobody churned, ...") is not taken for a note on a group called "sBG"."""
     best: tuple[tuple[int, int], str, dict[str, str]] | None = None
     for template, pattern, literal in _patterns():
         found = pattern.fullmatch(text)
@@ -69,10 +71,12 @@ def read(text: str) -> tuple[str, dict[str, str]] | None:
         if any(_field(name, value) is None for name, value in fields.items()
                if FIELD_KINDS.get(name) not in ("sentence", None)):
             continue
-        known = sum(1 for name, value in fields.items()
-                    if FIELD_KINDS.get(name) == "sentence" and (value in NAMES or read(value) is not None))
-        if best is None or (known, literal) > best[0]:
-            best = ((known, literal), template, fields)
+        sentences = [value for name, value in fields.items() if FIELD_KINDS.get(name) == "sentence"]
+        known = sum(1 for value in sentences if value in NAMES or read(value) is not None)
+        if known < len(sentences) and not re.search(r"[A-Za-z]", _FIELD.sub("", template)):
+            continue  # "{group}: {reason}" has no words of its own: only a reason that is a template's says it is one
+        if best is None or (literal, known) > best[0]:
+            best = ((literal, known), template, fields)
     return None if best is None else (best[1], best[2])
 
 
@@ -98,7 +102,7 @@ def _field(name: str, value: str) -> str | None:
         return None if number is None else formats.count(number) if number == int(number) \
             else formats.significant(number)
     if kind == "multiple":
-        multiple = _number(value[:-1]) if value.endswith("x") else None
+        multiple = _number(value.removesuffix("x"))  # 3x, or 3 after "LTV:CAC"
         return None if multiple is None else formats.threshold(multiple)
     return value
 
