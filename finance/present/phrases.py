@@ -20,7 +20,7 @@ from collections.abc import Iterable
 from finance.ltv import words as ltv_words
 from finance.planning import words as plan_words
 from finance.present import formats
-from finance.present.i18n import _
+from finance.present.i18n import DEFAULT_LANGUAGE, _, language
 
 FIELD_KINDS = {
     "reason": "sentence", "error": "sentence", "warning": "sentence",
@@ -110,6 +110,8 @@ def _field(name: str, value: str) -> str | None:
 def text(english: object) -> str:
     """An English sentence (or name) of the layers below, in the language being written in."""
     english = str(english)
+    if language() == DEFAULT_LANGUAGE:
+        return english  # as the layer below wrote it, to the character
     if english in NAMES:
         return _(english)
     found = read(english)
