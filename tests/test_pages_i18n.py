@@ -26,7 +26,7 @@ from finance.domain.fx import OFFERED_CURRENCIES
 from finance.ltv import words as ltv_words
 from finance.ltv.methods import BGNBD, FORMULA, SBG, StratumFit
 from finance.planning import words as plan_words
-from finance.present import formats, phrases
+from finance.present import formats, phrases, settings_text
 from finance.present.i18n import _, catalog_path, ngettext, speaking
 from finance.store.database import Store
 
@@ -341,3 +341,27 @@ def test_a_currency_refused_for_want_of_rates_says_so_in_the_language(
         assert "USD" in error and "EUR" in error
     with Store(db, read_only=True) as store:
         assert store.setting("currency") in (None, "USD")  # nothing changed
+
+
+@pytest.mark.parametrize("code", LANGUAGES)
+def test_the_import_history_is_written_in_the_language(tmp_path: Path, code: str) -> None:
+    """The Data page's import history (written here, in ``settings_text``): kinds, counts and statuses in
+    the language, its headers the page's keys."""
+    customers = tmp_path / "c.csv"
+    customers.write_text("customer_id,acquired_on\nC1,2025-01-15\nC2,2025-02-03\n")
+    spend = tmp_path / "s.csv"
+    spend.write_text("period,category,amount\n2025-Q1,personnel,1234.5\n")
+    with Store(tmp_path / "h.duckdb", user="ops@example.com") as store:
+        store.import_file("spend", spend)
+        store.import_file("customers", customers)
+        store.undo(2)
+        with speaking(code):
+            history = settings_text.import_history(store.imports(), "USD")
+            rows = {r["#"]: r for r in history.iter_rows(named=True)}
+            assert rows["#1"]["Status"] == _("in force") != "in force"
+            assert rows["#2"]["Status"].startswith(_("undone {when}").split("{")[0])
+            assert rows["#2"]["Total"] == ngettext("{count} customer", "{count} customers", 2).format(count="2")
+            assert rows["#1"]["Kind"].lower() == _("spend").lower()
+            assert rows["#1"]["Covers"] == "2025-01\u20132025-03"
+            assert untranslated([str(v) for r in rows.values() for v in r.values() if v is not None], code,
+                                {"ops", "example", "com", "csv"}) == {}

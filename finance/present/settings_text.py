@@ -142,31 +142,47 @@ def currency_refusal(message: str) -> str:
         detail=literal.markdown(found["detail"]))
 
 
+def _counted(kind: str, total: Any) -> str:
+    """A count with what it counts: 1,234 customers, 2,000 leads."""
+    measure, number = file_kind(kind).measure, formats.count(total)
+    if measure == "customers":
+        return ngettext("{count} customer", "{count} customers", int(total)).format(count=number)
+    if measure == "leads":
+        return ngettext("{count} lead", "{count} leads", int(total)).format(count=number)
+    return f"{number} {measure}"
+
+
 def import_history(log: pl.DataFrame, currency: str) -> pl.DataFrame:
     """The store's import log as the Data page shows it: one line per import, every value in words
-    (dates as 05 Dec 2026 14:05, in UTC, totals in the currency or as counts, nothing shown as None)."""
+    (dates as 05 Dec 2026 14:05, in UTC, totals in the currency or as counts, nothing shown as None), in the
+    language (its headers are the Data page's keys: it labels them)."""
+    english = formats.language_is_default()
+    moment_format = "%d %b %Y %H:%M" if english else "%Y-%m-%d %H:%M"  # month names are English
+    month_format = "%b %Y" if english else "%Y-%m"
 
     def when(moment: Any, who: Any, zone: str = " UTC") -> str:
         if moment is None:
             return ""
-        return f"{moment:%d %b %Y %H:%M}{zone}" + (f" by {who}" if who else "")
+        shown = f"{moment.strftime(moment_format)}{zone}"
+        return _("{moment} by {who}").format(moment=shown, who=who) if who else shown
 
     rows = []
     for rec in log.iter_rows(named=True):
         start, end = rec.get("period_start"), rec.get("period_end")
         total, kind = rec.get("total"), str(rec["kind"])
         status = rec.get("status")
+        kind_shown = _(KIND_WORDS[kind]) if kind in KIND_WORDS else kind
         rows.append({
-            "#": f"#{rec['import_id']}", "Kind": kind.capitalize(),
+            "#": f"#{rec['import_id']}", "Kind": kind_shown[:1].upper() + kind_shown[1:],
             "File": rec.get("file_name") or "", "Rows": rec.get("row_count"),
-            "Covers": f"{start:%b %Y}\u2013{end:%b %Y}" if start and end else "",  # an en dash
+            "Covers": f"{start.strftime(month_format)}\u2013{end.strftime(month_format)}" if start and end else "",
             # money in the currency; a count with what it counts (customers, leads)
             "Total": "" if total is None else (formats.money(total, currency) if kind in MONEY_KINDS
-                                              else f"{formats.count(total)} {file_kind(kind).measure}"),
+                                              else _counted(kind, total)),
             "Imported (UTC)": when(rec.get("imported_at"), rec.get("imported_by"), zone=""),
-            "Status": "in force" if status == "active" else (
-                f"undone {when(rec.get('undone_at'), rec.get('undone_by'))}".strip() if status == "undone"
-                else str(status or "")),
+            "Status": _("in force") if status == "active" else (
+                _("undone {when}").format(when=when(rec.get("undone_at"), rec.get("undone_by"))).strip()
+                if status == "undone" else str(status or "")),
         })
     schema = {"#": pl.String, "Kind": pl.String, "File": pl.String, "Rows": pl.Int64,
               "Covers": pl.String, "Total": pl.String, "Imported (UTC)": pl.String, "Status": pl.String}
