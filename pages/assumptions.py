@@ -12,7 +12,7 @@ from finance.app import auth, loaders, sidebar
 from finance.domain import literal
 from finance.domain.fx import OFFERED_CURRENCIES
 from finance.present import formats, settings_text
-from finance.present.i18n import _
+from finance.present.i18n import _, ngettext
 from finance.store.database import StoreError
 
 ctx = sidebar.context()
@@ -72,21 +72,23 @@ def currency_form() -> None:
     """The reporting currency: changing it converts every stored amount again from the amounts as written."""
     with st.form("assumptions.currency"):
         choices = list(dict.fromkeys([ctx.currency, *OFFERED_CURRENCIES]))
-        code = st.selectbox("Reporting currency", choices, index=0,
-                            help="Every amount is converted again from the amounts as written, at the stored "
-                                 "exchange rates; refused, changing nothing, if a rate is missing.")
-        changed = st.form_submit_button("Change the reporting currency")
+        code = st.selectbox(_("Reporting currency"), choices, index=0,
+                            help=_("Every amount is converted again from the amounts as written, at the stored "
+                                   "exchange rates; refused, changing nothing, if a rate is missing."))
+        changed = st.form_submit_button(_("Change the reporting currency"))
     if not changed or code == ctx.currency:
         return
     try:
         with loaders.writable_store(ctx.path, "changing the reporting currency") as store:
             outcome = store.set_reporting_currency(code)
     except StoreError as exc:
-        st.error(literal.markdown(exc))
+        st.error(settings_text.currency_refusal(str(exc)))
         return
     rows = sum(n for per_kind in outcome["converted"].values() for n in per_kind.values())
-    st.session_state["assumptions.flash"] = (f"The reporting currency is now {code}: {rows:,} rows converted "
-                                             "again.")
+    st.session_state["assumptions.flash"] = ngettext(
+        "The reporting currency is now {currency}: {rows} row converted again.",
+        "The reporting currency is now {currency}: {rows} rows converted again.", rows).format(
+        currency=code, rows=formats.count(rows))
     st.rerun()
 
 

@@ -9,7 +9,7 @@ from finance.app import sidebar, widgets
 from finance.domain import literal
 from finance.ltv.base import METHODS
 from finance.metrics.table import headline_row, on_cac_basis
-from finance.present import charts, formats, summary
+from finance.present import charts, formats, phrases, summary
 from finance.present.i18n import N_, _
 
 ctx = sidebar.context()
@@ -85,7 +85,8 @@ else:
                  column_config={head["Bias"]: percent, head["Forecast error"]: percent, head["Range held"]: percent})
     picks = [{_("Segment"): model.group_name((segment,)),
               _("Model"): _(summary.MODEL_WORDS[choice]) if choice in summary.MODEL_WORDS else choice,
-              _("Why"): check.reasons.get(segment, "")} for segment, choice in sorted(check.recommended.items())]
+              _("Why"): phrases.text(check.reasons.get(segment, ""))}
+             for segment, choice in sorted(check.recommended.items())]
     st.dataframe(pl.DataFrame(picks), hide_index=True, key="ltv.picks")
     predictions = pl.DataFrame(check.predictions) if check.predictions else pl.DataFrame()
     if not predictions.is_empty():
@@ -95,7 +96,10 @@ else:
 st.subheader(_("Fitted model"))
 st.caption(_("Each group's model in business words: with these and the table of cohorts a figure can be "
              "redone by hand (docs/metrics.md gives the formulas)."))
-quality = pl.DataFrame([{**row, "log_likelihood": formats.count(row["log_likelihood"])} for row in model.fit_quality()],
+# The model's and the source's words are the LTV layer's English (finance.ltv.words): written here in the language.
+quality = pl.DataFrame([{**row, "model_label": phrases.text(row["model_label"]),
+                         "fit_source": phrases.text(row["fit_source"]),
+                         "log_likelihood": formats.count(row["log_likelihood"])} for row in model.fit_quality()],
                        schema={"customer_group": pl.String, "model_label": pl.String, "fitted_customers": pl.Int64,
                                "fit_source": pl.String, "log_likelihood": pl.String})
 widgets.table(quality, "ltv.fit_quality", ctx.currency)
@@ -104,13 +108,14 @@ st.caption(_("Fit quality is the log-likelihood of the group's payment histories
              "strength: a channel with too few customers uses its segment's fit (pooled), and one with enough is "
              "fitted on its own and moved toward its segment's as far as channels really differ (shrunk); the "
              "churn formula has no likelihood."))
-explained = [{"customer_group": model.group_name(stratum), "model_label": f["model_label"],
-              "fitted_customers": f["customers"], "parameter": p["name"],
+explained = [{"customer_group": model.group_name(stratum), "model_label": phrases.text(f["model_label"]),
+              "fitted_customers": f["customers"], "parameter": phrases.text(p["name"]),
               "value": widgets.parameter_text(p["value"], p["unit"], ctx.currency)}
              for stratum, f in zip(model.fits, model.explained(), strict=True) for p in f["parameters"]]
-widgets.table(pl.DataFrame(explained), "ltv.params", ctx.currency)
-for note in model.notes:
-    st.caption(literal.markdown(note if note.endswith((".", "?", "!")) else f"{note}."))
+widgets.table(pl.DataFrame(explained), "ltv.params", ctx.currency, value=_("Value"))
+for note in phrases.texts(model.notes):
+    st.caption(literal.markdown(note if note.endswith((".", "?", "!", "。")) else _("{sentence}.").format(
+        sentence=note)))
 table = rows.select("period_label", "status", "new_customers", "ltv", "ltv_low", "ltv_high", "ltv_cac",
                     "p_below_1", "p_below_target", "band", "payback_months")
 # On screen the range is one column and the chance of being under 1x is left to the download: the
@@ -119,7 +124,8 @@ table = rows.select("period_label", "status", "new_customers", "ltv", "ltv_low",
 ranges = ["" if low is None else formats.span(low, high, lambda v: formats.money(v, ctx.currency, whole=True))
           for low, high in table.select("ltv_low", "ltv_high").iter_rows()]
 shown_table = table.select(
-    "period_label", "status", "new_customers", "ltv", pl.Series("ltv_range", ranges, dtype=pl.String),
+    "period_label", pl.col("status").replace(summary.status_words()), "new_customers", "ltv",
+    pl.Series("ltv_range", ranges, dtype=pl.String),
     "ltv_cac", "p_below_target", pl.col("band").replace(summary.band_words()), "payback_months")
 widgets.table(shown_table, "ltv.table", ctx.currency, ltv_range=_("LTV range"), status=_("Status"),
               p_below_target=_("Chance < {target}").format(target=formats.threshold(ctx.assumptions.target_ratio)))

@@ -12,7 +12,7 @@ from finance.domain import literal
 from finance.planning import plans as sc
 from finance.planning.curves import PlanError
 from finance.planning.session import WORKING
-from finance.present import formats
+from finance.present import formats, phrases
 from finance.present.i18n import N_, _
 from finance.store.dataset import SHARED
 
@@ -29,7 +29,7 @@ st.title(_("Budget planner"))
 try:
     basis = loaders.load_basis(ctx.path, ctx.version, ctx.view.method, ctx.checked, loaders.ProgressNote())
 except PlanError as exc:
-    st.info(_("No history to plan from yet: {reason}.").format(reason=literal.markdown(exc)) + " "
+    st.info(_("No history to plan from yet: {reason}.").format(reason=literal.markdown(phrases.text(exc))) + " "
             + _("Load spend, funnel, customers and revenue files on the **Data** page."))
     st.stop()
 
@@ -40,7 +40,7 @@ st.caption(_("Plan for **{period}**. Response curves fitted on up to {quarters} 
     period=basis.period, quarters=quarters, last=basis.last_label,
     method=_(sidebar.METHOD_LABELS[basis.ltv_method]).lower(), interval=formats.percent(basis.interval, places=0),
     draws=formats.count(sc.DRAWS)))
-for note in basis.notes:
+for note in phrases.texts(basis.notes):
     st.info(literal.markdown(note))
 
 # --- the working plan: one object (finance.planning.session), kept by finance.app.planner ----------
@@ -50,26 +50,28 @@ starts = planner.start_options(basis, saved_names)
 top = st.columns([2, 1, 1])
 start = top[0].selectbox(_("Start from"), list(starts), key="plan.start", format_func=starts.__getitem__)
 session, dropped = planner.working_session(ctx, basis, start)
-for message in dropped:
+for message in phrases.texts(dropped):
     st.error(literal.markdown(message))
 top[1].number_input(_("Shared costs (% of start)"), 0.0, 500.0, 100.0, step=5.0, key=planner.SHARED_PERCENT,
                     help=_("Staff, martech, website and other costs with no channel scale by this."),
                     on_change=planner.shared_changed)
 with st.expander(_("Plan lines: spend per channel and cost category for the quarter"), expanded=False):
-    st.caption(_("Edit any amount. `(shared)` lines have no channel (staff, martech, website); sales lines count "
-                 "in the S&M CAC only."))
+    st.caption(_("Edit any amount. `{shared}` lines have no channel (staff, martech, website); sales lines count "
+                 "in the S&M CAC only.").format(shared=planner.shared_words()))
+    # The channel and category keys ride along hidden: the edited table is read back by them.
     edited = st.data_editor(
         planner.editor_frame(session.table), key=f"plan.editor.{session.table_version}", hide_index=True,
-        width="stretch", num_rows="fixed", disabled=["channel", "category", "Cost category"],
-        column_config={"category": None, "channel": st.column_config.TextColumn(_("Channel")),
-                       "Cost category": st.column_config.TextColumn(_("Cost category")),
+        width="stretch", num_rows="fixed", disabled=["channel", "channel_shown", "category", "category_label"],
+        column_config={"channel": None, "category": None,
+                       "channel_shown": st.column_config.TextColumn(_("Channel")),
+                       "category_label": st.column_config.TextColumn(_("Cost category")),
                        "amount": st.column_config.NumberColumn(_("Amount"), min_value=0.0, format=MONEY_FORMAT,
                                                                step=0.01)})
 try:
     planner.edit(session, edited)
-    plan = planner.projected(ctx, session.working, WORKING)
+    plan = planner.projected(ctx, session.working, _(WORKING))
 except PlanError as exc:
-    st.error(_("The plan cannot be projected: {reason}").format(reason=literal.markdown(exc)))
+    st.error(_("The plan cannot be projected: {reason}").format(reason=literal.markdown(phrases.text(exc))))
     st.stop()
 top[2].metric(_("Plan total (S&M)"), money_compact(plan.spend_sm),
               help=_("Exactly {amount}").format(amount=money(plan.spend_sm)))
@@ -133,8 +135,13 @@ with scenario_tab:
     if (flash := planner.flash()) is not None:
         st.success(flash)
     if not saved.is_empty():
-        st.dataframe(saved, hide_index=True, width="stretch",
-                     column_config={"spend": st.column_config.NumberColumn(_("Spend (all lines)"),
+        kind_words = {kind: _(words) for kind, words in KIND_WORDS.items()}
+        st.dataframe(saved.with_columns(pl.col("kind").replace(kind_words)), hide_index=True, width="stretch",
+                     column_config={"name": _("Scenario"), "period": _("Quarter"), "kind": _("Kind"),
+                                    "note": _("Note"), "lines": st.column_config.NumberColumn(_("Lines")),
+                                    "created_at": st.column_config.DatetimeColumn(_("Created (UTC)")),
+                                    "updated_at": st.column_config.DatetimeColumn(_("Updated (UTC)")),
+                                    "spend": st.column_config.NumberColumn(_("Spend (all lines)"),
                                                                            format=MONEY_FORMAT)})
         gone = st.selectbox(_("Delete a scenario"), [None, *saved_names], key="plan.delete") if editor else None
         if editor and gone and st.button(_("Delete '{name}'").format(name=literal.markdown(gone)),

@@ -23,7 +23,7 @@ from finance.domain import literal
 from finance.planning import plans as sc
 from finance.planning.curves import CURVE_NAMES, HILL, PlanError, ResponseCurve
 from finance.planning.session import PlanSession
-from finance.present import charts, formats, summary
+from finance.present import charts, formats, phrases, summary
 from finance.present.i18n import N_, _
 from finance.store.database import StoreError
 
@@ -35,7 +35,7 @@ def refused(prefix: str = "", where: Any = st) -> Iterator[None]:
     try:
         yield
     except (PlanError, StoreError) as exc:
-        where.error(f"{prefix}{literal.markdown(exc)}")
+        where.error(f"{prefix}{literal.markdown(phrases.text(exc))}")
 
 
 def money_columns(currency: str) -> dict[str, Any]:
@@ -80,7 +80,7 @@ def tiles(p: sc.Projection, currency: str) -> None:
                    _range(f["payback_months"], formats.months), delta_color="off", delta_arrow="off")
     cols[5].metric(_("ROI"), formats.percent(f["roi"].point),
                    _range(f["roi"], formats.percent), delta_color="off", delta_arrow="off")
-    for warning in p.warnings:
+    for warning in phrases.texts(p.warnings):
         st.warning(literal.markdown(warning))
 
 
@@ -94,7 +94,8 @@ def channel_table(p: sc.Projection, currency: str) -> None:
         pl.format(_("{} to {}"), *whole).alias(_("Range")),
         pl.col("cpa").round(2).alias(_("CPA")), pl.col("marginal_cac").round(2).alias(_("Marginal CAC")),
         pl.col("ltv").round(2).alias(_("LTV")), pl.col("curve").replace(curves).alias(_("Curve")),
-        pl.col("r_squared").round(3).alias("R²"), pl.col("warning").fill_null("").alias(_("Warning")))
+        pl.col("r_squared").round(3).alias("R²"),
+        pl.Series(_("Warning"), [phrases.text(w) if w else "" for w in p.channels["warning"]], dtype=pl.String))
     if (table[_("Warning")] == "").all():
         table = table.drop(_("Warning"))  # a column of blanks says nothing
     st.dataframe(table, hide_index=True, width="stretch", column_config=money_columns(currency))
@@ -109,7 +110,8 @@ def optimised_split(ctx: Context, session: PlanSession) -> None:
     try:
         best = planner.projected(ctx, session.optimised.lines, _("Optimised split"))
     except PlanError as exc:
-        st.error(_("The optimised split no longer fits this plan: {reason}").format(reason=literal.markdown(exc)))
+        st.error(_("The optimised split no longer fits this plan: {reason}").format(
+            reason=literal.markdown(phrases.text(exc))))
         session.optimised = None
         return
     if session.optimised.total != session.budget_to_split:
@@ -130,7 +132,8 @@ def goal_answer(ctx: Context, session: PlanSession) -> None:
     goal = session.goal.answer
     sought = planner.projected(ctx, session.goal.lines, _("Goal seek"))
     st.success(_("Channel budget {budget} ({note}); with shared and sales lines, {total} in all.").format(
-        budget=money(goal.channel_total), note=literal.markdown(goal.note), total=money(sought.spend_sm)))
+        budget=money(goal.channel_total), note=literal.markdown(phrases.text(goal.note)),
+        total=money(sought.spend_sm)))
     tiles(sought, ctx.currency)
     st.caption(_("Goal seek splits each budget optimally, with channels capped at twice their largest past "
                  "quarter. The budget is found to within 0.1%."))
@@ -218,7 +221,8 @@ def curve_text(curve: ResponseCurve, currency: str) -> str:
     fit = _("; fitted on {quarters} quarters, R² {r_squared}.").format(
         quarters=quarters, r_squared=f"{curve.r_squared:.3f}") if curve.r_squared is not None \
         else _(", over {quarters} quarters.").format(quarters=quarters)
-    warning = f" {literal.markdown(curve.warning[0].upper() + curve.warning[1:])}." if curve.warning else ""
+    said = phrases.text(curve.warning) if curve.warning else ""
+    warning = " " + _("{sentence}.").format(sentence=literal.markdown(said[0].upper() + said[1:])) if said else ""
     return text + fit + warning
 
 

@@ -24,7 +24,9 @@ from finance.domain.schema import CATEGORIES
 from finance.planning import plans as sc
 from finance.planning.curves import PlanError
 from finance.planning.session import PackPlan, PlanSession
+from finance.present import phrases
 from finance.present.i18n import _
+from finance.store.dataset import SHARED
 
 SESSION = "plan.session"
 """The session state's key of the working :class:`PlanSession`."""
@@ -83,14 +85,22 @@ def shared_changed() -> None:
     st.session_state[SESSION].scale_shared(Decimal(str(st.session_state[SHARED_PERCENT])) / 100)
 
 
+def shared_words() -> str:
+    """The marker of lines with no channel (``finance.store.dataset.SHARED``) in the language."""
+    return _("(shared)")
+
+
 def editor_frame(lines: Sequence[sc.PlanLine]) -> pl.DataFrame:
-    """The plan editor's table: channel, cost category (key and label) and amount of each line."""
+    """The plan editor's table: channel and cost category (each its key and its words) and amount of each line.
+    The keys are what the edited table is read back by (``edit``); the words are what the editor shows."""
     return pl.DataFrame({
         "channel": [ln.channel for ln in lines],
+        "channel_shown": [shared_words() if ln.channel == SHARED else ln.channel for ln in lines],
         "category": [ln.category for ln in lines],
-        "Cost category": [_(CATEGORIES[ln.category].label) for ln in lines],
+        "category_label": [_(CATEGORIES[ln.category].label) for ln in lines],
         "amount": [float(ln.amount) for ln in lines],
-    }, schema={"channel": pl.String, "category": pl.String, "Cost category": pl.String, "amount": pl.Float64})
+    }, schema={"channel": pl.String, "channel_shown": pl.String, "category": pl.String, "category_label": pl.String,
+               "amount": pl.Float64})
 
 
 def edit(session: PlanSession, edited: Any) -> None:
@@ -170,7 +180,7 @@ def compared(ctx: Context, shown: Mapping[str, sc.Projection],
         try:
             projections.append(projected(ctx, scenario.lines, label))
         except PlanError as exc:
-            problems.append(f"{literal.markdown(label)}: {literal.markdown(exc)}")
+            problems.append(f"{literal.markdown(label)}: {literal.markdown(phrases.text(exc))}")
     return projections, problems
 
 

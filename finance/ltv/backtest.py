@@ -39,6 +39,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from finance.ltv import words
 from finance.ltv.base import LTVSettings, customer_activity, model_by_shape
 from finance.ltv.methods import MODEL_OF_METHOD, MODELS, MODELS_BY_KEY, Model
 from finance.ltv.models import rfm_summary
@@ -303,9 +304,11 @@ def run(data: Dataset, settings: LTVSettings, as_of: date,
         model = _choose(predictions, segment, default)
         recommended[segment] = model
         if model == default and not any(p.segment == segment for p in predictions):
-            reasons[segment] = f"too little history for a back-test; {shape_reasons.get(segment, '')}".strip("; ")
+            shape = shape_reasons.get(segment, "")
+            reasons[segment] = words.TOO_LITTLE_HISTORY.format(reason=shape) if shape else \
+                words.TOO_LITTLE_HISTORY_ALONE
         else:
-            reasons[segment] = "lowest back-test error"
+            reasons[segment] = words.LOWEST_ERROR
     errors: dict[str, dict[str, dict[str, float]]] = {
         model: {segment: _tau([p for p in predictions if p.model == model and p.segment == segment])
                 for segment in segments} for model in MODELS}

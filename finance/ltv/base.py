@@ -34,6 +34,7 @@ import numpy as np
 import polars as pl
 
 from finance.domain.assumptions import RANGE_WIDTH, check_ltv_inputs
+from finance.ltv import words
 from finance.ltv.groups import group_name
 from finance.ltv.progress import Report, Tracker
 from finance.store.dataset import UNKNOWN, Dataset, Grain, acquired_customers, grain_label, grain_start
@@ -308,17 +309,15 @@ def model_by_shape(customers: pl.DataFrame) -> tuple[dict[str, str], dict[str, s
         row = shape.filter(pl.col("segment") == segment)
         if row.is_empty():
             models[segment] = "sbg"
-            reasons[segment] = "no customer has paid three times yet; retention is the only signal"
+            reasons[segment] = words.NO_REPEAT_PAYERS
             continue
         regular = float(row.get_column("regular")[0])
         if regular >= REGULAR_SHARE:
             models[segment] = "sbg"
-            reasons[segment] = (f"{regular:.0%} of customers who paid three times or more pay a steady amount "
-                                "at a steady interval (subscriptions)")
+            reasons[segment] = words.STEADY_PAYERS.format(share=f"{regular:.0%}")
         else:
             models[segment] = "bgnbd"
-            reasons[segment] = (f"only {regular:.0%} of customers who paid three times or more pay at a steady "
-                                "interval (repeat purchases)")
+            reasons[segment] = words.IRREGULAR_PAYERS.format(share=f"{regular:.0%}")
     return models, reasons
 
 
@@ -347,7 +346,7 @@ def cohort_ltv(data: Dataset, *, grain: Grain = "quarter", by: str | None = None
                                      "ltv": pl.Float64, "ltv_low": pl.Float64, "ltv_high": pl.Float64,
                                      "curve": pl.List(pl.Float64), "cumulative_low": pl.List(pl.Float64),
                                      "cumulative_high": pl.List(pl.Float64), **_RANGE_SCHEMA})
-        return LTVResult(settings.method, "month", {}, empty, ["no customers acquired yet"])
+        return LTVResult(settings.method, "month", {}, empty, [words.NO_CUSTOMERS])
     reasons: dict[str, str] = {}
     if settings.method == "auto":
         chosen, reasons = model_by_shape(customers)
@@ -355,7 +354,7 @@ def cohort_ltv(data: Dataset, *, grain: Grain = "quarter", by: str | None = None
             for segment, model in models.items():
                 if segment in chosen:
                     chosen[segment] = model
-                    reasons[segment] = f"{MODELS_BY_KEY[model].label} had the lowest error in the back-test"
+                    reasons[segment] = words.MODEL_LOWEST_ERROR.format(model=MODELS_BY_KEY[model].label)
     else:
         chosen = {s: MODEL_OF_METHOD[settings.method] for s in customers.get_column("segment").unique().to_list()}
     if any(MODELS_BY_KEY[model].uses_purchases for model in chosen.values()):
@@ -381,7 +380,8 @@ def cohort_ltv(data: Dataset, *, grain: Grain = "quarter", by: str | None = None
     diagnostics.update({f"{' / '.join(stratum)}: log_likelihood": fit.log_likelihood
                         for stratum, fit in fits.items() if fit.log_likelihood is not None})
     out = LTVResult(settings.method, "month", params, cohorts,
-                    notes + [f"{group_name((k,), segments)}: {v}" for k, v in reasons.items()]
+                    notes + [words.GROUP_NOTE.format(group=group_name((k,), segments), reason=v)
+                             for k, v in reasons.items()]
                     if settings.method == "auto" else notes, diagnostics)
     out.fits = fits
     out.models = {stratum[-1]: fit.model for stratum, fit in fits.items()}

@@ -38,6 +38,7 @@ import numpy as np
 import polars as pl
 from scipy import special
 
+from finance.ltv import words
 from finance.ltv.groups import group_name
 from finance.ltv.methods import FORMULA, MODELS_BY_KEY, Model, StratumFit, Units
 from finance.ltv.models import FitError
@@ -69,7 +70,7 @@ def shrink(own: StratumFit, toward: StratumFit, tau2: np.ndarray, name: str | No
     corr = own.covariance / np.sqrt(np.outer(var_own, var_own))
     covariance = corr * np.outer(scale, scale)
     return StratumFit(own.stratum, own.model, own.names, log_params, covariance, own.customers,
-                      {**toward.extra, **own.extra}, f"shrunk toward {name or toward.stratum[-1]}",
+                      {**toward.extra, **own.extra}, words.SHRUNK_TOWARD.format(segment=name or toward.stratum[-1]),
                       own.log_likelihood)
 
 
@@ -242,6 +243,9 @@ def fit_strata(customers: pl.DataFrame, models: dict[str, Model], by_dim: bool,
     def name(stratum: tuple[str, ...]) -> str:
         return group_name(stratum, segments)
 
+    def note(stratum: tuple[str, ...], what: str, exc: Exception) -> None:
+        notes.append(words.GROUP_NOTE.format(group=name(stratum), reason=what.format(error=exc)))
+
     def fit_or_fallback(stratum: tuple[str, ...], members: pl.DataFrame, model: Model) -> StratumFit:
         if tracker is not None:
             tracker.begin(Step("fit", stratum, model, members.height))
@@ -252,7 +256,7 @@ def fit_strata(customers: pl.DataFrame, models: dict[str, Model], by_dim: bool,
                 # Enough customers, and still no fit: the model does not describe this business (a
                 # purchase model on steady subscriptions, say). Borrowing another segment's fit would
                 # not either; the churn formula does.
-                notes.append(f"{name(stratum)}: {exc}; the churn formula is used")
+                note(stratum, words.CHURN_FORMULA_USED, exc)
                 return FORMULA.fit(stratum, members)
             if model not in company:
                 try:
@@ -261,11 +265,11 @@ def fit_strata(customers: pl.DataFrame, models: dict[str, Model], by_dim: bool,
                     company[model] = None
             fallback = company[model]
             if fallback is not None and fallback.customers > members.height:
-                notes.append(f"{name(stratum)}: {exc}; the fit over all customers is used")
+                note(stratum, words.COMPANY_FIT_USED, exc)
                 return StratumFit(stratum, model, fallback.names, fallback.log_params, fallback.covariance,
                                   members.height, {**fallback.extra, **MODELS_BY_KEY[model].extra_for(members)},
-                                  "pooled with all customers", fallback.log_likelihood)
-            notes.append(f"{name(stratum)}: {exc}; the churn formula is used")
+                                  words.POOLED_WITH_ALL, fallback.log_likelihood)
+            note(stratum, words.CHURN_FORMULA_USED, exc)
             return FORMULA.fit(stratum, members)
 
     for (segment,), members in customers.group_by("segment", maintain_order=True):
@@ -288,7 +292,8 @@ def fit_strata(customers: pl.DataFrame, models: dict[str, Model], by_dim: bool,
             fits[stratum] = StratumFit(stratum, segment_fit.model, segment_fit.names, segment_fit.log_params,
                                        segment_fit.covariance, group.height,
                                        {**segment_fit.extra, **MODELS_BY_KEY[segment_fit.model].extra_for(group)},
-                                       f"pooled with {name((str(segment),))}", segment_fit.log_likelihood)
+                                       words.POOLED_WITH.format(segment=name((str(segment),))),
+                                       segment_fit.log_likelihood)
         own = {stratum: _aligned(fit, segment_fit) for stratum, fit in own.items()}
         toward = name((str(segment),))
         if len(own) >= 2:

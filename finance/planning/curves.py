@@ -36,6 +36,8 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy import optimize, special
 
+from finance.planning import words
+
 HILL = "hill"
 CONSTANT_CPA = "constant_cpa"
 CURVE_KINDS = (HILL, CONSTANT_CPA)
@@ -261,15 +263,15 @@ def fit_response_curve(channel: str, spend: ArrayLike, customers: ArrayLike, *, 
         raise PlanError(f"channel {channel!r}: spend and customers must be >= 0")
     if s.size < min_points:
         return _constant_cpa_curve(
-            channel, s, y, f"only {s.size} periods of history (need {min_points}): constant CPA assumed"
+            channel, s, y, words.SHORT_HISTORY.format(periods=s.size, needed=min_points)
         )
     if np.ptp(s) == 0:
-        return _constant_cpa_curve(channel, s, y, "spend never varied: constant CPA assumed")
+        return _constant_cpa_curve(channel, s, y, words.SPEND_NEVER_VARIED)
     if np.unique(s[s > 0]).size < 3:
         # K, S and n cannot be identified from fewer than three distinct positive spend levels.
-        return _constant_cpa_curve(channel, s, y, "fewer than 3 distinct spend levels: constant CPA assumed")
+        return _constant_cpa_curve(channel, s, y, words.FEW_SPEND_LEVELS)
     if np.ptp(y) == 0:
-        return _constant_cpa_curve(channel, s, y, "customers never varied with spend: constant CPA assumed")
+        return _constant_cpa_curve(channel, s, y, words.CUSTOMERS_NEVER_VARIED)
 
     s_max, y_max = float(s.max()), float(y.max())
     xs, ys = s / s_max, y / y_max
@@ -298,12 +300,12 @@ def fit_response_curve(channel: str, spend: ArrayLike, customers: ArrayLike, *, 
                 if np.all(np.isfinite(result.x)) and (best is None or result.cost < best.cost):
                     best = result
     if best is None:
-        return _constant_cpa_curve(channel, s, y, "Hill fit failed: constant CPA assumed")
+        return _constant_cpa_curve(channel, s, y, words.HILL_FAILED)
     ss_res = float(np.sum(residuals(best.x) ** 2))
     ss_tot = float(np.sum((ys - ys.mean()) ** 2))
     r_squared = 1.0 - ss_res / ss_tot
     if not math.isfinite(r_squared) or r_squared < 0:
-        return _constant_cpa_curve(channel, s, y, "Hill fit worse than a flat line: constant CPA assumed")
+        return _constant_cpa_curve(channel, s, y, words.HILL_WORSE_THAN_FLAT)
     k, log_half, n = (float(v) for v in best.x)
     params = {"ceiling": k * y_max, "half_saturation": math.exp(log_half) * s_max, "shape": n}
     dof = max(int(s.size) - 3, 1)
@@ -581,17 +583,17 @@ def goal_seek_budget(
                 break
             top *= 2
         else:
-            raise PlanError("LTV:CAC never falls below the target: the budget is unbounded under these curves")
+            raise PlanError(words.UNBOUNDED)
     if top <= floor:
         if meets(floor):
             return floor
-        raise PlanError(f"no budget reaches LTV:CAC {target_ratio:g}")
+        raise PlanError(words.UNREACHABLE_RATIO.format(target=f"{target_ratio:g}"))
     # The ratio can rise then fall (S-shaped curves, shared cost), so scan a log grid for the last total that meets it.
     low = max(floor, top * 1e-6)
     grid = np.unique(np.concatenate([[floor] if floor > 0 else [], np.geomspace(low, top, 80)]))
     verdicts = [meets(float(t)) for t in grid]
     if not any(verdicts):
-        raise PlanError(f"no budget reaches LTV:CAC {target_ratio:g}")
+        raise PlanError(words.UNREACHABLE_RATIO.format(target=f"{target_ratio:g}"))
     last = max(i for i, ok in enumerate(verdicts) if ok)
     if last == len(grid) - 1:
         return float(grid[-1])
@@ -628,9 +630,8 @@ def budget_for_customers(
         spend_cap = locked.get(curve.channel, maximum.get(curve.channel, math.inf))
         reachable += curve.ceiling if math.isinf(spend_cap) else float(curve.customers(spend_cap))
     if target_customers > 0 and target_customers >= reachable:
-        raise PlanError(
-            f"{target_customers:,.1f} customers is unreachable: the curves' ceilings allow at most {reachable:,.1f}"
-        )
+        raise PlanError(words.UNREACHABLE_CEILING.format(customers=f"{target_customers:,.1f}",
+                                                         reachable=f"{reachable:,.1f}"))
 
     def meets(total: float) -> bool:
         plan = allocate(curves, total, ltv, minimum=minimum, maximum=maximum, locked=locked)
@@ -644,10 +645,10 @@ def budget_for_customers(
         if meets(top):
             break
         if top >= cap:
-            raise PlanError(f"{target_customers:,.1f} customers is unreachable within the channels' maximums")
+            raise PlanError(words.UNREACHABLE_IN_BOUNDS.format(customers=f"{target_customers:,.1f}"))
         top = min(top * 2, cap)
     else:
-        raise PlanError(f"{target_customers:,.1f} customers is unreachable at any practical budget")
+        raise PlanError(words.UNREACHABLE_AT_ALL.format(customers=f"{target_customers:,.1f}"))
     bottom = max(floor, top / 2) if top > floor else floor
     if bottom == top:
         return top

@@ -47,6 +47,7 @@ from finance.metrics import table as metrics
 from finance.metrics.cac import CATEGORY_KEYS, acquisition
 from finance.metrics.table import MetricParams
 from finance.planning import curves as planner
+from finance.planning import words
 from finance.planning.curves import DEFAULT_MAX_SHAPE, PlanError, ResponseCurve
 from finance.store.database import ScenarioExists, Store
 from finance.store.dataset import (
@@ -310,8 +311,8 @@ def planning_basis(data: Dataset, params: MetricParams, *, max_shape: float = DE
         customers = group["new_customers"].cast(pl.Float64).to_numpy()
         if not (spend > 0).any():
             if customers.sum() > 0:
-                notes.append(f"{name}: {int(customers.sum()):,} customers acquired with no direct spend; "
-                             "not planned (no spend to project from)")
+                notes.append(words.CHANNEL_NOTE.format(
+                    channel=name, reason=words.NO_DIRECT_SPEND.format(customers=f"{int(customers.sum()):,}")))
             continue
         curve = planner.fit_response_curve(str(name), spend, customers, max_shape=max_shape)
         mine = cohorts.filter(channel_key(pl.col("dim")) == channel_name_key(str(name)))
@@ -338,7 +339,7 @@ def planning_basis(data: Dataset, params: MetricParams, *, max_shape: float = DE
     pooled = pooled_value / pooled_weight if pooled_weight else None
     for name, basis in list(channels.items()):
         if basis.ltv is None:
-            notes.append(f"{name}: no LTV yet (no recent customers); the blended LTV is used")
+            notes.append(words.CHANNEL_NOTE.format(channel=name, reason=words.NO_LTV_YET))
             channels[name] = ChannelBasis(name, basis.curve, pooled, pooled, pooled,
                                           _blend_margin(channels), basis.history)
     starts = {
@@ -423,7 +424,7 @@ def project(basis: PlanningBasis, lines: Iterable[PlanLine], *, name: str = "pla
         margins[i, :len(b.margin_curve)] = b.margin_curve
         low, high = _quantiles(customers_draws[:, i], basis.interval)
         if b.curve.warning and s > 0:
-            warnings.append(f"{channel}: {b.curve.warning}")
+            warnings.append(words.CHANNEL_NOTE.format(channel=channel, reason=b.curve.warning))
         seen = b.history["direct_spend"].max()
         if s > 0 and isinstance(seen, float) and s > EXTRAPOLATION * seen:
             beyond.append(f"{channel} {s / seen:.1f}x")
@@ -434,8 +435,7 @@ def project(basis: PlanningBasis, lines: Iterable[PlanLine], *, name: str = "pla
                      "ltv": b.ltv, "curve": b.curve.kind, "r_squared": b.curve.r_squared,
                      "warning": b.curve.warning})
     if beyond:
-        warnings.append("Beyond the most each channel has spent in a quarter, so its curve is extrapolated: "
-                        + ", ".join(beyond))
+        warnings.append(words.EXTRAPOLATED.format(channels=", ".join(beyond)))
     spend_f, spend_sm_f = float(spend), float(spend_sm)
     total = customers_point.sum()
     total_draws = customers_draws.sum(axis=1)
@@ -647,9 +647,7 @@ def budget_for_ratio(basis: PlanningBasis, lines: Iterable[PlanLine], target: fl
     amount = Decimal(repr(total)).quantize(CENT, rounding="ROUND_FLOOR")
     limited = total >= cap * (1 - 1e-6)
     plan, _ = optimise(basis, checked, total=amount, bounds=Bounds(minimum, maximum, bounds.locked))
-    note = (f"LTV:CAC stays at or above {target:g}x up to every channel's maximum: the budget is capped by the "
-            "bounds, not by the target" if limited else
-            f"the largest budget whose projected LTV:CAC is at least {target:g}x")
+    note = (words.CAPPED_BY_BOUNDS if limited else words.LARGEST_AT_RATIO).format(target=f"{target:g}x")
     return GoalSeek(plan, amount, limited, note)
 
 
@@ -670,7 +668,7 @@ def budget_for_customers(basis: PlanningBasis, lines: Iterable[PlanLine], target
                                          locked=locks)
     amount = Decimal(repr(total)).quantize(CENT, rounding="ROUND_CEILING")
     plan, _ = optimise(basis, checked, total=amount, bounds=Bounds(minimum, maximum, bounds.locked))
-    return GoalSeek(plan, amount, False, f"the smallest budget projected to acquire {target:,.0f} new customers")
+    return GoalSeek(plan, amount, False, words.SMALLEST_FOR_CUSTOMERS.format(customers=f"{target:,.0f}"))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -728,7 +726,7 @@ class Scenario:
 def check_name(name: str) -> str:
     clean = " ".join(str(name).split())
     if not clean:
-        raise PlanError("a scenario needs a name")
+        raise PlanError(words.NEEDS_A_NAME)
     if len(clean) > MAX_NAME:
         raise PlanError(f"scenario names are at most {MAX_NAME} characters; {clean[:20]!r}... has {len(clean)}")
     return clean
@@ -747,7 +745,7 @@ def save_scenario(store: Store, scenario: Scenario, *, overwrite: bool = False) 
         store.save_scenario(name, scenario.period, scenario.kind, scenario.note, scenario.settings, lines,
                             overwrite=overwrite)
     except ScenarioExists:
-        raise PlanError(f"a scenario named {name!r} exists; choose another name or replace it") from None
+        raise PlanError(words.NAME_TAKEN.format(name=repr(name))) from None
     return load_scenario(store, name)
 
 

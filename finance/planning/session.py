@@ -25,10 +25,11 @@ from decimal import Decimal
 from typing import Literal
 
 from finance.planning import plans as sc
+from finance.planning import words
 from finance.planning.curves import PlanError
 from finance.planning.plans import Bounds, GoalSeek, PlanLine, PlanningBasis
 
-WORKING = "Working plan"
+WORKING = words.WORKING
 """The working plan's name in projections, comparisons and the board pack."""
 
 GoalKind = Literal["ratio", "customers"]
@@ -137,9 +138,9 @@ class PlanSession:
         """The budget request for the board pack: this working plan and :meth:`optimised_lines`."""
         if self.saved_as is not None:
             name, kind = self.saved_as
-            source = f"the planner's working plan, saved as a scenario ({kind})"
+            source = words.SAVED_WORKING_PLAN.format(kind=kind)
         else:
-            name, source = WORKING, "the planner's working plan"
+            name, source = WORKING, words.WORKING_PLAN
         return PackPlan(name, self.working, self.optimised_lines(), source)
 
     # --- transitions ----------------------------------------------------------------------------
@@ -193,21 +194,21 @@ class PlanSession:
             goal = Goal("customers", customers, bounds,
                         sc.budget_for_customers(self.basis, self.working, customers, bounds=bounds))
         else:
-            raise PlanError("goal seek needs one target: an LTV:CAC or a number of new customers")
+            raise PlanError(words.NO_TARGET)
         self.goal = goal
         return goal
 
     def adopt_optimised(self) -> None:
         """The optimised split becomes the working plan (its shared lines already carry any scaling)."""
         if self.optimised is None:
-            raise PlanError("nothing to adopt: optimise the split first")
+            raise PlanError(words.NOTHING_OPTIMISED)
         lines, self.optimised = self.optimised.lines, None
         self._replace(lines)
 
     def adopt_goal(self) -> None:
         """The goal-seek plan becomes the working plan (its shared lines already carry any scaling)."""
         if self.goal is None:
-            raise PlanError("nothing to adopt: run a goal seek first")
+            raise PlanError(words.NOTHING_SOUGHT)
         lines, self.goal = self.goal.lines, None
         self._replace(lines)
 
@@ -231,7 +232,7 @@ class PlanSession:
                 self.optimise(asked.requested, asked.bounds)
             except PlanError as exc:
                 self.optimised = None
-                messages.append(f"The optimised split no longer fits this plan: {exc}")
+                messages.append(words.SPLIT_NO_LONGER_FITS.format(reason=exc))
         if self.goal is not None:
             sought = self.goal
             try:
@@ -241,7 +242,7 @@ class PlanSession:
                     self.goal_seek(customers=sought.target, bounds=sought.bounds)
             except PlanError as exc:
                 self.goal = None
-                messages.append(f"The goal seek no longer fits this plan: {exc}")
+                messages.append(words.GOAL_NO_LONGER_FITS.format(reason=exc))
         return messages
 
     # --- internals ------------------------------------------------------------------------------

@@ -101,18 +101,22 @@ def N_(message: str) -> str:
 def declared_labels() -> list[str]:
     """English words declared below the present layer that the dashboard and the pack show translated
     (by their words as the msgid): the metric registry's labels, the cost categories, the health bands,
-    the assumptions' labels, the response curves' names, the projected figures' labels, and the import
-    problems' titles and what each expected."""
+    the assumptions' labels, the response curves' names, the projected figures' labels, the import
+    problems' titles and what each expected, and the LTV and planning layers' names and sentence templates
+    (``finance.ltv.words``, ``finance.planning.words``)."""
     from finance.domain.assumptions import LABELS
     from finance.domain.problems import CODES, TITLES
     from finance.domain.schema import BAND_LABELS, CATEGORIES
+    from finance.ltv import words as ltv_words
     from finance.metrics import measures
+    from finance.planning import words as plan_words
     from finance.planning.curves import CURVE_NAMES
     from finance.planning.plans import FIGURES
 
     return [*(figure.label for figure in measures.FIGURES), *(c.label for c in CATEGORIES.values()), *BAND_LABELS,
             *LABELS.values(), *CURVE_NAMES.values(), *(label for label, _unit in FIGURES.values()),
-            *TITLES.values(), *(expected for _severity, expected in CODES.values())]
+            *TITLES.values(), *(expected for _severity, expected in CODES.values()),
+            *ltv_words.LABELS, *plan_words.LABELS]
 
 
 KEYWORDS = {"_": None, "N_": None, "ngettext": (1, 2)}

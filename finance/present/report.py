@@ -39,8 +39,8 @@ from finance.metrics.params import metric_params, resolve
 from finance.metrics.table import compute
 from finance.planning import plans as sc
 from finance.planning.curves import CURVE_NAMES, PlanError
-from finance.planning.session import PackPlan
-from finance.present import charts, exports, formats, methodology_doc, pdf, summary
+from finance.planning.session import WORKING, PackPlan
+from finance.present import charts, exports, formats, methodology_doc, pdf, phrases, summary
 from finance.present.i18n import N_, _, language
 from finance.store.database import DEMO_SETTING, PROJECT_DIR, Store
 from finance.store.dataset import Dataset
@@ -317,9 +317,10 @@ def _plan(data: Dataset, assumptions: Assumptions, method: Method, saved: sc.Sce
     if basis is None:
         basis = sc.planning_basis(data, metric_params(assumptions, method=method), check=check)
     last = basis.last_label
-    warnings = list(basis.notes)
+    warnings = phrases.texts(basis.notes)  # the planner's English sentences, in the language
     if given is not None:
-        name, lines, note, source = given.name, given.lines, given.note, given.source
+        name, lines, note, source = given.name, given.lines, given.note, phrases.text(given.source)
+        name = _(WORKING) if name == WORKING else name  # a saved scenario's name is the user's own
     elif saved is not None:
         name, lines, note = saved.name, saved.lines, saved.note
         updated = _(", updated {day} {time}").format(day=formats.day(saved.updated_at.date()),
@@ -344,7 +345,7 @@ def _plan(data: Dataset, assumptions: Assumptions, method: Method, saved: sc.Sce
         raise PlanError(f"the budget request {name!r} cannot be projected: {exc}") from None
     baseline = sc.project(basis, basis.starts["last_quarter"], name=_(BASELINE))
     optimised = sc.project(basis, optimised_lines, name=_(OPTIMISED))
-    warnings += [f"{p.name}: {w}" for p in (request, optimised) for w in p.warnings]
+    warnings += [f"{p.name}: {phrases.text(w)}" for p in (request, optimised) for w in p.warnings]
     return _Plan(basis, request, baseline, optimised, note, source, warnings)
 
 

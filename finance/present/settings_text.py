@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import calendar
 import json
+import re
 from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -17,6 +18,7 @@ from typing import Any
 import polars as pl
 from babel.dates import get_month_names
 
+from finance.domain import literal
 from finance.domain.assumptions import LABELS, Assumptions
 from finance.domain.schema import MONEY_KINDS, file_kind
 from finance.ingest.sources import SourceMapping
@@ -87,7 +89,9 @@ def change_text(action: str, detail: str | None) -> str:
     if action == "currency" and "from" in parsed and "to" in parsed:
         rows = sum(int(n) for per_kind in (parsed.get("converted") or {}).values() if isinstance(per_kind, Mapping)
                    for n in per_kind.values() if isinstance(n, int))
-        return f"Reporting currency: {parsed['from']} → {parsed['to']} ({rows:,} rows converted again)"
+        return ngettext("Reporting currency: {before} → {after} ({rows} row converted again)",
+                        "Reporting currency: {before} → {after} ({rows} rows converted again)", rows).format(
+            before=parsed["from"], after=parsed["to"], rows=formats.count(rows))
     if "key" in parsed and str(parsed["key"]).startswith("source."):
         return _source_text(str(parsed["key"]), parsed.get("to"))
     if "key" in parsed:
@@ -103,11 +107,39 @@ def _source_text(key: str, stored: Any) -> str:
     """A remembered source mapping in words: which file layout, and how much of it is mapped."""
     kind = key.split(".")[1] if key.count(".") >= 2 else "file"
     mapping = SourceMapping.from_json(kind, key, stored if isinstance(stored, str) else None)
-    counted = [f"{len(part)} {what}{'' if len(part) == 1 else 's'}"
-               for part, what in ((mapping.columns, "column"), (mapping.categories, "category label"),
-                                  (mapping.channels, "channel value")) if part]
-    name = f"{kind} files laid out like {mapping.name}" if mapping.name else f"a layout of {kind} files"
-    return f"How to read {name}: {', '.join(counted) or 'nothing'} mapped"
+    counted = []
+    if mapping.columns:
+        counted.append(ngettext("{count} column", "{count} columns", len(mapping.columns)))
+    if mapping.categories:
+        counted.append(ngettext("{count} category label", "{count} category labels", len(mapping.categories)))
+    if mapping.channels:
+        counted.append(ngettext("{count} channel value", "{count} channel values", len(mapping.channels)))
+    sizes = [len(part) for part in (mapping.columns, mapping.categories, mapping.channels) if part]
+    counted = [words.format(count=formats.count(size)) for words, size in zip(counted, sizes, strict=True)]
+    kind_words = _(KIND_WORDS[kind]) if kind in KIND_WORDS else kind
+    name = (_("{kind} files laid out like {name}").format(kind=kind_words, name=mapping.name) if mapping.name
+            else _("a layout of {kind} files").format(kind=kind_words))
+    return _("How to read {files}: {mapped} mapped").format(files=name, mapped=", ".join(counted) or _("nothing"))
+
+
+STORE_REFUSED = re.compile(r"the reporting currency stays (?P<before>\w+): (?P<missing>\d+) rate\(s\) missing to "
+                           r"convert the stored amounts to (?P<after>\w+): (?P<detail>.*)", re.DOTALL)
+"""The store's refusal of a reporting currency for want of rates (``finance.store.fx.set_reporting_currency``)."""
+
+
+def currency_refusal(message: str) -> str:
+    """Why the reporting currency was not changed, in words and Markdown-safe: the store's refusal for
+    want of exchange rates in the language (the rows it names as the store wrote them), another as it is."""
+    found = STORE_REFUSED.fullmatch(message)
+    if found is None:
+        return _("Nothing was changed: {reason}").format(reason=literal.markdown(message))
+    missing = int(found["missing"])
+    return ngettext("Nothing was changed: the reporting currency stays {before}, because {missing} exchange rate is "
+                    "missing to convert the stored amounts to {after}: {detail}",
+                    "Nothing was changed: the reporting currency stays {before}, because {missing} exchange rates "
+                    "are missing to convert the stored amounts to {after}: {detail}", missing).format(
+        before=found["before"], after=found["after"], missing=formats.count(missing),
+        detail=literal.markdown(found["detail"]))
 
 
 def import_history(log: pl.DataFrame, currency: str) -> pl.DataFrame:

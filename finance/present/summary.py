@@ -25,6 +25,8 @@ MODEL_WORDS = {"formula": N_("the churn formula"), "bgnbd": N_("BG/NBD"), "sbg":
 METHOD_WORDS = {"auto": N_("recommended"), "formula": N_("churn formula"), "bgnbd": N_("purchase model"),
                 "cohort": N_("cohort retention")}
 """Each LTV method in a sentence (``finance.metrics.table.METHOD_WORDS``, in the language)."""
+STATUS_WORDS = {"complete": N_("complete"), "partial": N_("partial"), "awaiting revenue": N_("awaiting revenue")}
+"""A period's standing against the revenue ledger (``finance.metrics.table.STATUSES``), in the language."""
 KIND_WORDS = {"spend": N_("spend"), "funnel": N_("funnel"), "customers": N_("customers"), "revenue": N_("revenue")}
 """The kinds of imported file (``finance.domain.schema.KINDS``) in a sentence."""
 CAC_BASIS_WORDS = {"marketing": N_("fully loaded CAC (every cost category but sales)"),
@@ -35,6 +37,11 @@ CAC_BASIS_WORDS = {"marketing": N_("fully loaded CAC (every cost category but sa
 def band_words() -> dict[str, str]:
     """Each health band and its words in the language being written in (for ``pl.Expr.replace``)."""
     return {name: _(words) for name, words in BAND_WORDS.items()}
+
+
+def status_words() -> dict[str, str]:
+    """Each period status and its words in the language being written in (for ``pl.Expr.replace``)."""
+    return {name: _(words) for name, words in STATUS_WORDS.items()}
 
 
 def band(name: str | None) -> str:

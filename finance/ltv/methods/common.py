@@ -12,6 +12,8 @@ from typing import Literal
 
 import numpy as np
 
+from finance.ltv.words import OWN_FIT
+
 Model = Literal["formula", "sbg", "bgnbd"]
 """The model of a stratum: the churn formula, sBG retention or BG/NBD purchasing (with Gamma-Gamma spend)."""
 
@@ -44,7 +46,7 @@ class StratumFit:
     customers: int
     extra: dict[str, float] = field(default_factory=dict)
     """Model constants that are not uncertain parameters (margin %, a fallback spend)."""
-    source: str = "own fit"
+    source: str = OWN_FIT
     """"own fit", "shrunk toward <segment>" or "pooled with <segment>": how the stratum got its parameters."""
     log_likelihood: float | None = None
 
