@@ -355,3 +355,16 @@ def test_every_editor_action_a_page_names_is_translated() -> None:
                         named.append((path.name, action.value))
     assert len(named) >= 9, named
     assert [n for n in named if n[1] not in EDITOR_ACTIONS] == []
+
+
+@pytest.mark.parametrize(("code", "joined", "two", "aside"), [
+    ("en", "range 1x; 2x", "LTV by BG/NBD. It held", "LTV (DTC)"),
+    ("fr", "range 1x ; 2x", "LTV by BG/NBD. It held", "LTV (DTC)"),
+    ("ja", "range 1x、2x", "LTV by BG/NBD。It held", "LTV（DTC）"),
+])
+def test_clauses_sentences_and_asides_are_joined_as_the_language_joins_them(code: str, joined: str, two: str,
+                                                                            aside: str) -> None:
+    with speaking(code):
+        assert formats.clauses(["range 1x", None, "", "2x"]) == joined
+        assert formats.sentences("LTV by BG/NBD", "It held") == two and formats.sentences("", "It held") == "It held"
+        assert formats.aside("LTV", "DTC") == aside and formats.aside("LTV", "") == "LTV"

@@ -905,9 +905,10 @@ def channel_efficiency(rows: pl.DataFrame, dimension: str = "channel",
     if label:
         subtitle = f"{label}: {subtitle}"
     if missing:
-        subtitle += "; " + _("n/a (no CAC or LTV): {names}").format(names=", ".join(missing))
+        subtitle = formats.clauses([subtitle, _("n/a (no CAC or LTV): {names}").format(names=", ".join(missing))])
     if unlabelled:
-        subtitle += "; " + _("no room to label (hover for them): {names}").format(names=", ".join(unlabelled))
+        subtitle = formats.clauses([subtitle, _("no room to label (hover for them): {names}").format(
+            names=", ".join(unlabelled))])
     fig.update_layout(title={"text": title, "subtitle": {"text": subtitle}})
     if log:
         fig.update_xaxes(title_text=_("{cac} per new customer (log scale)").format(cac=words), type="log",

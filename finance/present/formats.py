@@ -40,7 +40,7 @@ import functools
 import math
 import numbers
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
@@ -371,6 +371,22 @@ def d3_separators() -> str:
 def listed(items: Sequence[str]) -> str:
     """Items joined as the language joins a list: ``a, b, and c``, ``a, b et c``, ``a、b、c``."""
     return format_list(list(items), locale=locale()) if items else ""
+
+
+def clauses(parts: Iterable[str | None]) -> str:
+    """Clauses joined as the language joins them: ``a; b`` in English, ``a ; b`` in French, ``a、b`` in Japanese
+    (the empty ones left out)."""
+    return _("; ").join(part for part in parts if part)
+
+
+def sentences(first: str, second: str) -> str:
+    """Two sentences, the first without its full stop: ``First. Second``; ``First。Second`` in Japanese."""
+    return _("{first}. {second}").format(first=first, second=second) if first and second else first or second
+
+
+def aside(text: str, detail: str) -> str:
+    """``text (detail)``: the language's brackets (full-width in Japanese); ``text`` without a detail."""
+    return _("{text} ({detail})").format(text=text, detail=detail) if detail else text
 
 
 def cell_writer(unit: str, currency: str = DEFAULT_CURRENCY) -> Callable[[Any], str] | None:

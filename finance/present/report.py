@@ -357,7 +357,7 @@ def _assumption_rows(settings: Mapping[str, Any], assumptions: Assumptions, curr
               *(_("{low} to {high}").format(low=formats.threshold(low), high=formats.threshold(high))
                 for low, high in itertools.pairwise(edges)),
               _("{edge} and over").format(edge=formats.threshold(edges[-1]))]
-    bands = "; ".join(f"{summary.band(label)} {bound}" for label, bound in zip(BAND_LABELS, bounds, strict=True))
+    bands = formats.clauses(f"{summary.band(label)} {bound}" for label, bound in zip(BAND_LABELS, bounds, strict=True))
     low, high = sc.CHANGE_LIMITS
     window = settings["window_months"]
     grain = _(GRAIN_WORDS.get(settings["grain"], settings["grain"]))
@@ -538,8 +538,7 @@ def _change(latest: Any, previous: Any, prior: str | None) -> str | None:
 
 
 def _joined(*parts: str | None) -> str | None:
-    text = "; ".join(p for p in parts if p)
-    return text or None
+    return formats.clauses(parts) or None
 
 
 def _range(pack: BoardPack, low: Any, high: Any, kind: str) -> str | None:

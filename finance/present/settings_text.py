@@ -85,7 +85,7 @@ def change_text(action: str, detail: str | None) -> str:
                 label = _(LABELS[name]) if name in LABELS else name.replace("_", " ")
                 parts.append(f"{label}: {assumption_value(name, change.get('from'))} → "
                              f"{assumption_value(name, change.get('to'))}")
-        return "; ".join(parts) or _("no change")
+        return formats.clauses(parts) or _("no change")
     if action == "currency" and "from" in parsed and "to" in parsed:
         rows = sum(int(n) for per_kind in (parsed.get("converted") or {}).values() if isinstance(per_kind, Mapping)
                    for n in per_kind.values() if isinstance(n, int))

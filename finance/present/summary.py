@@ -82,26 +82,26 @@ def model_sentence(result: MetricsResult, label: str | None = None) -> str:
     parts = [_("{model} for {segments}").format(model=_(MODEL_WORDS[m]) if m in MODEL_WORDS else m,
                                                 segments=", ".join(segs)) for m, segs in by_model.items()]
     name = label or (_(METHOD_WORDS[result.ltv.method]) if result.ltv.method in METHOD_WORDS else result.ltv.method)
-    text = _("LTV by the {method} method").format(method=name) + (f" ({'; '.join(parts)})" if parts else "")
+    text = formats.aside(_("LTV by the {method} method").format(method=name), formats.clauses(parts))
     check = result.check
     if check is None:
-        return text + ". " + _("The model check against this history is still running.")
+        return formats.sentences(text, _("The model check against this history is still running."))
     by_horizon = check.scores.get(result.ltv.method, {}).get("", {})
     horizon = next((h for h in ("12", "6", "3") if by_horizon.get(h) and by_horizon[h].mape is not None), None)
     if horizon is None:
-        return text + ". " + _("Too little history for a back-test yet: each segment's model was chosen by the "
-                               "shape of its payments.")
+        return formats.sentences(text, _("Too little history for a back-test yet: each segment's model was chosen "
+                                         "by the shape of its payments."))
     score = by_horizon[horizon]
     held = _("; its {interval} range held {coverage} of the time").format(
         interval=formats.percent(check.interval, places=0), coverage=formats.percent(score.coverage, places=0)) \
         if score.coverage is not None else ""
-    return text + ". " + ngettext(
+    return formats.sentences(text, ngettext(
         "In back-tests at {cutoffs} past quarter-end its {horizon}-month forecasts were within {error} on average "
         "(bias {bias}){held}.",
         "In back-tests at {cutoffs} past quarter-ends its {horizon}-month forecasts were within {error} on average "
         "(bias {bias}){held}.", len(check.cutoffs)).format(
         cutoffs=len(check.cutoffs), horizon=horizon, error=formats.percent(score.mape),
-        bias=formats.percent(score.bias, signed=True), held=held)
+        bias=formats.percent(score.bias, signed=True), held=held))
 
 
 def finding(row: Mapping[str, Any], period: str, target: float, mix: Mix | None = None,
@@ -179,4 +179,4 @@ def ltv_cac_detail(row: Mapping[str, Any], target: float) -> str:
                                                        high=formats.ratio(row["ltv_cac_high"])))
     if chance := chance_text(row, target):
         parts.append(chance)
-    return "; ".join(parts)
+    return formats.clauses(parts)
