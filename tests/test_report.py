@@ -209,7 +209,7 @@ def test_xlsx_has_one_sheet_per_table_numbers_as_numbers_and_no_formula(workbook
                     assert cell.number_format == exports.PERCENT_FORMAT, (name, source)
     assert money_cells > 100 and counted > 50
     assumptions = {row[0].value: row[1].value for row in workbook[exports.ASSUMPTIONS_SHEET].iter_rows(min_row=2)}
-    assert assumptions["LTV method"] == "auto" and assumptions["Budget request"] == REQUEST
+    assert assumptions["LTV method"] == "recommended (auto)" and assumptions["Budget request"] == REQUEST
     assert assumptions["Data as of"] == "2025-12-31"
     assert assumptions["Default gross margin"] == pytest.approx(0.7)
 

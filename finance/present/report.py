@@ -367,7 +367,9 @@ def _assumption_rows(settings: Mapping[str, Any], assumptions: Assumptions, curr
         (_("Currency"), currency, "text"),
         (_("Grain and window"), f"{grain}, " + (_("trailing {months} months").format(months=window) if window else
                                                  _("each quarter alone")), "text"),
-        (_("LTV method"), settings["ltv_method"], "text"),  # the key the command line takes: auto, formula...
+        # in words, with the key the command line takes: "recommended (auto)"
+        (_("LTV method"), formats.aside(_(summary.METHOD_WORDS[method]), method) if (method := settings["ltv_method"])
+         in summary.METHOD_WORDS else method, "text"),
         (_(LABELS["horizon_months"]), settings["ltv_horizon_months"], "int"),
         (_(LABELS["annual_discount_rate"]), settings["annual_discount_rate"], "percent"),
         (_(LABELS["default_gross_margin"]), settings["default_gross_margin"], "percent"),
