@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -345,8 +346,8 @@ def test_a_currency_refused_for_want_of_rates_says_so_in_the_language(
 
 @pytest.mark.parametrize("code", LANGUAGES)
 def test_the_import_history_is_written_in_the_language(tmp_path: Path, code: str) -> None:
-    """The Data page's import history (written here, in ``settings_text``): kinds, counts and statuses in
-    the language, its headers the page's keys."""
+    """The Data page's import history (written in ``settings_text``): headers, kinds, counts, months and
+    statuses in the language; file names and people as stored."""
     customers = tmp_path / "c.csv"
     customers.write_text("customer_id,acquired_on\nC1,2025-01-15\nC2,2025-02-03\n")
     spend = tmp_path / "s.csv"
@@ -358,10 +359,12 @@ def test_the_import_history_is_written_in_the_language(tmp_path: Path, code: str
         with speaking(code):
             history = settings_text.import_history(store.imports(), "USD")
             rows = {r["#"]: r for r in history.iter_rows(named=True)}
-            assert rows["#1"]["Status"] == _("in force") != "in force"
-            assert rows["#2"]["Status"].startswith(_("undone {when}").split("{")[0])
-            assert rows["#2"]["Total"] == ngettext("{count} customer", "{count} customers", 2).format(count="2")
-            assert rows["#1"]["Kind"].lower() == _("spend").lower()
-            assert rows["#1"]["Covers"] == "2025-01\u20132025-03"
+            status, total, kind, covers = _("Status"), _("Total"), _("Kind"), _("Covers")
+            assert rows["#1"][status] == _("in force") != "in force"
+            assert rows["#2"][status].startswith(_("undone {moment}").split("{")[0])
+            assert rows["#2"][total] == ngettext("{count} customer", "{count} customers", 2).format(count="2")
+            assert rows["#1"][kind].lower() == _("spend").lower()
+            assert rows["#1"][covers] == _("{start}\u2013{end}").format(start=formats.month(date(2025, 1, 1)),
+                                                                      end=formats.month(date(2025, 3, 1)))
             assert untranslated([str(v) for r in rows.values() for v in r.values() if v is not None], code,
                                 {"ops", "example", "com", "csv"}) == {}
