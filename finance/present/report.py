@@ -335,7 +335,8 @@ def _plan(data: Dataset, assumptions: Assumptions, method: Method, saved: sc.Sce
         name, lines, note = _("Repeat of {period}").format(period=last), basis.starts["last_quarter"], ""
         source = _("no saved budget request: last quarter's spend repeated")
         warnings.append(_("No budget request is saved, so the request shown is {period}'s spend repeated; save a "
-                          "scenario of kind \"request\" in the planner to put it here.").format(period=last))
+                          "scenario of kind \"{kind}\" in the planner to put it here.").format(
+            period=last, kind=_("request")))  # the kind as the planner's choice writes it
     if name in (_(BASELINE), _(OPTIMISED)):  # the comparison needs three distinct names
         name = _("{name} (request)").format(name=name)
     try:
