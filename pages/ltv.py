@@ -20,10 +20,10 @@ if rows.is_empty() or rows.get_column("ltv").is_null().all():
     st.stop()
 result = ctx.metrics()
 model = result.ltv
-st.caption(widgets.method_sentence(result) + " " + _(
+st.caption(formats.then(widgets.method_sentence(result), _(
     "Gross margin, {months}-month horizon, {rate} annual discount rate; ranges are {interval} intervals.").format(
     months=ctx.assumptions.horizon_months, rate=formats.percent(ctx.assumptions.annual_discount_rate, places=0),
-    interval=summary.interval()))
+    interval=summary.interval())))
 st.plotly_chart(ctx.chart(charts.cohort_heatmap, source="cohorts"), key="ltv.heatmap")
 known = rows.filter(pl.col("ltv").is_not_null())
 latest = headline_row(known) or known.row(-1, named=True)

@@ -29,8 +29,8 @@ st.title(_("Budget planner"))
 try:
     basis = loaders.load_basis(ctx.path, ctx.version, ctx.view.method, ctx.checked, loaders.ProgressNote())
 except PlanError as exc:
-    st.info(_("No history to plan from yet: {reason}.").format(reason=literal.markdown(phrases.text(exc))) + " "
-            + _("Load spend, funnel, customers and revenue files on the **Data** page."))
+    st.info(formats.then(_("No history to plan from yet: {reason}.").format(reason=literal.markdown(phrases.text(exc))),
+                         _("Load spend, funnel, customers and revenue files on the **Data** page.")))
     st.stop()
 
 quarters = max(b.history.height for b in basis.channels.values())

@@ -375,3 +375,4 @@ def test_clauses_sentences_and_asides_are_joined_as_the_language_joins_them(code
         assert formats.clauses(["range 1x", None, "", "2x"]) == joined
         assert formats.sentences("LTV by BG/NBD", "It held") == two and formats.sentences("", "It held") == "It held"
         assert formats.aside("LTV", "DTC") == aside and formats.aside("LTV", "") == "LTV"
+        assert formats.then("A.", "", "B.", "C.") == ("A.B.C." if code == "ja" else "A. B. C.")

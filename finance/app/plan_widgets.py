@@ -222,8 +222,8 @@ def curve_text(curve: ResponseCurve, currency: str) -> str:
         quarters=quarters, r_squared=f"{curve.r_squared:.3f}") if curve.r_squared is not None \
         else _(", over {quarters} quarters.").format(quarters=quarters)
     said = phrases.text(curve.warning) if curve.warning else ""
-    warning = " " + _("{sentence}.").format(sentence=literal.markdown(said[0].upper() + said[1:])) if said else ""
-    return text + fit + warning
+    warning = _("{sentence}.").format(sentence=literal.markdown(said[0].upper() + said[1:])) if said else ""
+    return formats.then(text + fit, warning)
 
 
 def board_pack(ctx: Context, session: PlanSession, saved_names: Sequence[str]) -> None:

@@ -45,7 +45,7 @@ NO_DATA = N_("No data for this selection yet.")
 
 def no_data(message: str = NO_DATA) -> None:
     """``message`` (translated where it is declared or here) and where to load the data."""
-    st.info(_(message) + " " + _("Load spend, funnel, customers and revenue files on the **Data** page."))
+    st.info(formats.then(_(message), _("Load spend, funnel, customers and revenue files on the **Data** page.")))
 
 
 def column_config(columns: Sequence[str], currency: str, **labels: str) -> dict[str, Any]:

@@ -384,6 +384,14 @@ def sentences(first: str, second: str) -> str:
     return _("{first}. {second}").format(first=first, second=second) if first and second else first or second
 
 
+def then(*written: str) -> str:
+    """Whole sentences one after the other: ``First. Second.``; in Japanese with no space (``…。…。``)."""
+    text = ""
+    for sentence in (w for w in written if w):
+        text = _("{first} {second}").format(first=text, second=sentence) if text else sentence
+    return text
+
+
 def aside(text: str, detail: str) -> str:
     """``text (detail)``: the language's brackets (full-width in Japanese); ``text`` without a detail."""
     return _("{text} ({detail})").format(text=text, detail=detail) if detail else text

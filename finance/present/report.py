@@ -642,8 +642,8 @@ def _key_figures(pack: BoardPack, sheets: Mapping[str, pl.DataFrame]) -> pdf.Sec
         ("quarter", N_("Quarter"), "text"), ("ltv", N_("LTV"), "money"), ("cac", N_("Fully loaded CAC"), "money"),
         ("ltv_cac", N_("LTV:CAC"), "ratio"), ("ltv_cac_low", N_("Low"), "ratio"), ("ltv_cac_high", N_("High"), "ratio"),
         ("band", N_("Band"), "text"), ("payback_months", N_("Payback"), "months"), ("roi", N_("ROI"), "percent")],
-        note=_("Low and high: LTV:CAC at the ends of the LTV range. Every quarter is in the XLSX pack.") + " "
-        + pack.model_note)
+        note=formats.then(_("Low and high: LTV:CAC at the ends of the LTV range. Every quarter is in the XLSX pack."),
+                          pack.model_note))
     return pdf.Section(_(SECTIONS[1]), [
         pdf.Columns([pdf.Table(_("{period} against the prior quarter").format(period=pack.period), comparison,
                                right=(pack.period, prior_header, change_header)),
