@@ -53,12 +53,11 @@ for method in METHODS:
         head["Bias"]: score.bias if score and score.bias is not None else None,
         head["Range held"]: score.coverage if score and score.coverage is not None else None,
     })
-money = st.column_config.NumberColumn(format=formats.table_format("money", ctx.currency))
-percent = st.column_config.NumberColumn(format=formats.table_format("fraction"))
-st.dataframe(pl.DataFrame(comparison), hide_index=True, key="ltv.methods",
-             column_config={head["LTV"]: money, head["Low"]: money, head["High"]: money,
-                            head["LTV:CAC"]: st.column_config.NumberColumn(format=formats.table_format("ratio")),
-                            head["Forecast error"]: percent, head["Bias"]: percent, head["Range held"]: percent})
+UNITS = {head["LTV"]: "money", head["Low"]: "money", head["High"]: "money", head["LTV:CAC"]: "ratio",
+         head["Forecast error"]: "fraction", head["Bias"]: "fraction", head["Range held"]: "fraction",
+         head["Months ahead"]: "count", head["Forecasts"]: "count"}
+"""The LTV page's own tables' numbers by unit (written by ``widgets.shown``, in the page's language)."""
+st.dataframe(widgets.shown(pl.DataFrame(comparison), ctx.currency, UNITS), hide_index=True, key="ltv.methods")
 
 st.subheader(_("Model check"))
 if check is None:
@@ -81,8 +80,7 @@ else:
             table.append({head["Method"]: _(sidebar.METHOD_LABELS[method]), head["Months ahead"]: int(horizon),
                           head["Forecasts"]: score.predictions, head["Bias"]: score.bias,
                           head["Forecast error"]: score.mape, head["Range held"]: score.coverage})
-    st.dataframe(pl.DataFrame(table), hide_index=True, key="ltv.check",
-                 column_config={head["Bias"]: percent, head["Forecast error"]: percent, head["Range held"]: percent})
+    st.dataframe(widgets.shown(pl.DataFrame(table), ctx.currency, UNITS), hide_index=True, key="ltv.check")
     picks = [{_("Segment"): model.group_name((segment,)),
               _("Model"): _(summary.MODEL_WORDS[choice]) if choice in summary.MODEL_WORDS else choice,
               _("Why"): phrases.text(check.reasons.get(segment, ""))}

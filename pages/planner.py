@@ -7,7 +7,7 @@ import functools
 import polars as pl
 import streamlit as st
 
-from finance.app import auth, loaders, plan_widgets, planner, sidebar
+from finance.app import auth, loaders, plan_widgets, planner, sidebar, widgets
 from finance.domain import literal
 from finance.planning import plans as sc
 from finance.planning.curves import PlanError
@@ -23,7 +23,7 @@ KIND_WORDS = {"request": N_("request"), "custom": N_("custom"), "baseline": N_("
 ctx = sidebar.context()
 money = functools.partial(formats.money, currency=ctx.currency)  # amounts in the database's currency
 money_compact = functools.partial(formats.money_compact, currency=ctx.currency)
-MONEY_FORMAT = formats.table_format("money", ctx.currency)  # a table column of amounts, by the same rule
+MONEY_FORMAT = formats.editor_format("money", ctx.currency)  # an editable column of amounts, by the same rule
 refused = plan_widgets.refused  # a refused change: its error on the page, and the page goes on
 st.title(_("Budget planner"))
 try:
@@ -65,7 +65,8 @@ with st.expander(_("Plan lines: spend per channel and cost category for the quar
         column_config={"channel": None, "category": None,
                        "channel_shown": st.column_config.TextColumn(_("Channel")),
                        "category_label": st.column_config.TextColumn(_("Cost category")),
-                       "amount": st.column_config.NumberColumn(_("Amount"), min_value=0.0, format=MONEY_FORMAT,
+                       "amount": st.column_config.NumberColumn(formats.editor_header(_("Amount"), ctx.currency),
+                                                               min_value=0.0, format=MONEY_FORMAT,
                                                                step=0.01)})
 try:
     planner.edit(session, edited)
@@ -136,13 +137,13 @@ with scenario_tab:
         st.success(flash)
     if not saved.is_empty():
         kind_words = {kind: _(words) for kind, words in KIND_WORDS.items()}
-        st.dataframe(saved.with_columns(pl.col("kind").replace(kind_words)), hide_index=True, width="stretch",
+        st.dataframe(widgets.shown(saved.with_columns(pl.col("kind").replace(kind_words)), ctx.currency,
+                                   {"spend": "money", "lines": "count"}), hide_index=True, width="stretch",
                      column_config={"name": _("Scenario"), "period": _("Quarter"), "kind": _("Kind"),
                                     "note": _("Note"), "lines": st.column_config.NumberColumn(_("Lines")),
                                     "created_at": st.column_config.DatetimeColumn(_("Created (UTC)")),
                                     "updated_at": st.column_config.DatetimeColumn(_("Updated (UTC)")),
-                                    "spend": st.column_config.NumberColumn(_("Spend (all lines)"),
-                                                                           format=MONEY_FORMAT)})
+                                    "spend": st.column_config.NumberColumn(_("Spend (all lines)"))})
         gone = st.selectbox(_("Delete a scenario"), [None, *saved_names], key="plan.delete") if editor else None
         if editor and gone and st.button(_("Delete '{name}'").format(name=literal.markdown(gone)),
                                          key="plan.delete.confirm"):

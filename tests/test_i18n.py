@@ -376,3 +376,21 @@ def test_clauses_sentences_and_asides_are_joined_as_the_language_joins_them(code
         assert formats.sentences("LTV by BG/NBD", "It held") == two and formats.sentences("", "It held") == "It held"
         assert formats.aside("LTV", "DTC") == aside and formats.aside("LTV", "") == "LTV"
         assert formats.then("A.", "", "B.", "C.") == ("A.B.C." if code == "ja" else "A. B. C.")
+
+
+def test_the_planner_writes_its_tables_in_the_language(monkeypatch: pytest.MonkeyPatch, demo_db: Path) -> None:
+    """Its channel table as every table; its editable amounts in the reader's own number format (Streamlit
+    writes an editor's cells itself), the currency said in the header."""
+    at = open_dashboard(monkeypatch, demo_db, "pages/planner.py", query={"lang": "fr"}, entry_script_reruns=True)
+    with speaking("fr"):
+        spend, customers = _("Spend"), _("New customers")
+        channels = next(e for e in at.dataframe if spend in e.value.columns and customers in e.value.columns)
+        drawn = shown_text(channels)
+        assert list(drawn[spend]) == [formats.money(v, "USD") for v in channels.value[spend]]
+        french = re.compile(r"\d{1,3}(\u202f\d{3})*,\d\d\u00a0\$")
+        assert all(french.fullmatch(text) for text in drawn[spend]), list(drawn[spend])
+        assert list(drawn["R²"]) == [formats.significant(v) for v in channels.value["R²"]]
+        amount = _("Amount")
+    editors = [json.loads(e.proto.columns) for e in at.data_editor]
+    amounts = [c["amount"] for c in editors if "amount" in c]
+    assert amounts and amounts[0]["label"] == f"{amount} ($)" and amounts[0]["type_config"]["format"] == "localized"

@@ -17,7 +17,7 @@ from typing import Any
 import polars as pl
 import streamlit as st
 
-from finance.app import planner
+from finance.app import planner, widgets
 from finance.app.context import Context
 from finance.domain import literal
 from finance.planning import plans as sc
@@ -38,21 +38,19 @@ def refused(prefix: str = "", where: Any = st) -> Iterator[None]:
         where.error(f"{prefix}{literal.markdown(phrases.text(exc))}")
 
 
-def money_columns(currency: str) -> dict[str, Any]:
-    """The channel table's column formats: amounts in ``currency``, customers as whole numbers."""
-    shown = formats.table_format("money", currency)
-    columns: dict[str, Any] = {_(c): st.column_config.NumberColumn(_(c), format=shown)
-                               for c in (N_("Spend"), N_("CPA"), N_("Marginal CAC"), N_("LTV"))}
-    columns[_("New customers")] = st.column_config.NumberColumn(_("New customers"), format="localized")
-    return columns
+CHANNEL_UNITS = {N_("Spend"): "money", N_("CPA"): "money", N_("Marginal CAC"): "money", N_("LTV"): "money",
+                 N_("New customers"): "count", "R²": "figure"}
+"""The channel table's numbers by unit (its headers in English: translated where shown)."""
 
 
 def bounds_columns(currency: str) -> dict[str, Any]:
     """The bounds editor's column headers and formats: amounts in ``currency``, and the lock."""
-    shown = formats.table_format("money", currency)
+    shown = formats.editor_format("money", currency)
     return {"channel": st.column_config.TextColumn(_("Channel")),
-            "minimum": st.column_config.NumberColumn(_("Minimum"), min_value=0.0, format=shown),
-            "maximum": st.column_config.NumberColumn(_("Maximum"), min_value=0.0, format=shown),
+            "minimum": st.column_config.NumberColumn(formats.editor_header(_("Minimum"), currency), min_value=0.0,
+                                                     format=shown),
+            "maximum": st.column_config.NumberColumn(formats.editor_header(_("Maximum"), currency), min_value=0.0,
+                                                     format=shown),
             "locked": st.column_config.CheckboxColumn(_("Locked at plan"), help=_("Keep the plan's spend"))}
 
 
@@ -98,7 +96,8 @@ def channel_table(p: sc.Projection, currency: str) -> None:
         pl.Series(_("Warning"), [phrases.text(w) if w else "" for w in p.channels["warning"]], dtype=pl.String))
     if (table[_("Warning")] == "").all():
         table = table.drop(_("Warning"))  # a column of blanks says nothing
-    st.dataframe(table, hide_index=True, width="stretch", column_config=money_columns(currency))
+    units = {_(column): unit for column, unit in CHANNEL_UNITS.items()}
+    st.dataframe(widgets.shown(table, currency, units), hide_index=True, width="stretch")
 
 
 def optimised_split(ctx: Context, session: PlanSession) -> None:

@@ -23,8 +23,8 @@ duration      ``20 s``, ``2 min 5 s``     whole seconds, half-up; minutes from 6
 
 The currency is an ISO code (``USD``, ``EUR``); ``symbol`` gives what is written with amounts.
 The same rules, for surfaces that format numbers themselves: ``excel_money`` (the XLSX number
-format), ``d3_money`` (Plotly hovers and axes) and ``table_format`` (the planner's editable columns:
-Streamlit writes those itself, in English); ``cell_writer`` writes the dashboard's tables' numbers.
+format), ``d3_money`` (Plotly hovers and axes) and ``table_format``/``editor_format`` (the planner's
+editable columns, which Streamlit writes itself); ``cell_writer`` writes the dashboard's tables' numbers.
 
 Every rule writes in the language being written in (``finance.present.i18n.language``), with
 Babel's number and date rules for its locale: the examples above are English; in French money is
@@ -403,7 +403,7 @@ def cell_writer(unit: str, currency: str = DEFAULT_CURRENCY) -> Callable[[Any], 
     unit a table leaves as it is (text). The table keeps the number itself, so it sorts as a number."""
     writers: dict[str, Callable[[Any], str]] = {
         "money": functools.partial(money, currency=currency), "ratio": ratio, "count": count,
-        "fraction": functools.partial(percent, places=2), "months": _months_cell}
+        "fraction": functools.partial(percent, places=2), "months": _months_cell, "figure": significant}
     return writers.get(unit)
 
 
@@ -413,6 +413,18 @@ def _months_cell(value: Any) -> str:
         return _("beyond horizon")
     number = _months_figure(value)
     return na() if number is None else number[0]
+
+
+def editor_format(unit: str, currency: str = DEFAULT_CURRENCY) -> str | None:
+    """The format of an editable table column (the planner's amounts), which Streamlit writes itself: in English
+    ``table_format``; in another language the numbers as the reader's browser writes them (``localized``: a
+    printf format would write ``1,234.56`` in French), the currency then said in the column's header."""
+    return table_format(unit, currency) if language_is_default() else "localized"
+
+
+def editor_header(label: str, currency: str = DEFAULT_CURRENCY) -> str:
+    """An editable money column's header: ``Amount`` in English (the cells carry the sign), else ``Montant ($)``."""
+    return label if language_is_default() else aside(label, symbol(currency).strip())
 
 
 def table_format(unit: str, currency: str = DEFAULT_CURRENCY) -> str | None:
