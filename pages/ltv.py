@@ -53,10 +53,10 @@ for method in METHODS:
         head["Bias"]: score.bias if score and score.bias is not None else None,
         head["Range held"]: score.coverage if score and score.coverage is not None else None,
     })
+# the page's own tables' numbers by unit (written by widgets.shown, in the page's language)
 UNITS = {head["LTV"]: "money", head["Low"]: "money", head["High"]: "money", head["LTV:CAC"]: "ratio",
          head["Forecast error"]: "fraction", head["Bias"]: "fraction", head["Range held"]: "fraction",
          head["Months ahead"]: "count", head["Forecasts"]: "count"}
-"""The LTV page's own tables' numbers by unit (written by ``widgets.shown``, in the page's language)."""
 st.dataframe(widgets.shown(pl.DataFrame(comparison), ctx.currency, UNITS), hide_index=True, key="ltv.methods")
 
 st.subheader(_("Model check"))

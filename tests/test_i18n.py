@@ -394,3 +394,14 @@ def test_the_planner_writes_its_tables_in_the_language(monkeypatch: pytest.Monke
     editors = [json.loads(e.proto.columns) for e in at.data_editor]
     amounts = [c["amount"] for c in editors if "amount" in c]
     assert amounts and amounts[0]["label"] == f"{amount} ($)" and amounts[0]["type_config"]["format"] == "localized"
+
+
+def test_no_page_writes_a_bare_string() -> None:
+    """Streamlit writes a page's bare string statement on the page ("magic"): a note meant for developers
+    there would be shown to everyone, untranslated. Only a page's opening docstring may stand alone."""
+    bare = []
+    for path in [ROOT / "app.py", *sorted(ROOT.glob("pages/*.py"))]:
+        body = ast.parse(path.read_text(encoding="utf-8")).body
+        bare += [f"{path.name}:{node.lineno}" for node in body[1:] if isinstance(node, ast.Expr)
+                 and isinstance(node.value, ast.Constant) and isinstance(node.value.value, str)]
+    assert bare == []

@@ -256,13 +256,14 @@ def test_the_planner_writes_its_tables_and_warnings_in_the_language(
     at = _open(monkeypatch, demo_db, "pages/planner.py", code)
     with speaking(code):
         editor = at.data_editor[0]
-        assert _headers(editor) == [_("Channel"), _("Cost category"), _("Amount")]
+        assert _headers(editor) == [_("Channel"), _("Cost category"), formats.editor_header(_("Amount"), "USD")]
         shown = dict(zip(editor.value["channel"], editor.value["channel_shown"], strict=True))
         assert shown["(shared)"] == _("(shared)") != "(shared)" and shown["Paid Search"] == "Paid Search"
         compared = next(f for f in at.main.dataframe if _("Figure") in _headers(f))
         assert _(plan_words.WORKING) in _headers(compared)
         bounds = at.data_editor[1]
-        assert _headers(bounds) == [_("Channel"), _("Minimum"), _("Maximum"), _("Locked at plan")]
+        assert _headers(bounds) == [_("Channel"), formats.editor_header(_("Minimum"), "USD"),
+                                    formats.editor_header(_("Maximum"), "USD"), _("Locked at plan")]
         assert _columns(bounds)["locked"]["type_config"]["type"] == "checkbox"  # a box to tick, not "False"
         assert untranslated(page_texts(at), code, _data_names(demo_db)) == {}
 
