@@ -369,3 +369,17 @@ def test_the_import_history_is_written_in_the_language(tmp_path: Path, code: str
                                                                       end=formats.month(date(2025, 3, 1)))
             assert untranslated([str(v) for r in rows.values() for v in r.values() if v is not None], code,
                                 {"ops", "example", "com", "csv"}) == {}
+
+
+@pytest.mark.parametrize("code", ["fr", "ja"])
+def test_the_extrapolation_warning_writes_each_multiple_in_the_language(code: str) -> None:
+    """The planner's list of channels beyond their history: names as written (a comma in one too), the
+    multiples in the language; a list that does not read back is left whole rather than garbled."""
+    english = plan_words.EXTRAPOLATED.format(channels="Content 1.5x, Organic Search, West 12.0x")
+    with speaking(code):
+        written = phrases.text(english)
+        assert written == _(plan_words.EXTRAPOLATED).format(
+            channels=f"Content {formats.significant(1.5)}x, Organic Search, West {formats.significant(12.0)}x")
+        odd = plan_words.EXTRAPOLATED.format(channels="Content 1.5x and more")
+        assert phrases.text(odd) == _(plan_words.EXTRAPOLATED).format(channels="Content 1.5x and more")
+    assert ("1,5x" in written) == (code == "fr")

@@ -28,6 +28,7 @@ FIELD_KINDS = {
     "share": "percent",
     "customers": "count", "reachable": "count", "periods": "count", "needed": "count",
     "target": "multiple",
+    "channels": "multiples",
 }
 """What each template field holds, by its name; a field not listed is a name from the data, kept as it is."""
 
@@ -101,6 +102,11 @@ def _field(name: str, value: str) -> str | None:
         number = _number(value)
         return None if number is None else formats.count(number) if number == int(number) \
             else formats.significant(number)
+    if kind == "multiples":  # "Paid Search 1.5x, Events 2.0x": each channel as written, its multiple in the language
+        items = re.findall(r"(.+?) (\d+(?:\.\d+)?)x(?:, |$)", value)
+        if not items or ", ".join(f"{name} {multiple}x" for name, multiple in items) != value:
+            return value  # names the list cannot be told apart in: kept whole, as written
+        return ", ".join(f"{name} {formats.significant(float(multiple))}x" for name, multiple in items)
     if kind == "multiple":
         multiple = _number(value.removesuffix("x"))  # 3x, or 3 after "LTV:CAC"
         return None if multiple is None else formats.threshold(multiple)
