@@ -8,7 +8,8 @@ Three published "buy till you die" models, fitted by maximum likelihood, one a f
 * **BG/NBD** (beta-geometric / negative binomial, ``bgnbd.py``), for non-contractual businesses where
   churn is unobserved: Fader, P. S., Hardie, B. G. S. & Lee, K. L. (2005) "Counting your
   customers the easy way: an alternative to the Pareto/NBD model", *Marketing Science*
-  24(2), 275-284 (FHL 2005a).
+  24(2), 275-284 (FHL 2005a); its limit with no dropout, the **NBD** (``nbd.py``), when the data show
+  too little dropout to estimate it.
 * **Gamma-Gamma** spend per transaction (``gamma_gamma.py``): Fader, Hardie & Lee (2005) "RFM and CLV: using
   iso-value curves for customer base analysis", *Journal of Marketing Research* 42(4),
   415-430 (FHL 2005b), and Fader & Hardie (2013) "The Gamma-Gamma model of monetary value",
@@ -33,6 +34,7 @@ from finance.ltv.models.bgnbd import (
 )
 from finance.ltv.models.fitting import MIN_CUSTOMERS, FitError, FloatArray, parameter_draws
 from finance.ltv.models.gamma_gamma import GammaGammaFit, fit_gamma_gamma, gamma_gamma_expected_spend
+from finance.ltv.models.nbd import NBDFit, fit_nbd, nbd_conditional_expected_purchases, nbd_expected_purchases
 from finance.ltv.models.rfm import rfm_summary
 from finance.ltv.models.sbg import (
     SBGFit,
@@ -44,8 +46,8 @@ from finance.ltv.models.sbg import (
     sbg_survival,
 )
 
-Fit = SBGFit | BGNBDFit | GammaGammaFit
-"""Any of the three fits (what ``parameter_draws`` takes)."""
+Fit = SBGFit | BGNBDFit | NBDFit | GammaGammaFit
+"""Any of the fits (what ``parameter_draws`` takes)."""
 
 __all__ = [
     "MIN_CUSTOMERS",
@@ -54,16 +56,20 @@ __all__ = [
     "FitError",
     "FloatArray",
     "GammaGammaFit",
+    "NBDFit",
     "SBGFit",
     "bgnbd_conditional_expected_purchases",
     "bgnbd_expected_purchases",
     "bgnbd_probability_alive",
     "fit_bgnbd",
     "fit_gamma_gamma",
+    "fit_nbd",
     "fit_sbg",
     "fit_sbg_cohorts",
     "fit_sbg_intervals",
     "gamma_gamma_expected_spend",
+    "nbd_conditional_expected_purchases",
+    "nbd_expected_purchases",
     "parameter_draws",
     "rfm_summary",
     "sbg_churn_probability",

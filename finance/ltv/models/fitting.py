@@ -39,6 +39,10 @@ _ACCEPTABLE_DECREMENT = 1e-5
 class FitError(ValueError):
     """The data cannot support the fit; the message says why (too few customers, no repeat purchases, ...)."""
 
+    edge: tuple[str, ...] = ()
+    """The parameters that ran off to 0 or infinity, when that is why: the data imply a limiting model
+    (BG/NBD's a or b: no dropout to see, the NBD), which a caller may fit instead."""
+
 
 def frozen_covariance(covariance: ArrayLike) -> FloatArray:
     """A fit's covariance as a read-only float array (the fits are frozen, their matrices too)."""
@@ -166,10 +170,12 @@ def maximum_likelihood(
 
     edge = [name for name, value in zip(names, x, strict=True) if abs(value) > _LOG_BOUND - _BOUND_MARGIN]
     if edge:
-        raise FitError(
+        error = FitError(
             f"{model}: the likelihood keeps rising as {', '.join(edge)} run(s) off to 0 or infinity; "
             f"the data imply a degenerate limiting model, so there is no finite estimate{flat_hint}"
         )
+        error.edge = tuple(edge)  # kept when the error is pickled (an exception keeps its __dict__)
+        raise error
     if not converged:
         where = ", ".join(f"{name}={value:.4g}" for name, value in zip(names, np.exp(x), strict=True))
         raise FitError(

@@ -1,0 +1,100 @@
+"""The NBD, BG/NBD's limit for customers who never stop (finance.ltv.models.nbd).
+
+Checked against a simulated company whose purchase process is known (Poisson purchases at
+Gamma-distributed rates, no dropout): the fit recovers the rates it was simulated with, its
+forecasts match what the simulated customers went on to buy, and BG/NBD on the same data says
+that its dropout parameters run off (``FitError.edge``), the case the NBD is for.
+"""
+
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import pytest
+
+from finance.ltv.models import (
+    FitError,
+    bgnbd_conditional_expected_purchases,
+    fit_bgnbd,
+    fit_nbd,
+    nbd_conditional_expected_purchases,
+    nbd_expected_purchases,
+)
+from finance.ltv.models.bgnbd import _bgnbd_log_likelihood_terms
+from finance.ltv.models.nbd import _nbd_log_likelihood_terms
+
+from .test_ltv_models import assert_recovered
+
+TRUTH = (0.8, 6.0)  # r, alpha (weeks): 0.13 purchases a week on average, rates spread widely
+
+
+def simulate_nbd(rng: np.random.Generator, n: int, observed: np.ndarray, ahead: float) -> tuple[np.ndarray, ...]:
+    """n customers who never stop: their rates, the purchases in (0, T] with the last one's time, and the
+    purchases in the ``ahead`` weeks after T."""
+    r, alpha = TRUTH
+    rate = rng.gamma(r, 1 / alpha, n)
+    x = rng.poisson(rate * observed)
+    # given x purchases in (0, T], their times are uniform: the last is T times the largest of x uniforms
+    tx = np.where(x > 0, observed * rng.beta(np.maximum(x, 1), 1.0), 0.0)
+    future = rng.poisson(rate * ahead)
+    return rate, x, tx, future
+
+
+def test_the_nbd_recovers_a_simulated_company() -> None:
+    rng = np.random.default_rng(21)
+    observed = rng.uniform(26.0, 104.0, 6000)
+    _, x, tx, _ = simulate_nbd(rng, observed.size, observed, 0.0)
+    fit = fit_nbd(x, tx, observed)
+    assert_recovered(fit, list(TRUTH))
+    assert fit.customers == observed.size
+
+
+def test_nbd_forecasts_match_what_simulated_customers_went_on_to_buy() -> None:
+    rng = np.random.default_rng(5)
+    n, ahead = 60_000, 26.0
+    observed = np.full(n, 52.0)
+    _, x, tx, future = simulate_nbd(rng, n, observed, ahead)
+    forecast = nbd_conditional_expected_purchases(TRUTH, ahead, x, tx, observed)
+    # by history: the customers with each count bought, on average, what the model forecast for them
+    for count in (0, 1, 3, 8):
+        who = x == count
+        error = future[who].std(ddof=1) / np.sqrt(who.sum())
+        assert who.sum() > 200 and abs(future[who].mean() - forecast[who][0]) < 4 * error, count
+    # and a new customer's expected purchases are the population's
+    assert nbd_expected_purchases(TRUTH, ahead) == pytest.approx(np.mean(rng.gamma(0.8, 1 / 6.0, 400_000)) * ahead,
+                                                                rel=0.02)
+
+
+def test_the_nbd_is_bgnbds_limit_as_dropout_vanishes() -> None:
+    """FHL 2005a eq. 6 and eq. 10 with a -> 0 are the NBD's likelihood and forecast, term for term."""
+    x, tx, big_t = np.array([0.0, 1.0, 4.0, 12.0]), np.array([0.0, 10.0, 30.0, 50.0]), np.full(4, 52.0)
+    r, alpha = TRUTH
+    bg = _bgnbd_log_likelihood_terms(r, alpha, 1e-9, 1.0, x, tx, big_t)
+    assert bg == pytest.approx(_nbd_log_likelihood_terms(r, alpha, x, big_t), abs=1e-6)
+    with np.errstate(all="ignore"):
+        forecast = bgnbd_conditional_expected_purchases((r, alpha, 1e-6, 50.0), 13.0, x, tx, big_t)
+    assert forecast == pytest.approx(nbd_conditional_expected_purchases(TRUTH, 13.0, x, tx, big_t), rel=1e-3)
+
+
+def test_bgnbd_on_customers_who_never_stop_names_the_parameters_that_run_off() -> None:
+    rng = np.random.default_rng(8)
+    observed = rng.uniform(26.0, 104.0, 4000)
+    _, x, tx, _ = simulate_nbd(rng, observed.size, observed, 0.0)
+    with pytest.raises(FitError) as raised:
+        fit_bgnbd(x, tx, observed)
+    assert raised.value.edge and set(raised.value.edge) <= {"a", "b"}, (raised.value.edge, str(raised.value))
+    assert pickle.loads(pickle.dumps(raised.value)).edge == raised.value.edge  # survives a worker process
+    nbd = fit_nbd(x, tx, observed)  # what the data support instead
+    assert_recovered(nbd, list(TRUTH))
+
+
+def test_what_the_nbd_cannot_fit_is_a_fit_error() -> None:
+    with pytest.raises(FitError, match="NBD: 5 customers are too few"):
+        fit_nbd([1, 2, 0, 1, 3], [1, 2, 0, 1, 3], [4, 4, 4, 4, 4])
+    with pytest.raises(FitError, match="no customer made a repeat purchase"):
+        fit_nbd(np.zeros(20), np.zeros(20), np.full(20, 10.0))
+    with pytest.raises(FitError, match="recency later than T"):
+        fit_nbd(np.ones(20), np.full(20, 11.0), np.full(20, 10.0))
+    with pytest.raises(ValueError, match="two positive numbers"):
+        nbd_expected_purchases((1.0, -2.0), 4.0)
