@@ -8,6 +8,7 @@ import streamlit as st
 from finance.app import sidebar, widgets
 from finance.domain import literal
 from finance.ltv.base import METHODS
+from finance.ltv.methods import MODELS_BY_KEY
 from finance.metrics.table import headline_row, on_cac_basis
 from finance.present import charts, formats, phrases, summary
 from finance.present.i18n import N_, _
@@ -57,7 +58,8 @@ for method in METHODS:
 UNITS = {head["LTV"]: "money", head["Low"]: "money", head["High"]: "money", head["LTV:CAC"]: "ratio",
          head["Forecast error"]: "fraction", head["Bias"]: "fraction", head["Range held"]: "fraction",
          head["Months ahead"]: "count", head["Forecasts"]: "count"}
-st.dataframe(widgets.shown(pl.DataFrame(comparison), ctx.currency, UNITS), hide_index=True, key="ltv.methods")
+st.dataframe(widgets.shown(pl.DataFrame(comparison), ctx.currency, UNITS), hide_index=True, key="ltv.methods",
+             height="content")
 
 st.subheader(_("Model check"))
 if check is None:
@@ -80,9 +82,10 @@ else:
             table.append({head["Method"]: _(sidebar.METHOD_LABELS[method]), head["Months ahead"]: int(horizon),
                           head["Forecasts"]: score.predictions, head["Bias"]: score.bias,
                           head["Forecast error"]: score.mape, head["Range held"]: score.coverage})
-    st.dataframe(widgets.shown(pl.DataFrame(table), ctx.currency, UNITS), hide_index=True, key="ltv.check")
+    st.dataframe(widgets.shown(pl.DataFrame(table), ctx.currency, UNITS), hide_index=True, key="ltv.check",
+                 height="content")  # every method and horizon in view, none behind a scrollbar
     picks = [{_("Segment"): model.group_name((segment,)),
-              _("Model"): _(summary.MODEL_WORDS[choice]) if choice in summary.MODEL_WORDS else choice,
+              _("Model"): phrases.text(MODELS_BY_KEY[choice].label) if choice in MODELS_BY_KEY else choice,
               _("Why"): phrases.text(check.reasons.get(segment, ""))}
              for segment, choice in sorted(check.recommended.items())]
     st.dataframe(pl.DataFrame(picks), hide_index=True, key="ltv.picks")

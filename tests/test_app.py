@@ -20,6 +20,7 @@ from finance.demo import SAMPLE_DIR, build_demo_db, demo_check_key
 from finance.domain import literal
 from finance.domain.assumptions import Assumptions
 from finance.ltv import backtest
+from finance.ltv.methods import MODELS_BY_KEY
 from finance.metrics.params import metric_params
 from finance.metrics.table import MODEL_WORDS, compute
 from finance.planning import plans as scenarios
@@ -282,8 +283,8 @@ def test_the_ltv_page_shows_the_model_check_and_the_methods_side_by_side(app: Ru
     assert score is not None
     assert auto12["Forecasts"] == score.predictions and abs(auto12["Forecast error"] - score.mape) < 1e-12
     picks = frame_with("Why")
-    assert dict(zip(picks["Segment"], picks["Model"], strict=True)) == {
-        s: MODEL_WORDS[m] for s, m in check.recommended.items()}
+    assert dict(zip(picks["Segment"], picks["Model"], strict=True)) == {  # the model's name, as the tables write it
+        s: MODELS_BY_KEY[m].label for s, m in check.recommended.items()}
     params = frame_with("parameter")
     assert set(params["customer_group"]) == set(check.recommended)  # every segment's fit, in business words
     assert any("Churn in a new customer's first month" in p or "Monthly churn" in p for p in params["parameter"])

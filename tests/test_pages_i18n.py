@@ -148,7 +148,7 @@ def test_the_ltv_page_says_why_each_model_and_names_every_parameter_in_the_langu
         picks = next(v for h, v in frames.items() if why in h)
         # the demo's check recommends each segment's model for its back-test error
         assert set(picks[why]) == {_(ltv_words.LOWEST_ERROR)}
-        assert set(picks[model_head]) == {_("BG/NBD"), _("the churn formula"), _("sBG retention")}
+        assert set(picks[model_head]) == {_("BG/NBD"), _("churn formula"), _("sBG retention")}
         # the notes under the fitted model: "DTC: BG/NBD had the lowest error in the back-test."
         captions = [_plain(c.value) for c in at.main.caption]
         for segment, model in (("DTC", "BG/NBD"), ("SMB", "sBG retention"), ("Enterprise B2B", "churn formula")):
