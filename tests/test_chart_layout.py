@@ -352,6 +352,14 @@ def test_titles_wrap_between_words_and_never_inside_an_escape() -> None:
     scenario = charts.wrap("Baseline (repeat last quarter) projects the highest LTV:CAC, 2.61x", 50)
     assert scenario.startswith("Baseline (repeat last quarter) projects")
     assert charts.wrap("LTV:CAC is 3.04x in 2025-Q4: healthy", 50) == "LTV:CAC is 3.04x in 2025-Q4: healthy"
+    # Japanese, written without spaces, fills each line before it breaks: a period's label is not left alone
+    japanese = charts.wrap("2025-Q4 の最大の費用はマーケティングテクノロジー：マーケティング支出 $297.2万 の23%", 48)
+    first, *rest = japanese.split("<br>")
+    assert first.startswith("2025-Q4 の最大の費用は") and 44 <= charts._cells(charts._shown(first)) <= 48
+    assert all(charts._cells(charts._shown(line)) <= 48 for line in rest)
+    assert not any(line[:1] in charts._NO_LINE_START for line in rest)  # no line opens on closing punctuation
+    assert japanese.replace("<br>", "").replace(" ", "") == \
+        "2025-Q4 の最大の費用はマーケティングテクノロジー：マーケティング支出 $297.2万 の23%".replace(" ", "")
     # a name from the data stays escaped: the break goes between words, an entity counts as one character
     name = literal.chart('<a href="https://evil.example/x">Social</a>' + "<" * 60)
     for line in charts.wrap(f"{name} is the most efficient channel", 50).split("<br>"):

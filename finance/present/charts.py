@@ -240,25 +240,39 @@ def _fitting(chars: Sequence[str], width: int) -> int:
     return len(chars)
 
 
+_NO_LINE_START = frozenset("\u3001\u3002\u300d\u300f\u3011\u3015\u30fb\u30fc\u3005"  # 、 。 」 』 】 ・ ー 々
+                           "\uff0c\uff0e\uff1a\uff1b\uff09\uff01\uff1f")  # full-width , . : ; ) ! ?
+"""Japanese punctuation a line never starts with (kinsoku): a break before one moves back a character."""
+
+
+def _break_at(chars: Sequence[str], width: int) -> int:
+    """Where to break a run of ``chars`` to fit ``width`` (``_fitting``), not before closing punctuation."""
+    cut = _fitting(chars, width)
+    while 1 < cut < len(chars) and chars[cut] in _NO_LINE_START:
+        cut -= 1
+    return cut
+
+
 def _greedy(words: list[str], width: int) -> list[str]:
     """Words filled into lines of at most ``width`` characters as shown; a longer word is cut (Japanese,
     written without spaces, is a long word: it breaks between any two characters)."""
     lines: list[str] = []
     line: list[str] = []
     for word in words:
-        if line and _cells(_shown(" ".join([*line, word]))) > width:
+        chars = _shown(word)
+        if line and _cells(chars) > width and _cells(chars) > len(chars):  # a Japanese run: fill the line first
+            room = width - _cells(_shown(" ".join(line))) - 1
+            if room > 0:
+                cut = _break_at(chars, room)
+                line.append("".join(chars[:cut]))
+                chars = chars[cut:]
             lines.append(" ".join(line))
             line = []
-        chars = _shown(word)
-        room = width - (_cells(_shown(" ".join(line))) + 1 if line else 0)
-        if line and _cells(chars) > width and room > 0:  # a Japanese run: fill the line first
-            cut = _fitting(chars, room)
-            line.append("".join(chars[:cut]))
-            chars = chars[cut:]
+        elif line and _cells(_shown(" ".join([*line, word]))) > width:
             lines.append(" ".join(line))
             line = []
         while _cells(chars) > width:
-            cut = _fitting(chars, width)
+            cut = _break_at(chars, width)
             lines.append("".join(chars[:cut]))
             chars = chars[cut:]
         line.append("".join(chars))
