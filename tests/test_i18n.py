@@ -405,3 +405,14 @@ def test_no_page_writes_a_bare_string() -> None:
         bare += [f"{path.name}:{node.lineno}" for node in body[1:] if isinstance(node, ast.Expr)
                  and isinstance(node.value, ast.Constant) and isinstance(node.value.value, str)]
     assert bare == []
+
+
+def test_a_chart_series_without_a_channel_is_named_in_the_language() -> None:
+    import polars as pl
+
+    from finance.present import charts
+
+    rows = pl.DataFrame({"channel": ["Paid Search", None], "ltv_cac": [3.0, 1.0]})
+    with speaking("fr"):
+        names = [name for name, _rows in charts._series(rows, "channel")]
+        assert names == ["Paid Search", _("Unattributed")] and _("Unattributed") != "Unattributed"

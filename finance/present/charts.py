@@ -469,7 +469,7 @@ def _series(rows: pl.DataFrame, dimension: str | None) -> list[tuple[str, pl.Dat
         return [("", rows)]
     values = rows.get_column(dimension).unique().to_list()
     named = sorted(values, key=lambda v: (v is None, str(v)))
-    return [(literal.chart(v) if v is not None else "Unattributed",
+    return [(literal.chart(v) if v is not None else _("Unattributed"),
              rows.filter(pl.col(dimension).is_null() if v is None else pl.col(dimension) == v))
             for v in named]
 
