@@ -9,12 +9,19 @@ that its dropout parameters run off (``FitError.edge``), the case the NBD is for
 from __future__ import annotations
 
 import pickle
+from pathlib import Path
 
 import numpy as np
+import polars as pl
 import pytest
 
+from bench.simulate import score_ltv, simulate
+from finance.ltv import words
+from finance.ltv.base import LTVSettings
+from finance.ltv.methods.bgnbd import BGNBD, _no_dropout
 from finance.ltv.models import (
     FitError,
+    NBDFit,
     bgnbd_conditional_expected_purchases,
     fit_bgnbd,
     fit_nbd,
@@ -23,6 +30,8 @@ from finance.ltv.models import (
 )
 from finance.ltv.models.bgnbd import _bgnbd_log_likelihood_terms
 from finance.ltv.models.nbd import _nbd_log_likelihood_terms
+from finance.metrics.table import MetricParams, compute
+from finance.store.database import Store
 
 from .test_ltv_models import assert_recovered
 
@@ -98,3 +107,45 @@ def test_what_the_nbd_cannot_fit_is_a_fit_error() -> None:
         fit_nbd(np.ones(20), np.full(20, 11.0), np.full(20, 10.0))
     with pytest.raises(ValueError, match="two positive numbers"):
         nbd_expected_purchases((1.0, -2.0), 4.0)
+
+
+def test_a_company_whose_shoppers_never_stop_gets_the_nbd_and_is_told_so(tmp_path: Path) -> None:
+    """BG/NBD on shoppers with no dropout to see has no finite estimate: the LTV method fits its limit, says
+    so, and the young cohorts' LTV is what their customers really went on to earn."""
+    company = simulate("repeat", seed=401, overrides={"segments.DTC.a": 1e-6, "segments.DTC.b": 50.0})
+    files = company.write(tmp_path)
+    with Store(tmp_path / "company.duckdb") as store:
+        for kind in ("spend", "customers", "revenue"):
+            assert store.import_file(kind, files[kind]).status == "imported"
+        data = store.dataset()
+    result = compute(data, MetricParams(grain="month", ltv=LTVSettings(method="bgnbd")))
+    assert result.ltv.models == {"DTC": "bgnbd"}
+    assert result.ltv.notes == [words.GROUP_NOTE.format(group="DTC", reason=words.NBD_USED)]
+    fit = result.ltv.fits[("DTC",)]
+    assert fit.names == ("r", "alpha", "p", "q", "gamma")
+    described = dict((name, value) for name, value, _ in BGNBD.describe(fit))
+    assert described["Chance of stopping after each repeat purchase"] == 0.0
+    scored = score_ltv(result.rows, company.truth())
+    errors = scored.get_column("error")
+    assert errors.null_count() == 0
+    assert float(errors.abs().mean()) <= 0.05, scored  # type: ignore[operator]
+    assert float(scored.get_column("covered").cast(pl.Float64).mean()) >= 0.75, scored  # type: ignore[arg-type]
+
+
+def test_bgnbd_that_stops_short_with_dropout_that_matters_is_not_taken_for_the_nbd() -> None:
+    """Where BG/NBD's search stopped forecasts other than the NBD does, the failure stands: the NBD would
+    let customers who do stop live forever."""
+    rng = np.random.default_rng(7)
+    observed = rng.uniform(10, 100, 3000)
+    _, x, tx, _ = simulate_nbd(rng, 3000, observed, 52.0)
+    error = FitError("BG/NBD: the optimiser did not converge")
+    error.stopped_at = (0.8, 6.0, 0.5, 2.0)  # a dropout chance of 20% after each purchase
+    with pytest.raises(FitError) as raised:
+        _no_dropout(error, x, tx, observed)
+    assert raised.value is error
+    error.stopped_at = (0.8, 6.0, 0.5, 2e6)  # one in four million
+    assert isinstance(_no_dropout(error, x, tx, observed), NBDFit)
+    ran_off = FitError("BG/NBD: r and alpha ran off")
+    ran_off.edge = ("r", "alpha")
+    with pytest.raises(FitError):
+        _no_dropout(ran_off, x, tx, observed)

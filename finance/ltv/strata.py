@@ -246,11 +246,15 @@ def fit_strata(customers: pl.DataFrame, models: dict[str, Model], by_dim: bool,
     def note(stratum: tuple[str, ...], what: str, exc: Exception) -> None:
         notes.append(words.GROUP_NOTE.format(group=name(stratum), reason=what.format(error=exc)))
 
+    def told(fit: StratumFit) -> StratumFit:
+        notes.extend(words.GROUP_NOTE.format(group=name(fit.stratum), reason=n) for n in fit.notes)
+        return fit
+
     def fit_or_fallback(stratum: tuple[str, ...], members: pl.DataFrame, model: Model) -> StratumFit:
         if tracker is not None:
             tracker.begin(Step("fit", stratum, model, members.height))
         try:
-            return MODELS_BY_KEY[model].fit(stratum, members)
+            return told(MODELS_BY_KEY[model].fit(stratum, members))
         except FitError as exc:
             if members.height >= OWN_FIT_CUSTOMERS:
                 # Enough customers, and still no fit: the model does not describe this business (a
@@ -285,8 +289,10 @@ def fit_strata(customers: pl.DataFrame, models: dict[str, Model], by_dim: bool,
                 if tracker is not None:
                     tracker.begin(Step("fit", stratum, segment_fit.model, group.height))
                 try:
-                    own[stratum] = MODELS_BY_KEY[segment_fit.model].fit(stratum, group)
-                    continue
+                    fit = _aligned(MODELS_BY_KEY[segment_fit.model].fit(stratum, group), segment_fit)
+                    if fit is not None:
+                        own[stratum] = told(fit)
+                        continue
                 except FitError:
                     pass
             fits[stratum] = StratumFit(stratum, segment_fit.model, segment_fit.names, segment_fit.log_params,
@@ -294,7 +300,6 @@ def fit_strata(customers: pl.DataFrame, models: dict[str, Model], by_dim: bool,
                                        {**segment_fit.extra, **MODELS_BY_KEY[segment_fit.model].extra_for(group)},
                                        words.POOLED_WITH.format(segment=name((str(segment),))),
                                        segment_fit.log_likelihood)
-        own = {stratum: _aligned(fit, segment_fit) for stratum, fit in own.items()}
         toward = name((str(segment),))
         if len(own) >= 2:
             tau2 = between_variance(list(own.values()), segment_fit)
@@ -305,12 +310,17 @@ def fit_strata(customers: pl.DataFrame, models: dict[str, Model], by_dim: bool,
     return fits, notes
 
 
-def _aligned(own: StratumFit, segment: StratumFit) -> StratumFit:
+def _aligned(own: StratumFit, segment: StratumFit) -> StratumFit | None:
     """A channel's fit with its segment's parameter set: a spend model the channel could not support
-    is the segment's, and one the segment could not support is dropped (BG/NBD with or without Gamma-Gamma)."""
+    is the segment's, and one the segment could not support is dropped (BG/NBD with or without Gamma-Gamma).
+
+    None when the two differ in the model itself (BG/NBD for one, its no-dropout limit NBD for the other):
+    no shrinkage between them exists, and the channel takes its segment's fit, as when it cannot be fitted."""
     if own.names == segment.names:
         return own
     k = min(len(own.names), len(segment.names))
+    if own.names[:k] != segment.names[:k]:
+        return None
     if len(segment.names) > len(own.names):
         log_params = np.concatenate([own.log_params, segment.log_params[k:]])
         covariance = np.zeros((len(segment.names), len(segment.names)))

@@ -27,6 +27,8 @@ GROUP_NOTE = "{group}: {reason}"
 CHURN_FORMULA_USED = "{error}; the churn formula is used"
 COMPANY_FIT_USED = "{error}; the fit over all customers is used"
 NO_CUSTOMERS = "no customers acquired yet"
+NBD_USED = ("too little dropout yet to fit BG/NBD (it would have customers never stop); its limit for customers "
+            "who never stop, the NBD model, is used")
 
 # --- where a group's parameters come from (``StratumFit.source``) ---------------------------------------------
 OWN_FIT = "own fit"
@@ -50,13 +52,14 @@ PARAMETERS = (
     "Purchases per month of an active customer (average)", "Chance of stopping after each repeat purchase",
     "BG/NBD r", "BG/NBD alpha (weeks)", "BG/NBD a", "BG/NBD b", "Average order value of a new customer",
     "Gamma-Gamma p", "Gamma-Gamma q", "Gamma-Gamma gamma", "Average order value (observed)",
+    "NBD r", "NBD alpha (weeks)",
     "Gross margin on purchases",
 )
 """Every fitted parameter's name in business words (``LTVMethod.describe``)."""
 
 SENTENCES = (NO_REPEAT_PAYERS, STEADY_PAYERS, IRREGULAR_PAYERS, LOWEST_ERROR, TOO_LITTLE_HISTORY,
              TOO_LITTLE_HISTORY_ALONE, MODEL_LOWEST_ERROR, GROUP_NOTE, CHURN_FORMULA_USED, COMPANY_FIT_USED,
-             NO_CUSTOMERS, OWN_FIT, SHRUNK_TOWARD, POOLED_WITH, POOLED_WITH_ALL)
+             NO_CUSTOMERS, NBD_USED, OWN_FIT, SHRUNK_TOWARD, POOLED_WITH, POOLED_WITH_ALL)
 """Every sentence template of the LTV layer, for the dashboard to read back and translate."""
 
 LABELS = (*SENTENCES, *MODEL_NAMES, *PARAMETERS)

@@ -5,6 +5,11 @@ Both conditional on each customer's own history (frequency, recency, T from
 for how many purchases a customer makes before silently stopping, Gamma-Gamma (Fader, Hardie & Lee
 2005b, ``finance.ltv.models.gamma_gamma``) for what each is worth. A stratum's margin on purchases
 turns that spend into margin.
+
+When a stratum shows too little dropout for BG/NBD to estimate (the likelihood keeps rising as its a or b
+runs off: ``FitError.edge``), the stratum is fitted by BG/NBD's limit, the NBD (``finance.ltv.models.nbd``,
+customers who never stop), and the fit says so in its notes. Its parameters are then (r, alpha), not
+(r, alpha, a, b); every step below reads them by name.
 """
 
 from __future__ import annotations
@@ -12,13 +17,17 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
+from finance.ltv import words
 from finance.ltv.methods.common import Named, StratumFit, Units
 from finance.ltv.models import (
     FitError,
+    NBDFit,
     bgnbd_conditional_expected_purchases,
     bgnbd_probability_alive,
     fit_bgnbd,
     fit_gamma_gamma,
+    fit_nbd,
+    nbd_conditional_expected_purchases,
 )
 
 DAYS_PER_MONTH = 365.25 / 12
@@ -40,10 +49,30 @@ def purchase_units(members: pl.DataFrame) -> Units:
                   for name in ("frequency", "recency", "T", "monetary_value")})
 
 
+BGNBD_NAMES = ("r", "alpha", "a", "b")
+NBD_NAMES = ("r", "alpha")
+SPEND_NAMES = ("p", "q", "gamma")
+
+
+def purchase_parameters(fit: StratumFit) -> int:
+    """How many of the fit's log-parameters are the purchase model's: 4 for BG/NBD, 2 for its limit, the NBD."""
+    return len(BGNBD_NAMES) if "a" in fit.names else len(NBD_NAMES)
+
+
+def conditional_purchases(fit: StratumFit, log_params: np.ndarray, t: np.ndarray, x: np.ndarray, tx: np.ndarray,
+                          big_t: np.ndarray) -> np.ndarray:
+    """Expected purchases in the next t (weeks) of customers with history (x, tx, T), by the fit's purchase model."""
+    k = purchase_parameters(fit)
+    if k == len(NBD_NAMES):
+        return nbd_conditional_expected_purchases(np.exp(log_params[:k]), t, x, tx, big_t)
+    return bgnbd_conditional_expected_purchases(np.exp(log_params[:k]), t, x, tx, big_t)
+
+
 def _spend(fit: StratumFit, units: Units, lp: np.ndarray) -> np.ndarray:
     x, m = units.columns["frequency"], units.columns["monetary_value"]
-    if len(lp) == 7:
-        p, q, gamma = np.exp(lp[4:])
+    if "q" in fit.names:
+        k = purchase_parameters(fit)
+        p, q, gamma = np.exp(lp[k:k + 3])
         return np.asarray(p * (gamma + x * np.where(x > 0, m, 0.0)) / (p * x + q - 1))
     return np.where(x > 0, m, fit.extra.get("mean_spend", 0.0))
 
@@ -52,6 +81,36 @@ _PURCHASES: dict[tuple[int, bytes, int | None], tuple[Units, np.ndarray]] = {}
 """The last projections' expected purchases by customers and BG/NBD parameters: perturbing a spend parameter
 reuses them. Each entry holds its ``Units``, so the id in its key cannot be another object's while it is
 cached (an id is reused once its object is freed: two cohorts of the same size would share purchases)."""
+
+
+SAME_FORECAST = 0.01
+"""Where BG/NBD's search stopped forecasts within this share of the NBD's purchases over three years: the
+dropout it was heading for changes no forecast, and the NBD is the model the data support."""
+
+
+def _no_dropout(error: FitError, x: np.ndarray, tx: np.ndarray, big_t: np.ndarray) -> NBDFit:
+    """The NBD for a stratum whose BG/NBD has no finite estimate because it shows no dropout; else ``error``.
+
+    Either the search ran off along a or b alone (``FitError.edge``: the dropout probability's mean to 0),
+    or it stopped short of an optimum at parameters whose forecast of the customers' purchases over the
+    next three years is the NBD's within ``SAME_FORECAST`` (a and b running off together with a tiny
+    a / (a + b): one small dropout probability for all, the NBD in all but name). A BG/NBD failure with
+    dropout that changes the forecast is raised as it was: the NBD would let those customers live forever.
+    """
+    if (error.edge and not set(error.edge) <= {"a", "b"}) or (not error.edge and error.stopped_at is None):
+        raise error
+    try:
+        nbd = fit_nbd(x, tx, big_t)
+    except FitError:
+        raise error from None
+    if not error.edge and error.stopped_at is not None:
+        ahead = 36 * WEEKS_PER_MONTH
+        with np.errstate(all="ignore"):
+            stopped = float(np.sum(bgnbd_conditional_expected_purchases(error.stopped_at, ahead, x, tx, big_t)))
+        limit = float(np.sum(nbd_conditional_expected_purchases(nbd, ahead, x, tx, big_t)))
+        if not (np.isfinite(stopped) and abs(stopped - limit) <= SAME_FORECAST * limit):
+            raise error
+    return nbd
 
 
 class BGNBDPurchases(Named):
@@ -63,20 +122,26 @@ class BGNBDPurchases(Named):
         """BG/NBD on (frequency, recency, T) and Gamma-Gamma on repeat spend; a spend model that the data
         cannot support (one price for everyone, an infinite mean) gives way to each customer's own mean."""
         known = members.filter(pl.col("T") > 0).sort("customer_id")
-        bg = fit_bgnbd(known.get_column("frequency").to_numpy(), known.get_column("recency").to_numpy(),
-                       known.get_column("T").to_numpy())
-        # Parameters at the edge of what the formulas can evaluate (2F1 past its range) forecast no number.
-        with np.errstate(all="ignore"):
-            ahead = bgnbd_conditional_expected_purchases(bg, np.full(known.height, 36 * WEEKS_PER_MONTH),
-                                                         known.get_column("frequency").to_numpy(),
-                                                         known.get_column("recency").to_numpy(),
-                                                         known.get_column("T").to_numpy())
-        if not np.all(np.isfinite(ahead)):
-            raise FitError(f"BG/NBD: the fit (r={bg.r:.3g}, alpha={bg.alpha:.3g}, a={bg.a:.3g}, b={bg.b:.3g}) gives "
-                           "no finite forecast for every customer")
+        x, tx, big_t = (known.get_column(n).to_numpy() for n in ("frequency", "recency", "T"))
+        notes: tuple[str, ...] = ()
+        try:
+            bg = fit_bgnbd(x, tx, big_t)
+        except FitError as exc:
+            nbd = _no_dropout(exc, x, tx, big_t)
+            names: tuple[str, ...] = NBD_NAMES
+            log_params, covariance, log_likelihood = np.log(nbd.params), nbd.covariance, nbd.log_likelihood
+            notes = (words.NBD_USED,)
+        else:
+            # Parameters at the edge of what the formulas can evaluate (2F1 past its range) forecast no number.
+            with np.errstate(all="ignore"):
+                ahead = bgnbd_conditional_expected_purchases(bg, np.full(known.height, 36 * WEEKS_PER_MONTH),
+                                                             x, tx, big_t)
+            if not np.all(np.isfinite(ahead)):
+                raise FitError(f"BG/NBD: the fit (r={bg.r:.3g}, alpha={bg.alpha:.3g}, a={bg.a:.3g}, b={bg.b:.3g}) "
+                               "gives no finite forecast for every customer")
+            names = BGNBD_NAMES
+            log_params, covariance, log_likelihood = np.log(bg.params), bg.covariance, bg.log_likelihood
         repeat = known.filter((pl.col("frequency") > 0) & (pl.col("monetary_value") > 0))
-        names: tuple[str, ...] = ("r", "alpha", "a", "b")
-        log_params, covariance = np.log(bg.params), bg.covariance
         extra = {"margin_pct": margin_pct(members)}
         buyers = members.filter(pl.col("mean_value") > 0).get_column("mean_value")
         extra["mean_spend"] = float(repeat.get_column("monetary_value").mean() if repeat.height  # type: ignore[arg-type]
@@ -89,13 +154,14 @@ class BGNBDPurchases(Named):
                                  repeat.get_column("monetary_value").to_numpy())
             if gg.q <= 1:
                 raise FitError(f"Gamma-Gamma: q = {gg.q:.3g} <= 1 makes a new customer's expected spend infinite")
-            names = (*names, "p", "q", "gamma")
+            k = len(names)
+            names = (*names, *SPEND_NAMES)
             log_params = np.concatenate([log_params, np.log(gg.params)])
-            covariance = np.block([[covariance, np.zeros((4, 3))], [np.zeros((3, 4)), gg.covariance]])
+            covariance = np.block([[covariance, np.zeros((k, 3))], [np.zeros((3, k)), gg.covariance]])
         except FitError:
             pass  # spend per purchase: each customer's own mean, else the stratum's
         return StratumFit(stratum, self.key, names, log_params, covariance, members.height, extra,
-                          log_likelihood=bg.log_likelihood)
+                          log_likelihood=log_likelihood, notes=notes)
 
     def units(self, members: pl.DataFrame) -> Units:
         return purchase_units(members)
@@ -107,7 +173,7 @@ class BGNBDPurchases(Named):
     def expected_margin(self, fit: StratumFit, units: Units, months: int, log_params: np.ndarray,
                         horizon: int | None = None) -> np.ndarray:
         """Expected purchases in each month ahead times the margin on each customer's expected spend."""
-        key = (id(units), log_params[:4].tobytes(), horizon)
+        key = (id(units), log_params[:purchase_parameters(fit)].tobytes(), horizon)
         cached = _PURCHASES.get(key)
         purchases = cached[1] if cached is not None and cached[0] is units else None
         if purchases is None or purchases.shape != (len(units.count), months):
@@ -116,8 +182,8 @@ class BGNBDPurchases(Named):
             needed = ahead <= months if horizon is None else units.age[:, None] + ahead < horizon
             row = np.nonzero(needed)[0]
             cumulative = np.zeros((len(x), months))
-            cumulative[needed] = bgnbd_conditional_expected_purchases(
-                np.exp(log_params[:4]), ahead[needed] * WEEKS_PER_MONTH, x[row], tx[row], big_t[row])
+            cumulative[needed] = conditional_purchases(fit, log_params, ahead[needed] * WEEKS_PER_MONTH, x[row],
+                                                       tx[row], big_t[row])
             purchases = np.where(needed, np.diff(cumulative, axis=1, prepend=0.0), 0.0)
             if len(_PURCHASES) > 16:
                 _PURCHASES.clear()
@@ -128,11 +194,14 @@ class BGNBDPurchases(Named):
                          expected: np.ndarray) -> np.ndarray:
         """A customer alive with probability pi buys a Poisson count at a Gamma-distributed rate (shape
         r + x after their history), each purchase a Gamma-distributed amount (shape p), so
-        Var ~= g s (1 + 1/p) sum w^2 E + A^2 / pi x (1 / (r + x) + 1 - pi), with A = sum w E."""
+        Var ~= g s (1 + 1/p) sum w^2 E + A^2 / pi x (1 / (r + x) + 1 - pi), with A = sum w E. The NBD's
+        customers are all alive (pi = 1)."""
         x, tx, big_t = (units.columns[n] for n in ("frequency", "recency", "T"))
+        k = purchase_parameters(fit)
         r = float(np.exp(fit.log_params[0]))
-        p_shape = float(np.exp(fit.log_params[4])) if len(fit.log_params) == 7 else 4.0
-        alive = bgnbd_probability_alive(np.exp(fit.log_params[:4]), x, tx, big_t)
+        p_shape = float(np.exp(fit.log_params[k])) if "q" in fit.names else 4.0
+        alive = (bgnbd_probability_alive(np.exp(fit.log_params[:k]), x, tx, big_t) if k == len(BGNBD_NAMES)
+                 else np.ones(len(x)))
         value = _spend(fit, units, fit.log_params) * fit.extra["margin_pct"]
         total = np.sum(weights * expected, axis=1)
         poisson = value * (1 + 1 / p_shape) * np.sum(weights**2 * expected, axis=1)
@@ -141,11 +210,16 @@ class BGNBDPurchases(Named):
 
     def describe(self, fit: StratumFit) -> list[tuple[str, float, str]]:
         p = fit.params
-        r, alpha, a, b = (p[n] for n in ("r", "alpha", "a", "b"))
-        out = [("Purchases per month of an active customer (average)", r / alpha * WEEKS_PER_MONTH, "number"),
-               ("Chance of stopping after each repeat purchase", a / (a + b), "percent"),
-               ("BG/NBD r", r, "number"), ("BG/NBD alpha (weeks)", alpha, "number"), ("BG/NBD a", a, "number"),
-               ("BG/NBD b", b, "number")]
+        r, alpha = p["r"], p["alpha"]
+        out = [("Purchases per month of an active customer (average)", r / alpha * WEEKS_PER_MONTH, "number")]
+        if "a" in p:
+            a, b = p["a"], p["b"]
+            out += [("Chance of stopping after each repeat purchase", a / (a + b), "percent"),
+                    ("BG/NBD r", r, "number"), ("BG/NBD alpha (weeks)", alpha, "number"), ("BG/NBD a", a, "number"),
+                    ("BG/NBD b", b, "number")]
+        else:
+            out += [("Chance of stopping after each repeat purchase", 0.0, "percent"),
+                    ("NBD r", r, "number"), ("NBD alpha (weeks)", alpha, "number")]
         if "q" in p:
             out.append(("Average order value of a new customer", p["p"] * p["gamma"] / (p["q"] - 1), "money"))
             out += [("Gamma-Gamma p", p["p"], "number"), ("Gamma-Gamma q", p["q"], "number"),

@@ -49,6 +49,9 @@ class StratumFit:
     source: str = OWN_FIT
     """"own fit", "shrunk toward <segment>" or "pooled with <segment>": how the stratum got its parameters."""
     log_likelihood: float | None = None
+    notes: tuple[str, ...] = ()
+    """What the fit had to do that the reader should know (a limiting model fitted instead): each a sentence
+    of ``finance.ltv.words``, told once per stratum in the result's notes."""
 
     @property
     def params(self) -> dict[str, float]:

@@ -132,9 +132,15 @@ def fit_bgnbd(frequency: ArrayLike, recency: ArrayLike, T: ArrayLike) -> BGNBDFi
         " (a or b running off means the data show too little dropout to estimate it, the NBD limit; "
         "r and alpha running off together mean purchase rates show no heterogeneity)"
     )
-    optimum = maximum_likelihood(
-        nll, starts, "BG/NBD", BGNBDFit.param_names, " with times divided by mean T", flat_hint=hint
-    )
+    try:
+        optimum = maximum_likelihood(
+            nll, starts, "BG/NBD", BGNBDFit.param_names, " with times divided by mean T", flat_hint=hint
+        )
+    except FitError as error:
+        if error.at is not None:  # where the search stopped, on the data's scale: a caller may compare its forecast
+            r, alpha_s, a, b = (float(v) for v in np.exp(error.at))
+            error.stopped_at = (r, alpha_s * scale, a, b)
+        raise
     r, alpha_s, a, b = (float(v) for v in np.exp(optimum.log_params))
     alpha = alpha_s * scale
     log_likelihood = float(np.sum(weights * _bgnbd_log_likelihood_terms(r, alpha, a, b, x, tx, big_t)))

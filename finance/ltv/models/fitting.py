@@ -42,6 +42,11 @@ class FitError(ValueError):
     edge: tuple[str, ...] = ()
     """The parameters that ran off to 0 or infinity, when that is why: the data imply a limiting model
     (BG/NBD's a or b: no dropout to see, the NBD), which a caller may fit instead."""
+    at: tuple[float, ...] | None = None
+    """Where the search stopped (log-parameters on the search's scale), when it found no interior optimum."""
+    stopped_at: tuple[float, ...] | None = None
+    """The parameters there, on the data's own scale, when the model reports them (``fit_bgnbd``): their
+    forecasts, set against a limiting model's, tell whether the search was heading for that limit."""
 
 
 def frozen_covariance(covariance: ArrayLike) -> FloatArray:
@@ -175,14 +180,17 @@ def maximum_likelihood(
             f"the data imply a degenerate limiting model, so there is no finite estimate{flat_hint}"
         )
         error.edge = tuple(edge)  # kept when the error is pickled (an exception keeps its __dict__)
+        error.at = tuple(float(v) for v in x)
         raise error
     if not converged:
         where = ", ".join(f"{name}={value:.4g}" for name, value in zip(names, np.exp(x), strict=True))
-        raise FitError(
+        error = FitError(
             f"{model}: the optimiser did not converge to a maximum of the likelihood (it stopped at {where}"
             f"{scale_note}); the likelihood is flat there or still rising toward a limiting model, "
             f"so the data do not pin the parameters down{flat_hint}"
         )
+        error.at = tuple(float(v) for v in x)
+        raise error
     hess = _central_hessian(f, x)
     eigenvalues = np.linalg.eigvalsh(hess) if np.all(np.isfinite(hess)) else np.array([-1.0])
     if eigenvalues.min() <= 0:
