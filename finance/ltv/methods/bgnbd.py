@@ -23,6 +23,7 @@ from finance.ltv.models import (
     FitError,
     NBDFit,
     bgnbd_conditional_expected_purchases,
+    bgnbd_expected_purchases_if_alive,
     bgnbd_probability_alive,
     fit_bgnbd,
     fit_gamma_gamma,
@@ -41,12 +42,18 @@ def margin_pct(members: pl.DataFrame) -> float:
 
 
 def purchase_units(members: pl.DataFrame) -> Units:
-    grouped = members.group_by("__key", "age_observed", "frequency", "recency", "T", "monetary_value").agg(
-        count=pl.len()).sort("__key", "age_observed", "frequency", "recency", "T", "monetary_value")
+    """The stratum's customers grouped by cohort key, age and purchase history (x, t_x, T): each group's
+    count, and the mean and mean square of its repeat spend. A projection is linear in each customer's
+    spend, and the variance of a life quadratic, so the two moments make the groups' sums those of the
+    customers, exactly, at the cost of one row per distinct history."""
+    keys = ("__key", "age_observed", "frequency", "recency", "T")
+    m = pl.col("monetary_value").cast(pl.Float64)
+    grouped = members.group_by(*keys).agg(count=pl.len(), monetary_value=m.mean(),
+                                          monetary_square=(m * m).mean()).sort(*keys)
     return Units(grouped.get_column("__key").to_numpy(), grouped.get_column("age_observed").to_numpy(),
                  grouped.get_column("count").to_numpy().astype(float),
                  {name: grouped.get_column(name).to_numpy().astype(float)
-                  for name in ("frequency", "recency", "T", "monetary_value")})
+                  for name in ("frequency", "recency", "T", "monetary_value", "monetary_square")})
 
 
 BGNBD_NAMES = ("r", "alpha", "a", "b")
@@ -59,22 +66,31 @@ def purchase_parameters(fit: StratumFit) -> int:
     return len(BGNBD_NAMES) if "a" in fit.names else len(NBD_NAMES)
 
 
-def conditional_purchases(fit: StratumFit, log_params: np.ndarray, t: np.ndarray, x: np.ndarray, tx: np.ndarray,
-                          big_t: np.ndarray) -> np.ndarray:
-    """Expected purchases in the next t (weeks) of customers with history (x, tx, T), by the fit's purchase model."""
-    k = purchase_parameters(fit)
-    if k == len(NBD_NAMES):
-        return nbd_conditional_expected_purchases(np.exp(log_params[:k]), t, x, tx, big_t)
-    return bgnbd_conditional_expected_purchases(np.exp(log_params[:k]), t, x, tx, big_t)
-
-
-def _spend(fit: StratumFit, units: Units, lp: np.ndarray) -> np.ndarray:
-    x, m = units.columns["frequency"], units.columns["monetary_value"]
+def _spend_line(fit: StratumFit, units: Units, lp: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each unit's expected spend per purchase as c0 + c1 m, m a customer's mean repeat spend: Gamma-Gamma's
+    p (gamma + x m) / (p x + q - 1), else m itself for a repeat buyer and the stratum's mean for the rest."""
+    x = units.columns["frequency"]
     if "q" in fit.names:
         k = purchase_parameters(fit)
         p, q, gamma = np.exp(lp[k:k + 3])
-        return np.asarray(p * (gamma + x * np.where(x > 0, m, 0.0)) / (p * x + q - 1))
-    return np.where(x > 0, m, fit.extra.get("mean_spend", 0.0))
+        return p * gamma / (p * x + q - 1), np.where(x > 0, p * x / (p * x + q - 1), 0.0)
+    repeat = x > 0
+    return np.where(repeat, 0.0, fit.extra.get("mean_spend", 0.0)), np.where(repeat, 1.0, 0.0)
+
+
+def _spend(fit: StratumFit, units: Units, lp: np.ndarray) -> np.ndarray:
+    """Each unit's mean expected spend per purchase (the line at the unit's mean m)."""
+    c0, c1 = _spend_line(fit, units, lp)
+    return np.asarray(c0 + c1 * units.columns["monetary_value"])
+
+
+def _spend_spread(fit: StratumFit, units: Units) -> np.ndarray:
+    """mean(s^2) / mean(s)^2 of the expected spend s across each unit's customers (1 when they agree)."""
+    c0, c1 = _spend_line(fit, units, fit.log_params)
+    m, m2 = units.columns["monetary_value"], units.columns["monetary_square"]
+    mean = c0 + c1 * m
+    square = c0 * c0 + 2 * c0 * c1 * m + c1 * c1 * m2
+    return np.where(mean > 0, square / np.where(mean > 0, mean * mean, 1.0), 1.0)
 
 
 _PURCHASES: dict[tuple[int, bytes, int | None], tuple[Units, np.ndarray]] = {}
@@ -111,6 +127,33 @@ def _no_dropout(error: FitError, x: np.ndarray, tx: np.ndarray, big_t: np.ndarra
         if not (np.isfinite(stopped) and abs(stopped - limit) <= SAME_FORECAST * limit):
             raise error
     return nbd
+
+
+def _monthly_purchases(fit: StratumFit, units: Units, months: int, log_params: np.ndarray,
+                       horizon: int | None) -> np.ndarray:
+    """Expected purchases of each unit's customer in each of the next ``months`` months: (units, months).
+
+    BG/NBD's forecast is P(alive | x, t_x, T) times the forecast if alive, which depends on (x, T) alone:
+    that part, with its Gaussian hypergeometric function, is taken once per distinct (x, T) and month.
+    With ``horizon``, months at or past that age are left at 0.
+    """
+    x, tx, big_t = (units.columns[n] for n in ("frequency", "recency", "T"))
+    ahead = np.arange(1, months + 1) * WEEKS_PER_MONTH
+    k = purchase_parameters(fit)
+    params = np.exp(log_params[:k])
+    if k == len(NBD_NAMES):
+        cumulative = nbd_conditional_expected_purchases(params, np.tile(ahead, len(x)), np.repeat(x, months),
+                                                        np.repeat(tx, months), np.repeat(big_t, months)
+                                                        ).reshape(len(x), months)
+    else:
+        pairs, inverse = np.unique(np.stack([x, big_t], axis=1), axis=0, return_inverse=True)
+        if_alive = bgnbd_expected_purchases_if_alive(params, np.tile(ahead, len(pairs)), np.repeat(pairs[:, 0], months),
+                                                     np.repeat(pairs[:, 1], months)).reshape(len(pairs), months)
+        cumulative = if_alive[inverse.reshape(-1)] * bgnbd_probability_alive(params, x, tx, big_t)[:, None]
+    purchases = np.diff(cumulative, axis=1, prepend=0.0)
+    if horizon is not None:
+        purchases[units.age[:, None] + np.arange(1, months + 1)[None, :] >= horizon] = 0.0
+    return np.asarray(purchases)
 
 
 class BGNBDPurchases(Named):
@@ -177,14 +220,7 @@ class BGNBDPurchases(Named):
         cached = _PURCHASES.get(key)
         purchases = cached[1] if cached is not None and cached[0] is units else None
         if purchases is None or purchases.shape != (len(units.count), months):
-            x, tx, big_t = (units.columns[n] for n in ("frequency", "recency", "T"))
-            ahead = np.broadcast_to(np.arange(1, months + 1), (len(x), months))
-            needed = ahead <= months if horizon is None else units.age[:, None] + ahead < horizon
-            row = np.nonzero(needed)[0]
-            cumulative = np.zeros((len(x), months))
-            cumulative[needed] = conditional_purchases(fit, log_params, ahead[needed] * WEEKS_PER_MONTH, x[row],
-                                                       tx[row], big_t[row])
-            purchases = np.where(needed, np.diff(cumulative, axis=1, prepend=0.0), 0.0)
+            purchases = _monthly_purchases(fit, units, months, log_params, horizon)
             if len(_PURCHASES) > 16:
                 _PURCHASES.clear()
             _PURCHASES[key] = (units, purchases)
@@ -205,7 +241,8 @@ class BGNBDPurchases(Named):
         value = _spend(fit, units, fit.log_params) * fit.extra["margin_pct"]
         total = np.sum(weights * expected, axis=1)
         poisson = value * (1 + 1 / p_shape) * np.sum(weights**2 * expected, axis=1)
-        mixing = total**2 / np.maximum(alive, 1e-9) * (1 / (r + x) + 1 - alive)
+        # total is linear in a customer's spend: its square averaged over the unit's customers
+        mixing = total**2 * _spend_spread(fit, units) / np.maximum(alive, 1e-9) * (1 / (r + x) + 1 - alive)
         return np.asarray(poisson + mixing)
 
     def describe(self, fit: StratumFit) -> list[tuple[str, float, str]]:

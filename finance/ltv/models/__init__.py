@@ -29,6 +29,7 @@ from finance.ltv.models.bgnbd import (
     BGNBDFit,
     bgnbd_conditional_expected_purchases,
     bgnbd_expected_purchases,
+    bgnbd_expected_purchases_if_alive,
     bgnbd_probability_alive,
     fit_bgnbd,
 )
@@ -60,6 +61,7 @@ __all__ = [
     "SBGFit",
     "bgnbd_conditional_expected_purchases",
     "bgnbd_expected_purchases",
+    "bgnbd_expected_purchases_if_alive",
     "bgnbd_probability_alive",
     "fit_bgnbd",
     "fit_gamma_gamma",

@@ -7,7 +7,7 @@ alternative to the Pareto/NBD model", *Marketing Science* 24(2), 275-284 (FHL 20
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import ClassVar
 
@@ -120,9 +120,9 @@ def fit_bgnbd(frequency: ArrayLike, recency: ArrayLike, T: ArrayLike) -> BGNBDFi
     scale = float(np.sum(weights * big_t) / customers)
     tx_s, big_t_s = tx / scale, big_t / scale
 
-    def nll(log_params: FloatArray) -> float:
-        r, alpha, a, b = np.exp(log_params)
-        return -float(np.sum(weights * _bgnbd_log_likelihood_terms(r, alpha, a, b, x, tx_s, big_t_s)))
+    # Each term of the likelihood is a function of x, of T or of t_x alone, or of (r + x) times one: its
+    # costly part (lnGamma, ln) is taken once per distinct value, then gathered (``_grouped_log_likelihood``).
+    nll = _grouped_log_likelihood(weights, x, tx_s, big_t_s)
 
     # r/alpha is the mean purchase rate of a customer who never drops out; start it at the
     # observed repeat rate per (rescaled) time unit.
@@ -147,6 +147,37 @@ def fit_bgnbd(frequency: ArrayLike, recency: ArrayLike, T: ArrayLike) -> BGNBDFi
     return BGNBDFit(
         r=r, alpha=alpha, a=a, b=b, log_likelihood=log_likelihood, customers=customers, covariance=optimum.covariance
     )
+
+
+def _grouped_log_likelihood(weights: FloatArray, x: FloatArray, tx: FloatArray,
+                            big_t: FloatArray) -> Callable[[FloatArray], float]:
+    """The negative weighted log-likelihood of log (r, alpha, a, b) for these histories: the sum of
+    ``_bgnbd_log_likelihood_terms`` times the weights, with each lnGamma and ln taken once per distinct x, T
+    or t_x (a company of millions has a few hundred of each), so a function evaluation costs a few
+    multiplications and one logaddexp per history."""
+    ux, ix = np.unique(x, return_inverse=True)
+    ut, it = np.unique(big_t, return_inverse=True)
+    urx, irx = np.unique(tx, return_inverse=True)
+    repeat = x > 0
+    w_repeat, x_repeat, ix_repeat, irx_repeat = weights[repeat], x[repeat], ix[repeat], irx[repeat]
+    it_repeat = it[repeat]
+    w_once, x_once, it_once = weights[~repeat], x[~repeat], it[~repeat]
+
+    def nll(log_params: FloatArray) -> float:
+        r, alpha, a, b = np.exp(log_params)
+        # ln A1 + ln A2 per distinct x; ln(alpha + T) per distinct T; ln(alpha + t_x) per distinct t_x
+        by_x = (special.gammaln(r + ux) - special.gammaln(r) + r * np.log(alpha) + special.gammaln(a + b)
+                + special.gammaln(b + ux) - special.gammaln(b) - special.gammaln(a + b + ux))
+        log_t = np.log(alpha + ut)
+        total = float(np.sum(w_once * (by_x[ix[~repeat]] - (r + x_once) * log_t[it_once])))
+        if w_repeat.size:
+            log_a3 = -(r + x_repeat) * log_t[it_repeat]
+            by_repeats = np.log(a) - np.log(b + np.maximum(ux, 1.0) - 1)
+            log_a4 = by_repeats[ix_repeat] - (r + x_repeat) * np.log(alpha + urx)[irx_repeat]
+            total += float(np.sum(w_repeat * (by_x[ix_repeat] + np.logaddexp(log_a3, log_a4))))
+        return -total
+
+    return nll
 
 
 def _bgnbd_params(fit_or_params: BGNBDFit | Sequence[float] | ArrayLike) -> tuple[float, float, float, float]:
@@ -222,11 +253,29 @@ def bgnbd_conditional_expected_purchases(
     (FHL 2005a, eq. 10). ``t`` broadcasts against the customer arrays.
     """
     r, alpha, a, b = _bgnbd_params(fit_or_params)
-    a = _away_from_one(a)
     x, tx, big_t = _rfm_arrays(frequency, recency, T, "BG/NBD")
-    horizon = np.asarray(t, dtype=np.float64)
+    alive = _expected_if_alive(r, alpha, _away_from_one(a), b, np.asarray(t, dtype=np.float64), x, big_t)
+    return np.asarray(alive / (1.0 + _bgnbd_dropout_odds(r, alpha, a, b, x, tx, big_t)))
+
+
+def bgnbd_expected_purchases_if_alive(
+    fit_or_params: BGNBDFit | Sequence[float] | ArrayLike, t: ArrayLike, frequency: ArrayLike, T: ArrayLike
+) -> FloatArray:
+    """E[Y(t) | alive at T, x, T]: the expected purchases in the next t time units of a customer with x repeat
+    purchases in (0, T] who has not dropped out; ``bgnbd_conditional_expected_purchases`` times P(alive).
+
+    (a+b+x-1)/(a-1) * [1 - ((alpha+T)/(alpha+T+t))^(r+x) 2F1(r+x, b+x; a+b+x-1; t/(alpha+T+t))]
+    (FHL 2005a, eq. 10's numerator). It does not depend on t_x, so a projection over many customers
+    needs it once per distinct (x, T) only, the costly Gaussian hypergeometric function included.
+    """
+    r, alpha, a, b = _bgnbd_params(fit_or_params)
+    x, _tx, big_t = _rfm_arrays(frequency, np.zeros_like(np.asarray(frequency, dtype=np.float64)), T, "BG/NBD")
+    return _expected_if_alive(r, alpha, _away_from_one(a), b, np.asarray(t, dtype=np.float64), x, big_t)
+
+
+def _expected_if_alive(r: float, alpha: float, a: float, b: float, horizon: FloatArray, x: FloatArray,
+                       big_t: FloatArray) -> FloatArray:
     z = horizon / (alpha + big_t + horizon)
     hyp = special.hyp2f1(r + x, b + x, a + b + x - 1, z)
     bracket = 1 - ((alpha + big_t) / (alpha + big_t + horizon)) ** (r + x) * hyp
-    numerator = (a + b + x - 1) / (a - 1) * bracket
-    return np.asarray(numerator / (1.0 + _bgnbd_dropout_odds(r, alpha, a, b, x, tx, big_t)))
+    return np.asarray((a + b + x - 1) / (a - 1) * bracket)
