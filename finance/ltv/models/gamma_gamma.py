@@ -103,9 +103,19 @@ def fit_gamma_gamma(frequency: ArrayLike, monetary_value: ArrayLike) -> GammaGam
     scale = float(np.mean(m))
     m_s = m / scale
 
+    # The sum of ``_gamma_gamma_log_likelihood_terms`` with every term that is a function of x alone taken
+    # once per distinct x, and those linear in p summed once: one logarithm per customer is left.
+    ux, per_x = np.unique(x, return_counts=True)
+    n = float(x.size)
+    x_ln_x, x_ln_m, ln_m = float(np.sum(x * np.log(x))), float(np.sum(x * np.log(m_s))), float(np.sum(np.log(m_s)))
+    mx = m_s * x
+
     def nll(log_params: FloatArray) -> float:
         p, q, gamma = np.exp(log_params)
-        return -float(np.sum(_gamma_gamma_log_likelihood_terms(p, q, gamma, x, m_s)))
+        by_x = float(np.sum(per_x * (special.gammaln(p * ux + q) - special.gammaln(p * ux))))
+        total = (by_x - n * special.gammaln(q) + n * q * math.log(gamma) + p * x_ln_x + p * x_ln_m - ln_m
+                 - float(np.sum((p * x + q) * np.log(gamma + mx))))
+        return -total
 
     # Both starts give the population mean spend p*gamma/(q-1) = 1 on the rescaled values.
     starts = [[0.0, math.log(2.0), 0.0], [math.log(5.0), math.log(4.0), math.log(0.6)]]
