@@ -15,10 +15,11 @@ install: system-packages $(STAMP)
 
 # Debian packages: chromium prints the board-pack PDF and runs the browser test; poppler-utils
 # (pdftotext, pdfinfo, pdftoppm) lets the tests read the PDF back; fonts-noto-cjk draws the Japanese
-# dashboard and pack (Noto Sans CJK JP: without it Japanese prints as empty boxes). Installed only
+# dashboard and pack (Noto Sans CJK JP: without it Japanese prints as empty boxes); a Java runtime
+# runs Apache Spark in local mode for a ledger in a data lake (finance/store/spark.py). Installed only
 # when missing and we are root with apt-get; otherwise a note. Never a reason for install to fail.
-SYSTEM_TOOLS := chromium pdftotext pdfinfo pdftoppm
-SYSTEM_PACKAGES := chromium poppler-utils fonts-noto-cjk
+SYSTEM_TOOLS := chromium pdftotext pdfinfo pdftoppm java
+SYSTEM_PACKAGES := chromium poppler-utils fonts-noto-cjk default-jre-headless
 JAPANESE_FONT := /usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc
 system-packages:
 	@missing=""; for tool in $(SYSTEM_TOOLS); do command -v $$tool >/dev/null 2>&1 || missing="$$missing $$tool"; done; \
@@ -27,9 +28,9 @@ system-packages:
 	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 		echo "installing $(SYSTEM_PACKAGES) (missing:$$missing)"; \
 		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(SYSTEM_PACKAGES) >/dev/null; } \
-			|| echo "note: apt-get could not install $(SYSTEM_PACKAGES); the PDF export and its tests need them"; \
+			|| echo "note: apt-get could not install $(SYSTEM_PACKAGES); the PDF export, Spark and their tests need them"; \
 	else \
-		echo "note:$$missing not found; the PDF export and its tests need them: apt-get install $(SYSTEM_PACKAGES)"; \
+		echo "note:$$missing not found; the PDF export, Spark and their tests need them: apt-get install $(SYSTEM_PACKAGES)"; \
 	fi
 
 $(STAMP): requirements.txt

@@ -62,7 +62,7 @@ MIN_HISTORY_MONTHS = 6
 """A cut-off needs this many months of history before it."""
 YOUNG_MONTHS = 12
 """Cohorts acquired in this many months up to a cut-off are scored."""
-CHECK_VERSION = 1
+CHECK_VERSION = 2
 """Bumped when the check's method changes, so stored checks of an older method are not reused."""
 
 

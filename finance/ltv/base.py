@@ -37,7 +37,17 @@ from finance.domain.assumptions import RANGE_WIDTH, check_ltv_inputs
 from finance.ltv import words
 from finance.ltv.groups import group_name
 from finance.ltv.progress import Report, Tracker
-from finance.store.dataset import UNKNOWN, Dataset, Grain, acquired_customers, grain_label, grain_start
+from finance.store.dataset import (
+    UNKNOWN,
+    Dataset,
+    Grain,
+    Summary,
+    acquired_customers,
+    grain_label,
+    grain_start,
+    kept_margin,
+    row_margin,
+)
 
 Method = Literal["auto", "formula", "cohort", "bgnbd"]
 METHODS: tuple[Method, ...] = ("auto", "formula", "cohort", "bgnbd")
@@ -163,7 +173,6 @@ def customer_activity(data: Dataset, settings: LTVSettings, grain: Grain,
         # channel by segment: the channel is the breakdown; the segment is in every key already
         dim=pl.col("channel" if by == "channel_segment" else by) if by else pl.lit(None, pl.String),
     )
-    margin_rate = pl.lit(settings.default_gross_margin).cast(pl.Decimal(38, 4))
     complete = last_complete_month(as_of)
     base = (
         acquired.collect()
@@ -171,6 +180,47 @@ def customer_activity(data: Dataset, settings: LTVSettings, grain: Grain,
                       dim=pl.col("dim").fill_null(UNKNOWN))
         .filter(pl.col("age_observed") >= 0)
     )
+    kept = data.summary_for(as_of)
+    if kept is not None:
+        summaries, margin = _kept_activity(kept, settings, grain, by, complete, fiscal_year_start)
+    else:
+        summaries, margin = _ledger_activity(data, settings, base)
+    customers = billing_terms(
+        base.join(summaries, on="customer_id", how="left")
+        .with_columns(pl.col("margin_total", "revenue_total").fill_null(0.0))
+    ).select("customer_id", "cohort", "dim", "segment", "acquired_month", "acquired_on", "age_observed",
+             "last_age", "margin_total", "revenue_total", "payments", "amount_spread", "regular", "interval",
+             "paid_through").sort("customer_id")  # one order for the same data: fits and sums repeat to the last bit
+    return customers, margin.with_columns(pl.col("age").cast(pl.Int64)).sort("cohort", "dim", "segment", "age")
+
+
+def _kept_activity(kept: Summary, settings: LTVSettings, grain: Grain, by: str | None, complete: date,
+                   fiscal_year_start: int) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """``_ledger_activity`` from the store's summary of the ledger: the same frames, to the last bit."""
+    rate = settings.default_gross_margin
+    summaries = kept.customers.lazy().select(
+        "customer_id",
+        margin_total=kept_margin("margin_given", "revenue_no_margin", rate).cast(pl.Float64),
+        revenue_total=pl.col("revenue_total").cast(pl.Float64),
+        last_age=pl.col("last_age").cast(pl.Int64), payments=pl.col("payments").cast(pl.Int64),
+        gap_median=pl.col("gap_median"), gap_spread=pl.col("gap_spread").cast(pl.Int64),
+        amount_spread=pl.col("amount_spread"), last_revenue=pl.col("last_revenue").cast(pl.Float64),
+        last_margin=kept_margin("last_margin_given", "last_revenue_no_margin", rate).cast(pl.Float64),
+    ).collect()
+    dim = pl.col("channel" if by in ("channel", "channel_segment") else by) if by else pl.lit(None, pl.String)
+    margin = (
+        kept.margins.lazy().filter(pl.col("acquired_month") <= complete)
+        .select(cohort=grain_start(pl.col("acquired_month"), grain, fiscal_year_start), dim=dim.fill_null(UNKNOWN),
+                segment="segment", age="age", margin=kept_margin("margin_given", "revenue_no_margin", rate))
+        .group_by("cohort", "dim", "segment", "age").agg(pl.col("margin").sum().cast(pl.Float64))
+        .collect()
+    )
+    return summaries, margin
+
+
+def _ledger_activity(data: Dataset, settings: LTVSettings, base: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Per customer, their ledger's totals and months with revenue; per cohort, breakdown, segment and age, the
+    margin: from the ledger's rows (in partitions of the customers when it is large)."""
     parts = max(1, math.ceil(data.revenue.select(pl.len()).collect().item() / ACTIVITY_PARTITION_ROWS))
     revenue = data.revenue
     if parts > 1:
@@ -183,27 +233,26 @@ def customer_activity(data: Dataset, settings: LTVSettings, grain: Grain,
         if parts > 1:
             members = base.filter(partition == part)
             part_revenue = revenue.filter(pl.col("__part") == part)
-        part_rows = part_revenue.select(
-            "customer_id", "date", "revenue",
-            margin=pl.coalesce(pl.col("gross_margin").cast(pl.Decimal(38, 4)),
-                               (pl.col("revenue") * margin_rate).cast(pl.Decimal(38, 4))),
-        )
+        part_rows = part_revenue.select("customer_id", "date", "revenue",
+                                        margin=row_margin(settings.default_gross_margin))
         # Only complete months are observed: revenue of the month still under way would be counted
         # as observed and projected again, and inflate the margin per alive month.
+        # Sums stay decimal until the end: the store's summary makes the same figures from its own sums.
         months = (
             part_rows.join(members.lazy().select("customer_id", "acquired_month", "age_observed"),
                            on="customer_id", how="inner")
             .with_columns(age=months_between(pl.col("date"), pl.col("acquired_month")).clip(lower_bound=0))
             .filter(pl.col("age") <= pl.col("age_observed"))
             .group_by("customer_id", "age")
-            .agg(revenue=pl.col("revenue").sum().cast(pl.Float64), margin=pl.col("margin").sum().cast(pl.Float64))
+            .agg(pl.col("revenue").sum(), pl.col("margin").sum())
             .collect()
         )
         paid = months.filter(pl.col("revenue") > 0).sort("customer_id", "age")
         gap = pl.col("age").diff()
         summaries.append(months.group_by("customer_id").agg(
-            margin_total=pl.col("margin").sum(), revenue_total=pl.col("revenue").sum()).join(
-            paid.group_by("customer_id").agg(
+            margin_total=pl.col("margin").sum().cast(pl.Float64),
+            revenue_total=pl.col("revenue").sum().cast(pl.Float64)).join(
+            paid.with_columns(pl.col("revenue", "margin").cast(pl.Float64)).group_by("customer_id").agg(
                 last_age=pl.col("age").last(), payments=pl.len().cast(pl.Int64),
                 gap_median=gap.median(), gap_spread=gap.max() - gap.min(),
                 amount_spread=pl.col("revenue").max() / pl.col("revenue").min(),
@@ -212,14 +261,8 @@ def customer_activity(data: Dataset, settings: LTVSettings, grain: Grain,
         margins.append(months.join(members.select("customer_id", "cohort", "dim", "segment"), on="customer_id")
                        .group_by("cohort", "dim", "segment", "age").agg(pl.col("margin").sum()))
         del months
-    customers = billing_terms(
-        base.join(pl.concat(summaries), on="customer_id", how="left")
-        .with_columns(pl.col("margin_total", "revenue_total").fill_null(0.0))
-    ).select("customer_id", "cohort", "dim", "segment", "acquired_month", "acquired_on", "age_observed",
-             "last_age", "margin_total", "revenue_total", "payments", "amount_spread", "regular", "interval",
-             "paid_through").sort("customer_id")  # one order for the same data: fits and sums repeat to the last bit
-    margin = pl.concat(margins).group_by("cohort", "dim", "segment", "age").agg(pl.col("margin").sum())
-    return customers, margin.with_columns(pl.col("age").cast(pl.Int64)).sort("cohort", "dim", "segment", "age")
+    margin = pl.concat(margins).group_by("cohort", "dim", "segment", "age").agg(pl.col("margin").sum().cast(pl.Float64))
+    return pl.concat(summaries), margin
 
 
 _PARTITION_SEED = 20230101
@@ -358,8 +401,10 @@ def cohort_ltv(data: Dataset, *, grain: Grain = "quarter", by: str | None = None
     else:
         chosen = {s: MODEL_OF_METHOD[settings.method] for s in customers.get_column("segment").unique().to_list()}
     if any(MODELS_BY_KEY[model].uses_purchases for model in chosen.values()):
-        rfm = rfm_summary(data.revenue.filter(pl.col("revenue") > 0), customer="customer_id", date="date",
-                          value="revenue", as_of=as_of)
+        kept = data.summary_for(as_of)
+        rfm = (kept_purchase_history(kept, as_of) if kept is not None else
+               rfm_summary(data.revenue.filter(pl.col("revenue") > 0), customer="customer_id", date="date",
+                           value="revenue", as_of=as_of))
         customers = strata.add_purchase_history(customers, rfm.rename({"customer": "customer_id"}, strict=False))
     segments = set(chosen)
     tracker = Tracker(strata.planned_steps(customers, chosen, by is not None), progress,  # type: ignore[arg-type]
@@ -386,6 +431,24 @@ def cohort_ltv(data: Dataset, *, grain: Grain = "quarter", by: str | None = None
     out.fits = fits
     out.models = {stratum[-1]: fit.model for stratum, fit in fits.items()}
     return out
+
+
+def kept_purchase_history(kept: Summary, as_of: date, time_unit_days: float = 7.0) -> pl.DataFrame:
+    """``finance.ltv.models.rfm_summary`` of the positive revenue rows, from the store's summary of the ledger:
+    the same frame (customer_id, first_purchase, frequency, recency, T, monetary_value), to the last bit."""
+    buyers = kept.customers.lazy().filter(pl.col("first_purchase").is_not_null())
+    if kept.acquired_by is not None:
+        buyers = buyers.filter(pl.col("acquired_on") <= kept.acquired_by)
+    frequency = (pl.col("purchase_days") - 1).cast(pl.Int64)
+    repeat_spend = pl.col("repeat_value").cast(pl.Float64) / frequency
+    return buyers.select(
+        "customer_id", "first_purchase", frequency.alias("frequency"),
+        ((pl.col("last_purchase") - pl.col("first_purchase")).dt.total_days().cast(pl.Float64)
+         / time_unit_days).alias("recency"),
+        ((pl.lit(as_of, dtype=pl.Date) - pl.col("first_purchase")).dt.total_days().cast(pl.Float64)
+         / time_unit_days).alias("T"),
+        pl.when(frequency > 0).then(repeat_spend).otherwise(0.0).cast(pl.Float64).alias("monetary_value"),
+    ).sort("customer_id").collect()
 
 
 _RANGE_SCHEMA: dict[str, Any] = {"ltv_observed": pl.Float64, "ltv_future": pl.Float64, "ltv_sigma": pl.Float64}

@@ -6,8 +6,9 @@ Streamlit or Plotly, so the same metrics run in the app, the CLI, exports and te
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
+from decimal import Decimal
 from typing import Literal
 
 import polars as pl
@@ -26,13 +27,35 @@ SHARED = "(shared)"
 
 
 @dataclass(frozen=True)
+class Summary:
+    """What the store keeps of the ledger as of its end (``finance.store.summaries``), for the figures as of then.
+
+    ``customers``: every customer once, resolved as ``acquired_customers`` does, with their ledger's totals,
+    months with revenue and purchase history; ``margins``: margin and paying customers per acquisition
+    month, channel, segment and month of age. ``acquired_by``: set when the data are cut at ``as_of``
+    (``Dataset.as_of``): customers acquired after it are not there.
+    """
+
+    as_of: date
+    customers: pl.DataFrame
+    margins: pl.DataFrame
+    acquired_by: date | None = None
+
+    def answers(self, as_of: date) -> bool:
+        """Whether the summary holds the figures as of ``as_of`` exactly (else the ledger is read)."""
+        return as_of == self.as_of
+
+
+@dataclass(frozen=True)
 class Dataset:
-    """Spend, funnel, customers and revenue rows in force (the store's views)."""
+    """Spend, funnel, customers and revenue rows in force (the store's views), and the store's summary of the
+    ledger when it has one (``Summary``): the figures as of the ledger's end read it instead of the ledger."""
 
     spend: pl.LazyFrame
     funnel: pl.LazyFrame
     customers: pl.LazyFrame
     revenue: pl.LazyFrame
+    summary: Summary | None = None
 
     @classmethod
     def from_frames(cls, **frames: pl.DataFrame | pl.LazyFrame) -> Dataset:
@@ -47,7 +70,11 @@ class Dataset:
                 present = lazy.collect_schema().names()
                 tables[kind] = lazy.select([(pl.col(n) if n in present else pl.lit(None)).cast(t).alias(n)
                                             for n, t in schema.items()])
-        return cls(**tables)
+        return cls(tables["spend"], tables["funnel"], tables["customers"], tables["revenue"])
+
+    def summary_for(self, as_of: date) -> Summary | None:
+        """The summary, when it holds the figures as of ``as_of``."""
+        return self.summary if self.summary is not None and self.summary.answers(as_of) else None
 
     def as_of(self, day: date | None) -> Dataset:
         """The data as it stood at ``day``: every row dated after it is ignored.
@@ -56,11 +83,13 @@ class Dataset:
         """
         if day is None:
             return self
+        summary = self.summary_for(day)
         return Dataset(
             spend=self.spend.filter(pl.col("period_start") <= day),
             funnel=self.funnel.filter(pl.col("period_start") <= day),
             customers=self.customers.filter(pl.col("acquired_on") <= day),
             revenue=self.revenue.filter(pl.col("date") <= day),
+            summary=replace(summary, acquired_by=day) if summary is not None else None,
         )
 
 
@@ -128,6 +157,29 @@ def channel_key(column: pl.Expr) -> pl.Expr:
     return column.str.to_lowercase().str.replace_all(r"\s+", " ").str.strip_chars()
 
 
+MARGIN_DTYPE = pl.Decimal(38, 8)
+"""A margin made with the default gross margin: revenue (4 decimals) times a rate (4 decimals) is exact in 8."""
+
+
+def margin_rate(rate: Decimal | float) -> pl.Expr:
+    """The default gross margin as the exact decimal every margin is made with."""
+    return pl.lit(rate).cast(pl.Decimal(38, 4)).cast(MARGIN_DTYPE)
+
+
+def row_margin(rate: Decimal | float) -> pl.Expr:
+    """Each revenue row's margin: its own, else its revenue times the default gross margin, exactly."""
+    return pl.coalesce(pl.col("gross_margin").cast(MARGIN_DTYPE),
+                       pl.col("revenue").cast(MARGIN_DTYPE) * margin_rate(rate))
+
+
+def kept_margin(given: str, no_margin: str, rate: Decimal | float) -> pl.Expr:
+    """A summed margin from its kept parts (``finance.store.summaries``): the sum of ``row_margin`` to the last
+    decimal, whatever the rows; null when neither part is there (no rows)."""
+    parts = (pl.col(given).cast(MARGIN_DTYPE).fill_null(0)
+             + pl.col(no_margin).cast(MARGIN_DTYPE).fill_null(0) * margin_rate(rate))
+    return pl.when(pl.col(given).is_null() & pl.col(no_margin).is_null()).then(None).otherwise(parts)
+
+
 def safe_ratio(numerator: pl.Expr, denominator: pl.Expr) -> pl.Expr:
     """numerator / denominator as an exact money ratio; null when the denominator is 0 or null."""
     # Null the zero first: both branches of a when/then are evaluated, and a decimal
@@ -142,6 +194,8 @@ def ledger_end(data: Dataset) -> date | None:
     Billing and order exports come by whole months or quarters, so the month of the last revenue
     row is complete: a ledger whose last invoice is dated 28 December covers December.
     """
+    if data.summary is not None:
+        return data.summary.as_of
     last = data.revenue.select(pl.col("date").max()).collect().item()
     return month_end(last) if last is not None else None
 
@@ -178,6 +232,13 @@ def acquired_customers(data: Dataset, extra: tuple[str, ...] = ()) -> pl.LazyFra
     """
     present = set(data.customers.collect_schema().names())
     extras = [c for c in extra if c in present]
+    if data.summary is not None:
+        kept = data.summary.customers.lazy()
+        if data.summary.acquired_by is not None:
+            kept = kept.filter(pl.col("acquired_on") <= data.summary.acquired_by)
+        return kept.select("customer_id", "acquired_on", "channel", "segment",
+                           *(pl.col(c) if c in kept.collect_schema().names() else pl.lit(None, pl.String).alias(c)
+                             for c in extras))
     labelled = any(data.revenue.select(pl.col("channel", "segment").is_not_null().any()).collect().row(0))
     no_fallback = {"rev_channel": pl.lit(None, pl.String), "rev_segment": pl.lit(None, pl.String)}
     if labelled:

@@ -26,6 +26,7 @@ from finance.domain.problems import Problem, problem
 from finance.domain.schema import DEFAULT_CURRENCY
 from finance.ingest.fx import MONEY_COLUMNS, Conversion, PreparedRates, convert_rows
 from finance.ingest.prepare import FX_COLUMNS, PreparedImport, period_totals
+from finance.store import summaries
 from finance.store.connection import Connection
 from finance.store.errors import StoreError
 from finance.store.settings import currency, log_change, setting
@@ -206,6 +207,8 @@ def set_reporting_currency(db: Connection, code: str, *, user: str | None = None
             _write_back(db, kind, frame, conversion.rows)
             outcome["converted"][kind] = conversion.converted
         outcome["restated_imports"] = _restate_imports(db)
+        if not plans.get("revenue", (pl.DataFrame(),))[0].is_empty():
+            summaries.refresh(db)  # the ledger's amounts changed: its summaries with them
         # A saved budget is a plan for a future quarter, with no rate yet: it is kept as saved, and named.
         outcome["scenarios_not_converted"] = [name for (name,) in db.rows("SELECT name FROM scenarios ORDER BY 1")]
         con.execute("INSERT OR REPLACE INTO settings VALUES ('currency', ?)", [code])

@@ -35,11 +35,14 @@ from finance.ingest.prepare import (
     prepare,
     span_columns,
 )
-from finance.store import fx
+from finance.store import fx, summaries
 from finance.store.connection import Connection
 from finance.store.errors import StoreError
 from finance.store.settings import currency, log_change
 
+SUMMARISED = ("customers", "revenue")
+"""The kinds the store's summaries are reduced from (``finance.store.summaries``): an import or undo of one
+remakes them in its transaction."""
 INSERT_SLICE_ROWS = 1_000_000
 
 
@@ -242,6 +245,8 @@ def _write(db: Connection, prepared: PreparedImport, result: ImportResult, repla
                         [import_id])
             con.unregister("new_rows")
         _verify(db, kind, import_id, result)
+        if kind in SUMMARISED:
+            summaries.refresh(db)
         log_change(db, "import", {"import_id": import_id, "kind": kind, "file": prepared.file_name,
                                   "rows": rows.height, "replaced": result.replaced,
                                   **({"converted": result.converted} if result.converted else {})}, user=user)
@@ -318,6 +323,8 @@ def undo(db: Connection, import_id: int, *, backup_first: bool = True) -> dict[s
         removed = db.one(f"DELETE FROM {kind}_rows WHERE import_id = ?", [import_id])
         restored = db.one(f"UPDATE {kind}_rows SET superseded_by = NULL WHERE superseded_by = ?",
                           [import_id])
+        if kind in SUMMARISED:
+            summaries.refresh(db)
         con.execute("UPDATE imports SET status = 'undone', undone_at = ?, undone_by = ? WHERE import_id = ?",
                     [datetime.now(UTC).replace(tzinfo=None), db.user, import_id])
         outcome = {"import_id": import_id, "kind": kind,

@@ -21,14 +21,15 @@ import polars as pl
 from finance.domain.fx import RATE_SCALE, RATE_SQL
 from finance.domain.schema import DEFAULT_CURRENCY, KINDS, MONEY_SCALE, MONEY_SQL, Kind
 from finance.ingest.prepare import FX_COLUMNS, STORAGE_SCHEMAS
-from finance.store import backup
+from finance.store import backup, summaries
 from finance.store.connection import Connection, connect_file, unreadable
 from finance.store.errors import StoreUnreadable
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 """1: imports, settings and the four data tables; 2: saved budget scenarios; 3: who undid an import
 and the ``changes`` log; 4: the customers' ``billing_interval``; 5: exchange rates (``fx_rates``) and each
-converted spend and revenue row's amounts as written, currency and rate (``FX_COLUMNS``)."""
+converted spend and revenue row's amounts as written, currency and rate (``FX_COLUMNS``); 6: the summaries
+of the ledger every figure reads (``finance.store.summaries``), made from the rows already there."""
 _ADDED_COLUMNS: dict[Kind, tuple[str, ...]] = {"customers": ("billing_interval",), **FX_COLUMNS}  # type: ignore[dict-item]
 """Storage columns added to a data table after version 1: an older file gains them (NULL) in place."""
 
@@ -109,7 +110,7 @@ def _ddl() -> list[str]:
             statements.append(f"ALTER TABLE {kind}_rows ADD COLUMN IF NOT EXISTS {name} "
                               f"{_sql_type(STORAGE_SCHEMAS[kind][name])}")
         statements.append(_view_ddl(kind, tuple(STORAGE_SCHEMAS[kind])))
-    return statements
+    return [*statements, *summaries.ddl()]
 
 
 def _view_ddl(kind: str, names: tuple[str, ...]) -> str:
@@ -374,6 +375,7 @@ def migrate(db: Connection) -> None:
     with db.transaction():
         for statement in _ddl():
             db.con.execute(statement)
+        summaries.refresh(db)  # a file from before version 6: its ledger summarised once
         db.con.execute("INSERT INTO settings VALUES ('currency', ?) ON CONFLICT DO NOTHING",
                        [DEFAULT_CURRENCY])
         # Every statement above is idempotent, so an older file is brought up to date in place.

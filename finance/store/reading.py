@@ -3,6 +3,7 @@ totals and full content that prove what a change did (or did not) do."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
@@ -10,8 +11,9 @@ import polars as pl
 
 from finance.domain.schema import KINDS, file_kind
 from finance.ingest.prepare import FX_COLUMNS, STORAGE_SCHEMAS
+from finance.store import summaries
 from finance.store.connection import Connection
-from finance.store.dataset import Dataset
+from finance.store.dataset import Dataset, Summary
 from finance.store.imports import measure_sql
 
 
@@ -28,7 +30,9 @@ def dataset(db: Connection) -> Dataset:
     """
     frames = {kind: db.query(f"SELECT {', '.join(columns)} FROM {kind}")
               for kind, columns in dataset_columns(db).items() if columns}
-    return Dataset.from_frames(**frames)
+    kept = summaries.read(db)
+    summary = Summary(kept.ledger_end, kept.customers, kept.margins) if kept is not None else None
+    return replace(Dataset.from_frames(**frames), summary=summary)
 
 
 def dataset_columns(db: Connection) -> dict[str, list[str]]:

@@ -1,0 +1,109 @@
+"""The ledger's reduction on Apache Spark (finance.store.spark), in local mode: the same SQL as the store's
+DuckDB reduction, translated by SQLGlot, gives the same summaries, value for value, and the same figures.
+
+A real Spark (PySpark, on Debian's Java) reads the store's rows as a data lake would hold them: Parquet
+files and CSV exports.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pytest
+from polars.testing import assert_frame_equal
+
+from bench.samplegen import generate
+from finance.ltv.base import LTVSettings
+from finance.metrics.table import MetricParams, compute
+from finance.store import spark as on_spark
+from finance.store import summaries
+from finance.store.database import Store
+from finance.store.dataset import Summary
+
+KEYS = {"summary_customers": ["customer_id"], "summary_margins": ["acquired_month", "channel", "segment", "age"]}
+
+
+@pytest.fixture(scope="module")
+def spark() -> Iterator[Any]:
+    session = on_spark.session("local[2]")
+    try:
+        yield session
+    finally:
+        session.stop()
+
+
+@pytest.fixture(scope="module")
+def lake(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """A company in a store, and its customers and ledger as a lake would hold them."""
+    folder = tmp_path_factory.mktemp("lake")
+    files = generate(folder / "files", customers=1500, seed=23, start_year=2023, quarters=8)
+    with Store(folder / "company.duckdb", keep_backups=0) as store:
+        for kind in ("spend", "customers", "revenue"):
+            assert store.import_file(kind, files[kind]).status == "imported"
+        customers, revenue = store.query("SELECT * FROM customers"), store.query("SELECT * FROM revenue")
+        kept = summaries.read(store)
+        data = store.dataset()
+    assert kept is not None
+    (folder / "ledger").mkdir()
+    for part, rows in enumerate(revenue.sort("source_row").iter_slices(revenue.height // 3 + 1)):
+        rows.write_parquet(folder / "ledger" / f"part-{part}.parquet")  # a folder of files, as Spark writes them
+    customers.write_parquet(folder / "customers.parquet")
+    # CSV as a warehouse export writes it: text, amounts with their decimals, empty cells for nulls.
+    revenue.with_columns(pl.col(pl.Decimal).cast(pl.String)).write_csv(folder / "ledger.csv")
+    return {"folder": folder, "kept": kept, "data": data, "customers": customers}
+
+
+def _identical(got: dict[str, pl.DataFrame], kept: summaries.Summaries) -> None:
+    for name, frame in (("summary_customers", kept.customers), ("summary_margins", kept.margins)):
+        assert got[name].height == frame.height > 0
+        assert_frame_equal(got[name].sort(KEYS[name]), frame.sort(KEYS[name]), check_exact=True)
+
+
+def test_spark_reduces_a_parquet_ledger_to_the_stores_summaries_value_for_value(spark: Any,
+                                                                               lake: dict[str, Any]) -> None:
+    folder = lake["folder"]
+    got = on_spark.reduce(
+        spark, on_spark.read_table(spark, str(folder / "customers.parquet"), "parquet", on_spark.CUSTOMER_COLUMNS),
+        on_spark.read_table(spark, str(folder / "ledger"), "parquet", on_spark.LEDGER_COLUMNS))
+    _identical(got, lake["kept"])
+    # ... and so the same figures, to the last bit, for every method.
+    data = lake["data"]
+    from_spark = replace(data, summary=Summary(data.summary.as_of, got["summary_customers"], got["summary_margins"]))
+    for method in ("formula", "cohort", "bgnbd"):
+        params = MetricParams(grain="quarter", by="channel", ltv=LTVSettings(method=method))
+        assert_frame_equal(compute(from_spark, params).rows, compute(data, params).rows, check_exact=True)
+
+
+def test_spark_reads_a_csv_export_and_a_ledger_without_customers_file(spark: Any, lake: dict[str, Any],
+                                                                       tmp_path: Path) -> None:
+    folder = lake["folder"]
+    ledger = on_spark.read_table(spark, str(folder / "ledger.csv"), "csv", on_spark.LEDGER_COLUMNS)
+    customers = on_spark.read_table(spark, str(folder / "customers.parquet"), "parquet", on_spark.CUSTOMER_COLUMNS)
+    _identical(on_spark.reduce(spark, customers, ledger), lake["kept"])
+    # Without a customers file, each customer is acquired on their first revenue day: DuckDB and Spark agree.
+    empty = customers.limit(0)
+    alone = on_spark.reduce(spark, empty, ledger)
+    with Store(tmp_path / "ledger-only.duckdb", keep_backups=0) as store:
+        store.con.register("ledger", pl.read_parquet(folder / "ledger").to_arrow())
+        store.con.execute("INSERT INTO revenue_rows (import_id, customer_id, date, revenue, gross_margin, channel, "
+                          "segment, source_row) SELECT 1, customer_id, date, revenue, gross_margin, channel, segment, "
+                          "source_row FROM ledger")
+        summaries.refresh(store)
+        kept = summaries.read(store)
+    assert kept is not None
+    assert alone["summary_customers"].get_column("acquired_on").min() >= lake["customers"].get_column(
+        "acquired_on").min()
+    _identical(alone, kept)
+
+
+def test_a_ledger_without_a_needed_column_is_refused_naming_the_file_and_column(spark: Any, tmp_path: Path) -> None:
+    path = tmp_path / "ledger.csv"
+    path.write_text("customer_id,day,revenue\nC1,2024-01-05,10.00\n")
+    with pytest.raises(ValueError, match=r"ledger\.csv: no column date; expected customer_id, date, revenue"):
+        on_spark.read_table(spark, str(path), "csv", on_spark.LEDGER_COLUMNS)
+    with pytest.raises(ValueError, match="the format must be one of parquet, csv, delta"):
+        on_spark.read_table(spark, str(path), "orc", on_spark.LEDGER_COLUMNS)
