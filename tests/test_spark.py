@@ -21,8 +21,10 @@ from finance.ltv.base import LTVSettings
 from finance.metrics.table import MetricParams, compute
 from finance.store import spark as on_spark
 from finance.store import summaries
-from finance.store.database import Store
+from finance.store.database import Store, StoreError
 from finance.store.dataset import Summary
+
+from .conftest import run_cli_json
 
 KEYS = {"summary_customers": ["customer_id"], "summary_margins": ["acquired_month", "channel", "segment", "age"]}
 
@@ -54,7 +56,7 @@ def lake(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     customers.write_parquet(folder / "customers.parquet")
     # CSV as a warehouse export writes it: text, amounts with their decimals, empty cells for nulls.
     revenue.with_columns(pl.col(pl.Decimal).cast(pl.String)).write_csv(folder / "ledger.csv")
-    return {"folder": folder, "kept": kept, "data": data, "customers": customers}
+    return {"folder": folder, "kept": kept, "data": data, "customers": customers, "files": files}
 
 
 def _identical(got: dict[str, pl.DataFrame], kept: summaries.Summaries) -> None:
@@ -107,3 +109,91 @@ def test_a_ledger_without_a_needed_column_is_refused_naming_the_file_and_column(
         on_spark.read_table(spark, str(path), "csv", on_spark.LEDGER_COLUMNS)
     with pytest.raises(ValueError, match="the format must be one of parquet, csv, delta"):
         on_spark.read_table(spark, str(path), "orc", on_spark.LEDGER_COLUMNS)
+
+
+def _store_without_revenue(path: Path, files: dict[str, Path]) -> Path:
+    with Store(path, keep_backups=0) as store:
+        for kind in ("spend", "customers"):
+            assert store.import_file(kind, files[kind]).status == "imported"
+    return path
+
+
+def test_a_ledger_in_the_lake_gives_the_figures_of_the_same_ledger_in_the_store(lake: dict[str, Any],
+                                                                                tmp_path: Path) -> None:
+    """``python -m finance import revenue FOLDER --engine spark``, as a person runs it: Spark reduces the ledger
+    where it is, the store keeps its summaries, and every figure is the one the same ledger gives in the store."""
+    folder = lake["folder"]
+    db = _store_without_revenue(tmp_path / "lake.duckdb", lake["files"])
+    code, out = run_cli_json("import", "revenue", folder / "ledger", "--engine", "spark", "--db", db)
+    assert code == 0, out
+    revenue = pl.read_parquet(folder / "ledger")
+    assert (out["status"], out["rows"], out["files"]) == ("imported", revenue.height, 3)
+    assert out["total"] == f"{revenue.get_column('revenue').sum():.2f}"
+    with Store(db, read_only=True) as store:
+        data = store.dataset()
+        assert store.query("SELECT count(*) AS n FROM revenue").item() == 0  # the rows stayed in the lake
+    assert data.summary is not None and data.summary.lake == str(folder / "ledger")
+    for method in ("formula", "bgnbd"):
+        for by in (None, "segment"):
+            params = MetricParams(grain="quarter", by=by, ltv=LTVSettings(method=method))
+            assert_frame_equal(compute(data, params).rows, compute(lake["data"], params).rows, check_exact=True)
+    # The command line's own figures, with the default method and no model check (it needs the ledger's rows).
+    code, metrics = run_cli_json("metrics", "--db", db)
+    assert code == 0, metrics
+    in_store = compute(lake["data"], MetricParams()).to_json()["rows"]
+    assert [(r["period"], r["ltv"], r["cac"]) for r in metrics["rows"]] == [
+        (r["period"], r["ltv"], r["cac"]) for r in in_store]
+    assert any(r["ltv"] is not None for r in in_store)
+    # A figure that needs the rows says where they are.
+    code, refused = run_cli_json("metrics", "--as-of", "2024-06-30", "--db", db)
+    assert code != 0 and "in the data lake at" in refused["message"] and "2024-12-31" in refused["message"]
+
+
+def test_a_lake_ledger_is_the_stores_one_ledger_until_its_import_is_undone(spark: Any, lake: dict[str, Any],
+                                                                           tmp_path: Path) -> None:
+    folder, files = lake["folder"], lake["files"]
+    db = _store_without_revenue(tmp_path / "lake.duckdb", files)
+    with Store(db, keep_backups=0) as store:
+        first = store.import_lake(str(folder / "ledger"), spark=spark)
+        again = store.import_lake(str(folder / "ledger.csv"), fmt="csv", spark=spark)
+        assert again["replaced_imports"] == [first["import_id"]] and again["rows"] == first["rows"]
+        statuses = dict(store.rows("SELECT import_id, status FROM imports WHERE kind = 'revenue'"))
+        assert statuses == {first["import_id"]: "undone", again["import_id"]: "active"}
+        more = tmp_path / "more-customers.csv"
+        more.write_text("customer_id,acquired_on,channel,segment\nLATE-1,2025-01-15,Paid Search,SMB\n")
+        before = store.snapshot()
+        for change in (lambda: store.import_file("revenue", files["revenue"]),
+                       lambda: store.import_file("customers", more),
+                       lambda: store.set_reporting_currency("EUR")):
+            with pytest.raises(StoreError, match="in the data lake at"):
+                change()
+            assert store.snapshot() == before
+        undone = store.undo(again["import_id"], backup_first=False)
+        assert undone["lake"] == str(folder / "ledger.csv")
+        assert summaries.read(store) is None and store.dataset().summary is None
+        # The ledger's rows can now come into the store, as files.
+        assert store.import_file("revenue", files["revenue"]).status == "imported"
+        with pytest.raises(StoreError, match=r"holds .* revenue rows of its own"):
+            store.import_lake(str(folder / "ledger"), spark=spark)
+
+
+def test_a_lake_ledger_with_a_bad_value_is_refused_naming_file_column_and_value(spark: Any, lake: dict[str, Any],
+                                                                              tmp_path: Path) -> None:
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    rows = pl.read_csv(lake["folder"] / "ledger.csv", infer_schema=False)
+    rows.head(50).write_csv(bad / "good.csv")
+    rows.slice(50, 50).with_columns(
+        date=pl.when(pl.int_range(pl.len()) == 7).then(pl.lit("2024-02-30")).otherwise(pl.col("date")),
+        revenue=pl.when(pl.int_range(pl.len()) == 9).then(pl.lit("12,50")).otherwise(pl.col("revenue")),
+    ).write_csv(bad / "broken.csv")
+    db = _store_without_revenue(tmp_path / "lake.duckdb", lake["files"])
+    with Store(db, keep_backups=0) as store:
+        before = store.snapshot()
+        with pytest.raises(ValueError) as refused:
+            store.import_lake(str(bad), fmt="csv", spark=spark)
+        assert store.snapshot() == before
+    message = str(refused.value)
+    assert "2 value(s) refused, nothing was imported" in message
+    assert "broken.csv: column date, value '2024-02-30': expected a date (YYYY-MM-DD)" in message
+    assert "broken.csv: column revenue, value '12,50': expected an amount with at most 4 decimals" in message

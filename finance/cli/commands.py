@@ -52,7 +52,8 @@ def build_parser() -> argparse.ArgumentParser:
     imp = sub.add_parser("import", help="validate an export (CSV or workbook) and import it atomically")
     imp.add_argument("kind", choices=(*KINDS, "fx"),
                      help="the kind of file; fx: exchange rates (the ECB's CSV, or date,currency,rate)")
-    imp.add_argument("file", type=Path)
+    imp.add_argument("file", help="the file; with --engine spark, where the ledger is in the data lake (a file, a "
+                                   "folder or a glob; local, s3://, abfss://, gs:// ...)")
     add_db(imp)
     imp.add_argument("--map", action="append", nargs="+", default=[], metavar="HEADER=COLUMN",
                      help='map a file header to a contract column, e.g. "Amount (USD)=amount"')
@@ -88,6 +89,18 @@ def build_parser() -> argparse.ArgumentParser:
                      help="fx: the currency a long rates file's rates are per 1 unit of (when it has no base column)")
     imp.add_argument("--dry-run", action="store_true", help="validate and report; write nothing")
     imp.add_argument("--format", choices=("text", "json"), default="text")
+    lake = imp.add_argument_group("a revenue ledger in a data lake (Apache Spark)")
+    lake.add_argument("--engine", choices=("duckdb", "spark"), default="duckdb",
+                      help="spark: reduce a revenue ledger where it is, on Spark; the store keeps its summaries, "
+                           "not its rows (default: duckdb, the file's rows into the store)")
+    lake.add_argument("--lake-format", choices=("parquet", "csv", "delta"),
+                      help="how the lake's files are stored (default: CSV by extension, Delta by its log, else "
+                           "Parquet)")
+    lake.add_argument("--customers-from", metavar="PATH",
+                      help="the customers, as a table in the lake (default: the customers imported into the store)")
+    lake.add_argument("--spark-master", metavar="URL",
+                      help="the Spark master (spark://host:7077, yarn; default: $SPARK_REMOTE for Spark Connect, "
+                           "else local mode on this machine)")
 
     cur = sub.add_parser("currency", help="show the reporting currency, or change it (every amount is converted "
                                           "again from its amounts as written, at the stored rates)")

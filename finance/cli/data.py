@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from finance.cli.common import EXIT_FAILED, EXIT_OK, EXIT_REJECTED, fail
+from finance.domain import literal
 from finance.domain.fx import RateTable
 from finance.domain.money import money_text
 from finance.domain.problems import Problem
@@ -142,6 +143,9 @@ def _total_text(value: Any, currency: str) -> str:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
+    if args.engine == "spark":
+        return _import_lake(args)
+    args.file = Path(args.file)
     if args.kind == "fx":
         return _import_rates(args)
     try:
@@ -318,6 +322,33 @@ def cmd_assumptions(args: argparse.Namespace) -> int:
         print(f"{label:<{width}}  {shown[name]:<12}  {name}{'  (changed)' if name in changed else ''}")
     if texts and not changed:
         print("nothing changed: the values given are the ones stored")
+    return EXIT_OK
+
+
+def _import_lake(args: argparse.Namespace) -> int:
+    """``import revenue PATH --engine spark``: the ledger stays in the lake; Spark reduces it; the store keeps the
+    summaries (``finance.store.spark``)."""
+    if args.kind != "revenue":
+        return fail(f"--engine spark reduces a revenue ledger; {args.kind} files are imported into the store "
+                    "(leave out --engine)", args.format, EXIT_REJECTED)
+    if args.dry_run:
+        return fail("--dry-run is for files imported into the store; a lake import checks every value before "
+                    "it writes anything", args.format, EXIT_REJECTED)
+    try:
+        with Store(args.db or default_db_path(), user=cli_user()) as store:
+            outcome = store.import_lake(args.file, fmt=args.lake_format, customers=args.customers_from,
+                                        master=args.spark_master)
+    except (ValueError, StoreError) as exc:
+        return fail(str(exc), args.format, EXIT_REJECTED)
+    if args.format == "json":
+        print(json.dumps(outcome, indent=2))
+    else:
+        replaced = (f"; it replaces lake import {', '.join(f'#{i}' for i in outcome['replaced_imports'])}"
+                    if outcome["replaced_imports"] else "")
+        print(f"import #{outcome['import_id']}: the revenue ledger in the lake at {literal.terminal(args.file)}, "
+              f"{outcome['rows']:,} rows in {outcome['files']:,} file(s), {outcome['period_start']} to "
+              f"{outcome['period_end']}, total {outcome['total']}, reduced on Spark to the summaries of "
+              f"{outcome['customers']:,} customers{replaced}")
     return EXIT_OK
 
 

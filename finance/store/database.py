@@ -146,6 +146,13 @@ class Store(Connection):
         return imports.import_prepared(self, prepared, replace=replace, options=options, user=user,
                                        reporting_currency=reporting_currency)
 
+    def import_lake(self, location: str, **options: Any) -> dict[str, Any]:
+        """Reduce a revenue ledger in a data lake on Apache Spark and keep its summaries here
+        (``finance.store.spark.import_ledger``; PySpark is loaded only now)."""
+        from finance.store import spark
+
+        return spark.import_ledger(self, location, **options)
+
     # exchange rates and the reporting currency ------------------------------------------------
     def import_rates(self, prepared: PreparedRates, *, replace: bool = False,
                      user: str | None = None) -> fx.RatesResult:

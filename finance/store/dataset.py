@@ -40,10 +40,16 @@ class Summary:
     customers: pl.DataFrame
     margins: pl.DataFrame
     acquired_by: date | None = None
+    lake: str | None = None
+    """Where the ledger is, when it is in a data lake (reduced there on Spark) and so not in the store."""
 
     def answers(self, as_of: date) -> bool:
         """Whether the summary holds the figures as of ``as_of`` exactly (else the ledger is read)."""
         return as_of == self.as_of
+
+
+class LedgerElsewhere(ValueError):
+    """A figure needs the revenue ledger's rows, and the ledger is in a data lake, not in the store."""
 
 
 @dataclass(frozen=True)
@@ -84,6 +90,11 @@ class Dataset:
         if day is None:
             return self
         summary = self.summary_for(day)
+        if summary is None and self.summary is not None and self.summary.lake is not None:
+            raise LedgerElsewhere(
+                f"the figures as of {day.isoformat()} need the revenue ledger's rows, and the ledger is in the data "
+                f"lake at {self.summary.lake}: this store holds its summary as of {self.summary.as_of.isoformat()}, "
+                "the ledger's end, only")
         return Dataset(
             spend=self.spend.filter(pl.col("period_start") <= day),
             funnel=self.funnel.filter(pl.col("period_start") <= day),

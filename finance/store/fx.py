@@ -187,6 +187,10 @@ def set_reporting_currency(db: Connection, code: str, *, user: str | None = None
     if code not in ISO_CURRENCIES:
         raise StoreError(f"{code!r} is not an ISO 4217 currency code (such as USD, EUR, JPY)")
     before = currency(db)
+    where = summaries.lake(db)
+    if where is not None and code != before:
+        raise StoreError(f"the reporting currency stays {before}: the revenue ledger is in the data lake at {where}, "
+                         f"reduced there in {before}; convert it there, then import it again")
     outcome: dict[str, Any] = {"from": before, "to": code, "converted": {}, "restated_imports": []}
     if code == before:
         return outcome

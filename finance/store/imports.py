@@ -323,15 +323,26 @@ def undo(db: Connection, import_id: int, *, backup_first: bool = True) -> dict[s
         removed = db.one(f"DELETE FROM {kind}_rows WHERE import_id = ?", [import_id])
         restored = db.one(f"UPDATE {kind}_rows SET superseded_by = NULL WHERE superseded_by = ?",
                           [import_id])
+        lake = _lake_location(db, import_id)
+        if lake is not None:
+            summaries.forget_lake(db)  # the ledger in the lake is no longer this store's
         if kind in SUMMARISED:
             summaries.refresh(db)
         con.execute("UPDATE imports SET status = 'undone', undone_at = ?, undone_by = ? WHERE import_id = ?",
                     [datetime.now(UTC).replace(tzinfo=None), db.user, import_id])
         outcome = {"import_id": import_id, "kind": kind,
                    "rows_removed": int(removed[0]) if removed else 0,
-                   "rows_restored": int(restored[0]) if restored else 0}
+                   "rows_restored": int(restored[0]) if restored else 0,
+                   **({"lake": lake} if lake is not None else {})}
         log_change(db, "undo", outcome)
     return outcome
+
+
+def _lake_location(db: Connection, import_id: int) -> str | None:
+    """Where the ledger of a lake import is (``finance.store.spark.import_ledger``); None for a file's import."""
+    found = db.one("SELECT json_extract_string(options, '$.engine'), file_name FROM imports WHERE import_id = ?",
+                   [import_id])
+    return str(found[1]) if found and found[0] == "spark" else None
 
 
 def _undo_checks(db: Connection, import_id: int) -> str:

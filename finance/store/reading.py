@@ -31,7 +31,7 @@ def dataset(db: Connection) -> Dataset:
     frames = {kind: db.query(f"SELECT {', '.join(columns)} FROM {kind}")
               for kind, columns in dataset_columns(db).items() if columns}
     kept = summaries.read(db)
-    summary = Summary(kept.ledger_end, kept.customers, kept.margins) if kept is not None else None
+    summary = Summary(kept.ledger_end, kept.customers, kept.margins, lake=kept.lake) if kept is not None else None
     return replace(Dataset.from_frames(**frames), summary=summary)
 
 

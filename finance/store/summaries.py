@@ -35,6 +35,7 @@ import polars as pl
 
 from finance.domain.schema import MONEY_SCALE
 from finance.store.connection import Connection
+from finance.store.errors import StoreError
 
 UNKNOWN = "(unknown)"
 """A customer's channel or segment when neither the customers file nor a revenue row names one
@@ -154,9 +155,11 @@ COLUMNS: dict[str, dict[str, str]] = {
 }
 """The kept tables' columns and SQL types, the same whichever engine made them."""
 
-STATE_DDL = "CREATE TABLE IF NOT EXISTS summary_state (ledger_end DATE, ledger_rows BIGINT NOT NULL)"
-"""One row: the end of the ledger the summaries hold (the month end of its last row; NULL when empty) and its
-row count, checked against the ledger's on every read."""
+STATE_DDL = ("CREATE TABLE IF NOT EXISTS summary_state (ledger_end DATE, ledger_rows BIGINT NOT NULL, "
+             "lake VARCHAR)")
+"""One row: the end of the ledger the summaries hold (the month end of its last row; NULL when empty), its row
+count, checked against the store's ledger on every read, and, for a ledger in a data lake reduced on Spark
+(``finance.store.spark``), where it is (NULL: the ledger is the store's own)."""
 
 
 def ddl() -> list[str]:
@@ -166,9 +169,34 @@ def ddl() -> list[str]:
     return [*tables, STATE_DDL]
 
 
+def lake(db: Connection) -> str | None:
+    """Where the ledger is, when it is in a data lake and the summaries were made there; None otherwise."""
+    present = db.one("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'summary_state'")
+    if not present or not present[0]:
+        return None
+    found = db.one("SELECT lake FROM summary_state")
+    return str(found[0]) if found and found[0] is not None else None
+
+
+def forget_lake(db: Connection) -> None:
+    """The ledger in the lake is no longer the store's (its import undone): the next ``refresh`` reduces the
+    store's own ledger."""
+    db.con.execute("UPDATE summary_state SET lake = NULL")
+
+
 def refresh(db: Connection) -> None:
     """Reduce the ledger in force into the kept tables, replacing what they held: inside the caller's
-    transaction, so the summaries change with the rows they come from, or not at all."""
+    transaction, so the summaries change with the rows they come from, or not at all.
+
+    Refused (``StoreError``) while the ledger is in a data lake: its summaries are made there, from the
+    customers as they were; a change to the customers needs that reduction run again."""
+    where = lake(db)
+    if where is not None:
+        raise StoreError(
+            f"the revenue ledger is in the data lake at {where} and its summaries are made there (Spark): a "
+            "change to the customers or the revenue here would leave them behind. Undo the lake import first, "
+            "make the change, then import the lake ledger again (python -m finance import revenue ... --engine "
+            "spark)")
     con = db.con
     made: list[str] = []
     has_customers = bool((db.one("SELECT count(*) > 0 FROM customers") or (False,))[0])
@@ -185,7 +213,24 @@ def refresh(db: Connection) -> None:
         for name in made:
             con.execute(f"DROP TABLE IF EXISTS {name}")
     con.execute("DELETE FROM summary_state")
-    con.execute("INSERT INTO summary_state SELECT last_day(max(date)), count(*) FROM revenue")
+    con.execute("INSERT INTO summary_state SELECT last_day(max(date)), count(*), NULL FROM revenue")
+
+
+def replace_with(db: Connection, tables: dict[str, pl.DataFrame], ledger_end: date, ledger_rows: int,
+                 where: str) -> None:
+    """Put summaries made elsewhere (Spark, from the ledger at ``where``) in place of the kept tables, inside the
+    caller's transaction."""
+    for name in TABLES:
+        columns = ", ".join(COLUMNS[name])
+        db.con.execute(f"DELETE FROM {name}")
+        for part in tables[name].select(list(COLUMNS[name])).iter_slices(1_000_000):
+            db.con.register("incoming", part.to_arrow())
+            try:
+                db.con.execute(f"INSERT INTO {name} ({columns}) SELECT {columns} FROM incoming")
+            finally:
+                db.con.unregister("incoming")
+    db.con.execute("DELETE FROM summary_state")
+    db.con.execute("INSERT INTO summary_state VALUES (?, ?, ?)", [ledger_end, ledger_rows, where])
 
 
 @dataclass(frozen=True)
@@ -195,6 +240,8 @@ class Summaries:
     ledger_end: date
     customers: pl.DataFrame
     margins: pl.DataFrame
+    lake: str | None = None
+    """Where the ledger is when it is in a data lake (it is then not in the store)."""
 
 
 def read(db: Connection) -> Summaries | None:
@@ -203,9 +250,12 @@ def read(db: Connection) -> Summaries | None:
     present = {name for (name,) in db.rows("SELECT table_name FROM duckdb_tables() WHERE table_name LIKE 'summary%'")}
     if not {*TABLES, "summary_state"} <= present:
         return None
-    state = db.one("SELECT ledger_end, ledger_rows FROM summary_state")
-    rows = db.one("SELECT count(*) FROM revenue")
-    if state is None or state[0] is None or rows is None or int(state[1]) != int(rows[0]):
+    state = db.one("SELECT ledger_end, ledger_rows, lake FROM summary_state")
+    if state is None or state[0] is None:
         return None
+    if state[2] is None:
+        rows = db.one("SELECT count(*) FROM revenue")
+        if rows is None or int(state[1]) != int(rows[0]):
+            return None
     return Summaries(state[0], db.query(f"SELECT {', '.join(COLUMNS['summary_customers'])} FROM summary_customers"),
-                     db.query(f"SELECT {', '.join(COLUMNS['summary_margins'])} FROM summary_margins"))
+                     db.query(f"SELECT {', '.join(COLUMNS['summary_margins'])} FROM summary_margins"), state[2])
