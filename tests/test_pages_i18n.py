@@ -210,12 +210,14 @@ def test_every_fitted_parameter_is_declared_for_translation() -> None:
                             {"margin_pct": 0.6, "mean_spend": 80.0})),
         BGNBD.describe(_fit("bgnbd", ("r", "alpha", "a", "b", "p", "q", "gamma"), [0.5, 4.0, 1.5, 10.0, 4.0, 3.0, 20.0],
                             {"margin_pct": 0.6})),
+        # BG/NBD's limit without dropout, the NBD
+        BGNBD.describe(_fit("bgnbd", ("r", "alpha"), [0.5, 4.0], {"margin_pct": 0.6, "mean_spend": 80.0})),
     ]
     names = {name for words in described for name, _value, _unit in words}
     assert names == set(ltv_words.PARAMETERS)
     for code in LANGUAGES:
         with speaking(code):
-            assert all(_(name) != name or name.startswith(("BG/NBD", "Gamma-Gamma", "sBG beta")) for name in names)
+            assert all(_(name) != name or name.startswith(("BG/NBD", "NBD r", "Gamma-Gamma", "sBG beta")) for name in names)
 
 
 def test_the_json_keeps_the_ltv_explanations_in_english(demo_db: Path) -> None:
