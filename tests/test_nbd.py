@@ -149,3 +149,23 @@ def test_bgnbd_that_stops_short_with_dropout_that_matters_is_not_taken_for_the_n
     ran_off.edge = ("r", "alpha")
     with pytest.raises(FitError):
         _no_dropout(ran_off, x, tx, observed)
+
+
+def test_a_channel_fitted_by_another_purchase_model_than_its_segment_takes_the_segments_fit() -> None:
+    """No shrinkage joins BG/NBD and its limit: a channel whose model differs from its segment's, in purchases, is
+    given the segment's fit; a spend model only one of them could support is aligned, as before."""
+    from finance.ltv.methods.common import StratumFit
+    from finance.ltv.strata import _aligned
+
+    def fit(names: tuple[str, ...]) -> StratumFit:
+        k = len(names)
+        return StratumFit(("Paid", "DTC"), "bgnbd", names, np.zeros(k), np.eye(k) * 0.01, 500, {"margin_pct": 0.5})
+
+    bgnbd, nbd, spend = ("r", "alpha", "a", "b"), ("r", "alpha"), ("p", "q", "gamma")
+    assert _aligned(fit(nbd), fit(bgnbd)) is None
+    assert _aligned(fit((*nbd, *spend)), fit(bgnbd)) is None
+    assert _aligned(fit(bgnbd), fit((*nbd, *spend))) is None
+    aligned = _aligned(fit(nbd), fit((*nbd, *spend)))
+    assert aligned is not None and aligned.names == (*nbd, *spend)
+    dropped = _aligned(fit((*bgnbd, *spend)), fit(bgnbd))
+    assert dropped is not None and dropped.names == bgnbd

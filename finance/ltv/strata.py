@@ -310,6 +310,10 @@ def fit_strata(customers: pl.DataFrame, models: dict[str, Model], by_dim: bool,
     return fits, notes
 
 
+_SPEND = ("p", "q", "gamma")
+"""The spend model's parameters (Gamma-Gamma), which a purchase model's fit may have or not."""
+
+
 def _aligned(own: StratumFit, segment: StratumFit) -> StratumFit | None:
     """A channel's fit with its segment's parameter set: a spend model the channel could not support
     is the segment's, and one the segment could not support is dropped (BG/NBD with or without Gamma-Gamma).
@@ -318,9 +322,9 @@ def _aligned(own: StratumFit, segment: StratumFit) -> StratumFit | None:
     no shrinkage between them exists, and the channel takes its segment's fit, as when it cannot be fitted."""
     if own.names == segment.names:
         return own
-    k = min(len(own.names), len(segment.names))
-    if own.names[:k] != segment.names[:k]:
+    if [n for n in own.names if n not in _SPEND] != [n for n in segment.names if n not in _SPEND]:
         return None
+    k = min(len(own.names), len(segment.names))
     if len(segment.names) > len(own.names):
         log_params = np.concatenate([own.log_params, segment.log_params[k:]])
         covariance = np.zeros((len(segment.names), len(segment.names)))

@@ -19,7 +19,7 @@ import warnings
 from collections.abc import Mapping
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from functools import cache
+from functools import lru_cache
 from typing import Any
 
 import polars as pl
@@ -45,7 +45,7 @@ CUSTOMER_COLUMNS = {"customer_id": "string", "acquired_on": "date", "channel": "
                     "billing_interval": "string"}
 
 
-@cache
+@lru_cache(maxsize=32)
 def spark_sql(select: str) -> str:
     """A step of the reduction in Spark's SQL dialect (SQLGlot's translation of DuckDB's)."""
     import sqlglot
