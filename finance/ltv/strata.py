@@ -194,8 +194,18 @@ class StrataResult:
     notes: list[str]
 
 
+def in_weeks(time: pl.Expr) -> pl.Expr:
+    """A time in weeks (``rfm_summary``'s days / 7) at the middle of its week: 0 stays 0 (no repeat purchase, or
+    first bought on the as-of day), every other time is off by at most half a week. Customers of one week of
+    first purchase and one week of last purchase then share one history, so the purchase models fit and
+    project once per distinct history, a number that stops growing with the ledger."""
+    return pl.when(time > 0).then((time * 7).round(6).floordiv(7) + 0.5).otherwise(0.0)
+
+
 def add_purchase_history(customers: pl.DataFrame, rfm: pl.DataFrame) -> pl.DataFrame:
-    """Join (frequency, recency, T, monetary value) from ``rfm_summary``; a customer with no purchase has none."""
+    """Join (frequency, recency, T, monetary value) from ``rfm_summary``, recency and T at the middle of their
+    week (``in_weeks``); a customer with no purchase has none."""
+    rfm = rfm.with_columns(recency=in_weeks(pl.col("recency")), T=in_weeks(pl.col("T")))
     return customers.join(rfm.select("customer_id", "frequency", "recency", "T", "monetary_value"),
                           on="customer_id", how="left").with_columns(
         pl.col("frequency").fill_null(0), pl.col("recency").fill_null(0.0), pl.col("T").fill_null(0.0),
