@@ -78,23 +78,21 @@ STEPS: tuple[tuple[str, str], ...] = (
                sum(CASE WHEN r.gross_margin IS NULL THEN r.revenue END) AS revenue_no_margin
         FROM revenue r JOIN summary_base b ON b.customer_id = r.customer_id
         GROUP BY r.customer_id, greatest({_month_number('r.date')} - {_month_number('b.acquired_on')}, 0)"""),
+    # One window, one sort: the gap since the month before, and whether a month is the last.
     ("summary_paid", """
         SELECT customer_id, age, revenue, margin_given, revenue_no_margin,
                age - lag(age) OVER (PARTITION BY customer_id ORDER BY age) AS gap,
-               row_number() OVER (PARTITION BY customer_id ORDER BY age DESC) AS from_last
+               CASE WHEN lead(age) OVER (PARTITION BY customer_id ORDER BY age) IS NULL THEN 1 ELSE 0 END AS from_last
         FROM summary_months WHERE revenue > 0"""),
     # Purchase days (positive rows; a day's rows are one purchase) for the purchase models.
     ("summary_days", """
         SELECT customer_id, date, sum(revenue) AS value FROM revenue WHERE revenue > 0
         GROUP BY customer_id, date"""),
+    # The repeat purchases' value: all days' but the first's (one row a day, so the first is one value).
     ("summary_purchases", """
-        SELECT d.customer_id, min(d.date) AS first_purchase, max(d.date) AS last_purchase,
-               count(*) AS purchase_days,
-               sum(CASE WHEN d.date > f.first_day THEN d.value END) AS repeat_value
-        FROM summary_days d
-        JOIN (SELECT customer_id, min(date) AS first_day FROM summary_days GROUP BY customer_id) f
-          ON f.customer_id = d.customer_id
-        GROUP BY d.customer_id"""),
+        SELECT customer_id, min(date) AS first_purchase, max(date) AS last_purchase, count(*) AS purchase_days,
+               sum(value) - arg_min(value, date) AS repeat_value
+        FROM summary_days GROUP BY customer_id"""),
     ("summary_customers", """
         SELECT b.customer_id, b.acquired_on, b.channel, b.segment, b.billing_interval,
                t.revenue_total, t.margin_given, t.revenue_no_margin,
