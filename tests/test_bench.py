@@ -121,3 +121,24 @@ def test_a_large_size_is_held_to_the_12_gib_bound() -> None:
     small = size(20.0)
     small.rows = 1_000_000
     assert "1e8 bound" not in "\n".join(bench.size_table(small))
+
+
+def test_the_scale_benchmark_measures_each_step_from_the_summaries_and_from_the_rows(tmp_path: Path) -> None:
+    """``bench.scale`` at a tiny size: every step runs in its own process and reports its time and peak, the
+    figures read the store's summaries and their twin the rows, and the import lands every row."""
+    from bench import scale
+
+    out = tmp_path / "scale.json"
+    steps = "figures,figures_ledger,bgnbd,import,bulk,duckdb_reduce"
+    assert scale.main(["--sizes", "2e3", "--rounds", "1", "--work", str(tmp_path / "work"), "--json", str(out),
+                       "--steps", steps]) == 0
+    [(label, result)] = json.loads(out.read_text()).items()
+    assert label == "2e3" and result["rows"] > 1_000
+    assert set(result["median"]) == set(steps.split(","))
+    assert all(seconds > 0 for seconds in result["median"].values())
+    assert all(peak > 0 for peak in result["peak_rss"].values())
+    [kept], [rows] = result["rounds"]["figures"], result["rounds"]["figures_ledger"]
+    assert (kept["part_summaries"], rows["part_summaries"]) == (1.0, 0.0)
+    assert {"part_read", "part_auto:company", "part_auto:channel", "part_auto:segment"} <= set(kept)
+    with Store(tmp_path / "work" / "import.duckdb", read_only=True) as store:
+        assert store.query("SELECT count(*) AS n FROM revenue").item() == result["rows"]
