@@ -56,6 +56,8 @@ def spark_sql(select: str) -> str:
 def session(master: str | None = None, *, app: str = "ltv-cac-summaries") -> Any:
     """A Spark session: ``master`` if given, else Spark Connect at ``$SPARK_REMOTE`` if set, else local mode
     on this machine's cores. Dates are read and written in UTC; the web UI is off."""
+    # PySpark checks the pandas version before any Arrow exchange and warns of pandas 3; no pandas is used here.
+    warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas", category=FutureWarning)
     from pyspark.sql import SparkSession
 
     builder = SparkSession.builder.appName(app)
@@ -152,10 +154,7 @@ def reduce(spark: Any, customers: Any, revenue: Any) -> dict[str, pl.DataFrame]:
 
 def collect(frame: Any, columns: Mapping[str, str]) -> pl.DataFrame:
     """A Spark result as a Polars frame with the store's types (through Arrow)."""
-    with warnings.catch_warnings():
-        # PySpark checks the pandas version before any Arrow collection, and warns of pandas 3; none is used here.
-        warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas", category=FutureWarning)
-        arrow = frame.select(*columns).toArrow()
+    arrow = frame.select(*columns).toArrow()
     got = pl.from_arrow(arrow)
     assert isinstance(got, pl.DataFrame)
     return got.select(pl.col(c).cast(_polars_type(t)) for c, t in columns.items())
