@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import replace
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -197,3 +198,23 @@ def test_a_lake_ledger_with_a_bad_value_is_refused_naming_file_column_and_value(
     assert "2 value(s) refused, nothing was imported" in message
     assert "broken.csv: column date, value '2024-02-30': expected a date (YYYY-MM-DD)" in message
     assert "broken.csv: column revenue, value '12,50': expected an amount with at most 4 decimals" in message
+
+
+def test_a_lake_ledger_with_cost_and_no_margin_has_revenue_minus_cost_as_margin(spark: Any, lake: dict[str, Any],
+                                                                               tmp_path: Path) -> None:
+    """As an import into the store does: a row's gross margin is its revenue minus its cost where it gives none."""
+    ledger = tmp_path / "ledger.csv"
+    ledger.write_text("customer_id,date,revenue,cost,gross_margin\n"
+                      "C000001,2024-01-05,100.00,30.25,\n"      # no margin: 69.75
+                      "C000001,2024-02-05,80.00,,50.00\n"       # its own margin
+                      "C000002,2024-01-09,40.00,,\n")           # neither: the default margin later
+    db = _store_without_revenue(tmp_path / "lake.duckdb", lake["files"])
+    with Store(db, keep_backups=0) as store:
+        store.import_lake(str(ledger), spark=spark)
+        kept = summaries.read(store)
+    assert kept is not None
+    by_customer = {r["customer_id"]: r for r in kept.customers.iter_rows(named=True)}
+    assert by_customer["C000001"]["margin_given"] == Decimal("119.75")
+    assert by_customer["C000001"]["revenue_no_margin"] is None
+    assert by_customer["C000002"]["margin_given"] is None
+    assert by_customer["C000002"]["revenue_no_margin"] == Decimal("40.00")

@@ -74,7 +74,7 @@ def session(master: str | None = None, *, app: str = "ltv-cac-summaries") -> Any
     return builder.config("spark.sql.session.timeZone", "UTC").getOrCreate()
 
 
-OPTIONAL = ("gross_margin", "channel", "segment", "billing_interval", "source_row")
+OPTIONAL = ("gross_margin", "cost", "channel", "segment", "billing_interval", "source_row")
 """Columns a lake table may lack (null for every row)."""
 SHOWN_PROBLEMS = 5
 
@@ -137,6 +137,15 @@ def read_table(spark: Any, path: str, fmt: str, columns: Mapping[str, str]) -> A
     return typed.select(*columns)
 
 
+def margin_from_cost(ledger: Any) -> Any:
+    """The ledger's ``LEDGER_COLUMNS``, a row's gross margin its revenue minus its cost where it gives no margin
+    (as an import into the store does, ``finance.ingest.prepare``)."""
+    from pyspark.sql import functions as F
+
+    margin = F.coalesce(F.col("gross_margin"), (F.col("revenue") - F.col("cost")).cast("decimal(18,4)"))
+    return ledger.withColumn("gross_margin", margin).select(*LEDGER_COLUMNS)
+
+
 def reduce(spark: Any, customers: Any, revenue: Any) -> dict[str, pl.DataFrame]:
     """Run ``summaries.steps`` on Spark over these two DataFrames; the kept tables, collected, in the store's
     column types. Only they cross from the cluster to the driver."""
@@ -186,7 +195,7 @@ def import_ledger(db: Connection, location: str, *, fmt: str | None = None, cust
                          "Undo those revenue imports first to keep the ledger in the lake instead")
     fmt = fmt or format_of(location)
     spark = spark if spark is not None else session(master)
-    ledger = read_table(spark, location, fmt, LEDGER_COLUMNS)
+    ledger = margin_from_cost(read_table(spark, location, fmt, {**LEDGER_COLUMNS, "cost": "decimal(18,4)"}))
     if customers is not None:
         people = read_table(spark, customers, customers_format or format_of(customers), CUSTOMER_COLUMNS)
     else:
