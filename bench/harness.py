@@ -452,10 +452,11 @@ CHILD_STEPS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
 }
 
 
-def _run_child(step: str, spec: dict[str, Any]) -> dict[str, Any]:
+def _run_child(step: str, spec: dict[str, Any], module: str = "bench.harness") -> dict[str, Any]:
+    """One step in a fresh process (``python -m module --child step``): its last line of output, as JSON."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(PROJECT_DIR),
                                                                         os.environ.get("PYTHONPATH")]))}
-    proc = subprocess.run([sys.executable, "-m", "bench.harness", "--child", step, "--spec", json.dumps(spec)],
+    proc = subprocess.run([sys.executable, "-m", module, "--child", step, "--spec", json.dumps(spec)],
                           capture_output=True, text=True, env=env, cwd=PROJECT_DIR, timeout=CHILD_TIMEOUT,
                           check=False)
     if proc.returncode != 0:

@@ -26,17 +26,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import statistics
-import subprocess
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench.harness import PROJECT_DIR, _Peak, parse_size, prepare_size
+from bench.harness import _Peak, _run_child, parse_size, prepare_size
 
 STEPS = ("figures", "figures_ledger", "all_methods", "bgnbd", "import", "bulk")
 SPARK_STEPS = ("spark", "duckdb_reduce")
@@ -140,12 +138,7 @@ def child(step: str, spec: dict[str, Any]) -> dict[str, Any]:
 
 
 def _run(step: str, spec: dict[str, Any]) -> dict[str, Any]:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(PROJECT_DIR), os.environ.get("PYTHONPATH")]))}
-    proc = subprocess.run([sys.executable, "-m", "bench.scale", "--child", step, "--spec", json.dumps(spec)],
-                          capture_output=True, text=True, env=env, cwd=PROJECT_DIR, timeout=7200, check=False)
-    if proc.returncode != 0:
-        raise RuntimeError(f"step {step} failed:\n{proc.stderr[-3000:]}")
-    return dict(json.loads(proc.stdout.strip().splitlines()[-1]))
+    return _run_child(step, spec, module="bench.scale")
 
 
 def _lake(work: Path, db: Path, customers: int) -> dict[str, str]:

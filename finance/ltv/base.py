@@ -170,8 +170,7 @@ def customer_activity(data: Dataset, settings: LTVSettings, grain: Grain,
     acquired = acquired_customers(data, extra=("billing_interval",)).with_columns(
         cohort=grain_start(pl.col("acquired_on"), grain, fiscal_year_start),
         acquired_month=pl.col("acquired_on").dt.month_start(),
-        # channel by segment: the channel is the breakdown; the segment is in every key already
-        dim=pl.col("channel" if by == "channel_segment" else by) if by else pl.lit(None, pl.String),
+        dim=breakdown(by),
     )
     complete = last_complete_month(as_of)
     base = (
@@ -194,6 +193,11 @@ def customer_activity(data: Dataset, settings: LTVSettings, grain: Grain,
     return customers, margin.with_columns(pl.col("age").cast(pl.Int64)).sort("cohort", "dim", "segment", "age")
 
 
+def breakdown(by: str | None) -> pl.Expr:
+    """The column a breakdown groups by; channel by segment: the channel (the segment is in every key already)."""
+    return pl.col("channel" if by == "channel_segment" else by) if by else pl.lit(None, pl.String)
+
+
 def _kept_activity(kept: Summary, settings: LTVSettings, grain: Grain, by: str | None, complete: date,
                    fiscal_year_start: int) -> tuple[pl.DataFrame, pl.DataFrame]:
     """``_ledger_activity`` from the store's summary of the ledger: the same frames, to the last bit."""
@@ -207,7 +211,7 @@ def _kept_activity(kept: Summary, settings: LTVSettings, grain: Grain, by: str |
         amount_spread=pl.col("amount_spread"), last_revenue=pl.col("last_revenue").cast(pl.Float64),
         last_margin=kept_margin("last_margin_given", "last_revenue_no_margin", rate).cast(pl.Float64),
     ).collect()
-    dim = pl.col("channel" if by in ("channel", "channel_segment") else by) if by else pl.lit(None, pl.String)
+    dim = breakdown(by)
     margin = (
         kept.margins.lazy().filter(pl.col("acquired_month") <= complete)
         .select(cohort=grain_start(pl.col("acquired_month"), grain, fiscal_year_start), dim=dim.fill_null(UNKNOWN),

@@ -41,7 +41,7 @@ from scipy import special
 from finance.ltv import words
 from finance.ltv.groups import group_name
 from finance.ltv.methods import FORMULA, MODELS_BY_KEY, Model, StratumFit, Units
-from finance.ltv.models import FitError
+from finance.ltv.models import FitError, GammaGammaFit
 from finance.ltv.progress import Step, Tracker
 
 OWN_FIT_CUSTOMERS = 400
@@ -320,10 +320,6 @@ def fit_strata(customers: pl.DataFrame, models: dict[str, Model], by_dim: bool,
     return fits, notes
 
 
-_SPEND = ("p", "q", "gamma")
-"""The spend model's parameters (Gamma-Gamma), which a purchase model's fit may have or not."""
-
-
 def _aligned(own: StratumFit, segment: StratumFit) -> StratumFit | None:
     """A channel's fit with its segment's parameter set: a spend model the channel could not support
     is the segment's, and one the segment could not support is dropped (BG/NBD with or without Gamma-Gamma).
@@ -332,7 +328,8 @@ def _aligned(own: StratumFit, segment: StratumFit) -> StratumFit | None:
     no shrinkage between them exists, and the channel takes its segment's fit, as when it cannot be fitted."""
     if own.names == segment.names:
         return own
-    if [n for n in own.names if n not in _SPEND] != [n for n in segment.names if n not in _SPEND]:
+    spend = GammaGammaFit.param_names  # a purchase model's fit has a spend model or not
+    if [n for n in own.names if n not in spend] != [n for n in segment.names if n not in spend]:
         return None
     k = min(len(own.names), len(segment.names))
     if len(segment.names) > len(own.names):

@@ -211,7 +211,7 @@ def set_reporting_currency(db: Connection, code: str, *, user: str | None = None
             _write_back(db, kind, frame, conversion.rows)
             outcome["converted"][kind] = conversion.converted
         outcome["restated_imports"] = _restate_imports(db)
-        if not plans.get("revenue", (pl.DataFrame(),))[0].is_empty():
+        if "revenue" in outcome["converted"]:
             summaries.refresh(db)  # the ledger's amounts changed: its summaries with them
         # A saved budget is a plan for a future quarter, with no rate yet: it is kept as saved, and named.
         outcome["scenarios_not_converted"] = [name for (name,) in db.rows("SELECT name FROM scenarios ORDER BY 1")]

@@ -20,7 +20,9 @@ import polars as pl
 from finance.ltv import words
 from finance.ltv.methods.common import Named, StratumFit, Units
 from finance.ltv.models import (
+    BGNBDFit,
     FitError,
+    GammaGammaFit,
     NBDFit,
     bgnbd_conditional_expected_purchases,
     bgnbd_expected_purchases_if_alive,
@@ -56,9 +58,9 @@ def purchase_units(members: pl.DataFrame) -> Units:
                   for name in ("frequency", "recency", "T", "monetary_value", "monetary_square")})
 
 
-BGNBD_NAMES = ("r", "alpha", "a", "b")
-NBD_NAMES = ("r", "alpha")
-SPEND_NAMES = ("p", "q", "gamma")
+BGNBD_NAMES = BGNBDFit.param_names
+NBD_NAMES = NBDFit.param_names
+SPEND_NAMES = GammaGammaFit.param_names
 
 
 def purchase_parameters(fit: StratumFit) -> int:

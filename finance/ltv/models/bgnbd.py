@@ -161,7 +161,7 @@ def _grouped_log_likelihood(weights: FloatArray, x: FloatArray, tx: FloatArray,
     repeat = x > 0
     w_repeat, x_repeat, ix_repeat, irx_repeat = weights[repeat], x[repeat], ix[repeat], irx[repeat]
     it_repeat = it[repeat]
-    w_once, x_once, it_once = weights[~repeat], x[~repeat], it[~repeat]
+    w_once, x_once, it_once, ix_once = weights[~repeat], x[~repeat], it[~repeat], ix[~repeat]
 
     def nll(log_params: FloatArray) -> float:
         r, alpha, a, b = np.exp(log_params)
@@ -169,7 +169,7 @@ def _grouped_log_likelihood(weights: FloatArray, x: FloatArray, tx: FloatArray,
         by_x = (special.gammaln(r + ux) - special.gammaln(r) + r * np.log(alpha) + special.gammaln(a + b)
                 + special.gammaln(b + ux) - special.gammaln(b) - special.gammaln(a + b + ux))
         log_t = np.log(alpha + ut)
-        total = float(np.sum(w_once * (by_x[ix[~repeat]] - (r + x_once) * log_t[it_once])))
+        total = float(np.sum(w_once * (by_x[ix_once] - (r + x_once) * log_t[it_once])))
         if w_repeat.size:
             log_a3 = -(r + x_repeat) * log_t[it_repeat]
             by_repeats = np.log(a) - np.log(b + np.maximum(ux, 1.0) - 1)
