@@ -567,3 +567,19 @@ def test_pooled_sbg_refuses_what_cannot_be_fitted() -> None:
         fit_sbg_cohorts([[100, 100, 100], [50, 50, 50]])
     with pytest.raises(FitError, match="non-increasing"):
         fit_sbg_cohorts([[100, 90, 95]])
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 5), st.sampled_from([0.0, 0.5, 1.5, 2.5]), st.floats(0, 9, width=16)),
+                min_size=1, max_size=40))
+def test_distinct_rows_agree_with_sorting_the_rows(rows: list[tuple[int, float, float]]) -> None:
+    """The fits' grouping of customers into histories: the rows numpy's row sort finds, in its order, with the
+    same counts, and each row's index pointing back at its own values."""
+    from finance.ltv.models.fitting import distinct_rows
+
+    columns = [np.array([float(r[i]) for r in rows]) for i in range(3)]
+    expected, counts = np.unique(np.stack(columns, axis=1), axis=0, return_counts=True)
+    found, inverse, found_counts = distinct_rows(*columns)
+    assert np.array_equal(np.stack(found, axis=1), expected)
+    assert np.array_equal(found_counts, counts)
+    assert np.array_equal(np.stack(found, axis=1)[inverse], np.stack(columns, axis=1))

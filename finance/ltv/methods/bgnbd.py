@@ -32,6 +32,7 @@ from finance.ltv.models import (
     fit_nbd,
     nbd_conditional_expected_purchases,
 )
+from finance.ltv.models.fitting import distinct_rows
 
 DAYS_PER_MONTH = 365.25 / 12
 WEEKS_PER_MONTH = DAYS_PER_MONTH / 7.0
@@ -148,10 +149,10 @@ def _monthly_purchases(fit: StratumFit, units: Units, months: int, log_params: n
                                                         np.repeat(tx, months), np.repeat(big_t, months)
                                                         ).reshape(len(x), months)
     else:
-        pairs, inverse = np.unique(np.stack([x, big_t], axis=1), axis=0, return_inverse=True)
-        if_alive = bgnbd_expected_purchases_if_alive(params, np.tile(ahead, len(pairs)), np.repeat(pairs[:, 0], months),
-                                                     np.repeat(pairs[:, 1], months)).reshape(len(pairs), months)
-        cumulative = if_alive[inverse.reshape(-1)] * bgnbd_probability_alive(params, x, tx, big_t)[:, None]
+        (pair_x, pair_t), inverse, _ = distinct_rows(x, big_t)
+        if_alive = bgnbd_expected_purchases_if_alive(params, np.tile(ahead, len(pair_x)), np.repeat(pair_x, months),
+                                                     np.repeat(pair_t, months)).reshape(len(pair_x), months)
+        cumulative = if_alive[inverse] * bgnbd_probability_alive(params, x, tx, big_t)[:, None]
     purchases = np.diff(cumulative, axis=1, prepend=0.0)
     if horizon is not None:
         purchases[units.age[:, None] + np.arange(1, months + 1)[None, :] >= horizon] = 0.0
@@ -177,10 +178,11 @@ class BGNBDPurchases(Named):
             log_params, covariance, log_likelihood = np.log(nbd.params), nbd.covariance, nbd.log_likelihood
             notes = (words.NBD_USED,)
         else:
-            # Parameters at the edge of what the formulas can evaluate (2F1 past its range) forecast no number.
+            # Parameters at the edge of what the formulas can evaluate (2F1 past its range) forecast no number;
+            # customers of one history have one forecast.
+            (hx, htx, ht), _, _ = distinct_rows(x, tx, big_t)
             with np.errstate(all="ignore"):
-                ahead = bgnbd_conditional_expected_purchases(bg, np.full(known.height, 36 * WEEKS_PER_MONTH),
-                                                             x, tx, big_t)
+                ahead = bgnbd_conditional_expected_purchases(bg, np.full(len(hx), 36 * WEEKS_PER_MONTH), hx, htx, ht)
             if not np.all(np.isfinite(ahead)):
                 raise FitError(f"BG/NBD: the fit (r={bg.r:.3g}, alpha={bg.alpha:.3g}, a={bg.a:.3g}, b={bg.b:.3g}) "
                                "gives no finite forecast for every customer")

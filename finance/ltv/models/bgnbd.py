@@ -15,7 +15,15 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy import special
 
-from finance.ltv.models.fitting import MIN_CUSTOMERS, FitError, FloatArray, as_1d, frozen_covariance, maximum_likelihood
+from finance.ltv.models.fitting import (
+    MIN_CUSTOMERS,
+    FitError,
+    FloatArray,
+    as_1d,
+    distinct_rows,
+    frozen_covariance,
+    maximum_likelihood,
+)
 
 
 @dataclass(frozen=True)
@@ -108,8 +116,7 @@ def fit_bgnbd(frequency: ArrayLike, recency: ArrayLike, T: ArrayLike) -> BGNBDFi
         raise FitError(f"BG/NBD: {x.size} customers are too few to fit (need at least {MIN_CUSTOMERS})")
     customers = int(x.size)
     # Customers with the same history have the same likelihood: each distinct (x, t_x, T) once, counted.
-    histories, counts = np.unique(np.stack([x, tx, big_t], axis=1), axis=0, return_counts=True)
-    x, tx, big_t = histories[:, 0], histories[:, 1], histories[:, 2]
+    (x, tx, big_t), _, counts = distinct_rows(x, tx, big_t)
     weights = counts.astype(np.float64)
     repeaters = int(np.sum(weights[x > 0]))
     if repeaters == 0:

@@ -36,6 +36,26 @@ _ACCEPTABLE_DECREMENT = 1e-5
 """When the line search can no longer improve (numerical noise floor), the optimum is accepted below this."""
 
 
+def distinct_rows(*columns: FloatArray) -> tuple[list[FloatArray], NDArray[np.intp], NDArray[np.intp]]:
+    """The distinct rows of equal-length columns, in ascending order (the first column first, as
+    ``np.unique(np.stack(columns, axis=1), axis=0)``), each row's index among them, and how many rows each has.
+
+    Each column's distinct values are found apart (a one-dimensional sort), and a row's codes in them are
+    joined into one integer: some three times faster than sorting the rows themselves, for the same result."""
+    if not columns or columns[0].size == 0:
+        empty = np.zeros(0, dtype=np.intp)
+        return [np.asarray(c, dtype=np.float64)[:0] for c in columns], empty, empty
+    codes = [np.unique(column, return_inverse=True) for column in columns]
+    if math.prod(len(distinct) for distinct, _ in codes) >= 2**62:  # the joined code would overflow
+        rows, inverse, counts = np.unique(np.stack(columns, axis=1), axis=0, return_inverse=True, return_counts=True)
+        return [np.asarray(rows[:, i]) for i in range(len(columns))], inverse.reshape(-1), counts
+    code = np.zeros(columns[0].size, dtype=np.int64)
+    for distinct, inverse in codes:
+        code = code * len(distinct) + inverse.reshape(-1)
+    _, first, inverse, counts = np.unique(code, return_index=True, return_inverse=True, return_counts=True)
+    return [np.asarray(column[first]) for column in columns], inverse.reshape(-1), counts
+
+
 class FitError(ValueError):
     """The data cannot support the fit; the message says why (too few customers, no repeat purchases, ...)."""
 

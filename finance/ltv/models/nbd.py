@@ -31,7 +31,14 @@ from numpy.typing import ArrayLike
 from scipy import special
 
 from finance.ltv.models.bgnbd import _rfm_arrays
-from finance.ltv.models.fitting import MIN_CUSTOMERS, FitError, FloatArray, frozen_covariance, maximum_likelihood
+from finance.ltv.models.fitting import (
+    MIN_CUSTOMERS,
+    FitError,
+    FloatArray,
+    distinct_rows,
+    frozen_covariance,
+    maximum_likelihood,
+)
 
 
 @dataclass(frozen=True)
@@ -73,8 +80,7 @@ def fit_nbd(frequency: ArrayLike, recency: ArrayLike, T: ArrayLike) -> NBDFit:
     if x.size < MIN_CUSTOMERS:
         raise FitError(f"NBD: {x.size} customers are too few to fit (need at least {MIN_CUSTOMERS})")
     customers = int(x.size)
-    histories, counts = np.unique(np.stack([x, big_t], axis=1), axis=0, return_counts=True)
-    x, big_t = histories[:, 0], histories[:, 1]
+    (x, big_t), _, counts = distinct_rows(x, big_t)
     weights = counts.astype(np.float64)
     if not np.any(x > 0):
         raise FitError("NBD: no customer made a repeat purchase, so purchase rates cannot be estimated")
