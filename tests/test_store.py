@@ -237,3 +237,19 @@ def test_validation_reports_its_progress_in_order(tmp_path: Path) -> None:
     fractions = [f for f, _ in steps]
     assert fractions == sorted(fractions) and fractions[0] == 0.0 and fractions[-1] == 1.0
     assert "Checking the amount column" in [s for _, s in steps]
+
+
+def test_duckdb_leaves_room_for_the_python_process_it_runs_in(store: Store) -> None:
+    """An import of 10^8 rows holds the parsed file while DuckDB remakes the summaries: DuckDB's own default
+    (80% of memory) ran the machine out; the store's connections hold DuckDB to its share and spill past it."""
+    import os
+
+    from finance.store.connection import DUCKDB_MEMORY_SHARE
+
+    total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    limit = store.one("SELECT current_setting('memory_limit')")[0]  # type: ignore[index]
+    number, unit = limit.split()
+    held = float(number) * {"MiB": 2**20, "GiB": 2**30, "TiB": 2**40}[unit]
+    assert abs(held - DUCKDB_MEMORY_SHARE * total) <= 0.01 * total, (limit, total)
+    temp = store.one("SELECT current_setting('temp_directory')")[0]  # type: ignore[index]
+    assert temp.endswith(".duckdb.tmp") or temp.endswith(".tmp"), temp
