@@ -228,15 +228,10 @@ def _write(db: Connection, prepared: PreparedImport, result: ImportResult, repla
             con.execute("INSERT OR REPLACE INTO settings VALUES ('currency', ?)", [result.currency])
             log_change(db, "currency", {"from": before, "to": result.currency, "first_import": import_id},
                        user=user)
-        con.execute(
-            "INSERT INTO imports (import_id, kind, file_name, sha256, row_count, period_start, period_end, "
-            "total, period_totals, imported_at, imported_by, status, undone_at, replaced, warning_count, "
-            "options) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'active', NULL, ?, ?, ?)",
-            [import_id, kind, prepared.file_name, prepared.sha256, rows.height,
-             min(p.start for p in result.periods), max(p.end for p in result.periods),
-             result.total, json.dumps(result.to_json()["periods"]),
-             datetime.now(UTC).replace(tzinfo=None), user, json.dumps(result.replaced),
-             len(prepared.warnings), options_text])
+        record_import(db, import_id, kind, prepared.file_name, prepared.sha256, rows.height,
+                      (min(p.start for p in result.periods), max(p.end for p in result.periods)), result.total,
+                      result.to_json()["periods"], datetime.now(UTC).replace(tzinfo=None), user,
+                      result.replaced, len(prepared.warnings), options_text)
         names = ", ".join(n for n in STORAGE_SCHEMAS[kind] if n in rows.columns)  # the rest are NULL
         # A slice at a time, so Arrow copies of a large file's rows are never all in memory.
         for part in rows.iter_slices(INSERT_SLICE_ROWS):
@@ -251,6 +246,18 @@ def _write(db: Connection, prepared: PreparedImport, result: ImportResult, repla
                                   "rows": rows.height, "replaced": result.replaced,
                                   **({"converted": result.converted} if result.converted else {})}, user=user)
     return result
+
+
+def record_import(db: Connection, import_id: int, kind: str, file_name: str, sha256: str, rows: int,
+                  span: tuple[date, date], total: Decimal, periods: list[dict[str, Any]], imported_at: datetime,
+                  user: str | None, replaced: list[int], warnings: int, options_text: str) -> None:
+    """The import's row in the history, active: a file's (``_write``) or a lake ledger's (``finance.store.spark``)."""
+    db.con.execute(
+        "INSERT INTO imports (import_id, kind, file_name, sha256, row_count, period_start, period_end, "
+        "total, period_totals, imported_at, imported_by, status, undone_at, replaced, warning_count, "
+        "options) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'active', NULL, ?, ?, ?)",
+        [import_id, kind, file_name, sha256, rows, span[0], span[1], total, json.dumps(periods), imported_at,
+         user, json.dumps(replaced), warnings, options_text])
 
 
 def _partial_overlaps(db: Connection, kind: str, months: pl.DataFrame, overlap: str, start: str,

@@ -187,6 +187,7 @@ def import_ledger(db: Connection, location: str, *, fmt: str | None = None, cust
     rows imported from files) is refused: one ledger per store. A later lake import replaces the earlier one
     (it is marked undone, by this one). ``spark`` is a session to use (else one is started: ``session``).
     """
+    from finance.store.imports import record_import
     from finance.store.settings import log_change
 
     own = db.one("SELECT count(*) FROM revenue")
@@ -233,12 +234,8 @@ def import_ledger(db: Connection, location: str, *, fmt: str | None = None, cust
         if earlier:
             con.execute(f"UPDATE imports SET status = 'undone', undone_at = ?, undone_by = ? WHERE import_id IN "
                         f"({', '.join('?' * len(earlier))})", [now, f"lake import #{import_id}", *earlier])
-        con.execute(
-            "INSERT INTO imports (import_id, kind, file_name, sha256, row_count, period_start, period_end, "
-            "total, period_totals, imported_at, imported_by, status, undone_at, replaced, warning_count, "
-            "options) VALUES (?, 'revenue', ?, ?, ?, ?, ?, ?, ?, ?, ?, 'active', NULL, ?, 0, ?)",
-            [import_id, location, fingerprint, rows, first, ledger_end, total, json.dumps(period_json), now,
-             db.user, json.dumps(earlier), json.dumps(options, sort_keys=True)])
+        record_import(db, import_id, "revenue", location, fingerprint, rows, (first, ledger_end), total, period_json,
+                      now, db.user, earlier, 0, json.dumps(options, sort_keys=True))
         summaries.replace_with(db, tables, ledger_end, rows, location)
         log_change(db, "import", {"import_id": import_id, "kind": "revenue", "file": location, "rows": rows,
                                   "replaced": earlier, "engine": "spark", "format": fmt})
