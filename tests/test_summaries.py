@@ -75,6 +75,36 @@ def test_a_figure_as_of_another_day_reads_the_ledger(company: dict[str, Path], t
     _same_figures(end, MetricParams(grain="quarter", by="segment", ltv=LTVSettings(method="formula")))
 
 
+def test_the_ledger_is_read_only_when_a_figure_needs_it(company: dict[str, Path], tmp_path: Path) -> None:
+    """The dataset holds the summaries, not the ledger: the figures as of its end are made with the store's file
+    gone; one as of an earlier day reads the rows then, the same rows as a dataset that read them at once; and
+    a ledger changed in between is refused, not mixed with the rest of the data."""
+    from finance.store import reading
+    from finance.store.errors import StoreError
+
+    path = _store(tmp_path / "c.duckdb", company)
+    with Store(path, read_only=True) as store:
+        data = store.dataset()
+        columns = reading.dataset_columns(store)
+        eager = Dataset.from_frames(**{kind: store.query(f"SELECT {', '.join(names)} FROM {kind}")
+                                       for kind, names in columns.items() if names})
+    at_end = MetricParams(grain="quarter", by="channel", ltv=LTVSettings(method="auto"))
+    earlier = MetricParams(grain="quarter", as_of=date(2024, 9, 30), ltv=LTVSettings(method="formula"))
+    away = path.rename(tmp_path / "elsewhere.duckdb")
+    figures = compute(data, at_end)  # no file to read: the summaries answer alone
+    away.rename(path)
+    assert_frame_equal(figures.rows, compute(eager, at_end).rows, check_exact=True)
+    assert_frame_equal(compute(data, earlier).rows, compute(eager, earlier).rows, check_exact=True)
+    with Store(path, read_only=True) as store:
+        stale = store.dataset()
+    with Store(path, keep_backups=0) as store:
+        last = store.one("SELECT max(import_id) FROM imports WHERE kind = 'revenue' AND status = 'active'")
+        store.undo(int(last[0]))  # type: ignore[index]
+    with pytest.raises(StoreError, match="changed after these figures' data were read"):
+        compute(stale, earlier)
+    assert_frame_equal(compute(data, earlier).rows, compute(eager, earlier).rows, check_exact=True)  # read before
+
+
 def _reduced(store: Store) -> dict[str, pl.DataFrame]:
     """The kept tables, sorted, and the same reduction run afresh over the rows in force."""
     kept = summaries.read(store)
