@@ -295,3 +295,24 @@ def test_metrics_by_channel_and_segment_as_the_dashboard_shows_them(tmp_path: Pa
     assert table.returncode == 0
     header = next(line for line in table.stdout.splitlines() if line.startswith("period"))
     assert header.split()[:3] == ["period", "channel", "segment"]
+
+
+def test_views_that_differ_in_their_window_share_one_ltv_and_show_the_command_lines_figures(tmp_path: Path) -> None:
+    """A change of the trailing window costs the window's sums, not the LTV models' fits again: the dashboard's
+    views of one breakdown and method share one LTV per cohort, and each still shows what the command line
+    computes from scratch for that window."""
+    from finance.app import loaders
+    from finance.demo import build_demo_db
+
+    db = tmp_path / "demo.duckdb"
+    build_demo_db(db)
+    version = loaders.readable_version(str(db))
+    views = {window: loaders.load_metrics(str(db), version, "quarter", window, "channel", "bgnbd")
+             for window in (None, 6, 12)}
+    assert views[6].ltv is views[12].ltv is views[None].ltv
+    assert views[6].rows.get_column("ltv").to_list() != views[12].rows.get_column("ltv").to_list()
+    for window in (6, 12):
+        code, out = run_cli_json("metrics", "--db", db, "--by", "channel", "--ltv-method", "bgnbd",
+                                 "--window", str(window))
+        assert code == 0, out
+        assert out["rows"] == json.loads(json.dumps(views[window].to_json()["rows"]))

@@ -24,11 +24,11 @@ from finance.app.auth import require_editor
 from finance.demo import build_demo_db
 from finance.domain import literal
 from finance.ltv import backtest
-from finance.ltv.base import cohort_margin_matrix
+from finance.ltv.base import LTVResult, cohort_margin_matrix
 from finance.ltv.methods import MODELS_BY_KEY
 from finance.ltv.progress import Progress, Report
 from finance.metrics.params import metric_params, resolve
-from finance.metrics.table import MetricsResult, compute
+from finance.metrics.table import MetricsResult, cohort_ltv_for, compute
 from finance.planning.plans import PlanLine, PlanningBasis, Projection, optimise, planning_basis, project
 from finance.planning.session import PackPlan
 from finance.present import formats
@@ -325,6 +325,23 @@ def metrics_slot(path: str, version: tuple[int, ...], grain: str, window: int | 
     return Figures()
 
 
+@dataclass
+class CohortLTV:
+    """One view's LTV per cohort, once computed, shared by the views that differ in their window alone."""
+
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    result: LTVResult | None = None
+
+
+# 2 grains x 4 breakdowns x 4 methods x checked or not = 64 per database version.
+@st.cache_resource(max_entries=80, ttl=3600, show_spinner=False)
+def ltv_slot(path: str, version: tuple[int, ...], grain: str, by: str | None, method: str,
+             checked: bool = True) -> CohortLTV:
+    """Where a view's LTV per cohort is kept (``load_metrics`` fills it once): a change of the trailing
+    window then costs the window's sums, not the LTV models' fits again (the fits are the slow part)."""
+    return CohortLTV()
+
+
 def load_metrics(path: str, version: tuple[int, ...], grain: str, window: int | None, by: str | None,
                  method: str, checked: bool = True, progress: Report | None = None) -> MetricsResult:
     """The metric table for a view, computed once per data version and view and then shared: callers
@@ -336,8 +353,12 @@ def load_metrics(path: str, version: tuple[int, ...], grain: str, window: int | 
         if figures.result is None:
             data, stored, _ = load_dataset(path, version)
             check = _stored_check(path, _check_key(path, version)) if checked else None
-            figures.result = compute(data, resolve(stored, grain=grain, window=window, by=by,  # type: ignore[arg-type]
-                                                   method=method).params, check, progress)  # type: ignore[arg-type]
+            params = resolve(stored, grain=grain, window=window, by=by, method=method).params  # type: ignore[arg-type]
+            shared = ltv_slot(path, version, grain, by, method, checked)
+            with shared.lock:
+                if shared.result is None:
+                    shared.result = cohort_ltv_for(data, params, check, progress)
+            figures.result = compute(data, params, check, progress, ltv=shared.result)
         return figures.result
 
 

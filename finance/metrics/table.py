@@ -219,8 +219,19 @@ def period_status(grain: Grain, as_of: date) -> pl.Expr:
             .otherwise(pl.lit(STATUSES[2])))
 
 
+def cohort_ltv_for(data: Dataset, params: MetricParams, check: Any = None,
+                   progress: Report | None = None) -> LTVResult:
+    """The LTV per cohort behind ``compute``'s table: it does not depend on the trailing window (a window only
+    blends the cohorts' curves), so views that differ in their window alone can share one."""
+    as_of = params.as_of or default_as_of(data)
+    return cohort_ltv(data.as_of(as_of), grain=params.grain, by=params.by, as_of=as_of, settings=params.ltv,
+                      errors=check.model_errors() if check is not None else None,
+                      models=check.recommended if check is not None else None,
+                      fiscal_year_start=params.fiscal_year_start, progress=progress)
+
+
 def compute(data: Dataset, params: MetricParams | None = None, check: Any = None,
-            progress: Report | None = None) -> MetricsResult:
+            progress: Report | None = None, ltv: LTVResult | None = None) -> MetricsResult:
     """The metric table for ``params`` (see ``MetricParams``).
 
     With an explicit ``as_of`` every row dated after it is ignored (the figures as they stood
@@ -231,7 +242,8 @@ def compute(data: Dataset, params: MetricParams | None = None, check: Any = None
     ``check`` (a ``backtest.ModelCheck`` of the same data) gives ``auto`` its model per segment and
     every method its measured model error; without one, ``auto`` chooses by the shape of the data
     and the ranges use ``finance.ltv.strata.PRIOR``. ``progress`` hears how far the LTV models'
-    fits are and the time they have left (``finance.ltv.progress``).
+    fits are and the time they have left (``finance.ltv.progress``). ``ltv``: the result of ``cohort_ltv_for``
+    for the same data, check and parameters but the window, when the caller has it.
     """
     params = params or MetricParams()
     as_of = params.as_of or default_as_of(data)
@@ -240,10 +252,8 @@ def compute(data: Dataset, params: MetricParams | None = None, check: Any = None
     fiscal = params.fiscal_year_start
     table = acquisition(data, grain=params.grain, by=params.by, lag_quarters=params.lag_quarters,
                         allocation=params.allocation, fiscal_year_start=fiscal)
-    ltv = cohort_ltv(data.as_of(as_of), grain=params.grain, by=params.by, as_of=as_of, settings=params.ltv,
-                     errors=check.model_errors() if check is not None else None,
-                     models=check.recommended if check is not None else None, fiscal_year_start=fiscal,
-                     progress=progress)
+    if ltv is None:
+        ltv = cohort_ltv_for(data, params, check, progress)
     keys = ["period", *dimension_columns(params.by)]
     cohorts = ltv.cohorts.rename({"cohort": "period"})
     # the LTV's breakdown column is the first of the dimension's (the channel of channel by segment)
