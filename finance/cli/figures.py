@@ -35,6 +35,8 @@ def model_check(path: Path, imports: Any, data: Any, params: MetricParams, quiet
     from finance.store.dataset import default_as_of
 
     as_of = params.as_of or default_as_of(data)
+    if not backtest.checkable(data):
+        return None  # nothing to say: the figures use the prior model error, as the LTV notes tell
     if backtest.load(path, backtest.fingerprint(imports, params.ltv, as_of)) is None and not quiet:
         print("checking the LTV models against the history (once per data version)...", file=sys.stderr, flush=True)
     return backtest.stored_or_run(path, imports, data, params.ltv, as_of)

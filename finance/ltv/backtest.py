@@ -416,6 +416,12 @@ def save(db: Path | str, key: str, check: ModelCheck) -> Path:
     return target
 
 
+def checkable(data: Dataset) -> bool:
+    """Whether the check can run on this data: it refits at past quarter-ends from the ledger's rows, which a
+    store whose ledger is in a data lake does not hold."""
+    return data.summary is None or data.summary.lake is None
+
+
 def stored_or_run(db: Path | str, imports: pl.DataFrame, data: Dataset, settings: LTVSettings,
                   as_of: date | None = None, *, run_if_missing: bool = True,
                   progress: Callable[[int, int], None] | None = None) -> ModelCheck | None:
@@ -425,8 +431,8 @@ def stored_or_run(db: Path | str, imports: pl.DataFrame, data: Dataset, settings
 
     as_of = as_of or default_as_of(data)
     data = data.as_of(as_of)
-    if data.summary is not None and data.summary.lake is not None:
-        return None  # the check refits at past quarter-ends, from ledger rows this store does not hold
+    if not checkable(data):
+        return None
     if data.customers.select(pl.len()).collect().item() == 0 and data.revenue.select(pl.len()).collect().item() == 0:
         return None
     key = fingerprint(imports, settings, as_of)

@@ -345,11 +345,14 @@ def undo(db: Connection, import_id: int, *, backup_first: bool = True) -> dict[s
     return outcome
 
 
+LAKE_IMPORT = "json_extract_string(options, '$.engine') = 'spark'"
+"""An ``imports`` row of a ledger reduced where it lies, in a data lake (``finance.store.spark.import_ledger``)."""
+
+
 def _lake_location(db: Connection, import_id: int) -> str | None:
     """Where the ledger of a lake import is (``finance.store.spark.import_ledger``); None for a file's import."""
-    found = db.one("SELECT json_extract_string(options, '$.engine'), file_name FROM imports WHERE import_id = ?",
-                   [import_id])
-    return str(found[1]) if found and found[0] == "spark" else None
+    found = db.one(f"SELECT file_name FROM imports WHERE import_id = ? AND {LAKE_IMPORT}", [import_id])
+    return str(found[0]) if found else None
 
 
 def _undo_checks(db: Connection, import_id: int) -> str:

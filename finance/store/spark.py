@@ -187,7 +187,7 @@ def import_ledger(db: Connection, location: str, *, fmt: str | None = None, cust
     rows imported from files) is refused: one ledger per store. A later lake import replaces the earlier one
     (it is marked undone, by this one). ``spark`` is a session to use (else one is started: ``session``).
     """
-    from finance.store.imports import record_import
+    from finance.store.imports import LAKE_IMPORT, record_import
     from finance.store.settings import log_change
 
     own = db.one("SELECT count(*) FROM revenue")
@@ -227,8 +227,8 @@ def import_ledger(db: Connection, location: str, *, fmt: str | None = None, cust
             raise StoreError("revenue rows were imported into this store while the lake ledger was reduced; "
                              "nothing was changed")
         earlier = [int(i) for (i,) in db.rows(
-            "SELECT import_id FROM imports WHERE kind = 'revenue' AND status = 'active' "
-            "AND json_extract_string(options, '$.engine') = 'spark' ORDER BY import_id")]
+            f"SELECT import_id FROM imports WHERE kind = 'revenue' AND status = 'active' AND {LAKE_IMPORT} "
+            "ORDER BY import_id")]
         import_id = int(db.one("SELECT nextval('import_ids')")[0])  # type: ignore[index]
         now = datetime.now(UTC).replace(tzinfo=None)
         if earlier:
