@@ -11,11 +11,11 @@ import os
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import polars as pl
 import streamlit as st
@@ -302,12 +302,23 @@ class ProgressNote:
             estimate=formats.duration(self.estimate))
 
 
+T = TypeVar("T")
+
+
 @dataclass
-class Figures:
-    """One view's metric table, once computed: the first session to ask computes it, the others wait."""
+class Slot(Generic[T]):
+    """One view's result (its metric table, LTV per cohort or planning basis), once computed: the first
+    session to ask computes it, the others wait on the lock and share it."""
 
     lock: threading.Lock = field(default_factory=threading.Lock)
-    result: MetricsResult | None = None
+    result: T | None = None
+
+    def fill(self, make: Callable[[], T]) -> T:
+        """The result, made by ``make`` if no session has made it yet."""
+        with self.lock:
+            if self.result is None:
+                self.result = make()
+            return self.result
 
 
 # 2 grains x 4 windows x 4 breakdowns (none, channel, segment, channel x segment) x 4 methods = 128
@@ -315,31 +326,23 @@ class Figures:
 # (seconds) that it has already shown.
 @st.cache_resource(max_entries=160, ttl=3600, show_spinner=False)
 def metrics_slot(path: str, version: tuple[int, ...], grain: str, window: int | None, by: str | None,
-                 method: str, checked: bool = True) -> Figures:
+                 method: str, checked: bool = True) -> Slot[MetricsResult]:
     """Where a view's metric table is kept (``load_metrics`` fills it once).
 
     The cache holds the place rather than running the computation: a computation inside a cached
     function could not show its progress, because Streamlit records a cached function's elements
     and replays them on every later hit.
     """
-    return Figures()
-
-
-@dataclass
-class CohortLTV:
-    """One view's LTV per cohort, once computed, shared by the views that differ in their window alone."""
-
-    lock: threading.Lock = field(default_factory=threading.Lock)
-    result: LTVResult | None = None
+    return Slot()
 
 
 # 2 grains x 4 breakdowns x 4 methods x checked or not = 64 per database version.
 @st.cache_resource(max_entries=80, ttl=3600, show_spinner=False)
 def ltv_slot(path: str, version: tuple[int, ...], grain: str, by: str | None, method: str,
-             checked: bool = True) -> CohortLTV:
+             checked: bool = True) -> Slot[LTVResult]:
     """Where a view's LTV per cohort is kept (``load_metrics`` fills it once): a change of the trailing
     window then costs the window's sums, not the LTV models' fits again (the fits are the slow part)."""
-    return CohortLTV()
+    return Slot()
 
 
 def load_metrics(path: str, version: tuple[int, ...], grain: str, window: int | None, by: str | None,
@@ -348,18 +351,15 @@ def load_metrics(path: str, version: tuple[int, ...], grain: str, window: int | 
     never mutate it (Polars frames are immutable), and a warm rerun does not pay to unpickle it.
     ``checked`` (part of the key) is whether the model check was there when it was computed;
     ``progress`` (a ``ProgressNote``) hears how a computation it starts is going."""
-    figures = metrics_slot(path, version, grain, window, by, method, checked)
-    with figures.lock:
-        if figures.result is None:
-            data, stored, _ = load_dataset(path, version)
-            check = _stored_check(path, _check_key(path, version)) if checked else None
-            params = resolve(stored, grain=grain, window=window, by=by, method=method).params  # type: ignore[arg-type]
-            shared = ltv_slot(path, version, grain, by, method, checked)
-            with shared.lock:
-                if shared.result is None:
-                    shared.result = cohort_ltv_for(data, params, check, progress)
-            figures.result = compute(data, params, check, progress, ltv=shared.result)
-        return figures.result
+    def make() -> MetricsResult:
+        data, stored, _ = load_dataset(path, version)
+        check = _stored_check(path, _check_key(path, version)) if checked else None
+        params = resolve(stored, grain=grain, window=window, by=by, method=method).params  # type: ignore[arg-type]
+        ltv = ltv_slot(path, version, grain, by, method, checked).fill(
+            lambda: cohort_ltv_for(data, params, check, progress))
+        return compute(data, params, check, progress, ltv=ltv)
+
+    return metrics_slot(path, version, grain, window, by, method, checked).fill(make)
 
 
 @st.cache_resource(max_entries=8, ttl=3600)
@@ -378,32 +378,23 @@ def load_cohort_matrix(path: str, version: tuple[int, ...], grain: str) -> pl.Da
                                 fiscal_year_start=assumptions.fiscal_year_start)
 
 
-@dataclass
-class Basis:
-    """The planner's basis for one view, once computed (as ``Figures`` for the metric table)."""
-
-    lock: threading.Lock = field(default_factory=threading.Lock)
-    result: PlanningBasis | None = None
-
-
 @st.cache_resource(max_entries=8, ttl=3600, show_spinner=False)
-def basis_slot(path: str, version: tuple[int, ...], method: str, checked: bool = False) -> Basis:
+def basis_slot(path: str, version: tuple[int, ...], method: str, checked: bool = False) -> Slot[PlanningBasis]:
     """Where a view's planning basis is kept (``load_basis`` fills it once, showing its progress)."""
-    return Basis()
+    return Slot()
 
 
 def load_basis(path: str, version: tuple[int, ...], method: str, checked: bool = False,
                progress: Report | None = None) -> PlanningBasis:
     """The planner's basis (curves, LTVs by channel, starting plans) for the stored assumptions and an
     LTV method, computed once per data version and method; ``progress`` hears how its LTV fits go."""
-    slot = basis_slot(path, version, method, checked)
-    with slot.lock:
-        if slot.result is None:
-            data, stored, _ = load_dataset(path, version)
-            check = _stored_check(path, _check_key(path, version)) if checked else None
-            slot.result = planning_basis(data, resolve(stored, method=method).params,  # type: ignore[arg-type]
-                                         check=check, progress=progress)
-        return slot.result
+    def make() -> PlanningBasis:
+        data, stored, _ = load_dataset(path, version)
+        check = _stored_check(path, _check_key(path, version)) if checked else None
+        return planning_basis(data, resolve(stored, method=method).params,  # type: ignore[arg-type]
+                              check=check, progress=progress)
+
+    return basis_slot(path, version, method, checked).fill(make)
 
 
 @st.cache_resource(max_entries=64, ttl=3600)

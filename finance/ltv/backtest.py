@@ -433,7 +433,9 @@ def stored_or_run(db: Path | str, imports: pl.DataFrame, data: Dataset, settings
     data = data.as_of(as_of)
     if not checkable(data):
         return None
-    if data.customers.select(pl.len()).collect().item() == 0 and data.revenue.select(pl.len()).collect().item() == 0:
+    # Summaries are kept only for a ledger with rows: with them, there is revenue (and its rows stay unread).
+    if data.summary is None and data.customers.select(pl.len()).collect().item() == 0 \
+            and data.revenue.select(pl.len()).collect().item() == 0:
         return None
     key = fingerprint(imports, settings, as_of)
     found = load(db, key)
