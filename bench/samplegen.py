@@ -11,7 +11,8 @@ Northwind Analytics sells an analytics product to three kinds of customer:
   affiliate partners.
 
 ``generate`` writes the four import files of the data contract (``spend.csv``,
-``funnel.csv``, ``customers.csv``, ``revenue.csv``). Everything is drawn from one seeded
+``funnel.csv``, ``customers.csv``, ``revenue.csv``), and the general ledger the spend is reconciled
+to (``gl.csv``, with its accounts' categories in ``gl-accounts.csv``). Everything is drawn from one seeded
 ``numpy.random.default_rng`` and built with vectorised numpy and polars, so the same
 arguments always give byte-identical files and a million customers take seconds.
 
@@ -50,13 +51,16 @@ DEFAULT_QUARTERS = 12
 DEFAULT_OUT = Path(__file__).resolve().parent.parent / "sample_data"
 """The repository's committed ``sample_data/`` folder."""
 
-FILES = ("spend", "funnel", "customers", "revenue")
+FILES = ("spend", "funnel", "customers", "revenue", "gl")
+ACCOUNT_MAP = "gl-accounts"
+"""The demo's chart of accounts mapped to cost categories (``account,category``), beside the ledger."""
 HEADERS: dict[str, tuple[str, ...]] = {
     "spend": ("period", "category", "channel", "amount", "vendor", "description"),
     "funnel": ("period", "channel", "visitors", "leads", "mqls", "sqls", "opportunities",
                "event_attendees"),
     "customers": ("customer_id", "acquired_on", "channel", "segment"),
     "revenue": ("customer_id", "date", "revenue", "gross_margin"),
+    "gl": ("period", "account", "amount"),
 }
 
 CATEGORIES: tuple[str, ...] = (
@@ -826,6 +830,73 @@ def _write_revenue(path: Path, ledger: Ledger, width: int) -> int:
     return len(order)
 
 
+# --------------------------------------------------------------------------------------
+# General ledger
+# --------------------------------------------------------------------------------------
+
+ACCOUNTS: dict[str, str] = {
+    "digital_advertising": "6100 Advertising", "content_seo": "6110 Content & SEO",
+    "content_creation": "6120 Content production", "events": "6150 Trade shows & events",
+    "media_relations": "6160 Public relations", "influencer": "6170 Influencer programmes",
+    "creative_services": "6180 Creative agencies", "website": "6190 Website",
+    "personnel": "6200 Marketing salaries", "martech": "6300 Marketing software",
+    "other_vendors": "6400 Marketing services - other", "sales": "6500 Sales salaries & commissions",
+}
+"""The demo's chart of accounts: one account per cost category."""
+OTHER_ACCOUNTS: dict[str, tuple[int, str | None]] = {
+    "6900 Office rent": (4_150_000, "none"), "7100 Travel & entertainment": (1_275_000, None),
+}
+"""Accounts that are not marketing spend: monthly cents, and how the map reads them (rent: not spend, on
+purpose; travel: left unmapped, as a new account is until an editor maps it)."""
+MISSING_INVOICE = ("events", 1_840_000)
+"""Booked in the ledger in the middle month of the second-to-last quarter, missing from the spend export."""
+MISBOOKED = ("creative_services", "content_seo")
+"""In the last quarter, the first creative-agency invoice of the spend is booked to the content account."""
+
+
+def _ledger_frame(spend: pl.DataFrame, cal: Calendar) -> tuple[pl.DataFrame, int]:
+    """The general ledger by month and account, from the spend in cents with the two known differences
+    (``MISSING_INVOICE``, ``MISBOOKED``); and the misbooked invoice's cents (0 when there is none).
+
+    A quarter's spend line is booked over its three months, the odd cents to the first months: each
+    quarter's total per account is the spend's, to the cent, but for the two differences."""
+    labels = cal.quarter_labels()
+    months = cal.month_labels()
+    cents = spend.select("period", "category", cents=pl.col("amount").str.replace(".", "", literal=True)
+                         .cast(pl.Int64))
+    booked: dict[tuple[str, str], int] = {}
+    misbooked = 0
+    last = labels[-1]
+    for period, category, amount in cents.iter_rows():
+        q = labels.index(period)
+        account = ACCOUNTS[category]
+        if not misbooked and len(labels) >= 2 and period == last and category == MISBOOKED[0] and amount > 0:
+            misbooked, account = amount, ACCOUNTS[MISBOOKED[1]]
+        sign, size = (1 if amount >= 0 else -1), abs(amount)
+        parts = [sign * (size // 3 + (1 if i < size % 3 else 0)) for i in range(3)]
+        for i, part in enumerate(parts):
+            key = (months[3 * q + i], account)
+            booked[key] = booked.get(key, 0) + part
+    if len(labels) >= 2:
+        key = (months[3 * (len(labels) - 2) + 1], ACCOUNTS[MISSING_INVOICE[0]])
+        booked[key] = booked.get(key, 0) + MISSING_INVOICE[1]
+    for account, (monthly, _) in OTHER_ACCOUNTS.items():
+        for month in months:
+            booked[(month, account)] = monthly
+    order = {name: i for i, name in enumerate([*ACCOUNTS.values(), *OTHER_ACCOUNTS])}
+    keys = sorted(booked, key=lambda k: (k[0], order[k[1]]))
+    frame = pl.DataFrame({"period": [k[0] for k in keys], "account": [k[1] for k in keys],
+                          "amount": [booked[k] for k in keys]}, schema={"period": pl.String, "account": pl.String,
+                                                                         "amount": pl.Int64})
+    return frame.with_columns(amount=_money(pl.col("amount"))), misbooked
+
+
+def _account_map() -> pl.DataFrame:
+    rows = [(account, category) for category, account in ACCOUNTS.items()]
+    rows += [(account, category) for account, (_, category) in OTHER_ACCOUNTS.items() if category]
+    return pl.DataFrame(rows, schema={"account": pl.String, "category": pl.String}, orient="row")
+
+
 def _write(frame: pl.DataFrame, handle: BinaryIO, *, header: bool = True) -> None:
     frame.write_csv(handle, include_header=header, line_terminator="\n")
 
@@ -837,7 +908,8 @@ def _write(frame: pl.DataFrame, handle: BinaryIO, *, header: bool = True) -> Non
 def generate(out_dir: Path, customers: int = DEFAULT_CUSTOMERS, seed: int = DEFAULT_SEED,
              start_year: int = DEFAULT_START_YEAR,
              quarters: int = DEFAULT_QUARTERS) -> dict[str, Path]:
-    """Write ``spend``, ``funnel``, ``customers`` and ``revenue`` CSVs into ``out_dir``.
+    """Write ``spend``, ``funnel``, ``customers``, ``revenue`` and ``gl`` CSVs, and ``gl-accounts.csv``, into
+    ``out_dir``.
 
     The same arguments always produce byte-identical files. Spend scales with
     ``customers`` so CAC stays realistic at any size. Returns the path of each file by
@@ -857,9 +929,14 @@ def generate(out_dir: Path, customers: int = DEFAULT_CUSTOMERS, seed: int = DEFA
     width = _id_width(customers)
     cust = _customers(rng_customers, cal, plan)
 
-    paths = {kind: out / f"{kind}.csv" for kind in FILES}
+    paths = {kind: out / f"{kind}.csv" for kind in (*FILES, ACCOUNT_MAP)}
+    spend = _spend_frame(rng_spend, cal, plan)
     with paths["spend"].open("wb") as handle:
-        _write(_spend_frame(rng_spend, cal, plan), handle)
+        _write(spend, handle)
+    with paths["gl"].open("wb") as handle:
+        _write(_ledger_frame(spend, cal)[0], handle)
+    with paths[ACCOUNT_MAP].open("wb") as handle:
+        _write(_account_map(), handle)
     with paths["funnel"].open("wb") as handle:
         _write(_funnel_frame(rng_funnel, cal, plan), handle)
     with paths["customers"].open("wb") as handle:
@@ -879,7 +956,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """``python -m bench.samplegen``: write the demo company's CSVs."""
     parser = argparse.ArgumentParser(
         prog="python -m bench.samplegen",
-        description=f"Write the {COMPANY} demo data (spend, funnel, customers, revenue CSVs).")
+        description=f"Write the {COMPANY} demo data (spend, funnel, customers, revenue, gl CSVs).")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT,
                         help=f"output folder (default: {DEFAULT_OUT})")
     parser.add_argument("--customers", type=int, default=DEFAULT_CUSTOMERS,

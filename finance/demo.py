@@ -7,7 +7,8 @@ import tempfile
 from pathlib import Path
 
 from finance.domain.schema import KINDS
-from finance.store import backup
+from finance.ingest.prepare import load_account_map
+from finance.store import accounts, backup
 from finance.store.database import DEMO_SETTING, PROJECT_DIR, Store, StoreUnreadable
 
 SAMPLE_DIR = PROJECT_DIR / "sample_data"
@@ -35,10 +36,14 @@ def build_demo_db(path: Path, *, force: bool = False, sample_dir: Path = SAMPLE_
     try:
         with Store(temp, keep_backups=0, user="demo builder") as store:
             for kind in KINDS:
+                if kind == "gl" and not (sample_dir / "gl.csv").exists():
+                    continue  # a company without its ledger: nothing to reconcile to
                 result = store.import_file(kind, sample_dir / f"{kind}.csv")
                 if result.status != "imported":
                     problems = "; ".join(p.describe(result.file_name) for p in result.errors[:5])
                     raise RuntimeError(f"the sample {kind} file did not import: {problems}")
+            if (sample_dir / "gl-accounts.csv").exists():
+                accounts.map_accounts(store, load_account_map(sample_dir / "gl-accounts.csv", accounts.NOT_SPEND))
             store.set_setting(DEMO_SETTING, "Northwind Analytics")
             store.checkpoint()
         # A log left by an older file at this path must not replay onto the new one.

@@ -436,12 +436,20 @@ def _records(path: Path) -> list[list[str]]:
     return [[c.strip() for c in r] for r in csv.reader(text.splitlines()[:30])]
 
 
+LEDGER_SAMPLES = {"quickbooks_general_ledger.csv": "quickbooks_ledger", "xero_account_transactions.csv": "xero_ledger",
+                  "netsuite_gl_detail.csv": "netsuite_ledger"}
+"""The general-ledger exports read as the ledger to reconcile to (``gl``), from the same files as their spend."""
+
+
 def test_every_preset_has_a_sample_and_each_sample_fits_its_preset_alone() -> None:
-    assert set(SAMPLE_PRESETS.values()) == set(PRESETS)
+    assert set(SAMPLE_PRESETS.values()) | set(LEDGER_SAMPLES.values()) == set(PRESETS)
     assert sorted(p.name for p in SAMPLES.iterdir()) == sorted(SAMPLE_PRESETS)
-    for name, preset in SAMPLE_PRESETS.items():
-        fitting = {p.name for record in _records(SAMPLES / name) for p in PRESETS.values() if p.fits(record)}
-        assert fitting == {preset}, name
+    for samples in (SAMPLE_PRESETS, LEDGER_SAMPLES):
+        for name, preset in samples.items():
+            kind = PRESETS[preset].kind
+            fitting = {p.name for record in _records(SAMPLES / name) for p in PRESETS.values()
+                       if p.kind == kind and p.fits(record)}
+            assert fitting == {preset}, name
 
 
 def test_files_of_the_contract_fit_no_preset() -> None:

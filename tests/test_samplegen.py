@@ -19,7 +19,17 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bench import samplegen
-from bench.samplegen import CHANNELS, FILES, HEADERS, SEGMENTS, generate
+from bench.samplegen import (
+    ACCOUNT_MAP,
+    ACCOUNTS,
+    CHANNELS,
+    FILES,
+    HEADERS,
+    MISBOOKED,
+    MISSING_INVOICE,
+    SEGMENTS,
+    generate,
+)
 from finance.domain.schema import CATEGORIES as SCHEMA_CATEGORIES
 from finance.domain.schema import MARKETING_CATEGORIES, file_kind
 
@@ -116,21 +126,52 @@ def check_contract(folder: Path, customers: int, start_year: int, quarters: int)
     cents = spend.select(as_cents("amount"))["amount"]
     assert 1 <= (cents < 0).sum() <= 2 and (cents != 0).all()
     assert not spend.is_duplicated().any()
+    check_ledger(folder, spend, start_year, quarters)
+
+
+def check_ledger(folder: Path, spend: pl.DataFrame, start_year: int, quarters: int) -> None:
+    """The general ledger books each quarter's spend per category to its account, to the cent, but for the two
+    differences the generator declares: an invoice missing from the spend, one booked to the wrong account."""
+    gl = read(folder, "gl")
+    mapping = read(folder, ACCOUNT_MAP)
+    assert gl["amount"].str.contains(MONEY).all()
+    months = [f"{start_year + m // 12}-{m % 12 + 1:02d}" for m in range(3 * quarters)]
+    assert sorted(gl["period"].unique()) == months
+    assert dict(mapping.filter(pl.col("category") != "none").select("category", "account").iter_rows()) == ACCOUNTS
+    booked = (gl.join(mapping, on="account").filter(pl.col("category") != "none")
+              .with_columns(as_cents("amount"), quarter=pl.format("{}-Q{}", pl.col("period").str.slice(0, 4),
+                                                                 (pl.col("period").str.slice(5, 2).cast(pl.Int32)
+                                                                  - 1) // 3 + 1))
+              .group_by("quarter", "category").agg(pl.col("amount").sum()))
+    spent = spend.with_columns(as_cents("amount")).group_by(quarter="period", category="category").agg(
+        pl.col("amount").sum())
+    both = spent.join(booked, on=["quarter", "category"], how="full", coalesce=True, suffix="_gl").fill_null(0)
+    differences = {(q, c): gl_total - total for q, c, total, gl_total in both.select(
+        "quarter", "category", "amount", "amount_gl").iter_rows() if gl_total != total}
+    labels = [f"{start_year + q // 4}-Q{q % 4 + 1}" for q in range(quarters)]
+    if quarters < 2:
+        assert differences == {}
+        return
+    misbooked = spend.filter((pl.col("period") == labels[-1]) & (pl.col("category") == MISBOOKED[0])).with_columns(
+        as_cents("amount")).filter(pl.col("amount") > 0)["amount"][0]
+    assert differences == {(labels[-2], MISSING_INVOICE[0]): MISSING_INVOICE[1],
+                           (labels[-1], MISBOOKED[0]): -misbooked, (labels[-1], MISBOOKED[1]): misbooked}
 
 
 def test_same_seed_same_bytes_other_seed_other_files(tmp_path: Path) -> None:
     one = generate(tmp_path / "one", customers=300, seed=7)
     two = generate(tmp_path / "two", customers=300, seed=7)
     other = generate(tmp_path / "other", customers=300, seed=8)
-    assert list(one) == list(FILES)
-    for kind in FILES:
+    assert list(one) == [*FILES, ACCOUNT_MAP]
+    for kind in one:
         assert one[kind].read_bytes() == two[kind].read_bytes(), kind
-        assert one[kind].read_bytes() != other[kind].read_bytes(), kind
+        if kind != ACCOUNT_MAP:  # the chart of accounts is the company's, whatever the seed
+            assert one[kind].read_bytes() != other[kind].read_bytes(), kind
 
 
 def test_committed_sample_is_exactly_the_default_generation(tmp_path: Path) -> None:
     fresh = generate(tmp_path)
-    for kind in FILES:
+    for kind in fresh:
         committed = SAMPLE / f"{kind}.csv"
         assert committed.read_bytes() == fresh[kind].read_bytes(), (
             f"sample_data/{kind}.csv is not what `python -m bench.samplegen` writes")
@@ -239,7 +280,7 @@ def test_command_line_writes_the_files(tmp_path: Path) -> None:
         [sys.executable, "-m", "bench.samplegen", "--out", str(out), "--customers", "200"],
         cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
-    assert sorted(p.name for p in out.iterdir()) == sorted(f"{k}.csv" for k in FILES)
+    assert sorted(p.name for p in out.iterdir()) == sorted(f"{k}.csv" for k in (*FILES, ACCOUNT_MAP))
     assert read(out, "customers").height == 200
     assert "200 customers" in done.stdout
     check_contract(out, 200, samplegen.DEFAULT_START_YEAR, samplegen.DEFAULT_QUARTERS)

@@ -191,7 +191,7 @@ COLUMN_WORDS = {
     "visitors": N_("Visitors"), "event_attendees": N_("Event attendees"), "mqls": N_("MQLs"), "sqls": N_("SQLs"),
     "opportunities": N_("Opportunities"), "customer_id": N_("Customer ID"), "acquired_on": N_("Acquired on"),
     "segment": N_("Segment"), "billing_interval": N_("Billing interval"), "date": N_("Date"),
-    "revenue": N_("Revenue"), "gross_margin": N_("Gross margin"), "cost": N_("Cost"),
+    "revenue": N_("Revenue"), "gross_margin": N_("Gross margin"), "cost": N_("Cost"), "account": N_("Account"),
 }
 """Each contract column's name as the page shows it (its :func:`header_text`, to translate)."""
 

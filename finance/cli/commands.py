@@ -18,6 +18,8 @@ from finance.cli.admin import cmd_backup, cmd_backups, cmd_demo, cmd_restore
 from finance.cli.common import EXIT_FAILED, TerminalText, add_db, band_edges, bounded_number, fail
 from finance.cli.data import add_preset_option, cmd_assumptions, cmd_currency, cmd_import, cmd_imports, cmd_undo
 from finance.cli.figures import cmd_backtest, cmd_metrics
+from finance.cli.ledger import add_parsers as add_ledger_parsers
+from finance.cli.ledger import cmd_gl, cmd_reconcile
 from finance.cli.planning import cmd_plan, cmd_report, cmd_scenarios
 from finance.domain.fx import ISO_CURRENCIES
 from finance.domain.schema import KINDS
@@ -208,6 +210,8 @@ def build_parser() -> argparse.ArgumentParser:
                           "and the change log records who changed what)")
     asm.add_argument("--format", choices=("table", "json"), default="table")
 
+    add_ledger_parsers(sub)
+
     demo = sub.add_parser("demo", help="build the demo company's database from sample_data/")
     add_db(demo)
     demo.add_argument("--force", action="store_true", help="rebuild even if the file exists (a backup is kept)")
@@ -233,7 +237,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "metrics": cmd_metrics,
                 "assumptions": cmd_assumptions, "demo": cmd_demo, "backtest": cmd_backtest, "report": cmd_report,
                 "plan": cmd_plan, "scenarios": cmd_scenarios, "backups": cmd_backups, "backup": cmd_backup,
-                "restore": cmd_restore}
+                "restore": cmd_restore, "gl": cmd_gl, "reconcile": cmd_reconcile}
     fmt = getattr(args, "format", "text")
     streams = sys.stdout, sys.stderr
     # JSON escapes control characters itself, and a CSV file keeps the data as imported (its

@@ -13,7 +13,7 @@ from finance.domain import literal
 from finance.domain.fx import RateTable
 from finance.domain.money import money_text
 from finance.domain.problems import Problem
-from finance.domain.schema import DEFAULT_CURRENCY, file_kind
+from finance.domain.schema import DEFAULT_CURRENCY, MONEY_KINDS, file_kind
 from finance.ingest import presets
 from finance.ingest.encodings import ENCODINGS
 from finance.ingest.fx import convert_rows, read_rates
@@ -231,7 +231,7 @@ def _dry_run_conversion(path: Path, prepared: PreparedImport, result: ImportResu
             reporting = fx.reporting_currency_for(reader, prepared, requested)
             converted, conversion = fx.convert_import(reader, prepared, reporting)
     result.errors = conversion.problems
-    if prepared.kind in ("spend", "revenue"):
+    if prepared.kind in MONEY_KINDS:
         result.currency, result.converted, result.originals = reporting, conversion.converted, conversion.originals
     return converted, result
 
@@ -362,7 +362,7 @@ def cmd_imports(args: argparse.Namespace) -> int:
     if args.format == "json":
         rows = []
         for rec in log.iter_rows(named=True):
-            money = rec["kind"] in ("spend", "revenue")
+            money = rec["kind"] in MONEY_KINDS
             rows.append({
                 "import_id": rec["import_id"], "kind": rec["kind"], "file": rec["file_name"],
                 "rows": rec["row_count"], "period_start": rec["period_start"].isoformat(),
@@ -383,7 +383,7 @@ def cmd_imports(args: argparse.Namespace) -> int:
     print(f"{'id':>4}  {'kind':<10}{'status':<8}{'rows':>9}  {'periods':<24}{'total':>18}  "
           f"{'imported (UTC)':<21}{'by':<24}file")
     for rec in log.iter_rows(named=True):
-        money = rec["kind"] in ("spend", "revenue")
+        money = rec["kind"] in MONEY_KINDS
         total = _total_text(money_text(rec["total"]) if money else int(rec["total"]), currency)
         span = f"{rec['period_start']}..{rec['period_end']}"
         print(f"{rec['import_id']:>4}  {rec['kind']:<10}{rec['status']:<8}{rec['row_count']:>9}  "

@@ -26,6 +26,8 @@ LABELS: dict[str, str] = {
     "fiscal_year_start": "Fiscal year starts in month",
     "allocation": "Shared costs allocated to channels by",
     "target_ratio": "Target LTV:CAC",
+    "reconcile_share": "Reconciliation tolerance (share of the ledger)",
+    "reconcile_amount": "Reconciliation tolerance (amount)",
 }
 """Each assumption's name for people, in the order the Assumptions page and the pack list them."""
 
@@ -38,6 +40,8 @@ EXPECTED: dict[str, str] = {
     "fiscal_year_start": "a month number from 1 to 12",
     "allocation": "spend or customers",
     "target_ratio": "a number above 0 and at most 100, e.g. 3",
+    "reconcile_share": "a fraction from 0 to below 1, e.g. 0.005",
+    "reconcile_amount": "an amount of 0 or more in the reporting currency, e.g. 100",
 }
 """What each assumption's value must be, as an error message says it."""
 
@@ -55,6 +59,11 @@ class Assumptions:
     allocation: str = "spend"
     target_ratio: float = 3.0
     """The LTV:CAC marketing is held to; every row gives the probability of falling below it."""
+    reconcile_share: Decimal = Decimal("0.005")
+    reconcile_amount: Decimal = Decimal("100")
+    """A period and category reconcile to the general ledger when the imported spend is within the larger of
+    these of the ledger's total: a share of it, or an amount in the reporting currency
+    (``finance.metrics.reconcile``)."""
 
     def __post_init__(self) -> None:
         check_ltv_inputs(self.default_gross_margin, self.annual_discount_rate, self.horizon_months)
@@ -67,6 +76,10 @@ class Assumptions:
             raise ValueError("shared costs are allocated by 'spend' or 'customers'")
         if not 0 < self.target_ratio <= 100:
             raise ValueError("the target LTV:CAC must be above 0 and at most 100")
+        if not 0 <= self.reconcile_share < 1:
+            raise ValueError("the reconciliation tolerance's share must be at least 0 and below 1")
+        if not 0 <= self.reconcile_amount < Decimal("1e12"):
+            raise ValueError("the reconciliation tolerance's amount must be 0 or more")
 
     @classmethod
     def from_settings(cls, stored: dict[str, str]) -> Assumptions:
@@ -149,8 +162,11 @@ def check_ltv_inputs(gross_margin: Decimal, discount_rate: float, horizon_months
 
 
 def _parse(name: str, text: str) -> Any:
-    if name == "default_gross_margin":
-        return Decimal(text)
+    if name in ("default_gross_margin", "reconcile_share", "reconcile_amount"):
+        value = Decimal(text)
+        if not value.is_finite():
+            raise ValueError(f"{text!r} is not a number")
+        return value
     if name in ("annual_discount_rate", "target_ratio"):
         return float(text)
     if name in ("horizon_months", "lag_quarters", "fiscal_year_start"):

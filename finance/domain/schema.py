@@ -331,9 +331,12 @@ def _interval_lookup() -> dict[str, str]:
 BILLING_INTERVAL_LOOKUP: dict[str, str] = _interval_lookup()
 """Folded spelling -> stored interval (month, quarter, half-year or year)."""
 
-Kind = Literal["spend", "funnel", "customers", "revenue"]
-KINDS: tuple[Kind, ...] = ("spend", "funnel", "customers", "revenue")
-MONEY_KINDS: tuple[Kind, ...] = ("spend", "revenue")
+Kind = Literal["spend", "funnel", "customers", "revenue", "gl"]
+KINDS: tuple[Kind, ...] = ("spend", "funnel", "customers", "revenue", "gl")
+DATA_KINDS: tuple[Kind, ...] = ("spend", "funnel", "customers", "revenue")
+"""The kinds the figures are made from (``finance.store.dataset.Dataset``); the general ledger (``gl``) is what
+the spend is checked against (``finance.metrics.reconcile``), not a source of figures."""
+MONEY_KINDS: tuple[Kind, ...] = ("spend", "revenue", "gl")
 """Files whose import total is an amount of money; the others' totals are counts (customers, funnel volumes)."""
 
 ColumnType = Literal["period", "date", "category", "text", "money", "count", "segment", "currency",
@@ -596,6 +599,39 @@ FILE_KINDS: dict[Kind, FileKind] = {
         ),
         "date",
         "revenue",
+    ),
+    "gl": _file_kind(
+        "gl",
+        "The general ledger's marketing and sales accounts (a trial balance or GL summary, or the GL detail of "
+        "QuickBooks, Xero or NetSuite): what the books say was spent, to reconcile the spend against.",
+        (
+            Column("period", "period", True,
+                   ("month", "date", "fiscal period", "posting date", "period name", "fiscal quarter",
+                    "quarter", "year month", "transaction date", "posting period", "accounting period",
+                    *_PERIOD_ABROAD),
+                   "The accounting period: a month or quarter, or a posting date."),
+            Column("account", "text", True,
+                   ("gl account", "account name", "gl account name", "ledger account", "nominal account",
+                    "expense account", "account code and name",
+                    "compte", "compte comptable", "libellé du compte", "intitulé du compte",
+                    "勘定科目", "科目", "勘定科目名", "konto", "sachkonto", "kontobezeichnung",
+                    "cuenta", "cuenta contable", "nombre de la cuenta"),
+                   "The ledger account as the books name it (6100 Advertising); mapped to a cost category in "
+                   "the store (python -m finance gl map)."),
+            Column("amount", "money", True,
+                   ("net amount", "balance", "net change", "net movement", "movement", "total", "value",
+                    "montant", "solde", "mouvement", "金額", "残高", "当期発生額", "betrag", "saldo",
+                    "bewegung", "importe", "saldo neto", "movimiento"),
+                   "The account's net debit for the period (debits less credits), in the reporting currency "
+                   "unless a currency column says otherwise."),
+            Column("currency", "currency", False, ("ccy", "currency code", "curr", *_CURRENCY_ABROAD)),
+            Column("vendor", "text", False, ("supplier", "payee", "vendor name", "name",
+                                             "fournisseur", "tiers", "取引先", "lieferant", "proveedor")),
+            Column("description", "text", False, ("memo", "memo/description", "line description", "narration",
+                                                  "libellé", "摘要", "buchungstext", "concepto")),
+        ),
+        "period",
+        "amount",
     ),
 }
 

@@ -240,13 +240,15 @@ class Conversion:
     """Original currency -> the measure of those rows as written (before conversion)."""
 
 
-MONEY_COLUMNS = {"spend": ("amount",), "revenue": ("revenue", "cost", "gross_margin")}
+MONEY_COLUMNS = {"spend": ("amount",), "revenue": ("revenue", "cost", "gross_margin"), "gl": ("amount",)}
+PERIOD_KINDS = ("spend", "gl")
+"""Kinds whose rows cover a period (converted at its average rate); the others' rows are dated (their day's rate)."""
 
 
 def convert_rows(kind: str, rows: pl.DataFrame, reporting: str, rates: RateTable, file_name: str = "") -> Conversion:
     """Convert every row whose ``currency`` is not ``reporting``, exactly (``finance.domain.fx``).
 
-    A spend row (``period_start``..``period_end``) at its period's average rate, a revenue row at its
+    A spend or general-ledger row (``period_start``..``period_end``) at its period's average rate, a revenue row at its
     ``date``'s rate. A converted row keeps its amounts as written (``original_*``), its currency
     (``original_currency``) and the rate used (``fx_rate``); its ``currency`` becomes ``reporting``. Rows in
     the reporting currency, or naming none, are left as they are. A missing rate is one problem per
@@ -255,7 +257,7 @@ def convert_rows(kind: str, rows: pl.DataFrame, reporting: str, rates: RateTable
     if kind not in MONEY_COLUMNS or rows.is_empty() or "currency" not in rows.columns:
         return Conversion(rows)
     money = [c for c in MONEY_COLUMNS[kind] if c in rows.columns]
-    keys = ["period_start", "period_end"] if kind == "spend" else ["date"]
+    keys = ["period_start", "period_end"] if kind in PERIOD_KINDS else ["date"]
     foreign = pl.col("currency").is_not_null() & (pl.col("currency") != reporting)
     wanted = rows.lazy().filter(foreign).group_by("currency", *keys).agg(
         first=pl.col("source_row").min(), rows=pl.len()).sort("currency", *keys).collect()
@@ -265,7 +267,7 @@ def convert_rows(kind: str, rows: pl.DataFrame, reporting: str, rates: RateTable
     problems: list[Problem] = []
     for record in wanted.iter_rows(named=True):
         currency = record["currency"]
-        if kind == "spend":
+        if kind in PERIOD_KINDS:
             start, end = record["period_start"], record["period_end"]
             rate = rates.average(currency, reporting, start, end)
             when = f"{period_label(start, end)} ({start} to {end}; a period converts at the average of its daily rates)"

@@ -190,6 +190,33 @@ def load_channel_map(path: Path) -> dict[str, str | None]:
     return mapping
 
 
+def load_account_map(path: Path, not_spend: str) -> dict[str, str]:
+    """Read an ``account,category`` CSV (the general ledger's accounts): an account as the ledger names it -> a
+    category key, or ``not_spend`` for an account that is not marketing or sales spend. Every bad line is
+    named, by row, column and value, in one ``OptionsError``."""
+    rows = _map_file(path, "account map", ("account", "category"))
+    mapping: dict[str, str] = {}
+    problems = []
+    valid = sorted(set(CATEGORY_LOOKUP.values()))
+    for number, row in enumerate(rows[1:], start=2):
+        if not any(cell.strip() for cell in row):
+            continue
+        if len(row) < 2 or not row[0].strip():
+            problems.append(f"row {number}: expected 'account,category'")
+            continue
+        wanted = row[1].strip()
+        key = not_spend if wanted.lower() == not_spend else CATEGORY_LOOKUP.get(normalise_label(wanted))
+        if key is None:
+            problems.append(f"row {number}, column 'category': {wanted!r} is not a category; expected one of "
+                            f"{', '.join(valid)}, or {not_spend!r} for an account that is not marketing or sales "
+                            "spend")
+            continue
+        mapping[row[0].strip()] = key
+    if problems:
+        raise OptionsError(f"{path.name}: " + "; ".join(problems))
+    return mapping
+
+
 def load_category_map(path: Path) -> dict[str, str]:
     """Read a ``label,category`` CSV; every bad line is named in one ``OptionsError``."""
     rows = _map_file(path, "category map", ("label", "category"))
@@ -1138,6 +1165,10 @@ STORAGE_SCHEMAS: dict[str, dict[str, pl.DataType]] = {
                 "segment": pl.String(), "channel": pl.String(), "currency": pl.String(),
                 "original_revenue": MONEY_DTYPE, "original_cost": MONEY_DTYPE, "original_gross_margin": MONEY_DTYPE,
                 "original_currency": pl.String(), "fx_rate": FX_RATE_DTYPE},
+    "gl": {"source_row": pl.Int64(), "period_start": pl.Date(), "period_end": pl.Date(),
+           "account": pl.String(), "amount": MONEY_DTYPE, "currency": pl.String(), "vendor": pl.String(),
+           "description": pl.String(), "original_amount": MONEY_DTYPE, "original_currency": pl.String(),
+           "fx_rate": FX_RATE_DTYPE},
 }
 """The normalised columns of each kind, in storage order and type.
 
@@ -1148,6 +1179,7 @@ written in the reporting currency has no originals (NULL)."""
 FX_COLUMNS: dict[str, tuple[str, ...]] = {
     "spend": ("original_amount", "original_currency", "fx_rate"),
     "revenue": ("original_revenue", "original_cost", "original_gross_margin", "original_currency", "fx_rate"),
+    "gl": ("original_amount", "original_currency", "fx_rate"),
 }
 """The storage columns that keep a converted row's amounts as written and the rate used."""
 
@@ -1290,7 +1322,7 @@ def _row_checks(contract: FileKind, frame: pl.DataFrame, rows: pl.DataFrame,
                 header: Mapping[str, str], out: _Collector) -> pl.DataFrame:
     """Checks within a row: credits, refunds, a margin that disagrees; derives gross margin."""
     if contract.kind not in ("spend", "revenue"):
-        return rows
+        return rows  # a ledger's credit (a negative net debit) is an ordinary movement
     # Problems quote the cell as written (``text_<column>``), not the parsed value.
     texts = frame.select(pl.all().exclude("row").name.prefix("text_"))
     keyed = pl.concat([rows.rename({"source_row": "row"}), texts], how="horizontal")

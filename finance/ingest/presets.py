@@ -299,6 +299,28 @@ PRESETS: dict[str, Preset] = {p.name: p for p in (
         notes="New customers only: won opportunities whose Type is not an existing customer's. The customer "
               "is the Account ID (else the Account Name), acquired on the Close Date."),
 )}
+
+
+def _ledger_twin(spend: Preset, name: str, title: str, notes: str) -> Preset:
+    """A general-ledger export read as the ledger itself (``gl``): the account it books each row to is kept as
+    the account, for the reconciliation to map, rather than taken as the spend's cost category."""
+    return replace(
+        spend, name=name, title=title, kind="gl", notes=notes,
+        columns=tuple((header, "account" if target == "category" else target) for header, target in spend.columns),
+        sections=replace(spend.sections, target="account") if spend.sections else None)
+
+
+_KEPT = ("Each row's account is kept as the ledger names it; map accounts to cost categories with "
+         "`python -m finance gl map`.")
+for _spend, _name, _title, _notes in (
+        ("quickbooks_gl", "quickbooks_ledger", "QuickBooks General Ledger, as the ledger to reconcile to",
+         "The account is the heading above each row (`6100 Advertising`). Total and footer lines are left out. "
+         + _KEPT),
+        ("xero_account_transactions", "xero_ledger", "Xero Account Transactions, as the ledger to reconcile to",
+         "The amount is Debit less Credit; the account is the heading above each row. " + _KEPT),
+        ("netsuite_gl", "netsuite_ledger", "NetSuite General Ledger detail, as the ledger to reconcile to",
+         "The amount is Debit less Credit; the account is the Account column. " + _KEPT)):
+    PRESETS[_name] = _ledger_twin(PRESETS[_spend], _name, _title, _notes)
 """Every preset by name (``--preset NAME``)."""
 
 

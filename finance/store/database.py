@@ -210,6 +210,10 @@ class Store(Connection):
         """Every row in force of ``kind``, as the validator normalised it."""
         return reading.frame(self, kind)
 
+    def general_ledger(self) -> pl.DataFrame:
+        """The general ledger's rows in force, to reconcile the spend against."""
+        return reading.general_ledger(self)
+
     def dataset(self) -> Dataset:
         """The rows in force of every kind, for the metric core (read once, into Arrow)."""
         return reading.dataset(self)

@@ -14,6 +14,7 @@ from typing import Literal
 import polars as pl
 
 from finance.domain.periods import month_end
+from finance.domain.schema import DATA_KINDS
 from finance.ingest.prepare import STORAGE_SCHEMAS
 
 Grain = Literal["quarter", "month"]
@@ -67,7 +68,8 @@ class Dataset:
     def from_frames(cls, **frames: pl.DataFrame | pl.LazyFrame) -> Dataset:
         """Build from frames with the storage columns; a missing kind is an empty table, a missing column null."""
         tables = {}
-        for kind, schema in STORAGE_SCHEMAS.items():
+        for kind in DATA_KINDS:
+            schema = STORAGE_SCHEMAS[kind]
             frame = frames.get(kind)
             if frame is None:
                 tables[kind] = pl.LazyFrame(schema=schema)
@@ -134,12 +136,13 @@ def shift_months(column: pl.Expr, months: int) -> pl.Expr:
     return column.dt.offset_by(f"{months}mo") if months else column
 
 
-def spend_by_month(spend: pl.LazyFrame) -> pl.LazyFrame:
+def spend_by_month(spend: pl.LazyFrame, keys: tuple[str, ...] = ("category", "channel")) -> pl.LazyFrame:
     """Spend rows spread evenly over the months their period covers, exactly.
 
     A quarterly row becomes three monthly rows of a third each; the indivisible
     ten-thousandths go to the first months, so every row's months sum to its amount.
-    Columns: month, category, channel, amount (Decimal(38, 4)).
+    Columns: month, ``keys`` (category, channel), amount (Decimal(38, 4)). The general ledger's rows
+    (``account``) are spread by the same rule.
     """
     units = (pl.col("amount") * MONEY_UNITS).cast(pl.Int64)
     return (
@@ -157,7 +160,7 @@ def spend_by_month(spend: pl.LazyFrame) -> pl.LazyFrame:
             + (pl.col("__i") < pl.col("__units") % pl.col("__n")).cast(pl.Int64),
         )
         .select(
-            "month", "category", "channel",
+            "month", *keys,
             amount=(pl.col("__share") * pl.col("__sign")).cast(pl.Decimal(38, 4)) / MONEY_UNITS,
         )
     )

@@ -24,7 +24,7 @@ from finance.domain.fx import ISO_CURRENCIES, RateTable
 from finance.domain.money import money_text
 from finance.domain.problems import Problem, problem
 from finance.domain.schema import DEFAULT_CURRENCY
-from finance.ingest.fx import MONEY_COLUMNS, Conversion, PreparedRates, convert_rows
+from finance.ingest.fx import MONEY_COLUMNS, PERIOD_KINDS, Conversion, PreparedRates, convert_rows
 from finance.ingest.prepare import FX_COLUMNS, PreparedImport, period_totals
 from finance.store import summaries
 from finance.store.connection import Connection
@@ -233,7 +233,7 @@ def _reconversion(db: Connection, kind: str, before: str, after: str,
     A missing rate is named once per currency and period for the whole store: the import numbers are
     added to the message by the caller."""
     money = MONEY_COLUMNS[kind]
-    keys = "period_start, period_end" if kind == "spend" else "date"
+    keys = "period_start, period_end" if kind in PERIOD_KINDS else "date"
     written = ", ".join(f"coalesce(original_{c}, {c}) AS {c}" for c in money)
     frame = db.query(f"SELECT import_id, source_row, {keys}, {written}, "
                      "coalesce(original_currency, CASE WHEN currency IS NULL THEN NULL ELSE ? END) AS currency, "
@@ -274,9 +274,9 @@ def _dtype(kind: str, column: str) -> pl.DataType:
 
 
 def _restate_imports(db: Connection) -> list[int]:
-    """Each spend and revenue import's total and period totals, summed again in the new currency."""
+    """Each spend, revenue and general-ledger import's total and period totals, summed again in the new currency."""
     restated = []
-    for import_id, kind in db.rows("SELECT import_id, kind FROM imports WHERE kind IN ('spend', 'revenue') "
+    for import_id, kind in db.rows("SELECT import_id, kind FROM imports WHERE kind IN ('spend', 'revenue', 'gl') "
                                    "ORDER BY import_id"):
         rows = db.query(f"SELECT * FROM {kind}_rows WHERE import_id = ?", [import_id])
         if rows.is_empty():

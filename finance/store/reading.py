@@ -11,7 +11,7 @@ from typing import Any
 import duckdb
 import polars as pl
 
-from finance.domain.schema import KINDS, file_kind
+from finance.domain.schema import DATA_KINDS, KINDS, file_kind
 from finance.ingest.prepare import FX_COLUMNS, STORAGE_SCHEMAS
 from finance.store import summaries
 from finance.store.connection import Connection
@@ -24,6 +24,14 @@ def frame(db: Connection, kind: str) -> pl.DataFrame:
     """Every row in force of ``kind``, as the validator normalised it."""
     file_kind(kind)
     return db.query(f"SELECT * FROM {kind} ORDER BY import_id, source_row")
+
+
+def general_ledger(db: Connection) -> pl.DataFrame:
+    """The general ledger's rows in force (``gl`` imports); none on a file older than them, opened read-only."""
+    present = db.one("SELECT count(*) FROM duckdb_views() WHERE view_name = 'gl' AND NOT internal")
+    if not present or not present[0]:
+        return pl.DataFrame(schema=STORAGE_SCHEMAS["gl"])
+    return db.query("SELECT * FROM gl ORDER BY import_id, source_row")
 
 
 def dataset(db: Connection) -> Dataset:
@@ -113,7 +121,7 @@ def dataset_columns(db: Connection) -> dict[str, list[str]]:
     which row's channel or segment is a customer's first.
     """
     out: dict[str, list[str]] = {}
-    for kind in KINDS:
+    for kind in DATA_KINDS:
         # A read-only store may hold an older schema (only a writer migrates it): read the
         # columns its view has; a newer one is nulls to the core, as on a file without it.
         present = set(db.query(f"SELECT * FROM {kind} LIMIT 0").columns)
@@ -129,7 +137,7 @@ def dataset_columns(db: Connection) -> dict[str, list[str]]:
 
 def channels(db: Connection) -> list[str]:
     """Every channel named by a row in force, of any kind, as first written (case and spacing aside)."""
-    parts = " UNION ALL ".join(f"SELECT channel FROM {kind}" for kind in KINDS)
+    parts = " UNION ALL ".join(f"SELECT channel FROM {kind}" for kind in KINDS if "channel" in STORAGE_SCHEMAS[kind])
     return [name for (name,) in db.rows(
         f"SELECT min(channel) FROM ({parts}) WHERE channel IS NOT NULL "
         "GROUP BY lower(regexp_replace(trim(channel), '\\s+', ' ', 'g')) ORDER BY 1")]
@@ -138,7 +146,11 @@ def channels(db: Connection) -> list[str]:
 def totals(db: Connection) -> dict[str, dict[str, Any]]:
     """Rows and measure in force per kind: the store's own checksum."""
     out: dict[str, dict[str, Any]] = {}
+    present = {name for (name,) in db.rows("SELECT view_name FROM duckdb_views() WHERE NOT internal")}
     for kind in KINDS:
+        if kind not in present:  # a read-only open of a file older than the kind
+            out[kind] = {"rows": 0, "total": Decimal(0)}
+            continue
         measure = measure_sql(kind)
         count, total = db.one(f"SELECT count(*), {measure} FROM {kind}")  # type: ignore[misc]
         out[kind] = {"rows": int(count), "total": Decimal(total)}
@@ -147,7 +159,8 @@ def totals(db: Connection) -> dict[str, dict[str, Any]]:
 
 def snapshot(db: Connection) -> dict[str, list[tuple[Any, ...]]]:
     """Every table's full content, sorted: for proving that something changed nothing."""
-    tables = ["imports", "settings", "changes", "scenarios", "scenario_lines", "fx_rates",
+    tables = ["imports", "settings", "changes", "scenarios", "scenario_lines", "fx_rates", "gl_accounts",
               *[f"{k}_rows" for k in KINDS]]
     present = {name for (name,) in db.rows("SELECT table_name FROM duckdb_tables()")}  # an older file: fewer
-    return {t: db.rows(f"SELECT * FROM {t} ORDER BY ALL") for t in tables if t in present or t != "fx_rates"}
+    return {t: db.rows(f"SELECT * FROM {t} ORDER BY ALL") for t in tables
+            if t in present or t not in ("fx_rates", "gl_accounts", "gl_rows")}
