@@ -23,6 +23,8 @@ PAGES = [
     st.Page("pages/cpl_cpa.py", title=_("CPL & CPA"), icon=":material/trending_up:", url_path="cpl-cpa"),
     st.Page("pages/ltv.py", title=_("LTV"), icon=":material/savings:", url_path="ltv"),
     st.Page("pages/planner.py", title=_("Planner"), icon=":material/calculate:", url_path="planner"),
+    st.Page("pages/reconciliation.py", title=_("Reconciliation"), icon=":material/balance:",
+            url_path="reconciliation"),
     st.Page("pages/data.py", title=_("Data"), icon=":material/upload_file:", url_path="data"),
     st.Page("pages/assumptions.py", title=_("Assumptions"), icon=":material/tune:", url_path="assumptions"),
     st.Page("pages/methodology.py", title=_("Methodology"), icon=":material/menu_book:", url_path="methodology"),

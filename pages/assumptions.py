@@ -40,6 +40,14 @@ def edit_form() -> None:
         target = st.number_input(_("Target LTV:CAC"), 0.1, 100.0, float(current.target_ratio), step=0.5,
                                  help=_("The ratio marketing is held to: every row gives the chance of falling "
                                         "below it."))
+        tolerance = st.columns(2)
+        share = tolerance[0].number_input(
+            _("Reconciliation tolerance (% of the ledger)"), 0.0, 99.0, float(current.reconcile_share) * 100,
+            step=0.1, format="%.2f", help=_("A period's spend reconciles to the general ledger when it is within "
+                                            "the larger of this share of the ledger and the amount beside it."))
+        amount = tolerance[1].number_input(
+            _("Reconciliation tolerance (amount, {currency})").format(currency=ctx.currency), 0.0, 1e9,
+            float(current.reconcile_amount), step=50.0, format="%.2f")
         allocation_words = {"spend": _("their direct spend"), "customers": _("their new customers")}
         allocation = st.radio(_("Shared costs are allocated to channels by"), ["spend", "customers"],
                               index=["spend", "customers"].index(current.allocation), horizontal=True,
@@ -54,6 +62,7 @@ def edit_form() -> None:
             horizon_months=int(horizon),
             band_edges=tuple(float(v) for v in edges.replace(";", ",").split(",") if v.strip()),
             lag_quarters=int(lag), fiscal_year_start=int(fiscal), allocation=allocation, target_ratio=float(target),
+            reconcile_share=Decimal(str(round(share, 4))) / 100, reconcile_amount=Decimal(str(round(amount, 2))),
         )
     except ValueError as exc:
         st.error(_("Not saved: {reason}").format(reason=literal.markdown(exc)))

@@ -28,6 +28,7 @@ from finance.ltv.base import LTVResult, cohort_margin_matrix
 from finance.ltv.methods import MODELS_BY_KEY
 from finance.ltv.progress import Progress, Report
 from finance.metrics.params import metric_params, resolve
+from finance.metrics.reconcile import Reconciliation, from_store
 from finance.metrics.table import MetricsResult, cohort_ltv_for, compute
 from finance.planning.plans import PlanLine, PlanningBasis, Projection, optimise, planning_basis, project
 from finance.planning.session import PackPlan
@@ -367,6 +368,13 @@ def load_currency(path: str, version: tuple[int, ...]) -> str:
     """The database's currency (``Store.currency``), read once per version."""
     with Store(path, read_only=True, busy_timeout=READ_WAIT) as store:
         return store.currency
+
+
+@st.cache_resource(max_entries=8, ttl=3600)
+def load_reconciliation(path: str, version: tuple[int, ...], grain: str) -> Reconciliation | None:
+    """The spend reconciled to the general ledger at a grain (None without a ledger), once per data version."""
+    with Store(path, read_only=True, busy_timeout=READ_WAIT) as store:
+        return from_store(store, grain)  # type: ignore[arg-type]
 
 
 @st.cache_resource(max_entries=16, ttl=3600)

@@ -12,10 +12,9 @@ from typing import Any
 import polars as pl
 
 from finance.cli.common import EXIT_FAILED, EXIT_OK, EXIT_REJECTED, fail
-from finance.domain.assumptions import Assumptions
 from finance.domain.schema import CATEGORIES
 from finance.ingest.prepare import OptionsError, load_account_map
-from finance.metrics.reconcile import NO_ACCOUNT, RECONCILED, Reconciliation, Tolerance, reconcile
+from finance.metrics.reconcile import NO_ACCOUNT, RECONCILED, Reconciliation, from_store
 from finance.present import formats
 from finance.store import accounts
 from finance.store.database import Store, StoreError, cli_user, default_db_path
@@ -63,18 +62,6 @@ EXIT_VARIANCE = 3
 """``reconcile`` ran, and a period does not reconcile: a scheduled job can tell."""
 
 
-def load(store: Store, grain: str = "quarter", period: str | None = None) -> Reconciliation:
-    """The store's reconciliation under its assumptions."""
-    assumed = Assumptions.from_settings(store.assumptions())
-    ledger = store.general_ledger()
-    names = ledger.get_column("account").unique().to_list()
-    return reconcile(store.dataset().spend, ledger.lazy(), accounts.mapped(store),
-                     tolerance=Tolerance(assumed.reconcile_share, assumed.reconcile_amount),
-                     grain=grain,  # type: ignore[arg-type]
-                     fiscal_year_start=assumed.fiscal_year_start, period=period,
-                     suggest={name: accounts.suggestion(name) for name in names})
-
-
 def cmd_reconcile(args: argparse.Namespace) -> int:
     try:
         path = args.db or default_db_path()
@@ -82,11 +69,11 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
             return fail(f"no database at {path}: import the spend and the general ledger first", args.format,
                         EXIT_FAILED)
         with Store(path, read_only=True) as store:
-            if store.general_ledger().is_empty():
-                return fail("no general ledger is imported: import one first (python -m finance import gl FILE)",
-                            args.format, EXIT_FAILED)
-            result = load(store, args.grain, args.period)
+            result = from_store(store, args.grain, args.period)
             currency = store.currency
+        if result is None:
+            return fail("no general ledger is imported: import one first (python -m finance import gl FILE)",
+                        args.format, EXIT_FAILED)
     except ValueError as exc:
         return fail(str(exc), args.format, EXIT_REJECTED)
     except StoreError as exc:

@@ -27,7 +27,7 @@ LABELS: dict[str, str] = {
     "allocation": "Shared costs allocated to channels by",
     "target_ratio": "Target LTV:CAC",
     "reconcile_share": "Reconciliation tolerance (share of the ledger)",
-    "reconcile_amount": "Reconciliation tolerance (amount)",
+    "reconcile_amount": "Reconciliation tolerance (amount, reporting currency)",
 }
 """Each assumption's name for people, in the order the Assumptions page and the pack list them."""
 

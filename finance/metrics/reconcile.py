@@ -24,7 +24,10 @@ from decimal import Decimal
 
 import polars as pl
 
+from finance.domain.assumptions import Assumptions
 from finance.domain.schema import COST_CATEGORIES
+from finance.store import accounts, reading, settings
+from finance.store.connection import Connection
 from finance.store.dataset import Grain, channel_key, grain_label, grain_start, spend_by_month
 
 RECONCILED, VARIANCE, NO_ACCOUNT = "reconciled", "variance", "no_account"
@@ -159,3 +162,16 @@ def _accounts(months: pl.DataFrame, suggest: dict[str, str | None]) -> pl.DataFr
                    for name, state in out.select("account", "state").iter_rows()]
     return (out.with_columns(suggestion=pl.Series(suggestions, dtype=pl.String))
             .select("account", "category", "state", "suggestion", "ledger", "months").sort("account"))
+
+
+def from_store(db: Connection, grain: Grain = "quarter", period: str | None = None) -> Reconciliation | None:
+    """The store's spend reconciled to its general ledger under its assumptions; None without a ledger."""
+    ledger = reading.general_ledger(db)
+    if ledger.is_empty():
+        return None
+    assumed = Assumptions.from_settings(settings.assumptions(db))
+    names = ledger.get_column("account").unique().to_list()
+    return reconcile(reading.frame(db, "spend").lazy(), ledger.lazy(), accounts.mapped(db),
+                     tolerance=Tolerance(assumed.reconcile_share, assumed.reconcile_amount), grain=grain,
+                     fiscal_year_start=assumed.fiscal_year_start, period=period,
+                     suggest={name: accounts.suggestion(name) for name in names})

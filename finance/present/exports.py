@@ -68,6 +68,12 @@ COLUMNS: dict[str, tuple[str, measures.Unit]] = {
     "fitted_customers": (N_("Customers"), "count"), "fit_source": (N_("Fitted on"), "text"),
     "log_likelihood": (N_("Fit quality (log-likelihood)"), "count"),  # a whole number: its decimals mean nothing
     "parameter": (N_("Fitted figure"), "text"),
+    "ledger": (N_("General ledger"), "money"), "spend_imported": (N_("Imported spend"), "money"),
+    "variance": (N_("Variance (spend less ledger)"), "money"),
+    "variance_share": (N_("Variance (share of the ledger)"), "fraction"),
+    "status_label": (N_("Status"), "text"), "account": (N_("Account"), "text"),
+    "mapping_label": (N_("Cost category"), "text"), "suggestion_label": (N_("Its name suggests"), "text"),
+    "lines_off": (N_("Lines off"), "count"),
 }
 """Business headers and units of the columns the metric registry (``finance.metrics.measures``) does not declare."""
 _DROPPED = ("period", "ltv_observed", "ltv_future", "ltv_sigma")

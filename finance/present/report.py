@@ -16,12 +16,13 @@ readable headers. :func:`write` picks the format by suffix and replaces the file
 from __future__ import annotations
 
 import contextlib
+import functools
 import itertools
 import os
 import re
 import tempfile
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -34,8 +35,10 @@ from finance.domain.assumptions import LABELS, Assumptions
 from finance.domain.schema import BAND_LABELS, CATEGORIES, KINDS, MARKETING_CATEGORIES
 from finance.ltv import backtest
 from finance.ltv.base import METHODS, Method
+from finance.metrics import reconcile
 from finance.metrics.mix import Mix, headline_mix
 from finance.metrics.params import metric_params, resolve
+from finance.metrics.reconcile import Reconciliation
 from finance.metrics.table import compute
 from finance.planning import plans as sc
 from finance.planning.curves import CURVE_NAMES, PlanError
@@ -56,10 +59,13 @@ METHODOLOGY = PROJECT_DIR / "docs" / "methodology.md"
 """The appendix in English; ``docs/methodology.<lang>.md`` next to it in the pack's language when there is one."""
 
 SECTIONS = (N_("Executive summary"), N_("Key figures and trend"), N_("Fully loaded CAC"), N_("CPL and CPA"),
-            N_("Channel efficiency"), N_("Budget request"), N_("Assumptions"), N_("Methodology"))
-"""The PDF's section headings, in order (in English: ``_(heading)`` in the pack's language)."""
+            N_("Channel efficiency"), N_("Budget request"), N_("Reconciliation to the general ledger"),
+            N_("Assumptions"), N_("Methodology"))
+"""The PDF's section headings, in order (in English: ``_(heading)`` in the pack's language). The reconciliation's
+is there when a general ledger is imported; without one, the Assumptions page says the spend is not reconciled."""
+RECONCILIATION = SECTIONS[6]
 SHEETS = ("KPI summary", "LTV-CAC trend", "CAC by category", "CPL-CPA history", "Channels", "Segments",
-          "Budget request lines", "Projection by channel", "Scenario comparison")
+          "Budget request lines", "Projection by channel", "Scenario comparison", "GL reconciliation")
 """The XLSX's tables, in order (an Assumptions sheet follows them)."""
 SHEET_LABELS = {"CAC by category": {"spend": "Spend"}, "Projection by channel": {"spend": "Direct spend"},
                 "Budget request lines": {"quarter": "Planned quarter"}}
@@ -116,6 +122,8 @@ class BoardPack:
     """``period``'s headline split by segment, and the segment that carries it, if one does."""
     data_version: str
     """Which imports the figures are from, as of when, and who prepared the pack, in a sentence."""
+    reconciliation: Reconciliation | None = None
+    """The spend reconciled to the general ledger by quarter, up to ``period`` (None: no ledger imported)."""
 
     @property
     def symbol(self) -> str:
@@ -180,7 +188,7 @@ def gather(store: Store | Path | str, *, period: str | None = None, scenario: st
                              "or import your exports first")
         with Store(path, read_only=True) as opened:
             source = _read(opened, scenario)
-    data, stored, currency, company, saved, check, imports = source
+    data, stored, currency, company, saved, check, imports, reconciliation = source
     assumptions = resolve(stored).assumptions
     pooled = compute(data, metric_params(assumptions, method=method), check)
     quarters, chosen, start = _choose_period(pooled.rows, period)
@@ -221,11 +229,20 @@ def gather(store: Store | Path | str, *, period: str | None = None, scenario: st
         assumptions=_assumption_rows(settings, assumptions, currency, chosen, plan),
         figures=figures, methodology=_methodology(), mix=mix,
         data_version=_data_version(imports, pooled.as_of, prepared, prepared_by),
+        reconciliation=_up_to(reconciliation, start),
     )
 
 
+def _up_to(result: Reconciliation | None, start: date) -> Reconciliation | None:
+    """The reconciliation's quarters up to the one reported (its lines, periods and uncovered quarters)."""
+    if result is None:
+        return None
+    keep = pl.col("period_start") <= start
+    return replace(result, lines=result.lines.filter(keep), periods=result.periods.filter(keep))
+
+
 _Source = tuple[Dataset, dict[str, str], str, str | None, sc.Scenario | None, backtest.ModelCheck | None,
-                pl.DataFrame]
+                pl.DataFrame, Reconciliation | None]
 
 
 def _read(store: Store, scenario: str | None) -> _Source:
@@ -234,7 +251,7 @@ def _read(store: Store, scenario: str | None) -> _Source:
     data, stored, imports = store.dataset(), store.assumptions(), store.imports()
     check = backtest.stored_or_run(store.path, imports, data, resolve(stored).params.ltv)
     return (data, stored, store.currency, store.setting(DEMO_SETTING), _saved_request(store, scenario), check,
-            imports)
+            imports, reconcile.from_store(store, "quarter"))
 
 
 def _data_version(imports: pl.DataFrame, as_of: date, prepared_on: date, prepared_by: str | None) -> str:
@@ -443,7 +460,30 @@ def tables(pack: BoardPack) -> dict[str, pl.DataFrame]:
             pl.lit(pack.request.name).alias("scenario"), pl.all()).with_columns(
             pl.col("curve").replace(CURVE_NAMES)),  # "Hill", "Constant CPA": the curve's name, not its key
         "Scenario comparison": _comparison_wide(pack),
+        "GL reconciliation": _reconciliation_table(pack),
     }
+
+
+def _reconciliation_table(pack: BoardPack) -> pl.DataFrame:
+    """Every quarter and cost category compared with the general ledger, up to the one reported (no rows
+    without a ledger)."""
+    schema: dict[str, pl.DataType] = {
+              "quarter": pl.String(), "category": pl.String(), "label": pl.String(), "ledger": pl.Decimal(38, 4),
+              "spend_imported": pl.Decimal(38, 4), "variance": pl.Decimal(38, 4), "variance_share": pl.Float64(),
+              "status_label": pl.String()}
+    if pack.reconciliation is None:
+        return pl.DataFrame(schema=schema)
+    labels = {k: c.label for k, c in CATEGORIES.items()}
+    return pack.reconciliation.lines.select(
+        quarter="period", category="category", label=pl.col("category").replace_strict(labels, default=None),
+        ledger="ledger", spend_imported="spend", variance="variance", variance_share="variance_share",
+        status_label=pl.col("status").replace_strict({k: _(v) for k, v in RECONCILE_WORDS.items()}, default=None),
+    ).cast(pl.Schema(schema))
+
+
+RECONCILE_WORDS = {reconcile.RECONCILED: N_("reconciled"), reconcile.VARIANCE: N_("does not reconcile"),
+                   reconcile.NO_ACCOUNT: N_("no ledger account mapped")}
+"""A reconciliation line's status in words (``finance.metrics.reconcile.STATUSES``)."""
 
 
 def _category_table(pack: BoardPack) -> pl.DataFrame:
@@ -514,9 +554,11 @@ def document(pack: BoardPack) -> pdf.Document:
     if methodology_doc.untranslated(language(), METHODOLOGY):  # no docs/methodology.<lang>.md: the English
         methodology.insert(0, pdf.Paragraph(_("The methodology is documented in English.")))
     sections = [_executive_summary(pack, sheets), _key_figures(pack, sheets), _cac(pack, sheets),
-                _cpl_cpa(pack, sheets), _channels(pack, sheets), _budget(pack, sheets), _assumptions(pack),
-                pdf.Section(_(SECTIONS[7]), methodology)]
-    assert tuple(s.heading for s in sections) == tuple(_(heading) for heading in SECTIONS)
+                _cpl_cpa(pack, sheets), _channels(pack, sheets), _budget(pack, sheets),
+                *([_reconciliation(pack)] if pack.reconciliation is not None else []), _assumptions(pack),
+                pdf.Section(_(SECTIONS[8]), methodology)]
+    assert tuple(s.heading for s in sections) == tuple(_(heading) for heading in SECTIONS
+                                                      if heading != RECONCILIATION or pack.reconciliation)
     return pdf.Document(
         title=_(TITLE), subtitle=_("{period}, with the budget request for {plan_period}").format(
             period=pack.period, plan_period=pack.plan_period),
@@ -766,11 +808,60 @@ def _comparison_table(pack: BoardPack) -> pdf.Table:
                             "spend (bounds in Assumptions).").format(optimised=_(OPTIMISED)))
 
 
+def _reconciliation(pack: BoardPack) -> pdf.Section:
+    """The spend against the general ledger: the quarter reported, category by category, and the quarters
+    before it; the accounts left out."""
+    result = pack.reconciliation
+    assert result is not None
+    here = result.periods.filter(pl.col("period") == pack.period)
+    failing = [p for p in result.failing if p != pack.period]
+    money = functools.partial(_fmt, pack, kind="money")
+    if here.is_empty():
+        lead = _("{period}: the spend is not reconciled to the general ledger: the ledger export does not cover "
+                 "every month of the quarter.").format(period=pack.period)
+    elif here.row(0, named=True)["status"] == reconcile.RECONCILED:
+        lead = _("{period}: the spend reconciles to the general ledger, every cost category within the "
+                 "tolerance.").format(period=pack.period)
+    else:
+        rec = here.row(0, named=True)
+        off = result.lines.filter((pl.col("period") == pack.period) & (pl.col("status") != reconcile.RECONCILED))
+        lead = _("{period}: the spend does not reconcile to the general ledger: {off} of {lines} cost categories "
+                 "are off, by {gross} in all and {net} net (spend less ledger).").format(
+            period=pack.period, off=formats.count(rec["off"]), lines=formats.count(rec["lines"]),
+            gross=money(sum((abs(v) for v in off.get_column("variance")), Decimal(0))), net=money(rec["variance"]))
+    if failing:
+        lead += " " + _("Earlier quarters that do not reconcile: {periods}.").format(periods=", ".join(failing))
+    tolerance = _("A line reconciles within the larger of {amount} and {share} of the ledger; every variance is "
+                  "exact.").format(amount=money(result.tolerance.amount),
+                                   share=formats.percent(float(result.tolerance.share), places=2))
+    lines = _table(_("Spend against the ledger by cost category, {period}").format(period=pack.period),
+                   _reconciliation_table(pack).filter(pl.col("quarter") == pack.period).with_columns(
+                       pl.col("label").replace_strict({c.label: _(c.label) for c in CATEGORIES.values()},
+                                                      default=pl.col("label"))),
+                   [("label", N_("Cost category"), "text"), ("ledger", N_("General ledger"), "money"),
+                    ("spend_imported", N_("Imported spend"), "money"), ("variance", N_("Variance"), "money"),
+                    ("status_label", N_("Status"), "text")], note=tolerance)
+    quarters = _table(_("By quarter"), result.periods.tail(TREND_TABLE_QUARTERS).with_columns(
+        status_label=pl.col("status").replace_strict({k: _(v) for k, v in RECONCILE_WORDS.items()}, default=None)),
+        [("period", N_("Quarter"), "text"), ("ledger", N_("General ledger"), "money"),
+         ("spend", N_("Imported spend"), "money"), ("variance", N_("Variance"), "money"),
+         ("status_label", N_("Status"), "text")])
+    blocks: list[pdf.Block] = [pdf.Paragraph(lead, lead=True), pdf.Columns([lines, quarters])]
+    unmapped = result.unmapped
+    if unmapped.height:
+        blocks.append(pdf.Bullets(_("Ledger accounts not mapped to a cost category, so not reconciled"), tuple(
+            f"{account}: {money(total)}" for account, total in unmapped.select("account", "ledger").iter_rows())))
+    return pdf.Section(_(RECONCILIATION), blocks)
+
+
 def _assumptions(pack: BoardPack) -> pdf.Section:
     frame = pl.DataFrame([(label, _fmt(pack, value, kind) if kind != "text" else str(value))
                           for label, value, kind in pack.assumptions],
                          schema=[_("Assumption"), _("Value")], orient="row")
-    return pdf.Section(_(SECTIONS[6]), [pdf.Table(_("Assumptions behind every figure"), frame)])
+    blocks: list[pdf.Block] = [pdf.Table(_("Assumptions behind every figure"), frame)]
+    if pack.reconciliation is None:
+        blocks.append(pdf.Paragraph(_("The spend is not reconciled to the general ledger: no ledger is imported.")))
+    return pdf.Section(_(SECTIONS[7]), blocks)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -55,6 +55,11 @@ def assumption_value(name: str, value: Any) -> str:
                 else calendar.month_name[month]
         if name == "target_ratio":
             return formats.threshold(float(value))
+        if name == "reconcile_share":
+            return formats.percent(Decimal(str(value)), places=2)
+        if name == "reconcile_amount":
+            amount = Decimal(str(value))
+            return formats.count(int(amount)) if amount == amount.to_integral_value() else str(amount)
         if name == "band_edges":
             edges = value if isinstance(value, tuple | list) else str(value).replace(";", ",").split(",")
             return ", ".join(formats.threshold(float(e)) for e in edges)
