@@ -440,7 +440,7 @@ def test_page_one_is_the_executive_summary(rendered: Rendered, pack: report.Boar
             assert f"{segment['segment']} " in first and formats.ratio(segment["ltv_cac"]) in first
     # The data version: the imports in force, as of when, prepared by whom.
     assert f"Figures as of {formats.day(pack.as_of)}" in first and f"by {PREPARER}" in first
-    assert "imports 1, 2, 3 and 4" in first
+    assert "imports 1 to 5 (spend, funnel, customers, revenue, GL)" in first
 
 
 def test_every_section_starts_a_page_and_every_page_is_numbered(rendered: Rendered) -> None:
@@ -476,3 +476,29 @@ def test_the_headline_mix_names_the_segment_that_carries_it(pack: report.BoardPa
     assert carrier.rest_ratio == pytest.approx(rest, rel=1e-9)
     assert rest < pack.target_ratio <= core.row["ltv_cac"] and top["new_customers"] < core.row["new_customers"] / 2
     assert sum(p.new_customers for p in pack.mix.parts) == core.row["new_customers"]
+
+
+def test_the_pack_states_the_reconciliation_to_the_general_ledger(rendered: Rendered, demo_db: Path,
+                                                                  pack: report.BoardPack) -> None:
+    """The demo company's ledger differs from its spend on purpose (an invoice missing from the spend, another
+    booked to the wrong account): the pack's reconciliation page shows each difference as ``reconcile``
+    computes it, the quarters that do not reconcile, and the account left unmapped."""
+    from finance.metrics.reconcile import from_store
+
+    with Store(demo_db, read_only=True) as store:
+        result = from_store(store)
+    assert result is not None
+    texts = _page_texts(rendered.path, rendered.pages)
+    [page] = [" ".join(t.split()) for t in texts if t.lstrip().startswith("Reconciliation to the general ledger")]
+    off = result.lines.filter((pl.col("period") == pack.period) & (pl.col("status") != "reconciled"))
+    assert off.height == 2
+    for category, variance in off.select("category", "variance").iter_rows():
+        label = report.CATEGORIES[category].label
+        assert formats.money(variance) in page and label.split()[0] in page
+    earlier = [p for p in result.failing if p != pack.period]
+    assert f"{pack.period}: the spend does not reconcile" in page
+    assert f"Earlier quarters that do not reconcile: {', '.join(earlier)}." in page
+    assert "7100 Travel & entertainment: $459,000.00" in page
+    sheet = report.tables(pack)["GL reconciliation"]
+    assert sheet.filter(pl.col("variance") != 0).select("quarter", "category", "variance").rows() == (
+        result.lines.filter(pl.col("variance") != 0).select("period", "category", "variance").rows())

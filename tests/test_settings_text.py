@@ -24,7 +24,8 @@ def test_each_assumption_is_written_in_its_unit() -> None:
     assert texts == {LABELS["default_gross_margin"]: "65.5%", LABELS["annual_discount_rate"]: "10.0%",
                      LABELS["horizon_months"]: "24 months", LABELS["lag_quarters"]: "2 quarters",
                      LABELS["fiscal_year_start"]: "April", LABELS["band_edges"]: "1x, 2.5x, 3x, 5x",
-                     LABELS["target_ratio"]: "3.5x", LABELS["allocation"]: "their new customers"}
+                     LABELS["target_ratio"]: "3.5x", LABELS["allocation"]: "their new customers",
+                     LABELS["reconcile_share"]: "0.50%", LABELS["reconcile_amount"]: "100"}
 
 
 def test_a_change_log_entry_reads_as_words_not_json() -> None:

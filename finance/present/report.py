@@ -255,7 +255,7 @@ def _read(store: Store, scenario: str | None) -> _Source:
 
 
 def _data_version(imports: pl.DataFrame, as_of: date, prepared_on: date, prepared_by: str | None) -> str:
-    """'Figures as of 31 Dec 2025, from imports 1, 2, 3 and 4 (spend, funnel, customers, revenue), the latest
+    """'Figures as of 31 Dec 2025, from imports 1 to 5 (spend, funnel, customers, revenue, GL), the latest
     on 5 Dec 2026 by ops@example.com. Prepared on 5 Dec 2026 by cfo@example.com.'"""
     active = imports.filter(pl.col("status") == "active").sort("import_id")
     prepared = (_("Prepared on {day} by {person}.").format(day=formats.day(prepared_on), person=prepared_by)
@@ -267,6 +267,8 @@ def _data_version(imports: pl.DataFrame, as_of: date, prepared_on: date, prepare
     shown = ids if len(ids) <= 8 else [*ids[:7], _("{count} more").format(count=len(ids) - 7)]
     numbers = shown[0] if len(shown) == 1 else _("{first} and {last}").format(first=", ".join(shown[:-1]),
                                                                               last=shown[-1])
+    if len(ids) > 2 and [int(i) for i in ids] == list(range(int(ids[0]), int(ids[-1]) + 1)):
+        numbers = _("{first} to {last}").format(first=ids[0], last=ids[-1])  # every import from the first to the last
     kinds = set(active.get_column("kind").to_list())
     latest = active.sort("imported_at").row(-1, named=True)
     when = latest["imported_at"]

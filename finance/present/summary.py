@@ -28,8 +28,9 @@ METHOD_WORDS = {"auto": N_("recommended"), "formula": N_("churn formula"), "bgnb
 STATUS_WORDS = {"complete": N_("complete"), "partial": N_("partial"), "awaiting revenue": N_("awaiting revenue")}
 """A period's standing against the revenue ledger (``finance.metrics.table.STATUSES``), in the language."""
 KIND_WORDS = {"spend": N_("spend"), "funnel": N_("funnel"), "customers": N_("customers"), "revenue": N_("revenue"),
-              "gl": N_("general ledger")}
-"""The kinds of imported file (``finance.domain.schema.KINDS``) in a sentence."""
+              "gl": N_("GL")}
+"""The kinds of imported file (``finance.domain.schema.KINDS``) in a sentence (the general ledger as finance
+teams write it: GL)."""
 CAC_BASIS_WORDS = {"marketing": N_("fully loaded CAC (every cost category but sales)"),
                    "sales_and_marketing": N_("S&M CAC (every cost category, sales included)")}
 """The CAC a ratio divides by, in words (``finance.metrics.table.CAC_BASIS_WORDS``, in the language)."""
