@@ -18,7 +18,7 @@ from finance.store.database import StoreError
 
 STATUS_WORDS = {RECONCILED: N_("reconciled"), VARIANCE: N_("does not reconcile"),
                 NO_ACCOUNT: N_("no ledger account mapped")}
-STATE_WORDS = {MAPPED: N_("mapped"), NOT_SPEND: N_("not marketing or sales spend"), UNMAPPED: N_("not mapped")}
+STATE_WORDS = {MAPPED: N_("mapped"), NOT_SPEND: N_("not spend"), UNMAPPED: N_("not mapped")}
 
 ctx = sidebar.context()
 money = functools.partial(formats.money, currency=ctx.currency)
@@ -36,13 +36,15 @@ st.caption(_("Variance is the imported spend less the ledger's mapped accounts. 
              "within the larger of {amount} and {share} of the ledger (the Assumptions page); every variance "
              "is shown exactly.").format(amount=money(tolerance.amount),
                                          share=formats.percent(float(tolerance.share), places=2)))
-periods = result.periods
-failing = result.failing
-cells = st.columns(4)
-cells[0].metric(_("Periods compared"), formats.count(periods.height))
-cells[1].metric(_("Reconciled"), formats.count(periods.height - len(failing)))
-cells[2].metric(_("Do not reconcile"), formats.count(len(failing)))
-cells[3].metric(_("Accounts not mapped"), formats.count(result.unmapped.height))
+selected = ctx.view.period_range(ctx.periods)  # the sidebar's From and To
+in_range = (pl.col("period").is_between(pl.lit(selected[0]), pl.lit(selected[1])) if selected else pl.lit(True))
+periods = result.periods.filter(in_range)
+failing = periods.filter(pl.col("status") != RECONCILED).get_column("period").to_list()
+for left, right in (((N_("Periods compared"), periods.height), (N_("Reconciled"), periods.height - len(failing))),
+                    ((N_("Do not reconcile"), len(failing)), (N_("Accounts not mapped"), result.unmapped.height))):
+    cells = st.columns(2)  # two a row: the labels stay whole beside an open sidebar, in every language
+    for cell, (label, count) in zip(cells, (left, right), strict=True):
+        cell.metric(_(label), formats.count(count))
 if failing:
     st.warning(_("Does not reconcile: {periods}. The CAC of these periods rests on spend the books do not "
                  "confirm.").format(periods=formats.clauses([literal.markdown(p) for p in failing])),
@@ -58,11 +60,11 @@ by_period = periods.select(
     period_label="period", ledger=pl.col("ledger").cast(pl.Float64), spend_imported=pl.col("spend").cast(pl.Float64),
     variance=pl.col("variance").cast(pl.Float64), lines_off="off",
     status_label=pl.col("status").replace_strict({k: _(v) for k, v in STATUS_WORDS.items()}, default=None))
-widgets.table(by_period, "reconciliation.periods", ctx.currency)
+widgets.table(by_period, "reconciliation.periods", ctx.currency, variance=_("Variance"))
 
 st.subheader(_("By period and cost category"))
 only_off = st.toggle(_("Only the lines that do not reconcile"), value=bool(failing), key="reconciliation.only_off")
-lines = result.lines.filter(pl.col("status") != RECONCILED) if only_off else result.lines
+lines = result.lines.filter(in_range & (pl.col("status") != RECONCILED) if only_off else in_range)
 detail = lines.select(
     period_label="period",
     category_label=pl.col("category").replace_strict({k: _(c.label) for k, c in CATEGORIES.items()},
@@ -73,54 +75,52 @@ detail = lines.select(
 if detail.is_empty():
     st.caption(_("Every line reconciles."))
 else:
-    widgets.table(detail, "reconciliation.lines", ctx.currency)
+    widgets.table(detail, "reconciliation.lines", ctx.currency, variance=_("Variance"),
+                  variance_share=_("Share of the ledger"))
     widgets.downloads(detail, "reconciliation", ctx)
 
 st.subheader(_("Ledger accounts"))
 st.caption(_("Only mapped accounts count. An account's name may suggest a category (a company-wide "
              "Salaries account reads as personnel), so a suggestion is never taken until an editor maps it."))
+labels = {k: _(c.label) for k, c in CATEGORIES.items()}
 listed = result.accounts.select(
     "account",
-    mapping_label=pl.col("category").replace_strict({k: _(c.label) for k, c in CATEGORIES.items()}, default=None),
+    mapping_label=pl.col("category").replace_strict(labels, default=None).fill_null(""),
     status_label=pl.col("state").replace_strict({k: _(v) for k, v in STATE_WORDS.items()}, default=None),
-    suggestion_label=pl.col("suggestion").replace_strict({k: _(c.label) for k, c in CATEGORIES.items()},
-                                                         default=None),
+    suggestion_label=pl.col("suggestion").replace_strict(labels, default=None).fill_null(""),
     ledger=pl.col("ledger").cast(pl.Float64))
 widgets.table(listed, "reconciliation.accounts", ctx.currency)
 
 
 def mapping_form() -> None:
-    """Map the ledger's accounts (an editor's), all in one save: one row per account, its category chosen from
-    the list. An account not mapped starts blank, whatever its name suggests (the table above shows it)."""
+    """Map one account of the ledger (an editor's): the accounts not mapped first, each with what its name
+    suggests chosen to start with, and saved only when the editor saves it."""
     words = {accounts.NOT_SPEND: _("not marketing or sales spend"), **{k: _(c.label) for k, c in CATEGORIES.items()}}
-    keys = {label: key for key, label in words.items()}
-    rows = []
-    for row in result.accounts.iter_rows(named=True):
-        current = row["category"] or (accounts.NOT_SPEND if row["state"] == NOT_SPEND else None)
-        rows.append({"account": row["account"], "category": words.get(current) if current else None})
-    with st.form("reconciliation.map"):
-        st.markdown(_("**Map the accounts**: each to a cost category, or to none when it is not marketing or sales "
-                      "spend. A blank one stays unmapped."))
-        edited = st.data_editor(
-            pl.DataFrame(rows, schema={"account": pl.String, "category": pl.String}), hide_index=True,
-            disabled=["account"], key="reconciliation.map.table", width="stretch",
-            column_config={"account": st.column_config.TextColumn(_("Account")),
-                           "category": st.column_config.SelectboxColumn(_("Cost category"), options=list(keys))})
-        saved = st.form_submit_button(_("Save the mapping"), type="primary")
-    if not saved:
+    order = result.accounts.sort(pl.col("state") != UNMAPPED, "account")
+    names = order.get_column("account").to_list()
+    if not names:
         return
-    frame = edited if isinstance(edited, pl.DataFrame) else pl.from_pandas(edited)
-    wanted = {account: keys[label] for account, label in frame.select("account", "category").iter_rows()
-              if label in keys}
-    if not wanted:
+    st.markdown(_("**Map an account** to a cost category, or to none when it is not marketing or sales spend."))
+    left, right = st.columns(2)
+    account = left.selectbox(_("Account"), names, key="reconciliation.map.account")
+    index = names.index(account) if account in names else 0
+    row = order.row(index, named=True)
+    start = row["category"] or (accounts.NOT_SPEND if row["state"] == NOT_SPEND else row["suggestion"])
+    choices = list(words)
+    category = right.selectbox(_("Cost category"), choices, format_func=words.__getitem__,
+                               index=choices.index(start) if start in choices else None,
+                               key=f"reconciliation.map.category.{accounts.account_key(row['account'])}")
+    saved = st.button(_("Save the mapping"), type="primary", key="reconciliation.map.save")
+    if not saved or account is None or category is None:
         return
     try:
         with loaders.writable_store(ctx.path, "mapping the ledger's accounts") as store:
-            accounts.map_accounts(store, wanted)
+            accounts.map_accounts(store, {account: category})
     except StoreError as exc:
         loaders.show_store_error(exc)
         return
-    st.session_state["reconciliation.flash"] = _("Saved: the accounts are mapped as shown.")
+    st.session_state["reconciliation.flash"] = _("Saved: {account} is mapped to {category}.").format(
+        account=literal.markdown(account), category=words[category])
     st.rerun()
 
 

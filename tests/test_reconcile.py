@@ -292,23 +292,23 @@ def test_an_editor_maps_an_account_on_the_page(monkeypatch: pytest.MonkeyPatch, 
     db = tmp_path / "demo.duckdb"
     build_demo_db(db)
     at = open_dashboard(monkeypatch, db, "pages/reconciliation.py")
-    editor = at.data_editor[0]
     with Store(db, read_only=True) as store:
         before = accounts.mapped(store)
     assert "7100 travel & entertainment" not in before.get_column("account_key").to_list()
-    # One row per account; the travel account (not mapped: blank, whatever its name says) is set to "not
-    # marketing or sales spend", and the form saved.
-    table = editor.value
-    row = list(table["account"]).index("7100 Travel & entertainment")
-    assert not isinstance(table["category"][row], str)
-    at.session_state[editor.key] = {"edited_rows": {row: {"category": "not marketing or sales spend"}},
-                                    "added_rows": [], "deleted_rows": []}
-    [save] = [b for b in at.button if b.label == "Save the mapping"]
-    save.click().run()
+    # The accounts not mapped come first; the travel account's name suggests nothing, so no category is chosen.
+    account = at.selectbox(key="reconciliation.map.account")
+    assert account.value == "7100 Travel & entertainment"
+    [category] = [s for s in at.selectbox if s.key and s.key.startswith("reconciliation.map.category.")]
+    assert category.value is None
+    category.set_value("none").run()
+    at.button(key="reconciliation.map.save").click().run()
     assert not at.exception, at.exception
+    assert any("Travel" in s.value and "is mapped to not marketing or sales spend" in s.value for s in at.success)
     with Store(db, read_only=True) as store:
         after = accounts.mapped(store)
         changes = store.changes(actions=("gl_accounts_mapped",))
     travel = after.filter(pl.col("account_key") == "7100 travel & entertainment")
     assert travel.height == 1 and travel.get_column("category").to_list() == [None]
     assert changes.height == 2  # the demo's own map, then this one
+    # The page now counts no account left unmapped.
+    assert {m.label: m.value for m in at.metric}["Accounts not mapped"] == "0"

@@ -498,7 +498,7 @@ def test_the_pack_states_the_reconciliation_to_the_general_ledger(rendered: Rend
     earlier = [p for p in result.failing if p != pack.period]
     assert f"{pack.period}: the spend does not reconcile" in page
     assert f"Earlier quarters that do not reconcile: {', '.join(earlier)}." in page
-    assert "7100 Travel & entertainment: $459,000.00" in page
+    assert "not reconciled: 7100 Travel & entertainment ($459,000.00)." in page
     sheet = report.tables(pack)["GL reconciliation"]
     assert sheet.filter(pl.col("variance") != 0).select("quarter", "category", "variance").rows() == (
         result.lines.filter(pl.col("variance") != 0).select("period", "category", "variance").rows())

@@ -831,8 +831,6 @@ def _reconciliation(pack: BoardPack) -> pdf.Section:
                  "are off, by {gross} in all and {net} net (spend less ledger).").format(
             period=pack.period, off=formats.count(rec["off"]), lines=formats.count(rec["lines"]),
             gross=money(sum((abs(v) for v in off.get_column("variance")), Decimal(0))), net=money(rec["variance"]))
-    if failing:
-        lead += " " + _("Earlier quarters that do not reconcile: {periods}.").format(periods=", ".join(failing))
     tolerance = _("A line reconciles within the larger of {amount} and {share} of the ledger; every variance is "
                   "exact.").format(amount=money(result.tolerance.amount),
                                    share=formats.percent(float(result.tolerance.share), places=2))
@@ -843,16 +841,24 @@ def _reconciliation(pack: BoardPack) -> pdf.Section:
                    [("label", N_("Cost category"), "text"), ("ledger", N_("General ledger"), "money"),
                     ("spend_imported", N_("Imported spend"), "money"), ("variance", N_("Variance"), "money"),
                     ("status_label", N_("Status"), "text")], note=tolerance)
+    # The quarters before, and the accounts left out, under the quarters' table: the page stays one page.
+    notes = []
+    if failing:
+        notes.append(_("Earlier quarters that do not reconcile: {periods}.").format(periods=", ".join(failing)))
+    unmapped = result.unmapped
+    if unmapped.height:
+        named = [f"{account} ({money(total)})" for account, total in
+                 unmapped.sort("ledger", descending=True).head(5).select("account", "ledger").iter_rows()]
+        if unmapped.height > 5:
+            named.append(_("{count} more").format(count=formats.count(unmapped.height - 5)))
+        notes.append(_("Ledger accounts not mapped to a cost category, so not reconciled: {accounts}.").format(
+            accounts="; ".join(named)))
     quarters = _table(_("By quarter"), result.periods.tail(TREND_TABLE_QUARTERS).with_columns(
         status_label=pl.col("status").replace_strict({k: _(v) for k, v in RECONCILE_WORDS.items()}, default=None)),
         [("period", N_("Quarter"), "text"), ("ledger", N_("General ledger"), "money"),
          ("spend", N_("Imported spend"), "money"), ("variance", N_("Variance"), "money"),
-         ("status_label", N_("Status"), "text")])
+         ("status_label", N_("Status"), "text")], note=" ".join(notes) or None)
     blocks: list[pdf.Block] = [pdf.Paragraph(lead, lead=True), pdf.Columns([lines, quarters])]
-    unmapped = result.unmapped
-    if unmapped.height:
-        blocks.append(pdf.Bullets(_("Ledger accounts not mapped to a cost category, so not reconciled"), tuple(
-            f"{account}: {money(total)}" for account, total in unmapped.select("account", "ledger").iter_rows())))
     return pdf.Section(_(RECONCILIATION), blocks)
 
 
