@@ -41,6 +41,8 @@ def delta(key: str, fmt: str = "money") -> str | None:
     return summary.versus(formats.percent(change, signed=True), previous["period_label"])
 
 
+widgets.reconciliation_note(ctx)
+
 # The S&M toggle sets the CAC of every tile: CAC, LTV:CAC and payback (ctx.rows gives the ratios
 # on the same basis), and each tile says which.
 sales = ctx.view.include_sales

@@ -47,13 +47,13 @@ for left, right in (((N_("Periods compared"), periods.height), (N_("Reconciled")
         cell.metric(_(label), formats.count(count))
 if failing:
     st.warning(_("Does not reconcile: {periods}. The CAC of these periods rests on spend the books do not "
-                 "confirm.").format(periods=formats.clauses([literal.markdown(p) for p in failing])),
+                 "confirm.").format(periods=", ".join(literal.markdown(p) for p in failing)),
                icon=":material/error:")
 elif periods.height:
     st.success(_("Every period compared reconciles to the general ledger."), icon=":material/task_alt:")
 if result.uncovered:
     st.caption(_("Not compared (the ledger export does not cover every month of them): {periods}.").format(
-        periods=formats.clauses([literal.markdown(p) for p in result.uncovered])))
+        periods=", ".join(literal.markdown(p) for p in result.uncovered)))
 
 st.subheader(_("By period"))
 by_period = periods.select(

@@ -312,3 +312,17 @@ def test_an_editor_maps_an_account_on_the_page(monkeypatch: pytest.MonkeyPatch, 
     assert changes.height == 2  # the demo's own map, then this one
     # The page now counts no account left unmapped.
     assert {m.label: m.value for m in at.metric}["Accounts not mapped"] == "0"
+
+
+@pytest.mark.parametrize("page", ["pages/overview.py", "pages/cac.py", "pages/cpl_cpa.py"])
+def test_the_figures_say_which_periods_the_books_do_not_confirm(monkeypatch: pytest.MonkeyPatch, demo_db: Path,
+                                                                page: str) -> None:
+    with Store(demo_db, read_only=True) as store:
+        result = from_store(store)
+    assert result is not None
+    at = open_dashboard(monkeypatch, demo_db, page)
+    [note] = [w.value for w in at.warning if "does not reconcile to the general ledger" in w.value]
+    assert note.startswith(f"The spend of {', '.join(p.replace('-', chr(92) + '-') for p in result.failing)} ")
+    # A view of periods that all reconcile says nothing of it.
+    at = open_dashboard(monkeypatch, demo_db, page, query={"from": "2023-Q1", "to": "2024-Q4"})
+    assert not [w for w in at.warning if "general ledger" in w.value]

@@ -14,7 +14,7 @@ from typing import Any, Literal
 import plotly.graph_objects as go
 import polars as pl
 
-from finance.app.loaders import ProgressNote, load_cohort_matrix, load_currency, load_metrics
+from finance.app.loaders import ProgressNote, load_cohort_matrix, load_currency, load_metrics, load_reconciliation
 from finance.app.views import ViewState
 from finance.domain.assumptions import Assumptions
 from finance.ltv.base import LTVResult
@@ -108,6 +108,14 @@ class Context:
 
     def cohort_matrix(self) -> pl.DataFrame:
         return load_cohort_matrix(self.path, self.version, self.view.grain)
+
+    def unreconciled(self) -> tuple[str, ...]:
+        """The view's periods whose spend does not reconcile to the general ledger (none without a ledger)."""
+        result = load_reconciliation(self.path, self.version, self.view.grain)
+        if result is None:
+            return ()
+        selected = self.view.period_range(self.periods)
+        return tuple(p for p in result.failing if selected is None or selected[0] <= p <= selected[1])
 
 
 @functools.lru_cache(maxsize=256)

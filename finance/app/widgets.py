@@ -40,6 +40,15 @@ def downloads(frame: pl.DataFrame, name: str, ctx: Context) -> None:
                           mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
 
 
+def reconciliation_note(ctx: Context) -> None:
+    """Above a page's figures: the periods in view whose spend does not reconcile to the general ledger, so no
+    tile or chart of them is read as confirmed by the books."""
+    if periods := ctx.unreconciled():
+        st.warning(_("The spend of {periods} does not reconcile to the general ledger: the figures of these periods "
+                     "rest on spend the books do not confirm (see the Reconciliation page).").format(
+            periods=", ".join(literal.markdown(p) for p in periods)), icon=":material/rule:")
+
+
 NO_DATA = N_("No data for this selection yet.")
 
 
