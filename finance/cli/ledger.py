@@ -105,7 +105,7 @@ def to_json(result: Reconciliation, currency: str) -> dict[str, Any]:
                      "status": r["status"]} for r in result.periods.iter_rows(named=True)],
         "lines": [{"period": r["period"], "category": r["category"], "ledger": _money(r["ledger"]),
                    "spend": _money(r["spend"]), "variance": _money(r["variance"]),
-                   "allowed": _money(Decimal(r["allowed"]).quantize(Decimal("0.0001"))),
+                   "allowed": _money(r["allowed"]),
                    "variance_share": r["variance_share"], "accounts": r["accounts"], "status": r["status"]}
                   for r in result.lines.iter_rows(named=True)],
         "accounts": [{"account": r["account"], "category": r["category"], "state": r["state"],

@@ -20,7 +20,7 @@ spread over the months of their periods by one exact rule (``spend_by_month``), 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import ROUND_FLOOR, Decimal
 
 import polars as pl
 
@@ -36,6 +36,7 @@ MAPPED, NOT_SPEND, UNMAPPED = "mapped", "not_spend", "unmapped"
 """An account's state: mapped to a category, mapped to none on purpose, or not mapped yet."""
 _ORDER = {c.key: i for i, c in enumerate(COST_CATEGORIES)}
 _MONEY = pl.Decimal(38, 4)
+_ALLOWED_PLACES = Decimal("1e-10")
 
 
 @dataclass(frozen=True)
@@ -46,7 +47,9 @@ class Tolerance:
     amount: Decimal
 
     def allowed(self, ledger: Decimal) -> Decimal:
-        return max(self.amount, self.share * abs(ledger))
+        """The variance allowed against ``ledger``, exactly (to the 10 decimals a share of an amount can need; a
+        finer share is rounded down, never widening the tolerance)."""
+        return max(self.amount, (self.share * abs(ledger)).quantize(_ALLOWED_PLACES, rounding=ROUND_FLOOR))
 
 
 @dataclass(frozen=True)
