@@ -217,6 +217,14 @@ def test_a_bad_account_map_is_named_and_changes_nothing(books: Path, tmp_path: P
         assert store.snapshot() == before[0] and accounts.mapped(store).equals(before[1])
 
 
+def test_a_category_map_on_a_ledger_import_is_refused_not_ignored(tmp_path: Path) -> None:
+    gl = write(tmp_path / "gl.csv", _csv(_ledger_rows(), ("Period", "Account", "Amount")))
+    labels = write(tmp_path / "labels.csv", "label,category\n6100 Advertising,digital_advertising\n")
+    done = run_cli("import", "gl", gl, "--db", tmp_path / "s.duckdb", "--category-map", labels)
+    assert done.returncode == 2 and "python -m finance gl map" in done.stderr
+    assert not (tmp_path / "s.duckdb").exists(), "nothing written"
+
+
 def test_undoing_the_ledger_import_leaves_nothing_to_reconcile(tmp_path: Path) -> None:
     db = _company(tmp_path)
     assert run_cli("undo", "2", "--db", db).returncode == 0

@@ -157,6 +157,12 @@ class ImportOptions:
         for name, code in (("reporting currency", self.currency), ("file's currency", self.file_currency)):
             if code is not None and code not in ISO_CURRENCIES:
                 raise OptionsError(f"the {name} {code!r} is not an ISO 4217 currency code (such as USD, EUR, JPY)")
+        if contract.kind == "gl" and (self.category_map or self.default_category or self.channel_map
+                                      or self.default_channel):
+            raise OptionsError("a general ledger's rows are accounts, not categories or channels: map its accounts "
+                               "to cost categories in the store (python -m finance gl map ACCOUNT CATEGORY, or "
+                               "gl map --file account-map.csv), not with --category-map, --category, --channel-map "
+                               "or --channel")
         if None in self.channel_map.values() and contract.column("channel").required:
             raise OptionsError(f"a {contract.kind} file has a channel on every row: no value can be a shared cost")
 
