@@ -549,7 +549,7 @@ def test_viewers_and_two_importers_at_once_lose_and_double_count_nothing(tmp_pat
         changes = store.rows("SELECT changed_by, detail FROM changes WHERE action = 'import'")
     demo_imports = [row for row in logged if row[2] not in by_name]
     ours = [row for row in logged if row[2] in by_name]
-    assert len(demo_imports) == 4 and len(ours) == FILES, logged
+    assert len(demo_imports) == 5 and len(ours) == FILES, logged  # the demo: four exports and its ledger
     assert sorted(row[2] for row in ours) == sorted(by_name), "a file is missing or imported twice"
     for import_id, kind, name, rows, total, status, user, start, end in ours:
         f = by_name[name]
