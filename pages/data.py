@@ -19,7 +19,7 @@ from finance.ingest.reader import preview
 from finance.ingest.workbook import is_workbook
 from finance.present import formats, settings_text
 from finance.present.i18n import N_, _, ngettext
-from finance.present.summary import KIND_WORDS
+from finance.present.summary import kind_name
 from finance.store.database import StoreError
 
 MAX_UPLOAD_MB = int(st.get_option("server.maxUploadSize"))
@@ -94,7 +94,7 @@ def upload_section() -> None:
                "Columns it does not recognise, category labels and channel values can be mapped below; "
                "what you choose is remembered for the next file laid out the same way."))
 
-    kinds = {kind: _(KIND_WORDS.get(kind, kind)).capitalize() for kind in KINDS}
+    kinds = {kind: kind_name(kind) for kind in KINDS}
     kind = st.segmented_control(_("File"), KINDS, key="data.kind", default="spend",
                                 format_func=kinds.__getitem__) or "spend"
     contract = FILE_KINDS[kind]

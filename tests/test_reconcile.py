@@ -334,3 +334,12 @@ def test_the_figures_say_which_periods_the_books_do_not_confirm(monkeypatch: pyt
     # A view of periods that all reconcile says nothing of it.
     at = open_dashboard(monkeypatch, demo_db, page, query={"from": "2023-Q1", "to": "2024-Q4"})
     assert not [w for w in at.warning if "general ledger" in w.value]
+
+
+def test_the_ledger_is_named_gl_where_a_label_starts_with_it(monkeypatch: pytest.MonkeyPatch, demo_db: Path) -> None:
+    from finance.present.summary import kind_name
+
+    assert [kind_name(k) for k in ("spend", "revenue", "gl")] == ["Spend", "Revenue", "GL"]
+    at = open_dashboard(monkeypatch, demo_db, "pages/data.py")
+    history = at.dataframe[-1].value
+    assert "GL" in set(history.iloc[:, 1]), "the imports history names the ledger's import GL, not Gl"

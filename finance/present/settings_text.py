@@ -24,7 +24,7 @@ from finance.domain.schema import MONEY_KINDS, file_kind
 from finance.ingest.sources import SourceMapping
 from finance.present import formats
 from finance.present.i18n import N_, _, locale, ngettext
-from finance.present.summary import KIND_WORDS
+from finance.present.summary import KIND_WORDS, kind_name
 
 ALLOCATION_WORDS = {"spend": N_("their direct spend"), "customers": N_("their new customers")}
 SETTING_WORDS = {"demo_company": N_("Company name (demo)"), "currency": N_("Currency")}
@@ -172,7 +172,7 @@ def import_history(log: pl.DataFrame, currency: str) -> pl.DataFrame:
         total, kind = rec.get("total"), str(rec["kind"])
         status = rec.get("status")
         rows.append([
-            f"#{rec['import_id']}", _(KIND_WORDS[kind]).capitalize() if kind in KIND_WORDS else kind.capitalize(),
+            f"#{rec['import_id']}", kind_name(kind),
             rec.get("file_name") or "", rec.get("row_count"),
             _("{start}\u2013{end}").format(start=formats.month(start), end=formats.month(end)) if start and end
             else "",  # an en dash

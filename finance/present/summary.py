@@ -31,6 +31,12 @@ KIND_WORDS = {"spend": N_("spend"), "funnel": N_("funnel"), "customers": N_("cus
               "gl": N_("GL")}
 """The kinds of imported file (``finance.domain.schema.KINDS``) in a sentence (the general ledger as finance
 teams write it: GL)."""
+def kind_name(kind: str) -> str:
+    """A kind of file as a label starts it, in the language: "Spend", "GL" (only the first letter raised)."""
+    word = _(KIND_WORDS[kind]) if kind in KIND_WORDS else kind
+    return word[:1].upper() + word[1:]
+
+
 CAC_BASIS_WORDS = {"marketing": N_("fully loaded CAC (every cost category but sales)"),
                    "sales_and_marketing": N_("S&M CAC (every cost category, sales included)")}
 """The CAC a ratio divides by, in words (``finance.metrics.table.CAC_BASIS_WORDS``, in the language)."""
