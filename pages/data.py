@@ -117,12 +117,15 @@ def upload_section() -> None:
         fiscal_start = reading[2].selectbox(
             _("Fiscal year starts in month (for FY25 Q1 labels)"), list(months), key="data.fiscal",
             index=ctx.assumptions.fiscal_year_start, format_func=months.__getitem__)
-        defaults = st.columns(2)
-        categories = {None: _("none"), **{k: _(c.label) for k, c in CATEGORIES.items()}}
-        default_category = defaults[0].selectbox(_("Category for rows without one"), list(categories),
-                                                 key="data.default_category", format_func=categories.__getitem__)
-        default_channel = defaults[1].text_input(_("Channel for rows without one"),
-                                                 key="data.default_channel") or None
+        default_category: str | None = None
+        default_channel: str | None = None
+        if kind != "gl":  # a ledger's rows are accounts, mapped on the Reconciliation page, not categories
+            defaults = st.columns(2)
+            categories = {None: _("none"), **{k: _(c.label) for k, c in CATEGORIES.items()}}
+            default_category = defaults[0].selectbox(_("Category for rows without one"), list(categories),
+                                                     key="data.default_category", format_func=categories.__getitem__)
+            default_channel = defaults[1].text_input(_("Channel for rows without one"),
+                                                     key="data.default_channel") or None
         currencies = {None: _("the reporting currency ({currency})").format(currency=ctx.currency),
                       **{code: code for code in OFFERED_CURRENCIES}}
         file_currency = st.selectbox(

@@ -290,3 +290,23 @@ def test_exchange_rates_load_on_the_page_and_a_file_in_pounds_converts_to_the_ce
         spend = store.frame("spend")
     rows = spend.filter(spend["import_id"] == spend["import_id"].max())
     assert sum(rows["amount"].to_list()) == expected
+
+
+def test_a_general_ledger_loads_on_the_page(app: Runner, company: Path) -> None:
+    """The GL chosen as the file: no category or channel for rows without one (its rows are accounts), and the
+    import as any other's, each row keeping its account."""
+    at = app(company, "pages/data.py")
+    at.segmented_control(key="data.kind").set_value("gl").run()
+    assert not at.exception, at.exception
+    assert "data.default_category" not in [s.key for s in at.selectbox]
+    assert "data.default_channel" not in [t.key for t in at.text_input]
+    lines = "Period,Account,Amount\n2026-01,6100 Advertising,1250.40\n2026-01,6900 Rent,900.00\n"
+    upload(at, "gl-2026-01.csv", lines.encode(), kind="gl")
+    at.button(key="data.import").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert any("2 rows, total $2,150.40" in s.value for s in at.success), [s.value for s in at.success]
+    with Store(company, read_only=True) as store:
+        ledger = store.general_ledger()
+    assert sorted(account for account, day in zip(ledger.get_column("account"), ledger.get_column("period_start"),
+                                                  strict=True) if day >= date(2026, 1, 1)) == [
+        "6100 Advertising", "6900 Rent"]
