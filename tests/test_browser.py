@@ -62,7 +62,9 @@ def _shot(page, name: str) -> None:  # type: ignore[no-untyped-def]
 
 
 def _metric(page, label: str) -> str:  # type: ignore[no-untyped-def]
-    tile = page.locator('[data-testid="stMetric"]').filter(has_text=label).first
+    """The value of the tile labelled exactly ``label`` ("S&M CAC", not the "LTV:S&M CAC" beside it)."""
+    tile = page.locator('[data-testid="stMetric"]').filter(
+        has=page.locator('[data-testid="stMetricLabel"]').get_by_text(label, exact=True)).first
     return str(tile.locator('[data-testid="stMetricValue"]').inner_text()).strip()
 
 
