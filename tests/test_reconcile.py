@@ -7,15 +7,18 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 import pytest
 
 from bench import samplegen
 from finance.metrics.reconcile import Tolerance, from_store, reconcile
+from finance.present import charts
 from finance.store import accounts
 from finance.store.database import Store
 
@@ -331,9 +334,46 @@ def test_the_figures_say_which_periods_the_books_do_not_confirm(monkeypatch: pyt
     at = open_dashboard(monkeypatch, demo_db, page)
     [note] = [w.value for w in at.warning if "does not reconcile to the general ledger" in w.value]
     assert note.startswith(f"The spend of {', '.join(p.replace('-', chr(92) + '-') for p in result.failing)} ")
+    # Every time series on the page marks those periods, and only those: outlined, "GL" over each.
+    series = [s for s in _chart_specs(at) if s["layout"]["xaxis"].get("type") == "category"]
+    assert series, "the page draws a time series"
+    for spec in series:
+        axis = spec["layout"]["xaxis"]["categoryarray"]
+        marked = [a["x"] for a in spec["layout"].get("annotations", []) if a.get("text") == "GL"]
+        assert marked == [p for p in result.failing if p in axis] == list(result.failing), spec["layout"]["title"]
+        outlined = [s for s in spec["layout"].get("shapes", []) if s.get("yref") == "paper" and s.get("xref") == "x"]
+        assert sorted(round(s["x0"] + 0.5) for s in outlined) == [axis.index(p) for p in result.failing]
+        subtitle = spec["layout"]["title"]["subtitle"]["text"].replace("<br>", " ")
+        assert f"Marked GL: {', '.join(result.failing)}, not reconciled to the ledger." in subtitle
     # A view of periods that all reconcile says nothing of it.
     at = open_dashboard(monkeypatch, demo_db, page, query={"from": "2023-Q1", "to": "2024-Q4"})
     assert not [w for w in at.warning if "general ledger" in w.value]
+    for spec in _chart_specs(at):
+        assert not [a for a in spec["layout"].get("annotations", []) if a.get("text") == "GL"]
+
+
+def _chart_specs(at: Any) -> list[dict[str, Any]]:
+    return [json.loads(chart.proto.spec) for chart in at.get("plotly_chart")]
+
+
+def test_a_chart_mark_says_each_variance_exactly_and_only_as_text(books: Path) -> None:
+    with Store(books, read_only=True) as store:
+        result = from_store(store)
+    [mark] = charts.unreconciled_marks(result, "USD")
+    assert mark.period == "2025-Q1"
+    # The three lines off, each with its variance (spend minus ledger) to the cent; the rounding difference is
+    # within the tolerance, so it is not there.
+    assert mark.text.endswith(f"Content marketing & SEO -${MISCLASSIFIED:,}, Events -${MISSING_INVOICE:,}, "
+                              f"Creative services +${MISCLASSIFIED:,}"), mark.text
+    axis = ["2025-Q1", "2025-Q2"]
+    hostile = charts.Mark("2025-Q2", "note", '<a href="https://evil.example">win</a> =1+1', label="<b>1</b>")
+    fig = charts.ltv_cac_trend(pl.DataFrame({"period": [date(2025, 1, 1), date(2025, 4, 1)], "period_label": axis,
+                                             "ltv_cac": [3.1, 2.9]}), marks=(mark, hostile))
+    notes = {a.x: a for a in fig.layout.annotations if a.x in axis}
+    assert notes["2025-Q1"].text == "GL" and notes["2025-Q1"].hovertext.startswith("Spend does not reconcile")
+    assert notes["2025-Q2"].text == "&lt;b&gt;1&lt;/b&gt;"
+    assert notes["2025-Q2"].hovertext == "&lt;a href=\"https://evil.example\"&gt;win&lt;/a&gt; =1+1"
+    assert fig.layout.title.subtitle.text.endswith("Marked GL: 2025-Q1, not reconciled to the ledger.")
 
 
 def test_the_ledger_is_named_gl_where_a_label_starts_with_it(monkeypatch: pytest.MonkeyPatch, demo_db: Path) -> None:

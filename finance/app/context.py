@@ -7,6 +7,7 @@ the assumptions) and the figures, rows and charts of that view, through the cach
 from __future__ import annotations
 
 import functools
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -19,6 +20,7 @@ from finance.app.views import ViewState
 from finance.domain.assumptions import Assumptions
 from finance.ltv.base import LTVResult
 from finance.metrics.table import MetricsResult, on_cac_basis, rollup
+from finance.present.charts import Mark, unreconciled_marks
 
 ChartSource = Literal["rows", "costed", "cohorts"]
 """What a chart draws: the view's metric rows, those whose CAC is known, or the cohort matrix."""
@@ -94,8 +96,11 @@ class Context:
 
         ``source`` is what it draws: the view's metric rows (by ``by``, of one ``period`` when given),
         only the rows whose CAC is known (``"costed"``), or the cohort matrix (``"cohorts"``).
-        Building a Plotly figure costs tens of milliseconds; a warm rerun reuses it.
+        Building a Plotly figure costs tens of milliseconds; a warm rerun reuses it. A time series (a builder
+        taking ``marks``) marks the view's periods whose spend does not reconcile to the general ledger.
         """
+        if period is None and source == "rows" and _takes_marks(builder):
+            options.setdefault("marks", self.marks())
         return _cached_chart(self, builder, by, period, source, tuple(sorted(options.items())))
 
     @property
@@ -116,6 +121,19 @@ class Context:
             return ()
         selected = self.view.period_range(self.periods)
         return tuple(p for p in result.failing if selected is None or selected[0] <= p <= selected[1])
+
+    def marks(self) -> tuple[Mark, ...]:
+        """What the view's time-series charts mark: its periods whose spend does not reconcile to the ledger."""
+        periods = self.unreconciled()
+        if not periods:
+            return ()
+        return unreconciled_marks(load_reconciliation(self.path, self.version, self.view.grain), self.currency,
+                                  periods)
+
+
+@functools.cache
+def _takes_marks(builder: Callable[..., go.Figure]) -> bool:
+    return "marks" in inspect.signature(builder).parameters
 
 
 @functools.lru_cache(maxsize=256)

@@ -11,6 +11,8 @@ the same figures serve the app, exports and tests. Conventions shared by all of 
   trace) or "n/a" in text, never ``inf``/``nan``;
 - health bands have one colour each (``BAND_COLORS``) and appear the same everywhere;
 - an empty selection, or one with nothing to plot, gives a figure that says so;
+- a time-series builder takes ``marks`` (``Mark``): the periods it points out, such as those whose
+  spend does not reconcile to the general ledger (``unreconciled_marks``);
 - nothing clips or collides at any width a figure is drawn at, from a chart in one of two
   dashboard columns (about 440 px) to a full-width one (about 1500 px) and the board pack's
   640 and 1000 px (``_fit``): titles are wrapped and the top margin follows their lines, axes
@@ -28,9 +30,10 @@ import math
 import re
 import unicodedata
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal, InvalidOperation
-from typing import Any, ParamSpec
+from typing import Any, Literal, ParamSpec
 
 # pandas before Plotly: Plotly reads pandas straight from sys.modules, and on a server another
 # session's thread may be importing it at that moment (Streamlit imports it lazily for a table),
@@ -51,7 +54,7 @@ from finance.domain.schema import (
     band_of,
     check_band_edges,
 )
-from finance.metrics import measures
+from finance.metrics import measures, reconcile
 from finance.present import formats
 from finance.present.i18n import N_, _
 from finance.present.summary import band as band_words
@@ -489,6 +492,81 @@ def _rgba(hex_color: str, alpha: float) -> str:
     return f"rgba({red},{green},{blue},{alpha})"
 
 
+# ---------------------------------------------------------------------------------------------
+# Marks: what a time-series chart points out about a period
+# ---------------------------------------------------------------------------------------------
+
+MarkKind = Literal["unreconciled", "note"]
+MARK_COLOR = BAND_COLORS["unprofitable"]
+"""A period whose spend the books do not confirm: outlined in the colour of a warning."""
+MARK_TEXT = {"unreconciled": N_("GL")}
+"""The short text over a marked period, by kind (a note is marked by its number)."""
+
+
+@dataclass(frozen=True)
+class Mark:
+    """Something a time-series chart says about one of its periods (``period``: its label on the axis).
+
+    ``kind`` "unreconciled": the period's spend does not reconcile to the general ledger; the period is
+    outlined, marked "GL" over the plot, and named in the subtitle. ``text`` is the hover (plain text, from
+    the data: escaped when drawn); ``label`` the short text drawn over the period (default by kind).
+    """
+
+    period: str
+    kind: MarkKind
+    text: str
+    label: str = ""
+
+
+def unreconciled_marks(result: reconcile.Reconciliation | None, currency: str = DEFAULT_CURRENCY,
+                       periods: Sequence[str] | None = None) -> tuple[Mark, ...]:
+    """A mark for each period of ``result`` (of ``periods`` when given) whose spend does not reconcile to the
+    general ledger, its hover naming each cost category off and by how much (spend minus ledger)."""
+    if result is None:
+        return ()
+    labels = {c.key: _(c.label) for c in COST_CATEGORIES}
+    off = result.lines.filter(pl.col("status") != reconcile.RECONCILED)
+    marks = []
+    for period in result.failing:
+        if periods is not None and period not in periods:
+            continue
+        lines = off.filter(pl.col("period") == period)
+        parts = [_("{category} {variance}").format(
+                     category=labels.get(category, category),
+                     variance=("+" if variance > 0 else "") + formats.money(variance, currency))
+                 for category, variance in lines.select("category", "variance").iter_rows()]
+        marks.append(Mark(period, "unreconciled", _("Spend does not reconcile to the GL (spend minus ledger): "
+                                                     "{lines}").format(lines=", ".join(parts))))
+    return tuple(marks)
+
+
+def _marked(fig: go.Figure, axis: Sequence[str], marks: Sequence[Mark]) -> None:
+    """Draw ``marks`` on ``fig``'s period axis (those of periods on it): each unreconciled period outlined over
+    the whole plot, one label per period over the plot with every mark's text in its hover, and a sentence
+    in the subtitle naming the unreconciled periods (a printed chart has no hover)."""
+    where = {label: index for index, label in enumerate(axis)}
+    shown = [m for m in marks if m.period in where]
+    if not shown:
+        return
+    off = sorted({m.period for m in shown if m.kind == "unreconciled"}, key=where.__getitem__)
+    for period in off:
+        fig.add_shape(type="rect", xref="x", yref="paper", x0=where[period] - 0.5, x1=where[period] + 0.5, y0=0,
+                      y1=1, fillcolor=_rgba(MARK_COLOR, 0.07), line={"color": MARK_COLOR, "width": 1, "dash": "dot"},
+                      layer="below")
+    for period in sorted({m.period for m in shown}, key=where.__getitem__):
+        here = [m for m in shown if m.period == period]
+        label = " · ".join(dict.fromkeys(m.label or _(MARK_TEXT.get(m.kind, "")) for m in here))
+        fig.add_annotation(x=period, xref="x", y=1, yref="paper", yanchor="bottom", showarrow=False,
+                           text=literal.chart(label), font={"size": 11, "color": MARK_COLOR},
+                           hovertext="<br>".join(literal.chart(m.text) for m in here),
+                           hoverlabel={"bgcolor": "white", "bordercolor": MARK_COLOR})
+    if off:
+        named = ", ".join(off) if len(off) <= 3 else _("{count} periods").format(count=len(off))
+        sentence = _("Marked GL: {periods}, not reconciled to the ledger.").format(periods=named)
+        subtitle = fig.layout.title.subtitle.text
+        fig.update_layout(title_subtitle_text=f"{subtitle}<br>{sentence}" if subtitle else sentence)
+
+
 def _category_axis(fig: go.Figure, axis: list[str], title: str = "") -> None:
     """A period x axis in time order, labelled at every k-th period (``period_ticks``)."""
     fig.update_xaxes(type="category", categoryorder="array", categoryarray=axis, title_text=title,
@@ -557,7 +635,7 @@ def _wide_range(values: list[float], top_edge: float) -> bool:
 @_fitted
 def ltv_cac_trend(rows: pl.DataFrame, edges: Sequence[float] = DEFAULT_BAND_EDGES,
                   dimension: str | None = None, cac_column: str = "cac",
-                  currency: str = DEFAULT_CURRENCY) -> go.Figure:
+                  currency: str = DEFAULT_CURRENCY, marks: Sequence[Mark] = ()) -> go.Figure:
     """LTV:CAC per period with its interval and the health bands.
 
     ``ltv_cac`` = LTV / fully loaded CAC (``cac_column="cac_sm"``: rows whose ratios are on
@@ -630,6 +708,7 @@ def ltv_cac_trend(rows: pl.DataFrame, edges: Sequence[float] = DEFAULT_BAND_EDGE
     fig.update_yaxes(title_text=_("LTV:CAC (log scale)") if log else _("LTV:CAC"), showgrid=False)
     title, subtitle = _trend_title(rows, dim, band_edges, has_interval, _cac_words(cac_column))
     fig.update_layout(title={"text": title, "subtitle": {"text": subtitle}})
+    _marked(fig, axis, marks)
     return fig
 
 
@@ -1032,7 +1111,8 @@ def cac_waterfall(row: Mapping[str, Any] | pl.DataFrame, include_sales: bool = F
 
 
 @_fitted
-def spend_by_category(rows: pl.DataFrame, include_sales: bool = False, currency: str = DEFAULT_CURRENCY) -> go.Figure:
+def spend_by_category(rows: pl.DataFrame, include_sales: bool = False, currency: str = DEFAULT_CURRENCY,
+                      marks: Sequence[Mark] = ()) -> go.Figure:
     """Fully loaded spend per period, stacked by cost category.
 
     Rows split by channel or segment are summed per period first. With ``include_sales``
@@ -1100,11 +1180,13 @@ def spend_by_category(rows: pl.DataFrame, include_sales: bool = False, currency:
     prefix, _digits, suffix = formats.d3_money(currency, 0)
     fig.update_yaxes(title_text=_("Spend"), tickprefix=prefix, ticksuffix=suffix, tickformat="~s", rangemode="tozero",
                      range=[min(0.0, *known), max(0.0, *known) * 1.12] if known else None)
+    _marked(fig, axis, marks)
     return fig
 
 
 @_fitted
-def cac_by_dimension(rows: pl.DataFrame, dimension: str = "channel", currency: str = DEFAULT_CURRENCY) -> go.Figure:
+def cac_by_dimension(rows: pl.DataFrame, dimension: str = "channel", currency: str = DEFAULT_CURRENCY,
+                     marks: Sequence[Mark] = ()) -> go.Figure:
     """Fully loaded CAC per period, one line per channel or segment (one line without one).
 
     ``cac`` = fully loaded spend / new customers of that period and value; a period
@@ -1152,6 +1234,7 @@ def cac_by_dimension(rows: pl.DataFrame, dimension: str = "channel", currency: s
                       legend_title_text=_(DIMENSION_WORDS.get(dimension, dimension)).capitalize() if dim else "")
     _category_axis(fig, axis)
     fig.update_yaxes(title_text=_("CAC per new customer"), **_money_axis(currency), rangemode="tozero")
+    _marked(fig, axis, marks)
     return fig
 
 
@@ -1162,7 +1245,7 @@ def cac_by_dimension(rows: pl.DataFrame, dimension: str = "channel", currency: s
 
 @_fitted
 def cpl_cpa_history(rows: pl.DataFrame, dimension: str = "channel", volume: str = "leads",
-                    currency: str = DEFAULT_CURRENCY) -> go.Figure:
+                    currency: str = DEFAULT_CURRENCY, marks: Sequence[Mark] = ()) -> go.Figure:
     """The cost per unit of ``volume`` and CPA per channel over time, with the volume behind them as stacked bars.
 
     The cost of the volume shown: CPL = direct spend / leads, cost per visitor = direct spend /
@@ -1221,7 +1304,7 @@ def cpl_cpa_history(rows: pl.DataFrame, dimension: str = "channel", volume: str 
              else _("On each channel's direct spend"))
     fig.update_layout(
         title={"text": _cpl_cpa_title(rows, dim, currency, cost, short) or title,
-               "subtitle": {"text": _("{basis}. Bars: {volume} (right axis)").format(
+               "subtitle": {"text": _("{basis}. Bars: {volume} (right axis).").format(
                    basis=basis, volume=volume_label.lower())}},
         barmode="stack", height=640,
         xaxis={"type": "category", "categoryorder": "array", "categoryarray": axis, "anchor": "y3",
@@ -1233,6 +1316,7 @@ def cpl_cpa_history(rows: pl.DataFrame, dimension: str = "channel", volume: str 
         yaxis3={"domain": [0.0, 0.42], "anchor": "x", "title": {"text": _(measures.label("cpa"))}, **money_axis},
         legend_title_text=_(DIMENSION_WORDS.get(dimension, dimension)).capitalize() if dim else "",
     )
+    _marked(fig, axis, marks)
     return fig
 
 

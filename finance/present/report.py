@@ -203,11 +203,14 @@ def gather(store: Store | Path | str, *, period: str | None = None, scenario: st
     plan = _plan(data, assumptions, method, saved, check, given=request, basis=basis)
     edges = assumptions.band_edges
     this_quarter = quarterly.filter(pl.col("period_label") == chosen)
+    reconciled = _up_to(reconciliation, start)
+    marks = charts.unreconciled_marks(reconciled, currency)
     figures = {
-        "trend": charts.ltv_cac_trend(quarterly, edges=edges, currency=currency),
+        "trend": charts.ltv_cac_trend(quarterly, edges=edges, currency=currency, marks=marks),
         "waterfall": charts.cac_waterfall(this_quarter, currency=currency),
-        "categories": charts.spend_by_category(quarterly, currency=currency),
-        "cpl_cpa": charts.cpl_cpa_history(by_channel, dimension="channel", volume="leads", currency=currency),
+        "categories": charts.spend_by_category(quarterly, currency=currency, marks=marks),
+        "cpl_cpa": charts.cpl_cpa_history(by_channel, dimension="channel", volume="leads", currency=currency,
+                                          marks=marks),
         "channels": charts.channel_efficiency(by_channel.filter(pl.col("period_label") == chosen),
                                               dimension="channel", edges=edges, currency=currency),
     }
@@ -229,7 +232,7 @@ def gather(store: Store | Path | str, *, period: str | None = None, scenario: st
         assumptions=_assumption_rows(settings, assumptions, currency, chosen, plan),
         figures=figures, methodology=_methodology(), mix=mix,
         data_version=_data_version(imports, pooled.as_of, prepared, prepared_by),
-        reconciliation=_up_to(reconciliation, start),
+        reconciliation=reconciled,
     )
 
 
