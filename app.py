@@ -25,6 +25,7 @@ PAGES = [
     st.Page("pages/planner.py", title=_("Planner"), icon=":material/calculate:", url_path="planner"),
     st.Page("pages/reconciliation.py", title=_("Reconciliation"), icon=":material/balance:",
             url_path="reconciliation"),
+    st.Page("pages/packs.py", title=_("Board packs"), icon=":material/inventory_2:", url_path="packs"),
     st.Page("pages/data.py", title=_("Data"), icon=":material/upload_file:", url_path="data"),
     st.Page("pages/assumptions.py", title=_("Assumptions"), icon=":material/tune:", url_path="assumptions"),
     st.Page("pages/methodology.py", title=_("Methodology"), icon=":material/menu_book:", url_path="methodology"),

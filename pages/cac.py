@@ -19,6 +19,7 @@ known = rows.filter(pl.col("spend").is_not_null() & (pl.col("new_customers") > 0
 if known.is_empty():
     widgets.no_data(N_("No period has both spend and new customers yet."))
     st.stop()
+widgets.basis_note(ctx)
 widgets.reconciliation_note(ctx)
 st.plotly_chart(ctx.chart(charts.cac_waterfall, source="costed", include_sales=ctx.view.include_sales),
                 key="cac.waterfall")

@@ -17,6 +17,7 @@ rows = ctx.rows(by="channel")
 if rows.is_empty():
     widgets.no_data()
     st.stop()
+widgets.basis_note(ctx)
 widgets.reconciliation_note(ctx)
 volume_words = {v: _(label) for v, label in charts.VOLUMES.items()}
 volume = st.segmented_control(_("Volume"), list(charts.VOLUMES), default="leads", key="cpl.volume",

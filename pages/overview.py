@@ -41,7 +41,9 @@ def delta(key: str, fmt: str = "money") -> str | None:
     return summary.versus(formats.percent(change, signed=True), previous["period_label"])
 
 
+widgets.basis_note(ctx)
 widgets.reconciliation_note(ctx)
+widgets.pack_note(ctx)
 
 # The S&M toggle sets the CAC of every tile: CAC, LTV:CAC and payback (ctx.rows gives the ratios
 # on the same basis), and each tile says which.

@@ -36,6 +36,9 @@ st.caption(_("Variance is the imported spend less the ledger's mapped accounts. 
              "within the larger of {amount} and {share} of the ledger (the Assumptions page); every variance "
              "is shown exactly.").format(amount=money(tolerance.amount),
                                          share=formats.percent(float(tolerance.share), places=2)))
+if result.basis == "accrual":
+    st.caption(_("The spend is on the accrual basis here, as the books expense a prepaid cost: a cost with a "
+                 "service period counts in the months of the service."))
 selected = ctx.view.period_range(ctx.periods)  # the sidebar's From and To
 in_range = (pl.col("period").is_between(pl.lit(selected[0]), pl.lit(selected[1])) if selected else pl.lit(True))
 periods = result.periods.filter(in_range)

@@ -41,6 +41,8 @@ class Context:
 
     checked: bool = False
     """Whether the model check of this data version is there (else it is running)."""
+    service_periods: bool = False
+    """Whether any spend row has a service period: then the spend's basis is a choice (accrual by default)."""
 
     def metrics(self, by: str | None = None, window: int | str | None = "view",
                 method: str | None = None) -> MetricsResult:
@@ -49,7 +51,7 @@ class Context:
         (``ProgressNote``)."""
         chosen = self.view.window if window == "view" else window
         return load_metrics(self.path, self.version, self.view.grain, chosen, by,  # type: ignore[arg-type]
-                            method or self.view.method, self.checked, ProgressNote())
+                            method or self.view.method, self.checked, ProgressNote(), self.view.basis)
 
     def rows(self, by: str | None = None, window: int | str | None = "view") -> pl.DataFrame:
         """The metric rows for the view: its periods and its channel and segment filters.

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import polars as pl
 import streamlit as st
@@ -34,8 +34,12 @@ from finance.planning.plans import PlanLine, PlanningBasis, Projection, optimise
 from finance.planning.session import PackPlan
 from finance.present import formats
 from finance.present.i18n import DEFAULT_LANGUAGE, _, ngettext
+from finance.store import packs
 from finance.store.database import DEMO_SETTING, ENV_DB, Store, StoreBusy, StoreError
 from finance.store.dataset import Dataset, default_as_of
+
+if TYPE_CHECKING:
+    from finance.present.publish import PackDiff
 
 
 def sentence(text: str) -> str:
@@ -327,7 +331,7 @@ class Slot(Generic[T]):
 # (seconds) that it has already shown.
 @st.cache_resource(max_entries=160, ttl=3600, show_spinner=False)
 def metrics_slot(path: str, version: tuple[int, ...], grain: str, window: int | None, by: str | None,
-                 method: str, checked: bool = True) -> Slot[MetricsResult]:
+                 method: str, checked: bool = True, basis: str | None = None) -> Slot[MetricsResult]:
     """Where a view's metric table is kept (``load_metrics`` fills it once).
 
     The cache holds the place rather than running the computation: a computation inside a cached
@@ -347,7 +351,8 @@ def ltv_slot(path: str, version: tuple[int, ...], grain: str, by: str | None, me
 
 
 def load_metrics(path: str, version: tuple[int, ...], grain: str, window: int | None, by: str | None,
-                 method: str, checked: bool = True, progress: Report | None = None) -> MetricsResult:
+                 method: str, checked: bool = True, progress: Report | None = None,
+                 basis: str | None = None) -> MetricsResult:
     """The metric table for a view, computed once per data version and view and then shared: callers
     never mutate it (Polars frames are immutable), and a warm rerun does not pay to unpickle it.
     ``checked`` (part of the key) is whether the model check was there when it was computed;
@@ -355,12 +360,13 @@ def load_metrics(path: str, version: tuple[int, ...], grain: str, window: int | 
     def make() -> MetricsResult:
         data, stored, _ = load_dataset(path, version)
         check = _stored_check(path, _check_key(path, version)) if checked else None
-        params = resolve(stored, grain=grain, window=window, by=by, method=method).params  # type: ignore[arg-type]
+        params = resolve(stored, grain=grain, window=window, by=by, method=method,  # type: ignore[arg-type]
+                         basis=basis).params  # type: ignore[arg-type]
         ltv = ltv_slot(path, version, grain, by, method, checked).fill(
             lambda: cohort_ltv_for(data, params, check, progress))
         return compute(data, params, check, progress, ltv=ltv)
 
-    return metrics_slot(path, version, grain, window, by, method, checked).fill(make)
+    return metrics_slot(path, version, grain, window, by, method, checked, basis).fill(make)
 
 
 @st.cache_resource(max_entries=8, ttl=3600)
@@ -368,6 +374,28 @@ def load_currency(path: str, version: tuple[int, ...]) -> str:
     """The database's currency (``Store.currency``), read once per version."""
     with Store(path, read_only=True, busy_timeout=READ_WAIT) as store:
         return store.currency
+
+
+@st.cache_resource(max_entries=8, ttl=3600)
+def load_packs(path: str, version: tuple[int, ...]) -> pl.DataFrame:
+    """The published packs, newest first, without their files (``finance.store.packs.listed``)."""
+    with Store(path, read_only=True, busy_timeout=READ_WAIT) as store:
+        return packs.listed(store)
+
+
+def load_published(path: str, pack_id: int) -> packs.Pack:
+    """A published pack with its files, as published (read when asked: the files are not kept in memory)."""
+    with Store(path, read_only=True, busy_timeout=READ_WAIT) as store:
+        return packs.get(store, pack_id)
+
+
+@st.cache_resource(max_entries=8, ttl=3600, show_spinner=False)
+def load_pack_diff(path: str, version: tuple[int, ...], pack_id: int) -> PackDiff:
+    """What changed since pack ``pack_id`` was published (``finance.present.publish.diff``), once per data version;
+    the command line's ``report --diff`` is the same computation."""
+    from finance.present.publish import diff  # the pack's renderers only when a page compares with a pack
+
+    return diff(path, pack_id)
 
 
 @st.cache_resource(max_entries=8, ttl=3600)

@@ -19,7 +19,7 @@ from finance.app.loaders import (
     readable_version,
     sentence,
 )
-from finance.app.views import GRAIN_CHOICES, ViewState, map_range
+from finance.app.views import BASIS_CHOICES, GRAIN_CHOICES, ViewState, map_range
 from finance.domain import literal
 from finance.ltv.base import METHODS
 from finance.metrics.params import resolve
@@ -35,6 +35,7 @@ METHOD_HELP = N_("Recommended: for each segment, the model whose forecasts were 
 WINDOW_LABELS = {None: N_("Each period"), 0: N_("Each period"), 3: N_("Trailing 3 months"),
                  6: N_("Trailing 6 months"), 12: N_("Trailing 12 months")}
 GRAIN_LABELS = {"quarter": N_("Quarter"), "month": N_("Month")}
+BASIS_LABELS = {"accrual": N_("Accrual"), "cash": N_("Cash")}
 WINDOW_OPTIONS = (0, 3, 6, 12)  # 0 = each period alone (a select box cannot show None as a choice)
 
 
@@ -73,7 +74,7 @@ def sidebar() -> Context:
     try:
         path = prepare_db(str(default_db_path()))
         version = readable_version(path)
-        _dataset, stored, demo = load_dataset(path, version)
+        dataset, stored, demo = load_dataset(path, version)
     except StoreError as exc:  # busy with nothing read yet, or a file that cannot be opened
         st.error(literal.markdown(sentence(str(exc))))
         st.stop()
@@ -97,6 +98,7 @@ def sidebar() -> Context:
         state["view.channels"] = list(view.channels)
         state["view.segments"] = list(view.segments)
         state["view.sales"] = view.include_sales
+        state["view.basis"] = view.basis or "accrual"
         state["view.language"] = view.language
     kept = (state.get("view.from"), state.get("view.to"))
     if periods and all(isinstance(p, str) for p in kept) and not all(p in periods for p in kept):
@@ -140,12 +142,21 @@ def sidebar() -> Context:
         chosen_segments = st.multiselect(_("Segments"), segments, key="view.segments",
                                          placeholder=_("All segments"))
         include_sales = st.toggle(_("Include sales costs (S&M CAC)"), key="view.sales")
+        service_periods = dataset.has_service_periods()
+        basis = None
+        if service_periods:
+            basis_words = {b: _(BASIS_LABELS[b]) for b in BASIS_CHOICES}
+            chosen_basis = st.segmented_control(
+                _("Spend basis"), BASIS_CHOICES, key="view.basis", format_func=basis_words.__getitem__,
+                help=_("Accrual: a cost with a service period (an annual contract, a deposit, a retainer) counts in "
+                       "the months of the service. Cash: every cost counts in the period it was paid."))
+            basis = "cash" if chosen_basis == "cash" else None
         if demo:
             st.caption(_("Demo data: {company}").format(company=literal.markdown(demo)))
     current = ViewState(grain=grain, period_from=start if start != (periods[0] if periods else None) else None,
                         period_to=end if end != (periods[-1] if periods else None) else None,
                         window=window, method=method, channels=tuple(chosen_channels),
-                        segments=tuple(chosen_segments), include_sales=include_sales,
+                        segments=tuple(chosen_segments), include_sales=include_sales, basis=basis,
                         language=known(language))
     query = current.to_query()
     if st.query_params.to_dict() != query:
@@ -155,7 +166,8 @@ def sidebar() -> Context:
     if run is not None:
         with st.sidebar:
             check_progress(path, run)
-    return Context(path, version, current, assumptions, demo, periods, channels, segments, check is not None)
+    return Context(path, version, current, assumptions, demo, periods, channels, segments, check is not None,
+                   service_periods)
 
 
 def context() -> Context:

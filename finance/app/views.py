@@ -18,6 +18,7 @@ from finance.present.i18n import DEFAULT_LANGUAGE, known
 
 WINDOW_CHOICES: tuple[int | None, ...] = (None, 3, 6, 12)
 GRAIN_CHOICES = ("quarter", "month")
+BASIS_CHOICES = ("accrual", "cash")
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,9 @@ class ViewState:
     channels: tuple[str, ...] = field(default_factory=tuple)
     segments: tuple[str, ...] = field(default_factory=tuple)
     include_sales: bool = False
+    basis: str | None = None
+    """The spend's basis (``?basis=cash``): accrual or cash; None: the data's default (accrual when a spend row has
+    a service period)."""
     language: str = DEFAULT_LANGUAGE
     """What the dashboard is written in (``?lang=fr``): ``finance.present.i18n.LANGUAGES``."""
 
@@ -53,6 +57,7 @@ class ViewState:
         window_text = one("window")
         window = int(window_text) if window_text and window_text.isdigit() else None
         method = one("method") or "auto"
+        basis = one("basis")
         return cls(
             grain=grain if grain in GRAIN_CHOICES else "quarter",
             period_from=one("from"),
@@ -62,6 +67,7 @@ class ViewState:
             channels=many("channels"),
             segments=many("segments"),
             include_sales=one("sm") in ("1", "true", "yes"),
+            basis=basis if basis in BASIS_CHOICES else None,
             language=known(one("lang")),
         )
 
@@ -85,6 +91,8 @@ class ViewState:
             out["segments"] = "|".join(self.segments)
         if self.include_sales:
             out["sm"] = "1"
+        if self.basis:
+            out["basis"] = self.basis
         if self.language != default.language:
             out["lang"] = self.language
         return out

@@ -13,9 +13,11 @@ from typing import Any
 import polars as pl
 import streamlit as st
 
+from finance.app import loaders
 from finance.app.context import Context
 from finance.domain import literal
 from finance.ingest.workbook import WORKBOOK_SUFFIXES
+from finance.metrics import measures
 from finance.metrics.table import MetricsResult
 from finance.present import exports, formats, summary
 from finance.present.i18n import N_, _
@@ -47,6 +49,35 @@ def reconciliation_note(ctx: Context) -> None:
         st.warning(_("The spend of {periods} does not reconcile to the general ledger: the figures of these periods "
                      "rest on spend the books do not confirm (see the Reconciliation page).").format(
             periods=", ".join(literal.markdown(p) for p in periods)), icon=":material/rule:")
+
+
+def basis_note(ctx: Context) -> None:
+    """Under a page's title, when spend rows carry service periods: which basis the figures are on (the sidebar
+    chooses), and what prepaid spend falls outside the loaded months, so none is dropped silently."""
+    if ctx.service_periods:
+        st.caption(literal.markdown(summary.basis_sentence(ctx.metrics(), ctx.currency)))
+
+
+def pack_note(ctx: Context) -> None:
+    """On the Overview, when the latest published pack's figures read otherwise now: how many moved, the headline
+    first, so a CFO knows the board saw other numbers (the Board packs page says which and why)."""
+    listed = loaders.load_packs(ctx.path, ctx.version)
+    if listed.is_empty() or not ctx.checked:
+        return
+    from finance.present.publish import shown  # the pack's renderers only once a pack is published
+
+    latest = listed.row(0, named=True)
+    result = loaders.load_pack_diff(ctx.path, ctx.version, int(latest["pack_id"]))
+    if not result.changed:
+        return
+    headline = next((m for m in result.moved if m.channel is None and m.measure == "ltv_cac"
+                     and m.period == result.period), result.moved[0])
+    st.info(_("Changed since the pack of {quarter} (#{number}) was published on {when}: {count} of its figures "
+              "moved, among them {figure} of {period}, {before} then, {after} now. See the Board packs page.").format(
+        quarter=result.period, number=result.pack_id, when=formats.day(result.published_at.date()),
+        count=len(result.moved), figure=_(measures.label(headline.measure)), period=headline.period,
+        before=shown(headline.measure, headline.before, ctx.currency),
+        after=shown(headline.measure, headline.after, ctx.currency)), icon=":material/difference:")
 
 
 NO_DATA = N_("No data for this selection yet.")

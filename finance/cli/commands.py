@@ -17,9 +17,12 @@ from pathlib import Path
 from finance.cli.admin import cmd_backup, cmd_backups, cmd_demo, cmd_restore
 from finance.cli.common import EXIT_FAILED, TerminalText, add_db, band_edges, bounded_number, fail
 from finance.cli.data import add_preset_option, cmd_assumptions, cmd_currency, cmd_import, cmd_imports, cmd_undo
+from finance.cli.deliver import add_deliver_parser, cmd_deliver
 from finance.cli.figures import cmd_backtest, cmd_metrics
 from finance.cli.ledger import add_parsers as add_ledger_parsers
 from finance.cli.ledger import cmd_gl, cmd_reconcile
+from finance.cli.packs import add_parsers as add_pack_parsers
+from finance.cli.packs import cmd_packs
 from finance.cli.planning import cmd_plan, cmd_report, cmd_scenarios
 from finance.domain.fx import ISO_CURRENCIES
 from finance.domain.schema import KINDS
@@ -27,6 +30,7 @@ from finance.ingest.encodings import ENCODINGS, encoding_name
 from finance.ltv.base import METHODS
 from finance.store import backup
 from finance.store.database import ENV_USER
+from finance.store.dataset import SPEND_BASES
 
 
 def _encoding(text: str) -> str:
@@ -133,6 +137,10 @@ def build_parser() -> argparse.ArgumentParser:
                      help="acquisition lag: spend in quarter t acquires customers in t + lag (0-4)")
     met.add_argument("--as-of", type=date.fromisoformat, default=None, metavar="YYYY-MM-DD",
                      help="ignore data after this date (default: the latest date in the data)")
+    met.add_argument("--basis", choices=SPEND_BASES, default=None,
+                     help="spend on the accrual basis (a cost with a service period amortised over its months) or "
+                          "the cash basis (in the period paid); default: accrual when any spend row has a service "
+                          "period, else cash")
     met.add_argument("--allocation", choices=("spend", "customers"), default=None,
                      help="how shared costs are allocated to channels")
     met.add_argument("--gross-margin", type=bounded_number(0, 1, kind=Decimal), default=None, metavar="FRACTION",
@@ -167,8 +175,15 @@ def build_parser() -> argparse.ArgumentParser:
                           "request, else last quarter repeated)")
     rep.add_argument("--method", "--ltv-method", dest="method", choices=METHODS, default="auto",
                      help="LTV method (default: auto, the recommended model per segment)")
-    rep.add_argument("--out", type=Path, required=True, metavar="FILE.pdf|FILE.xlsx",
+    rep.add_argument("--out", type=Path, metavar="FILE.pdf|FILE.xlsx",
                      help="where to write the pack; the suffix chooses the format")
+    rep.add_argument("--publish", action="store_true",
+                     help="publish the pack: store its PDF and XLSX with a manifest of its figures, imports and "
+                          "assumptions, downloadable as published forever (python -m finance packs)")
+    rep.add_argument("--diff", type=int, nargs="?", const=0, default=None, metavar="N",
+                     help="what changed since pack N (default: the latest) was published: each figure that moved, "
+                          "by how much, and the import or assumption change behind it")
+    rep.add_argument("--format", choices=("table", "json"), default="table", help="with --diff")
 
     plan = sub.add_parser("plan", help="project next quarter's budget: customers, CAC, LTV:CAC, payback, ROI")
     add_db(plan)
@@ -211,6 +226,8 @@ def build_parser() -> argparse.ArgumentParser:
     asm.add_argument("--format", choices=("table", "json"), default="table")
 
     add_ledger_parsers(sub)
+    add_pack_parsers(sub)
+    add_deliver_parser(sub)
 
     demo = sub.add_parser("demo", help="build the demo company's database from sample_data/")
     add_db(demo)
@@ -237,7 +254,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "metrics": cmd_metrics,
                 "assumptions": cmd_assumptions, "demo": cmd_demo, "backtest": cmd_backtest, "report": cmd_report,
                 "plan": cmd_plan, "scenarios": cmd_scenarios, "backups": cmd_backups, "backup": cmd_backup,
-                "restore": cmd_restore, "gl": cmd_gl, "reconcile": cmd_reconcile}
+                "restore": cmd_restore, "gl": cmd_gl, "reconcile": cmd_reconcile, "packs": cmd_packs,
+                "deliver": cmd_deliver}
     fmt = getattr(args, "format", "text")
     streams = sys.stdout, sys.stderr
     # JSON escapes control characters itself, and a CSV file keeps the data as imported (its

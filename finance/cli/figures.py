@@ -6,6 +6,7 @@ import argparse
 import csv
 import json
 import sys
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,7 @@ def _metric_params(args: argparse.Namespace, stored: dict[str, str]) -> tuple[Me
         default_gross_margin=args.gross_margin, annual_discount_rate=args.discount_rate,
         horizon_months=args.horizon, band_edges=args.bands, lag_quarters=args.lag, allocation=args.allocation,
         target_ratio=args.target), grain=args.grain, window=args.window, by=args.by, method=args.ltv_method,
-        as_of=args.as_of)
+        as_of=args.as_of, basis=args.basis)
     return resolved.params, resolved.overridden
 
 
@@ -71,6 +72,18 @@ def cmd_metrics(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _prepaid_line(r: dict[str, Any]) -> str:
+    """A prepaid cost amortised outside the loaded months, in words (the metrics count none of it)."""
+    who = ", ".join(literal.terminal(v) for v in (r["vendor"], r["category"], r["channel"]) if v)
+    parts = []
+    if Decimal(r["after_last_month"]):
+        parts.append(f"{r['after_last_month']} after {r['last_month']} (prepaid)")
+    if Decimal(r["before_first_month"]):
+        parts.append(f"{r['before_first_month']} before {r['first_month']}")
+    return (f"not in these figures: spend row {r['row']} ({who}), {r['amount']} for service {r['service_start']} to "
+            f"{r['service_end']}: {' and '.join(parts)}, outside the months the spend covers")
+
+
 def _print_metrics_table(payload: dict[str, Any]) -> None:
     a = payload["assumptions"]
     model = payload["ltv_model"]
@@ -78,7 +91,9 @@ def _print_metrics_table(payload: dict[str, Any]) -> None:
           + (f", trailing {a['window_months']} months" if a["window_months"] else "")
           + (f", by {a['by']}" if a["by"] else "")
           + f"; LTV: {model['method']} over {a['ltv_horizon_months']} months at "
-          + f"{formats.percent(a['annual_discount_rate'], places=0)}")
+          + f"{formats.percent(a['annual_discount_rate'], places=0)}; spend on the {a['spend_basis']} basis")
+    for prepaid in payload["prepaid_outside"]:
+        print(_prepaid_line(prepaid))
     if a.get("overridden"):
         print(f"stored assumptions overridden for this run: {', '.join(a['overridden'])}")
     from finance.metrics.cac import dimension_columns

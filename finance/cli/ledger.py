@@ -98,7 +98,7 @@ def _money(value: Any) -> str:
 def to_json(result: Reconciliation, currency: str) -> dict[str, Any]:
     """Amounts as exact decimal strings; account names as the ledger wrote them (JSON escapes them)."""
     return {
-        "currency": currency, "grain": result.grain,
+        "currency": currency, "grain": result.grain, "spend_basis": result.basis,
         "tolerance": {"share": str(result.tolerance.share), "amount": _money(result.tolerance.amount)},
         "periods": [{"period": r["period"], "ledger": _money(r["ledger"]), "spend": _money(r["spend"]),
                      "variance": _money(r["variance"]), "lines": r["lines"], "lines_off": r["off"],
@@ -118,7 +118,8 @@ def to_json(result: Reconciliation, currency: str) -> dict[str, Any]:
 
 def _print_table(result: Reconciliation, currency: str) -> None:
     tolerance = result.tolerance
-    print(f"Spend reconciled to the general ledger, by {result.grain} (variance = imported spend - ledger; a line "
+    print(f"Spend ({result.basis} basis) reconciled to the general ledger, by {result.grain} (variance = imported "
+          "spend - ledger; a line "
           f"reconciles within the larger of {formats.money(tolerance.amount, currency)} and "
           f"{formats.percent(float(tolerance.share), places=2)} of the ledger)")
     if result.lines.is_empty():

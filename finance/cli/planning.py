@@ -15,9 +15,19 @@ from finance.store.database import Store, StoreError, cli_user, default_db_path
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    from finance.cli import packs
     from finance.present import report  # the PDF toolchain (kaleido, Chromium) only for this command
     from finance.present.pdf import PdfError
 
+    if args.diff is not None:
+        if args.publish or args.out is not None:
+            return fail("--diff compares the figures now with a published pack: give it alone", "text",
+                        EXIT_REJECTED)
+        return packs.diff(args)
+    if args.publish:
+        return packs.publish(args)
+    if args.out is None:
+        return fail("give --out FILE.pdf or FILE.xlsx, --publish, or --diff", "text", EXIT_REJECTED)
     try:
         report.check_output(args.out)
         pack = report.gather(args.db or default_db_path(), period=args.period, scenario=args.scenario,

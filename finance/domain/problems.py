@@ -72,6 +72,8 @@ CODES: dict[str, tuple[Severity, str]] = {
     "text_too_long": ("error", f"at most {MAX_CELL_CHARS:,} characters in a cell (Excel's cell limit)"),
     "control_character": ("error", "text without control characters (tab and line breaks are fine)"),
     "invalid_time": ("error", "a time of day from 00:00 to 23:59:59 after the date, or none"),
+    "service_period_incomplete": ("error", "both service_start and service_end, or neither"),
+    "service_period_reversed": ("error", "a service_end on or after the service_start"),
     # against the store
     "periods_already_imported": ("error", "new periods, or the file imported to replace them"),
     "customer_already_imported": ("error", "a customer_id not already in the store"),
@@ -153,6 +155,8 @@ TITLES: dict[str, str] = {
     "text_too_long": "Text too long for a spreadsheet cell",
     "control_character": "Invisible control characters in text",
     "invalid_time": "Times of day that cannot be read",
+    "service_period_incomplete": "Service periods with one end only",
+    "service_period_reversed": "Service periods that end before they start",
     "periods_already_imported": "Periods already imported",
     "customer_already_imported": "Customers already imported",
     "partial_replace": "A replacement that would drop months",

@@ -1159,7 +1159,8 @@ STORAGE_SCHEMAS: dict[str, dict[str, pl.DataType]] = {
     "spend": {"source_row": pl.Int64(), "period_start": pl.Date(), "period_end": pl.Date(),
               "category": pl.String(), "channel": pl.String(), "amount": MONEY_DTYPE,
               "currency": pl.String(), "vendor": pl.String(), "description": pl.String(),
-              "original_amount": MONEY_DTYPE, "original_currency": pl.String(), "fx_rate": FX_RATE_DTYPE},
+              "original_amount": MONEY_DTYPE, "original_currency": pl.String(), "fx_rate": FX_RATE_DTYPE,
+              "service_start": pl.Date(), "service_end": pl.Date()},
     "funnel": {"source_row": pl.Int64(), "period_start": pl.Date(), "period_end": pl.Date(),
                "channel": pl.String(), "leads": pl.Int64(), "visitors": pl.Int64(),
                "event_attendees": pl.Int64(), "mqls": pl.Int64(), "sqls": pl.Int64(),
@@ -1335,6 +1336,7 @@ def _row_checks(contract: FileKind, frame: pl.DataFrame, rows: pl.DataFrame,
     if contract.kind == "spend":
         out.rows(keyed, pl.col("amount") < 0, "credit", header["amount"], "text_amount",
                  "a negative amount is stored as a credit")
+        _service_periods(keyed, header, out)
         return rows
     out.rows(keyed, pl.col("revenue") < 0, "refund", header["revenue"], "text_revenue",
              "negative revenue is stored as a refund")
@@ -1355,6 +1357,25 @@ def _row_checks(contract: FileKind, frame: pl.DataFrame, rows: pl.DataFrame,
                  "margin_above_revenue", header.get("gross_margin") or header["cost"],
                  None, "the gross margin is larger than the revenue")
     return rows
+
+
+def _service_periods(keyed: pl.DataFrame, header: Mapping[str, str], out: _Collector) -> None:
+    """A service period has both ends, in order: a cost is amortised over it only whole."""
+    given = [c for c in ("service_start", "service_end") if c in keyed.columns]
+    if not given:
+        return
+    for column in given:
+        other = "service_end" if column == "service_start" else "service_start"
+        if other in keyed.columns:
+            half = pl.col(column).is_not_null() & pl.col(other).is_null() & pl.col(f"text_{other}").is_null()
+        else:
+            half = pl.col(column).is_not_null()
+        out.rows(keyed, half, "service_period_incomplete", header.get(other, other), f"text_{column}",
+                 f"{column} is given without {other}: a service period needs both its first and last day")
+    if len(given) == 2:
+        out.rows(keyed, pl.col("service_end") < pl.col("service_start"), "service_period_reversed",
+                 header["service_end"], "text_service_end",
+                 pl.format("the service ends before it starts ({})", pl.col("text_service_start")))
 
 
 def _customer_repeats(rows: pl.DataFrame, header: Mapping[str, str], out: _Collector) -> pl.DataFrame:

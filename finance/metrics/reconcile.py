@@ -19,7 +19,7 @@ spread over the months of their periods by one exact rule (``spend_by_month``), 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import ROUND_FLOOR, Decimal
 
 import polars as pl
@@ -28,7 +28,7 @@ from finance.domain.assumptions import Assumptions
 from finance.domain.schema import COST_CATEGORIES
 from finance.store import accounts, reading, settings
 from finance.store.connection import Connection
-from finance.store.dataset import Grain, channel_key, grain_label, grain_start, spend_by_month
+from finance.store.dataset import Dataset, Grain, SpendBasis, channel_key, grain_label, grain_start, spend_by_month
 
 RECONCILED, VARIANCE, NO_ACCOUNT = "reconciled", "variance", "no_account"
 STATUSES = (RECONCILED, VARIANCE, NO_ACCOUNT)
@@ -70,6 +70,9 @@ class Reconciliation:
     periods: pl.DataFrame
     accounts: pl.DataFrame
     uncovered: tuple[str, ...]
+    basis: SpendBasis = "cash"
+    """The spend's basis (``finance.store.dataset.SPEND_BASES``): accrual when a spend row has a service period, as
+    the books expense a prepaid cost over its service."""
 
     @property
     def failing(self) -> tuple[str, ...]:
@@ -174,7 +177,9 @@ def from_store(db: Connection, grain: Grain = "quarter", period: str | None = No
         return None
     assumed = Assumptions.from_settings(settings.assumptions(db))
     names = ledger.get_column("account").unique().to_list()
-    return reconcile(reading.frame(db, "spend").lazy(), ledger.lazy(), accounts.mapped(db),
-                     tolerance=Tolerance(assumed.reconcile_share, assumed.reconcile_amount), grain=grain,
-                     fiscal_year_start=assumed.fiscal_year_start, period=period,
-                     suggest={name: accounts.suggestion(name) for name in names})
+    spend = Dataset.from_frames(spend=reading.frame(db, "spend")).on_basis()
+    result = reconcile(spend.spend, ledger.lazy(), accounts.mapped(db),
+                       tolerance=Tolerance(assumed.reconcile_share, assumed.reconcile_amount), grain=grain,
+                       fiscal_year_start=assumed.fiscal_year_start, period=period,
+                       suggest={name: accounts.suggestion(name) for name in names})
+    return replace(result, basis=spend.basis or "cash")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -35,7 +35,7 @@ from finance.metrics.cac import (
     dimension_columns,
     trailing,
 )
-from finance.store.dataset import Dataset, Grain, default_as_of, grain_label
+from finance.store.dataset import SPEND_BASES, Dataset, Grain, SpendBasis, default_as_of, grain_label
 
 WINDOWS = (3, 6, 12)
 MODEL_WORDS: dict[str, str] = {method.key: method.in_sentence for method in REGISTRY}
@@ -66,6 +66,9 @@ class MetricParams:
     ltv: LTVSettings = field(default_factory=LTVSettings)
     fiscal_year_start: int = 1
     """The month the fiscal year starts: quarters are fiscal quarters (``FY2026-Q1``) unless it is 1."""
+    spend_basis: SpendBasis | None = None
+    """Spend on the accrual or cash basis (``finance.store.dataset.SPEND_BASES``); None: accrual when any spend
+    row has a service period, else cash. A result's params name the basis used."""
 
     def __post_init__(self) -> None:
         if self.grain not in ("quarter", "month"):
@@ -81,6 +84,8 @@ class MetricParams:
             raise ValueError("the target LTV:CAC must be above 0 and at most 100")
         if not 1 <= self.fiscal_year_start <= 12:
             raise ValueError("the fiscal year must start in a month 1-12")
+        if self.spend_basis is not None and self.spend_basis not in SPEND_BASES:
+            raise ValueError(f"unknown spend basis {self.spend_basis!r}; valid: {', '.join(SPEND_BASES)}")
 
 
 @dataclass
@@ -91,6 +96,9 @@ class MetricsResult:
     ltv: LTVResult
     check: Any = None
     """The model check (``backtest.ModelCheck``) behind the models and ranges; None: not yet run."""
+    prepaid: pl.DataFrame | None = None
+    """On the accrual basis, the spend amortised into months outside those the spend covers (``Dataset.prepaid``):
+    in no row here, and reported, never dropped silently."""
 
     def assumptions(self) -> dict[str, Any]:
         ltv = self.params.ltv
@@ -109,6 +117,7 @@ class MetricsResult:
             "band_edges": list(self.params.band_edges),
             "target_ratio": self.params.target_ratio,
             "fiscal_year_start": self.params.fiscal_year_start,
+            "spend_basis": self.params.spend_basis,
         }
 
     def model_sentence(self, label: str | None = None) -> str:
@@ -175,6 +184,13 @@ class MetricsResult:
                           "model_check": self.check_summary(),
                           "notes": self.ltv.notes},
             "rows": rows,
+            "prepaid_outside": [
+                {"row": r["source_row"], "category": r["category"], "channel": r["channel"], "vendor": r["vendor"],
+                 "description": r["description"], "service_start": r["service_start"].isoformat(),
+                 "service_end": r["service_end"].isoformat(), "amount": money(r["amount"]),
+                 "before_first_month": money(r["before"]), "after_last_month": money(r["after"]),
+                 "first_month": r["first"].strftime("%Y-%m"), "last_month": r["last"].strftime("%Y-%m")}
+                for r in (self.prepaid.iter_rows(named=True) if self.prepaid is not None else ())],
         }
 
 
@@ -246,6 +262,8 @@ def compute(data: Dataset, params: MetricParams | None = None, check: Any = None
     for the same data, check and parameters but the window, when the caller has it.
     """
     params = params or MetricParams()
+    data = data.on_basis(params.spend_basis)
+    params = replace(params, spend_basis=data.basis)
     as_of = params.as_of or default_as_of(data)
     if params.as_of is not None:
         data = data.as_of(as_of)
@@ -268,7 +286,8 @@ def compute(data: Dataset, params: MetricParams | None = None, check: Any = None
     rows = _ratios(rows, params)
     label = grain_label(pl.col("period"), params.grain, fiscal)
     return MetricsResult(params, as_of, rows.with_columns(period_label=label,
-                                                          status=period_status(params.grain, as_of)), ltv, check)
+                                                          status=period_status(params.grain, as_of)), ltv, check,
+                         data.prepaid() if data.basis == "accrual" else None)
 
 
 def _windowed_ltv(cohorts: pl.DataFrame, keys: list[str], params: MetricParams) -> pl.DataFrame:

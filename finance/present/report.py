@@ -39,7 +39,7 @@ from finance.metrics import reconcile
 from finance.metrics.mix import Mix, headline_mix
 from finance.metrics.params import metric_params, resolve
 from finance.metrics.reconcile import Reconciliation
-from finance.metrics.table import compute
+from finance.metrics.table import MetricsResult, compute
 from finance.planning import plans as sc
 from finance.planning.curves import CURVE_NAMES, PlanError
 from finance.planning.session import WORKING, PackPlan
@@ -124,6 +124,8 @@ class BoardPack:
     """Which imports the figures are from, as of when, and who prepared the pack, in a sentence."""
     reconciliation: Reconciliation | None = None
     """The spend reconciled to the general ledger by quarter, up to ``period`` (None: no ledger imported)."""
+    spend_basis: str = "cash"
+    """The basis the spend is on (``finance.store.dataset.SPEND_BASES``)."""
 
     @property
     def symbol(self) -> str:
@@ -190,12 +192,9 @@ def gather(store: Store | Path | str, *, period: str | None = None, scenario: st
             source = _read(opened, scenario)
     data, stored, currency, company, saved, check, imports, reconciliation = source
     assumptions = resolve(stored).assumptions
-    pooled = compute(data, metric_params(assumptions, method=method), check)
-    quarters, chosen, start = _choose_period(pooled.rows, period)
-    up_to = pl.col("period") <= start
-    quarterly = pooled.rows.filter(up_to)
-    by_channel = compute(data, metric_params(assumptions, by="channel", method=method), check).rows.filter(up_to)
-    by_segment = compute(data, metric_params(assumptions, by="segment", method=method), check).rows.filter(up_to)
+    pooled, quarters, chosen, start, quarterly, by_channel = metric_frames(data, assumptions, method, check, period)
+    by_segment = compute(data, metric_params(assumptions, by="segment", method=method), check).rows.filter(
+        pl.col("period") <= start)
     known = quarterly.filter(pl.col("spend").is_not_null())
     labels = known.get_column("period_label").to_list()
     prior = labels[labels.index(chosen) - 1] if labels.index(chosen) > 0 else None
@@ -229,11 +228,23 @@ def gather(store: Store | Path | str, *, period: str | None = None, scenario: st
         baseline=plan.baseline, optimised=plan.optimised,
         comparison=sc.compare([plan.baseline, plan.request, plan.optimised]),
         warnings=tuple(dict.fromkeys(plan.warnings)),
-        assumptions=_assumption_rows(settings, assumptions, currency, chosen, plan),
+        assumptions=_assumption_rows(settings, assumptions, currency, chosen, plan,
+                                     summary.basis_sentence(pooled, currency)),
         figures=figures, methodology=_methodology(), mix=mix,
         data_version=_data_version(imports, pooled.as_of, prepared, prepared_by),
-        reconciliation=reconciled,
+        reconciliation=reconciled, spend_basis=pooled.params.spend_basis or "cash",
     )
+
+
+def metric_frames(data: Dataset, assumptions: Assumptions, method: Method, check: Any, period: str | None
+                  ) -> tuple[MetricsResult, tuple[str, ...], str, date, pl.DataFrame, pl.DataFrame]:
+    """The pack's figures: the pooled result, the quarters it may report, the one it reports (``period``, else
+    the latest complete) and its start, and the pooled and by-channel rows of every quarter up to it."""
+    pooled = compute(data, metric_params(assumptions, method=method), check)
+    quarters, chosen, start = _choose_period(pooled.rows, period)
+    up_to = pl.col("period") <= start
+    by_channel = compute(data, metric_params(assumptions, by="channel", method=method), check).rows.filter(up_to)
+    return pooled, quarters, chosen, start, pooled.rows.filter(up_to), by_channel
 
 
 def _up_to(result: Reconciliation | None, start: date) -> Reconciliation | None:
@@ -373,7 +384,7 @@ def _plan(data: Dataset, assumptions: Assumptions, method: Method, saved: sc.Sce
 
 
 def _assumption_rows(settings: Mapping[str, Any], assumptions: Assumptions, currency: str, period: str,
-                     plan: _Plan) -> tuple[tuple[str, Any, str], ...]:
+                     plan: _Plan, basis: str) -> tuple[tuple[str, Any, str], ...]:
     """Every assumption behind the pack, labelled for a CFO: the metrics' (as ``compute`` has them) and the plan's."""
     edges = settings["band_edges"]
     bounds = [_("below {edge}").format(edge=formats.threshold(edges[0])),
@@ -403,6 +414,7 @@ def _assumption_rows(settings: Mapping[str, Any], assumptions: Assumptions, curr
         (_(LABELS["allocation"]), _(ALLOCATION_WORDS.get(settings["shared_cost_allocation"],
                                                          settings["shared_cost_allocation"])), "text"),
         (_(LABELS["fiscal_year_start"]), assumptions.fiscal_year_start, "int"),
+        (_("Spend basis"), basis, "text"),
         (_("Budget request"), plan.request.name, "text"),
         (_("Budget request source"), plan.source, "text"),
         (_("Budget request note"), plan.note or _("none"), "text"),

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from finance.domain.assumptions import RANGE_WIDTH
+from finance.domain.schema import CATEGORIES
 from finance.metrics.mix import Mix
 from finance.metrics.table import MetricsResult
 from finance.present import formats
@@ -188,3 +189,33 @@ def ltv_cac_detail(row: Mapping[str, Any], target: float) -> str:
     if chance := chance_text(row, target):
         parts.append(chance)
     return formats.clauses(parts)
+
+
+PREPAID_LISTED = 3
+"""Prepaid costs a sentence names one by one; the rest are counted."""
+
+
+def basis_sentence(result: MetricsResult, currency: str) -> str:
+    """Which basis the spend is on, and, on accrual, what falls outside the loaded months: plain text (names from
+    the data unescaped: the caller escapes for where it writes)."""
+    if result.params.spend_basis != "accrual":
+        return _("Spend on the cash basis: each cost in the period it was paid, its service period aside.")
+    text = _("Spend on the accrual basis: a cost with a service period (an annual contract, an event deposit, a "
+             "retainer) is spread over the months of the service, to the cent.")
+    prepaid = result.prepaid
+    if prepaid is None or prepaid.is_empty():
+        return text
+    rows = prepaid.iter_rows(named=True)
+    named = [_("{who} {amount} ({service_start} to {service_end})").format(
+        who=row["vendor"] or row["description"] or _(CATEGORIES[row["category"]].label),
+        amount=formats.money(row["before"] + row["after"], currency),
+        service_start=formats.day(row["service_start"]), service_end=formats.day(row["service_end"]))
+        for row in list(rows)[:PREPAID_LISTED]]
+    if prepaid.height > PREPAID_LISTED:
+        named.append(_("{count} more").format(count=prepaid.height - PREPAID_LISTED))
+    outside = sum(prepaid.get_column("before").to_list() + prepaid.get_column("after").to_list())
+    first, last = prepaid.row(0, named=True)["first"], prepaid.row(0, named=True)["last"]
+    return formats.then(text, _("{amount} of it falls in months outside those the spend covers ({first} to {last}) "
+                                 "and is in no figure here: {costs}.").format(
+        amount=formats.money(outside, currency), first=formats.month(first), last=formats.month(last),
+        costs="; ".join(named)))

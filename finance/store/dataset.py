@@ -13,6 +13,7 @@ from typing import Literal
 
 import polars as pl
 
+from finance.domain.money import MONEY_DTYPE
 from finance.domain.periods import month_end
 from finance.domain.schema import DATA_KINDS
 from finance.ingest.prepare import STORAGE_SCHEMAS
@@ -25,6 +26,15 @@ RATIO_DTYPE = pl.Decimal(38, 10)
 """Money ratios (CAC, CPL) keep 10 decimals, so rounding them to cents is exact."""
 UNKNOWN = "(unknown)"
 SHARED = "(shared)"
+SpendBasis = Literal["accrual", "cash"]
+SPEND_BASES: tuple[SpendBasis, ...] = ("accrual", "cash")
+"""How spend is placed in time. ``cash``: in the period it was paid (booked), as imported. ``accrual``: a row with a
+service period (``service_start``, ``service_end``: an annual contract, an event deposit, a retainer) in the months
+of the service instead (``amortised``); the others as paid. The default is accrual when any row has one."""
+CENT_UNITS = MONEY_UNITS // 100
+"""Money units in a cent: an amortised month is whole cents."""
+_DAYS_LCM = 377_580
+"""The least common multiple of 28, 29, 30 and 31: a month's weight in whole numbers, whatever its length."""
 
 
 @dataclass(frozen=True)
@@ -56,13 +66,74 @@ class LedgerElsewhere(ValueError):
 @dataclass(frozen=True)
 class Dataset:
     """Spend, funnel, customers and revenue rows in force (the store's views), and the store's summary of the
-    ledger when it has one (``Summary``): the figures as of the ledger's end read it instead of the ledger."""
+    ledger when it has one (``Summary``): the figures as of the ledger's end read it instead of the ledger.
+
+    ``basis``: how ``spend`` is placed in time (``SPEND_BASES``); None until one is chosen (``on_basis``): the
+    rows as paid. ``paid``: the spend rows as imported, when ``spend`` is amortised.
+    """
 
     spend: pl.LazyFrame
     funnel: pl.LazyFrame
     customers: pl.LazyFrame
     revenue: pl.LazyFrame
     summary: Summary | None = None
+    basis: SpendBasis | None = None
+    paid: pl.LazyFrame | None = None
+
+    @property
+    def as_paid(self) -> pl.LazyFrame:
+        """The spend rows as imported (cash basis)."""
+        return self.paid if self.paid is not None else self.spend
+
+    def has_service_periods(self) -> bool:
+        """Whether any spend row carries a service period (then accrual is the default basis)."""
+        return bool(self.as_paid.select(pl.col("service_start").is_not_null().any()).collect().item())
+
+    def on_basis(self, basis: SpendBasis | None = None) -> Dataset:
+        """The data with spend on ``basis`` (default: accrual when any row has a service period, else cash).
+
+        On accrual a row with a service period is replaced by its months (``amortised``) within the months
+        the spend covers as paid; what falls outside them is left out here and listed by ``prepaid``.
+        """
+        if basis is not None and basis not in SPEND_BASES:
+            raise ValueError(f"unknown spend basis {basis!r}; valid: {', '.join(SPEND_BASES)}")
+        chosen: SpendBasis = basis or ("accrual" if self.has_service_periods() else "cash")
+        if chosen == self.basis:
+            return self
+        paid = self.as_paid
+        if chosen == "cash":
+            return replace(self, spend=paid, basis="cash", paid=None)
+        first, last = _paid_span(paid)
+        months = amortised(paid)
+        inside = months.filter(pl.col("period_start").is_between(pl.lit(first), pl.lit(last))) \
+            if first is not None else months
+        names = paid.collect_schema().names()
+        spend = pl.concat([paid.filter(pl.col("service_start").is_null()), inside.select(names)])
+        return replace(self, spend=spend, basis="accrual", paid=paid)
+
+    def prepaid(self) -> pl.DataFrame:
+        """The spend amortised into months outside those the spend covers as paid, per spend row: so a prepaid
+        cost is reported, never dropped silently. Columns: source_row, category, channel, vendor, description,
+        service_start, service_end, amount (the row's), before and after (the amounts in months before the
+        first and after the last month covered), first and last (those months)."""
+        paid = self.as_paid
+        first, last = _paid_span(paid)
+        columns = ["source_row", "category", "channel", "vendor", "description", "service_start", "service_end"]
+        if first is None:
+            return pl.DataFrame(schema={**{c: paid.collect_schema()[c] for c in columns}, "amount": MONEY_DTYPE,
+                                        "before": MONEY_DTYPE, "after": MONEY_DTYPE, "first": pl.Date(),
+                                        "last": pl.Date()})
+        months = amortised(paid).with_columns(
+            __before=pl.col("period_start") < first, __after=pl.col("period_start") > last)
+        out = (months.group_by("__row", maintain_order=True).agg(
+                   *[pl.col(c).first() for c in columns],
+                   amount=pl.col("amount").sum().cast(MONEY_DTYPE),
+                   before=pl.col("amount").filter(pl.col("__before")).sum().cast(MONEY_DTYPE),
+                   after=pl.col("amount").filter(pl.col("__after")).sum().cast(MONEY_DTYPE))
+               .filter((pl.col("before") != 0) | (pl.col("after") != 0))
+               .with_columns(first=pl.lit(first), last=pl.lit(last))
+               .drop("__row").sort("service_start", "source_row"))
+        return out.collect()
 
     @classmethod
     def from_frames(cls, **frames: pl.DataFrame | pl.LazyFrame) -> Dataset:
@@ -103,7 +174,56 @@ class Dataset:
             customers=self.customers.filter(pl.col("acquired_on") <= day),
             revenue=self.revenue.filter(pl.col("date") <= day),
             summary=replace(summary, acquired_by=day) if summary is not None else None,
+            basis=self.basis,
+            paid=self.paid.filter(pl.col("period_start") <= day) if self.paid is not None else None,
         )
+
+
+def _paid_span(paid: pl.LazyFrame) -> tuple[date | None, date | None]:
+    """The first and last month (their first days) the spend rows cover as paid; None without rows."""
+    first, last = paid.select(pl.col("period_start").min().dt.month_start(),
+                              pl.col("period_end").max().dt.month_start()).collect().row(0)
+    return first, last
+
+
+def amortised(spend: pl.LazyFrame) -> pl.LazyFrame:
+    """Each spend row with a service period as one row per month of the service, amortised exactly to the cent.
+
+    A month weighs the share of its days the service covers (a whole month 1, the first half of March 16/31),
+    so a service of whole months is spread evenly; each month gets its weight's share of the amount, rounded
+    down to the cent, and the cents left over go one each to the first months, the sub-cent rest (an
+    amount converted to four decimals) to the first: the months add up to the amount exactly. A credit is
+    spread as its amount's size, then signed. Columns: the spend's, with the month as ``period_start`` to
+    ``period_end``, and ``__row`` (the row it came from, in order).
+    """
+    names = spend.collect_schema().names()
+    units = (pl.col("amount") * MONEY_UNITS).cast(pl.Int128)
+    month = pl.col("period_start")
+    covered = ((pl.min_horizontal(pl.col("service_end"), month.dt.month_end())
+                - pl.max_horizontal(pl.col("service_start"), month)).dt.total_days() + 1).cast(pl.Int128)
+    weight = covered * (pl.lit(_DAYS_LCM, pl.Int128) // month.dt.month_end().dt.day().cast(pl.Int128))
+    total = weight.sum().over("__row")
+    base = (pl.col("__units") * pl.col("__weight") // pl.col("__total")) // CENT_UNITS * CENT_UNITS
+    return (
+        spend.filter(pl.col("service_start").is_not_null())
+        .with_row_index("__row")
+        .with_columns(
+            period_start=pl.date_ranges(pl.col("service_start").dt.month_start(),
+                                        pl.col("service_end").dt.month_start(), interval="1mo"),
+            __units=units.abs(), __sign=units.sign(),
+        )
+        .explode("period_start")
+        .with_columns(period_end=month.dt.month_end(), __weight=weight, __i=pl.int_range(pl.len()).over("__row"))
+        .with_columns(__total=total)
+        .with_columns(__base=base)
+        .with_columns(__left=pl.col("__units") - pl.col("__base").sum().over("__row"))
+        .with_columns(__share=pl.col("__base")
+                      + (pl.col("__i") < pl.col("__left") // CENT_UNITS).cast(pl.Int128) * CENT_UNITS
+                      + (pl.col("__i") == 0).cast(pl.Int128) * (pl.col("__left") % CENT_UNITS))
+        .with_columns(amount=((pl.col("__share") * pl.col("__sign")).cast(pl.Decimal(38, 0)).cast(MONEY_DTYPE)
+                              / MONEY_UNITS).cast(MONEY_DTYPE))
+        .select(*names, "__row")
+    )
 
 
 def grain_start(column: pl.Expr, grain: Grain, fiscal_year_start: int = 1) -> pl.Expr:
