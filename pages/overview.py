@@ -112,5 +112,6 @@ if len(mix.parts) > 1:
                   ltv_cac=_("LTV:S&M CAC") if sales else _("LTV:CAC"), share=_("Share of new customers"))
 st.plotly_chart(ctx.chart(charts.ltv_cac_trend, edges=ctx.assumptions.band_edges, cac_column=cac_key),
                 key="overview.trend")
+widgets.notes_panel(ctx)
 st.plotly_chart(ctx.chart(charts.channel_efficiency, by="channel", period=latest["period_label"], dimension="channel",
                           edges=ctx.assumptions.band_edges, cac_column=cac_key), key="overview.channels")

@@ -654,3 +654,28 @@ def test_hostile_names_stay_text_in_the_headers_and_the_body(demo_db: Path, pack
     assert "\x1b" not in text and "\u202e" not in text and "\r" not in text
     assert "Figures \\u202eEVIL\\u202c by <script>alert(1)</script>\\nBcc: x@evil.example" in text
     assert not any(line.startswith("Bcc") for line in text.splitlines())
+
+
+def test_publish_and_send_mails_the_files_as_published(demo_db: Path, packs: Packs, tmp_path: Path,
+                                                        smtp_server: Server,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    """``--publish``: the pack is stored first (nothing is sent if it cannot be), and the mail carries the very
+    files the store keeps, so the board's copy and the published one are the same bytes."""
+    from finance.store import packs as published
+    from finance.store.database import Store
+
+    db = tmp_path / "books.duckdb"
+    db.write_bytes(demo_db.read_bytes())
+    port, inbox = smtp_server()
+    code = _deliver(db, _plain(tmp_path, port), "--publish", to=CFO)
+    out, err = capsys.readouterr()
+    assert (code, err) == (EXIT_OK, "") and out.startswith("published pack #1 of 2025-Q4\n")
+    [received] = inbox.messages
+    pdf_bytes, xlsx_bytes = (a.get_content() for a in received.message.iter_attachments())
+    with Store(db, read_only=True) as store:
+        stored = published.get(store, 1)
+    assert (stored.pdf, stored.xlsx) == (pdf_bytes, xlsx_bytes)
+    # A dry run publishes nothing.
+    assert _deliver(db, _plain(tmp_path, port), "--publish", "--dry-run", to=CFO) == EXIT_OK
+    with Store(db, read_only=True) as store:
+        assert published.listed(store).height == 1

@@ -162,7 +162,8 @@ def require_editor(action: str) -> Actor:
 EDITOR_ACTIONS = (N_("removing the demo data"), N_("importing a file"), N_("importing exchange rates"),
                   N_("undoing an import"), N_("changing the assumptions"), N_("changing the reporting currency"),
                   N_("remembering how to read a file"), N_("saving a scenario"), N_("deleting a scenario"),
-                  N_("mapping the ledger's accounts"), N_("publishing the board pack"))
+                  N_("mapping the ledger's accounts"), N_("publishing the board pack"),
+                  N_("adding a note"), N_("deleting a note"))
 """What an editor does, as ``finance.app.loaders.writable_store`` is told it and a refusal says it."""
 
 

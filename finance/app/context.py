@@ -15,12 +15,19 @@ from typing import Any, Literal
 import plotly.graph_objects as go
 import polars as pl
 
-from finance.app.loaders import ProgressNote, load_cohort_matrix, load_currency, load_metrics, load_reconciliation
+from finance.app.loaders import (
+    ProgressNote,
+    load_cohort_matrix,
+    load_currency,
+    load_metrics,
+    load_notes,
+    load_reconciliation,
+)
 from finance.app.views import ViewState
 from finance.domain.assumptions import Assumptions
 from finance.ltv.base import LTVResult
 from finance.metrics.table import MetricsResult, on_cac_basis, rollup
-from finance.present.charts import Mark, unreconciled_marks
+from finance.present.charts import Mark, note_marks, unreconciled_marks
 
 ChartSource = Literal["rows", "costed", "cohorts"]
 """What a chart draws: the view's metric rows, those whose CAC is known, or the cohort matrix."""
@@ -125,12 +132,17 @@ class Context:
         return tuple(p for p in result.failing if selected is None or selected[0] <= p <= selected[1])
 
     def marks(self) -> tuple[Mark, ...]:
-        """What the view's time-series charts mark: its periods whose spend does not reconcile to the ledger."""
+        """What the view's time-series charts mark: its periods whose spend does not reconcile to the ledger, and
+        the notes on the timeline (those about a channel or segment only when the view shows it)."""
         periods = self.unreconciled()
-        if not periods:
-            return ()
-        return unreconciled_marks(load_reconciliation(self.path, self.version, self.view.grain), self.currency,
-                                  periods)
+        gl = unreconciled_marks(load_reconciliation(self.path, self.version, self.view.grain), self.currency,
+                                periods) if periods else ()
+        notes = load_notes(self.path, self.version)
+        if self.view.channels and set(self.view.channels) != set(self.channels):
+            notes = notes.filter(pl.col("channel").is_null() | pl.col("channel").is_in(self.view.channels))
+        if self.view.segments and set(self.view.segments) != set(self.segments):
+            notes = notes.filter(pl.col("segment").is_null() | pl.col("segment").is_in(self.view.segments))
+        return gl + note_marks(notes, self.view.grain, self.assumptions.fiscal_year_start)
 
 
 @functools.cache

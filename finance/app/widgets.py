@@ -13,7 +13,7 @@ from typing import Any
 import polars as pl
 import streamlit as st
 
-from finance.app import loaders
+from finance.app import auth, loaders
 from finance.app.context import Context
 from finance.domain import literal
 from finance.ingest.workbook import WORKBOOK_SUFFIXES
@@ -21,6 +21,8 @@ from finance.metrics import measures
 from finance.metrics.table import MetricsResult
 from finance.present import exports, formats, summary
 from finance.present.i18n import N_, _
+from finance.store import notes
+from finance.store.database import StoreError
 
 
 def downloads(frame: pl.DataFrame, name: str, ctx: Context) -> None:
@@ -78,6 +80,67 @@ def pack_note(ctx: Context) -> None:
         count=len(result.moved), figure=_(measures.label(headline.measure)), period=headline.period,
         before=shown(headline.measure, headline.before, ctx.currency),
         after=shown(headline.measure, headline.after, ctx.currency)), icon=":material/difference:")
+
+
+def notes_panel(ctx: Context) -> None:
+    """Below a time-series chart: the notes on the timeline the charts mark (numbered), and for an editor the form
+    that adds one and the button that deletes one. A note is plain text: names and words are never markup."""
+    listed = loaders.load_notes(ctx.path, ctx.version)
+    with st.expander(_("Notes on the timeline ({count})").format(count=listed.height), icon=":material/sticky_note_2:"):
+        if listed.is_empty():
+            st.caption(_("No notes yet. A note (a price change, a campaign launch, a tracking outage) is marked on "
+                         "every time-series chart and listed in the board pack."))
+        else:
+            shown = listed.select(
+                note=pl.format("#{}", pl.col("note_id")),
+                when=pl.when(pl.col("end_day").is_null()).then(pl.col("day").dt.strftime("%Y-%m-%d"))
+                .otherwise(pl.format("{} - {}", pl.col("day").dt.strftime("%Y-%m-%d"),
+                                     pl.col("end_day").dt.strftime("%Y-%m-%d"))),
+                text=pl.col("text"), about=pl.coalesce("channel", "segment").fill_null(_("All")),
+                author=pl.col("author").fill_null(""))
+            st.dataframe(shown, hide_index=True, key="notes.list", column_config={
+                "note": _("Note"), "when": _("When"), "text": _("What happened"), "about": _("About"),
+                "author": _("By")})
+        if not auth.can_edit():
+            st.caption(_("Adding and deleting notes needs the editor role."))
+            return
+        with st.form("notes.add", clear_on_submit=True, border=False):
+            left, middle, right = st.columns(3)
+            day = left.date_input(_("Day (or first day)"), value=None, key="notes.day")
+            end = middle.date_input(_("Last day (optional)"), value=None, key="notes.end")
+            channel = right.selectbox(_("Channel (optional)"), ctx.channels, index=None, key="notes.channel",
+                                      placeholder=_("All channels"))
+            text = st.text_input(_("What happened"), max_chars=notes.MAX_CHARS, key="notes.text")
+            added = st.form_submit_button(_("Add the note"))
+        if added:
+            if day is None or not text.strip():
+                st.error(_("A note needs a day and what happened."))
+            else:
+                try:
+                    with loaders.writable_store(ctx.path, "adding a note") as store:
+                        number = notes.add(store, day, text, end=end, channel=channel)
+                except StoreError as exc:
+                    loaders.show_store_error(exc)
+                else:
+                    st.session_state["notes.flash"] = _("Added note #{number}.").format(number=number)
+                    st.rerun()
+        if not listed.is_empty():
+            left, right = st.columns([2, 1], vertical_alignment="bottom")
+            numbers = listed.get_column("note_id").to_list()
+            texts = dict(zip(numbers, listed.get_column("text").to_list(), strict=True))
+            chosen = left.selectbox(_("Note to delete"), numbers, index=None, key="notes.delete.choice",
+                                    format_func=lambda n: f"#{n}: {texts[n]}")
+            if right.button(_("Delete the note"), key="notes.delete", disabled=chosen is None) and chosen is not None:
+                try:
+                    with loaders.writable_store(ctx.path, "deleting a note") as store:
+                        notes.delete(store, int(chosen))
+                except StoreError as exc:
+                    loaders.show_store_error(exc)
+                else:
+                    st.session_state["notes.flash"] = _("Deleted note #{number}.").format(number=chosen)
+                    st.rerun()
+    if flash := st.session_state.pop("notes.flash", None):
+        st.success(flash)
 
 
 NO_DATA = N_("No data for this selection yet.")

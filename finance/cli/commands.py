@@ -21,6 +21,8 @@ from finance.cli.deliver import add_deliver_parser, cmd_deliver
 from finance.cli.figures import cmd_backtest, cmd_metrics
 from finance.cli.ledger import add_parsers as add_ledger_parsers
 from finance.cli.ledger import cmd_gl, cmd_reconcile
+from finance.cli.notes import add_parsers as add_note_parsers
+from finance.cli.notes import cmd_notes
 from finance.cli.packs import add_parsers as add_pack_parsers
 from finance.cli.packs import cmd_packs
 from finance.cli.planning import cmd_plan, cmd_report, cmd_scenarios
@@ -227,6 +229,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_ledger_parsers(sub)
     add_pack_parsers(sub)
+    add_note_parsers(sub)
     add_deliver_parser(sub)
 
     demo = sub.add_parser("demo", help="build the demo company's database from sample_data/")
@@ -255,7 +258,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "assumptions": cmd_assumptions, "demo": cmd_demo, "backtest": cmd_backtest, "report": cmd_report,
                 "plan": cmd_plan, "scenarios": cmd_scenarios, "backups": cmd_backups, "backup": cmd_backup,
                 "restore": cmd_restore, "gl": cmd_gl, "reconcile": cmd_reconcile, "packs": cmd_packs,
-                "deliver": cmd_deliver}
+                "notes": cmd_notes, "deliver": cmd_deliver}
     fmt = getattr(args, "format", "text")
     streams = sys.stdout, sys.stderr
     # JSON escapes control characters itself, and a CSV file keeps the data as imported (its

@@ -130,6 +130,9 @@ def add_deliver_parser(sub: Any) -> None:
                          help="LTV method (default: auto, the recommended model per segment)")
     deliver.add_argument("--secrets", type=Path, default=DEFAULT_SECRETS, metavar="FILE",
                          help=f"the TOML file whose [smtp] section names the mail server (default: {DEFAULT_SECRETS})")
+    deliver.add_argument("--publish", action="store_true",
+                         help="publish the pack too, before it is sent: the files mailed are the ones stored "
+                              "(python -m finance packs)")
     deliver.add_argument("--dry-run", action="store_true",
                          help="check the settings, make the pack and the mail, and print what would be sent; "
                               "connect to nothing")
@@ -496,11 +499,16 @@ def cmd_deliver(args: argparse.Namespace) -> int:
         listed = f" {problems[0]}" if len(problems) == 1 else "".join(f"\n  - {problem}" for problem in problems)
         return fail(f"nothing was sent:{listed}", "text", EXIT_REJECTED)
 
-    from finance.present import report  # the PDF toolchain (kaleido, Chromium) only for this command
+    from finance.present import (
+        publish,
+        report,  # the PDF toolchain (kaleido, Chromium) only for this command
+    )
     from finance.present.pdf import PdfError
 
     period = None if args.period.strip().lower() == LATEST else args.period
+    path = args.db or default_db_path()
     try:
+        before = publish.state(path) if args.publish and not args.dry_run else None
         pack = report.gather(args.db or default_db_path(), period=period, scenario=args.scenario,
                              method=args.method, prepared_by=cli_user())
     except ValueError as exc:  # a PlanError is a ValueError
@@ -513,6 +521,13 @@ def cmd_deliver(args: argparse.Namespace) -> int:
                            for suffix in MIME_TYPES]
     except (PdfError, OSError, ValueError) as exc:
         return fail(f"the board pack was not written, so nothing was sent: {exc}", "text", EXIT_FAILED)
+    if before is not None:
+        try:
+            published = publish.store(path, pack, attachments[0].data, attachments[1].data, before,
+                                      method=args.method, scenario=args.scenario, user=cli_user())
+        except StoreError as exc:
+            return fail(f"the board pack was not published, so nothing was sent: {exc}", "text", EXIT_FAILED)
+        print(f"published pack #{published.pack_id} of {published.period}")
     message = compose(pack, attachments, settings.sender, recipients)
     to = ", ".join(r.addr_spec for r in recipients)
     files = ", ".join(a.described() for a in attachments)

@@ -44,6 +44,7 @@ import plotly.io as pio
 import polars as pl
 
 from finance.domain import literal
+from finance.domain.periods import quarter_label, quarter_start
 from finance.domain.schema import (
     BAND_LABELS,
     COST_CATEGORIES,
@@ -499,6 +500,8 @@ def _rgba(hex_color: str, alpha: float) -> str:
 MarkKind = Literal["unreconciled", "note"]
 MARK_COLOR = BAND_COLORS["unprofitable"]
 """A period whose spend the books do not confirm: outlined in the colour of a warning."""
+HOVER_CHARS = 60
+"""Characters on a line of a mark's hover: a long note wraps instead of running off the chart."""
 MARK_TEXT = {"unreconciled": N_("GL")}
 """The short text over a marked period, by kind (a note is marked by its number)."""
 
@@ -508,14 +511,18 @@ class Mark:
     """Something a time-series chart says about one of its periods (``period``: its label on the axis).
 
     ``kind`` "unreconciled": the period's spend does not reconcile to the general ledger; the period is
-    outlined, marked "GL" over the plot, and named in the subtitle. ``text`` is the hover (plain text, from
-    the data: escaped when drawn); ``label`` the short text drawn over the period (default by kind).
+    outlined, marked "GL" over the plot, and named in the subtitle. ``kind`` "note": a note on the timeline
+    (``finance.store.notes``), a dotted line down the period (a shaded span to ``until``) and its number over it.
+    ``text`` is the hover (plain text, from the data: escaped when drawn); ``label`` the short text drawn over the
+    period (default by kind).
     """
 
     period: str
     kind: MarkKind
     text: str
     label: str = ""
+    until: str = ""
+    """A note over a stretch of periods: the last of them (the span is shaded)."""
 
 
 def unreconciled_marks(result: reconcile.Reconciliation | None, currency: str = DEFAULT_CURRENCY,
@@ -540,6 +547,36 @@ def unreconciled_marks(result: reconcile.Reconciliation | None, currency: str = 
     return tuple(marks)
 
 
+def period_of(day: date, grain: str = "quarter", fiscal_year_start: int = 1) -> str:
+    """The label of the period ``day`` falls in at ``grain``: ``2025-Q4`` (``FY2026-Q1`` for a fiscal year starting in
+    another month than January) or ``2025-11``, as the metric rows label it."""
+    if grain == "month":
+        return f"{day:%Y-%m}"
+    return quarter_label(quarter_start(day, fiscal_year_start), fiscal_year_start)
+
+
+def note_marks(notes: pl.DataFrame, grain: str = "quarter", fiscal_year_start: int = 1) -> tuple[Mark, ...]:
+    """A mark for each note on the timeline (``finance.store.notes.listed``): at the period its day falls in, to the
+    one its last day falls in, numbered, its hover saying when, what, about which channel or segment, and who."""
+    marks = []
+    for note in notes.iter_rows(named=True):
+        when = formats.day(note["day"]) + (f" - {formats.day(note['end_day'])}" if note["end_day"] else "")
+        about = note["channel"] or note["segment"]
+        text = _("Note {number}, {when}: {text}").format(number=note["note_id"], when=when, text=note["text"])
+        if about:
+            text += f" ({about})"
+        if note["author"]:
+            text += " - " + note["author"]
+        first = period_of(note["day"], grain, fiscal_year_start)
+        last = period_of(note["end_day"], grain, fiscal_year_start) if note["end_day"] else first
+        marks.append(Mark(first, "note", text, label=f"#{note['note_id']}", until=last if last != first else ""))
+    return tuple(marks)
+
+
+NOTE_COLOR = MUTED
+"""A note's line, span and number: it says what happened, not how the figures are."""
+
+
 def _marked(fig: go.Figure, axis: Sequence[str], marks: Sequence[Mark]) -> None:
     """Draw ``marks`` on ``fig``'s period axis (those of periods on it): each unreconciled period outlined over
     the whole plot, one label per period over the plot with every mark's text in its hover, and a sentence
@@ -553,13 +590,26 @@ def _marked(fig: go.Figure, axis: Sequence[str], marks: Sequence[Mark]) -> None:
         fig.add_shape(type="rect", xref="x", yref="paper", x0=where[period] - 0.5, x1=where[period] + 0.5, y0=0,
                       y1=1, fillcolor=_rgba(MARK_COLOR, 0.07), line={"color": MARK_COLOR, "width": 1, "dash": "dot"},
                       layer="below")
+    for mark in shown:
+        if mark.kind != "note":
+            continue
+        start = where[mark.period]
+        end = where.get(mark.until, start)
+        line = {"color": NOTE_COLOR, "width": 1, "dash": "dot"}
+        if end > start:
+            fig.add_shape(type="rect", xref="x", yref="paper", x0=start - 0.5, x1=end + 0.5, y0=0, y1=1,
+                          fillcolor=_rgba(NOTE_COLOR, 0.08), line={"width": 0}, layer="below")
+        else:
+            fig.add_shape(type="line", xref="x", yref="paper", x0=start, x1=start, y0=0, y1=1, line=line,
+                          layer="below")
     for period in sorted({m.period for m in shown}, key=where.__getitem__):
         here = [m for m in shown if m.period == period]
         label = " · ".join(dict.fromkeys(m.label or _(MARK_TEXT.get(m.kind, "")) for m in here))
+        color = MARK_COLOR if any(m.kind == "unreconciled" for m in here) else NOTE_COLOR
         fig.add_annotation(x=period, xref="x", y=1, yref="paper", yanchor="bottom", showarrow=False,
-                           text=literal.chart(label), font={"size": 11, "color": MARK_COLOR},
-                           hovertext="<br>".join(literal.chart(m.text) for m in here),
-                           hoverlabel={"bgcolor": "white", "bordercolor": MARK_COLOR})
+                           text=literal.chart(label), font={"size": 11, "color": color},
+                           hovertext="<br>".join(wrap(literal.chart(m.text), HOVER_CHARS) for m in here),
+                           hoverlabel={"bgcolor": "white", "bordercolor": color})
     if off:
         named = ", ".join(off) if len(off) <= 3 else _("{count} periods").format(count=len(off))
         sentence = _("Marked GL: {periods}, not reconciled to the ledger.").format(periods=named)

@@ -18,7 +18,7 @@ import json
 import tempfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -27,6 +27,7 @@ import polars as pl
 
 from finance.domain.assumptions import Assumptions
 from finance.domain.money import money_text
+from finance.domain.periods import add_quarters
 from finance.ltv import backtest
 from finance.ltv.base import Method
 from finance.metrics import measures
@@ -79,7 +80,7 @@ def figures(quarterly: pl.DataFrame, by_channel: pl.DataFrame, period: str) -> d
     quarters = {}
     for row in quarterly.sort("period").iter_rows(named=True):
         start = row["period"]
-        end = (pl.select(pl.lit(start).dt.offset_by("3mo").dt.offset_by("-1d")).item())
+        end = add_quarters(start, 1) - timedelta(days=1)
         quarters[row["period_label"]] = {"start": start.isoformat(), "end": end.isoformat(),
                                          **{m: written(m, row.get(m)) for m in FIGURES}}
     channels = {str(row["channel"]): {m: written(m, row.get(m)) for m in CHANNEL_FIGURES}
@@ -96,22 +97,35 @@ def _imports(frame: pl.DataFrame) -> list[dict[str, Any]]:
              "imported_by": r["imported_by"]} for r in active.iter_rows(named=True)]
 
 
+def state(path: Path | str) -> tuple[list[dict[str, Any]], dict[str, str]]:
+    """The imports in force and the assumptions (every one, defaults included) as a manifest keeps them: read
+    before a pack is made, so ``store`` can tell when they changed while it was being made."""
+    with Store(path, read_only=True) as store:
+        return _state(store)
+
+
 def _state(store: Store) -> tuple[list[dict[str, Any]], dict[str, str]]:
-    """The imports in force and the assumptions (every one, defaults included) as a manifest keeps them."""
     return _imports(store.imports()), resolve(store.assumptions()).assumptions.to_settings()
 
 
 def publish(path: Path | str, *, period: str | None = None, scenario: str | None = None, method: Method = "auto",
             user: str | None = None) -> packs.Pack:
     """Make the pack of ``period`` (as ``report.gather`` chooses it), render both files, and store them with
-    their manifest. ``StoreError`` when the data or assumptions changed while the pack was being made (it is
-    not published: publish again), and whatever ``gather`` and the renderers raise (nothing is stored)."""
-    with Store(path, read_only=True) as store:
-        before = _state(store)
+    their manifest (``store``). Whatever ``gather`` and the renderers raise, nothing is stored."""
+    before = state(path)
     pack = report.gather(path, period=period, scenario=scenario, method=method, prepared_by=user)
-    pdf, xlsx = report.to_pdf(pack), report.to_xlsx(pack)
-    with Store(path, user=user) as store:
-        imports, assumptions = _state(store)
+    return store(path, pack, report.to_pdf(pack), report.to_xlsx(pack), before, method=method, scenario=scenario,
+                 user=user)
+
+
+def store(path: Path | str, pack: report.BoardPack, pdf: bytes, xlsx: bytes,
+          before: tuple[list[dict[str, Any]], dict[str, str]], *, method: Method = "auto", scenario: str | None = None,
+          user: str | None = None) -> packs.Pack:
+    """Store ``pack``'s rendered files as published, with its manifest. ``before``: the ``state`` read before the
+    pack was made; ``StoreError`` when the data or assumptions changed since (it is not published: publish
+    again)."""
+    with Store(path, user=user) as opened:
+        imports, assumptions = _state(opened)
         if (imports, assumptions) != before:
             raise StoreError("the data or the assumptions changed while the pack was being made, so it was not "
                              "published: publish it again")
@@ -125,7 +139,7 @@ def publish(path: Path | str, *, period: str | None = None, scenario: str | None
             "files": {"pdf": {"bytes": len(pdf), "sha256": packs.sha256(pdf)},
                       "xlsx": {"bytes": len(xlsx), "sha256": packs.sha256(xlsx)}},
         }
-        return packs.publish(store, pack.period, manifest, pdf, xlsx, user)
+        return packs.publish(opened, pack.period, manifest, pdf, xlsx, user)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -32,6 +32,7 @@ import plotly.graph_objects as go
 import polars as pl
 
 from finance.domain.assumptions import LABELS, Assumptions
+from finance.domain.periods import add_quarters
 from finance.domain.schema import BAND_LABELS, CATEGORIES, KINDS, MARKETING_CATEGORIES
 from finance.ltv import backtest
 from finance.ltv.base import METHODS, Method
@@ -45,6 +46,7 @@ from finance.planning.curves import CURVE_NAMES, PlanError
 from finance.planning.session import WORKING, PackPlan
 from finance.present import charts, exports, formats, methodology_doc, pdf, phrases, summary
 from finance.present.i18n import N_, _, language
+from finance.store import notes
 from finance.store.database import DEMO_SETTING, PROJECT_DIR, Store
 from finance.store.dataset import Dataset
 
@@ -126,6 +128,9 @@ class BoardPack:
     """The spend reconciled to the general ledger by quarter, up to ``period`` (None: no ledger imported)."""
     spend_basis: str = "cash"
     """The basis the spend is on (``finance.store.dataset.SPEND_BASES``)."""
+    notes: pl.DataFrame | None = None
+    """The notes on the timeline up to the end of ``period`` (``finance.store.notes.listed``): marked on the charts
+    and listed under the trend."""
 
     @property
     def symbol(self) -> str:
@@ -190,7 +195,7 @@ def gather(store: Store | Path | str, *, period: str | None = None, scenario: st
                              "or import your exports first")
         with Store(path, read_only=True) as opened:
             source = _read(opened, scenario)
-    data, stored, currency, company, saved, check, imports, reconciliation = source
+    data, stored, currency, company, saved, check, imports, reconciliation, noted = source
     assumptions = resolve(stored).assumptions
     pooled, quarters, chosen, start, quarterly, by_channel = metric_frames(data, assumptions, method, check, period)
     by_segment = compute(data, metric_params(assumptions, by="segment", method=method), check).rows.filter(
@@ -203,7 +208,9 @@ def gather(store: Store | Path | str, *, period: str | None = None, scenario: st
     edges = assumptions.band_edges
     this_quarter = quarterly.filter(pl.col("period_label") == chosen)
     reconciled = _up_to(reconciliation, start)
-    marks = charts.unreconciled_marks(reconciled, currency)
+    noted = noted.filter(pl.col("day") < add_quarters(start, 1))
+    marks = charts.unreconciled_marks(reconciled, currency) + charts.note_marks(
+        noted, "quarter", assumptions.fiscal_year_start)
     figures = {
         "trend": charts.ltv_cac_trend(quarterly, edges=edges, currency=currency, marks=marks),
         "waterfall": charts.cac_waterfall(this_quarter, currency=currency),
@@ -232,7 +239,7 @@ def gather(store: Store | Path | str, *, period: str | None = None, scenario: st
                                      summary.basis_sentence(pooled, currency)),
         figures=figures, methodology=_methodology(), mix=mix,
         data_version=_data_version(imports, pooled.as_of, prepared, prepared_by),
-        reconciliation=reconciled, spend_basis=pooled.params.spend_basis or "cash",
+        reconciliation=reconciled, spend_basis=pooled.params.spend_basis or "cash", notes=noted,
     )
 
 
@@ -256,7 +263,7 @@ def _up_to(result: Reconciliation | None, start: date) -> Reconciliation | None:
 
 
 _Source = tuple[Dataset, dict[str, str], str, str | None, sc.Scenario | None, backtest.ModelCheck | None,
-                pl.DataFrame, Reconciliation | None]
+                pl.DataFrame, Reconciliation | None, pl.DataFrame]
 
 
 def _read(store: Store, scenario: str | None) -> _Source:
@@ -265,7 +272,7 @@ def _read(store: Store, scenario: str | None) -> _Source:
     data, stored, imports = store.dataset(), store.assumptions(), store.imports()
     check = backtest.stored_or_run(store.path, imports, data, resolve(stored).params.ltv)
     return (data, stored, store.currency, store.setting(DEMO_SETTING), _saved_request(store, scenario), check,
-            imports, reconcile.from_store(store, "quarter"))
+            imports, reconcile.from_store(store, "quarter"), notes.listed(store))
 
 
 def _data_version(imports: pl.DataFrame, as_of: date, prepared_on: date, prepared_by: str | None) -> str:
@@ -710,6 +717,17 @@ def _key_figures(pack: BoardPack, sheets: Mapping[str, pl.DataFrame]) -> pdf.Sec
         table])
 
 
+def _notes_table(pack: BoardPack) -> list[pdf.Block]:
+    """The notes on the timeline, numbered as the charts mark them (none: nothing)."""
+    if pack.notes is None or pack.notes.is_empty():
+        return []
+    rows = [(f"#{n['note_id']}", formats.day(n["day"]) + (f" - {formats.day(n['end_day'])}" if n["end_day"] else ""),
+             n["text"], n["channel"] or n["segment"] or _("All"), n["author"] or "")
+            for n in pack.notes.iter_rows(named=True)]
+    frame = pl.DataFrame(rows, schema=[_("Note"), _("When"), _("What happened"), _("About"), _("By")], orient="row")
+    return [pdf.Table(_("Notes on the timeline (numbered on the charts)"), frame)]
+
+
 def _cac(pack: BoardPack, sheets: Mapping[str, pl.DataFrame]) -> pdf.Section:
     labels = sheets["CAC by category"].get_column("label").to_list()
     categories = sheets["CAC by category"].with_columns(pl.col("label").replace({label: _(label) for label in labels}))
@@ -881,7 +899,7 @@ def _assumptions(pack: BoardPack) -> pdf.Section:
     frame = pl.DataFrame([(label, _fmt(pack, value, kind) if kind != "text" else str(value))
                           for label, value, kind in pack.assumptions],
                          schema=[_("Assumption"), _("Value")], orient="row")
-    blocks: list[pdf.Block] = [pdf.Table(_("Assumptions behind every figure"), frame)]
+    blocks: list[pdf.Block] = [pdf.Table(_("Assumptions behind every figure"), frame), *_notes_table(pack)]
     if pack.reconciliation is None:
         blocks.append(pdf.Paragraph(_("The spend is not reconciled to the general ledger: no ledger is imported.")))
     return pdf.Section(_(SECTIONS[7]), blocks)
