@@ -13,6 +13,7 @@ from finance.domain import literal
 from finance.domain.fx import OFFERED_CURRENCIES
 from finance.present import formats, settings_text
 from finance.present.i18n import _, ngettext
+from finance.store import targets
 from finance.store.database import StoreError
 
 ctx = sidebar.context()
@@ -40,6 +41,10 @@ def edit_form() -> None:
         target = st.number_input(_("Target LTV:CAC"), 0.1, 100.0, float(current.target_ratio), step=0.5,
                                  help=_("The ratio marketing is held to: every row gives the chance of falling "
                                         "below it."))
+        payback = st.number_input(_("Target CAC payback (months, 0 for none)"), 0, 120,
+                                  current.target_payback_months,
+                                  help=_("A period whose CAC payback is longer missed it: the tile and the pack "
+                                         "say so."))
         tolerance = st.columns(2)
         share = tolerance[0].number_input(
             _("Reconciliation tolerance (% of the ledger)"), 0.0, 99.0, float(current.reconcile_share) * 100,
@@ -62,6 +67,7 @@ def edit_form() -> None:
             horizon_months=int(horizon),
             band_edges=tuple(float(v) for v in edges.replace(";", ",").split(",") if v.strip()),
             lag_quarters=int(lag), fiscal_year_start=int(fiscal), allocation=allocation, target_ratio=float(target),
+            target_payback_months=int(payback),
             reconcile_share=Decimal(str(round(share, 4))) / 100, reconcile_amount=Decimal(str(round(amount, 2))),
         )
     except ValueError as exc:
@@ -101,8 +107,34 @@ def currency_form() -> None:
     st.rerun()
 
 
+def cac_targets_form() -> None:
+    """Each channel's fully loaded CAC target: set one, or clear it (an editor's change, in the change log)."""
+    if not ctx.channels:
+        return
+    with st.form("assumptions.cac_target"):
+        left, right = st.columns(2)
+        channel = left.selectbox(_("Channel"), ctx.channels, key="assumptions.cac_target.channel")
+        amount = right.number_input(_("Fully loaded CAC target ({currency}, 0 to clear)").format(
+            currency=ctx.currency), 0.0, 1e9, 0.0, step=50.0, format="%.2f", key="assumptions.cac_target.amount")
+        saved = st.form_submit_button(_("Save the CAC target"))
+    if not saved or channel is None:
+        return
+    try:
+        with loaders.writable_store(ctx.path, "changing the assumptions") as store:
+            if amount > 0:
+                targets.set_targets(store, {channel: targets.amount_of(f"{amount:.2f}", channel)})
+            else:
+                targets.clear(store, channel)
+    except StoreError as exc:
+        loaders.show_store_error(exc)
+        return
+    st.session_state["assumptions.flash"] = _("Saved. Every page now uses these assumptions.")
+    st.rerun()
+
+
 if auth.can_edit():
     edit_form()
+    cac_targets_form()
     currency_form()
 else:
     st.info(_("You can read the assumptions; changing them needs the editor role."), icon=":material/visibility:")
@@ -112,6 +144,12 @@ st.subheader(_("In force"))
 in_force = settings_text.assumption_texts(current)
 st.table({_("Assumption"): [literal.markdown(label) for label, _value in in_force],  # cells are Markdown
           _("Value"): [literal.markdown(value) for _label, value in in_force]})
+
+goals = ctx.targets()
+if goals.cac:
+    st.markdown(_("**Fully loaded CAC targets by channel**"))
+    st.table({_("Channel"): [literal.markdown(goals.names[k]) for k in sorted(goals.cac)],
+              _("Target"): [formats.money(goals.cac[k], ctx.currency) for k in sorted(goals.cac)]})
 
 st.subheader(_("Changes"))
 with loaders.read_store(ctx.path) as reader:

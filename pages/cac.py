@@ -26,7 +26,8 @@ st.plotly_chart(ctx.chart(charts.cac_waterfall, source="costed", include_sales=c
 st.plotly_chart(ctx.chart(charts.spend_by_category, include_sales=ctx.view.include_sales), key="cac.categories")
 left, right = st.columns(2)
 with left:
-    st.plotly_chart(ctx.chart(charts.cac_by_dimension, by="channel", dimension="channel"), key="cac.channel")
+    st.plotly_chart(ctx.chart(charts.cac_by_dimension, by="channel", dimension="channel", targets=ctx.cac_targets()),
+                    key="cac.channel")
 with right:
     st.plotly_chart(ctx.chart(charts.cac_by_dimension, by="segment", dimension="segment"), key="cac.segment")
 columns = ["period_label", "spend", "new_customers", "cac_media", "cac", "cac_sm"]

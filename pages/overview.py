@@ -78,6 +78,7 @@ tiles[3].metric(_("S&M CAC payback") if sales else _("CAC payback"),
 tiles[4].metric(_("Marketing spend"), formats.money_compact(latest["spend"], ctx.currency), delta("spend"),
                 help=_("Exactly {amount}: every category but sales").format(amount=money(latest["spend"])))
 tiles[5].metric(_("New customers"), formats.count(latest["new_customers"]), delta("new_customers"))
+widgets.targets_note(ctx, latest["period_label"])
 
 # The mix behind the headline: a pooled LTV:CAC is customer-weighted, so one segment can carry it.
 segments = ctx.rows("segment").filter(pl.col("period_label") == latest["period_label"])
@@ -110,8 +111,8 @@ if len(mix.parts) > 1:
                          orient="row")
     widgets.table(parts, "overview.mix", ctx.currency, units={"share": "fraction"},
                   ltv_cac=_("LTV:S&M CAC") if sales else _("LTV:CAC"), share=_("Share of new customers"))
-st.plotly_chart(ctx.chart(charts.ltv_cac_trend, edges=ctx.assumptions.band_edges, cac_column=cac_key),
-                key="overview.trend")
+st.plotly_chart(ctx.chart(charts.ltv_cac_trend, edges=ctx.assumptions.band_edges, cac_column=cac_key,
+                          target=ctx.assumptions.target_ratio), key="overview.trend")
 widgets.notes_panel(ctx)
 st.plotly_chart(ctx.chart(charts.channel_efficiency, by="channel", period=latest["period_label"], dimension="channel",
                           edges=ctx.assumptions.band_edges, cac_column=cac_key), key="overview.channels")

@@ -17,6 +17,7 @@ import polars as pl
 
 from finance.app.loaders import (
     ProgressNote,
+    load_cac_targets,
     load_cohort_matrix,
     load_currency,
     load_metrics,
@@ -27,6 +28,7 @@ from finance.app.views import ViewState
 from finance.domain.assumptions import Assumptions
 from finance.ltv.base import LTVResult
 from finance.metrics.table import MetricsResult, on_cac_basis, rollup
+from finance.metrics.targets import Targets
 from finance.present.charts import Mark, note_marks, unreconciled_marks
 
 ChartSource = Literal["rows", "costed", "cohorts"]
@@ -130,6 +132,16 @@ class Context:
             return ()
         selected = self.view.period_range(self.periods)
         return tuple(p for p in result.failing if selected is None or selected[0] <= p <= selected[1])
+
+    def targets(self) -> Targets:
+        """The targets in force: LTV:CAC and CAC payback (the assumptions) and each channel's CAC."""
+        return Targets.of(self.assumptions.target_ratio, self.assumptions.target_payback_months,
+                          load_cac_targets(self.path, self.version))
+
+    def cac_targets(self) -> tuple[tuple[str, float], ...]:
+        """Each channel's CAC target as a chart takes it: (channel, amount)."""
+        found = self.targets()
+        return tuple((found.names[key], float(amount)) for key, amount in sorted(found.cac.items()))
 
     def marks(self) -> tuple[Mark, ...]:
         """What the view's time-series charts mark: its periods whose spend does not reconcile to the ledger, and

@@ -34,7 +34,7 @@ from finance.planning.plans import PlanLine, PlanningBasis, Projection, optimise
 from finance.planning.session import PackPlan
 from finance.present import formats
 from finance.present.i18n import DEFAULT_LANGUAGE, _, ngettext
-from finance.store import notes, packs
+from finance.store import notes, packs, targets
 from finance.store.database import DEMO_SETTING, ENV_DB, Store, StoreBusy, StoreError
 from finance.store.dataset import Dataset, default_as_of
 
@@ -381,6 +381,13 @@ def load_notes(path: str, version: tuple[int, ...]) -> pl.DataFrame:
     """The notes on the timeline (``finance.store.notes.listed``), once per data version."""
     with Store(path, read_only=True, busy_timeout=READ_WAIT) as store:
         return notes.listed(store)
+
+
+@st.cache_resource(max_entries=8, ttl=3600)
+def load_cac_targets(path: str, version: tuple[int, ...]) -> pl.DataFrame:
+    """Each channel's CAC target (``finance.store.targets.listed``), once per data version."""
+    with Store(path, read_only=True, busy_timeout=READ_WAIT) as store:
+        return targets.listed(store)
 
 
 @st.cache_resource(max_entries=8, ttl=3600)

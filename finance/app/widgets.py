@@ -60,6 +60,19 @@ def basis_note(ctx: Context) -> None:
         st.caption(literal.markdown(summary.basis_sentence(ctx.metrics(), ctx.currency)))
 
 
+def targets_note(ctx: Context, period: str) -> None:
+    """Under the tiles: the period's figures against every target in force (a warning when one was missed)."""
+    rows = ctx.rows().filter(pl.col("period_label") == period)
+    if rows.is_empty():
+        return
+    text, missed = summary.targets_sentence(period, rows.row(0, named=True), ctx.rows("channel"), ctx.targets(),
+                                            ctx.currency)
+    if missed:
+        st.warning(literal.markdown(text), icon=":material/flag:")
+    else:
+        st.caption(literal.markdown(text))
+
+
 def pack_note(ctx: Context) -> None:
     """On the Overview, when the latest published pack's figures read otherwise now: how many moved, the headline
     first, so a CFO knows the board saw other numbers (the Board packs page says which and why)."""

@@ -26,6 +26,8 @@ from finance.cli.notes import cmd_notes
 from finance.cli.packs import add_parsers as add_pack_parsers
 from finance.cli.packs import cmd_packs
 from finance.cli.planning import cmd_plan, cmd_report, cmd_scenarios
+from finance.cli.targets import add_parsers as add_target_parsers
+from finance.cli.targets import cmd_targets
 from finance.domain.fx import ISO_CURRENCIES
 from finance.domain.schema import KINDS
 from finance.ingest.encodings import ENCODINGS, encoding_name
@@ -230,6 +232,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_ledger_parsers(sub)
     add_pack_parsers(sub)
     add_note_parsers(sub)
+    add_target_parsers(sub)
     add_deliver_parser(sub)
 
     demo = sub.add_parser("demo", help="build the demo company's database from sample_data/")
@@ -258,7 +261,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "assumptions": cmd_assumptions, "demo": cmd_demo, "backtest": cmd_backtest, "report": cmd_report,
                 "plan": cmd_plan, "scenarios": cmd_scenarios, "backups": cmd_backups, "backup": cmd_backup,
                 "restore": cmd_restore, "gl": cmd_gl, "reconcile": cmd_reconcile, "packs": cmd_packs,
-                "notes": cmd_notes, "deliver": cmd_deliver}
+                "notes": cmd_notes, "targets": cmd_targets, "deliver": cmd_deliver}
     fmt = getattr(args, "format", "text")
     streams = sys.stdout, sys.stderr
     # JSON escapes control characters itself, and a CSV file keeps the data as imported (its

@@ -26,6 +26,7 @@ LABELS: dict[str, str] = {
     "fiscal_year_start": "Fiscal year starts in month",
     "allocation": "Shared costs allocated to channels by",
     "target_ratio": "Target LTV:CAC",
+    "target_payback_months": "Target CAC payback (months)",
     "reconcile_share": "Reconciliation tolerance (share of the ledger)",
     "reconcile_amount": "Reconciliation tolerance (amount, reporting currency)",
 }
@@ -40,6 +41,7 @@ EXPECTED: dict[str, str] = {
     "fiscal_year_start": "a month number from 1 to 12",
     "allocation": "spend or customers",
     "target_ratio": "a number above 0 and at most 100, e.g. 3",
+    "target_payback_months": "a whole number of months from 0 (no target) to 120, e.g. 12",
     "reconcile_share": "a fraction from 0 to below 1, e.g. 0.005",
     "reconcile_amount": "an amount of 0 or more in the reporting currency, e.g. 100",
 }
@@ -59,6 +61,8 @@ class Assumptions:
     allocation: str = "spend"
     target_ratio: float = 3.0
     """The LTV:CAC marketing is held to; every row gives the probability of falling below it."""
+    target_payback_months: int = 0
+    """The CAC payback marketing is held to, in months (0: none); a period whose payback is longer missed it."""
     reconcile_share: Decimal = Decimal("0.005")
     reconcile_amount: Decimal = Decimal("100")
     """A period and category reconcile to the general ledger when the imported spend is within the larger of
@@ -76,6 +80,8 @@ class Assumptions:
             raise ValueError("shared costs are allocated by 'spend' or 'customers'")
         if not 0 < self.target_ratio <= 100:
             raise ValueError("the target LTV:CAC must be above 0 and at most 100")
+        if not 0 <= self.target_payback_months <= 120:
+            raise ValueError("the target CAC payback must be 0 (none) to 120 months")
         if not 0 <= self.reconcile_share < 1:
             raise ValueError("the reconciliation tolerance's share must be at least 0 and below 1")
         if not 0 <= self.reconcile_amount < Decimal("1e12"):
@@ -169,7 +175,7 @@ def _parse(name: str, text: str) -> Any:
         return value
     if name in ("annual_discount_rate", "target_ratio"):
         return float(text)
-    if name in ("horizon_months", "lag_quarters", "fiscal_year_start"):
+    if name in ("horizon_months", "lag_quarters", "fiscal_year_start", "target_payback_months"):
         return int(text)
     if name == "band_edges":
         return tuple(float(v) for v in text.replace(";", ",").split(","))

@@ -26,6 +26,7 @@ Figures carry aggregates only (per period, channel, segment or cohort), never cu
 from __future__ import annotations
 
 import functools
+import html
 import math
 import re
 import unicodedata
@@ -53,6 +54,7 @@ from finance.domain.schema import (
     MARKETING_CATEGORIES,
     MEDIA_CATEGORY,
     band_of,
+    channel_name_key,
     check_band_edges,
 )
 from finance.metrics import measures, reconcile
@@ -685,7 +687,8 @@ def _wide_range(values: list[float], top_edge: float) -> bool:
 @_fitted
 def ltv_cac_trend(rows: pl.DataFrame, edges: Sequence[float] = DEFAULT_BAND_EDGES,
                   dimension: str | None = None, cac_column: str = "cac",
-                  currency: str = DEFAULT_CURRENCY, marks: Sequence[Mark] = ()) -> go.Figure:
+                  currency: str = DEFAULT_CURRENCY, marks: Sequence[Mark] = (), target: float | None = None
+                  ) -> go.Figure:
     """LTV:CAC per period with its interval and the health bands.
 
     ``ltv_cac`` = LTV / fully loaded CAC (``cac_column="cac_sm"``: rows whose ratios are on
@@ -757,6 +760,12 @@ def ltv_cac_trend(rows: pl.DataFrame, edges: Sequence[float] = DEFAULT_BAND_EDGE
     _band_rectangles(fig, band_edges, y_low, y_high, log)
     fig.update_yaxes(title_text=_("LTV:CAC (log scale)") if log else _("LTV:CAC"), showgrid=False)
     title, subtitle = _trend_title(rows, dim, band_edges, has_interval, _cac_words(cac_column))
+    if target is not None:
+        fig.add_hline(y=target, line={"color": INK, "dash": "dash", "width": 1.5}, layer="above", name=_("Target"))
+        fig.add_annotation(text=_("target {ratio}").format(ratio=formats.threshold(target)), x=1.0,
+                           xref="x domain", xanchor="right", y=math.log10(target) if log else target, yref="y",
+                           yanchor="bottom", showarrow=False, font={"color": INK, "size": 11})
+        subtitle += " " + _("Dashed: the target, {ratio}.").format(ratio=formats.threshold(target))
     fig.update_layout(title={"text": title, "subtitle": {"text": subtitle}})
     _marked(fig, axis, marks)
     return fig
@@ -1236,7 +1245,7 @@ def spend_by_category(rows: pl.DataFrame, include_sales: bool = False, currency:
 
 @_fitted
 def cac_by_dimension(rows: pl.DataFrame, dimension: str = "channel", currency: str = DEFAULT_CURRENCY,
-                     marks: Sequence[Mark] = ()) -> go.Figure:
+                     marks: Sequence[Mark] = (), targets: Sequence[tuple[str, float]] = ()) -> go.Figure:
     """Fully loaded CAC per period, one line per channel or segment (one line without one).
 
     ``cac`` = fully loaded spend / new customers of that period and value; a period
@@ -1266,6 +1275,15 @@ def cac_by_dimension(rows: pl.DataFrame, dimension: str = "channel", currency: s
                                                                             customers="%{customdata[1]}")
                            + ")<extra></extra>"),
         ))
+    goals = {channel_name_key(name): amount for name, amount in targets}
+    for index, (name, _series_rows) in enumerate(_series(rows, dim)):
+        goal = goals.get(channel_name_key(html.unescape(name))) if dim == "channel" and name else None
+        if goal is None:
+            continue
+        fig.add_trace(go.Scatter(
+            x=axis, y=[goal] * len(axis), mode="lines", name=_("{name} target").format(name=name),
+            line={"color": _color(index), "width": 1.5, "dash": "dash"}, showlegend=True,
+            hovertemplate="%{fullData.name}: " + formats.money(goal, currency) + "<extra></extra>"))
     latest = _latest_known(rows, "cac").sort("cac")
     period = latest.get_column("period_label")[0]
     if dim and latest.height > 1:

@@ -41,12 +41,13 @@ from finance.metrics.mix import Mix, headline_mix
 from finance.metrics.params import metric_params, resolve
 from finance.metrics.reconcile import Reconciliation
 from finance.metrics.table import MetricsResult, compute
+from finance.metrics.targets import Targets, misses
 from finance.planning import plans as sc
 from finance.planning.curves import CURVE_NAMES, PlanError
 from finance.planning.session import WORKING, PackPlan
 from finance.present import charts, exports, formats, methodology_doc, pdf, phrases, summary
 from finance.present.i18n import N_, _, language
-from finance.store import notes
+from finance.store import notes, targets
 from finance.store.database import DEMO_SETTING, PROJECT_DIR, Store
 from finance.store.dataset import Dataset
 
@@ -130,7 +131,11 @@ class BoardPack:
     """The basis the spend is on (``finance.store.dataset.SPEND_BASES``)."""
     notes: pl.DataFrame | None = None
     """The notes on the timeline up to the end of ``period`` (``finance.store.notes.listed``): marked on the charts
-    and listed under the trend."""
+    and listed with the assumptions."""
+    targets: Targets | None = None
+    """The targets in force (LTV:CAC, CAC payback, each channel's CAC)."""
+    missed: pl.DataFrame | None = None
+    """Each quarter up to ``period`` (and channel) that missed a target (``finance.metrics.targets.misses``)."""
 
     @property
     def symbol(self) -> str:
@@ -195,7 +200,7 @@ def gather(store: Store | Path | str, *, period: str | None = None, scenario: st
                              "or import your exports first")
         with Store(path, read_only=True) as opened:
             source = _read(opened, scenario)
-    data, stored, currency, company, saved, check, imports, reconciliation, noted = source
+    data, stored, currency, company, saved, check, imports, reconciliation, noted, cac_targets = source
     assumptions = resolve(stored).assumptions
     pooled, quarters, chosen, start, quarterly, by_channel = metric_frames(data, assumptions, method, check, period)
     by_segment = compute(data, metric_params(assumptions, by="segment", method=method), check).rows.filter(
@@ -209,10 +214,12 @@ def gather(store: Store | Path | str, *, period: str | None = None, scenario: st
     this_quarter = quarterly.filter(pl.col("period_label") == chosen)
     reconciled = _up_to(reconciliation, start)
     noted = noted.filter(pl.col("day") < add_quarters(start, 1))
+    goals = Targets.of(assumptions.target_ratio, assumptions.target_payback_months, cac_targets)
     marks = charts.unreconciled_marks(reconciled, currency) + charts.note_marks(
         noted, "quarter", assumptions.fiscal_year_start)
     figures = {
-        "trend": charts.ltv_cac_trend(quarterly, edges=edges, currency=currency, marks=marks),
+        "trend": charts.ltv_cac_trend(quarterly, edges=edges, currency=currency, marks=marks,
+                                      target=assumptions.target_ratio),
         "waterfall": charts.cac_waterfall(this_quarter, currency=currency),
         "categories": charts.spend_by_category(quarterly, currency=currency, marks=marks),
         "cpl_cpa": charts.cpl_cpa_history(by_channel, dimension="channel", volume="leads", currency=currency,
@@ -240,6 +247,7 @@ def gather(store: Store | Path | str, *, period: str | None = None, scenario: st
         figures=figures, methodology=_methodology(), mix=mix,
         data_version=_data_version(imports, pooled.as_of, prepared, prepared_by),
         reconciliation=reconciled, spend_basis=pooled.params.spend_basis or "cash", notes=noted,
+        targets=goals, missed=misses(quarterly, by_channel, goals),
     )
 
 
@@ -263,7 +271,7 @@ def _up_to(result: Reconciliation | None, start: date) -> Reconciliation | None:
 
 
 _Source = tuple[Dataset, dict[str, str], str, str | None, sc.Scenario | None, backtest.ModelCheck | None,
-                pl.DataFrame, Reconciliation | None, pl.DataFrame]
+                pl.DataFrame, Reconciliation | None, pl.DataFrame, pl.DataFrame]
 
 
 def _read(store: Store, scenario: str | None) -> _Source:
@@ -272,7 +280,7 @@ def _read(store: Store, scenario: str | None) -> _Source:
     data, stored, imports = store.dataset(), store.assumptions(), store.imports()
     check = backtest.stored_or_run(store.path, imports, data, resolve(stored).params.ltv)
     return (data, stored, store.currency, store.setting(DEMO_SETTING), _saved_request(store, scenario), check,
-            imports, reconcile.from_store(store, "quarter"), notes.listed(store))
+            imports, reconcile.from_store(store, "quarter"), notes.listed(store), targets.listed(store))
 
 
 def _data_version(imports: pl.DataFrame, as_of: date, prepared_on: date, prepared_by: str | None) -> str:
@@ -417,6 +425,8 @@ def _assumption_rows(settings: Mapping[str, Any], assumptions: Assumptions, curr
         (_("LTV interval (central share of draws)"), settings["interval"], "percent"),
         (_(LABELS["band_edges"]), bands, "text"),
         (_(LABELS["target_ratio"]), settings["target_ratio"], "ratio"),
+        (_(LABELS["target_payback_months"]), assumptions.target_payback_months or _("none"),
+         "int" if assumptions.target_payback_months else "text"),
         (_(LABELS["lag_quarters"]), settings["acquisition_lag_quarters"], "int"),
         (_(LABELS["allocation"]), _(ALLOCATION_WORDS.get(settings["shared_cost_allocation"],
                                                          settings["shared_cost_allocation"])), "text"),
@@ -717,6 +727,26 @@ def _key_figures(pack: BoardPack, sheets: Mapping[str, pl.DataFrame]) -> pdf.Sec
         table])
 
 
+TARGET_WORDS = {"ltv_cac": N_("LTV:CAC at least"), "payback_months": N_("CAC payback at most"),
+                "cac": N_("Fully loaded CAC at most")}
+"""Each kind of target as the pack's table names it."""
+
+
+def _missed_table(pack: BoardPack) -> list[pdf.Block]:
+    """The quarters (and channels) that missed a target, each with its figure and the target; or a line saying
+    none did."""
+    if pack.missed is None or pack.targets is None:
+        return []
+    if pack.missed.is_empty():
+        return [pdf.Paragraph(_("Every quarter up to {period} met the targets.").format(period=pack.period))]
+    kinds = {"ltv_cac": "ratio", "payback_months": "months", "cac": "money"}
+    rows = [(r["period"], r["channel"] or _("All channels"), _(TARGET_WORDS[r["measure"]]),
+             _fmt(pack, r["target"], kinds[r["measure"]]), _fmt(pack, r["value"], kinds[r["measure"]]))
+            for r in pack.missed.iter_rows(named=True)]
+    frame = pl.DataFrame(rows, schema=[_("Quarter"), _("Channel"), _("Target"), _("Set at"), _("Was")], orient="row")
+    return [pdf.Table(_("Quarters that missed the targets"), frame, right=(_("Set at"), _("Was")))]
+
+
 def _notes_table(pack: BoardPack) -> list[pdf.Block]:
     """The notes on the timeline, numbered as the charts mark them (none: nothing)."""
     if pack.notes is None or pack.notes.is_empty():
@@ -899,7 +929,8 @@ def _assumptions(pack: BoardPack) -> pdf.Section:
     frame = pl.DataFrame([(label, _fmt(pack, value, kind) if kind != "text" else str(value))
                           for label, value, kind in pack.assumptions],
                          schema=[_("Assumption"), _("Value")], orient="row")
-    blocks: list[pdf.Block] = [pdf.Table(_("Assumptions behind every figure"), frame), *_notes_table(pack)]
+    blocks: list[pdf.Block] = [pdf.Table(_("Assumptions behind every figure"), frame), *_missed_table(pack),
+                               *_notes_table(pack)]
     if pack.reconciliation is None:
         blocks.append(pdf.Paragraph(_("The spend is not reconciled to the general ledger: no ledger is imported.")))
     return pdf.Section(_(SECTIONS[7]), blocks)

@@ -55,6 +55,8 @@ def assumption_value(name: str, value: Any) -> str:
                 else calendar.month_name[month]
         if name == "target_ratio":
             return formats.threshold(float(value))
+        if name == "target_payback_months":
+            return _("none") if int(value) == 0 else formats.months(int(value))
         if name == "reconcile_share":
             return formats.percent(Decimal(str(value)), places=2)
         if name == "reconcile_amount":

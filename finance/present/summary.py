@@ -11,10 +11,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import polars as pl
+
 from finance.domain.assumptions import RANGE_WIDTH
 from finance.domain.schema import CATEGORIES
 from finance.metrics.mix import Mix
 from finance.metrics.table import MetricsResult
+from finance.metrics.targets import Targets, misses
 from finance.present import formats
 from finance.present.i18n import N_, _, ngettext
 
@@ -219,3 +222,31 @@ def basis_sentence(result: MetricsResult, currency: str) -> str:
                                  "and is in no figure here: {costs}.").format(
         amount=formats.money(outside, currency), first=formats.month(first), last=formats.month(last),
         costs="; ".join(named)))
+
+
+def targets_sentence(period: str, row: Mapping[str, Any], channels: Any, targets: Targets,
+                     currency: str) -> tuple[str, bool]:
+    """The period's figures against every target in force, in words, and whether any was missed: 'Targets in
+    2025-Q4: LTV:CAC 5.02x against 3.00x, met; CAC payback 14 months against 12 months, missed; ...'. Names from
+    the data are as they are: the caller escapes them."""
+    period_rows = channels.filter(pl.col("period_label") == period) if "channel" in channels.columns else channels
+    missed = misses(pl.DataFrame([row]).select("period", "period_label", "ltv_cac", "payback_months"),
+                    period_rows, targets)
+    measures = set(missed.get_column("measure").to_list())
+    parts = [_("LTV:CAC {value} against {target}, {verdict}").format(
+        value=formats.ratio(row.get("ltv_cac")), target=formats.threshold(targets.ltv_cac),
+        verdict=_("missed") if "ltv_cac" in measures else _("met") if row.get("ltv_cac") is not None else _("unknown"))]
+    if targets.payback_months:
+        payback = row.get("payback_months")
+        parts.append(_("CAC payback {value} against {target}, {verdict}").format(
+            value=formats.months(payback) if payback is not None else formats.na(),
+            target=formats.months(targets.payback_months),
+            verdict=_("missed") if "payback_months" in measures else _("met") if payback is not None else _("unknown")))
+    if targets.cac:
+        over = missed.filter(pl.col("measure") == "cac")
+        parts.append(_("every channel's CAC within its target") if over.is_empty() else _(
+            "CAC over target: {channels}").format(channels=", ".join(
+                _("{channel} {value} against {target}").format(
+                    channel=r["channel"], value=formats.money(r["value"], currency),
+                    target=formats.money(r["target"], currency)) for r in over.iter_rows(named=True))))
+    return _("Targets in {period}: {parts}.").format(period=period, parts="; ".join(parts)), not missed.is_empty()

@@ -21,18 +21,19 @@ import polars as pl
 from finance.domain.fx import RATE_SCALE, RATE_SQL
 from finance.domain.schema import DEFAULT_CURRENCY, KINDS, MONEY_SCALE, MONEY_SQL, Kind
 from finance.ingest.prepare import FX_COLUMNS, STORAGE_SCHEMAS
-from finance.store import accounts, backup, notes, packs, summaries
+from finance.store import accounts, backup, notes, packs, summaries, targets
 from finance.store.connection import Connection, connect_file, unreadable
 from finance.store.errors import StoreUnreadable
 
-SCHEMA_VERSION = 10
+SCHEMA_VERSION = 11
 """1: imports, settings and the four data tables; 2: saved budget scenarios; 3: who undid an import
 and the ``changes`` log; 4: the customers' ``billing_interval``; 5: exchange rates (``fx_rates``) and each
 converted spend and revenue row's amounts as written, currency and rate (``FX_COLUMNS``); 6: the summaries
 of the ledger every figure reads (``finance.store.summaries``), made from the rows already there; 7: the general
 ledger's rows (``gl_rows``) and its accounts' cost categories (``finance.store.accounts``); 8: a spend row's
 service period (``service_start``, ``service_end``: the months an accrual-basis view amortises it over); 9: the
-published board packs (``finance.store.packs``); 10: notes on the timeline (``finance.store.notes``)."""
+published board packs (``finance.store.packs``); 10: notes on the timeline (``finance.store.notes``); 11:
+each channel's CAC target (``finance.store.targets``)."""
 _ADDED_COLUMNS: dict[Kind, tuple[str, ...]] = {
     **FX_COLUMNS, "customers": ("billing_interval",),  # type: ignore[dict-item]
     "spend": (*FX_COLUMNS["spend"], "service_start", "service_end")}
@@ -115,7 +116,7 @@ def _ddl() -> list[str]:
             statements.append(f"ALTER TABLE {kind}_rows ADD COLUMN IF NOT EXISTS {name} "
                               f"{_sql_type(STORAGE_SCHEMAS[kind][name])}")
         statements.append(_view_ddl(kind, tuple(STORAGE_SCHEMAS[kind])))
-    return [*statements, *summaries.ddl(), accounts.DDL, *packs.DDL, *notes.DDL]
+    return [*statements, *summaries.ddl(), accounts.DDL, *packs.DDL, *notes.DDL, targets.DDL]
 
 
 def _view_ddl(kind: str, names: tuple[str, ...]) -> str:
