@@ -157,7 +157,7 @@ class Context:
         return gl + note_marks(notes, self.view.grain, self.assumptions.fiscal_year_start)
 
 
-@functools.cache
+@functools.lru_cache(maxsize=64)  # one entry per chart builder
 def _takes_marks(builder: Callable[..., go.Figure]) -> bool:
     return "marks" in inspect.signature(builder).parameters
 

@@ -192,6 +192,7 @@ COLUMN_WORDS = {
     "opportunities": N_("Opportunities"), "customer_id": N_("Customer ID"), "acquired_on": N_("Acquired on"),
     "segment": N_("Segment"), "billing_interval": N_("Billing interval"), "date": N_("Date"),
     "revenue": N_("Revenue"), "gross_margin": N_("Gross margin"), "cost": N_("Cost"), "account": N_("Account"),
+    "service_start": N_("Service start"), "service_end": N_("Service end"),
 }
 """Each contract column's name as the page shows it (its :func:`header_text`, to translate)."""
 
