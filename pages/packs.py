@@ -21,12 +21,18 @@ st.caption(_("A published pack is kept as it was published: its PDF and XLSX, by
 
 def publish_form() -> None:
     """An editor publishes the pack of a quarter: rendered, stored with its manifest, recorded in the change log."""
-    quarters = [p for p in ctx.periods if "Q" in p] if ctx.view.grain == "quarter" else []
-    if not quarters:
+    if ctx.view.grain != "quarter":
         st.caption(_("Choose the quarter grain in the sidebar to publish a quarter's pack."))
         return
+    # The quarters a pack can report (spend and new customers), the latest complete one first chosen.
+    rows = ctx.metrics(window=None).rows.filter(pl.col("spend").is_not_null() & (pl.col("new_customers") > 0))
+    quarters = rows.sort("period", descending=True).get_column("period_label").to_list()
+    complete = rows.filter(pl.col("status") == "complete").sort("period").get_column("period_label").to_list()
+    if not quarters:
+        return
     left, right = st.columns([2, 1], vertical_alignment="bottom")
-    quarter = left.selectbox(_("Quarter to publish"), quarters[::-1], key="packs.quarter")
+    quarter = left.selectbox(_("Quarter to publish"), quarters, key="packs.quarter",
+                             index=quarters.index(complete[-1]) if complete else 0)
     if not right.button(_("Publish the board pack"), type="primary", key="packs.publish"):
         return
     actor = auth.require_editor("publishing the board pack")

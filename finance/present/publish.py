@@ -25,7 +25,7 @@ from typing import Any
 
 import polars as pl
 
-from finance.domain.assumptions import Assumptions
+from finance.domain.assumptions import LABELS, Assumptions
 from finance.domain.money import money_text
 from finance.domain.periods import add_quarters
 from finance.ltv import backtest
@@ -170,8 +170,9 @@ class Cause:
     @property
     def label(self) -> str:
         """What a moved figure names it by: ``import #7``, or the assumption's key."""
-        return str(self.assumption) if self.assumption is not None else _("import #{number}").format(
-            number=self.number)
+        if self.assumption is not None:
+            return _(LABELS[self.assumption]) if self.assumption in LABELS else self.assumption
+        return _("import #{number}").format(number=self.number)
 
     @property
     def text(self) -> str:
