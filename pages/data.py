@@ -119,6 +119,10 @@ def upload_section() -> None:
             index=ctx.assumptions.fiscal_year_start, format_func=months.__getitem__)
         default_category: str | None = None
         default_channel: str | None = None
+        default_period = st.text_input(
+            _("Period for rows without one"), key="data.default_period", placeholder="2025-Q4",
+            help=_("For a file with no period column, such as a trial balance exported for one period (its period "
+                   "in the report's title): a quarter or a month.")) or None
         if kind != "gl":  # a ledger's rows are accounts, mapped on the Reconciliation page, not categories
             defaults = st.columns(2)
             categories = {None: _("none"), **{k: _(c.label) for k, c in CATEGORIES.items()}}
@@ -186,7 +190,7 @@ def upload_section() -> None:
     # Mapping: headers the contract does not recognise (remembered choices pre-filled, and changeable).
     recognised = recognised_headers(raw.headers, contract, ImportOptions())
     unknown = [h for h in raw.headers if h and h not in recognised]
-    defaults = {"category": default_category, "channel": default_channel}
+    defaults = {"category": default_category, "channel": default_channel, "period": default_period}
     missing = [c for c in contract.required if c not in recognised.values() and defaults.get(c) is None]
     column_map = importing.map_columns(ctx.path, contract, unknown, missing, source, upload.name)
     options = ImportOptions(column_map=column_map, category_map=source.categories, channel_map=source.channels,
@@ -194,6 +198,7 @@ def upload_section() -> None:
                             date_format=None if str(date_format).startswith("(") else date_format,
                             decimal_comma=decimal_comma, fiscal_year_start=fiscal_start,
                             default_category=default_category, default_channel=default_channel,
+                            default_period=default_period,
                             encoding=encoding, sheet=sheet, currency=ctx.currency, file_currency=file_currency)
     with st.status(_("Checking the file..."), expanded=False) as status:
         bar = st.progress(0.0, text=_("Reading the file"))

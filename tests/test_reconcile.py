@@ -383,3 +383,26 @@ def test_the_ledger_is_named_gl_where_a_label_starts_with_it(monkeypatch: pytest
     at = open_dashboard(monkeypatch, demo_db, "pages/data.py")
     history = at.dataframe[-1].value
     assert "GL" in set(history.iloc[:, 1]), "the imports history names the ledger's import GL, not Gl"
+
+
+def test_a_trial_balance_of_one_period_is_read_with_its_period_given(tmp_path: Path) -> None:
+    """A trial balance names no period (it is in the report's title): --period gives every row one, and a
+    quarter's balance is compared with the quarter's spend like any ledger; a bad period is named, changing
+    nothing."""
+    db = tmp_path / "books.duckdb"
+    assert run_cli("import", "spend", write(tmp_path / "spend.csv", SPEND), "--db", db).returncode == 0
+    balance = write(tmp_path / "trial balance Q2.csv", "Account,Debit,Credit,Balance\n"
+                                                       "6100 Advertising,129000.00,,129000.00\n"
+                                                       "6300 Marketing Software,9000.00,,9000.00\n"
+                                                       "6900 Office Rent,36000.00,,36000.00\n")
+    refused = run_cli("import", "gl", balance, "--db", db)
+    assert refused.returncode == 2 and "no 'period' column" in refused.stdout + refused.stderr
+    bad = run_cli("import", "gl", balance, "--period", "2025-Q5", "--db", db)
+    assert bad.returncode == 2 and "column '--period': [invalid_quarter] value '2025-Q5'" in bad.stdout + bad.stderr
+    assert run_cli("import", "gl", balance, "--period", "2025-Q2", "--db", db).returncode == 0
+    assert run_cli("gl", "map", "--file", write(tmp_path / "map.csv", ACCOUNT_MAP), "--db", db).returncode == 0
+    code, report = run_cli_json("reconcile", "--db", db, "--period", "2025-Q2")
+    assert code == 0, report
+    lines = {r["category"]: r for r in report["lines"]}
+    assert (lines["digital_advertising"]["ledger"], lines["digital_advertising"]["variance"]) == ("129000.00", "0.00")
+    assert (lines["martech"]["ledger"], lines["martech"]["variance"]) == ("9000.00", "0.00")

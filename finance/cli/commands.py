@@ -76,6 +76,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="category for every row with none (a file from one ad platform)")
     imp.add_argument("--channel", metavar="NAME",
                      help="channel for every row with none (a file from one platform)")
+    imp.add_argument("--period", metavar="PERIOD",
+                     help="period for every row with none, e.g. 2025-Q4 or 2025-12 (a trial balance exported for "
+                          "one period, its period in the report's title)")
     imp.add_argument("--replace", action="store_true",
                      help="replace rows already imported for the months this file covers")
     imp.add_argument("--date-format", metavar="FMT",

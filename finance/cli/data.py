@@ -158,6 +158,7 @@ def cmd_import(args: argparse.Namespace) -> int:
             "fiscal_year_start": args.fiscal_year_start,
             "default_category": args.category,
             "default_channel": args.channel,
+            "default_period": args.period,
             "encoding": args.encoding,
             "sheet": args.sheet,
             "preset": args.preset,

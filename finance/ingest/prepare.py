@@ -127,6 +127,9 @@ class ImportOptions:
     """Category for a file with no category column (an ad platform's export) or blank cells."""
     default_channel: str | None = None
     """Channel for a file with no channel column (one platform's export) or blank cells."""
+    default_period: str | None = None
+    """Period for a file with no period column (a trial balance exported for one period, its period in the
+    report's title) or blank cells; read as a period cell is (``2025-Q4``, ``2025-12``)."""
     encoding: str | None = None
     """A text file's encoding as chosen (a name of ``encodings.ENCODINGS``); None detects it."""
     sheet: str | None = None
@@ -576,7 +579,8 @@ def _map_headers(headers: list[str], row: int, contract: FileKind, options: Impo
             continue
         source[target] = cell
         header[target] = name
-    defaults = {"category": options.default_category, "channel": options.default_channel}
+    defaults = {"category": options.default_category, "channel": options.default_channel,
+                "period": options.default_period}
     missing = [c for c in contract.required if c not in source and defaults.get(c) is None]
     suggested = suggest_columns(contract, unknown, missing)
     for required in contract.required:
@@ -913,7 +917,8 @@ class _Checker:
         self.values = values
         """False when a required column is missing: only the structure is checked."""
         self.header = dict(columns.header)
-        for column, default in (("category", options.default_category), ("channel", options.default_channel)):
+        for column, default in (("category", options.default_category), ("channel", options.default_channel),
+                                ("period", options.default_period)):
             if default is not None and column in contract.column_names:
                 self.header.setdefault(column, f"--{column}")
         self.out = _Collector()
@@ -977,7 +982,8 @@ class _Checker:
             "row", *[pl.col(src).replace("", None).alias(col) for col, src in self.columns.source.items()])
         if not self.values or frame.is_empty():
             return None
-        for column, default in (("category", options.default_category), ("channel", options.default_channel)):
+        for column, default in (("category", options.default_category), ("channel", options.default_channel),
+                                ("period", options.default_period)):
             if default is not None and column in contract.column_names:
                 fill = pl.lit(default, pl.String)
                 frame = frame.with_columns(
