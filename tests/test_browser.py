@@ -61,6 +61,13 @@ def _shot(page, name: str) -> None:  # type: ignore[no-untyped-def]
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
 
 
+def _settled(page) -> None:  # type: ignore[no-untyped-def]
+    """Wait until the page's script has finished running (Streamlit's running indicator is gone): a widget
+    opened while the page is still drawing may be drawn over before it is clicked."""
+    page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidgetRunningIcon\"], "
+                           "[data-testid=\"stStatusWidgetRunningManIcon\"]')", timeout=180_000)
+
+
 def _metric(page, label: str) -> str:  # type: ignore[no-untyped-def]
     """The value of the tile labelled exactly ``label`` ("S&M CAC", not the "LTV:S&M CAC" beside it)."""
     tile = page.locator('[data-testid="stMetric"]').filter(
@@ -126,9 +133,12 @@ def test_a_shared_link_reopens_the_same_view(server: tuple[str, Path], browser) 
     assert "Trailing 12 months" in _selected(page, "Window")
     assert "Cohort retention (sBG)" in _selected(page, "LTV method")
     shown = _metric(page, "S&M CAC")
+    _settled(page)
     _shot(page, "5-shared-link")
     # changing the view rewrites the link, and switching pages keeps the view
-    sidebar.locator('[data-testid="stSelectbox"]').filter(has_text="Window").click()
+    window = sidebar.locator('[data-testid="stSelectbox"]').filter(has_text="Window")
+    window.scroll_into_view_if_needed()  # near the sidebar's foot: a scroll while it opens would close it
+    window.click()
     page.get_by_role("option", name="Trailing 6 months").click()
     page.wait_for_function("() => window.location.search.includes('window=6')", timeout=30_000)
     page.get_by_role("link", name="CAC").first.click()

@@ -121,7 +121,7 @@ def test_the_same_backup_is_refused_by_the_python_api(live: Path, secret: Path, 
 CRAFTED: dict[str, tuple[list[str], str]] = {
     "an extra macro": (["CREATE MACRO leak() AS TABLE SELECT 1 AS x"], "an extra table macro leak"),
     "an extra scalar macro": (["CREATE MACRO plus(a) AS a + 1"], "an extra macro plus"),
-    "an extra table": (["CREATE TABLE notes (x VARCHAR)"], "an extra table notes"),
+    "an extra table": (["CREATE TABLE scratch_notes (x VARCHAR)"], "an extra table scratch_notes"),
     "a changed column type": (["ALTER TABLE spend_rows ALTER amount TYPE VARCHAR"],
                               "spend_rows.amount is VARCHAR, expected DECIMAL(18,4)"),
     "an extra column": (["ALTER TABLE imports ADD COLUMN note VARCHAR"], "imports has an extra column note"),

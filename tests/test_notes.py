@@ -111,10 +111,10 @@ def test_notes_show_on_the_charts_in_chromium(server: str, browser) -> None:  # 
     drawn = page.locator(".annotation-text").all_text_contents()
     assert "#2" in drawn and "#3" in drawn and any(t.endswith("#1") for t in drawn)
     # Hovering a note's number shows its words as text: no link is made of the markup in it.
-    page.locator(".annotation", has_text="#3").first.hover()
-    page.wait_for_function("() => document.querySelector('.hoverlayer') && "
-                           "document.querySelector('.hoverlayer').textContent.includes('Launch')", timeout=30_000)
-    hover = page.locator(".hoverlayer").text_content() or ""
+    chart.locator(".annotation", has_text="#3").first.hover()
+    page.wait_for_function("() => [...document.querySelectorAll('.hoverlayer')].some(h => "
+                           "h.textContent.includes('Launch'))", timeout=30_000)
+    hover = chart.locator(".hoverlayer").text_content() or ""
     # (the hover's lines join without the space they broke at)
     assert '<a' in hover and 'href="https://evil.example">Launch</a>' in hover
     assert page.locator('a[href="https://evil.example"]').count() == 0

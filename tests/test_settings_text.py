@@ -18,13 +18,16 @@ from .conftest import open_dashboard
 def test_each_assumption_is_written_in_its_unit() -> None:
     chosen, _ = Assumptions().parsed({"default_gross_margin": "0.655", "annual_discount_rate": "0.1",
                                       "horizon_months": "24", "lag_quarters": "2", "fiscal_year_start": "4",
-                                      "band_edges": "1,2.5,3,5", "target_ratio": "3.5", "allocation": "customers"})
+                                      "band_edges": "1,2.5,3,5", "target_ratio": "3.5", "allocation": "customers",
+                                      "target_payback_months": "12"})
     texts = dict(settings_text.assumption_texts(chosen))
     assert list(texts) == list(LABELS.values())
+    assert dict(settings_text.assumption_texts(Assumptions()))[LABELS["target_payback_months"]] == "none"
     assert texts == {LABELS["default_gross_margin"]: "65.5%", LABELS["annual_discount_rate"]: "10.0%",
                      LABELS["horizon_months"]: "24 months", LABELS["lag_quarters"]: "2 quarters",
                      LABELS["fiscal_year_start"]: "April", LABELS["band_edges"]: "1x, 2.5x, 3x, 5x",
-                     LABELS["target_ratio"]: "3.5x", LABELS["allocation"]: "their new customers",
+                     LABELS["target_ratio"]: "3.5x", LABELS["target_payback_months"]: "12 months",
+                     LABELS["allocation"]: "their new customers",
                      LABELS["reconcile_share"]: "0.50%", LABELS["reconcile_amount"]: "100"}
 
 

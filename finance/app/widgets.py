@@ -65,8 +65,10 @@ def targets_note(ctx: Context, period: str) -> None:
     rows = ctx.rows().filter(pl.col("period_label") == period)
     if rows.is_empty():
         return
-    text, missed = summary.targets_sentence(period, rows.row(0, named=True), ctx.rows("channel"), ctx.targets(),
-                                            ctx.currency)
+    goals = ctx.targets()
+    # the channels' figures only when a channel has a target (by channel is a second LTV model fit)
+    channels = ctx.rows("channel") if goals.cac else pl.DataFrame()
+    text, missed = summary.targets_sentence(period, rows.row(0, named=True), channels, goals, ctx.currency)
     if missed:
         st.warning(literal.markdown(text), icon=":material/flag:")
     else:

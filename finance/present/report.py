@@ -243,7 +243,7 @@ def gather(store: Store | Path | str, *, period: str | None = None, scenario: st
         comparison=sc.compare([plan.baseline, plan.request, plan.optimised]),
         warnings=tuple(dict.fromkeys(plan.warnings)),
         assumptions=_assumption_rows(settings, assumptions, currency, chosen, plan,
-                                     summary.basis_sentence(pooled, currency)),
+                                     summary.basis_words(pooled, currency)),
         figures=figures, methodology=_methodology(), mix=mix,
         data_version=_data_version(imports, pooled.as_of, prepared, prepared_by),
         reconciliation=reconciled, spend_basis=pooled.params.spend_basis or "cash", notes=noted,
@@ -425,8 +425,8 @@ def _assumption_rows(settings: Mapping[str, Any], assumptions: Assumptions, curr
         (_("LTV interval (central share of draws)"), settings["interval"], "percent"),
         (_(LABELS["band_edges"]), bands, "text"),
         (_(LABELS["target_ratio"]), settings["target_ratio"], "ratio"),
-        (_(LABELS["target_payback_months"]), assumptions.target_payback_months or _("none"),
-         "int" if assumptions.target_payback_months else "text"),
+        *([(_(LABELS["target_payback_months"]), assumptions.target_payback_months, "months")]
+          if assumptions.target_payback_months else []),
         (_(LABELS["lag_quarters"]), settings["acquisition_lag_quarters"], "int"),
         (_(LABELS["allocation"]), _(ALLOCATION_WORDS.get(settings["shared_cost_allocation"],
                                                          settings["shared_cost_allocation"])), "text"),
@@ -738,7 +738,7 @@ def _missed_table(pack: BoardPack) -> list[pdf.Block]:
     if pack.missed is None or pack.targets is None:
         return []
     if pack.missed.is_empty():
-        return [pdf.Paragraph(_("Every quarter up to {period} met the targets.").format(period=pack.period))]
+        return []  # the assumptions' table says so
     kinds = {"ltv_cac": "ratio", "payback_months": "months", "cac": "money"}
     rows = [(r["period"], r["channel"] or _("All channels"), _(TARGET_WORDS[r["measure"]]),
              _fmt(pack, r["target"], kinds[r["measure"]]), _fmt(pack, r["value"], kinds[r["measure"]]))
@@ -926,9 +926,15 @@ def _reconciliation(pack: BoardPack) -> pdf.Section:
 
 
 def _assumptions(pack: BoardPack) -> pdf.Section:
-    frame = pl.DataFrame([(label, _fmt(pack, value, kind) if kind != "text" else str(value))
-                          for label, value, kind in pack.assumptions],
-                         schema=[_("Assumption"), _("Value")], orient="row")
+    rows = [(label, _fmt(pack, value, kind) if kind != "text" else str(value))
+            for label, value, kind in pack.assumptions]
+    if pack.missed is not None and pack.missed.is_empty():  # said beside the target, a row fewer
+        rows = [(label, _("{target}, met by every quarter up to {period}").format(target=value, period=pack.period)
+                 if label == _(LABELS["target_ratio"]) else value) for label, value in rows]
+    elif pack.missed is not None:
+        rows.append((_("Quarters that missed a target"), _("{count} (listed below)").format(
+            count=pack.missed.get_column("period").n_unique())))
+    frame = pl.DataFrame(rows, schema=[_("Assumption"), _("Value")], orient="row")
     blocks: list[pdf.Block] = [pdf.Table(_("Assumptions behind every figure"), frame), *_missed_table(pack),
                                *_notes_table(pack)]
     if pack.reconciliation is None:

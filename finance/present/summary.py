@@ -198,6 +198,20 @@ PREPAID_LISTED = 3
 """Prepaid costs a sentence names one by one; the rest are counted."""
 
 
+def basis_words(result: MetricsResult, currency: str) -> str:
+    """The spend's basis in a few words, for a table of assumptions: 'cash (as paid)', or 'accrual (service periods
+    amortised by month)', with what falls outside the loaded months when anything does."""
+    if result.params.spend_basis != "accrual":
+        return _("cash (each cost in the period paid)")
+    words = _("accrual (service periods amortised by month)")
+    prepaid = result.prepaid
+    if prepaid is None or prepaid.is_empty():
+        return words
+    outside = sum(prepaid.get_column("before").to_list() + prepaid.get_column("after").to_list())
+    return _("{basis}; {amount} outside the months loaded, in no figure").format(
+        basis=words, amount=formats.money(outside, currency))
+
+
 def basis_sentence(result: MetricsResult, currency: str) -> str:
     """Which basis the spend is on, and, on accrual, what falls outside the loaded months: plain text (names from
     the data unescaped: the caller escapes for where it writes)."""
