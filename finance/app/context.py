@@ -81,10 +81,16 @@ class Context:
         """The CAC every ratio of the view divides by (``finance.metrics.CAC_BASES``): the S&M toggle's."""
         return "sales_and_marketing" if self.view.include_sales else "marketing"
 
-    def _selected(self, by: str | None, window: int | str | None) -> pl.DataFrame:
-        # Selecting every channel (or segment) is no filter: show the pooled figures.
+    @property
+    def filters(self) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """The channels and segments the view filters to (none: all). Selecting every channel (or segment) is
+        no filter: the pooled figures are shown."""
         channels = self.view.channels if set(self.view.channels) != set(self.channels) else ()
         segments = self.view.segments if set(self.view.segments) != set(self.segments) else ()
+        return channels, segments
+
+    def _selected(self, by: str | None, window: int | str | None) -> pl.DataFrame:
+        channels, segments = self.filters
         crossed = (by is None and channels and segments) or (by == "channel" and segments) \
             or (by == "segment" and channels)
         if crossed:
@@ -150,10 +156,11 @@ class Context:
         gl = unreconciled_marks(load_reconciliation(self.path, self.version, self.view.grain), self.currency,
                                 periods) if periods else ()
         notes = load_notes(self.path, self.version)
-        if self.view.channels and set(self.view.channels) != set(self.channels):
-            notes = notes.filter(pl.col("channel").is_null() | pl.col("channel").is_in(self.view.channels))
-        if self.view.segments and set(self.view.segments) != set(self.segments):
-            notes = notes.filter(pl.col("segment").is_null() | pl.col("segment").is_in(self.view.segments))
+        channels, segments = self.filters
+        if channels:
+            notes = notes.filter(pl.col("channel").is_null() | pl.col("channel").is_in(channels))
+        if segments:
+            notes = notes.filter(pl.col("segment").is_null() | pl.col("segment").is_in(segments))
         return gl + note_marks(notes, self.view.grain, self.assumptions.fiscal_year_start)
 
 

@@ -129,9 +129,7 @@ def cmd_packs(args: argparse.Namespace) -> int:
                       f"{pack.published_at:%Y-%m-%d %H:%M} UTC")
                 return EXIT_OK
             listed = packs.listed(store)
-    except ValueError as exc:
-        return fail(str(exc), fmt, EXIT_REJECTED)
-    except StoreError as exc:
+    except (ValueError, StoreError) as exc:
         return fail(str(exc), fmt, EXIT_REJECTED)
     if fmt == "json":
         print(json.dumps([{"pack": r["pack_id"], "period": r["period"],

@@ -557,12 +557,18 @@ def period_of(day: date, grain: str = "quarter", fiscal_year_start: int = 1) -> 
     return quarter_label(quarter_start(day, fiscal_year_start), fiscal_year_start)
 
 
+def note_when(note: Mapping[str, Any]) -> str:
+    """When a note (a row of ``finance.store.notes.listed``) happened, in the language: its day, or its first and
+    last day."""
+    return formats.day(note["day"]) + (f" - {formats.day(note['end_day'])}" if note["end_day"] else "")
+
+
 def note_marks(notes: pl.DataFrame, grain: str = "quarter", fiscal_year_start: int = 1) -> tuple[Mark, ...]:
     """A mark for each note on the timeline (``finance.store.notes.listed``): at the period its day falls in, to the
     one its last day falls in, numbered, its hover saying when, what, about which channel or segment, and who."""
     marks = []
     for note in notes.iter_rows(named=True):
-        when = formats.day(note["day"]) + (f" - {formats.day(note['end_day'])}" if note["end_day"] else "")
+        when = note_when(note)
         about = note["channel"] or note["segment"]
         text = _("Note {number}, {when}: {text}").format(number=note["note_id"], when=when, text=note["text"])
         if about:

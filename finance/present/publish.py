@@ -346,8 +346,9 @@ def diff(path: Path | str, pack_id: int | None = None) -> PackDiff:
         data, stored, imports = store.dataset(), store.assumptions(), store.imports()
         changes = store.changes(actions=["assumptions"])
     manifest = {**pack.manifest, "published_at": pack.published_at.isoformat(sep=" ")}
-    assumptions = resolve(stored).assumptions
-    check = backtest.stored_or_run(Path(path), imports, data, resolve(stored).params.ltv)
+    resolved = resolve(stored)
+    assumptions = resolved.assumptions
+    check = backtest.stored_or_run(Path(path), imports, data, resolved.params.ltv)
     now = current_figures(data, assumptions, manifest["method"], check, pack.period)
     settings = assumptions.to_settings()
     found = causes(manifest, imports, settings, changes)

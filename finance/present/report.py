@@ -132,8 +132,6 @@ class BoardPack:
     notes: pl.DataFrame | None = None
     """The notes on the timeline up to the end of ``period`` (``finance.store.notes.listed``): marked on the charts
     and listed with the assumptions."""
-    targets: Targets | None = None
-    """The targets in force (LTV:CAC, CAC payback, each channel's CAC)."""
     missed: pl.DataFrame | None = None
     """Each quarter up to ``period`` (and channel) that missed a target (``finance.metrics.targets.misses``)."""
 
@@ -247,7 +245,7 @@ def gather(store: Store | Path | str, *, period: str | None = None, scenario: st
         figures=figures, methodology=_methodology(), mix=mix,
         data_version=_data_version(imports, pooled.as_of, prepared, prepared_by),
         reconciliation=reconciled, spend_basis=pooled.params.spend_basis or "cash", notes=noted,
-        targets=goals, missed=misses(quarterly, by_channel, goals),
+        missed=misses(quarterly, by_channel, goals),
     )
 
 
@@ -733,12 +731,10 @@ TARGET_WORDS = {"ltv_cac": N_("LTV:CAC at least"), "payback_months": N_("CAC pay
 
 
 def _missed_table(pack: BoardPack) -> list[pdf.Block]:
-    """The quarters (and channels) that missed a target, each with its figure and the target; or a line saying
-    none did."""
-    if pack.missed is None or pack.targets is None:
+    """The quarters (and channels) that missed a target, each with its figure and the target (none: nothing; the
+    assumptions' table says so beside the target)."""
+    if pack.missed is None or pack.missed.is_empty():
         return []
-    if pack.missed.is_empty():
-        return []  # the assumptions' table says so
     kinds = {"ltv_cac": "ratio", "payback_months": "months", "cac": "money"}
     rows = [(r["period"], r["channel"] or _("All channels"), _(TARGET_WORDS[r["measure"]]),
              _fmt(pack, r["target"], kinds[r["measure"]]), _fmt(pack, r["value"], kinds[r["measure"]]))
@@ -751,8 +747,8 @@ def _notes_table(pack: BoardPack) -> list[pdf.Block]:
     """The notes on the timeline, numbered as the charts mark them (none: nothing)."""
     if pack.notes is None or pack.notes.is_empty():
         return []
-    rows = [(f"#{n['note_id']}", formats.day(n["day"]) + (f" - {formats.day(n['end_day'])}" if n["end_day"] else ""),
-             n["text"], n["channel"] or n["segment"] or _("All"), n["author"] or "")
+    rows = [(f"#{n['note_id']}", charts.note_when(n), n["text"], n["channel"] or n["segment"] or _("All"),
+             n["author"] or "")
             for n in pack.notes.iter_rows(named=True)]
     frame = pl.DataFrame(rows, schema=[_("Note"), _("When"), _("What happened"), _("About"), _("By")], orient="row")
     return [pdf.Table(_("Notes on the timeline (numbered on the charts)"), frame)]

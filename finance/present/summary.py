@@ -198,6 +198,11 @@ PREPAID_LISTED = 3
 """Prepaid costs a sentence names one by one; the rest are counted."""
 
 
+def _outside(prepaid: pl.DataFrame) -> Any:
+    """What of the prepaid costs (``Dataset.prepaid``) falls outside the loaded months, exactly."""
+    return sum(prepaid.get_column("before").to_list() + prepaid.get_column("after").to_list())
+
+
 def basis_words(result: MetricsResult, currency: str) -> str:
     """The spend's basis in a few words, for a table of assumptions: 'cash (as paid)', or 'accrual (service periods
     amortised by month)', with what falls outside the loaded months when anything does."""
@@ -207,9 +212,8 @@ def basis_words(result: MetricsResult, currency: str) -> str:
     prepaid = result.prepaid
     if prepaid is None or prepaid.is_empty():
         return words
-    outside = sum(prepaid.get_column("before").to_list() + prepaid.get_column("after").to_list())
     return _("{basis}; {amount} outside the months loaded, in no figure").format(
-        basis=words, amount=formats.money(outside, currency))
+        basis=words, amount=formats.money(_outside(prepaid), currency))
 
 
 def basis_sentence(result: MetricsResult, currency: str) -> str:
@@ -230,7 +234,7 @@ def basis_sentence(result: MetricsResult, currency: str) -> str:
         for row in list(rows)[:PREPAID_LISTED]]
     if prepaid.height > PREPAID_LISTED:
         named.append(_("{count} more").format(count=prepaid.height - PREPAID_LISTED))
-    outside = sum(prepaid.get_column("before").to_list() + prepaid.get_column("after").to_list())
+    outside = _outside(prepaid)
     first, last = prepaid.row(0, named=True)["first"], prepaid.row(0, named=True)["last"]
     return formats.then(text, _("{amount} of it falls in months outside those the spend covers ({first} to {last}) "
                                  "and is in no figure here: {costs}.").format(

@@ -60,8 +60,7 @@ def check_category(account: str, category: str) -> str | None:
 
 def present(db: Connection) -> bool:
     """Whether the file has the table (a read-only open of a file older than it has not)."""
-    found = db.one("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'gl_accounts'")
-    return bool(found and found[0])
+    return db.has_table("gl_accounts")
 
 
 def mapped(db: Connection) -> pl.DataFrame:

@@ -259,6 +259,11 @@ class Connection:
         """Run a statement with bound parameters and fetch every result row."""
         return self.con.execute(sql, list(params)).fetchall()
 
+    def has_table(self, name: str) -> bool:
+        """Whether the file has the table ``name`` (a read-only open of a file older than it has not)."""
+        found = self.one("SELECT count(*) FROM duckdb_tables() WHERE table_name = ?", [name])
+        return bool(found and found[0])
+
     def one(self, sql: str, params: Sequence[Any] = ()) -> tuple[Any, ...] | None:
         """The first result row, or None; the result is always fully consumed."""
         found = self.rows(sql, params)

@@ -79,13 +79,7 @@ def rate_table(db: Connection) -> RateTable:
 
 
 def _has_rates_table(db: Connection) -> bool:
-    return _has_table(db, "fx_rates")
-
-
-def _has_table(db: Connection, name: str) -> bool:
-    """Whether the file has the table (a read-only store may hold an older schema)."""
-    found = db.one("SELECT count(*) FROM duckdb_tables() WHERE table_name = ?", [name])
-    return bool(found and found[0])
+    return db.has_table("fx_rates")
 
 
 def holds_amounts(db: Connection) -> bool:
@@ -315,7 +309,7 @@ def reporting_currency_for(db: Connection, prepared: PreparedImport, requested: 
 
 def currency_chosen(db: Connection) -> bool:
     """Whether the reporting currency was ever set (a change logged), rather than left at its default."""
-    if not _has_table(db, "changes"):  # a file older than the change log
+    if not db.has_table("changes"):  # a file older than the change log
         return setting(db, "currency") not in (None, DEFAULT_CURRENCY)
     found = db.one("SELECT count(*) FROM changes WHERE action = 'currency' OR (action = 'setting' "
                    "AND json_extract_string(detail, '$.key') = 'currency')")

@@ -40,8 +40,7 @@ SCHEMA: dict[str, pl.DataType] = {
 
 def present(db: Connection) -> bool:
     """Whether the file has the table (a read-only open of a file older than it has not)."""
-    found = db.one("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'notes'")
-    return bool(found and found[0])
+    return db.has_table("notes")
 
 
 def _checked_text(name: str, value: str | None, *, required: bool = False) -> str | None:

@@ -64,8 +64,7 @@ def sha256(data: bytes) -> str:
 
 def present(db: Connection) -> bool:
     """Whether the file has the table (a read-only open of a file older than it has not)."""
-    found = db.one("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'published_packs'")
-    return bool(found and found[0])
+    return db.has_table("published_packs")
 
 
 def publish(db: Connection, period: str, manifest: dict[str, Any], pdf: bytes, xlsx: bytes,

@@ -84,5 +84,4 @@ def delete_scenario(db: Connection, name: str) -> None:
 
 def has_scenario_tables(db: Connection) -> bool:
     """Whether the file has the scenario tables (a read-only open of a file older than them has not)."""
-    found = db.one("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'scenarios'")
-    return bool(found and found[0])
+    return db.has_table("scenarios")

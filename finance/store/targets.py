@@ -28,8 +28,7 @@ SCHEMA: dict[str, pl.DataType] = {"channel_key": pl.String(), "channel": pl.Stri
 
 
 def present(db: Connection) -> bool:
-    found = db.one("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'cac_targets'")
-    return bool(found and found[0])
+    return db.has_table("cac_targets")
 
 
 def amount_of(text: str, channel: str) -> Decimal:
